@@ -1,0 +1,125 @@
+"""SeeTrain: experiment tracking that stays out of the training loop's way.
+
+    import seetrain
+    run = seetrain.init(project="mnist", config={"lr": 1e-3})
+    for step in range(100):
+        seetrain.log({"loss": 1.0 / (step + 1)})
+    seetrain.finish()
+
+Importing this package loads no framework, no NumPy and no torch; everything heavy is imported
+the first time it is used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "init", "log", "finish", "config", "Run", "Image", "Audio", "Text", "Histogram",
+    "read_run", "list_runs", "get_run", "SeeTrainWarning", "SeeTrainError", "__version__",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run_config import Config
+    from .media import Audio, Histogram, Image, Text
+    from .reader import RunReader, list_runs, read_run
+    from .run import Run, SeeTrainError, SeeTrainWarning
+
+
+def init(project: Optional[str] = None, experiment_name: Optional[str] = None,
+         description: Optional[str] = None, config: Any = None, tags: Optional[Sequence[str]] = None,
+         mode: str = "local", logdir: Optional[str] = None, id: Optional[str] = None,
+         resume: Union[bool, str, None] = None, strict: bool = False, system_metrics: bool = True,
+         **settings: Any) -> "Run":
+    """Start a run and make it the current one (``seetrain.log`` writes to it).
+
+    ``mode``: ``"local"`` writes ``<logdir>/<project>/<id>/``; ``"disabled"`` makes every call a no-op.
+    ``logdir`` defaults to ``$SEETRAIN_LOGDIR`` or ``./seetrain_logs``. ``resume=True`` with ``id=``
+    continues an earlier run. Extra settings: ``flush_interval`` (seconds, default 1.0),
+    ``system_interval`` (seconds, default 10), ``max_queue`` (records, default 100000).
+    """
+    from .run import Run
+
+    return Run(project=project, experiment_name=experiment_name, description=description,
+               config=config, tags=tags, mode=mode, logdir=logdir, id=id, resume=resume,
+               strict=strict, system_metrics=system_metrics, **settings)
+
+
+def log(data: Dict[str, Any], step: Optional[int] = None) -> None:
+    """Log ``data`` to the current run (see :meth:`Run.log`)."""
+    from .run import _active
+
+    if _active:
+        _active[-1].log(data, step)
+    else:
+        _no_run("log")
+
+
+def finish(status: str = "success") -> None:
+    """Finish the current run."""
+    from .run import _active
+
+    if _active:
+        _active[-1].finish(status)
+
+
+def get_run() -> Optional["Run"]:
+    """The current run, or ``None``."""
+    from .run import current_run
+
+    return current_run()
+
+
+_warned_no_run = False
+
+
+def _no_run(what: str) -> None:
+    global _warned_no_run
+    if not _warned_no_run:
+        _warned_no_run = True
+        import warnings
+
+        from .run import SeeTrainWarning
+
+        warnings.warn(f"seetrain.{what}() was called before seetrain.init(); nothing was recorded. "
+                      "Call seetrain.init(project=...) first", SeeTrainWarning, stacklevel=3)
+
+
+_LAZY = {
+    "Run": ("run", "Run"),
+    "SeeTrainWarning": ("run", "SeeTrainWarning"),
+    "SeeTrainError": ("run", "SeeTrainError"),
+    "Image": ("media", "Image"),
+    "Audio": ("media", "Audio"),
+    "Text": ("media", "Text"),
+    "Histogram": ("media", "Histogram"),
+    "read_run": ("reader", "read_run"),
+    "list_runs": ("reader", "list_runs"),
+    "RunReader": ("reader", "RunReader"),
+    "Config": ("run_config", "Config"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "config":
+        from .run import _active, _pending_config
+
+        return _active[-1].config if _active else _pending_config
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{mod}", __name__), attr)
+        globals()[name] = value
+        return value
+    if name == "integration":
+        import importlib
+
+        return importlib.import_module(".integration", __name__)
+    raise AttributeError(f"module 'seetrain' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | {"integration"})

@@ -1,0 +1,1 @@
+"""APT: the VFT/TVA low-rank transformer, its config-driven trainer and plugins (extra ``apt``)."""

@@ -1,0 +1,1 @@
+"""autolog adapters (one file per framework, imported lazily)."""

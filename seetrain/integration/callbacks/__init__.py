@@ -1,0 +1,1 @@
+"""callbacks adapters (one file per framework, imported lazily)."""

@@ -1,0 +1,1 @@
+"""trackers adapters (one file per framework, imported lazily)."""

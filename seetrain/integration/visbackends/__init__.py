@@ -1,0 +1,1 @@
+"""visbackends adapters (one file per framework, imported lazily)."""

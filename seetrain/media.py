@@ -1,0 +1,250 @@
+"""Media values: Image, Audio, Text, Histogram.
+
+A media object copies its input when created (so the caller may reuse its buffer) and is encoded
+to a standard file under ``media/`` by the writer thread, never on the ``log()`` hot path. A media
+object built from bad input does not raise: it carries an ``error`` that ``log()`` reports once,
+naming the key, and the rest of the record is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any, Dict, Optional, Sequence
+
+from .lazy import require
+
+
+def _np():
+    return require("numpy", "media", "media values")
+
+
+def _to_numpy(data: Any):
+    """NumPy array from a NumPy array, a torch tensor (without importing torch) or a sequence."""
+    np = _np()
+    if "torch" in sys.modules and type(data).__module__.startswith("torch"):
+        data = data.detach().cpu()
+        if str(data.dtype) in ("torch.bfloat16", "torch.float16"):
+            data = data.float()
+        data = data.numpy()
+    return np.array(data, copy=True)
+
+
+class Media:
+    """Base class of loggable media. Subclasses implement :meth:`_write`."""
+
+    kind = "media"
+    suffix = ".bin"
+
+    def __init__(self, caption: Optional[str] = None) -> None:
+        self.caption = None if caption is None else str(caption)
+        self.error: Optional[str] = None
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+
+    def _write(self, path: str) -> Dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def encode(self, run_dir: str, rel_path: str) -> Dict[str, Any]:
+        """Write the file ``run_dir/rel_path + suffix``; return the reference stored in the record."""
+        rel = rel_path + self.suffix
+        full = os.path.join(run_dir, rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        ref = {"_type": self.kind, "path": rel}
+        ref.update(self._write(full))
+        if self.caption is not None:
+            ref["caption"] = self.caption
+        return ref
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(caption={self.caption!r}{', error=' + repr(self.error) if self.error else ''})"
+
+
+class Image(Media):
+    """An image from a NumPy array (HW, HWC or CHW), a PIL image, a torch tensor or a file path.
+
+    Float arrays are taken to be in [0, 1] and scaled to 0..255; integer arrays are clipped to 0..255.
+    """
+
+    kind = "image"
+    suffix = ".png"
+
+    def __init__(self, data: Any, caption: Optional[str] = None, mode: Optional[str] = None) -> None:
+        super().__init__(caption)
+        self._array = None
+        self._pil = None
+        self._file: Optional[str] = None
+        try:
+            self._take(data, mode)
+        except Exception as exc:  # never raise into the training loop
+            self._fail(f"could not read the image ({type(exc).__name__}: {exc})")
+
+    def _take(self, data: Any, mode: Optional[str]) -> None:
+        if isinstance(data, (str, os.PathLike)):
+            path = os.fspath(data)
+            if not os.path.isfile(path):
+                self._fail(f"image file {path!r} does not exist")
+                return
+            self._file = path
+            return
+        if type(data).__module__.startswith("PIL."):
+            self._pil = data.copy()
+            return
+        arr = _to_numpy(data)
+        np = _np()
+        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+            arr = np.transpose(arr, (1, 2, 0))  # CHW -> HWC
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)) or arr.size == 0:
+            self._fail(
+                f"image array has shape {tuple(arr.shape)}; expected (H, W), (H, W, C) or (C, H, W) "
+                "with C in 1, 3 or 4"
+            )
+            return
+        if arr.dtype.kind == "f":
+            arr = np.nan_to_num(arr, nan=0.0)
+            arr = (np.clip(arr, 0.0, 1.0) * 255.0).round()
+        elif arr.dtype.kind == "b":
+            arr = arr.astype(np.uint8) * 255
+        self._array = np.clip(arr, 0, 255).astype(np.uint8)
+
+    def _write(self, path: str) -> Dict[str, Any]:
+        PIL_Image = require("PIL.Image", "media", "images")
+        if self._file is not None:
+            img = PIL_Image.open(self._file)
+        elif self._pil is not None:
+            img = self._pil
+        else:
+            img = PIL_Image.fromarray(self._array)
+        if img.mode not in ("L", "RGB", "RGBA", "LA", "P", "I;16"):
+            img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        img.save(path, format="PNG")
+        return {"width": img.width, "height": img.height}
+
+
+class Audio(Media):
+    """Audio from a 1-D (mono) or 2-D (samples x channels, or channels x samples) array, or a WAV path."""
+
+    kind = "audio"
+    suffix = ".wav"
+
+    def __init__(self, data: Any, sample_rate: Optional[int] = None, caption: Optional[str] = None) -> None:
+        super().__init__(caption)
+        self.sample_rate = sample_rate
+        self._array = None
+        self._file: Optional[str] = None
+        try:
+            self._take(data)
+        except Exception as exc:
+            self._fail(f"could not read the audio ({type(exc).__name__}: {exc})")
+
+    def _take(self, data: Any) -> None:
+        if isinstance(data, (str, os.PathLike)):
+            path = os.fspath(data)
+            if not os.path.isfile(path):
+                self._fail(f"audio file {path!r} does not exist")
+            self._file = path
+            return
+        if not self.sample_rate or int(self.sample_rate) <= 0:
+            self._fail("audio from an array needs sample_rate=<positive int>, e.g. Audio(x, sample_rate=16000)")
+            return
+        np = _np()
+        arr = _to_numpy(data)
+        if arr.ndim == 2 and arr.shape[0] < arr.shape[1] and arr.shape[0] <= 8:
+            arr = arr.T  # channels x samples -> samples x channels
+        if arr.ndim not in (1, 2) or arr.size == 0:
+            self._fail(f"audio array has shape {tuple(arr.shape)}; expected (samples,) or (samples, channels)")
+            return
+        if arr.dtype.kind == "f":
+            arr = (np.clip(np.nan_to_num(arr), -1.0, 1.0) * 32767.0).astype(np.int16)
+        elif arr.dtype != np.int16:
+            arr = np.clip(arr, -32768, 32767).astype(np.int16)
+        self._array = arr
+
+    def _write(self, path: str) -> Dict[str, Any]:
+        import wave
+
+        if self._file is not None:
+            shutil.copyfile(self._file, path)
+            with wave.open(path, "rb") as w:
+                return {"sample_rate": w.getframerate(), "channels": w.getnchannels(),
+                        "duration": w.getnframes() / float(w.getframerate())}
+        arr = self._array
+        channels = 1 if arr.ndim == 1 else arr.shape[1]
+        with wave.open(path, "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(2)
+            w.setframerate(int(self.sample_rate))
+            w.writeframes(arr.astype("<i2").tobytes())
+        return {"sample_rate": int(self.sample_rate), "channels": channels,
+                "duration": arr.shape[0] / float(self.sample_rate)}
+
+
+class Text(Media):
+    """A piece of text, stored as a UTF-8 ``.txt`` file."""
+
+    kind = "text"
+    suffix = ".txt"
+
+    def __init__(self, text: Any, caption: Optional[str] = None) -> None:
+        super().__init__(caption)
+        self.text = text if isinstance(text, str) else str(text)
+
+    def _write(self, path: str) -> Dict[str, Any]:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.text)
+        return {"chars": len(self.text), "preview": self.text[:200]}
+
+
+class Histogram(Media):
+    """A histogram from raw ``values`` (NumPy, torch, list) or precomputed ``bins`` edges and ``counts``.
+
+    Stored as JSON (``bins`` has ``len(counts) + 1`` edges) under ``media/``.
+    """
+
+    kind = "histogram"
+    suffix = ".json"
+
+    def __init__(self, values: Any = None, bins: Any = 64, counts: Optional[Sequence[float]] = None,
+                 caption: Optional[str] = None) -> None:
+        super().__init__(caption)
+        self._values = None
+        self._edges = None
+        self._counts = None
+        self._nbins = 64
+        try:
+            if counts is not None:
+                self._edges = [float(x) for x in _to_numpy(bins).ravel()]
+                self._counts = [float(x) for x in _to_numpy(counts).ravel()]
+                if len(self._edges) != len(self._counts) + 1:
+                    self._fail(f"histogram has {len(self._counts)} counts but {len(self._edges)} bin edges; "
+                               "pass len(counts) + 1 edges")
+            elif values is not None:
+                arr = _to_numpy(values).astype("float64").ravel()
+                self._values = arr[_np().isfinite(arr)]
+                self._nbins = int(bins) if not hasattr(bins, "__len__") else len(bins) - 1
+                if not hasattr(bins, "__len__") and self._nbins <= 0:
+                    self._fail("histogram bins must be a positive number of bins or a list of edges")
+                self._bin_spec = bins if hasattr(bins, "__len__") else self._nbins
+            else:
+                self._fail("Histogram needs values=... or bins=... with counts=...")
+        except Exception as exc:
+            self._fail(f"could not read the histogram ({type(exc).__name__}: {exc})")
+
+    def _write(self, path: str) -> Dict[str, Any]:
+        import orjson
+
+        if self._counts is None:
+            np = _np()
+            values = self._values if self._values.size else np.zeros(0)
+            counts, edges = np.histogram(values, bins=self._bin_spec)
+            self._counts, self._edges = counts.tolist(), edges.tolist()
+        with open(path, "wb") as f:
+            f.write(orjson.dumps({"bins": self._edges, "counts": self._counts}))
+        return {"bins": self._edges, "counts": self._counts}
+
+
+MEDIA_TYPES = (Image, Audio, Text, Histogram)

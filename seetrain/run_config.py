@@ -1,0 +1,101 @@
+"""The run config: attribute and item access; every change after init becomes a record."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterator, Mapping, MutableMapping, Optional
+
+
+def to_plain(obj: Any) -> Any:
+    """Turn Namespaces, OmegaConf objects, dataclasses and mappings into plain dicts and lists."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    mod = type(obj).__module__
+    if mod.startswith("omegaconf"):
+        from omegaconf import OmegaConf  # only when the user already has omegaconf objects
+
+        return OmegaConf.to_container(obj, resolve=True)
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_plain(v) for v in obj]
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return to_plain(dataclasses.asdict(obj))
+    if type(obj).__name__ == "Namespace" and hasattr(obj, "__dict__"):
+        return to_plain(vars(obj))
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        try:
+            return to_plain(obj.to_dict())
+        except Exception:
+            pass
+    item = getattr(obj, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except Exception:
+            pass
+    return str(obj)
+
+
+class Config(MutableMapping):
+    """A dict-like run config. ``config.lr = 1e-3``, ``config["lr"]``, ``config.update({...})``."""
+
+    def __init__(self, data: Optional[Mapping[str, Any]] = None,
+                 on_change: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
+        object.__setattr__(self, "_data", {})
+        object.__setattr__(self, "_on_change", None)
+        if data:
+            self.update(data)
+        object.__setattr__(self, "_on_change", on_change)
+
+    # mapping protocol
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    # attribute access
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(f"config has no key {key!r}; known keys: {sorted(self._data)}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def update(self, other: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
+        """Merge a dict (or Namespace, OmegaConf, dataclass) into the config and record the change."""
+        changes: Dict[str, Any] = {}
+        if other is not None:
+            plain = to_plain(other)
+            if not isinstance(plain, dict):
+                raise TypeError(f"config.update() takes a mapping, got {type(other).__name__}")
+            changes.update(plain)
+        changes.update({str(k): to_plain(v) for k, v in kwargs.items()})
+        if not changes:
+            return
+        self._data.update(changes)
+        if self._on_change is not None:
+            self._on_change(changes)
+
+    def setdefaults(self, values: Mapping[str, Any]) -> None:
+        """Set keys that are not yet present (as integrations do for framework defaults)."""
+        self.update({k: v for k, v in to_plain(values).items() if k not in self._data})
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return f"Config({self._data!r})"

@@ -1,0 +1,171 @@
+"""Environment capture (host, Python, git, packages) and the system-metrics sampler."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+
+def basic_environment() -> Dict[str, Any]:
+    """Cheap facts, gathered synchronously in ``init()``."""
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "platform": sys.platform,
+        "executable": sys.executable,
+        "command": [sys.argv[0]] + sys.argv[1:] if sys.argv and sys.argv[0] else list(sys.argv),
+        "cwd": os.getcwd(),
+    }
+
+
+def _git(*args: str, cwd: Optional[str] = None) -> Optional[str]:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_info(cwd: Optional[str] = None) -> Dict[str, Any]:
+    commit = _git("rev-parse", "HEAD", cwd=cwd)
+    if commit is None:
+        return {}
+    status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
+    return {"commit": commit, "branch": _git("rev-parse", "--abbrev-ref", "HEAD", cwd=cwd),
+            "dirty": bool(status)}
+
+
+def installed_packages() -> Dict[str, str]:
+    from importlib import metadata
+
+    pkgs = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            pkgs[name] = dist.version
+    return dict(sorted(pkgs.items(), key=lambda kv: kv[0].lower()))
+
+
+def full_environment() -> Dict[str, Any]:
+    """Slower facts (git, packages, hardware), gathered by the writer thread after ``init()``."""
+    import psutil
+
+    env: Dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                           "memory_total": psutil.virtual_memory().total}
+    git = git_info()
+    if git:
+        env["git"] = git
+    env["packages"] = installed_packages()
+    gpus = _gpu_names()
+    if gpus:
+        env["gpus"] = gpus
+    return env
+
+
+def _nvml():
+    try:
+        import pynvml  # provided by nvidia-ml-py (extra "gpu")
+
+        pynvml.nvmlInit()
+        return pynvml
+    except Exception:
+        return None
+
+
+def _gpu_names():
+    nv = _nvml()
+    if nv is None:
+        return []
+    try:
+        return [str(nv.nvmlDeviceGetName(nv.nvmlDeviceGetHandleByIndex(i)))
+                for i in range(nv.nvmlDeviceGetCount())]
+    except Exception:
+        return []
+
+
+class SystemSampler(threading.Thread):
+    """Samples CPU, memory, disk, network (and NVIDIA GPUs) every ``interval`` seconds into ``sys/*`` keys."""
+
+    def __init__(self, emit: Callable[[Dict[str, float]], None], interval: float = 10.0) -> None:
+        super().__init__(name="seetrain-system", daemon=True)
+        self.emit = emit
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self._last: Optional[Dict[str, float]] = None
+
+    def sample(self) -> Dict[str, float]:
+        import psutil
+
+        now = time.monotonic()
+        proc = psutil.Process()
+        vm = psutil.virtual_memory()
+        out: Dict[str, float] = {
+            "sys/cpu_percent": psutil.cpu_percent(interval=None),
+            "sys/proc_rss_mb": proc.memory_info().rss / 2**20,
+            "sys/proc_cpu_percent": proc.cpu_percent(interval=None),
+            "sys/mem_percent": vm.percent,
+            "sys/mem_used_mb": (vm.total - vm.available) / 2**20,
+        }
+        try:
+            out["sys/disk_percent"] = psutil.disk_usage(os.getcwd()).percent
+        except Exception:
+            pass
+        counters = {}
+        try:
+            d = psutil.disk_io_counters()
+            if d:
+                counters.update(disk_read=d.read_bytes, disk_write=d.write_bytes)
+        except Exception:
+            pass
+        try:
+            n = psutil.net_io_counters()
+            counters.update(net_sent=n.bytes_sent, net_recv=n.bytes_recv)
+        except Exception:
+            pass
+        if self._last is not None:
+            dt = max(now - self._last["_t"], 1e-6)
+            for k, v in counters.items():
+                if k in self._last:
+                    out[f"sys/{k}_mb_s"] = max(v - self._last[k], 0) / 2**20 / dt
+        self._last = dict(counters, _t=now)
+        out.update(self._gpu())
+        return out
+
+    def _gpu(self) -> Dict[str, float]:
+        nv = getattr(self, "_nv", None)
+        if nv is None:
+            return {}
+        out = {}
+        try:
+            for i in range(nv.nvmlDeviceGetCount()):
+                h = nv.nvmlDeviceGetHandleByIndex(i)
+                util = nv.nvmlDeviceGetUtilizationRates(h)
+                mem = nv.nvmlDeviceGetMemoryInfo(h)
+                out[f"sys/gpu{i}/util_percent"] = float(util.gpu)
+                out[f"sys/gpu{i}/mem_used_mb"] = mem.used / 2**20
+                out[f"sys/gpu{i}/mem_percent"] = 100.0 * mem.used / max(mem.total, 1)
+        except Exception:
+            pass
+        return out
+
+    def run(self) -> None:
+        self._nv = _nvml()
+        try:
+            self.sample()  # prime the rate counters and cpu_percent
+        except Exception:
+            return
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.emit(self.sample())
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        self._stop_event.set()
