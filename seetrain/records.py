@@ -68,13 +68,12 @@ def encode_record(seq: int, time: float, step: Optional[int] = None,
                   data: Optional[Dict[str, Any]] = None,
                   config: Optional[Dict[str, Any]] = None) -> bytes:
     """Serialise one record to a JSON line (with the trailing newline)."""
-    rec: Dict[str, Any] = {"seq": seq, "time": time}
     if data is not None:
-        rec["step"] = step
-        for key, value in data.items():
-            if type(value) is float and not math.isfinite(value):
-                data[key] = _finite_or_tag(value)
-        rec["data"] = data
+        body = orjson.dumps(data, default=_json_default, option=_OPTS)
+        if b"null" in body:  # orjson writes NaN/Inf as null; None itself is never a metric value
+            body = orjson.dumps({k: encode_value(v) for k, v in data.items()}, default=_json_default, option=_OPTS)
+        return b'{"seq":%d,"time":%r,"step":%d,"data":%b}\n' % (seq, time, step, body)
+    rec: Dict[str, Any] = {"seq": seq, "time": time}
     if config is not None:
         rec["config"] = sanitize(config)
     return orjson.dumps(rec, default=_json_default, option=_OPTS | orjson.OPT_APPEND_NEWLINE)

@@ -43,14 +43,23 @@ def git_info(cwd: Optional[str] = None) -> Dict[str, Any]:
 
 
 def installed_packages() -> Dict[str, str]:
-    from importlib import metadata
-
-    pkgs = {}
-    for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
-        if name:
-            pkgs[name] = dist.version
-    return dict(sorted(pkgs.items(), key=lambda kv: kv[0].lower()))
+    """Installed distributions, read from ``*.dist-info`` folder names on ``sys.path`` (milliseconds,
+    where ``importlib.metadata`` takes a few hundred)."""
+    pkgs: Dict[str, str] = {}
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info") or name.endswith(".egg-info"):
+                stem = name.rsplit(".", 1)[0]
+                if "-" in stem:
+                    dist, version = stem.split("-", 1)
+                    pkgs.setdefault(dist.replace("_", "-").lower(), version.split("-")[0])
+    return dict(sorted(pkgs.items()))
 
 
 def full_environment() -> Dict[str, Any]:

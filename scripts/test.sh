@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install everything and run the whole test suite (the README's test command; CI runs exactly this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export KERAS_BACKEND=torch TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+status=0
+.venv/bin/python -m pytest tests -q -rs --durations=15 || status=$?
+if [ "$status" -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi
+[ "$status" -eq 0 ] || exit "$status"
+if [ -f .ci/ultralytics.sh ] && [ "${SEETRAIN_SKIP_ULTRALYTICS:-0}" != "1" ]; then
+  bash .ci/ultralytics.sh
+fi

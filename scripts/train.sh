@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Install everything and run the main job: a tracked APT training run on the embedded default store
+# (./seetrain_logs). Extra arguments are config overrides, e.g. trainer.max_steps=300.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+.venv/bin/seetrain apt train "$@"
+.venv/bin/seetrain ls
