@@ -34,6 +34,11 @@ FRAMEWORK = "optuna"
 _STATUS = {TrialState.COMPLETE: "success", TrialState.PRUNED: "killed", TrialState.FAIL: "failed"}
 
 
+def _study_label(study_name: str) -> Optional[str]:
+    """The study's name, or None for Optuna's generated ``no-name-<uuid>`` names."""
+    return None if not study_name or study_name.startswith("no-name-") else study_name
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -94,11 +99,11 @@ class SeeTrainOptunaCallback:
             info: Dict[str, Any] = {}
             name = None
             if study is not None:
-                name = study.study_name
+                name = _study_label(study.study_name)
                 info = {"study_name": study.study_name,
                         "directions": [d.name.lower() for d in study.directions],
                         "sampler": type(study.sampler).__name__, "pruner": type(study.pruner).__name__}
-            self._study_run = self._init(self.project or name, self.experiment_name or name, info)
+            self._study_run = self._init(self.project or name or FRAMEWORK, self.experiment_name or name, info)
         return self._study_run
 
     def _log_study_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -130,12 +135,14 @@ class SeeTrainOptunaCallback:
 
     # --- per-trial mode ----------------------------------------------------------------------
     def _trial_run_name(self, study_name: str, number: int) -> str:
-        return f"{self.experiment_name or study_name}-trial-{number}"
+        prefix = self.experiment_name or _study_label(study_name)
+        return f"{prefix}-trial-{number}" if prefix else f"trial-{number}"
 
     def _open_trial_run(self, study_name: str, number: int) -> "seetrain.Run":
         run = self._trial_runs.get(number)
         if run is None:
-            run = self._init(self.project or study_name, self._trial_run_name(study_name, number),
+            run = self._init(self.project or _study_label(study_name) or FRAMEWORK,
+                             self._trial_run_name(study_name, number),
                              {"study_name": study_name, "trial_number": number})
             self._trial_runs[number] = run
             self._last_trial_run = run
