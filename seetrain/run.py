@@ -427,6 +427,34 @@ def _register(run: Run) -> None:
                 previous(exc_type, exc, tb)
 
             sys.excepthook = _excepthook
+            _install_sigterm_handler()
+
+
+def _install_sigterm_handler() -> None:
+    """On SIGTERM (schedulers, ``kill``), finish open runs as ``killed``, then die as before."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+            return  # the user's (or the framework's) handler stays in charge
+    except (ValueError, OSError):
+        return
+
+    def _on_sigterm(signum, frame):
+        for run in reversed(list(_active)):
+            try:
+                run.finish("killed")
+            except Exception:
+                pass
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        pass
 
 
 def _unregister(run: Run) -> None:

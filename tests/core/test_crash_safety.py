@@ -97,3 +97,15 @@ def test_running_status_while_process_lives(tmp_path):
         proc.kill()
         proc.wait()
     assert seetrain.read_run(run_dir).status == "crashed"
+
+
+def test_sigterm_finishes_the_run_as_killed(tmp_path):
+    script = tmp_path / "term.py"
+    script.write_text("import sys, time, seetrain\nrun = seetrain.init(project='p', logdir=sys.argv[1], flush_interval=30)\n"
+                      "[run.log({'i': i}) for i in range(500)]\nprint(run.dir, flush=True)\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
+    run_dir = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == -signal.SIGTERM
+    r = seetrain.read_run(run_dir)
+    assert r.status == "killed" and r.scalars("i").values == list(range(500))

@@ -59,3 +59,32 @@ def test_torn_line_is_an_error():
         assert "JSON" in type(exc).__name__ or isinstance(exc, ValueError)
     else:
         raise AssertionError("a torn line decoded")
+
+
+def _flat(prefix, d, out):
+    for k, v in d.items():
+        key = f"{prefix}/{k}" if prefix else k
+        if isinstance(v, dict):
+            _flat(key, v, out)
+        else:
+            out[key] = v
+    return out
+
+
+nested = st.recursive(numbers | st.booleans(), lambda c: st.dictionaries(st.from_regex(r"[a-z]{1,4}", fullmatch=True), c,
+                                                                         min_size=1, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.dictionaries(st.from_regex(r"[a-z]{1,4}", fullmatch=True), nested, min_size=1, max_size=5))
+def test_any_loggable_dict_round_trips_through_a_run(tmp_path_factory, data):
+    import seetrain
+
+    run = seetrain.init(project="prop", logdir=str(tmp_path_factory.mktemp("logs")), system_metrics=False)
+    run.log(data)
+    run.finish()
+    got = seetrain.read_run(run.dir).summary()
+    want = {k: (int(v) if isinstance(v, bool) else v) for k, v in _flat("", data, {}).items()}
+    assert got.keys() == want.keys()
+    for k in want:
+        assert _same(want[k], got[k]), (k, want[k], got[k])

@@ -1,0 +1,236 @@
+"""PyTorch Lightning logger: ``Trainer(logger=SeeTrainLogger(project="mnist"))``.
+
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.loggers import CSVLogger
+    from seetrain.integration.callbacks.lightning import SeeTrainLogger
+
+    logger = SeeTrainLogger(project="mnist", experiment_name="baseline", config={"seed": 0})
+    trainer = Trainer(logger=[logger, CSVLogger("csv")], max_epochs=3)
+    trainer.fit(model, datamodule)      # self.log("train_loss", ...) lands in the run at global_step
+    trainer.test(model, datamodule)     # same run
+    logger.finish()                     # optional: runs are finished at process exit anyway
+
+Only global rank zero records; other ranks get a disabled run from :attr:`SeeTrainLogger.experiment`.
+Lightning calls ``finalize("success")`` after every ``fit``/``validate``/``test``; that only flushes,
+so a ``fit`` followed by a ``test`` keeps logging into one run. ``finalize("failed")`` (an exception
+in the trainer) marks the run crashed; a later ``fit`` on the same logger resumes that run.
+Works with the ``lightning`` package or, when only that is installed, ``pytorch_lightning``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from argparse import Namespace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+try:
+    from lightning.pytorch.loggers.logger import Logger
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+except ImportError:  # only the standalone pytorch_lightning package is installed
+    from pytorch_lightning.loggers.logger import Logger  # type: ignore[no-redef]
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only  # type: ignore[no-redef]
+
+import seetrain
+from seetrain.resilience import record_failure
+from seetrain.run import SeeTrainWarning
+
+FRAMEWORK = "pytorch_lightning"
+
+
+def _rank() -> int:
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+class SeeTrainLogger(Logger):
+    """A Lightning logger that writes one SeeTrain run from global rank zero.
+
+    Args:
+        project, experiment_name, description, config, logdir: as in :func:`seetrain.init`.
+        **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
+
+    ``name`` is the project and ``version`` the run id, so with this logger first in the list
+    Lightning puts checkpoints in ``<run dir>/checkpoints``.
+    """
+
+    def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
+                 description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
+                 **init_kwargs: Any) -> None:
+        super().__init__()
+        self._project = project or os.environ.get("SEETRAIN_PROJECT") or "default"
+        self._experiment_name = experiment_name
+        self._description = description
+        self._config = config
+        self._logdir = os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+        self._init_kwargs = init_kwargs
+        self._run: Optional["seetrain.Run"] = None
+        self._reopen = False  # finalize("failed") finished the run; the next use resumes it
+
+    # --- the run -----------------------------------------------------------------------------
+    @property
+    def experiment(self) -> "seetrain.Run":
+        """The SeeTrain run, created on first use (a disabled run on ranks other than zero)."""
+        if self._run is None or self._reopen:
+            self._run = self._create_run()
+        return self._run
+
+    def _create_run(self) -> "seetrain.Run":
+        if _rank() > 0:
+            return seetrain.init(mode="disabled", project=self._project)
+        kwargs = dict(self._init_kwargs)
+        kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
+        if self._reopen and self._run is not None:
+            kwargs.update(id=self._run.id, resume=True)
+        self._reopen = False
+        run = seetrain.init(project=self._project, experiment_name=self._experiment_name,
+                            description=self._description, config=self._config, logdir=self._logdir, **kwargs)
+        run.config.update({"_framework": FRAMEWORK})
+        return run
+
+    @property
+    def name(self) -> str:
+        """The project (Lightning's ``<save_dir>/<name>/<version>`` is then the run directory)."""
+        return self._project
+
+    @property
+    def version(self) -> str:
+        """The run id."""
+        return self.experiment.id
+
+    @property
+    def save_dir(self) -> str:
+        """The SeeTrain log directory."""
+        return self._logdir
+
+    @property
+    def root_dir(self) -> str:
+        return os.path.join(self._logdir, self._project)
+
+    @property
+    def log_dir(self) -> str:
+        """The run directory."""
+        return os.path.join(self.root_dir, str(self.version))
+
+    # --- what Lightning calls ----------------------------------------------------------------
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
+        """Log ``self.log(...)`` values at Lightning's ``step`` (the global step)."""
+        try:
+            self.experiment.log(dict(metrics), step=step)
+        except Exception as exc:
+            self._warn("log_metrics", exc)
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace, Any], *args: Any, **kwargs: Any) -> None:
+        """Merge hyperparameters (dict, Namespace, AttributeDict, OmegaConf, nested) into the run config."""
+        try:
+            from seetrain.run_config import to_plain
+
+            if params is None:
+                return
+            plain = to_plain(params)
+            if not isinstance(plain, dict):
+                raise TypeError(f"hyperparameters must be a mapping or Namespace, got {type(params).__name__}")
+            config = self.experiment.config
+            changed = {k: v for k, v in plain.items() if k not in config or config[k] != v}
+            if changed:
+                config.update(changed)
+        except Exception as exc:
+            self._warn("log_hyperparams", exc)
+
+    @rank_zero_only
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        """Record the parameter count of ``model`` in the config (``model/num_parameters``)."""
+        try:
+            total = sum(p.numel() for p in model.parameters())
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            self.experiment.config.update({"model": {"class": type(model).__name__, "num_parameters": total,
+                                                     "trainable_parameters": trainable}})
+        except Exception as exc:
+            self._warn("log_graph", exc)
+
+    @rank_zero_only
+    def log_image(self, key: str, images: Union[Any, Sequence[Any]], step: Optional[int] = None,
+                  caption: Union[str, Sequence[str], None] = None) -> None:
+        """Log one image or a list (arrays, tensors, PIL images, paths) under ``key``."""
+        try:
+            from seetrain.media import Image
+
+            many = isinstance(images, (list, tuple))
+            items = list(images) if many else [images]
+            captions = list(caption) if isinstance(caption, (list, tuple)) else [caption] * len(items)
+            if len(captions) != len(items):
+                raise ValueError(f"log_image got {len(items)} images but {len(captions)} captions")
+            media = [im if isinstance(im, Image) else Image(im, caption=c) for im, c in zip(items, captions)]
+            self.experiment.log({key: media if many else media[0]}, step=step)
+        except Exception as exc:
+            self._warn("log_image", exc)
+
+    @rank_zero_only
+    def log_text(self, key: str, text: Union[str, Sequence[str]], step: Optional[int] = None) -> None:
+        """Log a string (or a list of strings, one record each at the same step) under ``key``."""
+        try:
+            from seetrain.media import Text
+
+            for item in ([text] if isinstance(text, str) else list(text)):
+                self.experiment.log({key: item if isinstance(item, Text) else Text(str(item))}, step=step)
+        except Exception as exc:
+            self._warn("log_text", exc)
+
+    @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Note the latest and best checkpoint paths in the config (``checkpoint/...``)."""
+        try:
+            info = {"last": getattr(checkpoint_callback, "last_model_path", None) or None,
+                    "best": getattr(checkpoint_callback, "best_model_path", None) or None}
+            info = {k: v for k, v in info.items() if v}
+            if info and self._run is not None:
+                self.experiment.config.update({"checkpoint": info})
+        except Exception as exc:
+            self._warn("after_save_checkpoint", exc)
+
+    def save(self) -> None:
+        """Write what is queued (Lightning calls this now and then)."""
+        if self._run is not None and _rank() == 0:
+            try:
+                self._run.flush()
+            except Exception as exc:
+                self._warn("save", exc)
+
+    def finalize(self, status: str) -> None:
+        """Lightning calls this at the end of every stage: ``"success"`` flushes, anything else crashes the run."""
+        if self._run is None or self._run.finished:
+            return
+        if status in ("success", "finished"):
+            self.save()
+            return
+        self._finish("crashed")
+        self._reopen = _rank() == 0 and self._run.mode != "disabled"
+
+    def finish(self, status: str = "success") -> None:
+        """Finish the run now (otherwise it is finished when the process exits)."""
+        self._reopen = False
+        self._finish(status)
+
+    def _finish(self, status: str) -> None:
+        if self._run is None:
+            return
+        try:
+            self._run.finish(status)
+        except Exception as exc:
+            self._warn("finish", exc)
+
+    # --- pickling (ddp_spawn): the run stays in the process that made it -----------------------
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_run"] = None
+        state["_reopen"] = False
+        return state
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        record_failure(f"lightning.{what}", exc)
+        warnings.warn(f"seetrain: the Lightning logger could not {what} ({type(exc).__name__}: {exc}); "
+                      "training goes on", SeeTrainWarning, stacklevel=3)
+
+
+__all__: List[str] = ["SeeTrainLogger"]
