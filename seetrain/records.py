@@ -69,7 +69,11 @@ def encode_record(seq: int, time: float, step: Optional[int] = None,
                   config: Optional[Dict[str, Any]] = None) -> bytes:
     """Serialise one record to a JSON line (with the trailing newline)."""
     if data is not None:
-        body = orjson.dumps(data, default=_json_default, option=_OPTS)
+        try:
+            body = orjson.dumps(data, default=_json_default, option=_OPTS)
+        except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: store it as a float
+            data = {k: float(v) if type(v) is int else v for k, v in data.items()}
+            body = orjson.dumps(data, default=_json_default, option=_OPTS)
         if b"null" in body:  # orjson writes NaN/Inf as null; None itself is never a metric value
             body = orjson.dumps({k: encode_value(v) for k, v in data.items()}, default=_json_default, option=_OPTS)
         return b'{"seq":%d,"time":%r,"step":%d,"data":%b}\n' % (seq, time, step, body)

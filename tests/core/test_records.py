@@ -88,3 +88,8 @@ def test_any_loggable_dict_round_trips_through_a_run(tmp_path_factory, data):
     assert got.keys() == want.keys()
     for k in want:
         assert _same(want[k], got[k]), (k, want[k], got[k])
+
+
+def test_huge_int_is_kept_as_float():
+    rec = records.decode_record(records.encode_record(1, 1.0, step=0, data={"big": 2**70, "x": 1}))
+    assert rec["data"] == {"big": float(2**70), "x": 1}

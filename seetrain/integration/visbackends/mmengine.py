@@ -88,7 +88,14 @@ class SeeTrainVisBackend(BaseVisBackend):
             return
         if kwargs.get("experiment_name") is None:
             kwargs["experiment_name"] = _runner_experiment_name()
-        run = seetrain.init(**kwargs)
+        try:
+            run = seetrain.init(**kwargs)
+        except (TypeError, ValueError):
+            raise  # wrong arguments in the backend config: say so at once
+        except Exception as exc:  # e.g. an unwritable logdir: train on without tracking
+            self._warn("start the run", exc)
+            self._run = seetrain.init(mode="disabled", project=kwargs.get("project"))
+            return
         extra: Dict[str, Any] = {"_framework": FRAMEWORK}
         if self._save_dir is not None:
             extra["_mmengine_save_dir"] = str(self._save_dir)
