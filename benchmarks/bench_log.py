@@ -53,6 +53,18 @@ def main(argv=None) -> int:
         run = seetrain.init(project="bench", logdir=logdir, config={"steps": args.steps}, system_metrics=False)
         init_ms = (time.perf_counter() - t0) * 1e3
 
+        # 1) throughput: the user's rows exist; time log() for all of them plus finish()
+        rows_in = [{k: step * 0.001 + i for i, k in enumerate(keys)} for step in range(args.steps)]
+        tp_run = seetrain.init(project="bench", logdir=logdir, system_metrics=False)
+        start = time.perf_counter()
+        tp_log = tp_run.log
+        for row in rows_in:
+            tp_log(row)
+        tp_run.finish()
+        tp_s = time.perf_counter() - start
+        del rows_in
+
+        # 2) latency: time each call of a fresh run
         lat = [0.0] * args.steps
         perf = time.perf_counter_ns
         log = run.log
@@ -85,8 +97,9 @@ def main(argv=None) -> int:
             ("log() p99", f"{pct(0.99):.2f} us", "<= 50 us"),
             ("log() p99.9", f"{pct(0.999):.2f} us", ""),
             ("log() max", f"{lat[-1]:.0f} us", ""),
-            ("end-to-end points/s (incl. finish)", f"{points / total_s:,.0f}", ">= 1,000,000"),
-            ("logging loop", f"{loop_s * 1e3:.0f} ms", ""),
+            ("end-to-end points/s (log + finish)", f"{points / tp_s:,.0f}", ">= 1,000,000"),
+            ("  same, with per-call timing and row building", f"{points / total_s:,.0f}", ""),
+            ("logging loop (timed pass)", f"{loop_s * 1e3:.0f} ms", ""),
             ("finish()", f"{finish_ms:.1f} ms", ""),
             ("import seetrain (median of 5)", f"{import_ms:.1f} ms", "< 50 ms"),
             ("init()", f"{init_ms:.1f} ms", "< 50 ms"),

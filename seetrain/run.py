@@ -81,6 +81,7 @@ class Run:
         self.status = "running"
         self._lock = threading.Lock()
         self._seq = 0
+        self._seq0 = 0  # first seq of this process (a resumed run continues an earlier one)
         self._step = 0  # next automatic step
         self._warned: set = set()
         self._queue_max = max(int(max_queue), 16)
@@ -136,6 +137,7 @@ class Run:
                 raise TypeError(f"seetrain.init(config=...) takes a dict-like, got {type(config).__name__}")
             initial.update(plain)
         meta["config"] = {}
+        self._seq0 = self._seq
         self._writer.write_meta()
         self._writer.start()
         _register(self)
@@ -333,10 +335,9 @@ class Run:
         if self._writer is None or self.finished:
             return
         w = self._writer
-        if not w.is_alive():
-            return
+        target = self._seq - self._seq0
         deadline = time.monotonic() + 30
-        while (self._queue or w.written == 0 and self._seq) and time.monotonic() < deadline:
+        while w.is_alive() and w.processed < target and time.monotonic() < deadline:
             w.space.clear()
             w.request_flush()
             w.space.wait(0.05)

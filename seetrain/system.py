@@ -64,10 +64,11 @@ def installed_packages() -> Dict[str, str]:
 
 def full_environment() -> Dict[str, Any]:
     """Slower facts (git, packages, hardware), gathered by the writer thread after ``init()``."""
-    import psutil
-
-    env: Dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                           "memory_total": psutil.virtual_memory().total}
+    env: Dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
+    try:
+        env["memory_total"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
     git = git_info()
     if git:
         env["git"] = git
@@ -165,6 +166,9 @@ class SystemSampler(threading.Thread):
         return out
 
     def run(self) -> None:
+        # start after init() has returned, so importing psutil/pynvml does not slow it down
+        if self._stop_event.wait(min(0.5, self.interval)):
+            return
         self._nv = _nvml()
         try:
             self.sample()  # prime the rate counters and cpu_percent

@@ -53,7 +53,8 @@ class RunWriter(threading.Thread):
         self.wake = threading.Event()
         self.space = threading.Event()  # set whenever the queue was drained
         self.summary: Dict[str, Any] = dict(meta.get("summary") or {})
-        self.written = 0
+        self.written = 0    # lines written
+        self.processed = 0  # queue items handled (written or failed)
         self.last_step: Optional[int] = None
         self._stop_requested = False
         self._on_error = on_error
@@ -63,7 +64,9 @@ class RunWriter(threading.Thread):
 
     # --- thread body -------------------------------------------------------------------------
     def run(self) -> None:
+        # gather git/package facts a moment after init() returned (they cost tens of ms of GIL time)
         if self._enrich_meta is not None:
+            self.wake.wait(min(0.25, self.flush_interval))  # returns at once when a flush is asked for
             try:
                 self.meta.update(self._enrich_meta())
                 self.write_meta()
@@ -89,6 +92,7 @@ class RunWriter(threading.Thread):
             except Exception as exc:
                 self._error("encode a record", exc)
             n += 1
+            self.processed += 1
             if n % 2048 == 0:
                 self._write(buf)
                 buf = []

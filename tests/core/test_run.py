@@ -221,3 +221,13 @@ def test_logdir_env_and_argument(tmp_path, monkeypatch):
     b = seetrain.init(project="p", logdir=str(tmp_path / "arg"), system_metrics=False)
     b.finish()
     assert a.dir.startswith(str(tmp_path / "env")) and b.dir.startswith(str(tmp_path / "arg"))
+
+
+def test_flush_makes_records_visible_to_a_reader(logdir):
+    run = seetrain.init(project="p", system_metrics=False, flush_interval=60)
+    for i in range(100):
+        run.log({"x": i})
+    run.flush()
+    assert seetrain.read_run(run.dir).scalars("x").values == list(range(100))
+    assert seetrain.read_run(run.dir).status == "running"
+    run.finish()

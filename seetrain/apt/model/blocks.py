@@ -52,7 +52,7 @@ class VFTBlock(nn.Module):
         super().__init__()
         d = cfg.d_model
         self.ln1 = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
-        self.attn = TVAAttention(d, cfg.n_heads, cfg.rank, dropout=cfg.attn_dropout)
+        self.attn = TVAAttention(d, cfg.n_heads, cfg.attn_rank or cfg.rank, dropout=cfg.attn_dropout)
         self.ln2 = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
         self.vein = VeinProjector(d, cfg.rank)
         self.ffn = VFTFeedForward(d, cfg.rank, cfg.ffn_rank_hidden, dropout=cfg.dropout, projector=self.vein)

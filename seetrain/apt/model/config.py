@@ -12,7 +12,7 @@ class APTConfig:
     """Hyper-parameters of :class:`APTLanguageModel` and :class:`StandardLanguageModel`.
 
     ``rank`` is the width of the vein subspace (``1 <= rank <= d_model``). Attention works in a
-    per-head subspace of width ``min(rank, d_model // n_heads)``. ``tau`` is the off-plane threshold
+    per-head subspace of width ``min(attn_rank or rank, d_model // n_heads)``. ``tau`` is the off-plane threshold
     in units of ``sqrt(d_model)`` (the norm of a LayerNorm output): a token is "off the manifold" when
     ``eps(h) > tau * sqrt(d_model)``. ``s_normals`` learnable normal directions compensate such
     tokens, each scaled by a gate in ``(0, alpha_scale)``.
@@ -27,6 +27,7 @@ class APTConfig:
     dropout: float = 0.0
     attn_dropout: float = 0.0
     r_hidden: int = 0          # FFN hidden width inside the vein subspace; 0 -> 2 * rank
+    attn_rank: int = 0         # per-head attention subspace width; 0 -> rank (capped at d_head)
     tau: float = 0.8
     s_normals: int = 4
     alpha_scale: float = 0.1
@@ -54,8 +55,8 @@ class APTConfig:
                              "must be at most d_model wide")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.attn_dropout < 1.0:
             raise ValueError("APTConfig.dropout and attn_dropout must be in [0, 1)")
-        if self.r_hidden < 0 or self.s_normals < 0:
-            raise ValueError("APTConfig.r_hidden and s_normals must be >= 0")
+        if self.r_hidden < 0 or self.s_normals < 0 or self.attn_rank < 0:
+            raise ValueError("APTConfig.r_hidden, attn_rank and s_normals must be >= 0")
 
     @property
     def d_head(self) -> int:
@@ -63,8 +64,8 @@ class APTConfig:
 
     @property
     def head_rank(self) -> int:
-        """The per-head attention subspace width: ``min(rank, d_head)``."""
-        return min(self.rank, self.d_head)
+        """The per-head attention subspace width: ``min(attn_rank or rank, d_head)``."""
+        return min(self.attn_rank or self.rank, self.d_head)
 
     @property
     def ffn_rank_hidden(self) -> int:

@@ -1,0 +1,415 @@
+"""cloud-storage: upload, download, sync and back up models to S3, GCS, Azure, OSS, the Hugging Face
+Hub, ModelScope or a local folder, and back the training model up every N epochs.
+
+    plugin = CloudStoragePlugin({"provider": "aws", "bucket": "models", "prefix": "exp1",
+                                 "endpoint_url": "http://127.0.0.1:9000", "backup_every_n_epochs": 2,
+                                 "keep_last_n": 3})
+    plugin.upload_model(model, "final")                 # an nn.Module is saved with safetensors first
+    plugin.download_model("final", "./restored")        # SHA-256 checked, a bad file is removed
+    plugin.sync_directory("./checkpoints", "ckpt")      # only changed files go up
+
+Credentials come from the provider's environment variables or the ``credentials`` option and are
+never logged. What moves is reported to the active SeeTrain run under ``cloud/...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+import time
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from .base import APTPlugin
+from .storage import StorageBackend, file_sha256, make_backend
+from .storage.base import ChecksumMismatchError, Progress, StorageError
+
+MIB = 1024 * 1024
+SYNC_MANIFEST = ".seetrain-sync.json"
+BACKUP_MANIFEST = "backup.json"
+_SECRET_WORDS = ("secret", "token", "password", "credential", "key")
+
+
+def _redact(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """``config`` without anything that looks like a secret (safe to log or print)."""
+    return {k: ("***" if any(w in k.lower() for w in _SECRET_WORDS) and v else v) for k, v in config.items()
+            if k != "destinations"}
+
+
+def _local_files(root: str) -> Dict[str, str]:
+    """relative posix path -> absolute path of every file under ``root``."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            out[os.path.relpath(full, root).replace(os.sep, "/")] = full
+    return dict(sorted(out.items()))
+
+
+def save_model_files(model: Any, directory: str) -> str:
+    """Save an ``nn.Module`` into ``directory`` with safetensors (``save_pretrained`` when the model has
+    one, so config.json comes along) and return the directory."""
+    os.makedirs(directory, exist_ok=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(directory)
+    else:
+        from safetensors.torch import save_model
+
+        save_model(model, os.path.join(directory, "model.safetensors"))
+    return directory
+
+
+class CloudStoragePlugin(APTPlugin):
+    """Moves models and checkpoints between the training machine and cloud storage."""
+
+    name = "cloud-storage"
+    default_config = {
+        "provider": "local",           # aws | gcp | azure | aliyun | huggingface | modelscope | local
+        "bucket": None,                # bucket / container / repository id / local folder
+        "prefix": "",                  # every key goes under this prefix
+        "endpoint_url": None,          # S3-compatible server, OSS endpoint, Hub endpoint
+        "region": None,
+        "credentials": None,           # provider-specific dict; else the provider's environment variables
+        "backup_every_n_epochs": 0,    # 0: no automatic backups
+        "keep_last_n": None,           # keep this many automatic backups per destination
+        "destinations": None,          # {name: {provider, bucket, ...}} extra backup targets
+        "auto_backup_destinations": None,  # names used by automatic backups (default: the primary store)
+        "backup_prefix": "backups",
+        "multipart_threshold": 64 * MIB,
+        "part_size": 16 * MIB,
+        "state_dir": None,             # where resumable-upload state is kept (default ~/.cache/seetrain/uploads)
+        "verify_checksums": True,
+    }
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
+        super().__init__(config, run, **options)
+        self._backends: Dict[str, StorageBackend] = {}
+        self.last_stats: Dict[str, Any] = {}
+
+    # --- backends ----------------------------------------------------------------------------
+    def _backend_options(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        opts = {k: cfg.get(k, self.config.get(k)) for k in
+                ("bucket", "prefix", "endpoint_url", "region", "credentials", "multipart_threshold",
+                 "part_size", "state_dir")}
+        opts.update({k: v for k, v in cfg.items() if k not in ("provider",) and k not in opts})
+        opts["prefix"] = opts.get("prefix") or ""
+        return opts
+
+    @property
+    def storage(self) -> StorageBackend:
+        """The primary store (from ``provider``, ``bucket``, ``prefix`` ...), created on first use."""
+        return self.backend(None)
+
+    def backend(self, destination: Union[None, str, Mapping[str, Any], StorageBackend] = None) -> StorageBackend:
+        """A store: None (the primary one), a name from ``destinations``, a provider name (with the
+        primary bucket settings), a dict of storage options, or a :class:`StorageBackend`."""
+        if isinstance(destination, StorageBackend):
+            return destination
+        if isinstance(destination, Mapping):
+            cfg = dict(destination)
+            return make_backend(cfg.get("provider", self.config["provider"]), **self._backend_options(cfg))
+        key = destination or "__primary__"
+        if key not in self._backends:
+            named = dict(self.config.get("destinations") or {})
+            if destination is None:
+                cfg = {"provider": self.config["provider"]}
+            elif destination in named:
+                cfg = dict(named[destination])
+                for k in ("bucket", "prefix", "endpoint_url", "region", "credentials"):
+                    cfg.setdefault(k, None if k != "prefix" else self.config.get("prefix", ""))
+            else:
+                cfg = {"provider": destination}
+            self._backends[key] = make_backend(cfg.get("provider", self.config["provider"]),
+                                               **self._backend_options(cfg))
+        return self._backends[key]
+
+    def _report(self, kind: str, stats: Dict[str, Any], step: Optional[int] = None) -> None:
+        self.last_stats = dict(stats)
+        self.log({f"cloud/{kind}/{k}": v for k, v in stats.items() if isinstance(v, (int, float, bool))},
+                 step=step)
+
+    # --- upload / download -------------------------------------------------------------------
+    def _upload_dir(self, backend: StorageBackend, local_dir: str, remote: str,
+                    progress: Optional[Progress]) -> Dict[str, Any]:
+        totals: Dict[str, Any] = {"files": 0, "bytes": 0, "parts_uploaded": 0, "parts_resumed": 0}
+        files = {}
+        for rel, full in _local_files(local_dir).items():
+            s = backend.put(full, posixpath.join(remote, rel), progress=progress)
+            totals["files"] += 1
+            totals["bytes"] += int(s.get("bytes", 0))
+            totals["parts_uploaded"] += int(s.get("parts_uploaded", 0))
+            totals["parts_resumed"] += int(s.get("parts_resumed", 0))
+            files[rel] = {"size": os.path.getsize(full), "sha256": s["sha256"]}
+        totals["manifest"] = files
+        return totals
+
+    def upload_model(self, model_or_path: Any, remote_path: str, destination: Any = None,
+                     progress: Optional[Progress] = None, step: Optional[int] = None) -> Dict[str, Any]:
+        """Upload a file, a directory or an ``nn.Module`` (saved with safetensors first) to ``remote_path``.
+
+        A file goes to the key ``remote_path``; a directory or a model goes under ``remote_path/``.
+        Large files use resumable multipart uploads where the provider has them. ``progress(done,
+        total)`` is called as bytes go up. Returns files, bytes, seconds, MB/s and multipart part counts.
+        """
+        backend = self.backend(destination)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="seetrain-upload-") as tmp:
+            if isinstance(model_or_path, (str, os.PathLike)):
+                path = os.fspath(model_or_path)
+                if not os.path.exists(path):
+                    raise FileNotFoundError(f"upload_model: {path!r} does not exist")
+            else:
+                path = save_model_files(model_or_path, tmp)
+            if os.path.isdir(path):
+                stats = self._upload_dir(backend, path, remote_path, progress)
+                stats.pop("manifest")
+            else:
+                s = backend.put(path, remote_path, progress=progress)
+                stats = {"files": 1, "bytes": int(s["bytes"]), "parts_uploaded": int(s.get("parts_uploaded", 0)),
+                         "parts_resumed": int(s.get("parts_resumed", 0)), "sha256": s["sha256"]}
+        stats["seconds"] = time.perf_counter() - t0
+        stats["mb_per_s"] = stats["bytes"] / MIB / max(stats["seconds"], 1e-9)
+        stats["remote_path"] = remote_path
+        self._report("upload", stats, step)
+        return stats
+
+    def download_model(self, remote_path: str, local_path: str, source: Any = None,
+                       verify: Optional[bool] = None, step: Optional[int] = None) -> str:
+        """Download the file or the directory at ``remote_path`` to ``local_path``; return the local path.
+
+        Each file's SHA-256 is checked against the one recorded at upload; a mismatch removes the file
+        and raises :class:`ChecksumMismatchError`.
+        """
+        backend = self.backend(source)
+        verify = self.config["verify_checksums"] if verify is None else verify
+        t0 = time.perf_counter()
+        stats = {"files": 0, "bytes": 0, "verified_files": 0}
+        if backend.exists(remote_path):
+            target = os.path.join(local_path, posixpath.basename(remote_path)) if os.path.isdir(local_path) \
+                else local_path
+            pairs = [(remote_path, target)]
+            result = target
+        else:
+            base = remote_path.rstrip("/")
+            objects = backend.list(base + "/")
+            if not objects:
+                raise FileNotFoundError(f"download_model: nothing at {remote_path!r} in {backend!r}")
+            pairs = [(o.key, os.path.join(local_path, *o.key[len(base) + 1:].split("/"))) for o in objects]
+            result = local_path
+        for key, target in pairs:
+            s = backend.get(key, target, verify=verify)
+            stats["files"] += 1
+            stats["bytes"] += s["bytes"]
+            stats["verified_files"] += int(s["verified"])
+        stats["seconds"] = time.perf_counter() - t0
+        stats["mb_per_s"] = stats["bytes"] / MIB / max(stats["seconds"], 1e-9)
+        self._report("download", stats, step)
+        return result
+
+    # --- incremental sync --------------------------------------------------------------------
+    def sync_directory(self, local_dir: str, remote_path: str, destination: Any = None, delete: bool = False,
+                       step: Optional[int] = None) -> Dict[str, Any]:
+        """Upload the files of ``local_dir`` that changed since the last sync (by size and SHA-256,
+        recorded in a manifest next to them); with ``delete`` remove remote files gone locally."""
+        if not os.path.isdir(local_dir):
+            raise NotADirectoryError(f"sync_directory: {local_dir!r} is not a directory")
+        backend = self.backend(destination)
+        t0 = time.perf_counter()
+        manifest_key = posixpath.join(remote_path, SYNC_MANIFEST)
+        raw = backend.get_bytes(manifest_key)
+        old: Dict[str, Dict[str, Any]] = json.loads(raw)["files"] if raw else {}
+        new: Dict[str, Dict[str, Any]] = {}
+        stats = {"files_uploaded": 0, "files_skipped": 0, "files_deleted": 0, "bytes_uploaded": 0}
+        for rel, full in _local_files(local_dir).items():
+            if rel == SYNC_MANIFEST:
+                continue
+            size = os.path.getsize(full)
+            key = posixpath.join(remote_path, rel)
+            entry = old.get(rel)
+            digest = file_sha256(full)
+            if entry and entry["size"] == size and entry["sha256"] == digest:
+                info = backend.head(key)
+                if info is not None and info.size == size:
+                    new[rel] = entry
+                    stats["files_skipped"] += 1
+                    continue
+            s = backend.put(full, key, sha256=digest)
+            new[rel] = {"size": size, "sha256": digest}
+            stats["files_uploaded"] += 1
+            stats["bytes_uploaded"] += int(s["bytes"])
+        if delete:
+            for rel in sorted(set(old) - set(new)):
+                backend.delete(posixpath.join(remote_path, rel))
+                stats["files_deleted"] += 1
+        else:  # keep what is still remote in the manifest
+            for rel in set(old) - set(new):
+                new[rel] = old[rel]
+        backend.put_bytes(manifest_key, json.dumps({"files": new, "updated": time.time()}, indent=1).encode())
+        stats["seconds"] = time.perf_counter() - t0
+        self._report("sync", stats, step)
+        return stats
+
+    # --- backups -----------------------------------------------------------------------------
+    def _backup_root(self, backup_name: str) -> str:
+        return posixpath.join(self.config["backup_prefix"], backup_name)
+
+    def backup_model(self, model_path: Any, backup_name: str, destinations: Optional[Iterable[Any]] = None,
+                     step: Optional[int] = None, auto: bool = False) -> Dict[str, Dict[str, Any]]:
+        """Copy a model (file, directory or ``nn.Module``) to ``<backup_prefix>/<backup_name>/`` on each
+        destination, with a ``backup.json`` manifest of sizes and SHA-256s.
+
+        Returns ``{destination: stats or {"error": ...}}``. A failing destination is warned about;
+        if every destination fails, :class:`StorageError` is raised.
+        """
+        dests = list(destinations) if destinations is not None else [None]
+        results: Dict[str, Dict[str, Any]] = {}
+        with tempfile.TemporaryDirectory(prefix="seetrain-backup-") as tmp:
+            if isinstance(model_path, (str, os.PathLike)):
+                src = os.fspath(model_path)
+                if not os.path.exists(src):
+                    raise FileNotFoundError(f"backup_model: {src!r} does not exist")
+                if os.path.isfile(src):
+                    shutil.copy2(src, os.path.join(tmp, os.path.basename(src)))
+                    src = tmp
+            else:
+                src = save_model_files(model_path, tmp)
+            for dest in dests:
+                label = self._label(dest)
+                t0 = time.perf_counter()
+                try:
+                    backend = self.backend(dest)
+                    root = self._backup_root(backup_name)
+                    stats = self._upload_dir(backend, src, root, None)
+                    manifest = {"name": backup_name, "created": time.time(), "auto": auto,
+                                "files": stats.pop("manifest")}
+                    backend.put_bytes(posixpath.join(root, BACKUP_MANIFEST), json.dumps(manifest, indent=1).encode())
+                    stats["seconds"] = time.perf_counter() - t0
+                    stats["deleted_old"] = self._rotate(backend) if auto else 0
+                    results[label] = stats
+                    self._report(f"backup/{label}", stats, step)
+                except Exception as exc:
+                    from seetrain.resilience import record_failure
+                    from seetrain.run import SeeTrainWarning
+
+                    record_failure(f"cloud-storage.backup:{label}", exc)
+                    results[label] = {"error": f"{type(exc).__name__}: {exc}"}
+                    warnings.warn(f"seetrain cloud-storage: backup {backup_name!r} to {label} failed: {exc}",
+                                  SeeTrainWarning, stacklevel=2)
+        if results and all("error" in r for r in results.values()):
+            raise StorageError(f"backup {backup_name!r} failed on every destination: "
+                               + "; ".join(f"{k}: {v['error']}" for k, v in results.items()))
+        return results
+
+    def _label(self, dest: Any) -> str:
+        if dest is None:
+            return str(self.config["provider"])
+        if isinstance(dest, str):
+            return dest
+        if isinstance(dest, StorageBackend):
+            return dest.provider
+        return str(dict(dest).get("provider", "custom"))
+
+    def list_backups(self, source: Any = None) -> List[Dict[str, Any]]:
+        """The backups on ``source``, oldest first: ``[{"name", "created", "auto", "files"}]``."""
+        backend = self.backend(source)
+        prefix = self.config["backup_prefix"]
+        out = []
+        for obj in backend.list(prefix + "/"):
+            parts = obj.key[len(prefix) + 1:].split("/")
+            if len(parts) == 2 and parts[1] == BACKUP_MANIFEST:
+                raw = backend.get_bytes(obj.key)
+                if raw:
+                    out.append(json.loads(raw))
+        return sorted(out, key=lambda m: m.get("created", 0))
+
+    def _rotate(self, backend: StorageBackend) -> int:
+        """Delete the oldest automatic backups beyond ``keep_last_n``; return how many went."""
+        keep = self.config.get("keep_last_n")
+        if not keep:
+            return 0
+        autos = [m for m in self.list_backups(backend) if m.get("auto")]
+        deleted = 0
+        for m in autos[:max(0, len(autos) - int(keep))]:
+            root = self._backup_root(m["name"])
+            for obj in backend.list(root + "/"):
+                backend.delete(obj.key)
+            deleted += 1
+        return deleted
+
+    def restore_from_cloud(self, backup_name: str, source: Any = None, local_path: Optional[str] = None,
+                           step: Optional[int] = None) -> str:
+        """Download backup ``backup_name`` from ``source`` into ``local_path`` (every file checked against
+        the backup manifest); return the local directory."""
+        backend = self.backend(source)
+        root = self._backup_root(backup_name)
+        raw = backend.get_bytes(posixpath.join(root, BACKUP_MANIFEST))
+        if raw is None:
+            names = [m["name"] for m in self.list_backups(backend)]
+            raise FileNotFoundError(f"no backup named {backup_name!r} on {self._label(source)}; "
+                                    f"available: {names or 'none'}")
+        manifest = json.loads(raw)
+        local_path = local_path or os.path.join(os.getcwd(), backup_name)
+        t0 = time.perf_counter()
+        total = 0
+        for rel, meta in manifest["files"].items():
+            target = os.path.join(local_path, *rel.split("/"))
+            s = backend.get(posixpath.join(root, rel), target, verify=self.config["verify_checksums"])
+            if s["sha256"] != meta["sha256"]:
+                os.remove(target)
+                raise ChecksumMismatchError(f"restore {backup_name!r}: {rel} has sha256 {s['sha256']}, the backup "
+                                            f"manifest says {meta['sha256']}; the file was removed")
+            total += s["bytes"]
+        seconds = time.perf_counter() - t0
+        self._report("restore", {"files": len(manifest["files"]), "bytes": total, "seconds": seconds}, step)
+        return local_path
+
+    def backup_to_s3(self, model_path: Any, backup_name: str, bucket: Optional[str] = None,
+                     **options: Any) -> Dict[str, Any]:
+        """Back up to an S3 bucket (``bucket``, ``prefix``, ``endpoint_url``, ``region``, ``credentials``)."""
+        dest = {"provider": "aws", "bucket": bucket or self.config["bucket"], **options}
+        return self.backup_model(model_path, backup_name, [dest])["aws"]
+
+    def backup_to_oss(self, model_path: Any, backup_name: str, bucket: Optional[str] = None,
+                      **options: Any) -> Dict[str, Any]:
+        """Back up to an Alibaba Cloud OSS bucket (needs oss2, ``endpoint_url`` and OSS credentials)."""
+        dest = {"provider": "aliyun", "bucket": bucket or self.config["bucket"], **options}
+        return self.backup_model(model_path, backup_name, [dest])["aliyun"]
+
+    def backup_to_huggingface(self, model_path: Any, backup_name: str, repo_id: Optional[str] = None,
+                              **options: Any) -> Dict[str, Any]:
+        """Back up to a Hugging Face Hub repository ``repo_id`` (token from HF_TOKEN or ``credentials``)."""
+        dest = {"provider": "huggingface", "bucket": repo_id or self.config["bucket"], **options}
+        return self.backup_model(model_path, backup_name, [dest])["huggingface"]
+
+    # --- hooks -------------------------------------------------------------------------------
+    def on_training_start(self, context: Dict[str, Any]) -> None:
+        self.update_config({"cloud_storage": _redact({k: self.config.get(k) for k in (
+            "provider", "bucket", "prefix", "endpoint_url", "region", "backup_every_n_epochs", "keep_last_n")})})
+
+    def on_epoch_end(self, context: Dict[str, Any]) -> None:
+        """Every ``backup_every_n_epochs`` epochs (0-based ``epoch``), back the context's model up as
+        ``epoch-NNNN``. A failure is warned about and counted; training goes on."""
+        every = int(self.config.get("backup_every_n_epochs") or 0)
+        epoch, model = context.get("epoch"), context.get("model")
+        if every <= 0 or epoch is None or (int(epoch) + 1) % every:
+            return
+        from seetrain.resilience import record_failure
+        from seetrain.run import SeeTrainWarning
+
+        if model is None:
+            warnings.warn("seetrain cloud-storage: no model in the epoch context, nothing to back up",
+                          SeeTrainWarning, stacklevel=2)
+            return
+        try:
+            self.backup_model(model, f"epoch-{int(epoch):04d}", self.config.get("auto_backup_destinations"),
+                              step=context.get("step"), auto=True)
+        except Exception as exc:
+            record_failure("cloud-storage.on_epoch_end", exc)
+            warnings.warn(f"seetrain cloud-storage: automatic backup after epoch {epoch} failed: {exc}",
+                          SeeTrainWarning, stacklevel=2)
+
+    def __repr__(self) -> str:
+        return f"<CloudStoragePlugin {_redact(self.config)}>"

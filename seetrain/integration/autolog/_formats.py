@@ -1,0 +1,372 @@
+"""Reading requests and responses of the LLM APIs, by duck typing (no client library is imported).
+
+An :class:`Endpoint` knows, for one API method, which request fields hold the prompt, how to read
+model / usage / finish reason from a response, how to accumulate a stream, and how to render the
+answer as text. Reading happens on the caller's thread and only touches a few attributes;
+rendering text happens later, on the run's writer thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+# request fields that are not parameters worth recording as such
+_NOT_PARAMS = frozenset({"model", "messages", "input", "instructions", "system", "prompt", "stream", "tools",
+                         "functions", "extra_headers", "extra_query", "extra_body", "timeout", "response_format",
+                         "text_format", "output_format"})
+_SENTINELS = frozenset({"Omit", "NotGiven"})
+
+
+def given(value: Any) -> bool:
+    """False for the clients' "not given" sentinels (``omit``, ``NOT_GIVEN``) and None."""
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def request_params(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The request parameters (temperature, max_tokens, ...) without the prompt and transport options."""
+    return {k: v for k, v in kwargs.items() if k not in _NOT_PARAMS and given(v)}
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def snapshot(messages: Any) -> Any:
+    """A shallow copy of a message list, so later edits by the caller do not change the record."""
+    if isinstance(messages, (list, tuple)):
+        return [dict(m) if isinstance(m, dict) else m for m in messages]
+    return messages
+
+
+# --- rendering (writer thread) -------------------------------------------------------------------
+def render_content(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+                continue
+            kind = _get(part, "type", "part")
+            text = _get(part, "text")
+            if text is None and kind in ("tool_result",):
+                text = render_content(_get(part, "content"))
+            if isinstance(text, str):
+                parts.append(text)
+            elif kind in ("tool_use",):
+                parts.append(f"[tool_use {_get(part, 'name', '')}({_to_json(_get(part, 'input'))})]")
+            else:
+                parts.append(f"[{kind}]")
+        return "\n".join(parts)
+    return str(content)
+
+
+def _to_json(obj: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(obj, ensure_ascii=False, default=str)
+    except Exception:
+        return str(obj)
+
+
+def render_tool_calls(tool_calls: Any) -> List[str]:
+    out = []
+    for tc in tool_calls or ():
+        fn = _get(tc, "function")
+        if fn is not None:
+            out.append(f"[tool_call {_get(fn, 'name', '')}({_get(fn, 'arguments', '') or ''})]")
+    return out
+
+
+def render_messages(messages: Any, system: Any = None) -> str:
+    """``[role]`` headed blocks, one per message (a plain string prompt is returned as is)."""
+    blocks = []
+    if given(system):
+        blocks.append(f"[system]\n{render_content(system)}")
+    if isinstance(messages, str):
+        blocks.append(messages if not blocks else f"[user]\n{messages}")
+    elif isinstance(messages, (list, tuple)):
+        for m in messages:
+            if isinstance(m, str):
+                blocks.append(m)
+                continue
+            role = _get(m, "role") or _get(m, "type") or "message"
+            body = render_content(_get(m, "content"))
+            calls = render_tool_calls(_get(m, "tool_calls"))
+            if calls:
+                body = "\n".join([body] + calls if body else calls)
+            if role == "function_call_output" or _get(m, "type") == "function_call_output":
+                body = str(_get(m, "output", body))
+            blocks.append(f"[{role}]\n{body}")
+    elif given(messages):
+        blocks.append(str(messages))
+    return "\n\n".join(blocks)
+
+
+class Call:
+    """What one API call produced (filled by an :class:`Endpoint`)."""
+
+    __slots__ = ("model", "prompt_tokens", "completion_tokens", "total_tokens", "finish_reason", "result",
+                 "parts", "info", "first_token")
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.prompt_tokens: Optional[int] = None
+        self.completion_tokens: Optional[int] = None
+        self.total_tokens: Optional[int] = None
+        self.finish_reason: Optional[str] = None
+        self.result: Any = None            # the non-streamed response (read lazily for the answer)
+        self.parts: Optional[Dict[int, List[str]]] = None   # streamed text, by choice index
+        self.info: Dict[str, Any] = {}
+        self.first_token: Optional[float] = None
+
+    def add_text(self, index: int, text: str) -> None:
+        if self.parts is None:
+            self.parts = {}
+        self.parts.setdefault(index, []).append(text)
+
+    def streamed_text(self) -> str:
+        if not self.parts:
+            return ""
+        if len(self.parts) == 1:
+            return "".join(next(iter(self.parts.values())))
+        return "\n\n".join(f"[choice {i}]\n{''.join(p)}" for i, p in sorted(self.parts.items()))
+
+
+class Endpoint:
+    """One API method: ``name`` is used in records (``"chat.completions"``)."""
+
+    name = "call"
+    prompt_fields = ("messages",)
+
+    def prompt(self, kwargs: Dict[str, Any]) -> Any:
+        return snapshot(kwargs.get("messages"))
+
+    def render_prompt(self, prompt: Any) -> str:
+        return render_messages(prompt)
+
+    def response(self, call: Call, result: Any) -> None:  # pragma: no cover - overridden
+        call.result = result
+
+    def chunk(self, call: Call, item: Any) -> bool:
+        """Accumulate one stream item; True if it carried generated content."""
+        return False
+
+    def answer(self, call: Call) -> Optional[str]:
+        return call.streamed_text() if call.parts is not None else None
+
+
+class ChatCompletions(Endpoint):
+    """OpenAI-style chat completions (OpenAI and ZhipuAI share the wire format)."""
+
+    name = "chat.completions"
+
+    def response(self, call: Call, result: Any) -> None:
+        call.result = result
+        call.model = getattr(result, "model", None) or call.model
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            call.prompt_tokens = getattr(usage, "prompt_tokens", None)
+            call.completion_tokens = getattr(usage, "completion_tokens", None)
+            call.total_tokens = getattr(usage, "total_tokens", None)
+        choices = getattr(result, "choices", None)
+        if choices:
+            call.finish_reason = getattr(choices[0], "finish_reason", None)
+
+    def chunk(self, call: Call, item: Any) -> bool:
+        got = False
+        model = getattr(item, "model", None)
+        if model:
+            call.model = model
+        usage = getattr(item, "usage", None)
+        if usage is not None:
+            call.prompt_tokens = getattr(usage, "prompt_tokens", None)
+            call.completion_tokens = getattr(usage, "completion_tokens", None)
+            call.total_tokens = getattr(usage, "total_tokens", None)
+        for choice in getattr(item, "choices", None) or ():
+            delta = getattr(choice, "delta", None)
+            text = getattr(delta, "content", None) if delta is not None else None
+            if text:
+                call.add_text(getattr(choice, "index", 0) or 0, text)
+                got = True
+            calls = getattr(delta, "tool_calls", None) if delta is not None else None
+            if calls:
+                got = True
+                for tc in calls:
+                    fn = getattr(tc, "function", None)
+                    piece = (getattr(fn, "name", None) or "") + (getattr(fn, "arguments", None) or "")
+                    if piece:
+                        call.add_text(getattr(choice, "index", 0) or 0, piece)
+            reason = getattr(choice, "finish_reason", None)
+            if reason:
+                call.finish_reason = reason
+        return got
+
+    def answer(self, call: Call) -> Optional[str]:
+        if call.result is None:
+            return super().answer(call)
+        choices = getattr(call.result, "choices", None) or []
+        texts = []
+        for choice in choices:
+            msg = getattr(choice, "message", None)
+            body = render_content(getattr(msg, "content", None))
+            extra = render_tool_calls(getattr(msg, "tool_calls", None))
+            texts.append("\n".join([body] + extra if body else extra))
+        if len(texts) == 1:
+            return texts[0]
+        return "\n\n".join(f"[choice {i}]\n{t}" for i, t in enumerate(texts))
+
+
+class Responses(Endpoint):
+    """OpenAI Responses API (``client.responses.create``)."""
+
+    name = "responses"
+
+    def prompt(self, kwargs: Dict[str, Any]) -> Any:
+        return (kwargs.get("instructions"), snapshot(kwargs.get("input")))
+
+    def render_prompt(self, prompt: Any) -> str:
+        instructions, inp = prompt
+        return render_messages(inp, system=instructions)
+
+    def _final(self, call: Call, resp: Any) -> None:
+        call.model = getattr(resp, "model", None) or call.model
+        usage = getattr(resp, "usage", None)
+        if usage is not None:
+            call.prompt_tokens = getattr(usage, "input_tokens", None)
+            call.completion_tokens = getattr(usage, "output_tokens", None)
+            call.total_tokens = getattr(usage, "total_tokens", None)
+        details = getattr(resp, "incomplete_details", None)
+        call.finish_reason = getattr(details, "reason", None) or getattr(resp, "status", None)
+
+    def response(self, call: Call, result: Any) -> None:
+        call.result = result
+        self._final(call, result)
+
+    def chunk(self, call: Call, item: Any) -> bool:
+        kind = getattr(item, "type", "")
+        if kind == "response.output_text.delta":
+            delta = getattr(item, "delta", "")
+            if delta:
+                call.add_text(0, delta)
+                return True
+        elif kind in ("response.completed", "response.incomplete", "response.failed", "response.created"):
+            resp = getattr(item, "response", None)
+            if resp is not None:
+                self._final(call, resp)
+        return False
+
+    def answer(self, call: Call) -> Optional[str]:
+        if call.result is None:
+            return super().answer(call)
+        try:
+            return call.result.output_text
+        except Exception:
+            return None
+
+
+class Embeddings(Endpoint):
+    """Embeddings: usage and the number / size of the vectors; no answer text."""
+
+    name = "embeddings"
+
+    def prompt(self, kwargs: Dict[str, Any]) -> Any:
+        return snapshot(kwargs.get("input"))
+
+    def render_prompt(self, prompt: Any) -> str:
+        if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+            return "\n".join(f"[input {i}]\n{p}" for i, p in enumerate(prompt))
+        return render_messages(prompt)
+
+    def response(self, call: Call, result: Any) -> None:
+        call.model = getattr(result, "model", None) or call.model
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            call.prompt_tokens = getattr(usage, "prompt_tokens", None)
+            call.total_tokens = getattr(usage, "total_tokens", None)
+        data = getattr(result, "data", None)
+        if data:
+            call.info["vectors"] = len(data)
+            emb = getattr(data[0], "embedding", None)
+            if emb is not None:
+                try:
+                    call.info["dimensions"] = len(emb)
+                except TypeError:
+                    pass
+
+    def answer(self, call: Call) -> Optional[str]:
+        return None
+
+
+class AnthropicMessages(Endpoint):
+    """Anthropic Messages API (``client.messages.create`` / ``.stream``)."""
+
+    name = "messages"
+
+    def prompt(self, kwargs: Dict[str, Any]) -> Any:
+        return (kwargs.get("system"), snapshot(kwargs.get("messages")))
+
+    def render_prompt(self, prompt: Any) -> str:
+        system, messages = prompt
+        return render_messages(messages, system=system)
+
+    @staticmethod
+    def _usage(call: Call, usage: Any) -> None:
+        inp = getattr(usage, "input_tokens", None)
+        if inp is not None:
+            cached = (getattr(usage, "cache_creation_input_tokens", None) or 0) + \
+                     (getattr(usage, "cache_read_input_tokens", None) or 0)
+            call.prompt_tokens = inp + cached
+        out = getattr(usage, "output_tokens", None)
+        if out is not None:
+            call.completion_tokens = out
+        if call.prompt_tokens is not None or call.completion_tokens is not None:
+            call.total_tokens = (call.prompt_tokens or 0) + (call.completion_tokens or 0)
+
+    def response(self, call: Call, result: Any) -> None:
+        call.result = result
+        call.model = getattr(result, "model", None) or call.model
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            self._usage(call, usage)
+        call.finish_reason = getattr(result, "stop_reason", None)
+
+    def chunk(self, call: Call, item: Any) -> bool:
+        kind = getattr(item, "type", "")
+        if kind == "content_block_delta":
+            delta = item.delta
+            text = getattr(delta, "text", None)
+            if text is None:
+                text = getattr(delta, "partial_json", None) or getattr(delta, "thinking", None)
+            if text:
+                call.add_text(0, text)
+                return True
+        elif kind == "message_start":
+            msg = getattr(item, "message", None)
+            call.model = getattr(msg, "model", None) or call.model
+            usage = getattr(msg, "usage", None)
+            if usage is not None:
+                self._usage(call, usage)
+        elif kind == "message_delta":
+            reason = getattr(getattr(item, "delta", None), "stop_reason", None)
+            if reason:
+                call.finish_reason = reason
+            usage = getattr(item, "usage", None)
+            if usage is not None:
+                self._usage(call, usage)
+        elif kind == "content_block_start":
+            block = getattr(item, "content_block", None)
+            if getattr(block, "type", None) == "tool_use":
+                call.add_text(0, f"[tool_use {getattr(block, 'name', '')}]")
+        return False
+
+    def answer(self, call: Call) -> Optional[str]:
+        if call.result is None:
+            return super().answer(call)
+        return render_content(getattr(call.result, "content", None))
