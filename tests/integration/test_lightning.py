@@ -109,6 +109,19 @@ def test_log_image_and_text_helpers(logdir):
         assert f.read() == "hello"
 
 
+def test_a_logging_failure_warns_and_counts_but_training_goes_on(logdir):
+    from seetrain.resilience import get_integration_error_stats
+
+    before = get_integration_error_stats().get("lightning.log_metrics", {}).get("failures", 0)
+    logger = SeeTrainLogger(project="pl-strict", strict=True)  # strict: bad values raise inside the run
+    with pytest.warns(seetrain.SeeTrainWarning, match="could not log_metrics"):
+        logger.log_metrics({"not_a_number": object()}, step=0)
+    logger.log_metrics({"fine": 1.0}, step=1)
+    logger.finish()
+    assert get_integration_error_stats()["lightning.log_metrics"]["failures"] == before + 1
+    assert seetrain.read_run(logger.experiment.dir).scalars("fine").values == [1.0]
+
+
 class _Exploding(TinyMLP):
     def training_step(self, batch, batch_idx):
         if self.global_step == 3:

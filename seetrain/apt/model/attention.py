@@ -109,7 +109,7 @@ class TVAAttention(_HeadAttention):
         for h in range(n_heads):
             nn.init.orthogonal_(v[h])
         self.V = nn.Parameter(v)                                   # (H, r_h, d_head)
-        self.U = nn.Parameter(v.transpose(1, 2).clone())           # (H, d_head, r_h)
+        self.U = nn.Parameter(v.transpose(1, 2).contiguous())        # (H, d_head, r_h)
 
     def to_space(self, x: torch.Tensor) -> torch.Tensor:
         return torch.einsum("bhtd,hrd->bhtr", x, self.V)

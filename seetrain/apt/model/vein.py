@@ -12,7 +12,7 @@ def _orthogonal_pair(d: int, r: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """``V`` (r x d) with orthonormal rows and ``U = V^T`` (d x r): ``U V`` is an orthogonal projector."""
     v = torch.empty(r, d)
     nn.init.orthogonal_(v)
-    return v, v.t().clone()
+    return v, v.t().contiguous()
 
 
 class VeinProjector(nn.Module):

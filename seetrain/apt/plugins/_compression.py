@@ -123,13 +123,34 @@ def count_parameters(model: nn.Module, nonzero: bool = False) -> int:
     return total
 
 
+def export_state(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """The model's effective tensors (pruning masks applied, tied weights once), contiguous, on CPU."""
+    state: Dict[str, torch.Tensor] = {}
+    seen = set()
+    for mod_name, module in model.named_modules():
+        prefix = f"{mod_name}." if mod_name else ""
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            if name.endswith("_orig"):
+                name = name[:-5]
+                p = getattr(module, name)
+            state[prefix + name] = p.detach().cpu().contiguous().clone()
+        for name, b in module.named_buffers(recurse=False):
+            if b is not None and not name.endswith("_mask") and id(b) not in seen:
+                seen.add(id(b))
+                state[prefix + name] = b.detach().cpu().contiguous().clone()
+    return state
+
+
 def size_on_disk_mb(model: nn.Module) -> float:
-    """Size of the model's state as a safetensors file (tied weights stored once), in MB."""
-    from safetensors.torch import save_model
+    """Size of the model's effective tensors as a safetensors file (tied weights stored once), in MB."""
+    from safetensors.torch import save_file
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.safetensors")
-        save_model(model, path)
+        save_file(export_state(model), path)
         return os.path.getsize(path) / 1e6
 
 
@@ -230,8 +251,14 @@ def compare_models(reference: nn.Module, candidate: nn.Module, dataloader: Optio
     res["size_ratio"] = res[f"{b}_size_mb"] / max(res[f"{a}_size_mb"], 1e-12)
     if example_inputs is None:
         example_inputs = example_inputs_for(reference, dataloader)
-    res[f"{a}_latency_ms"] = cpu_latency_ms(reference, example_inputs, repeats=latency_repeats)
-    res[f"{b}_latency_ms"] = cpu_latency_ms(candidate, example_inputs, repeats=latency_repeats)
+    for model in (reference, candidate):  # warm both before timing either
+        cpu_latency_ms(model, example_inputs, repeats=1, warmup=5)
+    la, lb = [], []
+    for _ in range(max(latency_repeats // 5, 1)):  # interleaved rounds: drift hits both alike
+        la.append(cpu_latency_ms(reference, example_inputs, repeats=5, warmup=1))
+        lb.append(cpu_latency_ms(candidate, example_inputs, repeats=5, warmup=1))
+    res[f"{a}_latency_ms"] = float(statistics.median(la))
+    res[f"{b}_latency_ms"] = float(statistics.median(lb))
     res["speedup"] = res[f"{a}_latency_ms"] / max(res[f"{b}_latency_ms"], 1e-9)
     if dataloader is not None:
         ra, rb = evaluate_model(reference, dataloader), evaluate_model(candidate, dataloader)

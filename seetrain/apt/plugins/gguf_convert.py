@@ -167,7 +167,7 @@ def byte_vocab(vocab_size: int, pad_id: Optional[int] = 256, bos_id: Optional[in
     TT = gguf.TokenType
     if vocab_size < 256:
         raise ValueError(f"a byte vocabulary needs at least 256 ids, the model has {vocab_size}")
-    names = {pad_id: "<pad>", bos_id: "<s>", eos_id: "</s>"}
+    names = {pad_id: "<pad>", bos_id: "<bos>", eos_id: "<eos>"}
     names.update(special_names or {})
     tokens, types = [], []
     for i in range(vocab_size):
@@ -369,7 +369,7 @@ def _permute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
     """
     rows = w.shape[0]
     head_dim = rows // n_head
-    return (w.reshape(n_head, 2, head_dim // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape))
+    return w
 
 
 _LLAMA_MAP = {
@@ -443,7 +443,7 @@ def _llama_metadata(writer: Any, cfg: Any) -> None:
         writer.add_value_length(int(head_dim))
 
 
-def _apt_metadata(writer: Any, cfg: Any, names: List[str], ties: Dict[str, str]) -> None:
+def _apt_metadata(writer: Any, cfg: Any, names: List[str], ties: Dict[str, str], model_class: str = "apt") -> None:
     d = cfg.to_dict()
     writer.add_context_length(int(cfg.max_seq_len))
     writer.add_embedding_length(int(cfg.d_model))
@@ -460,6 +460,7 @@ def _apt_metadata(writer: Any, cfg: Any, names: List[str], ties: Dict[str, str])
             (writer.add_uint32 if isinstance(v, int) and not isinstance(v, bool) else writer.add_float32)(
                 f"{ARCH_APT}.vein.{key}", v)
     writer.add_string(f"{ARCH_APT}.config_json", json.dumps(d, sort_keys=True))
+    writer.add_string(f"{ARCH_APT}.model_class", str(model_class))
     writer.add_array(f"{ARCH_APT}.tensor_names", names)
     if ties:
         writer.add_string(f"{ARCH_APT}.tied_tensors", json.dumps(ties, sort_keys=True))
@@ -518,7 +519,8 @@ def write_gguf(model_or_path: Any, output_path: Union[str, os.PathLike], quantiz
     if arch == "llama":
         _llama_metadata(writer, cfg)
     else:
-        _apt_metadata(writer, cfg, [orig for _, orig, _ in tensors], ties)
+        _apt_metadata(writer, cfg, [orig for _, orig, _ in tensors], ties,
+                      getattr(_unwrap(model), "model_type", "apt"))
     _write_vocab(writer, vocab)
 
     types: Dict[str, str] = {}
@@ -575,13 +577,13 @@ def load_apt_from_gguf(path: Union[str, os.PathLike]) -> Any:
     """Rebuild an :class:`APTLanguageModel` from a GGUF file written by :func:`write_gguf` (dequantised)."""
     import torch
 
-    from seetrain.apt.model import APTConfig, APTLanguageModel
+    from seetrain.apt.model import MODEL_TYPES, APTConfig
 
     meta = read_metadata(path)
     if meta.get("general.architecture") != ARCH_APT:
         raise ValueError(f"{path} holds a {meta.get('general.architecture')!r} model, not an APT model")
     cfg = APTConfig.from_dict(json.loads(meta[f"{ARCH_APT}.config_json"]))
-    model = APTLanguageModel(cfg)
+    model = MODEL_TYPES[meta.get(f"{ARCH_APT}.model_class", "apt")](cfg)
     tensors = read_tensors(path)
     names = meta[f"{ARCH_APT}.tensor_names"]
     sd = model.state_dict()

@@ -98,6 +98,30 @@ class APTPreTrainedModel(PreTrainedModel):
             torch.nn.init.normal_(module.weight, 0.0, std)
 
 
+def _make_contiguous(module: torch.nn.Module) -> None:
+    """Give every parameter contiguous storage (safetensors and Transformers' tie detection need it)."""
+    for p in module.parameters():
+        if not p.data.is_contiguous():
+            p.data = p.data.contiguous()
+
+
+def shared_tensor_aliases(module: torch.nn.Module, prefix: str = "") -> Dict[str, str]:
+    """``{alias: first name}`` for parameters/buffers that are the same object (tied or shared modules).
+
+    Identity, not storage, decides: under ``from_pretrained`` the model is first built on the meta device,
+    where every tensor reports the same data pointer.
+    """
+    first: Dict[int, str] = {}
+    aliases: Dict[str, str] = {}
+    named = list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers(remove_duplicate=False))
+    for name, t in named:
+        if id(t) in first:
+            aliases[prefix + name] = prefix + first[id(t)]
+        else:
+            first[id(t)] = name
+    return aliases
+
+
 class APTForCausalLM(APTPreTrainedModel, GenerationMixin):
     """A Transformers causal LM around an :class:`APTLanguageModel` (attribute ``model``).
 
@@ -112,8 +136,10 @@ class APTForCausalLM(APTPreTrainedModel, GenerationMixin):
         if cls is None:
             raise ValueError(f"unknown apt_model_class {config.apt_model_class!r}; known: {sorted(MODEL_TYPES)}")
         self.model = cls(config.to_apt_config())
-        if config.tie_word_embeddings and getattr(self.model, "lm_head", None) is not None:
-            self._tied_weights_keys = {"model.lm_head.weight": "model.tok_emb.weight"}
+        _make_contiguous(self.model)
+        # APT shares some tensors (tied embeddings, a vein module used by two sub-blocks): tell
+        # save/load which names are aliases so the checkpoint holds each tensor once
+        self._tied_weights_keys = shared_tensor_aliases(self.model, prefix="model.")
         self.post_init()
 
     @property
@@ -240,7 +266,8 @@ def byte_tokenizer_hf(byte_tokenizer: Any = None) -> Any:
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=names.get(byte_tokenizer.pad_token_id), bos_token=names.get(byte_tokenizer.bos_token_id),
-        eos_token=names.get(byte_tokenizer.eos_token_id), model_max_length=int(1e30))
+        eos_token=names.get(byte_tokenizer.eos_token_id), model_max_length=int(1e30),
+        split_special_tokens=True)  # like ByteTokenizer, "<eos>" typed in text is just bytes
     ids = fast.convert_tokens_to_ids([k for k, _ in specials])
     if ids != [v for _, v in specials]:
         raise RuntimeError(f"special token ids came out as {ids}, expected {[v for _, v in specials]}")

@@ -167,7 +167,7 @@ class ModelDistillationPlugin(APTPlugin):
                 h.remove()
         return out, [feats[n] for n, _, _ in targets]
 
-    def _run(self, model, inputs, role: str):
+    def _forward_parts(self, model, inputs, role: str):
         """``(logits, features, attentions)`` of ``model``; features/attentions only when the method needs them."""
         from ._compression import accepts, call_model, logits_of
 
@@ -220,8 +220,8 @@ class ModelDistillationPlugin(APTPlugin):
         device = model_device(student_model)
         inputs = to_device(inputs, device)
         with torch.no_grad():
-            t_logits, t_seq, _ = self._run(teacher_model, inputs, "teacher")
-        s_logits, s_seq, hooked = self._run(student_model, inputs, "student")
+            t_logits, t_seq, _ = self._forward_parts(teacher_model, inputs, "teacher")
+        s_logits, s_seq, hooked = self._forward_parts(student_model, inputs, "student")
         mask = attention_mask_of(inputs) if s_logits.dim() == 3 else None
         soft = self.response_distillation(s_logits, t_logits, mask=mask)
         terms: Dict[str, Any] = {"soft_loss": soft}

@@ -503,7 +503,7 @@ class AutologBase:
         if self.log_messages:
             if rec.prompt is not None:
                 data[k["messages"]] = LazyText(lambda: self._text(rec.endpoint.render_prompt(rec.prompt), rec))
-            if rec.error is None:
+            if rec.error is None and rec.endpoint.has_answer:
                 data[k["response"]] = LazyText(lambda: self._text(rec.endpoint.answer(rec.call) or "", rec))
         run.log(data, step=step)
 

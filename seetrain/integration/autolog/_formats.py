@@ -143,7 +143,7 @@ class Endpoint:
     """One API method: ``name`` is used in records (``"chat.completions"``)."""
 
     name = "call"
-    prompt_fields = ("messages",)
+    has_answer = True
 
     def prompt(self, kwargs: Dict[str, Any]) -> Any:
         return snapshot(kwargs.get("messages"))
@@ -275,6 +275,7 @@ class Embeddings(Endpoint):
     """Embeddings: usage and the number / size of the vectors; no answer text."""
 
     name = "embeddings"
+    has_answer = False
 
     def prompt(self, kwargs: Dict[str, Any]) -> Any:
         return snapshot(kwargs.get("input"))

@@ -81,10 +81,13 @@ def _guarded(event: str) -> Callable[[Callable[..., None]], Callable[..., None]]
     return deco
 
 
-def _floats(values: Optional[Dict[str, Any]]) -> Dict[str, float]:
-    """Keep the numeric entries of a metrics dict as plain floats."""
-    out: Dict[str, float] = {}
+def _floats(values: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Keep the numeric entries of a metrics dict as plain floats (ints stay ints)."""
+    out: Dict[str, Any] = {}
     for key, value in (values or {}).items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[str(key)] = value
+            continue
         try:
             out[str(key)] = float(value)
         except (TypeError, ValueError):
@@ -101,7 +104,8 @@ class SeeTrainUltralytics:
             trainer's run name (``train``, ``train2``, ...).
         log_plots: log the plot images of the save dir when training ends (default True).
         finish_on_train_end: finish the run when training ends (default True); with False the run
-            stays open (log more, then call :meth:`finish`).
+            stays open (log more, then call :meth:`finish`). Either way each ``model.train()`` gets
+            its own run: a later training closes the earlier run and starts a new one.
         **init_kwargs: any other :func:`seetrain.init` argument (tags, logdir, mode, id, ...).
     """
 
@@ -116,6 +120,7 @@ class SeeTrainUltralytics:
         self.finish_on_train_end = finish_on_train_end
         self.init_kwargs = init_kwargs
         self._run: Optional["seetrain.Run"] = None
+        self._run_trained = False  # a training has written to self._run
         self._warned: set = set()
         self._reset_epoch_state()
         self.callbacks: Dict[str, Callable[[Any], None]] = {
@@ -180,10 +185,14 @@ class SeeTrainUltralytics:
     # --- callbacks ---------------------------------------------------------------------------
     @_guarded("on_pretrain_routine_start")
     def on_pretrain_routine_start(self, trainer: Any) -> None:
-        """Start the run (a new one if an earlier training finished it) and record the trainer args."""
+        """Start the run (one per ``model.train()``) and record the trainer args."""
+        if self._run is not None and not self._run.finished and self._run_trained:
+            # An earlier training wrote this run (and left it open): close it, start a fresh one.
+            self._run.finish("success" if self._train_ended else "crashed")
         self._reset_epoch_state()
         if self._run is None or self._run.finished:
             self._run = self._create_run(trainer)
+        self._run_trained = True
         args = getattr(trainer, "args", None)
         if args is not None:
             self._run.config.update(vars(args))

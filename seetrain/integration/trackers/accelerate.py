@@ -109,8 +109,9 @@ class SeeTrainTracker(GeneralTracker):
             self._create_run()
         except (TypeError, ValueError):
             raise  # bad arguments: the user must hear about them
-        except Exception as exc:
+        except Exception as exc:  # e.g. an unwritable logdir: train on without tracking
             self._warn("start", exc)
+            self._run = seetrain.init(mode="disabled", project=self.project)
 
     @property
     def tracker(self) -> "seetrain.Run":

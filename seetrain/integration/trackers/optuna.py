@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -71,7 +71,8 @@ class SeeTrainOptunaCallback:
         self.logdir = logdir
         self.init_kwargs = init_kwargs
         self._study_run: Optional["seetrain.Run"] = None
-        self._trial_runs: Dict[int, "seetrain.Run"] = {}
+        self._study_described = False
+        self._trial_runs: Dict[Tuple[str, int], "seetrain.Run"] = {}
         self._last_trial_run: Optional["seetrain.Run"] = None
         self._placeholder: Optional["seetrain.Run"] = None
         self._counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
@@ -96,14 +97,13 @@ class SeeTrainOptunaCallback:
     # --- study mode --------------------------------------------------------------------------
     def _open_study_run(self, study: Optional[optuna.Study]) -> "seetrain.Run":
         if self._study_run is None:
-            info: Dict[str, Any] = {}
-            name = None
-            if study is not None:
-                name = _study_label(study.study_name)
-                info = {"study_name": study.study_name,
-                        "directions": [d.name.lower() for d in study.directions],
-                        "sampler": type(study.sampler).__name__, "pruner": type(study.pruner).__name__}
-            self._study_run = self._init(self.project or name or FRAMEWORK, self.experiment_name or name, info)
+            name = _study_label(study.study_name) if study is not None else None
+            self._study_run = self._init(self.project or name or FRAMEWORK, self.experiment_name or name, {})
+        if study is not None and not self._study_described:
+            self._study_described = True
+            self._study_run.config.update({
+                "study_name": study.study_name, "directions": [d.name.lower() for d in study.directions],
+                "sampler": type(study.sampler).__name__, "pruner": type(study.pruner).__name__})
         return self._study_run
 
     def _log_study_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -139,17 +139,18 @@ class SeeTrainOptunaCallback:
         return f"{prefix}-trial-{number}" if prefix else f"trial-{number}"
 
     def _open_trial_run(self, study_name: str, number: int) -> "seetrain.Run":
-        run = self._trial_runs.get(number)
+        run = self._trial_runs.get((study_name, number))
         if run is None:
             run = self._init(self.project or _study_label(study_name) or FRAMEWORK,
                              self._trial_run_name(study_name, number),
                              {"study_name": study_name, "trial_number": number})
-            self._trial_runs[number] = run
+            self._trial_runs[(study_name, number)] = run
             self._last_trial_run = run
         return run
 
     def _record_trial_run(self, study: optuna.Study, trial: FrozenTrial) -> None:
         run = self._open_trial_run(study.study_name, trial.number)
+        self._trial_runs.pop((study.study_name, trial.number), None)  # done with it after this call
         if run.finished:
             return
         run.config.update(dict(trial.params))

@@ -1,0 +1,133 @@
+"""LLM autolog overhead: added latency per non-streaming call, autolog on vs off.
+
+    python benchmarks/bench_autolog.py [--rounds 20] [--calls 25]
+
+Each provider's real client talks to the local test server (tests/integration/llm_server.py) on
+127.0.0.1. Blocks of calls with autolog off and on alternate (the same client; autolog is
+disabled / re-enabled between blocks) so that drift hits both alike. Also measured: SeeTrain's own
+work per call without the network (building the record from a real response and enqueueing it).
+
+Target: added median latency < 200 us per call. Prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from typing import Any, Callable, Dict, List
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "benchmark prompt with a few words"}]
+
+
+def _pct(values: List[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
+
+
+def _providers(url: str) -> Dict[str, Dict[str, Any]]:
+    import anthropic
+    import openai
+    import zhipuai
+
+    oc = openai.OpenAI(api_key="sk-bench", base_url=url + "/v1", max_retries=0)
+    ac = anthropic.Anthropic(api_key="sk-ant-bench", base_url=url, max_retries=0)
+    zc = zhipuai.ZhipuAI(api_key="bench.key", base_url=url + "/zhipu", max_retries=0)
+    from seetrain.integration.autolog.anthropic import AnthropicAutolog
+    from seetrain.integration.autolog.openai import OpenAIAutolog
+    from seetrain.integration.autolog.zhipuai import ZhipuAIAutolog
+
+    return {
+        "openai": {"cls": OpenAIAutolog, "resource": oc.chat.completions,
+                   "call": lambda: oc.chat.completions.create(model="gpt-bench", messages=MSGS, temperature=0.2,
+                                                              max_tokens=64)},
+        "anthropic": {"cls": AnthropicAutolog, "resource": ac.messages,
+                      "call": lambda: ac.messages.create(model="claude-bench", max_tokens=64, system="be brief",
+                                                         messages=MSGS[1:])},
+        "zhipuai": {"cls": ZhipuAIAutolog, "resource": zc.chat.completions,
+                    "call": lambda: zc.chat.completions.create(model="glm-bench", messages=MSGS, temperature=0.2)},
+    }
+
+
+def _block(call: Callable[[], Any], n: int) -> List[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _hook_cost(autolog: Any, resource: Any, response: Any, kwargs: Dict[str, Any], n: int) -> float:
+    """Median seconds of SeeTrain's own work for one call (record built from a real response)."""
+    from seetrain.integration.autolog._base import CallRecorder
+
+    endpoint = autolog.targets[0][3]
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        CallRecorder(autolog, endpoint, resource, dict(kwargs)).done(response)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=20, help="off/on block pairs per provider")
+    ap.add_argument("--calls", type=int, default=25, help="calls per block")
+    ap.add_argument("--log-messages", type=int, default=1, help="record prompts and answers (1) or not (0)")
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    from tests.integration.llm_server import LLMServer
+
+    rows = []
+    with tempfile.TemporaryDirectory() as logdir, LLMServer() as srv:
+        os.environ["SEETRAIN_LOGDIR"] = logdir
+        for name, p in _providers(srv.url).items():
+            call = p["call"]
+            for _ in range(20):  # warm up connections, lazy imports, pydantic models
+                call()
+            autolog = p["cls"](project="bench", experiment_name=name, log_messages=bool(args.log_messages),
+                               system_metrics=False)
+            autolog.disable()
+            off: List[float] = []
+            on: List[float] = []
+            for _ in range(args.rounds):
+                off += _block(call, args.calls)
+                autolog.enable()
+                on += _block(call, args.calls)
+                autolog.disable()
+            kwargs = {"model": "m", "messages": MSGS, "temperature": 0.2, "max_tokens": 64}
+            autolog.enable()
+            hook = _hook_cost(autolog, p["resource"], call(), kwargs, 2000)
+            run = autolog.experiment
+            run.flush()
+            records = run.get_stats()["records"]
+            autolog.finish()
+            rows.append((name, statistics.median(off), _pct(off, 0.9), statistics.median(on), _pct(on, 0.9),
+                         statistics.median(on) - statistics.median(off), hook, records))
+    us = 1e6
+    print(f"\nLLM autolog overhead, non-streaming calls, local server; {args.rounds} x {args.calls} calls off and on "
+          f"per provider (log_messages={bool(args.log_messages)})\n")
+    head = ("provider", "off p50 us", "off p90 us", "on p50 us", "on p90 us", "added p50 us", "seetrain work us",
+            "target")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    ok = True
+    for name, off50, off90, on50, on90, added, hook, _records in rows:
+        passed = added < 200e-6
+        ok &= passed
+        print(f"| {name} | {off50 * us:.0f} | {off90 * us:.0f} | {on50 * us:.0f} | {on90 * us:.0f} | "
+              f"{added * us:+.0f} | {hook * us:.1f} | {'< 200 us ' + ('OK' if passed else 'MISSED')} |")
+    print("\n'seetrain work' = building one call's record from a real response and enqueueing it (no network).")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

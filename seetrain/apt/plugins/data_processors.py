@@ -1,0 +1,490 @@
+"""Text data processing: cleaning, EDA augmentation, class balancing and quality checks.
+
+    dp = DataProcessorsPlugin({"seed": 0})
+    dp.clean_text("Visit  https://x.org now!!", "basic")         # 'Visit <URL> now!!'
+    dp.augment_text("the quick brown fox", ["synonym", "swap"])   # EDA variants
+    balanced = dp.balance_dataset(records, label_key="label", method="oversample")
+    issues = dp.check_quality(records, min_length=5, max_length=500)
+    out = dp.process_pipeline(records, ["clean", "quality_check", "augment", "balance"])
+
+Records are dicts (``{"text": ..., "label": ...}``; the keys are configurable). Everything is
+deterministic for a given ``seed``; each pipeline step logs its in/out counts to the active run.
+No model is downloaded: back translation calls a ``translate_fn(text, src, tgt)`` that you supply.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections import Counter
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .base import APTPlugin
+
+URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'，。！？、]+", re.IGNORECASE)
+EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CONTROL_RE = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028\u2029\ufeff]")
+_MOJIBAKE_RE = re.compile(r"(?:Ã[\u0080-\u00bf]|Â[\u0080-\u00bf\s]|â€[\u0080-\u00bf™œ\u009d˜”“¦¢]|"
+                          r"å[\u0080-\u00bf]{1,2}|æ[\u0080-\u00bf]{1,2}|ä¸|ï¼)")
+
+# A small synonym table (EDA's WordNet stand-in); extend it with ``synonyms=`` or :meth:`add_synonyms`.
+SYNONYMS_EN: Dict[str, List[str]] = {
+    "good": ["fine", "great", "nice"], "bad": ["poor", "awful", "terrible"], "big": ["large", "huge"],
+    "small": ["little", "tiny"], "fast": ["quick", "rapid", "speedy"], "quick": ["fast", "rapid"],
+    "slow": ["sluggish", "unhurried"], "happy": ["glad", "cheerful", "joyful"], "sad": ["unhappy", "gloomy"],
+    "begin": ["start", "commence"], "start": ["begin", "launch"], "end": ["finish", "stop"],
+    "make": ["create", "build", "produce"], "use": ["employ", "utilize", "apply"], "show": ["display", "reveal"],
+    "get": ["obtain", "acquire", "fetch"], "give": ["provide", "supply"], "help": ["assist", "aid"],
+    "find": ["locate", "discover"], "change": ["alter", "modify"], "answer": ["reply", "response"],
+    "easy": ["simple", "effortless"], "hard": ["difficult", "tough"], "smart": ["clever", "bright"],
+    "error": ["mistake", "fault"], "problem": ["issue", "trouble"], "method": ["technique", "approach"],
+    "result": ["outcome", "consequence"], "important": ["significant", "crucial"], "new": ["fresh", "novel"],
+    "old": ["aged", "former"], "many": ["numerous", "several"], "often": ["frequently", "regularly"],
+    "buy": ["purchase"], "car": ["automobile", "vehicle"], "house": ["home", "residence"],
+    "movie": ["film", "picture"], "love": ["adore", "cherish"], "like": ["enjoy", "appreciate"],
+    "hate": ["detest", "loathe"], "say": ["state", "tell"], "think": ["believe", "consider"],
+    "look": ["glance", "watch"], "run": ["execute", "operate"], "return": ["give back", "yield"],
+    "value": ["amount", "quantity"], "list": ["sequence", "array"], "file": ["document", "record"],
+    "function": ["routine", "procedure"], "create": ["make", "construct"], "remove": ["delete", "drop"],
+    "object": ["instance", "item"], "number": ["figure", "count"], "string": ["text"],
+    "default": ["standard", "fallback"], "raise": ["throw", "signal"], "check": ["verify", "test"],
+}
+SYNONYMS_ZH: Dict[str, List[str]] = {
+    "好": ["佳", "良好"], "坏": ["差", "糟糕"], "大": ["巨大", "庞大"], "小": ["微小", "细小"],
+    "快": ["迅速", "快速"], "慢": ["缓慢"], "高兴": ["开心", "快乐", "愉快"], "开心": ["高兴", "快乐"],
+    "难过": ["伤心", "悲伤"], "喜欢": ["喜爱", "爱好"], "讨厌": ["厌恶", "反感"], "美丽": ["漂亮", "好看"],
+    "漂亮": ["美丽", "好看"], "重要": ["关键", "要紧"], "简单": ["容易", "简易"], "困难": ["艰难", "不易"],
+    "问题": ["难题", "疑问"], "方法": ["办法", "方式"], "结果": ["成果", "结局"], "开始": ["起始", "开端"],
+    "结束": ["完成", "终止"], "电影": ["影片"], "汽车": ["轿车", "车辆"], "房子": ["房屋", "住宅"],
+    "朋友": ["友人", "伙伴"], "工作": ["职业", "差事"], "学习": ["学", "研习"], "帮助": ["协助", "援助"],
+    "觉得": ["认为", "感觉"], "非常": ["十分", "很", "极其"], "很": ["非常", "十分"], "经常": ["常常", "时常"],
+    "立刻": ["马上", "立即"], "马上": ["立刻", "立即"], "聪明": ["机灵", "聪慧"], "便宜": ["实惠", "廉价"],
+    "贵": ["昂贵"], "东西": ["物品", "事物"], "看": ["瞧", "观看"], "说": ["讲", "谈"],
+}
+# Traditional -> simplified for common characters; used only with ``to_simplified=True``.
+TRAD_TO_SIMP = dict(zip(
+    "個們來時國說會這對學們為後麼開關動發見長點還間門問題與實經現體進車電話號語請讀書東網頁圖樣覺難愛愛氣聽寫員馬魚鳥買賣錢醫院園師範變區歡應當無幾條雜戲邊運過選擇標準數據庫軟體處理訊視頻聲錄",
+    "个们来时国说会这对学们为后么开关动发见长点还间门问题与实经现体进车电话号语请读书东网页图样觉难爱爱气听写员马鱼鸟买卖钱医院园师范变区欢应当无几条杂戏边运过选择标准数据库软体处理讯视频声录"))
+_FULLWIDTH_PUNCT = {",": "，", ".": "。", "!": "！", "?": "？", ":": "：", ";": "；", "(": "（", ")": "）"}
+STOPWORDS_EN = frozenset("a an the of to in on at for and or but is are was were be been it this that with as by".split())
+_AUGMENT_METHODS = ("synonym", "insert", "swap", "delete", "back_translation")
+_METHOD_ALIASES = {"synonym_replacement": "synonym", "sr": "synonym", "random_insertion": "insert", "ri": "insert",
+                   "random_swap": "swap", "rs": "swap", "random_deletion": "delete", "rd": "delete",
+                   "back_translate": "back_translation", "bt": "back_translation"}
+
+
+def to_halfwidth(text: str) -> str:
+    """Full-width ASCII letters, digits, symbols and the ideographic space to their half-width forms."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code == 0x3000:
+            out.append(" ")
+        elif 0xFF01 <= code <= 0xFF5E:
+            out.append(chr(code - 0xFEE0))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class DataProcessorsPlugin(APTPlugin):
+    """Clean, augment, balance and quality-check text records; reports counts to the active run."""
+
+    name = "data-processors"
+    default_config: Dict[str, Any] = {
+        "seed": 0,
+        "text_key": "text",
+        "label_key": "label",
+        "clean_strategy": "basic",
+        "url_token": "<URL>",      # None keeps URLs, "" removes them
+        "email_token": "<EMAIL>",
+        "to_simplified": False,
+        "augment_methods": ["synonym", "insert", "swap", "delete"],
+        "augment_alpha": 0.1,      # EDA: share of words changed by each operation
+        "num_augment": 1,          # variants per method and input
+        "augment_labels": None,    # pipeline augment step: only these labels (None: the minority classes)
+        "balance_method": "oversample",
+        "min_length": 1,
+        "max_length": 10_000,
+        "near_duplicate_threshold": 0.9,
+        "synonyms": None,          # extra {word: [synonyms]} merged into the built-in tables
+        "translate_fn": None,      # back translation: translate_fn(text, src_lang, tgt_lang) -> text
+        "source_lang": "en",
+        "pivot_lang": "fr",
+    }
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
+        super().__init__(config, run, **options)
+        self.rng = random.Random(self.config["seed"])
+        self.synonyms: Dict[str, List[str]] = {**SYNONYMS_EN, **SYNONYMS_ZH}
+        if self.config.get("synonyms"):
+            self.add_synonyms(self.config["synonyms"])
+        self.last_report: List[Dict[str, Any]] = []
+        self._step = 0
+
+    def seed(self, seed: int) -> None:
+        """Restart the random stream (augmentation and sampling repeat exactly for the same seed)."""
+        self.config["seed"] = seed
+        self.rng = random.Random(seed)
+
+    def add_synonyms(self, table: Mapping[str, Sequence[str]]) -> None:
+        """Merge ``{word: [synonyms, ...]}`` into the synonym table (English or Chinese)."""
+        for word, syns in table.items():
+            if isinstance(syns, str):
+                raise TypeError(f"synonyms of {word!r} must be a list of strings, not a string")
+            merged = self.synonyms.get(word, []) + [s for s in syns if s != word]
+            self.synonyms[word] = list(dict.fromkeys(merged))
+
+    # --- cleaning --------------------------------------------------------------------------------------
+    def _replace_links(self, text: str) -> str:
+        url_tok, mail_tok = self.config["url_token"], self.config["email_token"]
+        if mail_tok is not None:
+            text = EMAIL_RE.sub(mail_tok, text)
+        if url_tok is not None:
+            text = URL_RE.sub(url_tok, text)
+        return text
+
+    def clean_text(self, text: str, strategy: Optional[str] = None, to_simplified: Optional[bool] = None) -> str:
+        """Clean ``text`` with ``basic``, ``aggressive``, ``chinese`` or ``code``.
+
+        * basic: Unicode NFC, control/zero-width characters removed, URLs/e-mails replaced by
+          ``url_token``/``email_token``, whitespace collapsed.
+        * aggressive: basic + lower case, punctuation and symbols removed (placeholders kept), digits
+          kept, whitespace collapsed.
+        * chinese: full-width letters/digits to half-width, ASCII punctuation next to Chinese text to
+          Chinese punctuation, repeated punctuation collapsed, spaces between Chinese characters
+          removed; traditional characters are left alone unless ``to_simplified``.
+        * code: line endings normalised, trailing spaces and control characters removed, tabs and
+          indentation kept, runs of blank lines collapsed; URLs are not touched.
+        """
+        if text is None:
+            return ""
+        if not isinstance(text, str):
+            raise TypeError(f"clean_text expects a str, got {type(text).__name__}")
+        strategy = strategy or self.config["clean_strategy"]
+        if strategy == "code":
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            text = _CONTROL_RE.sub("", text)  # tabs and newlines are not in _CONTROL_RE
+            lines = [ln.rstrip() for ln in text.split("\n")]
+            text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+            return text.strip("\n")
+        text = unicodedata.normalize("NFC", text)
+        text = _CONTROL_RE.sub("", text).replace("\ufffd", "")
+        if strategy == "chinese":
+            text = to_halfwidth(text)
+            if to_simplified if to_simplified is not None else self.config["to_simplified"]:
+                text = "".join(TRAD_TO_SIMP.get(ch, ch) for ch in text)
+        text = self._replace_links(text)
+        if strategy == "basic":
+            return re.sub(r"\s+", " ", text).strip()
+        if strategy == "aggressive":
+            text = text.lower()
+            keep = {t.lower() for t in (self.config["url_token"], self.config["email_token"]) if t}
+            tokens = re.findall(r"<[a-z]+>|[^\W_]+(?:'[^\W_]+)?", text)
+            return " ".join(t for t in tokens if not t.startswith("<") or t in keep)
+        if strategy == "chinese":
+            cjk = r"[\u3400-\u9fff\uf900-\ufaff]"
+            punct = re.escape("".join(_FULLWIDTH_PUNCT))
+            text = re.sub(rf"(?<={cjk})[{punct}]+|[{punct}]+(?={cjk})",  # ASCII punctuation by Chinese text
+                          lambda m: "".join(_FULLWIDTH_PUNCT[c] for c in m.group()), text)
+            text = re.sub(r"([，。！？：；、])\1+", r"\1", text)
+            text = re.sub(rf"(?<={cjk})\s+(?={cjk})", "", text)
+            text = re.sub(r"\s*([，。！？：；、（）])\s*", r"\1", text)
+            return re.sub(r"\s+", " ", text).strip()
+        raise ValueError(f"unknown cleaning strategy {strategy!r}; use basic, aggressive, chinese or code")
+
+    # --- augmentation (EDA + back translation) ---------------------------------------------------------
+    def _tokenize(self, text: str) -> Tuple[List[str], str]:
+        """Words and the joiner: Chinese text is cut by longest match against the synonym table, else per character."""
+        if not CJK_RE.search(text):
+            return text.split(), " "
+        words = sorted((w for w in self.synonyms if CJK_RE.search(w)), key=len, reverse=True)
+        maxlen = max((len(w) for w in words), default=1)
+        vocab = set(words)
+        out, i = [], 0
+        while i < len(text):
+            for n in range(min(maxlen, len(text) - i), 0, -1):
+                if text[i:i + n] in vocab or n == 1:
+                    out.append(text[i:i + n])
+                    i += n
+                    break
+        return [t for t in out if not t.isspace()], ""
+
+    def _synonyms_of(self, word: str) -> List[str]:
+        key = word.lower()
+        syns = self.synonyms.get(word) or self.synonyms.get(key) or []
+        if word[:1].isupper():
+            syns = [s[:1].upper() + s[1:] for s in syns]
+        return syns
+
+    def _n_changes(self, words: List[str]) -> int:
+        return max(1, int(round(float(self.config["augment_alpha"]) * len(words))))
+
+    def synonym_replacement(self, words: List[str], n: int) -> List[str]:
+        words = list(words)
+        candidates = [i for i, w in enumerate(words) if w.lower() not in STOPWORDS_EN and self._synonyms_of(w)]
+        self.rng.shuffle(candidates)
+        for i in candidates[:n]:
+            words[i] = self.rng.choice(self._synonyms_of(words[i]))
+        return words
+
+    def random_insertion(self, words: List[str], n: int) -> List[str]:
+        words = list(words)
+        for _ in range(n):
+            options = [w for w in words if self._synonyms_of(w)]
+            if not options:
+                break
+            words.insert(self.rng.randint(0, len(words)), self.rng.choice(self._synonyms_of(self.rng.choice(options))))
+        return words
+
+    def random_swap(self, words: List[str], n: int) -> List[str]:
+        words = list(words)
+        if len(words) < 2:
+            return words
+        for _ in range(n):
+            i, j = self.rng.sample(range(len(words)), 2)
+            words[i], words[j] = words[j], words[i]
+        return words
+
+    def random_deletion(self, words: List[str], p: float) -> List[str]:
+        if len(words) <= 1:
+            return list(words)
+        kept = [w for w in words if self.rng.random() > p]
+        return kept or [self.rng.choice(words)]
+
+    def back_translate(self, text: str, translate_fn: Optional[Callable[[str, str, str], str]] = None,
+                       src: Optional[str] = None, pivot: Optional[str] = None) -> str:
+        """``translate_fn(translate_fn(text, src, pivot), pivot, src)``: a paraphrase through a pivot language."""
+        fn = translate_fn or self.config.get("translate_fn")
+        if fn is None:
+            raise ValueError("back translation needs translate_fn(text, src_lang, tgt_lang) -> str: pass "
+                             "translate_fn= in the plugin config (no translation model is downloaded)")
+        src = src or self.config["source_lang"]
+        pivot = pivot or self.config["pivot_lang"]
+        return fn(fn(text, src, pivot), pivot, src)
+
+    def augment_text(self, text: str, methods: Optional[Union[str, Sequence[str]]] = None,
+                     num_augment: Optional[int] = None) -> List[str]:
+        """Variants of ``text``: ``num_augment`` per method (synonym, insert, swap, delete, back_translation)."""
+        methods = [methods] if isinstance(methods, str) else list(methods or self.config["augment_methods"])
+        n_aug = int(num_augment if num_augment is not None else self.config["num_augment"])
+        words, joiner = self._tokenize(text)
+        out: List[str] = []
+        for method in methods:
+            m = _METHOD_ALIASES.get(method, method)
+            if m not in _AUGMENT_METHODS:
+                raise ValueError(f"unknown augmentation {method!r}; use one of {_AUGMENT_METHODS}")
+            for _ in range(n_aug):
+                if m == "back_translation":
+                    out.append(self.back_translate(text))
+                    continue
+                n = self._n_changes(words)
+                new = {"synonym": lambda: self.synonym_replacement(words, n),
+                       "insert": lambda: self.random_insertion(words, n),
+                       "swap": lambda: self.random_swap(words, n),
+                       "delete": lambda: self.random_deletion(words, float(self.config["augment_alpha"]))}[m]()
+                out.append(joiner.join(new))
+        return out
+
+    # --- balancing -----------------------------------------------------------------------------------
+    def balance_dataset(self, data: Sequence[Mapping[str, Any]], label_key: Optional[str] = None,
+                        method: Optional[str] = None, feature_key: Optional[str] = None,
+                        augment: bool = False) -> List[Dict[str, Any]]:
+        """Equalise class counts: ``oversample`` (random duplicates, or EDA variants with ``augment``),
+        ``undersample``, or ``smote`` (synthetic numeric feature vectors in ``feature_key``)."""
+        import numpy as np
+
+        label_key = label_key or self.config["label_key"]
+        method = method or self.config["balance_method"]
+        data = [dict(r) for r in data]
+        if not data:
+            return []
+        missing = [i for i, r in enumerate(data) if label_key not in r]
+        if missing:
+            raise ValueError(f"records {missing[:5]} have no {label_key!r} label; set label_key=")
+        labels = np.array([r[label_key] for r in data], dtype=object)
+        classes = sorted(set(labels.tolist()), key=str)
+        code = {c: i for i, c in enumerate(classes)}
+        y = np.array([code[v] for v in labels])
+        seed = self.rng.randrange(2 ** 31)
+        if method == "oversample" or method == "undersample":
+            from imblearn.over_sampling import RandomOverSampler
+            from imblearn.under_sampling import RandomUnderSampler
+
+            sampler = (RandomOverSampler if method == "oversample" else RandomUnderSampler)(random_state=seed)
+            idx, _ = sampler.fit_resample(np.arange(len(data)).reshape(-1, 1), y)
+            idx = idx.ravel()
+            out: List[Dict[str, Any]] = []
+            seen: set = set()
+            text_key = self.config["text_key"]
+            for i in idx:
+                rec = dict(data[i])
+                if i in seen and augment and isinstance(rec.get(text_key), str):
+                    rec[text_key] = self.augment_text(rec[text_key], [self.rng.choice(["synonym", "insert", "swap", "delete"])])[0]
+                    rec["augmented"] = True
+                seen.add(int(i))
+                out.append(rec)
+        elif method == "smote":
+            from imblearn.over_sampling import SMOTE
+
+            if feature_key is None:
+                raise ValueError("SMOTE needs numeric features: pass feature_key= naming a list/array field")
+            X = np.asarray([np.asarray(r[feature_key], dtype=float) for r in data])
+            k = max(1, min(5, int(np.bincount(y).min()) - 1))
+            Xr, yr = SMOTE(random_state=seed, k_neighbors=k).fit_resample(X, y)
+            out = [dict(r) for r in data]
+            for vec, lab in zip(Xr[len(data):], yr[len(data):]):
+                out.append({feature_key: vec.tolist(), label_key: classes[lab], "synthetic": True})
+        else:
+            raise ValueError(f"unknown balance method {method!r}; use oversample, undersample or smote")
+        counts = Counter(str(r[label_key]) for r in out)
+        self.log({f"data/balance/{k}": v for k, v in counts.items()}, step=self._next_step())
+        return out
+
+    # --- quality ----------------------------------------------------------------------------------------
+    def check_quality(self, data: Sequence[Any], min_length: Optional[int] = None, max_length: Optional[int] = None,
+                      text_key: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Issues found in ``data``: a list of ``{"index", "type", "field", "detail", "severity"}``.
+
+        Types: ``format`` (not a dict / no text / text not a string), ``empty_field``, ``too_short``,
+        ``too_long``, ``exact_duplicate``, ``near_duplicate`` (character 3-gram TF-IDF cosine >=
+        ``near_duplicate_threshold``), ``encoding`` (replacement characters, mojibake, control characters).
+        """
+        text_key = text_key or self.config["text_key"]
+        lo = int(self.config["min_length"] if min_length is None else min_length)
+        hi = int(self.config["max_length"] if max_length is None else max_length)
+        issues: List[Dict[str, Any]] = []
+
+        def add(i, kind, field, detail, severity="error"):
+            issues.append({"index": i, "type": kind, "field": field, "detail": detail, "severity": severity})
+
+        texts: Dict[int, str] = {}
+        for i, rec in enumerate(data):
+            if not isinstance(rec, Mapping):
+                add(i, "format", None, f"record is a {type(rec).__name__}, not a dict")
+                continue
+            for key, value in rec.items():
+                if value is None or (isinstance(value, str) and not value.strip()):
+                    add(i, "empty_field", key, "empty or missing value")
+            if text_key not in rec:
+                add(i, "format", text_key, f"no {text_key!r} field")
+                continue
+            text = rec[text_key]
+            if text is None or (isinstance(text, str) and not text.strip()):
+                continue  # reported as empty_field
+            if not isinstance(text, str):
+                add(i, "format", text_key, f"text is a {type(text).__name__}, not a str")
+                continue
+            n = len(text.strip())
+            if n < lo:
+                add(i, "too_short", text_key, f"{n} characters < min_length {lo}")
+            if n > hi:
+                add(i, "too_long", text_key, f"{n} characters > max_length {hi}")
+            if "\ufffd" in text:
+                add(i, "encoding", text_key, f"{text.count(chr(0xFFFD))} replacement character(s) U+FFFD")
+            if _MOJIBAKE_RE.search(text):
+                add(i, "encoding", text_key, f"mojibake (UTF-8 read as Latin-1/CP1252): {_MOJIBAKE_RE.search(text).group()!r}")
+            if _CONTROL_RE.search(text.replace("\n", "").replace("\t", "")):
+                add(i, "encoding", text_key, "control or zero-width characters", "warning")
+            texts[i] = text
+        first: Dict[str, int] = {}
+        unique: Dict[int, str] = {}
+        for i, text in texts.items():
+            key = re.sub(r"\s+", " ", text.strip())
+            if key in first:
+                add(i, "exact_duplicate", text_key, f"same text as record {first[key]}")
+            else:
+                first[key] = i
+                unique[i] = key
+        for i, j, sim in self._near_duplicates(unique):
+            add(j, "near_duplicate", text_key, f"{sim:.2f} similar to record {i}", "warning")
+        counts = Counter(x["type"] for x in issues)
+        self.log({"data/quality/records": len(data), "data/quality/issues": len(issues),
+                  **{f"data/quality/{k}": v for k, v in counts.items()}}, step=self._next_step())
+        return issues
+
+    def _near_duplicates(self, texts: Dict[int, str]) -> List[Tuple[int, int, float]]:
+        if len(texts) < 2:
+            return []
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        ids = list(texts)
+        try:
+            X = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3)).fit_transform([texts[i] for i in ids])
+        except ValueError:  # no 3-grams at all (very short texts)
+            return []
+        thr = float(self.config["near_duplicate_threshold"])
+        out, flagged = [], set()
+        block = 512
+        for start in range(0, len(ids), block):
+            sims = (X[start:start + block] @ X.T).toarray()
+            for r, row in enumerate(sims):
+                a = start + r
+                for b in (row[a + 1:] >= thr).nonzero()[0] + a + 1:
+                    if ids[b] not in flagged:
+                        flagged.add(ids[b])
+                        out.append((ids[a], ids[b], float(row[b])))
+        return out
+
+    # --- pipeline -------------------------------------------------------------------------------------
+    def process_pipeline(self, data: Sequence[Mapping[str, Any]],
+                         steps: Sequence[Union[str, Tuple[str, Dict[str, Any]], Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+        """Run ``steps`` in order: ``"clean"``, ``"quality_check"`` (drops records with errors unless
+        ``drop=False``), ``"augment"`` (adds variants of the minority classes, or of ``labels=``, or of all
+        records with ``labels="all"``) and ``"balance"``. A step is a name, ``(name, kwargs)`` or
+        ``{"name": ..., **kwargs}``. Each step's counts go to ``self.last_report`` and the run."""
+        records = [dict(r) if isinstance(r, Mapping) else r for r in data]
+        text_key, label_key = self.config["text_key"], self.config["label_key"]
+        self.last_report = []
+        for n, step in enumerate(steps):
+            if isinstance(step, str):
+                name, kw = step, {}
+            elif isinstance(step, Mapping):
+                kw = dict(step)
+                name = kw.pop("name")
+            else:
+                name, kw = step[0], dict(step[1])
+            n_in = len(records)
+            extra: Dict[str, Any] = {}
+            if name == "clean":
+                strategy = kw.get("strategy")
+                for r in records:
+                    if isinstance(r, dict) and isinstance(r.get(text_key), str):
+                        r[text_key] = self.clean_text(r[text_key], strategy)
+            elif name == "quality_check":
+                issues = self.check_quality(records, kw.get("min_length"), kw.get("max_length"))
+                extra["issues"] = len(issues)
+                if kw.get("drop", True):
+                    bad = {x["index"] for x in issues if x["severity"] == "error"}
+                    records = [r for i, r in enumerate(records) if i not in bad]
+            elif name == "augment":
+                labels = kw.get("labels", self.config["augment_labels"])
+                counts = Counter(r.get(label_key) for r in records if isinstance(r, dict))
+                if labels is None:
+                    top = max(counts.values()) if counts else 0
+                    labels = {k for k, v in counts.items() if v < top}
+                elif labels != "all":
+                    labels = set(labels)
+                new = []
+                for r in records:
+                    if isinstance(r, dict) and isinstance(r.get(text_key), str) and (labels == "all" or r.get(label_key) in labels):
+                        for variant in self.augment_text(r[text_key], kw.get("methods"), kw.get("num_augment")):
+                            new.append({**r, text_key: variant, "augmented": True})
+                records = records + new
+            elif name == "balance":
+                records = self.balance_dataset(records, kw.get("label_key"), kw.get("method"),
+                                               kw.get("feature_key"), kw.get("augment", False))
+            else:
+                raise ValueError(f"unknown pipeline step {name!r}; use clean, quality_check, augment, balance")
+            entry = {"step": n, "name": name, "in": n_in, "out": len(records), **extra}
+            self.last_report.append(entry)
+            self.log({f"data/pipeline/{n}_{name}/in": n_in, f"data/pipeline/{n}_{name}/out": len(records),
+                      **{f"data/pipeline/{n}_{name}/{k}": v for k, v in extra.items()}}, step=self._next_step())
+        return records
+
+    def _next_step(self) -> int:
+        s = self._step
+        self._step += 1
+        return s

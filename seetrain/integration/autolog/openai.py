@@ -1,0 +1,35 @@
+"""OpenAI autolog: record every chat completion, Responses API call and embedding request.
+
+    from seetrain.integration import enable_openai_autolog
+    autolog = enable_openai_autolog(project="chatbot")
+    client = openai.OpenAI()
+    client.chat.completions.create(model="gpt-4o-mini", messages=[...])   # recorded
+    autolog.disable()                                                     # classes restored
+
+Patches the resource classes of the ``openai`` package (every client, also those created before
+enabling; sync and async; streamed and not). What is recorded: see
+:mod:`seetrain.integration.autolog._base`.
+"""
+
+from __future__ import annotations
+
+from ._base import AutologBase
+from ._formats import ChatCompletions, Embeddings, Responses
+
+_CHAT, _RESP, _EMB = ChatCompletions(), Responses(), Embeddings()
+
+
+class OpenAIAutolog(AutologBase):
+    """Autolog for ``openai`` (tested with 1.x to 3.x); keys start with ``openai/``."""
+
+    provider = "openai"
+    distribution = "openai"
+    tested_versions = ">=1.0,<4"
+    targets = (
+        ("openai.resources.chat.completions", "Completions", "create", _CHAT, False),
+        ("openai.resources.chat.completions", "AsyncCompletions", "create", _CHAT, True),
+        ("openai.resources.responses", "Responses", "create", _RESP, False),
+        ("openai.resources.responses", "AsyncResponses", "create", _RESP, True),
+        ("openai.resources.embeddings", "Embeddings", "create", _EMB, False),
+        ("openai.resources.embeddings", "AsyncEmbeddings", "create", _EMB, True),
+    )

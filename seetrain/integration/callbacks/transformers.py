@@ -1,0 +1,237 @@
+"""Hugging Face Transformers callback: ``Trainer(..., callbacks=[SeeTrainCallback(project="gpt2")])``.
+
+    from transformers import Trainer, TrainingArguments
+    from seetrain.integration.callbacks.transformers import SeeTrainCallback
+
+    args = TrainingArguments("out", report_to="none", logging_steps=10, eval_strategy="steps")
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val,
+                      callbacks=[SeeTrainCallback(project="gpt2", experiment_name="baseline")])
+    trainer.train()
+
+What lands in the run, at ``step=state.global_step``:
+  * training logs with a ``train/`` prefix (``loss`` -> ``train/loss``, ``learning_rate`` ->
+    ``train/learning_rate``, ``grad_norm``, ``epoch``; the end-of-training summary as
+    ``train/train_loss``, ``train/train_runtime`` ...);
+  * evaluation logs as ``eval/<name>`` (``eval_loss`` -> ``eval/loss``), ``test_`` as ``test/``;
+    keys that already contain a ``/`` are kept as they are;
+  * config: every ``TrainingArguments`` field at the top level, the model config under
+    ``model_config``, parameter counts under ``model``, the latest checkpoint under ``checkpoint``.
+
+Only the world process zero records. Unset arguments come from ``SEETRAIN_PROJECT``,
+``SEETRAIN_EXPERIMENT_NAME``, ``SEETRAIN_LOGDIR`` and ``SEETRAIN_MODE``, then from
+``TrainingArguments.project`` / ``run_name``. The run stays open after ``train()`` (a following
+``evaluate()`` lands in it) and is finished at process exit or by :meth:`SeeTrainCallback.finish`.
+:func:`register` makes ``TrainingArguments(report_to="seetrain")`` work too.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Dict, Optional, Set, Tuple
+
+from transformers import TrainerCallback
+
+import seetrain
+from seetrain.resilience import record_failure
+from seetrain.run import SeeTrainWarning
+
+FRAMEWORK = "transformers"
+_PREFIXES = (("eval_", "eval/"), ("test_", "test/"), ("predict_", "predict/"))
+
+
+def rewrite_logs(logs: Dict[str, Any]) -> Dict[str, Any]:
+    """``loss`` -> ``train/loss``, ``eval_loss`` -> ``eval/loss``, ``test_acc`` -> ``test/acc``; numbers only."""
+    out: Dict[str, Any] = {}
+    for key, value in (logs or {}).items():
+        if isinstance(value, bool):
+            value = int(value)
+        elif not isinstance(value, (int, float)):
+            item = getattr(value, "item", None)
+            try:
+                value = item() if callable(item) else None
+            except Exception:
+                value = None
+            if not isinstance(value, (int, float)):
+                continue
+        key = str(key)
+        if "/" not in key:
+            for old, new in _PREFIXES:
+                if key.startswith(old):
+                    key = new + key[len(old):]
+                    break
+            else:
+                key = "train/" + key
+        out[key] = value
+    return out
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+class SeeTrainCallback(TrainerCallback):
+    """Record a Hugging Face ``Trainer`` run in SeeTrain (world process zero only).
+
+    Args:
+        project, experiment_name, description, config, logdir: as in :func:`seetrain.init`; unset
+            ones fall back to the ``SEETRAIN_*`` environment variables, then to the
+            ``TrainingArguments`` (``project``, ``run_name``).
+        finish_on_train_end: finish the run when ``train()`` ends (default: keep it open).
+        **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
+    """
+
+    def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
+                 description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
+                 finish_on_train_end: bool = False, **init_kwargs: Any) -> None:
+        self._project = project
+        self._experiment_name = experiment_name
+        self._description = description
+        self._config = config
+        self._logdir = logdir
+        self._init_kwargs = init_kwargs
+        self.finish_on_train_end = finish_on_train_end
+        self._run: Optional["seetrain.Run"] = None
+        self._rank_zero: Optional[bool] = None  # from TrainerState once the Trainer tells us
+        self._initialized = False
+        self._logged_eval: Set[Tuple[int, str]] = set()
+
+    # --- the run -----------------------------------------------------------------------------
+    @property
+    def experiment(self) -> "seetrain.Run":
+        """The SeeTrain run, created on first use (a disabled run on processes other than zero)."""
+        if self._run is None:
+            self._run = self._create_run()
+        return self._run
+
+    def _create_run(self, args: Any = None) -> "seetrain.Run":
+        zero = self._rank_zero if self._rank_zero is not None else _is_rank_zero()
+        if not zero:
+            return seetrain.init(mode="disabled", project=self._project)
+        env = os.environ.get
+        kwargs = dict(self._init_kwargs)
+        kwargs.setdefault("mode", env("SEETRAIN_MODE") or None)
+        project = self._project or env("SEETRAIN_PROJECT") or getattr(args, "project", None)
+        name = self._experiment_name or env("SEETRAIN_EXPERIMENT_NAME") or getattr(args, "run_name", None)
+        run = seetrain.init(project=project, experiment_name=name, description=self._description,
+                            config=self._config, logdir=self._logdir or env("SEETRAIN_LOGDIR"), **kwargs)
+        run.config.update({"_framework": FRAMEWORK})
+        return run
+
+    def setup(self, args: Any, state: Any, model: Any = None, **kwargs: Any) -> None:
+        """Start the run and store the ``TrainingArguments`` and the model config in it."""
+        self._rank_zero = bool(getattr(state, "is_world_process_zero", True))
+        if self._run is None or self._run.finished:
+            self._run = self._create_run(args)
+        self._initialized = True
+        run = self._run
+        if run.mode == "disabled":
+            return
+        values: Dict[str, Any] = {}
+        if hasattr(args, "to_dict"):
+            values.update(args.to_dict())
+        model_config = getattr(model, "config", None)
+        if model_config is not None and hasattr(model_config, "to_dict"):
+            values["model_config"] = model_config.to_dict()
+        if model is not None and hasattr(model, "parameters"):
+            values["model"] = {"class": type(model).__name__,
+                               "num_parameters": sum(p.numel() for p in model.parameters()),
+                               "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+        # what the user passed as config= wins over the TrainingArguments of the same name
+        user = set((run.config.to_dict()))
+        run.config.update({k: v for k, v in values.items() if k not in user})
+
+    def finish(self, status: str = "success") -> None:
+        """Finish the run now (otherwise it is finished when the process exits)."""
+        if self._run is not None:
+            try:
+                self._run.finish(status)
+            except Exception as exc:
+                self._warn("finish", exc)
+
+    # --- Trainer events ----------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        try:
+            if self._initialized and getattr(state, "is_hyper_param_search", False) and self._run is not None:
+                self._run.finish("success")  # one run per hyperparameter-search trial
+                self._run = None
+                self._initialized = False
+            if not self._initialized or self._run is None or self._run.finished:
+                self.setup(args, state, model, **kwargs)
+        except Exception as exc:
+            self._warn("start the run", exc)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        try:
+            if not self._initialized:
+                self.setup(args, state, kwargs.get("model"))
+            data = rewrite_logs(logs or {})
+            if data:
+                step = int(state.global_step)
+                self.experiment.log(data, step=step)
+                self._logged_eval.update((step, k) for k in data if not k.startswith("train/"))
+        except Exception as exc:
+            self._warn("log", exc)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        """Log evaluation metrics the Trainer did not already pass to ``on_log`` at this step."""
+        self._log_results(args, state, metrics, kwargs)
+
+    def on_predict(self, args, state, control, metrics=None, **kwargs):
+        self._log_results(args, state, metrics, kwargs)
+
+    def _log_results(self, args, state, metrics, kwargs) -> None:
+        if not state.is_world_process_zero or not metrics:
+            return
+        try:
+            if not self._initialized:
+                self.setup(args, state, kwargs.get("model"))
+            step = int(state.global_step)
+            data = {k: v for k, v in rewrite_logs(metrics).items() if (step, k) not in self._logged_eval}
+            if data:
+                self.experiment.log(data, step=step)
+                self._logged_eval.update((step, k) for k in data)
+        except Exception as exc:
+            self._warn("log evaluation metrics", exc)
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or self._run is None:
+            return
+        try:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            info = {"last": os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"),
+                    "step": int(state.global_step)}
+            if getattr(state, "best_model_checkpoint", None):
+                info["best"] = state.best_model_checkpoint
+            self._run.config.update({"checkpoint": info})
+        except Exception as exc:
+            self._warn("record the checkpoint", exc)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._run is None:
+            return
+        if self.finish_on_train_end:
+            self.finish("success")
+            return
+        try:
+            self._run.flush()
+        except Exception as exc:
+            self._warn("flush", exc)
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        record_failure(f"transformers.{what}", exc)
+        warnings.warn(f"seetrain: the Transformers callback could not {what} ({type(exc).__name__}: {exc}); "
+                      "training goes on", SeeTrainWarning, stacklevel=3)
+
+
+def register() -> None:
+    """Make ``TrainingArguments(report_to="seetrain")`` add a :class:`SeeTrainCallback` (built from the environment)."""
+    from transformers.integrations import integration_utils
+
+    integration_utils.INTEGRATION_TO_CALLBACK["seetrain"] = SeeTrainCallback
+
+
+__all__ = ["SeeTrainCallback", "rewrite_logs", "register"]

@@ -1,0 +1,274 @@
+"""A tiny local LLM API server for tests and benchmarks (stdlib only, 127.0.0.1, a free port).
+
+It answers in the wire formats of the OpenAI (chat completions, Responses, embeddings),
+Anthropic (messages) and ZhipuAI (chat completions) APIs, with server-sent-event streams. Answers
+are deterministic (fixed ids and timestamps) so that responses can be compared byte for byte.
+
+The model name steers it: ``"error-429"`` / ``"error-500"`` answer with that HTTP status and the
+API's error body. Every request is kept in ``server.requests`` (path, headers, body).
+
+    with LLMServer() as srv:
+        client = openai.OpenAI(api_key="sk-test", base_url=srv.url + "/v1", max_retries=0)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List, Optional
+
+CREATED = 1_700_000_000
+
+
+def _words(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _last_user_text(messages: Any) -> str:
+    if isinstance(messages, str):
+        return messages
+    for m in reversed(messages or []):
+        if isinstance(m, dict) and m.get("role") == "user":
+            c = m.get("content")
+            if isinstance(c, str):
+                return c
+            if isinstance(c, list):
+                return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+    return ""
+
+
+def answer_for(prompt: str) -> str:
+    """The server's deterministic answer to a prompt."""
+    return f"You said: {prompt}. That is all."
+
+
+def _pieces(text: str) -> List[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _json(self, status: int, obj: Any) -> None:
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-request-id", "req_test")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _sse(self, events: List[tuple]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        delay = self.server.owner.chunk_delay
+        for i, (event, data) in enumerate(events):
+            if delay and i:
+                time.sleep(delay)
+            payload = data if isinstance(data, str) else json.dumps(data)
+            text = (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
+            raw = text.encode()
+            try:
+                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.owner.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+        model = str(body.get("model", ""))
+        path = self.path.split("?")[0]
+        if model.startswith("error-"):
+            return self._error(path, int(model.split("-")[1]))
+        if path == "/v1/chat/completions" or path == "/zhipu/chat/completions":
+            return self._chat(body, zhipu=path.startswith("/zhipu"))
+        if path == "/v1/responses":
+            return self._responses(body)
+        if path == "/v1/embeddings":
+            return self._embeddings(body)
+        if path == "/v1/messages":
+            return self._anthropic(body)
+        self._json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+
+    def _error(self, path: str, status: int) -> None:
+        if path == "/v1/messages":
+            kind = "rate_limit_error" if status == 429 else "api_error"
+            return self._json(status, {"type": "error", "error": {"type": kind, "message": f"test error {status}"}})
+        if path.startswith("/zhipu"):
+            return self._json(status, {"error": {"code": str(1300 + status), "message": f"test error {status}"}})
+        self._json(status, {"error": {"message": f"test error {status}", "type": "test_error", "code": str(status)}})
+
+    # --- OpenAI / ZhipuAI chat ---------------------------------------------------------------
+    def _chat(self, body: Dict[str, Any], zhipu: bool) -> None:
+        prompt = _last_user_text(body.get("messages"))
+        text = answer_for(prompt)
+        n = int(body.get("n") or 1)
+        pt = sum(_words(str(m.get("content", ""))) for m in body.get("messages", []) if isinstance(m, dict))
+        ct = _words(text) * n
+        usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        model = body["model"]
+        if not body.get("stream"):
+            choices = [{"index": i, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text}} for i in range(n)]
+            out = {"id": "chatcmpl-test", "created": CREATED, "model": model, "choices": choices, "usage": usage}
+            if not zhipu:
+                out["object"] = "chat.completion"
+            else:
+                out["request_id"] = "req-test"
+            return self._json(200, out)
+        base = {"id": "chatcmpl-test", "created": CREATED, "model": model}
+        if not zhipu:
+            base["object"] = "chat.completion.chunk"
+        events: List[tuple] = [(None, dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                                            "finish_reason": None}]))]
+        for piece in _pieces(text):
+            events.append((None, dict(base, choices=[{"index": 0, "delta": {"content": piece}, "finish_reason": None}])))
+        last = dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])
+        if zhipu:
+            last["usage"] = usage
+        events.append((None, last))
+        if not zhipu and (body.get("stream_options") or {}).get("include_usage"):
+            events.append((None, dict(base, choices=[], usage=usage)))
+        events.append((None, "[DONE]"))
+        self._sse(events)
+
+    # --- OpenAI Responses --------------------------------------------------------------------
+    def _responses(self, body: Dict[str, Any]) -> None:
+        inp = body.get("input")
+        prompt = inp if isinstance(inp, str) else _last_user_text(inp)
+        text = answer_for(prompt)
+        pt, ct = _words(prompt) + _words(str(body.get("instructions") or "")), _words(text)
+        def resp(status: str, output: list, usage: Optional[dict]) -> Dict[str, Any]:
+            return {"id": "resp_test", "object": "response", "created_at": CREATED, "status": status,
+                    "model": body["model"], "output": output, "parallel_tool_calls": True, "tool_choice": "auto",
+                    "tools": [], "usage": usage, "incomplete_details": None, "error": None,
+                    "instructions": body.get("instructions"), "metadata": {}, "temperature": body.get("temperature"),
+                    "top_p": None}
+        msg = {"id": "msg_test", "type": "message", "role": "assistant", "status": "completed",
+               "content": [{"type": "output_text", "text": text, "annotations": []}]}
+        usage = {"input_tokens": pt, "output_tokens": ct, "total_tokens": pt + ct,
+                 "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+        if not body.get("stream"):
+            return self._json(200, resp("completed", [msg], usage))
+        events: List[tuple] = [("response.created", {"type": "response.created", "sequence_number": 0,
+                                                     "response": resp("in_progress", [], None)})]
+        for i, piece in enumerate(_pieces(text)):
+            events.append(("response.output_text.delta", {"type": "response.output_text.delta", "delta": piece,
+                                                          "item_id": "msg_test", "output_index": 0,
+                                                          "content_index": 0, "sequence_number": i + 1,
+                                                          "logprobs": []}))
+        events.append(("response.completed", {"type": "response.completed", "sequence_number": len(events),
+                                              "response": resp("completed", [msg], usage)}))
+        self._sse(events)
+
+    def _embeddings(self, body: Dict[str, Any]) -> None:
+        inp = body.get("input")
+        items = [inp] if isinstance(inp, str) else list(inp)
+        dims = int(body.get("dimensions") or 8)
+        data = [{"object": "embedding", "index": i, "embedding": [round((i + 1) * 0.01 * (j + 1), 4) for j in range(dims)]}
+                for i in range(len(items))]
+        pt = sum(_words(str(x)) for x in items)
+        self._json(200, {"object": "list", "model": body["model"], "data": data,
+                         "usage": {"prompt_tokens": pt, "total_tokens": pt}})
+
+    # --- Anthropic ---------------------------------------------------------------------------
+    def _anthropic(self, body: Dict[str, Any]) -> None:
+        prompt = _last_user_text(body.get("messages"))
+        text = answer_for(prompt)
+        system = body.get("system") or ""
+        pt = sum(_words(str(m.get("content", ""))) for m in body.get("messages", [])) + (_words(system) if system else 0)
+        ct = _words(text)
+        model = body["model"]
+        if not body.get("stream"):
+            return self._json(200, {"id": "msg_test", "type": "message", "role": "assistant", "model": model,
+                                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                                    "stop_sequence": None, "usage": {"input_tokens": pt, "output_tokens": ct}})
+        start = {"type": "message_start", "message": {"id": "msg_test", "type": "message", "role": "assistant",
+                                                      "model": model, "content": [], "stop_reason": None,
+                                                      "stop_sequence": None,
+                                                      "usage": {"input_tokens": pt, "output_tokens": 1}}}
+        events: List[tuple] = [("message_start", start),
+                               ("content_block_start", {"type": "content_block_start", "index": 0,
+                                                        "content_block": {"type": "text", "text": ""}}),
+                               ("ping", {"type": "ping"})]
+        for piece in _pieces(text):
+            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                    "delta": {"type": "text_delta", "text": piece}}))
+        events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                   ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                                         "stop_sequence": None},
+                                      "usage": {"output_tokens": ct}}),
+                   ("message_stop", {"type": "message_stop"})]
+        self._sse(events)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: "LLMServer"
+
+
+class LLMServer:
+    """The server on 127.0.0.1 (a free port) in a background thread; ``url`` is its base URL."""
+
+    def __init__(self, chunk_delay: float = 0.0) -> None:
+        self.chunk_delay = chunk_delay
+        self.requests: List[Dict[str, Any]] = []
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        self.port = self._httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="llm-test-server", daemon=True)
+
+    def start(self) -> "LLMServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "LLMServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def grep_dir(path: str, needle: str) -> List[str]:
+    """Files under ``path`` whose bytes contain ``needle`` (case-sensitive)."""
+    import os
+
+    hits = []
+    raw = needle.encode()
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(root, name)
+            with open(full, "rb") as f:
+                if raw in f.read():
+                    hits.append(full)
+    return hits
+
+
+def read_text(item: Dict[str, Any]) -> str:
+    """The content of a text media item from ``RunReader.media(key)``."""
+    with open(item["path"], encoding="utf-8") as f:
+        return f.read()
