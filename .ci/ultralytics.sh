@@ -7,6 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Keep Ultralytics offline and its settings file out of the home directory.
+export YOLO_OFFLINE=1
+YOLO_CONFIG_DIR="$(mktemp -d)"
+export YOLO_CONFIG_DIR
+trap 'rm -rf "$YOLO_CONFIG_DIR"' EXIT
+
 VENV=.venv-ultralytics
 PY="$VENV/bin/python"
 TORCH=2.14.1
@@ -37,8 +43,8 @@ assert torch.__version__.split("+")[0] == sys.argv[1], f"torch {torch.__version_
 print(f"== torch {torch.__version__}, ultralytics {ultralytics.__version__}, seetrain from {seetrain.__file__}")
 PYEOF
 
-report="$(mktemp -d)/ultralytics-junit.xml"
-export SEETRAIN_REQUIRE_ULTRALYTICS=1 YOLO_OFFLINE=1
+report="$YOLO_CONFIG_DIR/ultralytics-junit.xml"
+export SEETRAIN_REQUIRE_ULTRALYTICS=1
 "$PY" -m pytest tests/integration/test_ultralytics.py -p no:cacheprovider -rs -q --junitxml="$report"
 
 # Belt and braces: every collected test ran and passed.

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_autolog.py [--rounds 20] [--calls 25]
 
-Each provider's real client talks to the local test server (tests/integration/llm_server.py) on
-127.0.0.1. Blocks of calls with autolog off and on alternate (the same client; autolog is
+Each provider's real client talks to the local test server (tests/integration/llm_server.py, run in
+its own process) on 127.0.0.1. Blocks of calls with autolog off and on alternate (the same client; autolog is
 disabled / re-enabled between blocks) so that drift hits both alike. Also measured: SeeTrain's own
 work per call without the network (building the record from a real response and enqueueing it).
 
@@ -13,15 +13,18 @@ Target: added median latency < 200 us per call. Prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from typing import Any, Callable, Dict, List
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "benchmark prompt with a few words"}]
 
@@ -55,6 +58,18 @@ def _providers(url: str) -> Dict[str, Dict[str, Any]]:
     }
 
 
+@contextlib.contextmanager
+def _server_process():
+    """The test server in its own process, so that it does not share this process's GIL."""
+    script = os.path.join(ROOT, "tests", "integration", "llm_server.py")
+    proc = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, text=True)
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _block(call: Callable[[], Any], n: int) -> List[float]:
     out = []
     for _ in range(n):
@@ -84,12 +99,10 @@ def main(argv=None) -> int:
     ap.add_argument("--log-messages", type=int, default=1, help="record prompts and answers (1) or not (0)")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    from tests.integration.llm_server import LLMServer
-
     rows = []
-    with tempfile.TemporaryDirectory() as logdir, LLMServer() as srv:
+    with tempfile.TemporaryDirectory() as logdir, _server_process() as url:
         os.environ["SEETRAIN_LOGDIR"] = logdir
-        for name, p in _providers(srv.url).items():
+        for name, p in _providers(url).items():
             call = p["call"]
             for _ in range(20):  # warm up connections, lazy imports, pydantic models
                 call()
@@ -98,10 +111,10 @@ def main(argv=None) -> int:
             autolog.disable()
             off: List[float] = []
             on: List[float] = []
-            for _ in range(args.rounds):
-                off += _block(call, args.calls)
+            for _ in range(args.rounds * args.calls):  # alternate call by call: load drift hits both alike
+                off += _block(call, 1)
                 autolog.enable()
-                on += _block(call, args.calls)
+                on += _block(call, 1)
                 autolog.disable()
             kwargs = {"model": "m", "messages": MSGS, "temperature": 0.2, "max_tokens": 64}
             autolog.enable()
@@ -113,8 +126,9 @@ def main(argv=None) -> int:
             rows.append((name, statistics.median(off), _pct(off, 0.9), statistics.median(on), _pct(on, 0.9),
                          statistics.median(on) - statistics.median(off), hook, records))
     us = 1e6
-    print(f"\nLLM autolog overhead, non-streaming calls, local server; {args.rounds} x {args.calls} calls off and on "
-          f"per provider (log_messages={bool(args.log_messages)})\n")
+    print(f"\nLLM autolog overhead, non-streaming calls, local server; {args.rounds * args.calls} calls off and on "
+          f"per provider (log_messages={bool(args.log_messages)}); load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs\n")
     head = ("provider", "off p50 us", "off p90 us", "on p50 us", "on p90 us", "added p50 us", "seetrain work us",
             "target")
     print("| " + " | ".join(head) + " |")

@@ -38,7 +38,8 @@ class SeeTrainError(Exception):
 
 def _new_id() -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    tail = "".join(random.choices(string.ascii_lowercase + string.digits, k=6))
+    # OS entropy: a training script's random.seed() must not make two runs' ids collide
+    tail = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=6))
     return f"{stamp}-{tail}"
 
 

@@ -234,9 +234,28 @@ def make_plugin_callback(manager, config: Dict[str, Any], run_getter):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
             loss = float(loss.detach()) if hasattr(loss, "detach") else loss
-            # the step this batch contributed to (global_step is already advanced after an optimizer step)
+            # the optimizer step this batch belongs to (global_step has advanced if this batch stepped)
+            stepped = (batch_idx + 1) % max(int(trainer.accumulate_grad_batches), 1) == 0
+            step = max(trainer.global_step - 1, 0) if stepped else trainer.global_step
             manager.call("on_batch_end", self._context(trainer, pl_module, batch=batch, batch_idx=batch_idx,
-                                                       loss=loss, step=max(trainer.global_step - 1, 0)))
+                                                       loss=loss, step=step))
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            # optional plugin hook: gradients are complete here and not yet clipped
+            ctx = None
+            for plugin in list(manager.plugins.values()):
+                hook = getattr(plugin, "on_before_optimizer_step", None)
+                if hook is None:
+                    continue
+                ctx = ctx or self._context(trainer, pl_module, optimizer=optimizer)
+                try:
+                    hook(ctx)
+                except Exception as exc:
+                    from seetrain.resilience import record_failure
+
+                    record_failure(f"plugin:{plugin.name}.on_before_optimizer_step", exc)
+                    warnings.warn(f"seetrain: APT plugin {plugin.name!r} failed in on_before_optimizer_step "
+                                  f"({type(exc).__name__}: {exc}); training goes on", stacklevel=2)
 
         def on_train_end(self, trainer, pl_module):
             manager.call("on_training_end", self._context(trainer, pl_module))
@@ -245,6 +264,17 @@ def make_plugin_callback(manager, config: Dict[str, Any], run_getter):
             manager.call("on_training_end", self._context(trainer, pl_module, exception=exception))
 
     return APTPluginCallback()
+
+
+def _make_logger(**kwargs):
+    """The SeeTrain Lightning logger; the model section of the config stays the APT model config."""
+    from seetrain.integration.callbacks.lightning import SeeTrainLogger
+
+    class APTSeeTrainLogger(SeeTrainLogger):
+        def log_graph(self, model: Any, input_array: Any = None) -> None:
+            """The trainer records ``num_parameters`` itself; leave the ``model`` config section alone."""
+
+    return APTSeeTrainLogger(**kwargs)
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -306,9 +336,7 @@ def train(cfg) -> Dict[str, Any]:
     track = config.get("tracking") or {}
     logger = None
     if track.get("enabled", True):
-        from seetrain.integration.callbacks.lightning import SeeTrainLogger
-
-        logger = SeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
+        logger = _make_logger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
                                 config=config, logdir=track.get("logdir"))
         run = logger.experiment
         run.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,

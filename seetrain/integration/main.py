@@ -228,8 +228,10 @@ def active_integrations() -> List[Integration]:
 
 def _each(action: Callable[[Integration], None], what: str) -> None:
     if not _active:
+        from seetrain.run import SeeTrainWarning
+
         warnings.warn(f"seetrain.integration.{what}() with no active integration; call integration.init(...) first",
-                      stacklevel=3)
+                      SeeTrainWarning, stacklevel=3)
     for it in list(_active):
         action(it)
 

@@ -447,3 +447,74 @@ def test_plugin_hook_exports_at_training_end(tmp_path, logdir, apt_model):
     assert written == ["Modelfile", "apt-end-q4_0.gguf"]
     assert read_metadata(tmp_path / "end" / "apt-end-q4_0.gguf")["general.file_type"] == int(gguf.LlamaFileType.MOSTLY_Q4_0)
     assert "ollama/gguf_bytes" in seetrain.read_run(run.dir).keys()
+
+
+def test_byte_vocabulary_tokenizes_like_byte_tokenizer(tmp_path, llama):
+    """Transformers' GGUF tokenizer converter (an independent reader) rebuilds the byte vocabulary."""
+    from transformers import AutoTokenizer
+
+    from seetrain.apt.data import ByteTokenizer
+
+    OllamaExportPlugin().export_to_gguf(llama, tmp_path / "b.gguf", "Q8_0")
+    tok = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="b.gguf")
+    text = "Héllo wörld  x\n你好"
+    ids = ByteTokenizer().encode(text)
+    # Transformers always prepends the SPM space (it ignores tokenizer.ggml.add_space_prefix, which
+    # llama.cpp honours), so skip its first id
+    got = tok.encode(text, add_special_tokens=False)
+    assert got[0] == 0x20 and got[1:] == ids
+    assert tok.decode(ids) == text
+
+
+def test_bpe_tokenizer_and_tied_llama_from_a_directory(tmp_path):
+    """A directory (save_pretrained) with a byte-level BPE tokenizer.json and tied embeddings."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from seetrain.apt.data import load_corpus
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator([load_corpus()[:4000]], trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, max_position_embeddings=64, tie_word_embeddings=True,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    src = tmp_path / "src"
+    model.save_pretrained(str(src))
+    tok.save_pretrained(str(src))
+
+    OllamaExportPlugin().export_to_gguf(src, tmp_path / "bpe.gguf", "F16")
+    meta = read_metadata(tmp_path / "bpe.gguf")
+    assert meta["tokenizer.ggml.model"] == "gpt2"
+    assert meta["tokenizer.ggml.tokens"] == tok.convert_ids_to_tokens(list(range(len(tok))))
+    n_merges = len(json.loads(bpe.to_str())["model"]["merges"])
+    assert n_merges > 0 and len(meta["tokenizer.ggml.merges"]) == n_merges
+    assert meta["tokenizer.ggml.token_type"][tok.eos_token_id] == int(gguf.TokenType.CONTROL)
+    assert "output.weight" not in read_tensors(tmp_path / "bpe.gguf")  # tied: llama.cpp reuses token_embd
+
+    text = "the cat sat on the mat"
+    back_tok = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file="bpe.gguf")
+    assert back_tok.encode(text, add_special_tokens=False) == tok.encode(text)
+    back = LlamaForCausalLM.from_pretrained(str(tmp_path), gguf_file="bpe.gguf").eval()
+    ids = torch.tensor([tok.encode(text)])
+    with torch.no_grad():
+        assert (back(ids).logits - model(ids).logits).abs().max() < 2e-3
+
+
+def test_normalize_host(monkeypatch):
+    from seetrain.apt.plugins.ollama_export import normalize_host
+
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    assert normalize_host() == "http://127.0.0.1:11434"
+    assert normalize_host("localhost") == "http://localhost:11434"
+    assert normalize_host("0.0.0.0:8080") == "http://127.0.0.1:8080"
+    assert normalize_host("http://[::1]:9000/") == "http://[::1]:9000"
+    assert normalize_host("https://ollama.example.org/base") == "https://ollama.example.org/base"
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:5555")
+    assert normalize_host() == "http://127.0.0.1:5555"

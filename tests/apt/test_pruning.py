@@ -10,7 +10,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 from torch import nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 import seetrain  # noqa: E402
 from seetrain.apt.plugins.model_pruning import ModelPruningPlugin  # noqa: E402
@@ -160,6 +159,19 @@ def test_structured_pruning_of_apt_language_model_keeps_it_working():
     assert model.generate(ids[:1, :4], max_new_tokens=5).shape == (1, 9)
 
 
+def test_structured_pruning_of_standard_lm_mlp():
+    from seetrain.apt.model import APTConfig, StandardLanguageModel
+
+    torch.manual_seed(0)
+    model = StandardLanguageModel(APTConfig(d_model=32, n_heads=4, n_layers=1, max_seq_len=32))
+    ids = torch.randint(0, 259, (2, 8))
+    ModelPruningPlugin().structured_pruning(model, 0.25, example_inputs=ids)
+    mlp_ = model.blocks[0].mlp
+    assert mlp_[0].out_features == 96 and mlp_[2].in_features == 96 and mlp_[2].out_features == 32
+    assert model.blocks[0].attn.qkv.out_features == 96 and model.lm_head.weight is model.tok_emb.weight
+    assert model(ids).logits.shape == (2, 8, 259)
+
+
 def test_unstructured_pruning_of_apt_lm_leaves_tied_weights():
     model = apt_lm()
     plugin = ModelPruningPlugin()
@@ -189,10 +201,11 @@ def test_prune_model_iterative_and_evaluate(logdir):
     model, loader = mlp(), toy_loader()
     original = copy.deepcopy(model)
     plugin = ModelPruningPlugin({"prune_type": "magnitude", "prune_ratio": 0.5, "iterative": True,
-                                 "iterative_steps": 2, "fine_tune_epochs": 1})
+                                 "iterative_steps": 2, "fine_tune_epochs": 1, "make_permanent": True})
     run = seetrain.init(project="prune")
     plugin.prune_model(model, loader)
     assert plugin.get_pruning_statistics(model)["global_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert not any(hasattr(m, "weight_mask") for m in model)
     res = plugin.evaluate_pruning(original, model, loader, latency_repeats=5)
     assert res["original_params"] == res["pruned_params"]  # masks zero weights, they do not remove them
     assert res["nonzero_removed"] > 0.4
@@ -216,4 +229,3 @@ def test_bad_input_messages():
         ModelPruningPlugin().lottery_ticket_pruning(mlp(), 2)
     with pytest.raises(ValueError, match="calibration_data"):
         ModelPruningPlugin({"pruning_method": "taylor"}).prune_model(mlp())
-    assert F.relu is not None

@@ -51,6 +51,7 @@ def _pieces(text: str) -> List[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between header and body writes
     server: "_Server"
 
     def log_message(self, *args: Any) -> None:  # quiet
@@ -272,3 +273,14 @@ def read_text(item: Dict[str, Any]) -> str:
     """The content of a text media item from ``RunReader.media(key)``."""
     with open(item["path"], encoding="utf-8") as f:
         return f.read()
+
+
+if __name__ == "__main__":  # python tests/integration/llm_server.py: serve until killed, print the URL
+    import sys
+
+    srv = LLMServer(chunk_delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
+    print(srv.url, flush=True)
+    try:
+        srv._httpd.serve_forever(poll_interval=0.05)
+    except KeyboardInterrupt:
+        pass

@@ -96,7 +96,7 @@ def test_module_level_helpers_reach_every_active_integration_and_real_training_s
 
 
 def test_module_level_log_without_integrations_warns():
-    with pytest.warns(UserWarning, match="no active integration"):
+    with pytest.warns(seetrain.SeeTrainWarning, match="no active integration"):
         integration.log({"x": 1})
 
 

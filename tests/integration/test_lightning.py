@@ -173,3 +173,31 @@ def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
     assert r.scalars("train_loss").steps == [0, 1, 2, 3]
     assert len(r.scalars("val_loss").values) == 2
     assert r.config["_framework"] == "pytorch_lightning" and r.config["script"] == "ddp"
+
+
+_PL_ONLY = r"""
+import sys
+sys.modules["lightning"] = None  # as if only the pytorch_lightning package were installed
+import pytorch_lightning as pl, torch
+from seetrain.integration.callbacks.lightning import SeeTrainLogger
+from tests.integration._lightning_models import TinyMLP, loaders
+assert issubclass(SeeTrainLogger, pl.loggers.Logger) and "lightning" not in [m.split(".")[0] for m in sys.modules if sys.modules[m]]
+torch.set_num_threads(1)
+logger = SeeTrainLogger(project="pl-only")
+train, val = loaders(n=16, batch_size=8)
+pl.Trainer(logger=logger, accelerator="cpu", max_epochs=1, log_every_n_steps=1, enable_progress_bar=False,
+           enable_model_summary=False, enable_checkpointing=False).fit(TinyMLP(), train, val)
+print("RUN", logger.experiment.dir)
+"""
+
+
+def test_works_with_only_the_pytorch_lightning_package(tmp_path):
+    pytest.importorskip("pytorch_lightning")
+    root = os.path.dirname(os.path.dirname(HERE))
+    env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", _PL_ONLY], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    (r,) = seetrain.list_runs(str(tmp_path / "logs"))
+    assert r.status == "success" and r.scalars("train_loss").steps == [0, 1]
+    assert r.config["_framework"] == "pytorch_lightning"

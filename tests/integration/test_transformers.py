@@ -127,3 +127,18 @@ def test_rewrite_logs_names():
     assert rewrite_logs({"loss": 1.0, "eval_loss": 2.0, "test_acc": 0.5, "epoch": 1.0, "custom/x": 3,
                          "note": "text", "flag": True}) == {
         "train/loss": 1.0, "eval/loss": 2.0, "test/acc": 0.5, "train/epoch": 1.0, "custom/x": 3, "train/flag": 1}
+
+
+def test_hyperparameter_search_gives_each_trial_its_own_run(logdir, tmp_path):
+    pytest.importorskip("optuna")
+    cb = SeeTrainCallback(project="hf-search")
+    trainer = transformers.Trainer(model_init=_gpt2, args=_args(tmp_path / "out", max_steps=2, eval_strategy="no"),
+                                   train_dataset=_Tokens(8), eval_dataset=_Tokens(4), callbacks=[cb])
+    trainer.hyperparameter_search(
+        hp_space=lambda trial: {"learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)},
+        backend="optuna", n_trials=2, direction="minimize")
+    cb.finish()
+    runs = seetrain.list_runs(logdir)
+    assert len(runs) == 2 and all(r.status == "success" for r in runs)
+    assert all(r.scalars("train/loss").steps == [2] for r in runs)
+    assert runs[0].config["learning_rate"] != runs[1].config["learning_rate"]

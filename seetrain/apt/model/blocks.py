@@ -6,7 +6,6 @@ import math
 from typing import Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .attention import StandardAttention, TVAAttention
@@ -33,10 +32,11 @@ class VFTFeedForward(nn.Module):
         self.down = nn.Linear(self.r_hidden, rank)
         self.stab_norm = nn.LayerNorm(d_model)
         self.stab = nn.Linear(d_model, d_model)
+        self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        z = self.down(self.drop(F.gelu(self.up(self.vein.project(h)))))
+        z = self.down(self.drop(self.act(self.up(self.vein.project(h)))))
         return self.vein.reconstruct(z) + self.stab(self.stab_norm(h))
 
 

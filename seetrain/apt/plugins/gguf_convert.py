@@ -369,7 +369,7 @@ def _permute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
     """
     rows = w.shape[0]
     head_dim = rows // n_head
-    return w
+    return (w.reshape(n_head, 2, head_dim // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape))
 
 
 _LLAMA_MAP = {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -341,21 +340,16 @@ class HuggingFaceIntegrationPlugin(APTPlugin):
         return dataset.map(encode, batched=True, remove_columns=dataset.column_names)
 
     def _seetrain_callback(self) -> Any:
-        """SeeTrain's Transformers callback bound to this plugin's run, or a small fallback."""
+        """SeeTrain's Transformers callback, logging into this plugin's run when there is one."""
         run = self.run
         try:
             from seetrain.integration.callbacks.transformers import SeeTrainCallback
-        except ImportError:
-            SeeTrainCallback = None
-        if SeeTrainCallback is not None:
-            import inspect
-
-            params = inspect.signature(SeeTrainCallback).parameters
-            if run is not None and "run" in params:
-                return SeeTrainCallback(run=run)
-            if run is None:
-                return SeeTrainCallback()
-        return _LogForwardingCallback(self)
+        except ImportError:  # the adapter is not installed: forward the Trainer's logs ourselves
+            return _LogForwardingCallback(self)
+        callback = SeeTrainCallback()
+        if run is not None:
+            callback._run = run  # reuse the open run instead of starting a second one
+        return callback
 
     def train_with_hf_trainer(self, model: Any, dataset: Any, tokenizer: Any = None,
                               output_dir: Optional[PathLike] = None, max_steps: int = -1,

@@ -50,6 +50,7 @@ class ModelPruningPlugin(APTPlugin):
         "structured_importance": "magnitude",
         "ignored_layers": None,
         "prune_at": "training_end",
+        "make_permanent": False,   # prune_model folds the masks into the weights at the end
         "seed": 0,
         "log_every": 10,
     }
@@ -395,6 +396,8 @@ class ModelPruningPlugin(APTPlugin):
                     self.magnitude_pruning(model, target)
             if int(self.config["fine_tune_epochs"]) > 0 and calibration_data is not None:
                 self.fine_tune_pruned(model, calibration_data, int(self.config["fine_tune_epochs"]))
+        if self.config.get("make_permanent"):
+            self.make_permanent(model)
         return model
 
     def fine_tune_after_pruning(self, model, dataloader: Iterable, optimizer) -> float:

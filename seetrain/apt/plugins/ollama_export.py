@@ -45,14 +45,21 @@ class OllamaConnectionError(OllamaError):
 
 
 def normalize_host(host: Optional[str] = None) -> str:
-    """``http://host:port`` from ``host``, ``$OLLAMA_HOST`` or the default (``127.0.0.1:11434``)."""
+    """``scheme://host:port`` from ``host``, ``$OLLAMA_HOST`` or the default (``127.0.0.1:11434``).
+
+    A missing scheme means ``http``; a missing port means 11434 for http (https keeps its default);
+    ``0.0.0.0`` (a server's listen address) is reached as ``127.0.0.1``.
+    """
     host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip().rstrip("/")
     if "://" not in host:
         host = "http://" + host
     scheme, rest = host.split("://", 1)
-    if ":" not in rest.split("/")[0].split("]")[-1]:
-        rest = rest.split("/")[0] + ":11434" + rest[len(rest.split("/")[0]):]
-    return f"{scheme}://{rest.replace('0.0.0.0', '127.0.0.1', 1)}"
+    netloc, slash, path = rest.partition("/")
+    if netloc.startswith("0.0.0.0"):
+        netloc = "127.0.0.1" + netloc[len("0.0.0.0"):]
+    if ":" not in netloc.rsplit("]", 1)[-1] and scheme == "http":
+        netloc += ":11434"
+    return f"{scheme}://{netloc}{slash}{path}".rstrip("/")
 
 
 # --------------------------------------------------------------------------------------------------

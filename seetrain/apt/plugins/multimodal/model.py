@@ -35,8 +35,10 @@ class MultimodalModel(nn.Module):
     returns ``(tokens, mask)``), fused into a ``fusion_dim`` vector.
 
     A sample's missing modality (``modality_mask`` False, or the input not given) is replaced by a
-    learned embedding; with ``fusion_method="attention"`` its tokens are masked out of the attention
-    and a learned "missing" token stands in. ``modality_dropout`` drops present modalities at random
+    learned embedding. ``fusion_method="attention"`` runs Transformer layers over a fusion token, one
+    summary token per modality (the pooled embedding, or the "missing" one) and the token sequences
+    of all modalities (a missing modality's tokens are masked out), so every token attends across
+    modalities; the fusion token's output is the fused vector. ``modality_dropout`` drops present modalities at random
     while training so the model learns to cope.
     """
 
@@ -57,7 +59,8 @@ class MultimodalModel(nn.Module):
         self.processor = processor or MultimodalProcessor()
         self.modality_dropout = float(modality_dropout)
         self.encoders = nn.ModuleDict(encoders)
-        self.proj = nn.ModuleDict({m: nn.Linear(int(encoders[m].dim), d) for m in self.modalities})
+        self.proj = nn.ModuleDict({m: nn.Sequential(nn.Linear(int(encoders[m].dim), d), nn.LayerNorm(d))
+                                   for m in self.modalities})
         self.missing = nn.ParameterDict({m: nn.Parameter(torch.randn(d) * 0.02) for m in self.modalities})
         self.type_emb = nn.ParameterDict({m: nn.Parameter(torch.randn(d) * 0.02) for m in self.modalities})
         k = len(self.modalities)
@@ -100,8 +103,6 @@ class MultimodalModel(nn.Module):
             miss = self.missing[m].expand(B, -1)
             if inputs[m] is None or not bool(p.any()):
                 pooled[m] = miss
-                if self.fusion_method == "attention":
-                    tokens.append((miss.unsqueeze(1) + self.type_emb[m], torch.ones(B, 1, dtype=torch.bool, device=device)))
                 continue
             if m == "text":
                 am = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
@@ -112,15 +113,18 @@ class MultimodalModel(nn.Module):
             pooled[m] = torch.where(p.unsqueeze(-1), _masked_mean(h, tmask), miss)
             if self.fusion_method == "attention":
                 tokens.append((h, tmask & p.unsqueeze(1)))
-                tokens.append((miss.unsqueeze(1) + self.type_emb[m], (~p).unsqueeze(1)))
 
         if self.fusion_method == "concatenate":
             fused = self.fuse(torch.cat([pooled[m] for m in self.modalities], dim=-1))
         elif self.fusion_method == "add":
             fused = self.fuse(torch.stack([pooled[m] for m in self.modalities]).sum(0))
         else:
-            x = torch.cat([self.cls.expand(B, -1, -1)] + [t for t, _ in tokens], dim=1)
-            valid = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=device)] + [v for _, v in tokens], dim=1)
+            # one summary token per modality (its pooled embedding, or the learned "missing" one),
+            # then the token sequences of the present modalities
+            summary = torch.stack([pooled[m] + self.type_emb[m] for m in self.modalities], dim=1)
+            x = torch.cat([self.cls.expand(B, -1, -1), summary] + [t for t, _ in tokens], dim=1)
+            valid = torch.cat([torch.ones(B, 1 + len(self.modalities), dtype=torch.bool, device=device)]
+                              + [v for _, v in tokens], dim=1)
             for layer in self.fuse:
                 x = layer(x, src_key_padding_mask=~valid)
             fused = self.fuse_norm(x[:, 0])

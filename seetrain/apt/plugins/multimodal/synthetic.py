@@ -1,13 +1,15 @@
 """A small synthetic multimodal task whose label needs all three modalities.
 
 Each sample has an image (a red or blue square or circle on a noisy background), a tone (low,
-250-450 Hz, or high, 1100-1500 Hz, with noise) and a sentence that says the tone is to be taken
-"as heard" or "inverted". The label (4 classes) is::
+250-450 Hz, or high, 1100-1500 Hz, with noise) and a sentence that calls the scene "calm" or
+"urgent" (among filler words). The label (8 classes) is::
 
-    label = 2 * is_red + (is_high XOR says_inverted)
+    label = 4 * is_red + 2 * is_high + says_urgent
 
-so the image decides one bit and the audio and text together decide the other; any one or two
-modalities alone reach at most 50 % accuracy (chance is 25 %).
+Each modality decides one bit, so one modality alone reaches at most 25 % accuracy, two at most
+50 % (chance is 12.5 %); only a model that fuses all three can do better. (An XOR of two modalities
+would be harder still: no single modality correlates with it, so encoders trained from scratch get
+no signal until the fusion has already found the interaction.)
 """
 
 from __future__ import annotations
@@ -53,12 +55,12 @@ def make_synthetic_multimodal(n: int = 300, seed: int = 0, image_size: int = 32,
         colour = ("red", "blue")[int(rng.integers(2))]
         shape = SHAPES[int(rng.integers(2))]
         high = bool(rng.integers(2))
-        inverted = bool(rng.integers(2))
-        word = "inverted" if inverted else "as heard"
-        out["text"].append(f"{OPENERS[int(rng.integers(len(OPENERS)))]}: read the pitch {word}.")
+        urgent = bool(rng.integers(2))
+        word = "urgent" if urgent else "calm"
+        out["text"].append(f"{OPENERS[int(rng.integers(len(OPENERS)))]} sounds {word} to me.")
         out["image"].append(_image(rng, colour, shape, image_size))
         out["audio"].append(_tone(rng, high, sample_rate, seconds))
-        out["label"].append(2 * int(colour == "red") + int(high ^ inverted))
+        out["label"].append(4 * int(colour == "red") + 2 * int(high) + int(urgent))
     if out_dir:
         from PIL import Image
 

@@ -1,0 +1,615 @@
+"""Training diagnostics: gradients, activations, memory, profiling, loss diagnosis and an HTML report.
+
+    plugin = AdvancedDebuggingPlugin({"debug_level": "normal", "output_dir": "debug"})
+    plugin.on_training_start({"model": model})
+    for step, batch in enumerate(loader):
+        with plugin.profile_section("forward"):
+            loss = model(**batch).loss
+        loss.backward()
+        plugin.on_batch_end({"model": model, "step": step, "loss": loss.item()})   # reads .grad
+        optimizer.step(); optimizer.zero_grad()
+    plugin.on_training_end({})            # removes hooks, logs the diagnosis, writes report.html
+
+Levels: ``minimal`` (global gradient norm, explosion/vanishing counts, memory; no hooks),
+``normal`` (+ per-layer gradient stats, activation hooks, histograms) and ``verbose`` (every step,
++ weight and activation histograms). Everything is logged under ``debug/...`` to the active run.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import math
+import os
+import time
+import warnings
+from collections import defaultdict, deque
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence
+
+from .base import APTPlugin
+
+LEVELS = ("minimal", "normal", "verbose")
+ACTIVATION_TYPES = ("ReLU", "ReLU6", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "LeakyReLU", "ELU", "SELU",
+                    "CELU", "Softplus", "Hardtanh", "Hardsigmoid", "Hardswish", "PReLU")
+BOUNDED = {"Tanh": (-1.0, 1.0), "Sigmoid": (0.0, 1.0), "Hardtanh": (-1.0, 1.0), "Hardsigmoid": (0.0, 1.0),
+           "ReLU6": (0.0, 6.0)}
+
+
+def _warn(message: str) -> None:
+    from seetrain.run import SeeTrainWarning
+
+    warnings.warn(message, SeeTrainWarning, stacklevel=3)
+
+
+class AdvancedDebuggingPlugin(APTPlugin):
+    """Watches gradients, activations and memory, profiles code sections and diagnoses the loss curve."""
+
+    name = "advanced-debugging"
+    default_config: Dict[str, Any] = {
+        "debug_level": "normal",        # minimal | normal | verbose
+        "monitor_gradients": True,
+        "monitor_activations": None,    # None: on for normal/verbose, off for minimal
+        "monitor_memory": True,
+        "gradient_threshold": 10.0,     # a layer's gradient norm above this is "exploding"
+        "vanishing_threshold": 1e-6,    # ... below this is "vanishing"
+        "log_every": 10,                # steps between measurements (verbose: every step)
+        "histogram_every": 100,         # steps between gradient histograms (0: never; minimal: never)
+        "histogram_bins": 64,
+        "dead_threshold": 0.0,          # a unit whose activation never exceeds this over a batch is dead
+        "sparsity_threshold": 1e-3,     # |activation| below this counts as zero
+        "saturation_margin": 0.01,      # bounded activations within this of a bound are saturated
+        "leak_window": 20,              # memory samples used for the leak trend
+        "leak_threshold_mb": 64.0,      # growth over the window that counts as a suspected leak
+        "output_dir": None,             # figures and report; default <run dir>/files/debug or ./apt_debug
+        "report_on_end": True,
+        "max_history": 10000,
+    }
+
+    def __init__(self, config: Optional[Dict[str, Any]] = None, run: Any = None, **options: Any) -> None:
+        super().__init__(config, run, **options)
+        level = str(self.config["debug_level"]).lower()
+        if level not in LEVELS:
+            raise ValueError(f"debug_level={self.config['debug_level']!r} is not one of {LEVELS}")
+        self.level = level
+        if self.config["monitor_activations"] is None:
+            self.config["monitor_activations"] = level != "minimal"
+        self.log_every = 1 if level == "verbose" else max(int(self.config["log_every"]), 1)
+        self.histogram_every = 0 if level == "minimal" else int(self.config["histogram_every"] or 0)
+        n = int(self.config["max_history"])
+        self.model: Any = None
+        self.loss_history: Deque[float] = deque(maxlen=n)
+        self.gradient_history: Deque[Dict[str, Any]] = deque(maxlen=n)   # one entry per measured step
+        self.activation_stats: Dict[str, Dict[str, float]] = {}
+        self.memory_history: Deque[Dict[str, float]] = deque(maxlen=n)
+        self.anomalies: List[Dict[str, Any]] = []
+        self.profile_stats: Dict[str, Dict[str, float]] = defaultdict(lambda: {"count": 0, "total_s": 0.0,
+                                                                               "max_s": 0.0, "mem_delta_mb": 0.0})
+        self.figures: Dict[str, str] = {}
+        self._hooks: List[Any] = []
+        self._capture = True
+        self._captured: Dict[str, Dict[str, float]] = {}
+        self._act_values: Dict[str, Any] = {}
+        self._grads_done_step: Optional[int] = None
+        self._warned: set = set()
+        self._step = 0
+
+    # --- hooks ------------------------------------------------------------------------------------
+    def on_training_start(self, context: Dict[str, Any]) -> None:
+        model = context.get("model")
+        if model is not None:
+            self.attach(model)
+        self._note({"level": self.level, "log_every": self.log_every,
+                                      "gradient_threshold": float(self.config["gradient_threshold"])})
+
+    def on_batch_start(self, context: Dict[str, Any]) -> None:
+        step = int(context.get("step", self._step) or 0)
+        self._capture = self._due(step)
+
+    def on_before_optimizer_step(self, context: Dict[str, Any]) -> None:
+        """Measure gradients before clipping and the optimizer step (the trainer calls this when it can)."""
+        step = int(context.get("step", self._step) or 0)
+        model = context.get("model") or self.model
+        if self.config["monitor_gradients"] and model is not None and self._due(step):
+            self.record_gradients(model, step)
+
+    def on_batch_end(self, context: Dict[str, Any]) -> None:
+        step = int(context.get("step", self._step) or 0)
+        self._step = step + 1
+        loss = context.get("loss")
+        if loss is not None:
+            loss = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+            self.loss_history.append(loss)
+            if not math.isfinite(loss):
+                self._anomaly(step, "nan_loss", "loss", loss)
+        if not self._due(step):
+            return
+        model = context.get("model") or self.model
+        data: Dict[str, Any] = {}
+        if loss is not None:
+            data["debug/loss"] = loss
+        if self.config["monitor_gradients"] and model is not None and self._grads_done_step != step:
+            self.record_gradients(model, step)
+        if self.config["monitor_activations"] and self._captured:
+            data.update(self._activation_log())
+        if self.config["monitor_memory"]:
+            self.track_memory(step, log=False)
+            data.update({f"debug/memory/{k}": v for k, v in self.memory_history[-1].items() if k != "step"})
+        self.log(data, step=step)
+        self._capture = self.level == "verbose"
+
+    def on_training_end(self, context: Dict[str, Any]) -> None:
+        self.detach()
+        try:
+            diagnosis = self.diagnose_training(list(self.loss_history))
+            self.log({"debug/diagnosis/issues": len(diagnosis["issues"]),
+                      "debug/anomalies": len(self.anomalies)}, step=self._step)
+            self._note({"diagnosis": [i["issue"] for i in diagnosis["issues"]] or ["ok"]})
+            if self.config["report_on_end"] and (self.gradient_history or self.loss_history or self.memory_history):
+                self.generate_full_report()
+        except Exception as exc:
+            from seetrain.resilience import record_failure
+
+            record_failure("plugin:advanced-debugging.report", exc)
+            _warn(f"seetrain: the debugging report could not be written ({type(exc).__name__}: {exc})")
+
+    def _note(self, values: Dict[str, Any]) -> None:
+        """Merge ``values`` into the run config's ``debug`` section."""
+        run = self.run
+        if run is not None:
+            try:
+                current = dict(run.config.get("debug") or {}) if "debug" in run.config else {}
+                current.update(values)
+                run.config.update({"debug": current})
+            except Exception as exc:
+                _warn(f"seetrain: the debugging plugin could not update the run config ({exc})")
+
+    def _due(self, step: int) -> bool:
+        return step % self.log_every == 0
+
+    # --- gradients ---------------------------------------------------------------------------------
+    def gradient_stats(self, model: Any) -> Dict[str, Dict[str, float]]:
+        """Per-parameter gradient ``norm``, ``mean``, ``std`` and ``max`` (absolute) of ``model`` now."""
+        import torch
+
+        named = [(n, p.grad) for n, p in model.named_parameters() if p.grad is not None]
+        if not named:
+            return {}
+        grads = [g.detach().float() for _, g in named]
+        with torch.no_grad():
+            norms = torch.stack([torch.linalg.vector_norm(g) for g in grads])
+            if self.level == "minimal":
+                return {n: {"norm": float(v)} for (n, _), v in zip(named, norms.tolist())}
+            means = torch.stack([g.mean() for g in grads])
+            stds = torch.stack([g.std() if g.numel() > 1 else g.new_zeros(()) for g in grads])
+            maxs = torch.stack([g.abs().max() for g in grads])
+            table = torch.stack([norms, means, stds, maxs], 1).tolist()
+        return {n: dict(zip(("norm", "mean", "std", "max"), row)) for (n, _), row in zip(named, table)}
+
+    def record_gradients(self, model: Any, step: int) -> Dict[str, Dict[str, float]]:
+        """Measure gradients, detect explosion/vanishing/NaN, log them (and histograms when due)."""
+        stats = self.gradient_stats(model)
+        self._grads_done_step = step
+        if not stats:
+            return stats
+        total = math.sqrt(sum(s["norm"] ** 2 for s in stats.values() if math.isfinite(s["norm"])))
+        hi, lo = float(self.config["gradient_threshold"]), float(self.config["vanishing_threshold"])
+        exploding = [n for n, s in stats.items() if s["norm"] > hi]
+        vanishing = [n for n, s in stats.items() if s["norm"] < lo]
+        non_finite = [n for n, s in stats.items() if not math.isfinite(s["norm"])]
+        for n in exploding:
+            self._anomaly(step, "exploding_gradient", n, stats[n]["norm"])
+        for n in vanishing:
+            self._anomaly(step, "vanishing_gradient", n, stats[n]["norm"])
+        for n in non_finite:
+            self._anomaly(step, "nan_gradient", n, stats[n]["norm"])
+        self.gradient_history.append({"step": step, "global_norm": total, "layers": stats,
+                                      "exploding": exploding, "vanishing": vanishing})
+        data: Dict[str, Any] = {"debug/grad/global_norm": total, "debug/grad/exploding_layers": len(exploding),
+                                "debug/grad/vanishing_layers": len(vanishing), "debug/grad/nan_layers": len(non_finite)}
+        if self.level != "minimal":
+            for n, s in stats.items():
+                for k, v in s.items():
+                    data[f"debug/grad/{n}/{k}"] = v
+        if self.histogram_every and step % self.histogram_every == 0:
+            data.update(self._histograms(model))
+        self.log(data, step=step)
+        return stats
+
+    def _histograms(self, model: Any) -> Dict[str, Any]:
+        import torch
+
+        from seetrain.media import Histogram
+
+        bins = int(self.config["histogram_bins"])
+        out: Dict[str, Any] = {}
+
+        def hist(t: Any) -> Optional[Histogram]:
+            t = t.detach().float().flatten()
+            t = t[torch.isfinite(t)]
+            if t.numel() == 0:
+                return None
+            lo, hi = float(t.min()), float(t.max())
+            if hi <= lo:
+                hi = lo + 1e-12
+            counts = torch.histc(t.cpu(), bins=bins, min=lo, max=hi)
+            edges = torch.linspace(lo, hi, bins + 1)
+            return Histogram(bins=edges.tolist(), counts=counts.tolist())
+
+        for n, p in model.named_parameters():
+            if p.grad is not None:
+                h = hist(p.grad)
+                if h is not None:
+                    out[f"debug/grad_hist/{n}"] = h
+            if self.level == "verbose":
+                h = hist(p)
+                if h is not None:
+                    out[f"debug/param_hist/{n}"] = h
+        if self.level == "verbose":
+            for name, values in self._act_values.items():
+                h = hist(values)
+                if h is not None:
+                    out[f"debug/act_hist/{name}"] = h
+        return out
+
+    def _anomaly(self, step: int, kind: str, where: str, value: float) -> None:
+        self.anomalies.append({"step": step, "kind": kind, "layer": where, "value": value})
+        if kind not in self._warned:
+            self._warned.add(kind)
+            _warn(f"seetrain debugging: {kind.replace('_', ' ')} in {where} at step {step} (value {value:.3g}); "
+                  "see debug/... in the run and the debugging report")
+
+    # --- activations -------------------------------------------------------------------------------
+    def attach(self, model: Any) -> int:
+        """Register forward hooks on ``model``'s activation modules; return how many were hooked."""
+        self.detach()
+        self.model = model
+        if not self.config["monitor_activations"]:
+            return 0
+        for name, module in model.named_modules():
+            if type(module).__name__ in ACTIVATION_TYPES:
+                self._hooks.append(module.register_forward_hook(self._make_hook(name or "root", type(module).__name__)))
+        return len(self._hooks)
+
+    def detach(self) -> None:
+        """Remove every hook this plugin registered."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks.clear()
+
+    @property
+    def num_hooks(self) -> int:
+        return len(self._hooks)
+
+    def _make_hook(self, name: str, kind: str):
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            if not self._capture or not hasattr(output, "detach"):
+                return
+            try:
+                self._captured[name] = self.activation_statistics(output, kind)
+                if self.level == "verbose":
+                    self._act_values[name] = output.detach()
+            except Exception as exc:  # never break the forward pass
+                from seetrain.resilience import record_failure
+
+                record_failure("plugin:advanced-debugging.activation_hook", exc)
+        return hook
+
+    def activation_statistics(self, output: Any, kind: str = "") -> Dict[str, float]:
+        """``dead_fraction`` (units that never exceed ``dead_threshold`` over the batch), ``sparsity``
+        (share of near-zero values), ``saturation`` (share at the bounds of a bounded activation) and ``mean``."""
+        import torch
+
+        with torch.no_grad():
+            a = output.detach().float()
+            flat = a.reshape(-1, a.shape[-1]) if a.dim() > 1 else a.reshape(-1, 1)
+            stats = {"dead_fraction": float((flat.max(0).values <= float(self.config["dead_threshold"])).float().mean()),
+                     "sparsity": float((flat.abs() < float(self.config["sparsity_threshold"])).float().mean()),
+                     "mean": float(flat.mean())}
+            if kind in BOUNDED:
+                lo, hi = BOUNDED[kind]
+                m = float(self.config["saturation_margin"]) * (hi - lo)
+                stats["saturation"] = float(((flat <= lo + m) | (flat >= hi - m)).float().mean())
+        return stats
+
+    def _activation_log(self) -> Dict[str, Any]:
+        self.activation_stats = dict(self._captured)
+        self._captured = {}
+        data: Dict[str, Any] = {}
+        for name, st in self.activation_stats.items():
+            for k, v in st.items():
+                data[f"debug/act/{name}/{k}"] = v
+        if self.activation_stats:
+            data["debug/act/dead_fraction_mean"] = sum(s["dead_fraction"] for s in self.activation_stats.values()) / len(self.activation_stats)
+        return data
+
+    # --- memory ------------------------------------------------------------------------------------
+    def track_memory(self, step: Optional[int] = None, log: bool = True) -> Dict[str, float]:
+        """Sample memory: CUDA allocated/peak (MB) when CUDA is in use, the process RSS (MB) always."""
+        import sys
+
+        import psutil
+
+        step = self._step if step is None else int(step)
+        sample: Dict[str, float] = {"rss_mb": psutil.Process().memory_info().rss / 2 ** 20}
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            sample["cuda_allocated_mb"] = torch.cuda.memory_allocated() / 2 ** 20
+            sample["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+        self.memory_history.append({"step": step, **sample})
+        leak = self.detect_memory_leak()
+        sample["growth_mb_per_step"] = leak["slope_mb_per_step"]
+        sample["leak_suspected"] = float(leak["suspected"])
+        self.memory_history[-1].update(growth_mb_per_step=sample["growth_mb_per_step"],
+                                       leak_suspected=sample["leak_suspected"])
+        if leak["suspected"]:
+            self._anomaly(step, "memory_leak", leak["metric"], leak["growth_mb"])
+        if log:
+            self.log({f"debug/memory/{k}": v for k, v in sample.items()}, step=step)
+        return sample
+
+    def detect_memory_leak(self) -> Dict[str, Any]:
+        """Least-squares trend of the last ``leak_window`` samples: a steady rise above
+        ``leak_threshold_mb`` over the window is a suspected leak."""
+        metric = "cuda_allocated_mb" if any("cuda_allocated_mb" in s for s in self.memory_history) else "rss_mb"
+        window = [s for s in list(self.memory_history)[-int(self.config["leak_window"]):] if metric in s]
+        result = {"metric": metric, "slope_mb_per_step": 0.0, "growth_mb": 0.0, "suspected": False}
+        if len(window) < 5:
+            return result
+        xs = [float(s["step"]) for s in window]
+        ys = [float(s[metric]) for s in window]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        var = sum((x - mx) ** 2 for x in xs)
+        if var == 0:
+            return result
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+        growth = slope * (xs[-1] - xs[0])
+        rises = sum(b > a for a, b in zip(ys, ys[1:])) / (len(ys) - 1)
+        result.update(slope_mb_per_step=slope, growth_mb=growth,
+                      suspected=bool(growth > float(self.config["leak_threshold_mb"]) and rises >= 0.6))
+        return result
+
+    # --- profiling ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def profile_section(self, name: str) -> Iterator[None]:
+        """Time a block (and its memory delta); :meth:`bottlenecks` ranks the sections."""
+        import sys
+
+        import psutil
+
+        torch = sys.modules.get("torch")
+        cuda = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+
+        def mem() -> float:
+            if cuda:
+                torch.cuda.synchronize()
+                return torch.cuda.memory_allocated() / 2 ** 20
+            return psutil.Process().memory_info().rss / 2 ** 20
+
+        m0, t0 = mem(), time.perf_counter()
+        try:
+            yield
+        finally:
+            m1 = mem()
+            dt = time.perf_counter() - t0
+            st = self.profile_stats[name]
+            st["count"] += 1
+            st["total_s"] += dt
+            st["max_s"] = max(st["max_s"], dt)
+            st["mem_delta_mb"] += m1 - m0
+            if self.level == "verbose":
+                self.log({f"debug/profile/{name}/ms": dt * 1000.0, f"debug/profile/{name}/mem_delta_mb": m1 - m0})
+
+    def bottlenecks(self, top: int = 10) -> List[Dict[str, Any]]:
+        """Profiled sections ranked by total time, with their share of the profiled time."""
+        total = sum(s["total_s"] for s in self.profile_stats.values()) or 1.0
+        ranked = sorted(self.profile_stats.items(), key=lambda kv: kv[1]["total_s"], reverse=True)
+        return [{"section": n, "calls": int(s["count"]), "total_s": s["total_s"],
+                 "mean_ms": 1000.0 * s["total_s"] / max(s["count"], 1), "max_ms": 1000.0 * s["max_s"],
+                 "mem_delta_mb": s["mem_delta_mb"], "share": s["total_s"] / total} for n, s in ranked[:top]]
+
+    # --- loss diagnosis ----------------------------------------------------------------------------
+    def diagnose_training(self, loss_history: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+        """Diagnose a loss curve: ``nan_or_inf``, ``not_decreasing``, ``oscillating``, ``plateau``.
+
+        Returns ``{"status": "ok" | "problems" | "insufficient_data", "issues": [{"issue", "message",
+        "advice"}], "stats": {...}}``.
+        """
+        losses = [float(x) for x in (self.loss_history if loss_history is None else loss_history)]
+        issues: List[Dict[str, str]] = []
+        bad = [i for i, x in enumerate(losses) if not math.isfinite(x)]
+        if bad:
+            issues.append({"issue": "nan_or_inf", "message": f"{len(bad)} non-finite loss values, first at index {bad[0]}",
+                           "advice": "lower the learning rate, enable gradient clipping, check the data for "
+                                     "NaN/Inf and divisions by zero, try fp32 instead of fp16"})
+        finite = [x for x in losses if math.isfinite(x)]
+        if len(finite) < 8:
+            status = "problems" if issues else "insufficient_data"
+            return {"status": status, "issues": issues, "stats": {"n": len(losses)}}
+        n = len(finite)
+        k = max(2, n // 5)
+        first, last = sum(finite[:k]) / k, sum(finite[-k:]) / k
+        scale = max(abs(first), 1e-8)
+        rel_drop = (first - last) / scale
+        diffs = [b - a for a, b in zip(finite, finite[1:])]
+        signs = [d > 0 for d in diffs if d != 0]
+        flips = sum(a != b for a, b in zip(signs, signs[1:])) / max(len(signs) - 1, 1)
+        mean_level = sum(finite) / n
+        amplitude = (sum(abs(d) for d in diffs) / len(diffs)) / max(abs(mean_level), 1e-8)
+        tail = finite[-max(4, n // 4):]
+        tail_change = abs(tail[0] - tail[-1]) / max(abs(tail[0]), 1e-8)
+        tail_spread = (max(tail) - min(tail)) / max(abs(sum(tail) / len(tail)), 1e-8)
+        stats = {"n": n, "first": first, "last": last, "relative_drop": rel_drop, "flip_rate": flips,
+                 "relative_step": amplitude, "tail_change": tail_change}
+        if rel_drop < 0.01:
+            issues.append({"issue": "not_decreasing",
+                           "message": f"the loss went from {first:.4g} to {last:.4g} ({-rel_drop:+.1%})",
+                           "advice": "check the learning rate (try 3x up and 3x down), that labels match inputs, "
+                                     "that gradients reach the parameters (requires_grad, optimizer param groups)"})
+        if flips > 0.6 and amplitude > 0.1:
+            issues.append({"issue": "oscillating",
+                           "message": f"the loss changes direction at {flips:.0%} of steps with steps of "
+                                      f"{amplitude:.0%} of its level",
+                           "advice": "lower the learning rate, use a larger batch or gradient accumulation, "
+                                     "add warm-up"})
+        if rel_drop >= 0.01 and tail_change < 0.005 and tail_spread < 0.02:
+            issues.append({"issue": "plateau",
+                           "message": f"the last {len(tail)} losses changed by {tail_change:.2%}",
+                           "advice": "decay the learning rate or restart with a schedule, add capacity, "
+                                     "check for saturated or dead activations"})
+        return {"status": "problems" if issues else "ok", "issues": issues, "stats": stats}
+
+    # --- figures and report ------------------------------------------------------------------------
+    def output_dir(self) -> str:
+        path = self.config.get("output_dir")
+        if not path:
+            run = self.run
+            path = os.path.join(run.dir, "files", "debug") if run is not None and getattr(run, "dir", None) \
+                and getattr(run, "mode", "local") != "disabled" else os.path.abspath("apt_debug")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def _plt(self):
+        import matplotlib
+
+        matplotlib.use("Agg", force=False) if matplotlib.get_backend().lower() != "agg" else None
+        import matplotlib.pyplot as plt
+
+        return plt
+
+    def visualize_gradients(self, path: Optional[str] = None, top: int = 8) -> Optional[str]:
+        """PNG of the global and per-layer gradient norms over steps; return its path (None: no data)."""
+        if not self.gradient_history:
+            return None
+        plt = self._plt()
+        path = path or os.path.join(self.output_dir(), "gradients.png")
+        steps = [h["step"] for h in self.gradient_history]
+        last = self.gradient_history[-1]["layers"]
+        names = sorted(last, key=lambda n: last[n]["norm"], reverse=True)[:top]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+        ax1.plot(steps, [max(h["global_norm"], 1e-12) for h in self.gradient_history], label="global", lw=2, color="k")
+        for n in names:
+            ax1.plot(steps, [max(h["layers"].get(n, {}).get("norm", float("nan")), 1e-12) for h in self.gradient_history],
+                     label=n, lw=1)
+        ax1.set_yscale("log")
+        ax1.axhline(float(self.config["gradient_threshold"]), color="r", ls="--", lw=1, label="explosion threshold")
+        ax1.set_xlabel("step")
+        ax1.set_ylabel("gradient norm")
+        ax1.set_title("gradient norms")
+        ax1.legend(fontsize=6, loc="best")
+        all_names = list(last)
+        ax2.barh(range(len(all_names)), [max(last[n]["norm"], 1e-12) for n in all_names], color="tab:blue")
+        ax2.set_yticks(range(len(all_names)))
+        ax2.set_yticklabels(all_names, fontsize=5)
+        ax2.set_xscale("log")
+        ax2.set_title(f"per-layer norm at step {steps[-1]}")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        self.figures["gradients"] = path
+        self._log_image("debug/figures/gradients", path)
+        return path
+
+    def visualize_memory(self, path: Optional[str] = None) -> Optional[str]:
+        """PNG of memory over steps (RSS, and CUDA allocated/peak when present); return its path."""
+        if not self.memory_history:
+            return None
+        plt = self._plt()
+        path = path or os.path.join(self.output_dir(), "memory.png")
+        steps = [s["step"] for s in self.memory_history]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key in ("rss_mb", "cuda_allocated_mb", "cuda_peak_mb"):
+            if any(key in s for s in self.memory_history):
+                ax.plot(steps, [s.get(key, float("nan")) for s in self.memory_history], marker=".", label=key)
+        ax.set_xlabel("step")
+        ax.set_ylabel("MB")
+        ax.set_title("memory")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        self.figures["memory"] = path
+        self._log_image("debug/figures/memory", path)
+        return path
+
+    def visualize_loss(self, path: Optional[str] = None) -> Optional[str]:
+        if not self.loss_history:
+            return None
+        plt = self._plt()
+        path = path or os.path.join(self.output_dir(), "loss.png")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(list(self.loss_history), lw=1)
+        ax.set_xlabel("batch")
+        ax.set_ylabel("loss")
+        ax.set_title("training loss")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        self.figures["loss"] = path
+        self._log_image("debug/figures/loss", path)
+        return path
+
+    def _log_image(self, key: str, path: str) -> None:
+        from seetrain.media import Image
+
+        self.log({key: Image(path)}, step=self._step)
+
+    def generate_full_report(self, path: Optional[str] = None) -> str:
+        """Write a self-contained HTML report (tables + embedded figures); return its path."""
+        out = path or os.path.join(self.output_dir(), "report.html")
+        figures = [p for p in (self.visualize_loss(), self.visualize_gradients(), self.visualize_memory()) if p]
+        diag = self.diagnose_training()
+        esc = html.escape
+
+        def table(rows: List[Sequence[Any]], header: Sequence[str]) -> str:
+            if not rows:
+                return "<p><i>none</i></p>"
+            head = "".join(f"<th>{esc(str(h))}</th>" for h in header)
+            body = "".join("<tr>" + "".join(f"<td>{esc(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+            return f"<table><tr>{head}</tr>{body}</table>"
+
+        parts = [f"<h1>SeeTrain debugging report</h1><p>level <b>{esc(self.level)}</b>, "
+                 f"{len(self.loss_history)} losses, {len(self.gradient_history)} gradient measurements, "
+                 f"generated {esc(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
+                 f"<h2>Diagnosis: {esc(diag['status'])}</h2>",
+                 table([(i["issue"], i["message"], i["advice"]) for i in diag["issues"]], ["issue", "what", "advice"])]
+        if self.gradient_history:
+            last = self.gradient_history[-1]
+            parts.append(f"<h2>Gradients (step {last['step']}, global norm {last['global_norm']:.4g})</h2>")
+            cols = ["norm", "mean", "std", "max"]
+            parts.append(table([[n] + [s.get(c, "") for c in cols] for n, s in last["layers"].items()], ["layer"] + cols))
+        parts.append("<h2>Anomalies</h2>")
+        parts.append(table([(a["step"], a["kind"], a["layer"], a["value"]) for a in self.anomalies[-200:]],
+                           ["step", "kind", "where", "value"]))
+        if self.activation_stats:
+            keys = sorted({k for s in self.activation_stats.values() for k in s})
+            parts.append("<h2>Activations</h2>")
+            parts.append(table([[n] + [s.get(k, "") for k in keys] for n, s in self.activation_stats.items()], ["module"] + keys))
+        if self.memory_history:
+            leak = self.detect_memory_leak()
+            parts.append(f"<h2>Memory</h2><p>last: {esc(_fmt(self.memory_history[-1]))}; trend "
+                         f"{leak['slope_mb_per_step']:.3g} MB/step; leak suspected: {leak['suspected']}</p>")
+        parts.append("<h2>Profiled sections</h2>")
+        parts.append(table([(b["section"], b["calls"], b["total_s"], b["mean_ms"], b["max_ms"], b["mem_delta_mb"],
+                             f"{b['share']:.1%}") for b in self.bottlenecks()],
+                           ["section", "calls", "total s", "mean ms", "max ms", "mem delta MB", "share"]))
+        for fig in figures:
+            with open(fig, "rb") as f:
+                data = base64.b64encode(f.read()).decode()
+            parts.append(f"<h2>{esc(os.path.basename(fig))}</h2><img src='data:image/png;base64,{data}'/>")
+        style = ("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+                 "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}</style>")
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(f"<!doctype html><html><head><meta charset='utf-8'><title>SeeTrain debugging report</title>{style}"
+                    f"</head><body>{''.join(parts)}</body></html>")
+        self._note({"report": os.path.abspath(out)})
+        return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    return str(v)
