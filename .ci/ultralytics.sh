@@ -22,18 +22,11 @@ if [ ! -x "$PY" ]; then
     echo "== creating $VENV"
     "${PYTHON:-python3}" -m venv "$VENV"
 fi
-if ! "$PY" - "$TORCH" "$TORCHVISION" <<'PYEOF' 2>/dev/null
-import sys
-import torch, torchvision
-ok = torch.__version__.split("+")[0] == sys.argv[1] and torchvision.__version__.split("+")[0] == sys.argv[2]
-sys.exit(0 if ok else 1)
-PYEOF
-then
-    echo "== installing torch==$TORCH torchvision==$TORCHVISION into $VENV"
-    "$PY" -m pip install -q "torch==$TORCH" "torchvision==$TORCHVISION"
-fi
-echo "== installing seetrain[ultralytics,dev] (editable) into $VENV"
-"$PY" -m pip install -q -e ".[ultralytics,dev]"
+# One resolution for torch, torchvision and the extras (a no-op for what is already there).
+# --no-compile: byte-compiling torch's thousands of files costs more than it saves here.
+echo "== installing torch==$TORCH torchvision==$TORCHVISION seetrain[ultralytics,dev] (editable) into $VENV"
+"$PY" -m pip install -q --no-compile "torch==$TORCH" "torchvision==$TORCHVISION" -e ".[ultralytics,dev]" 2>&1 \
+    | { grep -v "^WARNING: Location 'file:" || true; }
 
 # The extras must not have swapped torch, and ultralytics must import (else the test would skip).
 "$PY" - "$TORCH" <<'PYEOF'

@@ -22,7 +22,6 @@ import re
 import time
 import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -151,7 +151,7 @@ def make_lightning_module(model, optim_cfg: Dict[str, Any], max_steps: int, log_
         def training_step(self, batch, batch_idx):
             out = self.model(batch["input_ids"], labels=batch["labels"])
             self.log("train/loss", out.loss, prog_bar=True)
-            if log_block_stats and out.block_stats and batch_idx % max(self.trainer.log_every_n_steps, 1) == 0:
+            if log_block_stats and out.block_stats:  # Lightning writes them every log_every_n_steps
                 for i, st in enumerate(out.block_stats):
                     for name, value in st.items():
                         self.log(f"vft/block{i}/{name}", value.float())

@@ -129,6 +129,10 @@ def test_interrupted_multipart_upload_resumes_with_missing_parts_only(s3, tmp_pa
     assert os.listdir(tmp_path / "upload-state") == []
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
 
+    small_parts = s3_plugin(s3, tmp_path, multipart_threshold=MIB, part_size=MIB)
+    with pytest.raises(ValueError, match="5 MiB"):  # refused before anything is sent
+        small_parts.upload_model(str(src), "ckpt/small-parts.bin")
+
     # and the downloaded copy checks out against the SHA-256 recorded at upload
     out = plugin.download_model("ckpt/big.bin", str(tmp_path / "back.bin"))
     assert plugin.last_stats["verified_files"] == 1
@@ -179,12 +183,15 @@ def test_sync_is_incremental_and_idempotent(provider, s3, tmp_path, logdir):
     assert (fourth["files_uploaded"], fourth["files_deleted"]) == (0, 1)
     keys = sorted(o.key for o in plugin.storage.list("sync/"))
     assert keys == ["sync/.seetrain-sync.json", "sync/new.bin", "sync/sub/b.bin", "sync/sub/deep/c.txt"]
+    plugin.storage.delete("sync/new.bin")  # gone remotely behind the manifest's back: sent again
+    fifth = plugin.sync_directory(str(src), "sync")
+    assert (fifth["files_uploaded"], fifth["files_skipped"]) == (1, 2)
     out = plugin.download_model("sync/sub/b.bin", str(tmp_path / "b.bin"))
     assert open(out, "rb").read() == open(src / "sub/b.bin", "rb").read()
     run.finish()
     r = seetrain.read_run(run.dir)
-    assert r.scalars("cloud/sync/files_uploaded").values == [3, 0, 2, 0]
-    assert r.scalars("cloud/sync/files_skipped").values == [0, 3, 2, 3]
+    assert r.scalars("cloud/sync/files_uploaded").values == [3, 0, 2, 0, 1]
+    assert r.scalars("cloud/sync/files_skipped").values == [0, 3, 2, 3, 2]
 
 
 def test_checksum_mismatch_is_detected_and_the_bad_file_removed(s3, tmp_path):

@@ -229,3 +229,15 @@ def test_bad_input_messages():
         ModelPruningPlugin().lottery_ticket_pruning(mlp(), 2)
     with pytest.raises(ValueError, match="calibration_data"):
         ModelPruningPlugin({"pruning_method": "taylor"}).prune_model(mlp())
+
+
+def test_plugin_manager_prunes_at_training_end(logdir):
+    from seetrain.apt.plugins.base import PluginManager
+
+    mgr = PluginManager.from_config({"model-pruning": {"enabled": True, "prune_ratio": 0.25}})
+    model = mlp()
+    run = seetrain.init(project="prune")
+    mgr.call("on_training_end", {"model": model, "run": run})
+    assert mgr.get("model-pruning").get_pruning_statistics(model)["global_sparsity"] == pytest.approx(0.25, abs=1e-3)
+    run.finish()
+    assert seetrain.read_run(run.dir).scalars("prune/global_sparsity").values == [pytest.approx(0.25, abs=1e-3)]

@@ -120,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: Dict[str, Any], zhipu: bool) -> None:
         prompt = _last_user_text(body.get("messages"))
         text = answer_for(prompt)
+        if (body.get("response_format") or {}).get("type") == "json_schema":  # structured output
+            text = json.dumps({"answer": text})
         n = int(body.get("n") or 1)
         pt = sum(_words(str(m.get("content", ""))) for m in body.get("messages", []) if isinstance(m, dict))
         ct = _words(text) * n

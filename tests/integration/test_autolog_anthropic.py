@@ -16,6 +16,14 @@ API_KEY = "sk-ant-test-VERYSECRET-987654321"
 MSGS = [{"role": "user", "content": "hello claude"}]
 
 
+@pytest.fixture(autouse=True)
+def _finish_integrations(logdir):
+    yield
+    from seetrain import integration
+
+    integration.finish()  # also unpatches the classes of a test that failed half-way
+
+
 @pytest.fixture(scope="module")
 def server():
     with LLMServer() as srv:

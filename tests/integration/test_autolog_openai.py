@@ -16,6 +16,14 @@ API_KEY = "sk-test-VERYSECRET-1234567890"
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
 
 
+@pytest.fixture(autouse=True)
+def _finish_integrations(logdir):
+    yield
+    from seetrain import integration
+
+    integration.finish()  # also unpatches the classes of a test that failed half-way
+
+
 @pytest.fixture(scope="module")
 def server():
     with LLMServer() as srv:
@@ -199,3 +207,59 @@ def test_log_messages_off_and_truncation(logdir, client):
     assert text.startswith("[user]\nxxxxx") and "truncated" in text and len(text) < 120
     with pytest.raises(ValueError, match="max_text_chars"):
         enable_openai_autolog(project="llm", max_text_chars=-1)
+
+
+def test_bug_in_recording_never_reaches_the_caller(logdir, client, monkeypatch):
+    from seetrain.integration.autolog import _formats
+    from seetrain.resilience import get_integration_error_stats, reset_integration_error_stats
+
+    def broken(self, call, result):
+        raise KeyError("simulated bug in SeeTrain")
+
+    reset_integration_error_stats()
+    expected = client.chat.completions.create(model="gpt-test", messages=MSGS).model_dump()
+    autolog = enable_openai_autolog(project="llm")
+    monkeypatch.setattr(_formats.ChatCompletions, "response", broken)
+    monkeypatch.setattr(_formats.ChatCompletions, "chunk", broken)
+    with pytest.warns(seetrain.SeeTrainWarning, match="simulated bug"):
+        got = [client.chat.completions.create(model="gpt-test", messages=MSGS).model_dump() for _ in range(2)]
+    chunks = list(client.chat.completions.create(model="gpt-test", messages=MSGS, stream=True))
+    autolog.finish()
+    assert got == [expected, expected]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == answer_for("hello there")
+    assert get_integration_error_stats()["autolog.openai"]["failures"] >= 3
+
+
+def test_version_outside_tested_range_warns_and_finish_is_final(logdir):
+    from seetrain.integration.autolog.openai import OpenAIAutolog
+
+    class OldRange(OpenAIAutolog):
+        tested_versions = ">=0.1,<0.2"
+
+    with pytest.warns(seetrain.SeeTrainWarning, match=r"outside the versions .* tested with \(>=0.1,<0.2\)"):
+        autolog = OldRange(project="llm")
+    autolog.finish()
+    with pytest.raises(RuntimeError, match="finished"):
+        autolog.enable()
+
+
+def test_structured_parse_and_stream_helper(logdir, client):
+    import pydantic
+
+    class Answer(pydantic.BaseModel):
+        answer: str
+
+    autolog = enable_openai_autolog(project="llm")
+    parsed = client.chat.completions.parse(model="gpt-test", messages=MSGS, response_format=Answer)
+    assert parsed.choices[0].message.parsed == Answer(answer=answer_for("hello there"))
+    with client.chat.completions.stream(model="gpt-test", messages=MSGS) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == answer_for("hello there")
+    run_dir = autolog.experiment.dir
+    autolog.finish()
+    run = seetrain.read_run(run_dir)
+    calls = _calls(run)
+    assert [c["stream"] for c in calls] == [False, True]
+    assert "response_format" not in calls[0]["params"]
+    assert json.loads(read_text(run.media("openai/response")[0])) == {"answer": answer_for("hello there")}
+    assert read_text(run.media("openai/response")[1]) == answer_for("hello there")

@@ -200,3 +200,8 @@ def test_real_client_classes_restored_exactly(logdir):
         now = dict(vars(cls))
         assert now.keys() == attrs.keys()
         assert all(now[k] is attrs[k] for k in attrs), cls
+    for h in handles:
+        h.finish()
+    from seetrain import integration
+
+    assert not any(it.adapter in handles for it in integration.active_integrations())

@@ -15,6 +15,14 @@ API_KEY = "zhipu-test-id.VERYSECRET42"
 MSGS = [{"role": "user", "content": "ni hao"}]
 
 
+@pytest.fixture(autouse=True)
+def _finish_integrations(logdir):
+    yield
+    from seetrain import integration
+
+    integration.finish()  # also unpatches the classes of a test that failed half-way
+
+
 @pytest.fixture(scope="module")
 def server():
     with LLMServer() as srv:
@@ -77,3 +85,15 @@ def test_stream_dropped_unread_is_still_recorded(logdir, client):
     autolog.finish()
     calls = [json.loads(read_text(m)) for m in seetrain.read_run(run_dir).media("zhipuai/call")]
     assert len(calls) == 1 and calls[0]["closed_early"] is True and calls[0]["stream"] is True
+
+
+def test_finish_through_the_handle_ends_the_integration(logdir):
+    from seetrain import integration
+
+    autolog = enable_zhipuai_autolog(project="llm")
+    assert [it.adapter for it in integration.active_integrations()][-1] is autolog
+    it = integration.active_integrations()[-1]
+    assert it.get_autolog() is autolog and it.run is autolog.experiment
+    autolog.finish()
+    assert it not in integration.active_integrations() and it.finished
+    assert autolog.experiment is it.run and seetrain.read_run(it.run.dir).status == "success"

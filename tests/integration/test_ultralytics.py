@@ -194,6 +194,14 @@ def test_crash_inside_training_marks_the_run_crashed(yolo, shapes, logdir, tmp_p
     assert r.scalars("metrics/mAP50(B)").steps == [1]
     assert r.scalars("train/box_loss").steps == [1, 2]  # epoch 2's losses were logged before the crash
 
+    # Training again with the same callback starts a second run; the crashed one is left as it was.
+    _train(model, shapes, tmp_path / "runs", plots=False, epochs=1)
+    runs = [seetrain.read_run(str(p)) for p in sorted((Path(logdir) / "yolo-crash").iterdir())]
+    assert sorted(run.status for run in runs) == ["crashed", "success"]
+    again = next(run for run in runs if run.status == "success")
+    assert again.scalars("train/box_loss").steps == [1] and again.config["epochs"] == 1
+    assert seetrain.read_run(r.path).scalars("train/box_loss").steps == [1, 2]
+
 
 def test_a_broken_seetrain_setting_warns_and_training_goes_on(yolo, shapes, logdir, tmp_path):
     from seetrain.integration.callbacks.ultralytics import add_seetrain_callback

@@ -12,10 +12,10 @@ class APTConfig:
     """Hyper-parameters of :class:`APTLanguageModel` and :class:`StandardLanguageModel`.
 
     ``rank`` is the width of the vein subspace (``1 <= rank <= d_model``). Attention works in a
-    per-head subspace of width ``min(attn_rank or rank, d_model // n_heads)``. ``tau`` is the off-plane threshold
-    in units of ``sqrt(d_model)`` (the norm of a LayerNorm output): a token is "off the manifold" when
-    ``eps(h) > tau * sqrt(d_model)``. ``s_normals`` learnable normal directions compensate such
-    tokens, each scaled by a gate in ``(0, alpha_scale)``.
+    per-head subspace of width ``min(attn_rank or rank, d_model // n_heads)``. ``tau`` is the
+    off-plane threshold in units of ``sqrt(d_model)`` (the norm of a LayerNorm output): a token is
+    "off the manifold" when ``eps(h) > tau * sqrt(d_model)``. ``s_normals`` learnable normal
+    directions compensate such tokens, each scaled by a gate in ``(0, alpha_scale)``.
     """
 
     vocab_size: int = 259

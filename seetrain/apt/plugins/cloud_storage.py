@@ -30,6 +30,9 @@ from .storage.base import ChecksumMismatchError, Progress, StorageError
 MIB = 1024 * 1024
 SYNC_MANIFEST = ".seetrain-sync.json"
 BACKUP_MANIFEST = "backup.json"
+# plugin options handed to the storage backends (a destination's own values win)
+STORAGE_OPTIONS = ("bucket", "prefix", "endpoint_url", "region", "credentials", "multipart_threshold", "part_size",
+                   "min_part_size", "state_dir", "repo_type", "create_repo", "private", "project")
 _SECRET_WORDS = ("secret", "token", "password", "credential", "key")
 
 
@@ -91,9 +94,7 @@ class CloudStoragePlugin(APTPlugin):
 
     # --- backends ----------------------------------------------------------------------------
     def _backend_options(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
-        opts = {k: cfg.get(k, self.config.get(k)) for k in
-                ("bucket", "prefix", "endpoint_url", "region", "credentials", "multipart_threshold",
-                 "part_size", "state_dir")}
+        opts = {k: cfg.get(k, self.config.get(k)) for k in STORAGE_OPTIONS if k in cfg or k in self.config}
         opts.update({k: v for k, v in cfg.items() if k not in ("provider",) and k not in opts})
         opts["prefix"] = opts.get("prefix") or ""
         return opts
@@ -221,6 +222,8 @@ class CloudStoragePlugin(APTPlugin):
         manifest_key = posixpath.join(remote_path, SYNC_MANIFEST)
         raw = backend.get_bytes(manifest_key)
         old: Dict[str, Dict[str, Any]] = json.loads(raw)["files"] if raw else {}
+        # one listing instead of a HEAD per file: the manifest is trusted only for objects still present
+        remote = {o.key: o.size for o in backend.list(remote_path.rstrip("/") + "/")} if old else {}
         new: Dict[str, Dict[str, Any]] = {}
         stats = {"files_uploaded": 0, "files_skipped": 0, "files_deleted": 0, "bytes_uploaded": 0}
         for rel, full in _local_files(local_dir).items():
@@ -231,8 +234,7 @@ class CloudStoragePlugin(APTPlugin):
             entry = old.get(rel)
             digest = file_sha256(full)
             if entry and entry["size"] == size and entry["sha256"] == digest:
-                info = backend.head(key)
-                if info is not None and info.size == size:
+                if remote.get(key) in (size, -1):  # still there (-1: the store lists no sizes)
                     new[rel] = entry
                     stats["files_skipped"] += 1
                     continue

@@ -91,7 +91,6 @@ class ModelDistillationPlugin(APTPlugin):
             self.projections = nn.ModuleDict()
         if key not in self.projections:
             self.projections[key] = nn.Linear(d_in, d_out, bias=False).to(device)
-            self._new_projection = True
         return self.projections[key]
 
     def feature_distillation(self, student_features: Sequence, teacher_features: Sequence):
@@ -129,8 +128,8 @@ class ModelDistillationPlugin(APTPlugin):
         import torch
         import torch.nn.functional as F
 
-        def dist(x):
-            x = x.reshape(x.size(0), -1) if x.dim() == 2 else x.mean(1) if x.dim() == 3 else x.reshape(x.size(0), -1)
+        def dist(x):  # sequences (B, T, d) are mean-pooled over T first
+            x = x.mean(1) if x.dim() == 3 else x.reshape(x.size(0), -1)
             d = torch.cdist(x, x)
             return d / d[d > 0].mean().clamp_min(1e-8)
 
@@ -266,7 +265,10 @@ class ModelDistillationPlugin(APTPlugin):
             optimizer.step()
             values = {k: float(v.detach()) for k, v in terms.items()}
             if not all(math.isfinite(v) for v in values.values()):
-                warnings.warn(f"seetrain: non-finite distillation loss at step {self._step}: {values}")
+                from seetrain import SeeTrainWarning
+
+                warnings.warn(f"seetrain: non-finite distillation loss at step {self._step}: {values}",
+                              SeeTrainWarning, stacklevel=2)
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1

@@ -20,7 +20,6 @@ attention heads) or the residual stream are kept whole.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -208,7 +207,7 @@ class ModelPruningPlugin(APTPlugin):
                            safe_only: Optional[bool] = None):
         """Remove ``prune_ratio`` of the output channels/neurons of each prunable group (torch-pruning).
 
-        Changes ``model`` in place and returns it. ``example_inputs`` is needed to trace the model (a
+        Changes ``model`` in place and returns it (unstructured masks are folded in first). ``example_inputs`` is needed to trace the model (a
         guess is made from the first layer when omitted). ``safe_only`` (default: on for models with
         embeddings) restricts pruning to groups of linear layers and element-wise ops.
         """

@@ -164,6 +164,8 @@ class CallRecorder:
             return instrument_stream(result, self, kind)
         if self.log.is_response(result, self.endpoint):
             self.endpoint.response(self.call, result)
+        else:  # with_raw_response / with_streaming_response: the body is the caller's to read
+            self.call.info["raw_response"] = True
         self.end()
         return result
 
@@ -349,6 +351,8 @@ class AutologBase:
         """Patch the client classes (a no-op when already enabled)."""
         if self.enabled:
             return self
+        if self.finished:
+            raise RuntimeError(f"this {type(self).__name__} is finished; enable a new one to record again")
         import importlib
 
         missing = []
@@ -414,8 +418,8 @@ class AutologBase:
     def experiment(self) -> Any:
         """The seetrain Run the calls are recorded into (created on first use)."""
         run = self._run
-        if run is not None and not run.finished:
-            return run
+        if run is not None and (not run.finished or self.finished):
+            return run  # after finish(): the run it recorded into, never a new one
         with self._lock:
             run = self._run
             if run is not None and not run.finished:
@@ -447,6 +451,13 @@ class AutologBase:
         run = self._run
         if run is not None and self._owns_run and not run.finished:
             run.finish(status)
+        import sys
+
+        main = sys.modules.get("seetrain.integration.main")
+        if main is not None:  # started through enable_*_autolog: end that Integration too
+            for it in main.active_integrations():
+                if it.adapter is self:
+                    it.finish(status)
 
     def __enter__(self) -> "AutologBase":
         return self
@@ -503,7 +514,7 @@ class AutologBase:
         if self.log_messages:
             if rec.prompt is not None:
                 data[k["messages"]] = LazyText(lambda: self._text(rec.endpoint.render_prompt(rec.prompt), rec))
-            if rec.error is None and rec.endpoint.has_answer:
+            if rec.error is None and rec.endpoint.has_answer and not call.info.get("raw_response"):
                 data[k["response"]] = LazyText(lambda: self._text(rec.endpoint.answer(rec.call) or "", rec))
         run.log(data, step=step)
 

@@ -109,12 +109,6 @@ def _async_wrapper(original: Callable[..., Any], start: StartHook, owner: str) -
     return wrapper
 
 
-def is_async_method(cls: type, name: str) -> bool:
-    """Whether ``cls.name`` returns an awaitable (coroutine functions, and resource classes named Async*)."""
-    fn = _callable_of(inspect.getattr_static(cls, name))
-    return inspect.iscoroutinefunction(inspect.unwrap(fn)) or inspect.iscoroutinefunction(fn)
-
-
 def apply(cls: type, name: str, start: StartHook, owner: str, is_async: Optional[bool] = None,
           make_wrapper: Optional[Callable[[Callable[..., Any]], Callable[..., Any]]] = None) -> Patch:
     """Patch ``cls.name`` so every call goes through ``start`` (see :data:`StartHook`).

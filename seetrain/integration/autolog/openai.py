@@ -7,7 +7,8 @@
     autolog.disable()                                                     # classes restored
 
 Patches the resource classes of the ``openai`` package (every client, also those created before
-enabling; sync and async; streamed and not). What is recorded: see
+enabling; sync and async; streamed and not): ``create`` and ``parse`` of chat completions and of
+the Responses API (the ``.stream()`` helpers go through ``create``), and embeddings. What is recorded: see
 :mod:`seetrain.integration.autolog._base`.
 """
 
@@ -28,8 +29,12 @@ class OpenAIAutolog(AutologBase):
     targets = (
         ("openai.resources.chat.completions", "Completions", "create", _CHAT, False),
         ("openai.resources.chat.completions", "AsyncCompletions", "create", _CHAT, True),
+        ("openai.resources.chat.completions", "Completions", "parse", _CHAT, False),
+        ("openai.resources.chat.completions", "AsyncCompletions", "parse", _CHAT, True),
         ("openai.resources.responses", "Responses", "create", _RESP, False),
         ("openai.resources.responses", "AsyncResponses", "create", _RESP, True),
+        ("openai.resources.responses", "Responses", "parse", _RESP, False),
+        ("openai.resources.responses", "AsyncResponses", "parse", _RESP, True),
         ("openai.resources.embeddings", "Embeddings", "create", _EMB, False),
         ("openai.resources.embeddings", "AsyncEmbeddings", "create", _EMB, True),
     )

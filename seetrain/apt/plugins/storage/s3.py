@@ -20,6 +20,7 @@ from .base import (CHUNK, ObjectInfo, Progress, StorageBackend, StorageCredentia
 
 MIB = 1024 * 1024
 S3_MIN_PART = 5 * MIB
+S3_MAX_PARTS = 10000
 _CREDENTIAL_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
                      "InvalidToken", "AuthorizationHeaderMalformed"}
 
@@ -38,7 +39,7 @@ class S3Backend(StorageBackend):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: Optional[str] = None,
                  region: Optional[str] = None, credentials: Optional[Dict[str, Any]] = None,
                  multipart_threshold: int = 64 * MIB, part_size: int = 16 * MIB,
-                 state_dir: Optional[str] = None, **_: Any) -> None:
+                 state_dir: Optional[str] = None, min_part_size: int = S3_MIN_PART, **_: Any) -> None:
         super().__init__(prefix)
         if not bucket:
             raise ValueError("the aws provider needs a bucket name: set 'bucket' in the cloud-storage config")
@@ -64,6 +65,7 @@ class S3Backend(StorageBackend):
         self.bucket = bucket
         self.multipart_threshold = int(multipart_threshold)
         self.part_size = int(part_size)
+        self.min_part_size = int(min_part_size)
         self.state_dir = state_dir or default_state_dir()
 
     # --- errors ------------------------------------------------------------------------------
@@ -205,10 +207,14 @@ class S3Backend(StorageBackend):
     def _put_multipart(self, local_path: str, key: str, sha256: str,
                        progress: Optional[Progress]) -> Dict[str, Any]:
         size = os.path.getsize(local_path)
+        part_size = max(self.part_size, math.ceil(size / S3_MAX_PARTS))
+        if part_size < self.min_part_size:
+            raise ValueError(f"part_size={part_size} bytes is below the {self.min_part_size}-byte minimum part size "
+                             "of S3 (5 MiB); raise part_size (or min_part_size for a server that allows less)")
         full_key = self.full_key(key)
         state_file = self.state_path(local_path, key)
         fingerprint = {"bucket": self.bucket, "key": full_key, "size": size, "sha256": sha256,
-                       "part_size": self.part_size}
+                       "part_size": part_size}
         state, on_server = self._resume(state_file, fingerprint, full_key)
         try:
             if state is None:
@@ -216,13 +222,13 @@ class S3Backend(StorageBackend):
                     Bucket=self.bucket, Key=full_key, Metadata={"sha256": sha256})["UploadId"]
                 state = dict(fingerprint, upload_id=upload_id, parts={})
                 self._save_state(state_file, state)
-            n_parts = max(1, math.ceil(size / self.part_size))
+            n_parts = max(1, math.ceil(size / part_size))
             etags: Dict[int, str] = {}
             sent = reused = sent_bytes = done_bytes = 0
             with open(local_path, "rb") as fh:
                 for pn in range(1, n_parts + 1):
-                    offset = (pn - 1) * self.part_size
-                    length = min(self.part_size, size - offset)
+                    offset = (pn - 1) * part_size
+                    length = min(part_size, size - offset)
                     have = on_server.get(pn)
                     if have and have["size"] == length:
                         known = state["parts"].get(str(pn))
