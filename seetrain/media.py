@@ -31,6 +31,9 @@ def _to_numpy(data: Any):
     return np.array(data, copy=True)
 
 
+_made_dirs: set = set()  # media folders known to exist (the writer creates each once)
+
+
 class Media:
     """Base class of loggable media. Subclasses implement :meth:`_write`."""
 
@@ -51,7 +54,10 @@ class Media:
         """Write the file ``run_dir/rel_path + suffix``; return the reference stored in the record."""
         rel = rel_path + self.suffix
         full = os.path.join(run_dir, rel)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        folder = os.path.dirname(full)
+        if folder not in _made_dirs:
+            os.makedirs(folder, exist_ok=True)
+            _made_dirs.add(folder)
         ref = {"_type": self.kind, "path": rel}
         ref.update(self._write(full))
         if self.caption is not None:
