@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 
@@ -149,30 +150,39 @@ def test_failed_fit_marks_run_crashed_and_next_fit_resumes_it(logdir):
     assert len(r.scalars("train_loss").steps) == 3 + 4
 
 
-def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
-    logdir = tmp_path / "logs"
+def _run_ddp_script(logdir, cwd):
     env = dict(os.environ, SEETRAIN_LOGDIR=str(logdir), PYTHONPATH=os.pathsep.join(
         [os.path.dirname(os.path.dirname(HERE))] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-        OMP_NUM_THREADS="1", PL_DISABLE_FORK="1")
-    env.pop("LOCAL_RANK", None)
-    env.pop("RANK", None)
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "lightning_ddp_script.py")], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        OMP_NUM_THREADS="1")
+    for var in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
+        env.pop(var, None)
+    return subprocess.run([sys.executable, os.path.join(HERE, "lightning_ddp_script.py")], env=env,
+                          capture_output=True, text=True, timeout=150, cwd=str(cwd))
+
+
+def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
+    logdir = tmp_path / "logs"
+    proc = _run_ddp_script(logdir, tmp_path)
+    if proc.returncode != 0 and "address already in use" in proc.stderr.lower():  # a port race with another job
+        shutil.rmtree(logdir, ignore_errors=True)
+        proc = _run_ddp_script(logdir, tmp_path)
+    output = f"\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, output
     ranks = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank="))
-    assert len(ranks) == 2 and "run_mode=local" in ranks[0] and "run_mode=disabled" in ranks[1]
+    assert len(ranks) == 2 and "run_mode=local" in ranks[0] and "run_mode=disabled" in ranks[1], output
 
     runs = seetrain.list_runs(str(logdir))
-    assert len(runs) == 1
+    assert len(runs) == 1, output
     r = runs[0]
-    assert r.status == "success" and r.name == "ddp-run"  # finished at exit, nothing left running
-    assert r.meta.get("pid") == int(ranks[0].split("pid=")[1].split()[0])
-    assert r.scalars("who/logger_rank").values == [0]
-    assert r.scalars("who/experiment_rank").values == [0]
+    summary = f"{output}\n--- run ---\n{r.meta}\n{r.keys()}"
+    assert r.status == "success" and r.name == "ddp-run", summary  # finished at exit, nothing left running
+    assert r.meta.get("pid") == int(ranks[0].split("pid=")[1].split()[0]), summary
+    assert r.scalars("who/logger_rank").values == [0], summary
+    assert r.scalars("who/experiment_rank").values == [0], summary
     # 32 samples, 2 processes, batch 8: 2 steps an epoch, 2 epochs
-    assert r.scalars("train_loss").steps == [0, 1, 2, 3]
-    assert len(r.scalars("val_loss").values) == 2
-    assert r.config["_framework"] == "pytorch_lightning" and r.config["script"] == "ddp"
+    assert r.scalars("train_loss").steps == [0, 1, 2, 3], summary
+    assert len(r.scalars("val_loss").values) == 2, summary
+    assert r.config["_framework"] == "pytorch_lightning" and r.config["script"] == "ddp", summary
 
 
 _PL_ONLY = r"""

@@ -240,8 +240,8 @@ class MultimodalTrainingPlugin(APTPlugin):
     # --- hooks -------------------------------------------------------------------------------
     def on_training_start(self, context: Dict[str, Any]) -> None:
         c = self.config
-        self.update_config({"multimodal_plugin": {k: c[k] for k in (
-            "modalities", "fusion_method", "fusion_dim", "image_size", "sample_rate", "audio_seconds")
-            if not hasattr(c[k], "parameters")} | {
-            "vision_encoder": c["vision_encoder"] if isinstance(c["vision_encoder"], str) else "module",
-            "audio_encoder": c["audio_encoder"] if isinstance(c["audio_encoder"], str) else "module"}})
+        setup = {k: c[k] for k in ("modalities", "fusion_method", "fusion_dim", "image_size", "sample_rate",
+                                   "audio_seconds")}
+        for k in ("vision_encoder", "audio_encoder"):  # a user module is recorded as "module"
+            setup[k] = c[k] if isinstance(c[k], str) else "module"
+        self.update_config({"multimodal_plugin": setup})
