@@ -5,7 +5,7 @@
 
 Memory: on CUDA the peak allocated memory of one forward+backward; on CPU the bytes of the tensors
 autograd saves for backward (activations, parameters excluded), which is what grows with T.
-Times are medians over repetitions after a warm-up. Numbers are what this machine gave; read them as such.
+Times are the fastest of a few repetitions after a warm-up (robust to other load on the machine). Numbers are what this machine gave; read them as such.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def saved_activation_mb(fn: Callable[[], torch.Tensor], params) -> float:
 
 
 def measure(module: torch.nn.Module, make_input: Callable[[], Tuple], forward: Callable, reps: int) -> Tuple[float, float]:
-    """(median ms of forward+backward, memory MB)."""
+    """(fastest ms of forward+backward over ``reps``, memory MB)."""
     def step():
         out = forward(module, *make_input())
         out.backward()
@@ -74,7 +74,7 @@ def measure(module: torch.nn.Module, make_input: Callable[[], Tuple], forward: C
         if DEVICE == "cuda":
             torch.cuda.synchronize()
         times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times), mem
+    return min(times), mem
 
 
 def table(rows: List[List[str]], header: List[str]) -> str:
@@ -122,23 +122,23 @@ def bench_plugin(steps: int) -> None:
     import seetrain
     from seetrain.apt.plugins.advanced_debugging import AdvancedDebuggingPlugin
 
+    levels = ("off", "minimal", "normal", "verbose")
     print(f"\n## advanced-debugging overhead per training step (vft_tiny, batch 8 x 128, {steps} steps, "
-          "log_every=10, a local SeeTrain run)")
-    rows = []
-    baseline = None
+          "log_every=10 (verbose: every step), a local SeeTrain run each; levels interleaved step by step)")
     with tempfile.TemporaryDirectory() as tmp:
-        for level in ("off", "minimal", "normal", "verbose"):
+        setups = []
+        for level in levels:
             torch.manual_seed(0)
             model = APTLanguageModel(APTConfig(d_model=128, n_heads=4, n_layers=3, rank=32, attn_rank=16)).to(DEVICE)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
             run = seetrain.init(project="bench", logdir=tmp, system_metrics=False)
             plugin = None if level == "off" else AdvancedDebuggingPlugin(
                 {"debug_level": level, "output_dir": tmp, "report_on_end": False}, run=run)
             if plugin:
                 plugin.on_training_start({"model": model})
-            ids = torch.randint(0, 256, (8, 128), device=DEVICE)
-            times = []
-            for step in range(steps + 2):
+            setups.append((level, model, torch.optim.AdamW(model.parameters(), lr=1e-3), plugin, run, []))
+        ids = torch.randint(0, 256, (8, 128), device=DEVICE)
+        for step in range(steps + 2):
+            for level, model, opt, plugin, run, times in setups:
                 t0 = time.perf_counter()
                 if plugin:
                     plugin.on_batch_start({"step": step})
@@ -152,19 +152,23 @@ def bench_plugin(steps: int) -> None:
                     torch.cuda.synchronize()
                 if step >= 2:
                     times.append((time.perf_counter() - t0) * 1000.0)
+        rows = []
+        base_mean = base_median = None
+        for level, model, opt, plugin, run, times in setups:
             if plugin:
                 plugin.on_training_end({})
             run.finish()
-            mean = statistics.mean(times)
-            baseline = baseline or mean
-            rows.append([level, f"{mean:.1f}", f"{statistics.median(times):.1f}", f"{(mean / baseline - 1) * 100:+.1f}%"])
-    print(table(rows, ["debug_level", "mean ms/step", "median ms/step", "overhead"]))
+            mean, median = statistics.mean(times), statistics.median(times)
+            base_mean, base_median = base_mean or mean, base_median or median
+            rows.append([level, f"{mean:.1f}", f"{median:.1f}", f"{(mean - base_mean):+.1f} ms ({(mean / base_mean - 1) * 100:+.1f}%)",
+                         f"{(median / base_median - 1) * 100:+.1f}%"])
+    print(table(rows, ["debug_level", "mean ms/step", "median ms/step", "mean overhead", "median overhead"]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     reps = 2 if args.quick else 3

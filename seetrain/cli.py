@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     ex.add_argument("--logdir", default=None)
     ex.add_argument("-o", "--output", default=None)
-    apt = sub.add_parser("apt", help="APT model workload (seetrain apt train ...)")
+    apt = sub.add_parser("apt", help="APT model workload (seetrain apt train ...)", add_help=False)
     apt.add_argument("apt_command", choices=["train"])
     return p
 

@@ -15,7 +15,6 @@ import difflib
 import math
 import os
 import sys
-import time
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -124,157 +123,10 @@ def build_model(model_cfg: Dict[str, Any]):
     return MODEL_TYPES[kind](APTConfig.from_dict(spec))
 
 
-# --- Lightning pieces ---------------------------------------------------------------------------
 def _lightning():
     from seetrain.lazy import require
 
     return require("lightning.pytorch", "apt", "APT training")
-
-
-def make_lightning_module(model, optim_cfg: Dict[str, Any], max_steps: int, log_block_stats: bool = True,
-                          tokens_per_batch: int = 0):
-    """Wrap an APT model in a LightningModule (AdamW, warm-up + cosine schedule, SeeTrain-friendly logs)."""
-    import torch
-
-    L = _lightning()
-
-    class APTLightningModule(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-            self._t_last: Optional[float] = None
-            self._val_losses: List[float] = []
-
-        def forward(self, input_ids, **kw):
-            return self.model(input_ids, **kw)
-
-        def training_step(self, batch, batch_idx):
-            out = self.model(batch["input_ids"], labels=batch["labels"])
-            self.log("train/loss", out.loss, prog_bar=True)
-            if log_block_stats and out.block_stats:  # Lightning writes them every log_every_n_steps
-                for i, st in enumerate(out.block_stats):
-                    for name, value in st.items():
-                        self.log(f"vft/block{i}/{name}", value.float())
-            return out.loss
-
-        def on_train_batch_end(self, outputs, batch, batch_idx):
-            now = time.perf_counter()
-            if self._t_last is not None and tokens_per_batch:
-                dt = now - self._t_last
-                if dt > 0:
-                    self.log("train/tokens_per_s", tokens_per_batch / dt)
-            self._t_last = now
-            opt = self.trainer.optimizers[0] if self.trainer.optimizers else None
-            if opt is not None:
-                self.log("lr", opt.param_groups[0]["lr"])
-
-        def validation_step(self, batch, batch_idx):
-            out = self.model(batch["input_ids"], labels=batch["labels"])
-            self._val_losses.append(float(out.loss))
-            return out.loss
-
-        def on_validation_epoch_start(self):
-            self._val_losses = []
-
-        def on_validation_epoch_end(self):
-            if self._val_losses and not self.trainer.sanity_checking:
-                loss = sum(self._val_losses) / len(self._val_losses)
-                self.log("val/loss", loss, prog_bar=True, sync_dist=True)
-                self.log("val/ppl", math.exp(min(loss, 50.0)), sync_dist=True)
-            self._t_last = None  # validation time is not training throughput
-
-        def configure_optimizers(self):
-            decay = [p for n, p in self.model.named_parameters() if p.dim() >= 2 and "emb" not in n]
-            no_decay = [p for n, p in self.model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
-            opt = torch.optim.AdamW([{"params": decay, "weight_decay": float(optim_cfg.get("weight_decay", 0.0))},
-                                     {"params": no_decay, "weight_decay": 0.0}],
-                                    lr=float(optim_cfg["lr"]), betas=tuple(optim_cfg.get("betas", (0.9, 0.95))))
-            warmup = int(optim_cfg.get("warmup_steps", 0))
-            floor = float(optim_cfg.get("min_lr_ratio", 0.0))
-            cosine = optim_cfg.get("scheduler", "cosine") == "cosine"
-
-            def factor(step: int) -> float:
-                if warmup and step < warmup:
-                    return (step + 1) / warmup
-                if not cosine:
-                    return 1.0
-                progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
-                return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    return APTLightningModule()
-
-
-def make_plugin_callback(manager, config: Dict[str, Any], run_getter):
-    """A Lightning Callback that calls the APT plugins' hooks with a context dict."""
-    L = _lightning()
-
-    class APTPluginCallback(L.Callback):
-        def _context(self, trainer, pl_module, **extra) -> Dict[str, Any]:
-            ctx = {"model": pl_module.model, "lightning_module": pl_module, "step": trainer.global_step,
-                   "epoch": trainer.current_epoch, "optimizer": trainer.optimizers[0] if trainer.optimizers else None,
-                   "trainer": trainer, "run": run_getter(), "config": config, "loss": None}
-            ctx.update(extra)
-            return ctx
-
-        def on_train_start(self, trainer, pl_module):
-            manager.call("on_training_start", self._context(trainer, pl_module))
-
-        def on_train_epoch_start(self, trainer, pl_module):
-            manager.call("on_epoch_start", self._context(trainer, pl_module))
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            manager.call("on_epoch_end", self._context(trainer, pl_module))
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            manager.call("on_batch_start", self._context(trainer, pl_module, batch=batch, batch_idx=batch_idx))
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-            loss = float(loss.detach()) if hasattr(loss, "detach") else loss
-            # the optimizer step this batch belongs to (global_step has advanced if this batch stepped)
-            stepped = (batch_idx + 1) % max(int(trainer.accumulate_grad_batches), 1) == 0
-            step = max(trainer.global_step - 1, 0) if stepped else trainer.global_step
-            manager.call("on_batch_end", self._context(trainer, pl_module, batch=batch, batch_idx=batch_idx,
-                                                       loss=loss, step=step))
-
-        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-            # optional plugin hook: gradients are complete here and not yet clipped
-            ctx = None
-            for plugin in list(manager.plugins.values()):
-                hook = getattr(plugin, "on_before_optimizer_step", None)
-                if hook is None:
-                    continue
-                ctx = ctx or self._context(trainer, pl_module, optimizer=optimizer)
-                try:
-                    hook(ctx)
-                except Exception as exc:
-                    from seetrain.resilience import record_failure
-
-                    record_failure(f"plugin:{plugin.name}.on_before_optimizer_step", exc)
-                    warnings.warn(f"seetrain: APT plugin {plugin.name!r} failed in on_before_optimizer_step "
-                                  f"({type(exc).__name__}: {exc}); training goes on", stacklevel=2)
-
-        def on_train_end(self, trainer, pl_module):
-            manager.call("on_training_end", self._context(trainer, pl_module))
-
-        def on_exception(self, trainer, pl_module, exception):
-            manager.call("on_training_end", self._context(trainer, pl_module, exception=exception))
-
-    return APTPluginCallback()
-
-
-def _make_logger(**kwargs):
-    """The SeeTrain Lightning logger; the model section of the config stays the APT model config."""
-    from seetrain.integration.callbacks.lightning import SeeTrainLogger
-
-    class APTSeeTrainLogger(SeeTrainLogger):
-        def log_graph(self, model: Any, input_array: Any = None) -> None:
-            """The trainer records ``num_parameters`` itself; leave the ``model`` config section alone."""
-
-    return APTSeeTrainLogger(**kwargs)
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -308,6 +160,8 @@ def train(cfg) -> Dict[str, Any]:
     from .plugins.base import PluginManager
 
     L = _lightning()
+    from .lit import APTLightningModule, APTPluginCallback, APTSeeTrainLogger
+
     config: Dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     tcfg, dcfg = config["trainer"], config["data"]
     if tcfg.get("num_threads"):
@@ -336,12 +190,11 @@ def train(cfg) -> Dict[str, Any]:
     track = config.get("tracking") or {}
     logger = None
     if track.get("enabled", True):
-        logger = _make_logger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
+        logger = APTSeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
                                 config=config, logdir=track.get("logdir"))
         run = logger.experiment
         run.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
                            "train_tokens": len(train_ids), "val_tokens": len(val_ids)})
-    run_getter = (lambda: logger.experiment) if logger is not None else (lambda: None)
     out_dir = config.get("output_dir") or (os.path.join(logger.log_dir, "files") if logger is not None
                                           else os.path.abspath("apt_outputs"))
 
@@ -349,7 +202,7 @@ def train(cfg) -> Dict[str, Any]:
     manager = PluginManager.from_config(config.get("plugins"))
     callbacks: List[Any] = []
     if len(manager):
-        callbacks.append(make_plugin_callback(manager, config, run_getter))
+        callbacks.append(APTPluginCallback(manager, config, logger))
     ckpt = None
     if tcfg.get("enable_checkpointing", True):
         ckpt = L.callbacks.ModelCheckpoint(dirpath=os.path.join(out_dir, "checkpoints"), filename="step{step}",
@@ -357,8 +210,8 @@ def train(cfg) -> Dict[str, Any]:
                                            auto_insert_metric_name=False)
         callbacks.append(ckpt)
 
-    module = make_lightning_module(model, config["optim"], max_steps, bool(track.get("log_block_stats", True)),
-                                   tokens_per_batch=bs * seq_len)
+    module = APTLightningModule(model, config["optim"], max_steps, bool(track.get("log_block_stats", True)),
+                                tokens_per_batch=bs * seq_len)
     trainer = L.Trainer(
         max_steps=max_steps, max_epochs=-1, accelerator=tcfg.get("accelerator", "auto"),
         devices=tcfg.get("devices", "auto"), strategy=tcfg.get("strategy", "auto"),

@@ -1,7 +1,8 @@
 """Run by test_lightning.py: Trainer(strategy="ddp") on 2 CPU processes with a SeeTrainLogger.
 
 Lightning re-launches this file for rank 1 (with LOCAL_RANK=1 in its environment). Every rank
-tries to log a rank marker; only rank zero's may reach the run.
+tries to log a rank marker; only rank zero's may reach the run. Each rank writes what it saw to
+``<argv[1]>/rank<N>.txt``.
 """
 
 import os
@@ -33,7 +34,9 @@ def main() -> None:
     rank = trainer.global_rank
     logger.log_metrics({"who/logger_rank": rank}, step=trainer.global_step)
     logger.experiment.log({"who/experiment_rank": rank}, step=trainer.global_step)
-    print(f"rank={rank} pid={os.getpid()} run_mode={logger.experiment.mode}", flush=True)
+    # one file per rank: both processes share stdout, where lines can interleave
+    with open(os.path.join(sys.argv[1], f"rank{rank}.txt"), "w") as f:
+        f.write(f"rank={rank} pid={os.getpid()} run_mode={logger.experiment.mode}\n")
 
 
 if __name__ == "__main__":

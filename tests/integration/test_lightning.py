@@ -156,7 +156,7 @@ def _run_ddp_script(logdir, cwd):
         OMP_NUM_THREADS="1")
     for var in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
         env.pop(var, None)
-    return subprocess.run([sys.executable, os.path.join(HERE, "lightning_ddp_script.py")], env=env,
+    return subprocess.run([sys.executable, os.path.join(HERE, "lightning_ddp_script.py"), str(cwd)], env=env,
                           capture_output=True, text=True, timeout=150, cwd=str(cwd))
 
 
@@ -168,8 +168,11 @@ def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
         proc = _run_ddp_script(logdir, tmp_path)
     output = f"\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, output
-    ranks = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank="))
-    assert len(ranks) == 2 and "run_mode=local" in ranks[0] and "run_mode=disabled" in ranks[1], output
+    ranks = []
+    for n in (0, 1):
+        with open(tmp_path / f"rank{n}.txt") as f:
+            ranks.append(f.read().strip())
+    assert "run_mode=local" in ranks[0] and "run_mode=disabled" in ranks[1], output
 
     runs = seetrain.list_runs(str(logdir))
     assert len(runs) == 1, output

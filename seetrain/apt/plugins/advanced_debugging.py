@@ -96,6 +96,8 @@ class AdvancedDebuggingPlugin(APTPlugin):
 
     # --- hooks ------------------------------------------------------------------------------------
     def on_training_start(self, context: Dict[str, Any]) -> None:
+        if self._run is None and context.get("run") is not None:
+            self._run = context["run"]
         model = context.get("model")
         if model is not None:
             self.attach(model)
@@ -145,7 +147,9 @@ class AdvancedDebuggingPlugin(APTPlugin):
             self.log({"debug/diagnosis/issues": len(diagnosis["issues"]),
                       "debug/anomalies": len(self.anomalies)}, step=self._step)
             self._note({"diagnosis": [i["issue"] for i in diagnosis["issues"]] or ["ok"]})
-            if self.config["report_on_end"] and (self.gradient_history or self.loss_history or self.memory_history):
+            rank = getattr(context.get("trainer"), "global_rank", 0) or 0
+            if self.config["report_on_end"] and rank == 0 and (self.gradient_history or self.loss_history
+                                                               or self.memory_history):
                 self.generate_full_report()
         except Exception as exc:
             from seetrain.resilience import record_failure
