@@ -34,6 +34,16 @@ def record_call(operation: str) -> None:
         _stats[operation]["calls"] += 1
 
 
+def report_failure(operation: str, exc: BaseException, what: str, consequence: str = "training goes on",
+                   stacklevel: int = 3) -> None:
+    """Count a failure of ``operation`` and warn: ``seetrain: <what> (<error>); <consequence>``."""
+    from .run import SeeTrainWarning
+
+    record_failure(operation, exc)
+    warnings.warn(f"seetrain: {what} ({type(exc).__name__}: {exc}); {consequence}", SeeTrainWarning,
+                  stacklevel=stacklevel + 1)
+
+
 def get_integration_error_stats() -> Dict[str, Dict[str, Any]]:
     """Failures (and calls) per operation: ``{"op": {"calls", "failures", "last_error", ...}}``."""
     with _stats_lock:

@@ -8,8 +8,6 @@ become one-time warnings that name the key, and the rest of the record is kept.
 from __future__ import annotations
 
 import atexit
-import itertools
-import math
 import os
 import random
 import string

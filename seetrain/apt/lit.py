@@ -40,11 +40,15 @@ class APTLightningModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         out = self.model(batch["input_ids"], labels=batch["labels"])
         self.log("train/loss", out.loss, prog_bar=True)
+        loss = out.loss
+        if getattr(out, "aux_loss", None) is not None:
+            self.log("train/aux_loss", out.aux_loss)
+            loss = loss + out.aux_loss
         if self.log_block_stats and out.block_stats:  # Lightning writes them every log_every_n_steps
             for i, st in enumerate(out.block_stats):
                 for name, value in st.items():
                     self.log(f"vft/block{i}/{name}", value.float())
-        return out.loss
+        return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         now = time.perf_counter()

@@ -6,6 +6,7 @@ import math
 from typing import Dict, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import StandardAttention, TVAAttention
@@ -43,7 +44,8 @@ class VFTFeedForward(nn.Module):
 class VFTBlock(nn.Module):
     """Pre-norm block: ``x + TVA(LN x)``, then ``x + FFN(LN x) + [eps > tau] * compensation(LN x)``.
 
-    ``eps`` is the vein distance of the normalised state ``LN x`` (the FFN input). ``forward`` returns
+    ``eps`` is the vein distance of the normalised state (``x`` normalised to zero mean and unit
+    variance, before LN2's learned gain; the FFN itself reads ``LN2 x``). ``forward`` returns
     ``(x, probs, stats)`` with ``stats = {"eps_mean", "over_tau"}`` (detached scalar tensors over the
     non-padding tokens).
     """
@@ -65,7 +67,8 @@ class VFTBlock(nn.Module):
         a, probs = self.attn(self.ln1(x), attention_mask, output_attentions)
         x = x + self.drop(a)
         h = self.ln2(x)
-        eps = self.vein.distance(h)
+        # eps on the normalised state without LN2's learned gain: ||unit|| = sqrt(d), so tau is relative
+        eps = self.vein.distance(F.layer_norm(x, (x.shape[-1],), eps=self.ln2.eps))
         delta, over = self.compensator(h, eps)
         x = x + self.drop(self.ffn(h)) + delta
         with torch.no_grad():

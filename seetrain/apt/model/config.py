@@ -13,9 +13,11 @@ class APTConfig:
 
     ``rank`` is the width of the vein subspace (``1 <= rank <= d_model``). Attention works in a
     per-head subspace of width ``min(attn_rank or rank, d_model // n_heads)``. ``tau`` is the
-    off-plane threshold in units of ``sqrt(d_model)`` (the norm of a LayerNorm output): a token is
-    "off the manifold" when ``eps(h) > tau * sqrt(d_model)``. ``s_normals`` learnable normal
-    directions compensate such tokens, each scaled by a gate in ``(0, alpha_scale)``.
+    off-plane threshold in units of ``sqrt(d_model)`` (the norm of a LayerNorm output without its
+    learned gain): a token is "off the manifold" when ``eps(h) > tau * sqrt(d_model)``; while ``U V``
+    is an orthogonal projector (kept close by the ``vein_reg`` penalty) ``tau`` is the sine of the
+    angle between the token and the subspace. ``s_normals`` learnable normal directions compensate
+    such tokens, each scaled by a gate in ``(0, alpha_scale)``.
     """
 
     vocab_size: int = 259
@@ -31,6 +33,7 @@ class APTConfig:
     tau: float = 0.8
     s_normals: int = 4
     alpha_scale: float = 0.1
+    vein_reg: float = 0.01     # weight of the vein orthogonality penalty in ``aux_loss`` (0: none)
     ffn_mult: int = 4          # hidden width multiple of the standard baseline's FFN
     tie_embeddings: bool = True
     layer_norm_eps: float = 1e-5

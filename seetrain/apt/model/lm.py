@@ -26,6 +26,7 @@ class LMOutput:
     logits: torch.Tensor
     loss: Optional[torch.Tensor] = None
     block_stats: Optional[List[Dict[str, torch.Tensor]]] = None
+    aux_loss: Optional[torch.Tensor] = None   # regulariser to add to ``loss`` when training (VFT: vein_reg)
     hidden_states: Optional[Tuple[torch.Tensor, ...]] = None
     attentions: Optional[Tuple[torch.Tensor, ...]] = None
 
@@ -106,13 +107,18 @@ class _CausalLM(nn.Module):
             if output_attentions:
                 attns.append(probs)
         logits = self.lm_head(self.ln_f(x))
-        loss = None
+        loss = aux = None
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
                                    labels[:, 1:].reshape(-1), ignore_index=-100)
-        return LMOutput(logits=logits, loss=loss, block_stats=stats,
+            aux = self.aux_loss()
+        return LMOutput(logits=logits, loss=loss, block_stats=stats, aux_loss=aux,
                         hidden_states=tuple(hidden) if output_hidden_states else None,
                         attentions=tuple(attns) if output_attentions else None)
+
+    def aux_loss(self) -> Optional[torch.Tensor]:
+        """A regulariser to add to the language-model loss in training, or None (the baseline has none)."""
+        return None
 
     # --- generation ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -196,6 +202,12 @@ class APTLanguageModel(_CausalLM):
 
     model_type = "apt"
     block_class = VFTBlock
+
+    def aux_loss(self) -> Optional[torch.Tensor]:
+        """``vein_reg`` times the blocks' vein orthogonality penalties (keeps ``eps`` a true distance)."""
+        if not self.config.vein_reg:
+            return None
+        return self.config.vein_reg * sum(b.vein.orthogonality_penalty() for b in self.blocks)
 
 
 class StandardLanguageModel(_CausalLM):

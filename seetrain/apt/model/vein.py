@@ -41,6 +41,12 @@ class VeinProjector(nn.Module):
         """Off-plane distance ``eps(h) = ||h - U(V h)||_2`` over the last dim (shape ``h.shape[:-1]``)."""
         return torch.linalg.vector_norm(h - self.reconstruct(self.project(h)), dim=-1)
 
+    def orthogonality_penalty(self) -> torch.Tensor:
+        """``||V V^T - I||_F^2 + ||U - V^T||_F^2``: zero exactly when ``U V`` is the orthogonal projector
+        onto the subspace, so that ``distance`` stays a true distance (``0 <= eps <= ||h||``)."""
+        eye = torch.eye(self.rank, device=self.V.device, dtype=self.V.dtype)
+        return (self.V @ self.V.t() - eye).square().sum() + (self.U - self.V.t()).square().sum()
+
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, rank={self.rank}"
 

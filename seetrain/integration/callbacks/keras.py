@@ -21,14 +21,12 @@ Works with any Keras backend (JAX, TensorFlow, PyTorch).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Dict, Optional
 
 import keras
 
 import seetrain
-from seetrain.resilience import record_failure
-from seetrain.run import SeeTrainWarning
+from seetrain.resilience import report_failure
 
 FRAMEWORK = "keras"
 
@@ -201,9 +199,7 @@ class SeeTrainCallback(keras.callbacks.Callback):
         return out
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        record_failure(f"keras.{what}", exc)
-        warnings.warn(f"seetrain: the Keras callback could not {what} ({type(exc).__name__}: {exc}); "
-                      "training goes on", SeeTrainWarning, stacklevel=3)
+        report_failure(f"keras.{what}", exc, f"the Keras callback could not {what}")
 
 
 def _size(weight: Any) -> int:

@@ -20,7 +20,6 @@ Works with the ``lightning`` package or, when only that is installed, ``pytorch_
 from __future__ import annotations
 
 import os
-import warnings
 from argparse import Namespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -32,8 +31,7 @@ except ImportError:  # only the standalone pytorch_lightning package is installe
     from pytorch_lightning.utilities.rank_zero import rank_zero_only  # type: ignore[no-redef]
 
 import seetrain
-from seetrain.resilience import record_failure
-from seetrain.run import SeeTrainWarning
+from seetrain.resilience import report_failure
 
 FRAMEWORK = "pytorch_lightning"
 
@@ -228,9 +226,7 @@ class SeeTrainLogger(Logger):
         return state
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        record_failure(f"lightning.{what}", exc)
-        warnings.warn(f"seetrain: the Lightning logger could not {what} ({type(exc).__name__}: {exc}); "
-                      "training goes on", SeeTrainWarning, stacklevel=3)
+        report_failure(f"lightning.{what}", exc, f"the Lightning logger could not {what}")
 
 
 __all__: List[str] = ["SeeTrainLogger"]

@@ -27,14 +27,12 @@ Only the world process zero records. Unset arguments come from ``SEETRAIN_PROJEC
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, Dict, Optional, Set, Tuple
 
 from transformers import TrainerCallback
 
 import seetrain
-from seetrain.resilience import record_failure
-from seetrain.run import SeeTrainWarning
+from seetrain.resilience import report_failure
 
 FRAMEWORK = "transformers"
 _PREFIXES = (("eval_", "eval/"), ("test_", "test/"), ("predict_", "predict/"))
@@ -222,9 +220,7 @@ class SeeTrainCallback(TrainerCallback):
             self._warn("flush", exc)
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        record_failure(f"transformers.{what}", exc)
-        warnings.warn(f"seetrain: the Transformers callback could not {what} ({type(exc).__name__}: {exc}); "
-                      "training goes on", SeeTrainWarning, stacklevel=3)
+        report_failure(f"transformers.{what}", exc, f"the Transformers callback could not {what}")
 
 
 def register() -> None:

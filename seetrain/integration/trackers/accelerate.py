@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from typing import Any, Dict, Optional
 
 from accelerate.tracking import GeneralTracker, on_main_process
 
 import seetrain
-from seetrain.resilience import record_failure
-from seetrain.run import SeeTrainWarning
+from seetrain.resilience import report_failure
 
 FRAMEWORK = "accelerate"
 
@@ -168,9 +166,7 @@ class SeeTrainTracker(GeneralTracker):
             self._warn("finish", exc)
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        record_failure(f"accelerate.{what}", exc)
-        warnings.warn(f"seetrain: the Accelerate tracker could not {what} ({type(exc).__name__}: {exc}); "
-                      "training goes on", SeeTrainWarning, stacklevel=3)
+        report_failure(f"accelerate.{what}", exc, f"the Accelerate tracker could not {what}")
 
 
 class _RegisteredSeeTrainTracker(SeeTrainTracker):

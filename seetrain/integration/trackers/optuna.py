@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import seetrain
-from seetrain.resilience import record_failure
+from seetrain.resilience import report_failure
 from seetrain.run import SeeTrainWarning
 
 FRAMEWORK = "optuna"
@@ -249,6 +249,4 @@ class SeeTrainOptunaCallback:
         self.finish("crashed" if exc_type is not None else "success")
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        record_failure(f"optuna.{what.split()[0]}", exc)
-        warnings.warn(f"seetrain: the Optuna callback could not {what} ({type(exc).__name__}: {exc}); "
-                      "the study goes on", SeeTrainWarning, stacklevel=3)
+        report_failure(f"optuna.{what.split()[0]}", exc, f"the Optuna callback could not {what}", "the study goes on")

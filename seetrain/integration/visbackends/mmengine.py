@@ -15,15 +15,13 @@ a disabled run. Scalars keep MMEngine's steps (train: iteration; val: epoch, or 
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Dict, Optional, Sequence
 
 from mmengine.registry import VISBACKENDS
 from mmengine.visualization.vis_backend import BaseVisBackend, force_init_env
 
 import seetrain
-from seetrain.resilience import record_failure
-from seetrain.run import SeeTrainWarning
+from seetrain.resilience import report_failure
 
 FRAMEWORK = "mmengine"
 _INIT_KEYS = ("project", "experiment_name", "description", "config", "logdir")
@@ -177,6 +175,4 @@ class SeeTrainVisBackend(BaseVisBackend):
                 self._warn("finish", exc)
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        record_failure(f"mmengine.{what}", exc)
-        warnings.warn(f"seetrain: the MMEngine backend could not {what} ({type(exc).__name__}: {exc}); "
-                      "training goes on", SeeTrainWarning, stacklevel=3)
+        report_failure(f"mmengine.{what}", exc, f"the MMEngine backend could not {what}")
