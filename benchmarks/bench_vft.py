@@ -22,7 +22,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import torch  # noqa: E402
 
-from seetrain.apt.model import APTConfig, APTLanguageModel, StandardBlock, StandardLanguageModel, VFTBlock  # noqa: E402
+from seetrain.apt.model import (  # noqa: E402
+    APTConfig, APTLanguageModel, StandardAttention, StandardBlock, StandardLanguageModel, TVAAttention, VFTBlock,
+)
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -96,11 +98,17 @@ def bench_blocks(reps: int) -> None:
             block = cls(cfg).to(DEVICE)
             x = torch.randn(1, T, d, device=DEVICE)
             res[name] = measure(block, lambda: (x,), lambda m, x: m(x)[0].square().mean(), reps)
+        for name, attn in (("std-attn", StandardAttention(d, heads)), ("tva-attn", TVAAttention(d, heads, attn_rank))):
+            attn = attn.to(DEVICE)
+            x = torch.randn(1, T, d, device=DEVICE)
+            res[name] = measure(attn, lambda: (x,), lambda m, x: m(x)[0].square().mean(), reps)
         (ts, ms), (tv, mv) = res["standard"], res["vft"]
-        rows.append([str(T), f"{ts:.1f}", f"{tv:.1f}", f"{ts / tv:.2f}x", f"{ms:.1f}", f"{mv:.1f}", f"{ms / max(mv, 1e-9):.2f}x"])
+        rows.append([str(T), f"{ts:.1f}", f"{tv:.1f}", f"{ts / tv:.2f}x", f"{ms:.1f}", f"{mv:.1f}", f"{ms / max(mv, 1e-9):.2f}x",
+                     f"{res['std-attn'][0]:.1f}", f"{res['tva-attn'][0]:.1f}"])
     n_std = sum(p.numel() for p in StandardBlock(cfg).parameters())
     n_vft = sum(p.numel() for p in VFTBlock(cfg).parameters())
-    print(table(rows, ["T", "std ms", "vft ms", "speed-up", "std MB", "vft MB", "mem ratio"]))
+    print(table(rows, ["T", "std ms", "vft ms", "speed-up", "std MB", "vft MB", "mem ratio", "attn-only std ms",
+                       "attn-only tva ms"]))
     print(f"parameters per block: standard {n_std:,}, vft {n_vft:,}")
 
 

@@ -123,6 +123,23 @@ def build_model(model_cfg: Dict[str, Any]):
     return MODEL_TYPES[kind](APTConfig.from_dict(spec))
 
 
+def validate_config(cfg) -> None:
+    """Check the model section and sizes before anything heavy starts (``ValueError`` says what is wrong)."""
+    from omegaconf import OmegaConf
+
+    from .model import APTConfig, MODEL_TYPES
+
+    spec = OmegaConf.to_container(cfg.model, resolve=True)
+    kind = spec.pop("type", "apt")
+    if kind not in MODEL_TYPES:
+        raise ValueError(f"model.type={kind!r} is not known; use one of {sorted(MODEL_TYPES)}")
+    mcfg = APTConfig.from_dict(spec)
+    if int(cfg.data.seq_len) > mcfg.max_seq_len:
+        raise ValueError(f"data.seq_len={cfg.data.seq_len} exceeds model.max_seq_len={mcfg.max_seq_len}")
+    if int(cfg.trainer.max_steps) < 1:
+        raise ValueError(f"trainer.max_steps must be >= 1, got {cfg.trainer.max_steps}")
+
+
 def _lightning():
     from seetrain.lazy import require
 
@@ -173,58 +190,60 @@ def train(cfg) -> Dict[str, Any]:
     ids = tok.encode(load_corpus(dcfg.get("corpus", "default"), dcfg.get("max_chars")))
     train_ids, val_ids = split_ids(ids, float(dcfg.get("val_fraction", 0.1)))
     model = build_model(config["model"])
+    config["model"] = {"type": model.model_type, **model.config.to_dict()}  # every field, defaults included
     seq_len = int(dcfg.get("seq_len", 128))
     if seq_len > model.config.max_seq_len:
         raise ValueError(f"data.seq_len={seq_len} exceeds model.max_seq_len={model.config.max_seq_len}")
     bs, accum = int(dcfg.get("batch_size", 16)), int(tcfg.get("accumulate_grad_batches", 1))
     max_steps = int(tcfg["max_steps"])
-    train_ds = TokenWindows(train_ids, seq_len, random=True, num_samples=max_steps * bs * accum,
-                            seed=int(config.get("seed", 0)))
+    if max_steps < 1:
+        raise ValueError(f"trainer.max_steps must be >= 1, got {max_steps}")
     val_ds = TokenWindows(val_ids, seq_len)
     baseline = unigram_cross_entropy(train_ids, val_ids, tok.vocab_size)
-    loader_kw = {"batch_size": bs, "num_workers": int(dcfg.get("num_workers", 0))}
-    train_dl = torch.utils.data.DataLoader(train_ds, shuffle=True, drop_last=True, **loader_kw)
-    val_dl = torch.utils.data.DataLoader(val_ds, shuffle=False, **loader_kw)
 
     # tracking
     track = config.get("tracking") or {}
     logger = None
     if track.get("enabled", True):
         logger = APTSeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
-                                config=config, logdir=track.get("logdir"))
-        run = logger.experiment
-        run.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
-                           "train_tokens": len(train_ids), "val_tokens": len(val_ids)})
-    out_dir = config.get("output_dir") or (os.path.join(logger.log_dir, "files") if logger is not None
-                                          else os.path.abspath("apt_outputs"))
-
-    # plugins
-    manager = PluginManager.from_config(config.get("plugins"))
-    callbacks: List[Any] = []
-    if len(manager):
-        callbacks.append(APTPluginCallback(manager, config, logger))
-    ckpt = None
-    if tcfg.get("enable_checkpointing", True):
-        ckpt = L.callbacks.ModelCheckpoint(dirpath=os.path.join(out_dir, "checkpoints"), filename="step{step}",
-                                           monitor="val/loss", mode="min", save_top_k=1, save_last=True,
-                                           auto_insert_metric_name=False)
-        callbacks.append(ckpt)
-
-    module = APTLightningModule(model, config["optim"], max_steps, bool(track.get("log_block_stats", True)),
-                                tokens_per_batch=bs * seq_len)
-    trainer = L.Trainer(
-        max_steps=max_steps, max_epochs=-1, accelerator=tcfg.get("accelerator", "auto"),
-        devices=tcfg.get("devices", "auto"), strategy=tcfg.get("strategy", "auto"),
-        precision=tcfg.get("precision", "32-true"), accumulate_grad_batches=accum,
-        gradient_clip_val=tcfg.get("gradient_clip_val"), val_check_interval=min(int(tcfg.get("val_check_interval", 100)), len(train_dl)),
-        check_val_every_n_epoch=None, limit_val_batches=tcfg.get("limit_val_batches", 1.0),
-        log_every_n_steps=int(tcfg.get("log_every_n_steps", 10)), enable_progress_bar=bool(tcfg.get("enable_progress_bar", True)),
-        enable_checkpointing=ckpt is not None, logger=logger if logger is not None else False,
-        callbacks=callbacks, default_root_dir=out_dir, num_sanity_val_steps=0, enable_model_summary=True,
-    )
+                                   config=config, logdir=track.get("logdir"))
+        logger.experiment.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
+                                         "train_tokens": len(train_ids), "val_tokens": len(val_ids)})
     status = "failed"
-    result: Dict[str, Any] = {}
     try:
+        out_dir = config.get("output_dir") or (os.path.join(logger.log_dir, "files") if logger is not None
+                                              else os.path.abspath("apt_outputs"))
+        # plugins and callbacks
+        manager = PluginManager.from_config(config.get("plugins"))
+        callbacks: List[Any] = []
+        if len(manager):
+            callbacks.append(APTPluginCallback(manager, config, logger))
+        ckpt = None
+        if tcfg.get("enable_checkpointing", True):
+            ckpt = L.callbacks.ModelCheckpoint(dirpath=os.path.join(out_dir, "checkpoints"), filename="step{step}",
+                                               monitor="val/loss", mode="min", save_top_k=1, save_last=True,
+                                               auto_insert_metric_name=False)
+            callbacks.append(ckpt)
+        batches = max_steps * accum  # training batches per process: one epoch is the whole run
+        trainer = L.Trainer(
+            max_steps=max_steps, max_epochs=1, accelerator=tcfg.get("accelerator", "auto"),
+            devices=tcfg.get("devices", "auto"), strategy=tcfg.get("strategy", "auto"),
+            precision=tcfg.get("precision", "32-true"), accumulate_grad_batches=accum,
+            gradient_clip_val=tcfg.get("gradient_clip_val"),
+            val_check_interval=min(int(tcfg.get("val_check_interval", 100)), batches),
+            limit_val_batches=tcfg.get("limit_val_batches", 1.0), log_every_n_steps=int(tcfg.get("log_every_n_steps", 10)),
+            enable_progress_bar=bool(tcfg.get("enable_progress_bar", True)), enable_checkpointing=ckpt is not None,
+            logger=logger if logger is not None else False, callbacks=callbacks, default_root_dir=out_dir,
+            num_sanity_val_steps=0, enable_model_summary=True,
+        )
+        # random windows: enough for max_steps on every process (DistributedSampler splits them)
+        train_ds = TokenWindows(train_ids, seq_len, random=True, num_samples=batches * bs * trainer.world_size,
+                                seed=int(config.get("seed", 0)))
+        loader_kw = {"batch_size": bs, "num_workers": int(dcfg.get("num_workers", 0))}
+        train_dl = torch.utils.data.DataLoader(train_ds, shuffle=True, drop_last=True, **loader_kw)
+        val_dl = torch.utils.data.DataLoader(val_ds, shuffle=False, **loader_kw)
+        module = APTLightningModule(model, config["optim"], max_steps, bool(track.get("log_block_stats", True)),
+                                    tokens_per_batch=bs * seq_len)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -285,6 +304,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     try:
         cfg = load_config(argv)
+        validate_config(cfg)
     except (ValueError, FileNotFoundError) as exc:
         print(f"seetrain apt train: {exc}", file=sys.stderr)
         return 2

@@ -199,3 +199,21 @@ def test_plugin_is_built_from_a_config_section():
                                      "model-pruning": {"enabled": False}})
     assert mgr.names() == ["advanced-debugging"] and plugin_class("advanced-debugging") is AdvancedDebuggingPlugin
     assert mgr.get("advanced-debugging").level == "minimal"
+
+
+def test_activations_are_sampled_on_due_steps_without_on_batch_start(logdir):
+    run = seetrain.init(project="dbg", system_metrics=False)
+    plugin = AdvancedDebuggingPlugin({"log_every": 3, "report_on_end": False})
+    model = mlp(dead_units=2)
+    plugin.on_training_start({"model": model})
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    for step in range(7):  # a plain loop: no on_batch_start calls
+        loss = model(torch.randn(256, 4)).square().mean()
+        loss.backward()
+        plugin.on_batch_end({"model": model, "step": step, "loss": loss.detach()})
+        opt.step()
+        opt.zero_grad()
+    plugin.on_training_end({})
+    run.finish()
+    dead = seetrain.read_run(run.dir).scalars("debug/act/1/dead_fraction")
+    assert dead.steps == [0, 3, 6] and dead.values == [0.25, 0.25, 0.25]

@@ -35,6 +35,7 @@ def test_config_files_groups_and_overrides(tmp_path):
     with pytest.raises(ValueError, match="unknown model config 'nope'"):
         load_config(["model=nope"])
     assert main(["trainer.max_step=3"]) == 2
+    assert main(["model.rank=999"]) == 2 and main(["data.seq_len=4096"]) == 2
 
 
 def test_short_training_run_learns_and_is_tracked(logdir, tmp_path, capsys):

@@ -91,6 +91,7 @@ class AdvancedDebuggingPlugin(APTPlugin):
         self._captured: Dict[str, Dict[str, float]] = {}
         self._act_values: Dict[str, Any] = {}
         self._grads_done_step: Optional[int] = None
+        self._optimizer_hook_used = False
         self._warned: set = set()
         self._step = 0
 
@@ -112,7 +113,9 @@ class AdvancedDebuggingPlugin(APTPlugin):
         """Measure gradients before clipping and the optimizer step (the trainer calls this when it can)."""
         step = int(context.get("step", self._step) or 0)
         model = context.get("model") or self.model
-        if self.config["monitor_gradients"] and model is not None and self._due(step):
+        self._optimizer_hook_used = True  # from now on gradients are measured here, not in on_batch_end
+        if self.config["monitor_gradients"] and model is not None and self._due(step) \
+                and self._grads_done_step != step:
             self.record_gradients(model, step)
 
     def on_batch_end(self, context: Dict[str, Any]) -> None:
@@ -125,12 +128,14 @@ class AdvancedDebuggingPlugin(APTPlugin):
             if not math.isfinite(loss):
                 self._anomaly(step, "nan_loss", "loss", loss)
         if not self._due(step):
+            self._capture = self._due(step + 1)  # capture activations in the next forward pass if it is due
             return
         model = context.get("model") or self.model
         data: Dict[str, Any] = {}
         if loss is not None:
             data["debug/loss"] = loss
-        if self.config["monitor_gradients"] and model is not None and self._grads_done_step != step:
+        if self.config["monitor_gradients"] and model is not None and not self._optimizer_hook_used \
+                and self._grads_done_step != step:
             self.record_gradients(model, step)
         if self.config["monitor_activations"] and self._captured:
             data.update(self._activation_log())
@@ -138,7 +143,7 @@ class AdvancedDebuggingPlugin(APTPlugin):
             self.track_memory(step, log=False)
             data.update({f"debug/memory/{k}": v for k, v in self.memory_history[-1].items() if k != "step"})
         self.log(data, step=step)
-        self._capture = self.level == "verbose"
+        self._capture = self._due(step + 1)  # capture activations in the next forward pass if it is due
 
     def on_training_end(self, context: Dict[str, Any]) -> None:
         self.detach()
