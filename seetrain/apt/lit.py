@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Optional
 import lightning.pytorch as L
 import torch
 
-from seetrain.integration.callbacks.lightning import SeeTrainLogger
 
 
 class APTLightningModule(L.LightningModule):
@@ -159,11 +158,3 @@ class APTPluginCallback(L.Callback):
 
     def on_exception(self, trainer, pl_module, exception):
         self.manager.call("on_training_end", self._context(trainer, pl_module, exception=exception))
-
-
-class APTSeeTrainLogger(SeeTrainLogger):
-    """The SeeTrain Lightning logger; the trainer records ``num_parameters`` itself, so the ``model``
-    section of the run config stays the APT model config."""
-
-    def log_graph(self, model: Any, input_array: Any = None) -> None:
-        return None

@@ -177,7 +177,9 @@ def train(cfg) -> Dict[str, Any]:
     from .plugins.base import PluginManager
 
     L = _lightning()
-    from .lit import APTLightningModule, APTPluginCallback, APTSeeTrainLogger
+    from seetrain.integration.callbacks.lightning import SeeTrainLogger
+
+    from .lit import APTLightningModule, APTPluginCallback
 
     config: Dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     tcfg, dcfg = config["trainer"], config["data"]
@@ -205,8 +207,8 @@ def train(cfg) -> Dict[str, Any]:
     track = config.get("tracking") or {}
     logger = None
     if track.get("enabled", True):
-        logger = APTSeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
-                                   config=config, logdir=track.get("logdir"))
+        logger = SeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
+                                config=config, logdir=track.get("logdir"))
         logger.experiment.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
                                          "train_tokens": len(train_ids), "val_tokens": len(val_ids)})
     status = "failed"

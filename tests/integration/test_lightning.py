@@ -69,7 +69,7 @@ def test_fit_validate_then_test_log_into_one_run_beside_csv_logger(logdir, tmp_p
     assert cfg["seed"] == 0 and cfg["lr"] == 0.05 and cfg["hidden"] == 16
     assert cfg["optim"] == {"name": "sgd", "momentum": 0.0}
     assert cfg["_framework"] == "pytorch_lightning"
-    assert cfg["model"]["num_parameters"] == sum(p.numel() for p in model.parameters())
+    assert cfg["model/num_parameters"] == sum(p.numel() for p in model.parameters())
     # the checkpoint went into the run directory and its path into the config
     best = cfg["checkpoint"]["best"]
     assert best.startswith(os.path.join(run_dir, "checkpoints")) and os.path.isfile(best)

@@ -138,12 +138,13 @@ class SeeTrainLogger(Logger):
 
     @rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:
-        """Record the parameter count of ``model`` in the config (``model/num_parameters``)."""
+        """Record the class and parameter counts of ``model`` in the config, under flat ``model/...``
+        keys so that a user's own ``model`` config section is left as it is."""
         try:
             total = sum(p.numel() for p in model.parameters())
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            self.experiment.config.update({"model": {"class": type(model).__name__, "num_parameters": total,
-                                                     "trainable_parameters": trainable}})
+            self.experiment.config.update({"model/class": type(model).__name__, "model/num_parameters": total,
+                                           "model/trainable_parameters": trainable})
         except Exception as exc:
             self._warn("log_graph", exc)
 
