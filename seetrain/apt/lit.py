@@ -14,7 +14,6 @@ import lightning.pytorch as L
 import torch
 
 
-
 class APTLightningModule(L.LightningModule):
     """Trains an APT (or baseline) language model: AdamW, linear warm-up then cosine decay per step.
 
