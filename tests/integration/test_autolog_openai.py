@@ -10,24 +10,13 @@ import pytest
 
 import seetrain
 from seetrain.integration import enable_openai_autolog
-from tests.integration.llm_server import LLMServer, answer_for, grep_dir, read_text
+from tests.integration.llm_server import answer_for, grep_dir, read_text
 
 API_KEY = "sk-test-VERYSECRET-1234567890"
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
 
 
-@pytest.fixture(autouse=True)
-def _finish_integrations(logdir):
-    yield
-    from seetrain import integration
-
-    integration.finish()  # also unpatches the classes of a test that failed half-way
-
-
-@pytest.fixture(scope="module")
-def server():
-    with LLMServer() as srv:
-        yield srv
+pytestmark = pytest.mark.usefixtures("finish_integrations")
 
 
 @pytest.fixture
