@@ -83,13 +83,6 @@ def encode_record(seq: int, time: float, step: Optional[int] = None,
     return orjson.dumps(rec, default=_json_default, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
 
 
-def decode_value(value: Any) -> Any:
-    """Inverse of :func:`encode_value`."""
-    if type(value) is str:
-        return NON_FINITE.get(value, value)
-    return value
-
-
 def decode_record(line: bytes) -> Dict[str, Any]:
     """Parse one JSON line; raises ``orjson.JSONDecodeError`` on a torn or corrupt line."""
     rec = orjson.loads(line)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 _stats_lock = threading.Lock()
+_warned: set = set()  # operations already warned about (once=True, graceful degradation)
 _stats: Dict[str, Dict[str, Any]] = defaultdict(lambda: {"calls": 0, "failures": 0, "last_error": None,
                                                         "last_failure_time": None})
 
@@ -35,11 +36,18 @@ def record_call(operation: str) -> None:
 
 
 def report_failure(operation: str, exc: BaseException, what: str, consequence: str = "training goes on",
-                   stacklevel: int = 3) -> None:
-    """Count a failure of ``operation`` and warn: ``seetrain: <what> (<error>); <consequence>``."""
+                   stacklevel: int = 3, once: bool = False) -> None:
+    """Count a failure of ``operation`` and warn: ``seetrain: <what> (<error>); <consequence>``.
+
+    With ``once=True`` only the first failure of ``operation`` is warned about; all are counted.
+    """
     from .run import SeeTrainWarning
 
     record_failure(operation, exc)
+    if once:
+        if operation in _warned:
+            return
+        _warned.add(operation)
     warnings.warn(f"seetrain: {what} ({type(exc).__name__}: {exc}); {consequence}", SeeTrainWarning,
                   stacklevel=stacklevel + 1)
 
@@ -188,8 +196,6 @@ def with_circuit_breaker(failure_threshold: int = 5, recovery_timeout: float = 3
 
     return deco
 
-
-_warned: set = set()
 
 
 def with_graceful_degradation(fallback_func: Optional[Callable[..., Any]] = None, default: Any = None,

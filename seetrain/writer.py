@@ -60,7 +60,6 @@ class RunWriter(threading.Thread):
         self._on_error = on_error
         self._enrich_meta = enrich_meta
         self._file = open(os.path.join(run_dir, "records.jsonl"), "ab")
-        self._last_flush = time.monotonic()
 
     # --- thread body -------------------------------------------------------------------------
     def run(self) -> None:
@@ -104,7 +103,6 @@ class RunWriter(threading.Thread):
             self._file.flush()
         except Exception as exc:
             self._error("flush records.jsonl", exc)
-        self._last_flush = time.monotonic()
 
     def _encode(self, item: Item) -> bytes:
         seq, t, step, data, config, has_media = item

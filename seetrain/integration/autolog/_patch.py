@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, Optional, Tuple
 _MISSING = object()
 _lock = threading.RLock()
 _active: Dict[Tuple[type, str], "Patch"] = {}
-_warned: set = set()
 
 #: ``hooks(instance, args, kwargs)`` -> a call object with ``fail(exc)`` and ``done(result) -> result``,
 #: or ``None`` to let the call through unrecorded.
@@ -47,19 +46,11 @@ class Patch:
 
 def report_failure(owner: str, what: str, exc: BaseException) -> None:
     """Count a failure of SeeTrain's logging code and warn once per owner."""
-    try:
-        from seetrain.resilience import record_failure
+    from seetrain.resilience import report_failure as _report
 
-        record_failure(f"autolog.{owner}", exc)
-    except Exception:  # pragma: no cover - the error stats must never break a call
-        pass
-    if owner not in _warned:
-        _warned.add(owner)
-        from seetrain.run import SeeTrainWarning
-
-        warnings.warn(f"seetrain: {owner} autolog could not {what} ({type(exc).__name__}: {exc}); "
-                      "the API call itself was not affected. Further failures are only counted "
-                      "(see seetrain.resilience.get_integration_error_stats())", SeeTrainWarning, stacklevel=3)
+    _report(f"autolog.{owner}", exc, f"{owner} autolog could not {what}",
+            "the API call itself was not affected. Further failures are only counted "
+            "(see seetrain.resilience.get_integration_error_stats())", stacklevel=3, once=True)
 
 
 def guarded(owner: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
