@@ -1,4 +1,4 @@
-"""The ``seetrain`` command: ``ls``, ``show``, ``export`` and ``apt train``."""
+"""``seetrain ls``, ``show`` and ``export``: reading run directories from the terminal."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .reader import RunReader, list_runs, read_run
+from ..reader import RunReader, list_runs, read_run
 
 
 def _fmt_value(v) -> str:
@@ -109,43 +109,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_apt(args: argparse.Namespace, rest: List[str]) -> int:
-    if args.apt_command != "train":
-        raise SystemExit("usage: seetrain apt train [config.yaml] [key=value ...]")
-    from .apt.train import main as apt_main
-
-    return int(apt_main(rest) or 0)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="seetrain", description="SeeTrain experiment tracking")
-    sub = p.add_subparsers(dest="command", required=True)
+def register(sub: "argparse._SubParsersAction") -> None:
+    """Add ``ls``, ``show`` and ``export``."""
     ls = sub.add_parser("ls", help="list runs")
     ls.add_argument("logdir", nargs="?", default=None)
     ls.add_argument("--project", default=None)
     ls.add_argument("--metrics", type=int, default=3, help="how many last metrics to show")
+    ls.set_defaults(func=cmd_ls)
     show = sub.add_parser("show", help="show one run's config and summary")
     show.add_argument("run", help="run directory, id or name")
     show.add_argument("--logdir", default=None)
+    show.set_defaults(func=cmd_show)
     ex = sub.add_parser("export", help="export a run's records")
     ex.add_argument("run")
     ex.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     ex.add_argument("--logdir", default=None)
     ex.add_argument("-o", "--output", default=None)
-    apt = sub.add_parser("apt", help="APT model workload (seetrain apt train ...)", add_help=False)
-    apt.add_argument("apt_command", choices=["train"])
-    return p
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "apt":
-        return cmd_apt(args, rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return {"ls": cmd_ls, "show": cmd_show, "export": cmd_export}[args.command](args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    ex.set_defaults(func=cmd_export)
