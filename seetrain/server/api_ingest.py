@@ -1,0 +1,147 @@
+"""Ingest routes: create/resume a run, append records, upload media, finish (docs/server-api.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import tempfile
+from typing import Any, Dict
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from . import ingest
+from .auth import Principal
+from .app import JSONResponse, Store, principal, require
+from .queries import get_run, run_detail
+
+router = APIRouter()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes."""
+    cl = request.headers.get("content-length")
+    if cl and cl.isdigit() and int(cl) > limit:
+        raise HTTPException(413, f"request body of {cl} bytes is over the limit of {limit}; send smaller batches")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise HTTPException(413, f"request body is over the limit of {limit} bytes; send smaller batches")
+    return bytes(buf)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    body = await read_body(request, limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+
+
+def _project_of(store: Store, uuid: str) -> str:
+    with store.read() as conn:
+        row = get_run(conn, uuid)
+    if row is None:
+        raise HTTPException(404, f"run {uuid} does not exist; create it first with PUT /api/v1/runs/{uuid}")
+    return row["project"]
+
+
+def _retry_integrity(fn, *args):
+    """Two workers creating the same run at once: the loser retries and finds it (same run)."""
+    try:
+        return fn(*args)
+    except IntegrityError:
+        return fn(*args)
+
+
+@router.put("/runs/{uuid}")
+async def put_run(uuid: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    uuid = ingest.norm_uuid(uuid)
+    meta = await read_json(request, store.settings.max_body_bytes)
+    if not isinstance(meta, dict):
+        raise HTTPException(422, "the run body must be a JSON object (the fields of run.json)")
+
+    def work():
+        with store.write() as conn:
+            row = get_run(conn, uuid)
+            require(p, row["project"] if row else str(meta.get("project")), write=True)
+            ingest.upsert_run(conn, uuid, meta, store.settings.max_key_length)
+            return run_detail(get_run(conn, uuid), store.settings.heartbeat_stale_s)
+
+    return await run_in_threadpool(_retry_integrity, work)
+
+
+@router.post("/runs/{uuid}/records")
+async def post_records(uuid: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    s = store.settings
+    uuid = ingest.norm_uuid(uuid)
+    body = await read_json(request, s.max_body_bytes)
+    if not isinstance(body, dict) or "records" not in body:
+        raise HTTPException(422, "body must be {\"records\": [record, ...]}")
+
+    def work():
+        recs = ingest.validate_records(body["records"], s.max_batch_records, s.max_key_length)
+        require(p, _project_of(store, uuid), write=True)
+        with store.write() as conn:
+            res = ingest.add_records(conn, uuid, recs)
+        return {"stored": res.stored, "duplicates": res.duplicates, "last_seq": res.last_seq}
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
+@router.put("/runs/{uuid}/media/{path:path}")
+async def put_media(uuid: str, path: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    uuid = ingest.norm_uuid(uuid)
+    ingest.check_media_path(path)
+    require(p, await run_in_threadpool(_project_of, store, uuid), write=True)
+    limit = store.settings.max_media_bytes
+    cl = request.headers.get("content-length")
+    if cl and cl.isdigit() and int(cl) > limit:
+        raise HTTPException(413, f"media file of {cl} bytes is over the limit of {limit}")
+    h, size = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(prefix="seetrain-upload-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"media file is over the limit of {limit} bytes")
+                h.update(chunk)
+                f.write(chunk)
+        sha = h.hexdigest()
+        claimed = request.headers.get("x-content-sha256")
+        if claimed and claimed.lower() != sha:
+            raise HTTPException(400, f"X-Content-SHA256 {claimed[:64]!r} does not match the body's sha256 {sha}; "
+                                     "the upload was damaged, send it again")
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+        def work():
+            with store.write() as conn:
+                ingest.store_media(conn, store.blobs, uuid, path, tmp, sha, size, ctype)
+
+        await run_in_threadpool(_retry_integrity, work)
+        return {"sha256": sha, "size": size}
+    finally:
+        os.unlink(tmp)
+
+
+@router.post("/runs/{uuid}/finish")
+async def post_finish(uuid: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    uuid = ingest.norm_uuid(uuid)
+    body = await read_json(request, store.settings.max_body_bytes)
+
+    def work():
+        require(p, _project_of(store, uuid), write=True)
+        with store.write() as conn:
+            ingest.finish_run(conn, uuid, body)
+            return run_detail(get_run(conn, uuid), store.settings.heartbeat_stale_s)
+
+    return await run_in_threadpool(work)

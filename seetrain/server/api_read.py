@@ -1,0 +1,147 @@
+"""Read routes for the dashboard and API users: projects, runs, one run, keys, events, console,
+media, series (downsampled) and export (docs/server-api.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from . import queries, series
+from .app import JSONResponse, Store, principal, require
+from .auth import Principal
+from .blobs import check_sha
+from .ingest import IngestError, norm_uuid
+
+router = APIRouter()
+
+
+def _run(store: Store, p: Principal, uuid: str):
+    uuid = norm_uuid(uuid)
+    with store.read() as conn:
+        row = queries.get_run(conn, uuid)
+    if row is None:
+        raise HTTPException(404, f"no run with uuid {uuid}")
+    require(p, row["project"], write=False)
+    return row
+
+
+@router.get("/projects")
+def get_projects(request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    with store.read() as conn:
+        return queries.list_projects(conn, p.project)
+
+
+@router.get("/runs")
+def get_runs(request: Request, project: Optional[str] = None, status: Optional[str] = None,
+             tag: Optional[str] = None, q: Optional[str] = None, sort: str = "-start_time",
+             limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
+             p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    if project:
+        require(p, project, write=False)
+    cfg = {k[len("config."):]: v for k, v in request.query_params.items() if k.startswith("config.")}
+    try:
+        with store.read() as conn:
+            return queries.list_runs(conn, allowed=p.project, project=project, status=status, tag=tag, q=q,
+                                     config=cfg, sort=sort, limit=limit, offset=offset,
+                                     stale_s=store.settings.heartbeat_stale_s)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.get("/runs/{uuid}")
+def get_one_run(uuid: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    return queries.run_detail(_run(store, p, uuid), store.settings.heartbeat_stale_s)
+
+
+@router.get("/runs/{uuid}/keys")
+def get_keys(uuid: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    row = _run(store, p, uuid)
+    with store.read() as conn:
+        return queries.keys(conn, row["uuid"])
+
+
+@router.get("/runs/{uuid}/events")
+def get_events(uuid: str, request: Request, after_seq: int = -1, limit: int = Query(1000, ge=1, le=100_000),
+               p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    row = _run(store, p, uuid)
+    with store.read() as conn:
+        return queries.list_events(conn, row["uuid"], after_seq, limit)
+
+
+@router.get("/runs/{uuid}/console")
+def get_console(uuid: str, request: Request, after_seq: int = -1, limit: int = Query(1000, ge=1, le=100_000),
+                p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    row = _run(store, p, uuid)
+    with store.read() as conn:
+        return queries.list_console(conn, row["uuid"], after_seq, limit)
+
+
+@router.get("/runs/{uuid}/media")
+def get_media(uuid: str, request: Request, key: Optional[str] = None,
+              p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    row = _run(store, p, uuid)
+    with store.read() as conn:
+        return queries.list_media(conn, row["uuid"], key)
+
+
+@router.get("/media/{sha}")
+def get_blob(sha: str, request: Request, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    try:
+        check_sha(sha)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    with store.read() as conn:
+        holders = queries.blob_info(conn, sha)
+    if not holders:
+        raise HTTPException(404, f"no media with sha256 {sha}")
+    readable = [h for h in holders if p.can_read(h["project"])]
+    if not readable:
+        raise HTTPException(403, "this API key may not read the project this media belongs to")
+    ctype = readable[0]["content_type"]
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{sha}"'}
+    local = store.blobs.local_path(sha)
+    if local:
+        return FileResponse(local, media_type=ctype, headers=headers)
+    return StreamingResponse(store.blobs.open_iter(sha), media_type=ctype, headers=headers)
+
+
+@router.get("/series")
+def get_series(request: Request, run: List[str] = Query(...), key: str = Query(...),
+               x: str = Query("step", pattern="^(step|time)$"), start: Optional[float] = None,
+               end: Optional[float] = None, points: int = Query(1000, ge=0, le=100_000), full: bool = False,
+               after: Optional[float] = None, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    if len(run) > 100:
+        raise HTTPException(422, "at most 100 runs in one series request")
+    uuids = [_run(store, p, u)["uuid"] for u in run]
+    with store.read() as conn:
+        out = series.query(conn, uuids, key, x, start, end, 0 if full else points, after)
+    return JSONResponse({"series": out})
+
+
+@router.get("/runs/{uuid}/export")
+async def get_export(uuid: str, request: Request, format: str = Query("jsonl", pattern="^(jsonl|csv)$"),
+                     key: Optional[str] = None, p: Principal = Depends(principal)):
+    store: Store = request.app.state.store
+    row = await run_in_threadpool(_run, store, p, uuid)
+
+    def produce():
+        with store.read() as conn:
+            gen = (queries.export_csv(conn, row["uuid"], key) if format == "csv"
+                   else queries.export_jsonl(conn, row["uuid"]))
+            yield from gen
+
+    name = f"{row['run_id']}.{format}"
+    return StreamingResponse(produce(), media_type="text/csv" if format == "csv" else "application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,391 @@
+"""Ingest: create/resume runs and append record batches, idempotent by (run uuid, seq).
+
+In-process API (the ``seetrain ui`` watcher calls these directly, the HTTP routes call them too)::
+
+    from seetrain.server.ingest import ingest_run, upsert_run, add_records, store_media
+    with store.engine.begin() as conn: ...          # or let ingest_run open the transactions
+
+A batch is validated whole before anything is written and stored in one transaction: a bad batch
+stores nothing, a re-sent or overlapping batch stores each seq exactly once. Scalar points go to
+packed ``series_chunks`` rows (one per key per batch), see :mod:`.db.models`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+import zlib
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional
+
+import numpy as np
+import orjson
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Connection
+
+from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
+from .series import pack
+
+RECORD_TYPES = {"metrics", "config", "system", "event", "console", "summary"}
+MEDIA_TYPES = {"image", "audio", "text", "histogram", "video", "table", "object3d", "html", "file"}
+_UUID = re.compile(r"^[0-9a-f]{32}$")
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_RUN_FIELDS = ("project", "id", "name", "status", "exit_code", "start_time", "end_time", "heartbeat", "tags",
+               "config", "summary")
+STATUSES = {"running", "success", "failed", "crashed", "killed"}
+
+
+class IngestError(ValueError):
+    """A request the server refuses (becomes a 4xx JSON error); nothing of it was stored."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+class IngestResult(NamedTuple):
+    stored: int
+    duplicates: int
+    last_seq: int
+
+
+def norm_uuid(uuid: str) -> str:
+    u = str(uuid).replace("-", "").lower()
+    if not _UUID.match(u):
+        raise IngestError(400, f"run uuid {str(uuid)[:80]!r} is not 32 hex digits (run.json 'uuid')")
+    return u
+
+
+def _num(v: Any) -> Optional[float]:
+    """A scalar value as float, or None when ``v`` is not a scalar."""
+    t = type(v)
+    if t is float or t is int:
+        return float(v)
+    if t is bool:
+        return float(v)
+    if t is str:
+        return _NONFINITE.get(v)
+    return None
+
+
+def _media_refs(v: Any) -> Optional[List[Dict[str, Any]]]:
+    if isinstance(v, dict) and "_type" in v:
+        return [v]
+    if isinstance(v, list) and v and all(isinstance(i, dict) and "_type" in i for i in v):
+        return v
+    return None
+
+
+def _lock_run(conn: Connection, uuid: str):
+    q = select(runs).where(runs.c.uuid == uuid)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    return conn.execute(q).mappings().first()
+
+
+def _check_project(project: Any, max_len: int) -> str:
+    if not isinstance(project, str) or not project or len(project) > max_len or "/" in project:
+        raise IngestError(422, "run 'project' must be a non-empty string without '/' of at most "
+                               f"{max_len} characters")
+    return project
+
+
+def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int = 256) -> Dict[str, Any]:
+    """Create the run ``uuid`` from run.json fields, or merge ``meta`` into it (a retried create or a
+    resume is the same run). Runs inside the caller's transaction. Returns the stored row."""
+    uuid = norm_uuid(uuid)
+    if not isinstance(meta, dict):
+        raise IngestError(422, "the run body must be a JSON object (the fields of run.json)")
+    if meta.get("uuid") not in (None, "") and norm_uuid(meta["uuid"]) != uuid:
+        raise IngestError(422, "the body's 'uuid' differs from the uuid in the URL")
+    status = meta.get("status")
+    if status is not None and status not in STATUSES:
+        raise IngestError(422, f"status {str(status)[:40]!r} is not one of {sorted(STATUSES)}")
+    tags = meta.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise IngestError(422, "'tags' must be a list of strings")
+    for k in ("config", "summary"):
+        if meta.get(k) is not None and not isinstance(meta[k], dict):
+            raise IngestError(422, f"'{k}' must be a JSON object")
+    now = time.time()
+    row = _lock_run(conn, uuid)
+    rest = {k: v for k, v in meta.items() if k not in _RUN_FIELDS and k != "uuid"}
+    if row is None:
+        project = _check_project(meta.get("project"), max_len)
+        rid = str(meta.get("id") or uuid[:8])[:max_len]
+        values = dict(uuid=uuid, project=project, run_id=rid, name=str(meta.get("name") or rid)[:512],
+                      status=status or "running", exit_code=_int_or_none(meta.get("exit_code")),
+                      start_time=_float_or_none(meta.get("start_time")) or now,
+                      end_time=_float_or_none(meta.get("end_time")),
+                      heartbeat=_float_or_none(meta.get("heartbeat")), tags=tags or [],
+                      config=meta.get("config") or {}, summary=meta.get("summary") or {}, meta=rest,
+                      last_seq=-1, n_records=0, created=now, updated=now)
+        conn.execute(insert(runs).values(**values))
+        return values
+    values: Dict[str, Any] = {"updated": now, "meta": {**(row["meta"] or {}), **rest}}
+    if "project" in meta and meta["project"] != row["project"]:
+        raise IngestError(409, f"run {uuid} belongs to project {row['project']!r}; a run cannot move project")
+    if meta.get("name"):
+        values["name"] = str(meta["name"])[:512]
+    if status:
+        values["status"] = status
+    for k in ("exit_code",):
+        if k in meta:
+            values[k] = _int_or_none(meta[k])
+    for k in ("start_time", "end_time", "heartbeat"):
+        if meta.get(k) is not None:
+            values[k] = _float_or_none(meta[k])
+    if tags is not None:
+        values["tags"] = tags
+    if meta.get("config"):
+        values["config"] = {**(row["config"] or {}), **meta["config"]}
+    if meta.get("summary"):
+        values["summary"] = {**(row["summary"] or {}), **meta["summary"]}
+    conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
+    return {**row, **values}
+
+
+def _int_or_none(v: Any) -> Optional[int]:
+    return v if type(v) is int and -2**63 <= v < 2**63 else None
+
+
+def _float_or_none(v: Any) -> Optional[float]:
+    return float(v) if type(v) in (int, float) and math.isfinite(v) else None
+
+
+def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, Any]]:
+    """The batch's records, each checked; raises IngestError naming the first bad one."""
+    if not isinstance(recs, list):
+        raise IngestError(422, "body must be {\"records\": [record, ...]}")
+    if len(recs) > max_batch:
+        raise IngestError(413, f"batch of {len(recs)} records is over the limit of {max_batch}; send smaller batches")
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise IngestError(422, f"records[{i}] is not a JSON object")
+        seq = r.get("seq")
+        if type(seq) is not int or not 0 <= seq < 2**62:
+            raise IngestError(422, f"records[{i}].seq must be a non-negative integer")
+        t = r.get("type")
+        if t is None:  # format 1 record
+            t = r["type"] = "metrics" if "data" in r else "config" if "config" in r else None
+        if t not in RECORD_TYPES:
+            raise IngestError(422, f"records[{i}].type {str(t)[:40]!r} is not one of {sorted(RECORD_TYPES)}")
+        if r.get("time") is not None and _num(r["time"]) is None:
+            raise IngestError(422, f"records[{i}].time must be a number")
+        if t in ("metrics", "system"):
+            data = r.get("data")
+            if not isinstance(data, dict):
+                raise IngestError(422, f"records[{i}].data must be a JSON object of key: value")
+            for k in data:
+                if len(k) > max_key:
+                    raise IngestError(422, f"records[{i}] key {k[:60]!r}... is longer than {max_key} characters")
+            step = r.get("step")
+            if t == "metrics" and step is not None and (type(step) is not int or abs(step) >= 2**63):
+                raise IngestError(422, f"records[{i}].step must be an integer")
+        elif t == "config" and not isinstance(r.get("config"), dict):
+            raise IngestError(422, f"records[{i}].config must be a JSON object")
+        elif t == "summary" and not isinstance(r.get("summary"), dict):
+            raise IngestError(422, f"records[{i}].summary must be a JSON object")
+        elif t == "event" and not isinstance(r.get("event"), str):
+            raise IngestError(422, f"records[{i}].event must be a string")
+        elif t == "console" and not isinstance(r.get("line"), str):
+            raise IngestError(422, f"records[{i}].line must be a string")
+        for ref in _iter_refs(r) if t == "metrics" else ():
+            check_media_path(ref.get("path"), f"records[{i}] media path")
+    return recs
+
+
+def _iter_refs(r: Dict[str, Any]) -> Iterable[Dict[str, Any]]:
+    for v in r["data"].values():
+        refs = _media_refs(v)
+        if refs:
+            yield from refs
+
+
+def check_media_path(path: Any, what: str = "media path") -> str:
+    """A record's media path: relative, under ``media/``, no ``..``, no backslash or NUL."""
+    if (not isinstance(path, str) or not path.startswith("media/") or len(path) > 1024 or "\\" in path
+            or "\x00" in path or any(p in ("", ".", "..") for p in path.split("/"))):
+        raise IngestError(422, f"{what} {str(path)[:80]!r} must be a relative path under media/ without '..'")
+    return path
+
+
+def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
+    """Append validated records to run ``uuid`` inside the caller's transaction; seqs already
+    stored are skipped (counted as duplicates). The run must exist (see :func:`upsert_run`)."""
+    uuid = norm_uuid(uuid)
+    row = _lock_run(conn, uuid)
+    if row is None:
+        raise IngestError(404, f"run {uuid} does not exist; create it first with PUT /api/v1/runs/{uuid}")
+    if not recs:
+        return IngestResult(0, 0, row["last_seq"])
+    batch: Dict[int, Dict[str, Any]] = {}
+    for r in recs:
+        batch.setdefault(r["seq"], r)
+    lo, hi = min(batch), max(batch)
+    existing = set()
+    if lo <= row["last_seq"]:
+        for (blob,) in conn.execute(select(record_chunks.c.seqs).where(
+                record_chunks.c.run_uuid == uuid, record_chunks.c.last_seq >= lo, record_chunks.c.first_seq <= hi)):
+            existing.update(np.frombuffer(blob, dtype="<i8").tolist())
+    new = [batch[s] for s in sorted(batch) if s not in existing]
+    dup = len(recs) - len(new)
+    if not new:
+        return IngestResult(0, dup, row["last_seq"])
+    seqs = [r["seq"] for r in new]
+    conn.execute(insert(record_chunks).values(
+        run_uuid=uuid, first_seq=seqs[0], last_seq=seqs[-1], n=len(new),
+        seqs=np.asarray(seqs, dtype="<i8").tobytes(), body=zlib.compress(orjson.dumps(new), 1)))
+    summary, config = _store_typed(conn, uuid, new)
+    last_seq = max(row["last_seq"], seqs[-1])
+    values: Dict[str, Any] = {"last_seq": last_seq, "n_records": row["n_records"] + len(new), "updated": time.time()}
+    if summary:
+        values["summary"] = {**(row["summary"] or {}), **summary}
+    if config:
+        values["config"] = {**(row["config"] or {}), **config}
+    conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
+    return IngestResult(len(new), dup, last_seq)
+
+
+def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
+    pts: Dict[str, tuple] = {}          # key -> (steps, times, vals)
+    summary: Dict[str, Any] = {}
+    config: Dict[str, Any] = {}
+    kinds: Dict[str, tuple] = {}        # key -> (kind, count, last, last_step)
+    ev_rows, con_rows, media_rows = [], [], []
+    nan = math.nan
+    for r in new:
+        t = r["type"]
+        if t == "metrics" or t == "system":
+            step = r.get("step") if t == "metrics" else None
+            fstep = nan if step is None else float(step)
+            tm = r.get("time")
+            ftime = nan if tm is None else float(_num(tm))
+            for k, v in r["data"].items():
+                f = _num(v)
+                if f is not None:
+                    p = pts.get(k)
+                    if p is None:
+                        p = pts[k] = ([], [], [])
+                    p[0].append(fstep)
+                    p[1].append(ftime)
+                    p[2].append(f)
+                    summary[k] = v
+                    c = kinds.get(k)
+                    kinds[k] = ("scalar", (c[1] if c else 0) + 1, v, step)
+                    continue
+                refs = _media_refs(v)
+                if refs:
+                    for i, ref in enumerate(refs):
+                        media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=i, step=step,
+                                               type=str(ref.get("_type"))[:32], path=ref["path"],
+                                               caption=ref.get("caption"),
+                                               meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
+                    c = kinds.get(k)
+                    kinds[k] = (str(refs[0].get("_type"))[:16], (c[1] if c else 0) + len(refs), refs[-1], step)
+        elif t == "event":
+            ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")), event=r["event"][:64], body=r))
+        elif t == "console":
+            con_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")),
+                                 stream=str(r.get("stream", "stdout"))[:16], line=r["line"]))
+        elif t == "config":
+            config.update(r["config"])
+        elif t == "summary":
+            summary.update(r["summary"])
+    if pts:
+        rows = []
+        for k, (st, tm, vs) in pts.items():
+            a_st, a_tm = np.asarray(st, dtype="<f8"), np.asarray(tm, dtype="<f8")
+            rows.append(dict(run_uuid=uuid, key=k, n=len(vs), steps=a_st.tobytes(), times=a_tm.tobytes(),
+                             vals=pack(vs), step_min=_nanmin(a_st), step_max=_nanmax(a_st),
+                             time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
+        conn.execute(insert(series_chunks), rows)
+    if kinds:
+        _upsert_keys(conn, uuid, kinds)
+    if ev_rows:
+        conn.execute(insert(events), ev_rows)
+    if con_rows:
+        conn.execute(insert(console), con_rows)
+    if media_rows:
+        conn.execute(insert(media), media_rows)
+    return summary, config
+
+
+def _nanmin(a: np.ndarray) -> Optional[float]:
+    return None if np.isnan(a).all() else float(np.nanmin(a))
+
+
+def _nanmax(a: np.ndarray) -> Optional[float]:
+    return None if np.isnan(a).all() else float(np.nanmax(a))
+
+
+def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, tuple]) -> None:
+    have = {r[0]: r[1] for r in conn.execute(select(metric_keys.c.key, metric_keys.c.count).where(
+        metric_keys.c.run_uuid == uuid, metric_keys.c.key.in_(list(kinds))))}
+    ins, upd = [], []
+    for k, (kind, count, last, last_step) in kinds.items():
+        if k in have:
+            upd.append(dict(k_uuid=uuid, k_key=k, count=have[k] + count, last=last, last_step=last_step))
+        else:
+            ins.append(dict(run_uuid=uuid, key=k, kind=kind, count=count, last=last, last_step=last_step))
+    if ins:
+        conn.execute(insert(metric_keys), ins)
+    if upd:
+        from sqlalchemy import bindparam
+
+        conn.execute(update(metric_keys).where(and_(metric_keys.c.run_uuid == bindparam("k_uuid"),
+                                                    metric_keys.c.key == bindparam("k_key")))
+                     .values(count=bindparam("count"), last=bindparam("last"), last_step=bindparam("last_step")),
+                     upd)
+
+
+def finish_run(conn: Connection, uuid: str, body: Dict[str, Any]) -> Dict[str, Any]:
+    """Mark a run ended: ``{"status", "exit_code", "end_time", "summary"}`` (all optional but status)."""
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in STATUSES - {"running"}:
+        raise IngestError(422, f"finish needs 'status' in {sorted(STATUSES - {'running'})}")
+    meta = {"status": status, "end_time": body.get("end_time") or time.time()}
+    for k in ("exit_code", "summary"):
+        if k in body:
+            meta[k] = body[k]
+    if _lock_run(conn, norm_uuid(uuid)) is None:
+        raise IngestError(404, f"run {uuid} does not exist")
+    return upsert_run(conn, uuid, meta)
+
+
+def store_media(conn: Connection, blobs, uuid: str, path: str, tmp_file: str, sha256: str, size: int,
+                content_type: str) -> None:
+    """Put a finished temp file into the blob store (by sha256) and map (run, media path) to it."""
+    check_media_path(path)
+    blobs.put_file(sha256, tmp_file, content_type)
+    conn.execute(media_files.delete().where(media_files.c.run_uuid == uuid, media_files.c.path == path))
+    conn.execute(insert(media_files).values(run_uuid=uuid, path=path, sha256=sha256, size=size,
+                                            content_type=content_type))
+
+
+def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
+               media_loader: Optional[Callable[[str], Optional[str]]] = None) -> IngestResult:
+    """One call for in-process producers (the ui watcher): upsert the run from ``meta`` (run.json,
+    which must carry ``uuid``), add ``recs``, and store the media they reference through
+    ``media_loader(path) -> local file path or None``. ``store`` is the app's :class:`~.app.Store`."""
+    import mimetypes
+    import os
+
+    uuid = norm_uuid(meta.get("uuid", ""))
+    recs = validate_records(recs, 10**9, store.settings.max_key_length)
+    with store.write() as conn:
+        upsert_run(conn, uuid, meta)
+        res = add_records(conn, uuid, recs)
+        if media_loader is not None:
+            for r in recs:
+                if r.get("type") == "metrics":
+                    for ref in _iter_refs(r):
+                        local = media_loader(ref["path"])
+                        if local and os.path.isfile(local):
+                            with open(local, "rb") as f:
+                                data = f.read()
+                            ctype = mimetypes.guess_type(ref["path"])[0] or "application/octet-stream"
+                            store_media(conn, store.blobs, uuid, ref["path"], local,
+                                        hashlib.sha256(data).hexdigest(), len(data), ctype)
+    return res

@@ -1,0 +1,108 @@
+"""Metric series: packing points into chunks, loading them, and downsampling that never hides a spike.
+
+Downsampling cuts the x range into ``points // 4`` equal buckets and keeps, per bucket, the first
+and the last point and the points with the minimum and the maximum value (so at most ``points``
+points come back, the series' own first and last points are always among them, and a single
+spike survives any zoom level). ``ymin``/``ymax`` give, for every returned point, the band of
+its bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from .db.models import series_chunks
+
+F8 = np.dtype("<f8")
+
+
+def pack(values: Sequence[float]) -> bytes:
+    return np.asarray(values, dtype=F8).tobytes()
+
+
+def load(conn: Connection, run_uuid: str, key: str, x: str = "step", start: Optional[float] = None,
+         end: Optional[float] = None):
+    """All points of one key as two float64 arrays ``(xs, ys)`` sorted by x (ties in arrival order),
+    restricted to ``start <= x <= end``; points without an x (system metrics by step) are left out."""
+    xcol = series_chunks.c.steps if x == "step" else series_chunks.c.times
+    lo_c, hi_c = ((series_chunks.c.step_min, series_chunks.c.step_max) if x == "step"
+                  else (series_chunks.c.time_min, series_chunks.c.time_max))
+    q = (select(xcol, series_chunks.c.vals)
+         .where(series_chunks.c.run_uuid == run_uuid, series_chunks.c.key == key)
+         .order_by(series_chunks.c.id))
+    if start is not None:
+        q = q.where(hi_c >= start)
+    if end is not None:
+        q = q.where(lo_c <= end)
+    rows = conn.execute(q).all()
+    if not rows:
+        return np.empty(0, F8), np.empty(0, F8)
+    xs = np.frombuffer(b"".join(r[0] for r in rows), dtype=F8)
+    ys = np.frombuffer(b"".join(r[1] for r in rows), dtype=F8)
+    keep = ~np.isnan(xs)
+    if start is not None:
+        keep &= xs >= start
+    if end is not None:
+        keep &= xs <= end
+    if not keep.all():
+        xs, ys = xs[keep], ys[keep]
+    if xs.size > 1 and (np.diff(xs) < 0).any():
+        order = np.argsort(xs, kind="stable")
+        xs, ys = xs[order], ys[order]
+    return xs, ys
+
+
+def downsample(xs: np.ndarray, ys: np.ndarray, points: int) -> Dict[str, Any]:
+    """``{"x", "y", "ymin", "ymax", "downsampled"}`` for sorted ``xs``; ``points <= 0`` keeps every point."""
+    n = xs.size
+    if points <= 0 or n <= max(points, 4):
+        return {"x": xs, "y": ys, "ymin": ys, "ymax": ys, "downsampled": False}
+    nb = max(1, points // 4)
+    lo, hi = xs[0], xs[-1]
+    if hi > lo:
+        b = ((xs - lo) * (nb / (hi - lo))).astype(np.int64)
+        np.minimum(b, nb - 1, out=b)
+    else:
+        b = np.zeros(n, np.int64)
+    starts = np.flatnonzero(np.diff(b)) + 1
+    starts = np.concatenate(([0], starts))
+    ends = np.concatenate((starts[1:], [n]))
+    seg = np.repeat(np.arange(starts.size), ends - starts)
+    with np.errstate(invalid="ignore"):
+        vmin = np.fmin.reduceat(ys, starts)
+        vmax = np.fmax.reduceat(ys, starts)
+    amin = _first_true(ys == vmin[seg], seg)
+    amax = _first_true(ys == vmax[seg], seg)
+    idx = np.unique(np.concatenate((starts, ends - 1, amin, amax)))
+    s = seg[idx]
+    return {"x": xs[idx], "y": ys[idx], "ymin": vmin[s], "ymax": vmax[s], "downsampled": True}
+
+
+def _first_true(mask: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Index of the first True of each segment (segments with none are skipped)."""
+    pos = np.flatnonzero(mask)
+    if pos.size == 0:
+        return pos
+    s = seg[pos]
+    first = np.concatenate(([True], s[1:] != s[:-1]))
+    return pos[first]
+
+
+def query(conn: Connection, run_uuids: List[str], key: str, x: str = "step", start: Optional[float] = None,
+          end: Optional[float] = None, points: int = 1000, after: Optional[float] = None) -> List[Dict[str, Any]]:
+    """The ``/api/v1/series`` answer for several runs (numpy arrays; the response encodes them)."""
+    out = []
+    for u in run_uuids:
+        lo = start
+        xs, ys = load(conn, u, key, x, lo, end)
+        if after is not None:
+            cut = np.searchsorted(xs, after, side="right")
+            xs, ys = xs[cut:], ys[cut:]
+        d = downsample(xs, ys, points)
+        d.update(run=u, key=key, total=int(xs.size), last_x=float(xs[-1]) if xs.size else None)
+        out.append(d)
+    return out
