@@ -14,6 +14,8 @@ from typing import List, Optional
 COMMAND_MODULES = (
     "runs",   # ls, show, export
     "apt",    # apt train
+    "server", # server, server keys
+    "sync",   # sync runs to a server
 )
 
 

@@ -1,0 +1,77 @@
+"""``seetrain sync [RUN_DIR ... | LOGDIR] [--watch]``: upload run directories to a SeeTrain server."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Dict, List
+
+
+def register(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser("sync", help="upload runs to a SeeTrain server (resumes; never duplicates)",
+                       description="Upload finished, crashed and running runs from their saved cursor. "
+                                   "Each path is a run directory or a log directory holding <project>/<run>.")
+    p.add_argument("paths", nargs="*", help="run directories or log directories (default $SEETRAIN_LOGDIR or ./seetrain_logs)")
+    p.add_argument("--host", default=os.environ.get("SEETRAIN_HOST"), help="server URL (or SEETRAIN_HOST)")
+    p.add_argument("--api-key", default=os.environ.get("SEETRAIN_API_KEY"), help="API key (or SEETRAIN_API_KEY)")
+    p.add_argument("--watch", action="store_true", help="keep following live runs until Ctrl-C")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between passes with --watch")
+    p.set_defaults(func=_sync)
+
+
+def find_runs(paths: List[str]) -> List[str]:
+    """Run directories (holding run.json) named by ``paths`` or found one or two levels below them."""
+    out: List[str] = []
+    for path in paths:
+        path = os.path.abspath(path)
+        if os.path.isfile(os.path.join(path, "run.json")):
+            out.append(path)
+            continue
+        if not os.path.isdir(path):
+            print(f"seetrain sync: {path} is neither a run directory nor a log directory; skipped", file=sys.stderr)
+            continue
+        for a in sorted(os.listdir(path)):
+            pa = os.path.join(path, a)
+            if os.path.isfile(os.path.join(pa, "run.json")):
+                out.append(pa)
+            elif os.path.isdir(pa):
+                out.extend(os.path.join(pa, b) for b in sorted(os.listdir(pa))
+                           if os.path.isfile(os.path.join(pa, b, "run.json")))
+    return out
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from ..sender import Client, RunSync, ServerError
+
+    if not args.host:
+        print("seetrain sync: no server given; pass --host http://HOST:PORT or set SEETRAIN_HOST", file=sys.stderr)
+        return 2
+    paths = args.paths or [os.environ.get("SEETRAIN_LOGDIR") or "seetrain_logs"]
+    syncs: Dict[str, RunSync] = {}
+    failed = 0
+    while True:
+        for run_dir in find_runs(paths):
+            s = syncs.get(run_dir)
+            if s is None:
+                s = syncs[run_dir] = RunSync(run_dir, Client(args.host, args.api_key, attempts=6))
+            try:
+                n = s.drain()
+            except ServerError as exc:
+                failed += 1
+                print(f"seetrain sync: {run_dir}: {exc}; the cursor stays where the server last acknowledged, "
+                      "run sync again", file=sys.stderr)
+                continue
+            except (OSError, ValueError) as exc:
+                failed += 1
+                print(f"seetrain sync: {run_dir}: cannot read it ({type(exc).__name__}: {exc}); skipped", file=sys.stderr)
+                continue
+            if n or not args.watch:
+                print(f"{run_dir}: {n} records sent ({s.uuid})")
+        if not args.watch:
+            return 1 if failed else 0
+        try:
+            time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0

@@ -1,0 +1,381 @@
+"""Ships a run directory to a SeeTrain server: the online-mode sender thread and ``seetrain sync``.
+
+The run directory is the source of truth. The sender reads new records with the incremental
+reader from a cursor kept in ``<run>/.sync/<host-hash>.json``, uploads the media they reference
+(content-addressed by sha256), posts the batch, and advances the cursor only after the server
+acknowledged it; the server stores by (run uuid, seq), so anything re-sent after a crash or a
+lost answer is stored once. HTTP goes through the standard library (no extra dependency).
+Failures: tenacity retries with exponential backoff and jitter, honouring ``Retry-After`` on
+429/503; a circuit breaker stops calls while the server is down; one warning when it becomes
+unreachable and one when it is back. Nothing here ever runs on the training loop's thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import math
+import os
+import threading
+import time
+import urllib.parse
+import uuid as _uuid
+import warnings
+from typing import Any, Dict, List, Optional, Tuple
+
+import orjson
+
+from . import resilience
+
+try:
+    from .reader import read_records  # the contract in docs/record-format.md
+except ImportError:  # pragma: no cover - until reader.py re-exports it
+    from .record_stream import read_records
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+_TAGGED = {"metrics": "data", "system": "data", "summary": "summary"}
+
+
+class ServerError(Exception):
+    """An HTTP answer the sender cannot treat as success."""
+
+    def __init__(self, status: int, detail: str, retry_after: Optional[float] = None) -> None:
+        super().__init__(f"HTTP {status}: {detail}" if status else detail)
+        self.status, self.detail, self.retry_after = status, detail, retry_after
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 0 or self.status in RETRY_STATUS
+
+
+class Transient(ServerError):
+    """The server is unreachable or busy: retry later."""
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class Client:
+    """A keep-alive HTTP(S) connection to one server, with tenacity retries (Retry-After honoured)."""
+
+    def __init__(self, host: str, api_key: Optional[str] = None, timeout: float = 30.0, attempts: int = 4,
+                 max_wait: float = 60.0) -> None:
+        if "://" not in host:
+            host = "http://" + host
+        u = urllib.parse.urlsplit(host)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"host {host!r}: give the server address as http://HOST:PORT")
+        self.base, self.scheme, self.netloc, self.prefix = host.rstrip("/"), u.scheme, u.netloc, u.path.rstrip("/")
+        self.api_key, self.timeout, self.attempts, self.max_wait = api_key, timeout, attempts, max_wait
+        self._conn: Optional[http.client.HTTPConnection] = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _once(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> Any:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            self._conn = cls(self.netloc, timeout=self.timeout)
+        h = {"Content-Type": "application/json", **headers}
+        if self.api_key:
+            h["Authorization"] = f"Bearer {self.api_key}"
+        try:
+            self._conn.request(method, self.prefix + path, body=body, headers=h)
+            resp = self._conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise Transient(0, f"{type(exc).__name__}: {exc}") from None
+        if resp.getheader("connection", "").lower() == "close":
+            self.close()
+        if 200 <= resp.status < 300:
+            return orjson.loads(data) if data else None
+        try:
+            detail = orjson.loads(data).get("detail", "")
+        except (orjson.JSONDecodeError, AttributeError):
+            detail = data[:200].decode("utf-8", "replace")
+        cls_ = Transient if resp.status in RETRY_STATUS else ServerError
+        raise cls_(resp.status, str(detail), _retry_after(resp.getheader("retry-after")))
+
+    def call(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None) -> Any:
+        """One request with retries on transient failures; raises the last error."""
+        import tenacity
+
+        exp = tenacity.wait_random_exponential(multiplier=0.25, max=8.0)
+
+        def wait(state: "tenacity.RetryCallState") -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            ra = getattr(exc, "retry_after", None)
+            return min(ra, self.max_wait) if ra is not None else exp(state)
+
+        for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(self.attempts), wait=wait, reraise=True,
+                                         retry=tenacity.retry_if_exception_type(Transient)):
+            with attempt:
+                return self._once(method, path, body, headers or {})
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def wire(records: List[Dict[str, Any]]) -> bytes:
+    """The ``{"records": [...]}`` body; non-finite floats go back to their ``"NaN"`` tags."""
+    body = orjson.dumps({"records": records})
+    if b"null" not in body:
+        return body
+    out = []
+    for r in records:
+        field = _TAGGED.get(r.get("type"))
+        vals = r.get(field) if field else None
+        if vals and any(type(v) is float and not math.isfinite(v) for v in vals.values()):
+            r = {**r, field: {k: (("NaN" if v != v else "Infinity" if v > 0 else "-Infinity")
+                                  if type(v) is float and not math.isfinite(v) else v) for k, v in vals.items()}}
+        out.append(r)
+    return orjson.dumps({"records": out})
+
+
+def run_uuid(meta: Dict[str, Any]) -> str:
+    """The run's uuid; a run written before format 2 gets a stable one from its identity."""
+    u = meta.get("uuid")
+    if u:
+        return str(u).replace("-", "").lower()
+    ident = f"seetrain:{meta.get('project')}/{meta.get('id')}/{meta.get('start_time')}"
+    return _uuid.uuid5(_uuid.NAMESPACE_URL, ident).hex
+
+
+class RunSync:
+    """Sends one run directory to one server from its saved cursor (used by both the online sender
+    and ``seetrain sync``). ``pump()`` sends one batch; ``drain()`` sends everything there is now."""
+
+    def __init__(self, run_dir: str, client: Client, batch_records: int = 5000, batch_bytes: int = 8 << 20) -> None:
+        self.run_dir, self.client = os.path.abspath(run_dir), client
+        self.batch_records, self.batch_bytes = batch_records, batch_bytes
+        host_hash = hashlib.sha256(client.base.encode()).hexdigest()[:16]
+        self.cursor_path = os.path.join(self.run_dir, ".sync", f"{host_hash}.json")
+        self.cursor = self._load_cursor()
+        self._meta_sig: Optional[Tuple[int, int]] = None
+        self._sent_media: set = set()
+        self.uuid: Optional[str] = None
+
+    # --- cursor ------------------------------------------------------------------------------
+    def _load_cursor(self) -> Dict[str, Any]:
+        try:
+            with open(self.cursor_path, "rb") as f:
+                cur = orjson.loads(f.read())
+            if isinstance(cur, dict) and isinstance(cur.get("offset"), int):
+                return cur
+        except (OSError, orjson.JSONDecodeError):
+            pass
+        return {"host": self.client.base, "offset": 0, "finished": None}
+
+    def _save_cursor(self) -> None:
+        try:
+            os.makedirs(os.path.dirname(self.cursor_path), exist_ok=True)
+            tmp = f"{self.cursor_path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(orjson.dumps(self.cursor))
+            os.replace(tmp, self.cursor_path)
+        except OSError:
+            pass  # a read-only run directory: the cursor lives in memory; the server dedups re-sends
+
+    # --- steps -------------------------------------------------------------------------------
+    def read_meta(self) -> Dict[str, Any]:
+        with open(os.path.join(self.run_dir, "run.json"), "rb") as f:
+            return orjson.loads(f.read())
+
+    def push_meta(self, force: bool = False) -> Dict[str, Any]:
+        """PUT run.json when it changed since the last PUT (heartbeat, status, summary)."""
+        st = os.stat(os.path.join(self.run_dir, "run.json"))
+        sig = (st.st_mtime_ns, st.st_size)
+        meta = self.read_meta()
+        if force or sig != self._meta_sig:
+            self.uuid = run_uuid(meta)
+            body = {k: v for k, v in meta.items() if k not in ("pid_alive",)}
+            body["uuid"] = self.uuid
+            self.client.call("PUT", f"/api/v1/runs/{self.uuid}", orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
+            self._meta_sig = sig
+        return meta
+
+    def _upload_media(self, records: List[Dict[str, Any]]) -> None:
+        for r in records:
+            if r.get("type") != "metrics":
+                continue
+            for v in (r.get("data") or {}).values():
+                refs = [v] if isinstance(v, dict) else v if isinstance(v, list) else ()
+                for ref in refs:
+                    path = ref.get("path") if isinstance(ref, dict) and "_type" in ref else None
+                    if not path or path in self._sent_media:
+                        continue
+                    local = os.path.join(self.run_dir, path)
+                    if os.path.commonpath([self.run_dir, os.path.abspath(local)]) != self.run_dir:
+                        continue  # never read outside the run directory
+                    try:
+                        with open(local, "rb") as f:
+                            data = f.read()
+                    except OSError:
+                        continue  # missing file: the record still goes; the media listing shows no url
+                    sha = hashlib.sha256(data).hexdigest()
+                    self.client.call("PUT", f"/api/v1/runs/{self.uuid}/media/{urllib.parse.quote(path)}", data,
+                                     {"X-Content-SHA256": sha, "Content-Type": "application/octet-stream"})
+                    self._sent_media.add(path)
+
+    def pump(self) -> int:
+        """Send the next batch (media first); returns the number of records the server acknowledged."""
+        if self.uuid is None or self._meta_sig is None:
+            self.push_meta()
+        try:
+            size = os.path.getsize(os.path.join(self.run_dir, "records.jsonl"))
+        except OSError:
+            size = 0
+        if size < self.cursor["offset"]:  # the file was replaced: start over (the server dedups)
+            self.cursor["offset"] = 0
+        chunk = read_records(self.run_dir, self.cursor["offset"], max_records=self.batch_records,
+                             max_bytes=self.batch_bytes)
+        if chunk.next_offset == self.cursor["offset"]:
+            return 0
+        if chunk.records:
+            self._upload_media(chunk.records)
+            self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", wire(chunk.records))
+        self.cursor["offset"] = chunk.next_offset
+        self.cursor["uuid"] = self.uuid
+        self._save_cursor()
+        return max(len(chunk.records), 1)
+
+    def pending_bytes(self) -> int:
+        try:
+            return max(0, os.path.getsize(os.path.join(self.run_dir, "records.jsonl")) - self.cursor["offset"])
+        except OSError:
+            return 0
+
+    def finish_if_ended(self) -> bool:
+        """When run.json says the run ended, send its metadata and the finish call (once)."""
+        meta = self.push_meta()
+        status = meta.get("status")
+        if status in (None, "running"):
+            return False
+        mark = [status, meta.get("end_time")]
+        if self.cursor.get("finished") != mark:
+            self.client.call("POST", f"/api/v1/runs/{self.uuid}/finish", orjson.dumps(
+                {"status": status, "exit_code": meta.get("exit_code"), "end_time": meta.get("end_time"),
+                 "summary": meta.get("summary") or {}}, option=orjson.OPT_NON_STR_KEYS))
+            self.cursor["finished"] = mark
+            self._save_cursor()
+        return True
+
+    def drain(self) -> int:
+        """Everything written so far, then the finish when the run has ended; returns records sent."""
+        total = 0
+        while True:
+            n = self.pump()
+            if n == 0:
+                break
+            total += n
+        self.push_meta()
+        self.finish_if_ended()
+        return total
+
+
+def warn(message: str) -> None:
+    """A warning from a background thread that can never kill it (``-W error`` included)."""
+    try:
+        from .run import SeeTrainWarning
+
+        warnings.warn(message, SeeTrainWarning, stacklevel=2)
+    except Exception:  # noqa: BLE001 - a warning turned into an error must not end the sender
+        pass
+
+
+class OnlineSender:
+    """The online-mode sender: a daemon thread that follows the run directory and uploads it.
+
+    ``start()`` returns at once (no network on the caller's thread); ``finish(timeout)`` waits up to
+    ``timeout`` seconds for the rest, then leaves it to ``seetrain sync`` and says so."""
+
+    def __init__(self, run_dir: str, host: str, api_key: Optional[str] = None, poll_s: float = 0.25,
+                 recovery_s: float = 5.0) -> None:
+        self.run_dir, self.host, self.poll_s = run_dir, host, poll_s
+        self.client = Client(host, api_key)
+        self.sync = RunSync(run_dir, self.client)
+        self.breaker = resilience.CircuitBreaker(failure_threshold=1, recovery_timeout=recovery_s,
+                                                 exceptions=(Transient,), name=f"seetrain server {host}")
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._done = threading.Event()
+        self._down = False
+        self._refused: Optional[ServerError] = None
+        self._thread = threading.Thread(target=self._loop, name="seetrain-sender", daemon=True)
+
+    def start(self) -> "OnlineSender":
+        self._thread.start()
+        return self
+
+    def _step(self) -> int:
+        n = self.sync.pump()
+        if n == 0 and self._stopping.is_set():
+            if self.sync.finish_if_ended() or self._abandon.is_set():
+                self._done.set()
+        elif n == 0:
+            self.sync.push_meta()  # keep the heartbeat current
+        return n
+
+    def _loop(self) -> None:
+        while not self._done.is_set() and not self._abandon.is_set():
+            try:
+                n = self.breaker.call(self._step)
+                if self._down:
+                    self._down = False
+                    warn(f"seetrain: server {self.host} is reachable again; uploading the records kept meanwhile")
+            except resilience.CircuitOpenError:
+                n = 0
+                self._wake.wait(min(self.breaker.recovery_timeout, 1.0))
+                self._wake.clear()
+                continue
+            except Transient as exc:
+                n = 0
+                if not self._down:
+                    self._down = True
+                    warn(f"seetrain: server {self.host} is unreachable ({exc}); records stay in {self.run_dir} "
+                         "and are sent when it is back; training goes on")
+            except ServerError as exc:
+                self._refused = exc
+                warn(f"seetrain: server {self.host} refused the upload of {self.run_dir} ({exc}); online upload "
+                     f"stops here; fix it and run `seetrain sync {self.run_dir}`")
+                return
+            except Exception as exc:  # noqa: BLE001 - the sender never takes the training run down
+                resilience.record_failure("sender", exc)
+                warn(f"seetrain: the online sender failed ({type(exc).__name__}: {exc}); "
+                     f"run `seetrain sync {self.run_dir}` to upload the rest")
+                return
+            if n == 0:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+    def flush(self) -> None:
+        self._wake.set()
+
+    def finish(self, timeout: float = 30.0) -> bool:
+        """Upload what is left, waiting at most ``timeout`` seconds; True when all of it arrived."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._done.is_set():
+            self.client.close()
+            return True
+        self._abandon.set()
+        self._wake.set()
+        if self._refused is None:
+            warn(f"seetrain: {self.sync.pending_bytes()} bytes of records of {self.run_dir} were not uploaded to "
+                 f"{self.host} within {timeout:g}s; they are safe on disk: run `seetrain sync {self.run_dir}`")
+        return False
