@@ -42,6 +42,7 @@ REGISTRY: Dict[str, FrameworkSpec] = {
     "transformers": FrameworkSpec("callback", f"{_CB}.transformers:SeeTrainCallback", ("transformers",), "transformers", ">=4.40,<6", ("huggingface", "hf")),
     "ultralytics": FrameworkSpec("callback", f"{_CB}.ultralytics:SeeTrainUltralytics", ("ultralytics",), "ultralytics", ">=8.1,<9", ("yolo",)),
     "accelerate": FrameworkSpec("tracker", f"{_TR}.accelerate:SeeTrainTracker", ("accelerate",), "accelerate", ">=0.26,<2"),
+    "paddle": FrameworkSpec("callback", f"{_CB}.paddle:SeeTrainPaddleCallback", ("paddlepaddle", "paddlepaddle-gpu"), "paddle", ">=2.5,<4", ("paddlepaddle",)),
     "optuna": FrameworkSpec("tracker", f"{_TR}.optuna:SeeTrainOptunaCallback", ("optuna",), "optuna", ">=3.0,<6"),
     "mmengine": FrameworkSpec("visbackend", f"{_VB}.mmengine:SeeTrainVisBackend", ("mmengine",), "mmengine", ">=0.10,<0.11", ("mmdet", "mmdetection")),
     "openai": FrameworkSpec("autolog", f"{_AL}.openai:OpenAIAutolog", ("openai",), "openai", ">=1.0,<4"),
