@@ -1,0 +1,54 @@
+// The dashboard's only door to data: the server's REST API (docs/server-api.md), same origin.
+
+export const API = "/api/v1";
+
+/** The API key, for servers started with one: `#...?key=` once, then kept in localStorage. */
+function apiKey() {
+  const m = location.search.match(/[?&]key=([^&]+)/);
+  if (m) localStorage.setItem("seetrain.key", decodeURIComponent(m[1]));
+  return localStorage.getItem("seetrain.key");
+}
+
+export class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+function headers() {
+  const k = apiKey();
+  return k ? {Authorization: `Bearer ${k}`} : {};
+}
+
+/** GET a JSON answer; `params` may hold arrays (repeated keys). */
+export async function get(path, params) {
+  const res = await fetch(url(path, params), {headers: headers()});
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }
+    if (typeof detail !== "string") detail = JSON.stringify(detail);
+    throw new ApiError(res.status, `${res.status}: ${detail}`);
+  }
+  return res.json();
+}
+
+export async function getText(path, params) {
+  const res = await fetch(url(path, params), {headers: headers()});
+  if (!res.ok) throw new ApiError(res.status, `${res.status}: ${res.statusText}`);
+  return res.text();
+}
+
+export function url(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v == null || v === "") continue;
+    for (const one of Array.isArray(v) ? v : [v]) q.append(k, one);
+  }
+  const s = q.toString();
+  return `${API}${path}${s ? "?" + s : ""}`;
+}
+
+/** Media blob URL (an <img>/<audio> cannot send headers, so a keyed server gets ?key=). */
+export function mediaUrl(item) {
+  if (!item.url) return null;
+  const k = apiKey();
+  return k ? `${item.url}?key=${encodeURIComponent(k)}` : item.url;
+}

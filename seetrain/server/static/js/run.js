@@ -1,0 +1,76 @@
+// The run page: header and warnings, charts grouped by prefix, media, console, events, config.
+import {get, url} from "./api.js";
+import {h, clear, fmtTime, fmtDuration, statusBadge} from "./util.js";
+import {ChartGrid} from "./chartgrid.js";
+import {ConsolePanel, EventsPanel, configPanel} from "./panels.js";
+import {MediaPanel} from "./media.js";
+import {uiState, problemsOf} from "./state.js";
+
+const POLL_MS = 1000;
+
+export async function runPage(root, uuid, setCrumbs) {
+  let run;
+  try {
+    run = await get(`/runs/${uuid}`);
+  } catch (e) {
+    root.append(h("div", {class: "warnbox"}, `This run cannot be shown: ${e.message}. `,
+      e.status === 404 ? "It is not in the index (its directory may have been removed before it was read)." : ""));
+    return () => {};
+  }
+  setCrumbs([["projects", "#/"], [run.project, `#/p/${encodeURIComponent(run.project)}`], [run.name, null]]);
+  const head = h("div", {class: "runhead"});
+  const warn = h("div", {class: "warnings"});
+  const grid = new ChartGrid([run]);
+  const media = new MediaPanel(uuid);
+  const cons = new ConsolePanel(uuid);
+  const lost = [];
+  const events = new EventsPanel(uuid, (ev) => { if (ev.event === "lost") lost.push(ev); });
+  const panes = {charts: grid.el, media: media.el, console: cons.el, events: events.el, config: h("div", {})};
+  const tabs = h("div", {class: "tabs"});
+  const body = h("div", {});
+  let current = "charts";
+  const show = (name) => {
+    current = name;
+    for (const b of tabs.children) b.classList.toggle("on", b.dataset.tab === name);
+    clear(body).append(panes[name]);
+    if (name === "media") media.poll();
+  };
+  for (const name of Object.keys(panes)) tabs.append(h("button", {dataset: {tab: name}, onclick: () => show(name)}, name));
+  root.append(head, warn, tabs, body);
+  show("charts");
+
+  const renderHead = () => {
+    clear(head).append(...[h("h1", {}, run.name), statusBadge(run),
+      h("span", {class: "muted"}, `${run.id} · started ${fmtTime(run.start_time)} · ${fmtDuration(run.duration)}`),
+      (run.tags || []).map((t) => h("span", {class: "tag"}, t)),
+      h("span", {}, "export: ", h("a", {href: url(`/runs/${uuid}/export`, {format: "csv"}), download: `${run.id}.csv`}, "CSV"), " · ",
+        h("a", {href: url(`/runs/${uuid}/export`, {format: "jsonl"}), download: `${run.id}.jsonl`}, "JSONL")),
+      h("a", {class: "btn", href: `#/compare?runs=${uuid}`}, "compare…")].flat());
+    clear(panes.config).append(configPanel(run));
+  };
+  const renderWarnings = async () => {
+    const notes = problemsOf(run, await uiState(), lost);
+    clear(warn).append(...notes.map((n) => h("div", {class: "warnbox", dataset: {problem: n.kind}}, n.text)));
+  };
+
+  let stopped = false, timer = null;
+  const tick = async (first) => {
+    try {
+      if (!first) run = await get(`/runs/${uuid}`);
+      const keys = (await get(`/runs/${uuid}/keys`)).filter((k) => k.kind === "scalar");
+      renderHead();
+      await Promise.all([first ? Promise.all(grid.update(keys)) : grid.poll(keys), cons.poll(), events.poll()]);
+      if (current === "media") await media.poll();
+      await renderWarnings();
+      if (first) {
+        if (!keys.length) grid.body.append(h("p", {class: "muted"}, "No scalar metrics yet."));
+        window.seetrain.rendered = performance.now();
+      }
+    } catch (e) {
+      clear(warn).append(h("div", {class: "warnbox"}, `Could not refresh: ${e.message}`));
+    }
+    if (!stopped && (run.status === "running" || first)) timer = setTimeout(() => tick(false), POLL_MS);
+  };
+  await tick(true);
+  return () => { stopped = true; clearTimeout(timer); grid.destroy(); };
+}

@@ -1,0 +1,240 @@
+"""The ``seetrain ui`` watcher: follows the run directories under LOGDIR with the incremental reader
+and feeds the dashboard's own index through the server's in-process ingest.
+
+The index (a SQLite file under the user's cache folder) belongs to the dashboard; the training
+processes only write their run directories, and the watcher only reads them: ``run.json`` (re-read
+when its mtime changes) and ``records.jsonl`` from a byte offset per run, so a live run costs one
+``stat`` and the new bytes per pass. A partial last line is "not yet" (the reader stops before
+it); if it stays there the run page says so. The offsets are saved beside the index, so a restart
+resumes instead of re-reading every run (records are stored by seq, so a re-read would only
+cost time, never duplicate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional
+
+import orjson
+
+from ..reader import read_records
+from .ingest import IngestError, ingest_run
+
+log = logging.getLogger("seetrain.ui")
+
+CHUNK_BYTES = 8 << 20  # bytes of records.jsonl ingested per run per pass (keeps live runs prompt)
+
+
+@dataclass
+class RunState:
+    """What the watcher knows of one run directory."""
+
+    path: str
+    uuid: str = ""
+    offset: int = 0            # bytes of records.jsonl consumed
+    last_seq: int = -1
+    meta_mtime: float = 0.0
+    size: int = 0              # records.jsonl size at the last pass
+    torn_bytes: int = 0        # bytes after the last complete line (a writer mid-line, or killed mid-line)
+    corrupt: int = 0           # complete lines that did not decode
+    missing_media: int = 0     # media files referenced by records but absent
+    missing: bool = False      # the directory vanished after it was indexed
+    error: str = ""            # why the directory could not be read (empty when fine)
+
+
+def run_uuid(meta: Dict[str, Any], path: str) -> str:
+    """The run's uuid; format-1 runs have none, so one is derived from the directory's path."""
+    u = str(meta.get("uuid") or "").replace("-", "").lower()
+    return u if len(u) == 32 else hashlib.md5(os.path.abspath(path).encode()).hexdigest()
+
+
+def _partial_tail(path: str, offset: int, size: int) -> int:
+    """Bytes after ``offset`` when they hold no complete line (a line being written, or torn); else 0."""
+    rest = size - offset
+    if rest <= 0 or rest > (1 << 20):
+        return 0
+    try:
+        with open(os.path.join(path, "records.jsonl"), "rb") as f:
+            f.seek(offset)
+            tail = f.read(rest)
+    except OSError:
+        return 0
+    return len(tail) if b"\n" not in tail else 0
+
+
+class Watcher:
+    """Polls ``logdir/<project>/<run>/`` every ``interval`` seconds (new runs every ``scan_every``)."""
+
+    def __init__(self, logdir: str, store: Any, state_file: Optional[str] = None,
+                 interval: float = 0.25, scan_every: float = 2.0) -> None:
+        self.logdir = os.path.abspath(logdir)
+        self.store = store
+        self.state_file = state_file
+        self.interval, self.scan_every = interval, scan_every
+        self.runs: Dict[str, RunState] = {}
+        self._last_scan = 0.0
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._saved_at = 0.0
+        self._dirty = False
+        self._load_state()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "Watcher":
+        self._thread = threading.Thread(target=self._loop, name="seetrain-ui-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._save_state(force=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # the dashboard keeps serving what it has; say why once per pass
+                log.exception("seetrain ui: reading %s failed", self.logdir)
+            self._stop.wait(self.interval)
+
+    # --- one pass ----------------------------------------------------------------------------
+    def poll_once(self) -> int:
+        """Scan for new runs when due, then ingest what is new in each run; returns records stored."""
+        now = time.monotonic()
+        if now - self._last_scan >= self.scan_every or not self.runs:
+            self._scan()
+            self._last_scan = now
+        stored = 0
+        for st in list(self.runs.values()):
+            stored += self._follow(st)
+        self._save_state()
+        return stored
+
+    def _scan(self) -> None:
+        try:
+            projects = sorted(os.scandir(self.logdir), key=lambda e: e.name)
+        except FileNotFoundError:
+            projects = []
+        seen = set()
+        for proj in projects:
+            if not proj.is_dir() or proj.name.startswith("."):
+                continue
+            try:
+                entries = list(os.scandir(proj.path))
+            except OSError:
+                continue
+            for e in entries:
+                if e.is_dir() and os.path.isfile(os.path.join(e.path, "run.json")):
+                    seen.add(e.path)
+                    if e.path not in self.runs:
+                        self.runs[e.path] = RunState(path=e.path)
+        for path, st in self.runs.items():
+            st.missing = path not in seen and bool(st.uuid)
+
+    def _follow(self, st: RunState) -> int:
+        meta_path = os.path.join(st.path, "run.json")
+        try:
+            mtime = os.stat(meta_path).st_mtime
+            size = os.stat(os.path.join(st.path, "records.jsonl")).st_size
+        except FileNotFoundError:
+            if not os.path.isdir(st.path):
+                st.missing = bool(st.uuid)
+                return 0
+            size = 0
+            mtime = st.meta_mtime
+        if mtime == st.meta_mtime and size == st.size and st.uuid:
+            return 0
+        try:
+            with open(meta_path, "rb") as f:
+                meta = orjson.loads(f.read())
+            if not isinstance(meta, dict):
+                raise ValueError("run.json is not a JSON object")
+        except (OSError, ValueError) as exc:
+            st.error = f"run.json: {exc}"
+            return 0
+        uuid = run_uuid(meta, st.path)
+        if uuid != st.uuid or size < st.offset:  # a new run in this folder, or the file was rewritten
+            st.uuid, st.offset, st.last_seq, st.corrupt = uuid, 0, -1, 0
+        meta = dict(meta, uuid=uuid)
+        meta.setdefault("project", os.path.basename(os.path.dirname(st.path)))
+        meta.setdefault("id", os.path.basename(st.path))
+        chunk = read_records(st.path, st.offset, max_bytes=CHUNK_BYTES)
+        misses: List[str] = []
+
+        def media(rel: str) -> Optional[str]:
+            local = os.path.join(st.path, rel)
+            if not os.path.isfile(local):
+                misses.append(rel)
+                return None
+            return local
+
+        try:
+            res = ingest_run(self.store, meta, chunk.records, media_loader=media)
+        except IngestError as exc:
+            st.error = exc.detail
+            st.meta_mtime = mtime  # do not retry the same bad content every pass
+            st.size = size
+            return 0
+        st.error = ""
+        st.offset = chunk.next_offset
+        st.last_seq = max(st.last_seq, res.last_seq)
+        st.corrupt += chunk.corrupt
+        st.missing_media += len(misses)
+        st.torn_bytes = _partial_tail(st.path, st.offset, size)
+        st.meta_mtime = mtime
+        st.size = size if st.offset + st.torn_bytes >= size else -1  # more to read: come back next pass
+        st.missing = False
+        self._dirty = True
+        return res.stored
+
+    # --- what the page is told ---------------------------------------------------------------
+    def state(self) -> Dict[str, Any]:
+        """``{"logdir", "runs": {uuid: {path, torn_bytes, corrupt, missing_media, missing, error}}}``."""
+        runs = {}
+        for st in list(self.runs.values()):
+            if st.uuid:
+                runs[st.uuid] = {"path": st.path, "torn_bytes": st.torn_bytes, "corrupt": st.corrupt,
+                                 "missing_media": st.missing_media, "missing": st.missing, "error": st.error}
+        return {"logdir": self.logdir, "runs": runs}
+
+    # --- offsets kept beside the index -------------------------------------------------------
+    def _load_state(self) -> None:
+        if not self.state_file or not os.path.isfile(self.state_file):
+            return
+        try:
+            with open(self.state_file, "rb") as f:
+                saved = orjson.loads(f.read())
+            from .queries import get_run
+
+            with self.store.read() as conn:
+                for path, d in saved.items():
+                    row = get_run(conn, d["uuid"])
+                    if row is not None and row["last_seq"] == d["last_seq"]:  # the index holds what the offset says
+                        self.runs[path] = RunState(path=path, uuid=d["uuid"], offset=d["offset"], last_seq=d["last_seq"],
+                                                   corrupt=d.get("corrupt", 0), missing_media=d.get("missing_media", 0))
+        except Exception as exc:  # a damaged state file only costs a re-read
+            log.warning("seetrain ui: ignoring %s (%s); runs are read again", self.state_file, exc)
+            self.runs.clear()
+
+    def _save_state(self, force: bool = False) -> None:
+        if not self.state_file or not (self._dirty or force):
+            return
+        if not force and time.monotonic() - self._saved_at < 5.0:
+            return
+        keep = ("uuid", "offset", "last_seq", "corrupt", "missing_media")
+        data = {p: {k: v for k, v in asdict(st).items() if k in keep} for p, st in self.runs.items() if st.uuid}
+        tmp = self.state_file + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(orjson.dumps(data))
+            os.replace(tmp, self.state_file)
+            self._saved_at, self._dirty = time.monotonic(), False
+        except OSError as exc:
+            log.warning("seetrain ui: could not save %s (%s)", self.state_file, exc)
