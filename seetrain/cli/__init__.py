@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "apt",    # apt train
     "server", # server, server keys
     "sync",   # sync runs to a server
+    "ui",     # ui: the dashboard over a LOGDIR
 )
 
 
