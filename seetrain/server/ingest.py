@@ -155,13 +155,15 @@ def _float_or_none(v: Any) -> Optional[float]:
 
 
 def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, Any]]:
-    """The batch's records, each checked; raises IngestError naming the first bad one."""
+    """The batch's records, each checked; raises IngestError naming the first bad one. (Media paths
+    are checked while storing, inside the same transaction, so a bad one still stores nothing.)"""
     if not isinstance(recs, list):
         raise IngestError(422, "body must be {\"records\": [record, ...]}")
     if len(recs) > max_batch:
         raise IngestError(413, f"batch of {len(recs)} records is over the limit of {max_batch}; send smaller batches")
+    good_keys: set = set()
     for i, r in enumerate(recs):
-        if not isinstance(r, dict):
+        if type(r) is not dict:
             raise IngestError(422, f"records[{i}] is not a JSON object")
         seq = r.get("seq")
         if type(seq) is not int or not 0 <= seq < 2**62:
@@ -169,30 +171,32 @@ def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, 
         t = r.get("type")
         if t is None:  # format 1 record
             t = r["type"] = "metrics" if "data" in r else "config" if "config" in r else None
-        if not isinstance(t, str) or not 0 < len(t) <= 32:  # unknown types are kept, not interpreted
-            raise IngestError(422, f"records[{i}].type must be a short string, one of {sorted(RECORD_TYPES)}")
-        if r.get("time") is not None and _num(r["time"]) is None:
-            raise IngestError(422, f"records[{i}].time must be a number")
-        if t in ("metrics", "system"):
+        if t == "metrics" or t == "system":
             data = r.get("data")
-            if not isinstance(data, dict):
+            if type(data) is not dict:
                 raise IngestError(422, f"records[{i}].data must be a JSON object of key: value")
-            for k in data:
-                if len(k) > max_key:
-                    raise IngestError(422, f"records[{i}] key {k[:60]!r}... is longer than {max_key} characters")
+            kt = tuple(data)
+            if kt not in good_keys:
+                for k in kt:
+                    if len(k) > max_key:
+                        raise IngestError(422, f"records[{i}] key {k[:60]!r}... is longer than {max_key} characters")
+                good_keys.add(kt)
             step = r.get("step")
             if t == "metrics" and step is not None and (type(step) is not int or abs(step) >= 2**63):
                 raise IngestError(422, f"records[{i}].step must be an integer")
-        elif t == "config" and not isinstance(r.get("config"), dict):
+        elif not isinstance(t, str) or not 0 < len(t) <= 32:  # unknown types are kept, not interpreted
+            raise IngestError(422, f"records[{i}].type must be a short string, one of {sorted(RECORD_TYPES)}")
+        elif t == "config" and type(r.get("config")) is not dict:
             raise IngestError(422, f"records[{i}].config must be a JSON object")
-        elif t == "summary" and not isinstance(r.get("summary"), dict):
+        elif t == "summary" and type(r.get("summary")) is not dict:
             raise IngestError(422, f"records[{i}].summary must be a JSON object")
-        elif t == "event" and not isinstance(r.get("event"), str):
+        elif t == "event" and type(r.get("event")) is not str:
             raise IngestError(422, f"records[{i}].event must be a string")
-        elif t == "console" and not isinstance(r.get("line"), str):
+        elif t == "console" and type(r.get("line")) is not str:
             raise IngestError(422, f"records[{i}].line must be a string")
-        for ref in _iter_refs(r) if t == "metrics" else ():
-            check_media_path(ref.get("path"), f"records[{i}] media path")
+        tm = r.get("time")
+        if tm is not None and type(tm) is not float and _num(tm) is None:
+            raise IngestError(422, f"records[{i}].time must be a number")
     return recs
 
 
@@ -249,41 +253,26 @@ def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> Inge
 
 
 def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
-    pts: Dict[str, tuple] = {}          # key -> (steps, times, vals)
+    """Write the derived rows of new records: packed series, keys, events, console, media."""
+    groups: Dict[tuple, tuple] = {}    # key tuple -> (steps, times, rows of values, records)
     summary: Dict[str, Any] = {}
     config: Dict[str, Any] = {}
-    kinds: Dict[str, tuple] = {}        # key -> (kind, count, last, last_step)
-    ev_rows, con_rows, media_rows = [], [], []
+    ev_rows, con_rows = [], []
     nan = math.nan
     for r in new:
         t = r["type"]
         if t == "metrics" or t == "system":
+            data = r["data"]
+            kt = tuple(data)
+            g = groups.get(kt)
+            if g is None:
+                g = groups[kt] = ([], [], [], [])
             step = r.get("step") if t == "metrics" else None
-            fstep = nan if step is None else float(step)
+            g[0].append(nan if step is None else step)
             tm = r.get("time")
-            ftime = nan if tm is None else float(_num(tm))
-            for k, v in r["data"].items():
-                f = _num(v)
-                if f is not None:
-                    p = pts.get(k)
-                    if p is None:
-                        p = pts[k] = ([], [], [])
-                    p[0].append(fstep)
-                    p[1].append(ftime)
-                    p[2].append(f)
-                    summary[k] = v
-                    c = kinds.get(k)
-                    kinds[k] = ("scalar", (c[1] if c else 0) + 1, v, step)
-                    continue
-                refs = _media_refs(v)
-                if refs:
-                    for i, ref in enumerate(refs):
-                        media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=i, step=step,
-                                               type=str(ref.get("_type"))[:32], path=ref["path"],
-                                               caption=ref.get("caption"),
-                                               meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
-                    c = kinds.get(k)
-                    kinds[k] = (str(refs[0].get("_type"))[:16], (c[1] if c else 0) + len(refs), refs[-1], step)
+            g[1].append(nan if tm is None else tm)
+            g[2].append(list(data.values()))
+            g[3].append(r)
         elif t == "event":
             ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")), event=r["event"][:64], body=r))
         elif t == "console":
@@ -293,14 +282,32 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
             config.update(r["config"])
         elif t == "summary":
             summary.update(r["summary"])
-    if pts:
-        rows = []
-        for k, (st, tm, vs) in pts.items():
-            a_st, a_tm = np.asarray(st, dtype="<f8"), np.asarray(tm, dtype="<f8")
-            rows.append(dict(run_uuid=uuid, key=k, n=len(vs), steps=a_st.tobytes(), times=a_tm.tobytes(),
-                             vals=pack(vs), step_min=_nanmin(a_st), step_max=_nanmax(a_st),
-                             time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
-        conn.execute(insert(series_chunks), rows)
+    cols: Dict[str, List[tuple]] = {}  # key -> [(steps, times, vals) arrays], in arrival order
+    kinds: Dict[str, list] = {}        # key -> [kind, count, last, last_step]
+    media_rows: List[Dict[str, Any]] = []
+    for kt, (steps, times, rows, recs) in groups.items():
+        try:  # fast path: every value a number (or a NaN/Infinity tag): one C conversion for the group
+            vals = np.array(rows, dtype="<f8") if kt else None
+        except (ValueError, TypeError):
+            vals = None
+        st = np.array(steps, dtype="<f8")
+        tms = np.array(times, dtype="<f8")
+        if vals is not None and vals.ndim == 2:
+            last_step = recs[-1].get("step")
+            for j, k in enumerate(kt):
+                cols.setdefault(k, []).append((st, tms, vals[:, j]))
+                _bump(kinds, k, "scalar", len(recs), rows[-1][j], last_step)
+                summary[k] = rows[-1][j]
+        elif kt:
+            _slow_group(uuid, kt, st, tms, recs, cols, kinds, summary, media_rows)
+    if cols:
+        out = []
+        for k, parts in cols.items():
+            a_st, a_tm, a_v = (np.concatenate(x) if len(parts) > 1 else x[0] for x in zip(*parts))
+            out.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=a_st.tobytes(), times=a_tm.tobytes(),
+                            vals=np.ascontiguousarray(a_v).tobytes(), step_min=_nanmin(a_st), step_max=_nanmax(a_st),
+                            time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
+        conn.execute(insert(series_chunks), out)
     if kinds:
         _upsert_keys(conn, uuid, kinds)
     if ev_rows:
@@ -312,6 +319,46 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
     return summary, config
 
 
+def _bump(kinds: Dict[str, list], key: str, kind: str, n: int, last: Any, last_step: Any) -> None:
+    c = kinds.get(key)
+    if c is None:
+        kinds[key] = [kind, n, last, last_step]
+    else:
+        c[1] += n
+        c[2], c[3] = last, last_step
+
+
+def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: List[Dict[str, Any]],
+                cols: Dict[str, List[tuple]], kinds: Dict[str, list], summary: Dict[str, Any],
+                media_rows: List[Dict[str, Any]]) -> None:
+    """Records mixing scalars with media refs or other values: value by value."""
+    per: Dict[str, tuple] = {}
+    for i, r in enumerate(recs):
+        step = r.get("step")
+        for k, v in r["data"].items():
+            f = _num(v)
+            if f is not None:
+                p = per.get(k)
+                if p is None:
+                    p = per[k] = ([], [])
+                p[0].append(i)
+                p[1].append(f)
+                summary[k] = v
+                _bump(kinds, k, "scalar", 1, v, step)
+                continue
+            refs = _media_refs(v)
+            if refs:
+                for j, ref in enumerate(refs):
+                    path = check_media_path(ref.get("path"), f"seq {r['seq']} key {k[:60]!r} media path")
+                    media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=j, step=step,
+                                           type=str(ref.get("_type"))[:32], path=path, caption=ref.get("caption"),
+                                           meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
+                _bump(kinds, k, str(refs[0].get("_type"))[:16], len(refs), refs[-1], step)
+    for k, (idx, vals) in per.items():
+        ix = np.asarray(idx, dtype=np.int64)
+        cols.setdefault(k, []).append((st[ix], tms[ix], np.asarray(vals, dtype="<f8")))
+
+
 def _nanmin(a: np.ndarray) -> Optional[float]:
     return None if np.isnan(a).all() else float(np.nanmin(a))
 
@@ -320,7 +367,7 @@ def _nanmax(a: np.ndarray) -> Optional[float]:
     return None if np.isnan(a).all() else float(np.nanmax(a))
 
 
-def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, tuple]) -> None:
+def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list]) -> None:
     have = {r[0]: r[1] for r in conn.execute(select(metric_keys.c.key, metric_keys.c.count).where(
         metric_keys.c.run_uuid == uuid, metric_keys.c.key.in_(list(kinds))))}
     ins, upd = [], []
