@@ -32,19 +32,25 @@ def init(project: Optional[str] = None, experiment_name: Optional[str] = None,
          description: Optional[str] = None, config: Any = None, tags: Optional[Sequence[str]] = None,
          mode: str = "local", logdir: Optional[str] = None, id: Optional[str] = None,
          resume: Union[bool, str, None] = None, strict: bool = False, system_metrics: bool = True,
-         **settings: Any) -> "Run":
+         console: Union[str, bool] = "on", host: Optional[str] = None, api_key: Optional[str] = None,
+         upload_timeout: float = 30.0, **settings: Any) -> "Run":
     """Start a run and make it the current one (``seetrain.log`` writes to it).
 
-    ``mode``: ``"local"`` writes ``<logdir>/<project>/<id>/``; ``"disabled"`` makes every call a no-op.
+    ``mode``: ``"local"`` writes ``<logdir>/<project>/<id>/``; ``"online"`` also ships it to the
+    server at ``host`` (``$SEETRAIN_HOST``) with ``api_key`` (``$SEETRAIN_API_KEY``), waiting up to
+    ``upload_timeout`` seconds at finish; ``"disabled"`` makes every call a no-op.
     ``logdir`` defaults to ``$SEETRAIN_LOGDIR`` or ``./seetrain_logs``. ``resume=True`` with ``id=``
-    continues an earlier run. Extra settings: ``flush_interval`` (seconds, default 1.0),
-    ``system_interval`` (seconds, default 10), ``max_queue`` (records, default 100000).
+    continues an earlier run. ``console="off"`` stops capturing stdout/stderr into the run.
+    Extra settings: ``flush_interval`` (seconds, default 1.0), ``heartbeat_interval`` (seconds,
+    default 5), ``system_interval`` (seconds, default 10), ``max_queue`` (records, default 100000),
+    ``max_queue_bytes`` (bytes of media waiting to be written, default 256 MiB).
     """
     from .run import Run
 
     return Run(project=project, experiment_name=experiment_name, description=description,
                config=config, tags=tags, mode=mode, logdir=logdir, id=id, resume=resume,
-               strict=strict, system_metrics=system_metrics, **settings)
+               strict=strict, system_metrics=system_metrics, console=console, host=host, api_key=api_key,
+               upload_timeout=upload_timeout, **settings)
 
 
 def log(data: Dict[str, Any], step: Optional[int] = None) -> None:
@@ -57,12 +63,12 @@ def log(data: Dict[str, Any], step: Optional[int] = None) -> None:
         _no_run("log")
 
 
-def finish(status: str = "success") -> None:
+def finish(status: str = "success", exit_code: Optional[int] = None) -> None:
     """Finish the current run."""
     from .run import _active
 
     if _active:
-        _active[-1].finish(status)
+        _active[-1].finish(status, exit_code)
 
 
 def get_run() -> Optional["Run"]:

@@ -1,15 +1,16 @@
 """Media values: Image, Audio, Text, Histogram.
 
-A media object copies its input when created (so the caller may reuse its buffer) and is encoded
-to a standard file under ``media/`` by the writer thread, never on the ``log()`` hot path. A media
+A media object copies its input when created (so the caller may reuse its buffer; a file path is
+read then, so later changes to the file do not change what was logged) and is encoded to a
+standard file under ``media/`` by the media thread, never on the ``log()`` hot path. A media
 object built from bad input does not raise: it carries an ``error`` that ``log()`` reports once,
 naming the key, and the rest of the record is kept.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
 import sys
 from typing import Any, Dict, Optional, Sequence
 
@@ -47,6 +48,11 @@ class Media:
     def _fail(self, message: str) -> None:
         self.error = message
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes this value holds in memory until it is written (for the queue's byte bound)."""
+        return 1024
+
     def _write(self, path: str) -> Dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -81,7 +87,7 @@ class Image(Media):
         super().__init__(caption)
         self._array = None
         self._pil = None
-        self._file: Optional[str] = None
+        self._bytes: Optional[bytes] = None
         try:
             self._take(data, mode)
         except Exception as exc:  # never raise into the training loop
@@ -93,7 +99,8 @@ class Image(Media):
             if not os.path.isfile(path):
                 self._fail(f"image file {path!r} does not exist")
                 return
-            self._file = path
+            with open(path, "rb") as f:  # read now: the file may change after log()
+                self._bytes = f.read()
             return
         if type(data).__module__.startswith("PIL."):
             self._pil = data.copy()
@@ -119,8 +126,8 @@ class Image(Media):
 
     def _write(self, path: str) -> Dict[str, Any]:
         PIL_Image = require("PIL.Image", "media", "images")
-        if self._file is not None:
-            img = PIL_Image.open(self._file)
+        if self._bytes is not None:
+            img = PIL_Image.open(io.BytesIO(self._bytes))
         elif self._pil is not None:
             img = self._pil
         else:
@@ -129,6 +136,16 @@ class Image(Media):
             img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
         img.save(path, format="PNG")
         return {"width": img.width, "height": img.height}
+
+    @property
+    def nbytes(self) -> int:
+        if self._array is not None:
+            return int(self._array.nbytes)
+        if self._bytes is not None:
+            return len(self._bytes)
+        if self._pil is not None:
+            return self._pil.width * self._pil.height * len(self._pil.getbands())
+        return 1024
 
 
 class Audio(Media):
@@ -141,7 +158,7 @@ class Audio(Media):
         super().__init__(caption)
         self.sample_rate = sample_rate
         self._array = None
-        self._file: Optional[str] = None
+        self._bytes: Optional[bytes] = None
         try:
             self._take(data)
         except Exception as exc:
@@ -152,7 +169,9 @@ class Audio(Media):
             path = os.fspath(data)
             if not os.path.isfile(path):
                 self._fail(f"audio file {path!r} does not exist")
-            self._file = path
+                return
+            with open(path, "rb") as f:  # read now: the file may change after log()
+                self._bytes = f.read()
             return
         if not self.sample_rate or int(self.sample_rate) <= 0:
             self._fail("audio from an array needs sample_rate=<positive int>, e.g. Audio(x, sample_rate=16000)")
@@ -173,9 +192,10 @@ class Audio(Media):
     def _write(self, path: str) -> Dict[str, Any]:
         import wave
 
-        if self._file is not None:
-            shutil.copyfile(self._file, path)
-            with wave.open(path, "rb") as w:
+        if self._bytes is not None:
+            with open(path, "wb") as f:
+                f.write(self._bytes)
+            with wave.open(io.BytesIO(self._bytes), "rb") as w:
                 return {"sample_rate": w.getframerate(), "channels": w.getnchannels(),
                         "duration": w.getnframes() / float(w.getframerate())}
         arr = self._array
@@ -187,6 +207,12 @@ class Audio(Media):
             w.writeframes(arr.astype("<i2").tobytes())
         return {"sample_rate": int(self.sample_rate), "channels": channels,
                 "duration": arr.shape[0] / float(self.sample_rate)}
+
+    @property
+    def nbytes(self) -> int:
+        if self._array is not None:
+            return int(self._array.nbytes)
+        return len(self._bytes or b"") or 1024
 
 
 class Text(Media):
@@ -200,9 +226,13 @@ class Text(Media):
         self.text = text if isinstance(text, str) else str(text)
 
     def _write(self, path: str) -> Dict[str, Any]:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path, "w", encoding="utf-8", errors="replace") as f:
             f.write(self.text)
         return {"chars": len(self.text), "preview": self.text[:200]}
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.text) + 64
 
 
 class Histogram(Media):
@@ -251,6 +281,12 @@ class Histogram(Media):
         with open(path, "wb") as f:
             f.write(orjson.dumps({"bins": self._edges, "counts": self._counts}))
         return {"bins": self._edges, "counts": self._counts}
+
+    @property
+    def nbytes(self) -> int:
+        if self._values is not None:
+            return int(self._values.nbytes)
+        return 16 * len(self._counts or ()) + 64
 
 
 MEDIA_TYPES = (Image, Audio, Text, Histogram)

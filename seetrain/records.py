@@ -1,27 +1,34 @@
-"""The record schema and its JSON Lines codec.
+"""The typed record schema (run directory format 2) and its JSON Lines codec.
 
-One record is one line of ``records.jsonl``::
+One record is one line of ``records.jsonl``; every record has ``seq``, ``time`` and ``type``::
 
-    {"seq": 7, "step": 3, "time": 1764079200.12, "data": {"loss": 0.25, "acc": "NaN"}}
-    {"seq": 8, "time": 1764079200.13, "config": {"lr": 0.001}}
+    {"seq":7,"time":1764079200.12,"type":"metrics","step":3,"data":{"loss":0.25,"acc":"NaN"}}
+    {"seq":8,"time":1764079200.13,"type":"config","config":{"lr":0.001}}
+    {"seq":9,"time":1764079200.20,"type":"event","event":"warning","message":"...","key":"x"}
 
-``seq`` is unique and increasing within a run; a record carries either ``data`` (metrics and
-media references at ``step``) or ``config`` (an update of the run config). JSON has no NaN or
-infinity, so non-finite floats are written as the strings ``"NaN"``, ``"Infinity"`` and
-``"-Infinity"`` and turned back into floats when read. Plain strings are never metric values
-(text is logged as :class:`seetrain.Text`), so the mapping is unambiguous.
+See ``docs/record-format.md`` for every type. JSON has no NaN or infinity, so non-finite floats
+are written as ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` and turned back into floats when read.
+
+The encoders never raise on a value: anything JSON cannot hold (an int beyond 64 bits, a key with
+a lone surrogate, a recursion-deep structure) is repaired or dropped, and reported through the
+``problem`` callback as ``(key, message)`` so the caller can warn once, naming the key.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import orjson
 
+FORMAT = 2
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+MAX_DEPTH = 64  # deeper structures are cut (a record is data, not a recursion test)
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and most JSON readers) hold exactly
+
+Problem = Optional[Callable[[str, str], None]]
 
 
 def _finite_or_tag(value: float) -> Any:
@@ -37,50 +44,144 @@ def encode_value(value: Any) -> Any:
     return value
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return encode_value(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    return str(obj)
+def safe_repr(obj: Any, limit: int = 80) -> str:
+    """``repr(obj)`` that never raises (a ``__repr__`` may) and stays short."""
+    try:
+        text = repr(obj)
+    except BaseException:  # noqa: B036 - a user __repr__ can raise anything
+        text = f"<{type(obj).__name__} object with a failing __repr__>"
+    if not isinstance(text, str):
+        text = f"<{type(obj).__name__}>"
+    text = fix_text(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def sanitize(obj: Any) -> Any:
-    """Deep-copy ``obj`` into plain JSON types: non-finite floats tagged, unknowns as ``str``."""
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+def fix_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _safe_str(obj: Any) -> str:
+    try:
+        return fix_text(str(obj))
+    except BaseException:  # noqa: B036
+        return safe_repr(obj)
+
+
+def _big_int(value: int) -> Any:
+    try:
+        return float(value)
+    except OverflowError:
+        return "Infinity" if value > 0 else "-Infinity"
+
+
+def sanitize(obj: Any, _depth: int = 0) -> Any:
+    """Deep-copy ``obj`` into plain JSON types; never raises.
+
+    Non-finite floats are tagged, ints beyond 64 bits become floats (or infinity tags), keys and
+    strings are made valid UTF-8, structures deeper than :data:`MAX_DEPTH` are cut to a string,
+    and anything else becomes its ``str``.
+    """
+    t = type(obj)
+    if obj is None or t is bool:
         return obj
-    if isinstance(obj, float):
+    if t is int:
+        return obj if _INT_MIN <= obj <= _INT_MAX else _big_int(obj)
+    if t is float:
         return encode_value(obj)
+    if t is str:
+        return fix_text(obj)
+    if _depth >= MAX_DEPTH:
+        return f"<cut: nested deeper than {MAX_DEPTH} levels>"
     if isinstance(obj, dict):
-        return {str(k): sanitize(v) for k, v in obj.items()}
+        out = {}
+        for k, v in list(obj.items()):
+            out[fix_text(k) if type(k) is str else _safe_str(k)] = sanitize(v, _depth + 1)
+        return out
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return [sanitize(v) for v in obj]
+        return [sanitize(v, _depth + 1) for v in list(obj)]
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        try:
+            return sanitize(int(obj), _depth + 1)
+        except BaseException:  # noqa: B036
+            return _safe_str(obj)
+    if isinstance(obj, float):
+        try:
+            return encode_value(float(obj))
+        except BaseException:  # noqa: B036
+            return _safe_str(obj)
     item = getattr(obj, "item", None)  # numpy / torch scalars
     if callable(item):
         try:
-            return sanitize(item())
-        except Exception:
+            return sanitize(item(), _depth + 1)
+        except BaseException:  # noqa: B036
             pass
-    return str(obj)
+    return _safe_str(obj)
+
+
+def _clean_metrics(data: Dict[Any, Any], problem: Problem) -> Dict[str, Any]:
+    """The per-key slow path: repair what can be stored, drop (and report) what cannot."""
+    out: Dict[str, Any] = {}
+    for key, value in data.items():
+        name = fix_text(key) if type(key) is str else _safe_str(key)
+        if name != key and problem is not None:
+            problem(name, f"metric key {safe_repr(key)} is not valid UTF-8 (a lone surrogate); stored as {name!r}")
+        t = type(value)
+        if t is float:
+            value = encode_value(value)
+        elif t is int:
+            if not _INT_MIN <= value <= _INT_MAX:
+                try:
+                    value = float(value)
+                    msg = "is an integer beyond 64 bits; stored as a float (low digits lost)"
+                except OverflowError:
+                    if problem is not None:
+                        problem(name, f"{name!r}: an integer of {len(str(abs(value)))} digits cannot be stored "
+                                      "as a number; it was skipped. Log it as a float or a string (Text)")
+                    continue
+                if problem is not None:
+                    problem(name, f"{name!r} {msg}")
+        else:
+            value = sanitize(value)
+        out[name] = value
+    return out
+
+
+def encode_metrics(seq: int, time: float, step: int, data: Dict[str, Any],
+                   problem: Problem = None, kind: str = "metrics") -> Tuple[bytes, Dict[str, Any]]:
+    """One ``metrics`` (or ``system``) line and the values as stored (for the summary)."""
+    try:
+        body = orjson.dumps(data, option=_OPTS)
+        if b"null" in body:  # orjson writes NaN/Inf as null; None itself is never a metric value
+            raise ValueError
+    except (orjson.JSONEncodeError, ValueError, TypeError):
+        data = _clean_metrics(data, problem)
+        body = orjson.dumps(data, option=_OPTS)
+    if kind == "metrics":
+        return b'{"seq":%d,"time":%r,"type":"metrics","step":%d,"data":%b}\n' % (seq, time, step, body), data
+    return b'{"seq":%d,"time":%r,"type":"%b","data":%b}\n' % (seq, time, kind.encode(), body), data
+
+
+def encode(seq: int, time: float, type: str, fields: Dict[str, Any]) -> bytes:
+    """Any other typed record (``config``, ``event``, ``console``, ``summary``); never raises."""
+    rec: Dict[str, Any] = {"seq": seq, "time": time, "type": type}
+    rec.update(sanitize(fields))
+    return orjson.dumps(rec, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
 
 
 def encode_record(seq: int, time: float, step: Optional[int] = None,
                   data: Optional[Dict[str, Any]] = None,
                   config: Optional[Dict[str, Any]] = None) -> bytes:
-    """Serialise one record to a JSON line (with the trailing newline)."""
+    """A ``metrics`` record (with ``data``) or a ``config`` record: one JSON line with its newline."""
     if data is not None:
-        try:
-            body = orjson.dumps(data, default=_json_default, option=_OPTS)
-        except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits: store it as a float
-            data = {k: float(v) if type(v) is int else v for k, v in data.items()}
-            body = orjson.dumps(data, default=_json_default, option=_OPTS)
-        if b"null" in body:  # orjson writes NaN/Inf as null; None itself is never a metric value
-            body = orjson.dumps({k: encode_value(v) for k, v in data.items()}, default=_json_default, option=_OPTS)
-        return b'{"seq":%d,"time":%r,"step":%d,"data":%b}\n' % (seq, time, step, body)
-    rec: Dict[str, Any] = {"seq": seq, "time": time}
-    if config is not None:
-        rec["config"] = sanitize(config)
-    return orjson.dumps(rec, default=_json_default, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
+        return encode_metrics(seq, time, step or 0, data)[0]
+    return encode(seq, time, "config", {"config": config or {}})
 
 
 def decode_record(line: bytes) -> Dict[str, Any]:
@@ -97,7 +198,7 @@ def decode_record(line: bytes) -> Dict[str, Any]:
 
 
 def dumps(obj: Any, indent: bool = True) -> bytes:
-    """JSON for metadata files (``run.json``)."""
+    """JSON for metadata files (``run.json``); never raises (see :func:`sanitize`)."""
     opt = _OPTS | (orjson.OPT_INDENT_2 if indent else 0)
     return orjson.dumps(sanitize(obj), option=opt)
 

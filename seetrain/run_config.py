@@ -5,28 +5,36 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterator, Mapping, MutableMapping, Optional
 
 
-def to_plain(obj: Any) -> Any:
-    """Turn Namespaces, OmegaConf objects, dataclasses and mappings into plain dicts and lists."""
+MAX_DEPTH = 64
+
+
+def to_plain(obj: Any, _depth: int = 0) -> Any:
+    """Turn Namespaces, OmegaConf objects, dataclasses and mappings into plain dicts and lists.
+
+    Structures nested deeper than ``MAX_DEPTH`` are cut to a marker string (never a RecursionError)."""
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
+    if _depth >= MAX_DEPTH:
+        return f"<cut: nested deeper than {MAX_DEPTH} levels>"
+    d = _depth + 1
     mod = type(obj).__module__
     if mod.startswith("omegaconf"):
         from omegaconf import OmegaConf  # only when the user already has omegaconf objects
 
         return OmegaConf.to_container(obj, resolve=True)
     if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
+        return {_key(k): to_plain(v, d) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, d) for v in obj]
     if hasattr(obj, "__dataclass_fields__"):
         import dataclasses
 
-        return to_plain(dataclasses.asdict(obj))
+        return to_plain(dataclasses.asdict(obj), d)
     if type(obj).__name__ == "Namespace" and hasattr(obj, "__dict__"):
-        return to_plain(vars(obj))
+        return to_plain(vars(obj), d)
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         try:
-            return to_plain(obj.to_dict())
+            return to_plain(obj.to_dict(), d)
         except Exception:
             pass
     item = getattr(obj, "item", None)
@@ -35,7 +43,19 @@ def to_plain(obj: Any) -> Any:
             return item()
         except Exception:
             pass
-    return str(obj)
+    try:
+        return str(obj)
+    except Exception:
+        return f"<unprintable {type(obj).__name__}>"
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, str):
+        return k
+    try:
+        return str(k)
+    except Exception:
+        return f"<unprintable {type(k).__name__}>"
 
 
 class Config(MutableMapping):

@@ -63,7 +63,7 @@ def installed_packages() -> Dict[str, str]:
 
 
 def full_environment() -> Dict[str, Any]:
-    """Slower facts (git, packages, hardware), gathered by the writer thread after ``init()``."""
+    """Slower facts (git, packages, hardware), gathered off the record path after ``init()``."""
     env: Dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
     try:
         env["memory_total"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -77,6 +77,22 @@ def full_environment() -> Dict[str, Any]:
     if gpus:
         env["gpus"] = gpus
     return env
+
+
+class EnvironmentCapture(threading.Thread):
+    """Gathers :func:`full_environment` on its own thread, so a slow ``git`` never delays records."""
+
+    def __init__(self, deliver: Callable[[Dict[str, Any]], None]) -> None:
+        super().__init__(name="seetrain-environment", daemon=True)
+        self.deliver = deliver
+        self.result: Optional[Dict[str, Any]] = None
+
+    def run(self) -> None:
+        try:
+            self.result = full_environment()
+            self.deliver(self.result)
+        except Exception:
+            pass  # environment capture is best effort
 
 
 def _nvml():

@@ -1,177 +1,278 @@
 """The background writer of a run directory.
 
-It drains the run's in-memory queue, encodes media to files, appends records to
-``records.jsonl`` and hands the bytes to the OS at least every ``flush_interval`` seconds, so a
-process killed with SIGKILL loses at most that much. ``close()`` writes what is left, ``fsync``s
-and finalises ``run.json``.
+It drains the run's :class:`~seetrain.record_queue.RecordQueue` at once when started and then at
+least every ``flush_interval`` seconds, so a scalar logged at any time after ``init()`` is in the
+OS within about that long (a SIGKILL loses at most that much). Media go to a
+:class:`~seetrain.media_writer.MediaWriter` thread, so encoding a large image never holds scalars
+back. Every ``heartbeat_interval`` seconds it rewrites ``run.json`` with a heartbeat and the
+current counters and summary.
+
+Write errors (ENOSPC, EFBIG, EIO, permissions) never stop it: records are written whole or not
+at all, the lost ones are counted, named in a ``lost`` event and in ``run.json``, and writing goes
+on when the disk accepts data again. ``close()`` writes what is left and fsyncs.
 """
 
 from __future__ import annotations
 
-import collections
 import os
-import re
 import threading
 import time
-import warnings
-from typing import Any, Callable, Deque, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from . import records
+from .media_writer import MediaWriter, media_dirname  # noqa: F401 - media_dirname is re-exported
+from .record_queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
+from .rundir import RecordFile, fsync_dir, write_json_atomic
 
-# queue items: (seq, time, step, data, config, has_media)
-Item = Tuple[int, float, Optional[int], Optional[Dict[str, Any]], Optional[Dict[str, Any]], bool]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-def media_dirname(key: str) -> str:
-    """A file-system-safe folder name for a metric key (``eval/sample img`` -> ``eval/sample_img``)."""
-    parts = [_UNSAFE.sub("_", p).strip(".") or "_" for p in key.split("/")]
-    return "/".join(parts)
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(records.dumps(obj))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+Warn = Callable[[str, Optional[str]], None]  # (message, key) -> None; must not raise
 
 
 class RunWriter(threading.Thread):
-    """Writes one run directory from a deque filled by :meth:`seetrain.run.Run.log`."""
+    """Writes one run directory from a :class:`RecordQueue` filled by :meth:`seetrain.run.Run.log`."""
 
-    def __init__(self, run_dir: str, queue: Deque[Item], meta: Dict[str, Any],
-                 flush_interval: float = 1.0, on_error: Optional[Callable[[str, BaseException], None]] = None,
-                 enrich_meta: Optional[Callable[[], Dict[str, Any]]] = None) -> None:
+    def __init__(self, run_dir: str, queue: RecordQueue, meta: Dict[str, Any], warn: Warn,
+                 flush_interval: float = 1.0, heartbeat_interval: float = 5.0) -> None:
         super().__init__(name=f"seetrain-writer-{meta.get('id')}", daemon=True)
         self.run_dir = run_dir
         self.queue = queue
         self.meta = meta
-        self.flush_interval = flush_interval
+        self.flush_interval = max(float(flush_interval), 0.01)
+        self.heartbeat_interval = max(float(heartbeat_interval), 0.05)
+        self.warn = warn
+        self.file = RecordFile(os.path.join(run_dir, "records.jsonl"))
+        self.media = MediaWriter(self)
         self.wake = threading.Event()
-        self.space = threading.Event()  # set whenever the queue was drained
+        self.progress = threading.Condition()
         self.summary: Dict[str, Any] = dict(meta.get("summary") or {})
-        self.written = 0    # lines written
-        self.processed = 0  # queue items handled (written or failed)
-        self.last_step: Optional[int] = None
-        self._stop_requested = False
-        self._on_error = on_error
-        self._enrich_meta = enrich_meta
-        self._file = open(os.path.join(run_dir, "records.jsonl"), "ab")
+        self.summary_set: Dict[str, Any] = {}
+        self.last_step: int = meta.get("last_step", -1) if isinstance(meta.get("last_step"), int) else -1
+        self.last_seq = queue.seq - 1
+        self.done_seq = queue.seq - 1   # every seq <= this was handled by the scalar path
+        self.lost = int(meta.get("lost") or 0)
+        self._lost_ranges: List[Tuple[int, int]] = []
+        self._lost_reason = ""
+        self._lost_queued = False
+        self._lock = threading.Lock()   # lost ranges, summary and run.json
+        self._stopping = False
+        self._meta_due = True
+        self._last_meta = 0.0
+        self._reported: set = set()
 
     # --- thread body -------------------------------------------------------------------------
     def run(self) -> None:
-        # gather git/package facts a moment after init() returned (they cost tens of ms of GIL time)
-        if self._enrich_meta is not None:
-            self.wake.wait(min(0.25, self.flush_interval))  # returns at once when a flush is asked for
-            try:
-                self.meta.update(self._enrich_meta())
-                self.write_meta()
-            except Exception as exc:  # environment capture is best effort
-                self._error("capture the environment", exc)
         while True:
-            self.wake.wait(self.flush_interval)
-            self.wake.clear()
-            stopping = self._stop_requested
-            self.drain()
-            if stopping and not self.queue:
-                break
+            try:
+                stopping = self._stopping
+                self.drain()
+                if self._meta_due or time.monotonic() - self._last_meta >= self.heartbeat_interval:
+                    self.write_meta(fsync=False)
+                if stopping and not len(self.queue):
+                    return
+                self.wake.wait(self.flush_interval)
+                self.wake.clear()
+            except BaseException as exc:  # noqa: B036 - the writer must outlive anything (-W error included)
+                self.report("run the writer", exc)
+                time.sleep(0.05)
 
     def drain(self) -> None:
-        """Write everything queued now, then flush to the OS."""
-        q = self.queue
-        buf = []
-        n = 0
-        while q:
-            item = q.popleft()
-            try:
-                buf.append(self._encode(item))
-            except Exception as exc:
-                self._error("encode a record", exc)
-            n += 1
-            self.processed += 1
-            if n % 2048 == 0:
-                self._write(buf)
-                buf = []
-                self.space.set()
-                time.sleep(0)  # let the training thread run
-        self._write(buf)
-        self.space.set()
-        try:
-            self._file.flush()
-        except Exception as exc:
-            self._error("flush records.jsonl", exc)
-
-    def _encode(self, item: Item) -> bytes:
-        seq, t, step, data, config, has_media = item
-        if data is not None:
-            if has_media:
-                data = self._encode_media(seq, step, data)
-            self.summary.update(data)
-            self.last_step = step
-            return records.encode_record(seq, t, step=step, data=data)
-        self.meta.setdefault("config", {}).update(config or {})
-        return records.encode_record(seq, t, config=config)
-
-    def _encode_media(self, seq: int, step: Optional[int], data: Dict[str, Any]) -> Dict[str, Any]:
-        from .media import Media
-
-        out = {}
-        for key, value in data.items():
-            base = f"media/{media_dirname(key)}/{step}_{seq}"
-            try:
-                if isinstance(value, Media):
-                    out[key] = value.encode(self.run_dir, base)
-                elif isinstance(value, list):
-                    out[key] = [m.encode(self.run_dir, f"{base}_{i}") for i, m in enumerate(value)]
+        """Write everything queued now (whole lines, one write per batch)."""
+        while True:
+            batch = self.queue.pop_all(4096)
+            if not batch:
+                return
+            buf: List[bytes] = []
+            seqs: List[int] = []
+            stored: List[Tuple[int, Dict[str, Any]]] = []
+            taken: List[Tuple[int, int]] = []
+            for item in batch:
+                kind, seq, t, step, payload = item
+                try:
+                    if kind == METRICS:
+                        line, values = records.encode_metrics(seq, t, step, payload, self.problem)
+                        stored.append((step, values))
+                    elif kind == MEDIA:
+                        self.media.submit(item)
+                        continue
+                    elif kind == SYSTEM:
+                        line = records.encode_metrics(seq, t, 0, payload, self.problem, kind="system")[0]
+                    elif kind == CONSOLE:
+                        line = records.encode(seq, t, "console", {"stream": payload[0], "line": payload[1]})
+                    elif kind == EVENT:
+                        line = records.encode(seq, t, "event", payload)
+                    elif kind == CONFIG:
+                        line = records.encode(seq, t, "config", {"config": payload})
+                        self.meta.setdefault("config", {}).update(records.sanitize(payload))
+                        self._meta_due = True
+                    elif kind == SUMMARY:
+                        line = records.encode(seq, t, "summary", {"summary": payload})
+                        stored.append((-2, records.sanitize(payload)))
+                        self._meta_due = True
+                    elif kind == LOST:
+                        line, taken = self._lost_event(seq, t)
+                    else:  # pragma: no cover - every kind is handled above
+                        continue
+                except Exception as exc:
+                    self.add_lost([seq], f"could not encode a record ({type(exc).__name__}: {exc})")
+                    continue
+                buf.append(line)
+                seqs.append(seq)
+            if buf:
+                err = self.file.append(b"".join(buf))
+                if err is not None:
+                    self._readd(taken)
+                    self.add_lost(seqs, f"{type(err).__name__}: {err}")
                 else:
-                    out[key] = value
-            except Exception as exc:
-                self._error(f"write media for key {key!r}", exc)
-        return out
+                    self._written(seqs[-1], stored)
+            with self.progress:
+                self.done_seq = batch[-1].seq
+                self.progress.notify_all()
 
-    def _write(self, buf) -> None:
-        if not buf:
+    def _written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
+        with self._lock:
+            if last_seq > self.last_seq:
+                self.last_seq = last_seq
+            for step, values in stored:
+                if step == -2:  # set with run.summary[...]: kept over later logged values
+                    self.summary_set.update(values)
+                    continue
+                self.summary.update(values)
+                if step > self.last_step:
+                    self.last_step = step
+
+    def notify_progress(self) -> None:
+        with self.progress:
+            self.progress.notify_all()
+
+    # --- losses and problems -----------------------------------------------------------------
+    def add_lost(self, seqs: List[int], reason: str) -> None:
+        """``seqs`` were assigned and will never be written: count them and queue a ``lost`` event."""
+        if not seqs:
             return
-        try:
-            self._file.write(b"".join(buf))
-            self.written += len(buf)
-        except Exception as exc:
-            self._error("write records.jsonl", exc)
+        with self._lock:
+            self.lost += len(seqs)
+            self._merge(seqs)
+            self._lost_reason = reason
+            queue_event = not self._lost_queued
+            self._lost_queued = True
+            self._meta_due = True
+        if queue_event:
+            self.queue.put(LOST, None)
+        self.report("write records.jsonl", OSError(reason), key="lost",
+                    extra="; the lost records are counted in run.json and named in a 'lost' event, "
+                          "and writing goes on when the disk accepts data again")
 
-    def _error(self, what: str, exc: BaseException) -> None:
-        if self._on_error is not None:
-            self._on_error(what, exc)
-        else:  # pragma: no cover
-            warnings.warn(f"SeeTrain could not {what}: {exc}")
+    def _merge(self, seqs: List[int]) -> None:
+        ranges = self._lost_ranges
+        for s in sorted(seqs):
+            if ranges and ranges[-1][0] <= s <= ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], max(ranges[-1][1], s))
+            else:
+                ranges.append((s, s))
+        ranges.sort()
+        merged: List[Tuple[int, int]] = []
+        for a, b in ranges:
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        self._lost_ranges = merged
+
+    def _readd(self, taken: List[Tuple[int, int]]) -> None:
+        if taken:
+            with self._lock:
+                self._merge([s for a, b in taken for s in range(a, b + 1)])
+
+    def _lost_event(self, seq: int, t: float) -> Tuple[bytes, List[Tuple[int, int]]]:
+        with self._lock:
+            ranges, self._lost_ranges = self._lost_ranges, []
+            self._lost_queued = False
+            reason = self._lost_reason
+        if not ranges:
+            raise ValueError("no lost records to report")
+        fields: Dict[str, Any] = {"event": "lost", "first_seq": ranges[0][0], "last_seq": ranges[-1][1],
+                                  "count": sum(b - a + 1 for a, b in ranges), "reason": reason}
+        if len(ranges) > 1:
+            fields["ranges"] = [list(r) for r in ranges]
+        return records.encode(seq, t, "event", fields), ranges
+
+    def problem(self, key: str, message: str) -> None:
+        """A value could not be stored as given (called while encoding): warn once per key."""
+        tag = f"value:{key}"
+        if tag not in self._reported:
+            self._reported.add(tag)
+            self.warn(message, key)
+
+    def report(self, what: str, exc: BaseException, key: Optional[str] = None, extra: str = "") -> None:
+        """Warn once per kind of failure; never raises."""
+        if what in self._reported:
+            return
+        self._reported.add(what)
+        self.warn(f"could not {what} ({type(exc).__name__}: {exc}){extra}; training goes on", key)
+
+    # --- run.json ----------------------------------------------------------------------------
+    def update_meta(self, fields: Dict[str, Any]) -> None:
+        """Merge ``fields`` (environment facts) into run.json at the next heartbeat."""
+        with self._lock:
+            self.meta.update(fields)
+            self._meta_due = True
+        self.wake.set()
+
+    def write_meta(self, fsync: bool = False, **fields: Any) -> None:
+        """Rewrite run.json with the heartbeat and current counters (never raises)."""
+        try:
+            with self._lock:
+                self._meta_due = False
+                self._last_meta = time.monotonic()
+                meta = self.meta
+                meta.update(fields)
+                meta.update(heartbeat=time.time(), last_seq=self.last_seq, last_step=self.last_step,
+                            records=max(self.last_seq + 1 - self.lost, 0), lost=self.lost,
+                            summary={**self.summary, **self.summary_set})
+                write_json_atomic(os.path.join(self.run_dir, "run.json"), meta, fsync=fsync)
+        except Exception as exc:
+            self.report("write run.json", exc)
 
     # --- control -----------------------------------------------------------------------------
-    def write_meta(self) -> None:
-        try:
-            write_json_atomic(os.path.join(self.run_dir, "run.json"), self.meta)
-        except Exception as exc:
-            self._error("write run.json", exc)
-
     def request_flush(self) -> None:
         self.wake.set()
 
+    def wait_written(self, target_seq: int, timeout: float = 60.0) -> bool:
+        """Block until every record with seq <= ``target_seq`` is written (or lost)."""
+        deadline = time.monotonic() + timeout
+        with self.progress:
+            while not (self.done_seq >= target_seq and self.media.idle_up_to(target_seq)):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.is_alive():
+                    return False
+                self.wake.set()
+                self.progress.wait(min(left, 0.05))
+        return True
+
+    def wait_space(self, timeout: float = 0.05) -> None:
+        """Backpressure: wait a little for the writer to make room."""
+        self.wake.set()
+        with self.progress:
+            self.progress.wait(timeout)
+
     def close(self, timeout: Optional[float] = None) -> None:
-        """Write everything left, fsync ``records.jsonl`` and stop the thread."""
-        self._stop_requested = True
+        """Write everything left, wait for media, fsync records, media and directory entries."""
+        self._stopping = True
         self.wake.set()
         if self.is_alive():
             self.join(timeout)
-        if self.queue:  # the thread died or was never started: write from here
+        if not self.is_alive() and len(self.queue):  # never started: write from here
+            self.drain()
+        self.media.close(timeout)
+        if len(self.queue):  # a last lost event (a failure while closing)
             self.drain()
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-        except Exception as exc:
-            self._error("fsync records.jsonl", exc)
+            self.file.fsync()
+            self.media.fsync_files()
+            fsync_dir(self.run_dir)
+        except OSError as exc:
+            self.report("fsync the run directory", exc)
+        self.file.close()
 
-
-def new_queue() -> Deque[Item]:
-    return collections.deque()
+    def forget(self) -> None:
+        """In a forked child: drop the inherited descriptor without touching the parent's file."""
+        self.file.close()

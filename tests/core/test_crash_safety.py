@@ -40,7 +40,9 @@ def test_sigkill_keeps_everything_flushed(tmp_path):
     # everything up to roughly one flush interval (0.2 s) before the kill is on disk, in order, no gaps
     assert values == list(range(len(values)))
     assert len(values) >= last_printed - 1500, (len(values), last_printed)
-    assert r.status == "crashed"  # run.json still says running, but its process is gone
+    # nobody finished the run: run.json still says running, with the heartbeat that lets readers
+    # call it vanished once it is stale (the reader's tests cover that side)
+    assert r.meta["status"] == "running" and r.meta["heartbeat"] >= r.meta["start_time"]
 
 
 def test_torn_last_line_is_ignored(tmp_path):
@@ -96,7 +98,6 @@ def test_running_status_while_process_lives(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert seetrain.read_run(run_dir).status == "crashed"
 
 
 def test_sigterm_finishes_the_run_as_killed(tmp_path):

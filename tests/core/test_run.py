@@ -53,7 +53,7 @@ def test_pandas_reads_records(logdir):
         run.log({"loss": float(i)})
     run.finish()
     df = pd.read_json(os.path.join(run.dir, "records.jsonl"), lines=True)
-    rows = pd.json_normalize(df.to_dict("records"))
+    rows = pd.json_normalize(df[df["type"] == "metrics"].to_dict("records"))
     assert list(rows["data.loss"]) == [0.0, 1.0, 2.0]
 
 
@@ -202,16 +202,22 @@ def test_backpressure_waits_instead_of_dropping(logdir):
     assert seetrain.read_run(run.dir).scalars("i").values == list(range(2000))
 
 
-def test_system_metrics_are_sampled(logdir):
+def test_system_metrics_are_sampled_with_their_own_time_and_no_user_step(logdir):
     run = seetrain.init(project="p", system_interval=0.2)
     import time
 
+    run.log({"loss": 1.0}, step=1000)
     time.sleep(1.0)
     run.finish()
-    keys = seetrain.read_run(run.dir).keys()
+    recs = [json.loads(x) for x in open(os.path.join(run.dir, "records.jsonl"))]
+    system = [r for r in recs if r["type"] == "system"]
+    assert system, "no system record"
     for k in ("sys/cpu_percent", "sys/proc_rss_mb", "sys/mem_percent"):
-        assert k in keys
-    assert seetrain.read_run(run.dir).scalars("sys/proc_rss_mb").values[-1] > 1
+        assert k in system[-1]["data"]
+    assert system[-1]["data"]["sys/proc_rss_mb"] > 1
+    assert all("step" not in r for r in system)  # never a borrowed user step
+    times = [r["time"] for r in system]
+    assert times == sorted(times) and len(set(times)) == len(times)
 
 
 def test_logdir_env_and_argument(tmp_path, monkeypatch):

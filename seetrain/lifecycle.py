@@ -1,0 +1,206 @@
+"""Process hooks: the open runs, how the process ends (exit codes, exceptions, signals) and fork.
+
+SeeTrain only observes how a program ends; it never changes it:
+
+* **Exit status.** At exit, an uncaught exception is read from ``sys.last_value`` (set by Python
+  before any ``sys.excepthook`` runs, so a user's own hook does not hide it); ``sys.exit(code)``
+  is seen through a thin wrapper of ``sys.exit`` that records the code and calls the original.
+  ``success`` (exit 0), ``failed`` (non-zero ``sys.exit``; a message exits 1), ``crashed`` (an
+  exception: type, message, traceback), ``killed`` (SIGTERM, Ctrl-C).
+* **SIGTERM.** A handler is installed only where the disposition is the default one. Called as
+  the installed handler, it finishes the open runs as ``killed`` and dies of SIGTERM exactly as
+  the default would (exit status 143). Called by a framework that installed its own handler and
+  chains to the previous one (Lightning does), it only notes the signal and returns, which is what
+  the default disposition would have meant to that framework: its own handling (checkpoint,
+  requeue, exit code) is unchanged, and the run ends as ``killed`` when the process exits.
+* **Fork.** A forked child inherits the parent's runs but never writes to, finishes or re-marks
+  them: they go inert in the child (``os.register_at_fork``), their inherited descriptors are
+  closed (the parent's ``.lock`` stays held by the parent alone) and the locks a child may touch
+  are made anew. A ``log()`` on an inherited run is refused with one warning that says what to do
+  (recording it into the parent's run would need a second writer of one file; the run directory
+  has exactly one writer). A child may start its own run with ``seetrain.init()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+import traceback
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run import Run
+
+_active: List["Run"] = []
+_active_lock = threading.Lock()
+_installed = False
+_state: Dict[str, Any] = {"exit": None, "signal": None, "last_value": None}
+_real_exit = sys.exit
+
+
+class Ending(NamedTuple):
+    """How a run ends: ``status``, ``exit_code`` and, for a crash, ``error`` {type, message, traceback}."""
+
+    status: str
+    exit_code: Optional[int]
+    error: Optional[Dict[str, str]]
+
+
+# --- the open runs -----------------------------------------------------------------------------
+def register(run: "Run") -> None:
+    with _active_lock:
+        _active.append(run)
+    install()
+
+
+def unregister(run: "Run") -> None:
+    with _active_lock:
+        if run in _active:
+            _active.remove(run)
+
+
+def current_run() -> Optional["Run"]:
+    """The most recently started run that is still open."""
+    return _active[-1] if _active else None
+
+
+def active_runs() -> List["Run"]:
+    return list(_active)
+
+
+# --- endings -----------------------------------------------------------------------------------
+def exit_code_of(code: Any) -> int:
+    """The process exit status Python gives ``SystemExit(code)``."""
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF  # what the parent process sees
+    return 1  # a message is printed and the process exits 1
+
+
+def ending_of_exception(exc: BaseException) -> Ending:
+    """The ending an exception that leaves the program (or a ``with run:`` block) means."""
+    if isinstance(exc, KeyboardInterrupt):
+        return Ending("killed", 130, None)
+    if isinstance(exc, SystemExit):
+        code = exit_code_of(exc.code)
+        if _state["signal"] is not None:
+            return Ending("killed", code, None)
+        return Ending("success" if code == 0 else "failed", code, None)
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<{type(exc).__name__} with a failing __str__>"
+    return Ending("crashed", 1, {"type": type(exc).__name__, "message": message, "traceback": tb})
+
+
+def ending_at_exit() -> Ending:
+    """How the process is ending, as far as Python lets anyone observe it."""
+    last = getattr(sys, "last_value", None)
+    if last is not None and last is not _state["last_value"]:
+        return ending_of_exception(last)
+    called = _state["exit"]
+    if called is not None:
+        code, in_flight = called
+        if isinstance(in_flight, KeyboardInterrupt):  # a framework turned Ctrl-C into sys.exit(n)
+            return Ending("killed", exit_code_of(code), None)
+        return ending_of_exception(SystemExit(code))
+    if _state["signal"] is not None:
+        return Ending("killed", 0, None)
+    return Ending("success", 0, None)
+
+
+def _exit(status: Any = None) -> None:
+    """``sys.exit`` as before; the main thread's last call is remembered for the run's ending."""
+    if threading.current_thread() is threading.main_thread():
+        _state["exit"] = (status, sys.exc_info()[1])
+    _real_exit(status)
+
+
+_exit.__doc__ = _real_exit.__doc__
+_exit.__wrapped__ = _real_exit  # type: ignore[attr-defined]
+
+
+def _finish_all_at_exit() -> None:
+    pid = os.getpid()
+    runs = [r for r in reversed(list(_active)) if r._pid == pid]
+    if not runs:
+        return
+    end = ending_at_exit()
+    for run in runs:
+        try:
+            run._end(end)
+        except Exception:
+            pass
+
+
+# --- SIGTERM -----------------------------------------------------------------------------------
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _state["signal"] = signum
+    try:
+        installed = signal.getsignal(signal.SIGTERM) is _on_sigterm
+    except Exception:
+        installed = False
+    if not installed:
+        return  # chained by a framework's handler: the default disposition would have done nothing here
+    pid = os.getpid()
+    runs = [r for r in reversed(list(_active)) if r._pid == pid]
+    if runs:
+        end = Ending("killed", 128 + signum, None)
+        # finish from a helper thread: this handler may have interrupted the main thread inside a lock
+        t = threading.Thread(target=lambda: [_quiet(r._end, end) for r in runs], name="seetrain-sigterm", daemon=True)
+        t.start()
+        t.join(10.0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(pid, signal.SIGTERM)
+
+
+def _quiet(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        pass
+
+
+def _install_sigterm() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, TypeError):
+        pass
+
+
+# --- fork --------------------------------------------------------------------------------------
+def _after_fork_in_child() -> None:
+    global _active_lock
+    _active_lock = threading.Lock()
+    _state.update(exit=None, signal=None)
+    pid = os.getpid()
+    for run in list(_active):
+        if run._pid != pid:
+            run._forked_away()
+    from . import console
+
+    console.after_fork()
+
+
+def install() -> None:
+    """Install the process hooks once (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _state["last_value"] = getattr(sys, "last_value", None)
+    atexit.register(_finish_all_at_exit)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    if sys.exit is _real_exit:
+        sys.exit = _exit
+    _install_sigterm()

@@ -1,0 +1,137 @@
+"""The media thread: encodes Image / Audio / Text / Histogram values to files off the scalar path.
+
+A media record is written when its files are, so it may land in ``records.jsonl`` after records
+with a higher seq (seq stays unique and gap-free; see docs/record-format.md). It is started the
+first time a run logs media.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Set
+
+from . import records
+from .record_queue import Item
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .writer import RunWriter
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def media_dirname(key: str) -> str:
+    """A file-system-safe folder name for a metric key (``eval/sample img`` -> ``eval/sample_img``)."""
+    parts = [_UNSAFE.sub("_", p).strip(".") or "_" for p in key.split("/")]
+    return "/".join(parts)
+
+
+class MediaWriter(threading.Thread):
+    """Writes the media records handed over by a :class:`~seetrain.writer.RunWriter`."""
+
+    def __init__(self, owner: "RunWriter") -> None:
+        super().__init__(name="seetrain-media", daemon=True)
+        self.owner = owner
+        self.items: Deque[Item] = collections.deque()
+        self.pending: Set[int] = set()
+        self.files: List[str] = []  # written since the last fsync
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+
+    def submit(self, item: Item) -> None:
+        with self._lock:
+            self.pending.add(item.seq)
+            self.items.append(item)
+            if not self.is_alive() and not self._stopping:
+                self.start()
+        self._wake.set()
+
+    def idle_up_to(self, seq: int) -> bool:
+        """True when no media record with seq <= ``seq`` is still being written."""
+        with self._lock:
+            return not self.pending or min(self.pending) > seq
+
+    def run(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            while self.items:
+                try:
+                    self._write(self.items.popleft())
+                except BaseException as exc:  # noqa: B036 - the thread must outlive anything
+                    self.owner.report("write media", exc)
+            if self._stopping and not self.items:
+                return
+
+    def _write(self, item: Item) -> None:
+        kind, seq, t, step, (data, nbytes) = item
+        owner = self.owner
+        try:
+            out: Dict[str, Any] = {}
+            for key, value in data.items():
+                base = f"media/{media_dirname(key)}/{step}_{seq}"
+                try:
+                    if isinstance(value, list):
+                        out[key] = [self._one(m, f"{base}_{i}") for i, m in enumerate(value)]
+                    else:
+                        out[key] = self._one(value, base)
+                except Exception as exc:
+                    owner.problem(key, f"could not write the media of {key!r} ({type(exc).__name__}: {exc}); "
+                                       "it was skipped")
+            if not out:
+                owner.add_lost([seq], "no media value of the record could be written")
+                return
+            line, stored = records.encode_metrics(seq, t, step, out, owner.problem)
+            err = owner.file.append(line)
+            if err is not None:
+                owner.add_lost([seq], f"{type(err).__name__}: {err}")
+            else:
+                owner._written(seq, [(step, stored)])
+        finally:
+            owner.queue.media_done(nbytes)
+            with self._lock:
+                self.pending.discard(seq)
+            owner.notify_progress()
+
+    def _one(self, media: Any, rel: str) -> Dict[str, Any]:
+        ref = media.encode(self.owner.run_dir, rel)
+        self.files.append(os.path.join(self.owner.run_dir, ref["path"]))
+        return ref
+
+    def close(self, timeout: Any = None) -> None:
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
+        if self.is_alive():
+            self.join(timeout)
+        while self.items and not self.is_alive():  # never started, or submitted while closing
+            self._write(self.items.popleft())
+
+    def fsync_files(self) -> None:
+        files, self.files = self.files, []
+        dirs = set()
+        for path in files:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            dirs.add(os.path.dirname(path))
+        for d in sorted(dirs, key=len, reverse=True):
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if files:
+            fd = os.open(os.path.join(self.owner.run_dir, "media"), os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

@@ -1,0 +1,170 @@
+"""Starting, resuming and finishing a run directory (the parts of ``Run`` that touch disk)."""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+import time
+import uuid as _uuid
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+
+from . import records
+from .lifecycle import Ending
+from .record_queue import CONFIG, EVENT, RecordQueue
+from .run_config import to_plain
+from .rundir import acquire_lock, check_name, cut_torn_tail, fsync_dir, read_tail, release_lock  # noqa: F401
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run import Run
+
+
+def new_id() -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # OS entropy: a training script's random.seed() must not make two runs' ids collide
+    tail = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=6))
+    return f"{stamp}-{tail}"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interval: float,
+          heartbeat_interval: float, max_queue: int, max_queue_bytes: int) -> None:
+    """Create or resume ``run.dir`` under its lock, queue the first records and start the writer."""
+    from . import run as _run
+    from .system import EnvironmentCapture, basic_environment
+    from .writer import RunWriter
+
+    plain = to_plain(config) if config is not None else None
+    if plain is not None and not isinstance(plain, dict):
+        raise TypeError(f"seetrain.init(config=...) takes a dict-like, got {type(config).__name__}")
+    os.makedirs(run.dir, exist_ok=True)
+    run._lock_fd = acquire_lock(run.dir)
+    try:
+        meta_path = os.path.join(run.dir, "run.json")
+        exists = os.path.isfile(meta_path)
+        if exists and resume in (None, False, "never"):
+            raise ValueError(f"a run with id {run.id!r} already exists in {run.dir}; pass resume=True "
+                             "to continue it or choose another id")
+        if not exists and resume == "must":
+            raise ValueError(f"resume='must' but no run with id {run.id!r} exists under {run.logdir}/{run.project}")
+        now = time.time()
+        meta: Dict[str, Any] = {}
+        first_seq = first_step = 0
+        missing = []
+        if exists:
+            with open(meta_path, "rb") as f:
+                meta = records.loads(f.read())
+            path = os.path.join(run.dir, "records.jsonl")
+            tail = read_tail(path)
+            cut_torn_tail(path, tail)
+            last_seq = max(tail.last_seq, _int(meta.get("last_seq"), -1))
+            first_seq = last_seq + 1
+            first_step = max(tail.last_step, _int(meta.get("last_step"), -1)) + 1
+            missing = tail.missing
+        run.uuid = meta.get("uuid") or _uuid.uuid4().hex
+        env = basic_environment()
+        meta.update({
+            "format": records.FORMAT, "uuid": run.uuid, "id": run.id, "name": run.name, "project": run.project,
+            "description": run.description if run.description is not None else meta.get("description"),
+            "tags": run.tags or meta.get("tags", []), "status": "running", "mode": run.mode,
+            "start_time": meta.get("start_time", now), "end_time": None, "exit_code": None, "error": None,
+            "resumed_time": now if exists else None, "seetrain_version": _version(),
+        })
+        meta.update(env)
+        old_config = dict(meta.get("config") or {})
+        meta["config"] = old_config
+        queue = RecordQueue(first_seq, first_step, max_items=max_queue, max_bytes=max_queue_bytes)
+        run._queue = queue
+        if exists:
+            queue.put(EVENT, {"event": "resume", "pid": env["pid"], "host": env["host"], "from_seq": first_seq})
+            for a, b in missing:
+                meta["lost"] = _int(meta.get("lost"), 0) + (b - a + 1)
+                queue.put(EVENT, {"event": "lost", "first_seq": a, "last_seq": b, "count": b - a + 1,
+                                  "reason": "the writing process ended before these records were written"})
+        else:
+            queue.put(EVENT, {"event": "start", "format": records.FORMAT, "uuid": run.uuid,
+                              "pid": env["pid"], "host": env["host"]})
+        run._writer = RunWriter(run.dir, queue, meta, warn=run._writer_warning, flush_interval=flush_interval,
+                                heartbeat_interval=heartbeat_interval)
+        # the config: the earlier one comes back silently; only what is new becomes a record
+        initial = dict(to_plain(_run._pending_config.to_dict()))
+        _run._pending_config.clear()
+        if plain:
+            initial.update(plain)
+        run.config._data.update(old_config)
+        changes = {k: v for k, v in initial.items() if k not in old_config or old_config[k] != v}
+        if changes:
+            run.config.update(changes)
+        run._writer.write_meta(fsync=False)
+        run._writer.start()
+        run._env = EnvironmentCapture(run._writer.update_meta)
+        run._env.start()
+    except BaseException:
+        release_lock(run._lock_fd)
+        run._lock_fd = None
+        raise
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def start_sender(run: "Run", host: Optional[str], api_key: Optional[str]) -> None:
+    """``mode="online"``: ship the run directory to a server; any failure here only warns."""
+    host = host or os.environ.get("SEETRAIN_HOST")
+    api_key = api_key or os.environ.get("SEETRAIN_API_KEY")
+    try:
+        from .sender import OnlineSender
+    except ImportError as exc:
+        run._warn("sender", f"mode='online' needs seetrain.sender, which could not be imported ({exc}); the run "
+                            "is written locally only. Upload it later with `seetrain sync`", strict_ok=True)
+        return
+    try:
+        sender = OnlineSender(run_dir=run.dir, host=host, api_key=api_key)
+        sender.start()
+        run._sender = sender
+    except Exception as exc:
+        run._warn("sender", f"mode='online': the sender did not start ({type(exc).__name__}: {exc}); the run is "
+                            "written locally only. Upload it later with `seetrain sync`", strict_ok=True)
+
+
+def finish(run: "Run", end: Ending) -> None:
+    """Write what is left, fsync, and leave ``run.json`` final (then upload, in online mode)."""
+    queue, writer = run._queue, run._writer
+    if end.error:
+        queue.put(EVENT, {"event": "exception", "exc_type": end.error["type"], "message": end.error["message"],
+                          "traceback": end.error["traceback"]})
+    queue.put(EVENT, {"event": "finish", "status": end.status, "exit_code": end.exit_code})
+    try:
+        writer.close(timeout=120)
+    except Exception as exc:
+        writer.report("close the writer", exc)
+    env = run._env
+    if env is not None:
+        env.join(0.2)  # a slow git must not hold finish() up; its facts land if they are ready
+        if env.result:
+            writer.meta.update(env.result)
+    now = time.time()
+    fields: Dict[str, Any] = {"status": end.status, "end_time": now, "exit_code": end.exit_code,
+                              "error": end.error, "config": run.config.to_dict()}
+    start_time = writer.meta.get("start_time")
+    if isinstance(start_time, (int, float)):
+        fields["duration"] = now - start_time
+    writer.write_meta(fsync=True, **fields)
+    try:
+        fsync_dir(run.dir)
+    except OSError:
+        pass
+    release_lock(run._lock_fd)
+    run._lock_fd = None
+    if run._sender is not None:
+        try:
+            run._sender.finish(timeout=run.upload_timeout)
+        except Exception as exc:
+            run._writer_warning(f"the upload did not finish ({type(exc).__name__}: {exc}); the run is complete "
+                                "on disk. Upload it later with `seetrain sync`", None)
