@@ -1,0 +1,70 @@
+"""Auth: the single --api-key, project-scoped read/write keys (stored hashed), 401/403."""
+
+from __future__ import annotations
+
+import subprocess
+
+import orjson
+
+from seetrain.sender import Client, RunSync
+
+from .conftest import PY, api, write_run
+
+
+def _key(db: str, *args: str) -> str:
+    out = subprocess.run([PY, "-m", "seetrain.cli", "server", "keys", "create", "--db", db, *args],
+                         capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.strip()
+
+
+def test_keys_scope_projects_and_rights(make_server, tmp_path):
+    db = str(tmp_path / "auth.sqlite")
+    admin = "admin-" + "x" * 20
+    writer_a = _key(db, "--project", "A", "--write")
+    reader_a = _key(db, "--project", "A")
+    srv = make_server(db=db, api_key=admin)
+    da, db_ = tmp_path / "A" / "ra", tmp_path / "B" / "rb"
+    ma = write_run(str(da), 5, project="A")
+    mb = write_run(str(db_), 5, project="B")
+    (db_ / "media").mkdir()
+    (db_ / "media" / "x.txt").write_bytes(b"secret of B")
+    with open(db_ / "records.jsonl", "ab") as f:
+        f.write(orjson.dumps({"seq": 5, "time": 1.0, "type": "metrics", "step": 5,
+                              "data": {"t": {"_type": "text", "path": "media/x.txt"}}}) + b"\n")
+    RunSync(str(da), Client(srv.url, writer_a)).drain()
+    RunSync(str(db_), Client(srv.url, admin)).drain()
+
+    # no key or a wrong key: 401 with a JSON reason
+    for key in (None, "st_wrong", "x" * 5000):
+        status, body = api(srv.url, "/api/v1/runs", key=key)
+        assert status == 401 and "API key" in body["detail"]
+    # a project key sees only its project
+    status, body = api(srv.url, "/api/v1/runs", key=reader_a)
+    assert status == 200 and [r["project"] for r in body["runs"]] == ["A"]
+    assert [p["name"] for p in api(srv.url, "/api/v1/projects", key=reader_a)[1]] == ["A"]
+    assert api(srv.url, f"/api/v1/runs/{mb['uuid']}", key=reader_a)[0] == 403
+    assert api(srv.url, f"/api/v1/series?run={mb['uuid']}&key=k0", key=reader_a)[0] == 403
+    media = api(srv.url, f"/api/v1/runs/{mb['uuid']}/media", key=admin)[1]
+    assert api(srv.url, media[0]["url"], key=reader_a)[0] == 403
+    assert api(srv.url, media[0]["url"], key=admin) == (200, b"secret of B")
+    # read-only key cannot write; a write key cannot write another project
+    rec = orjson.dumps({"records": [{"seq": 99, "time": 1.0, "type": "metrics", "step": 99, "data": {"k0": 1}}]})
+    assert api(srv.url, f"/api/v1/runs/{ma['uuid']}/records", "POST", rec, key=reader_a)[0] == 403
+    assert api(srv.url, f"/api/v1/runs/{mb['uuid']}/records", "POST", rec, key=writer_a)[0] == 403
+    new_b = dict(mb, uuid="f" * 32)
+    assert api(srv.url, f"/api/v1/runs/{'f' * 32}", "PUT", orjson.dumps(new_b), key=writer_a)[0] == 403
+    assert api(srv.url, f"/api/v1/runs/{ma['uuid']}/records", "POST", rec, key=writer_a)[1]["stored"] == 1
+    # keys are stored hashed: the database file never holds them
+    raw = open(db, "rb").read()
+    assert writer_a.encode() not in raw and reader_a.encode() not in raw and admin.encode() not in raw
+    # revoked keys stop working (after the per-worker cache of a few seconds)
+    listing = subprocess.run([PY, "-m", "seetrain.cli", "server", "keys", "list", "--db", db], capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+    assert writer_a not in listing and len(listing.strip().splitlines()) == 2
+
+
+def test_open_server_refuses_non_loopback_without_key(tmp_path):
+    out = subprocess.run([PY, "-m", "seetrain.cli", "server", "--db", str(tmp_path / "o.sqlite"), "--blobs",
+                          str(tmp_path / "b"), "--host", "0.0.0.0", "--port", "1"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode != 0 and "without an API key" in out.stderr
