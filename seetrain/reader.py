@@ -1,20 +1,38 @@
-"""Reads a run directory, tolerating a torn last line (the mark of a killed process)."""
+"""Reads run directories: whole (:func:`read_run`, streamed), listed (:func:`list_runs`, from
+``run.json`` alone) or incrementally from a byte offset (:func:`read_records`).
+
+See ``docs/record-format.md`` for the format. Runs written before format 2 read the same way.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 from . import records
+from .columns import Column, Series, Table
+from .record_stream import Chunk, iter_chunks, read_records, records_path
+
+__all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
+           "HEARTBEAT_STALE_S", "ConsoleLine", "Row"]
+
+HEARTBEAT_STALE_S = 30.0  # a running run whose heartbeat is older than this has vanished
 
 
-class Series(NamedTuple):
-    """The history of one scalar key."""
+class Row(NamedTuple):
+    """One metrics record's scalars: its ``step``, ``time`` and ``{key: value}``."""
 
-    steps: List[int]
-    values: List[float]
-    times: List[float]
+    step: int
+    time: float
+    values: Dict[str, Any]
+
+
+class ConsoleLine(NamedTuple):
+    time: float
+    stream: str  # "stdout" or "stderr"
+    line: str
 
 
 def _pid_alive(pid: int) -> bool:
@@ -33,156 +51,332 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-class RunReader:
-    """A read-only view of one run directory (``run.json`` + ``records.jsonl`` + ``media/``)."""
+def _untag(values: Any) -> Dict[str, Any]:
+    if not isinstance(values, dict):
+        return {}
+    return {k: records.NON_FINITE.get(v, v) if type(v) is str else v for k, v in values.items()}
 
-    def __init__(self, path: str) -> None:
+
+class _Scan:
+    """Everything one streaming pass over ``records.jsonl`` keeps (compactly)."""
+
+    def __init__(self) -> None:
+        self.metrics = Table()
+        self.system = Table()
+        self.config: Dict[str, Any] = {}
+        self.summary: Dict[str, Any] = {}  # summary records (run.summary[...] = ...)
+        self.events: List[Dict[str, Any]] = []
+        self.last_seq = -1
+        self.count = 0
+        self.corrupt = 0
+        self.end = 0  # byte offset after the last complete line
+
+    def add(self, chunk: Chunk, old_format: bool) -> None:
+        self.corrupt += chunk.corrupt
+        self.end = chunk.next_offset
+        self.count += len(chunk.records)
+        add_metrics, add_system = self.metrics.add, self.system.add
+        last_seq = self.last_seq
+        for rec in chunk.records:
+            seq = rec["seq"]
+            if type(seq) is int and seq > last_seq:
+                last_seq = seq
+            kind = rec["type"]
+            if kind == "metrics":
+                data = rec.get("data")
+                if type(data) is not dict:
+                    continue
+                if old_format and any(k.startswith("sys/") for k in data):  # format 1 logged them as metrics
+                    add_system(None, rec.get("time"), {k: v for k, v in data.items() if k.startswith("sys/")})
+                    data = {k: v for k, v in data.items() if not k.startswith("sys/")}
+                    if not data:
+                        continue
+                add_metrics(rec.get("step"), rec.get("time"), data)
+            elif kind == "system":
+                data = rec.get("data")
+                if type(data) is dict:
+                    add_system(None, rec.get("time"), data)
+            elif kind == "config":
+                if isinstance(rec.get("config"), dict):
+                    self.config.update(rec["config"])
+            elif kind == "event":
+                self.events.append(rec)
+            elif kind == "summary":
+                if isinstance(rec.get("summary"), dict):
+                    self.summary.update(rec["summary"])
+        self.last_seq = last_seq
+
+
+class RunReader:
+    """A read-only view of one run directory (``run.json`` + ``records.jsonl`` + ``media/``).
+
+    Opening reads ``run.json`` only; the records are streamed once, on first use, into compact
+    columns (peak memory stays under about twice the file size). ``refresh()`` re-reads both.
+    """
+
+    def __init__(self, path: "os.PathLike[str] | str") -> None:
         path = os.path.abspath(os.fspath(path))
         if os.path.isfile(path):
             path = os.path.dirname(path)
-        meta_path = os.path.join(path, "run.json")
-        if not os.path.isfile(meta_path):
-            raise FileNotFoundError(f"{path} is not a SeeTrain run directory (no run.json); "
-                                    "pass <logdir>/<project>/<run-id> or see `seetrain ls`")
         self.path = path
-        with open(meta_path, "rb") as f:
-            self.meta: Dict[str, Any] = records.loads(f.read())
-        self._records: Optional[List[Dict[str, Any]]] = None
-        self.torn = False  # the last line was incomplete
-        self.corrupt_lines = 0
+        self._scan: Optional[_Scan] = None
+        self.meta: Dict[str, Any] = self._read_meta()
 
-    # --- metadata ----------------------------------------------------------------------------
+    def _read_meta(self) -> Dict[str, Any]:
+        meta_path = os.path.join(self.path, "run.json")
+        if not os.path.isfile(meta_path):
+            raise FileNotFoundError(f"{self.path} is not a SeeTrain run directory (no run.json); "
+                                    "pass <logdir>/<project>/<run-id> or see `seetrain ls`")
+        with open(meta_path, "rb") as f:
+            meta = records.loads(f.read())
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_path} does not hold a JSON object; the run directory is damaged")
+        return meta
+
+    def refresh(self) -> "RunReader":
+        """Re-read ``run.json`` and forget the records read so far (a live run has moved on)."""
+        self.meta = self._read_meta()
+        self._scan = None
+        return self
+
+    # --- identity and state (run.json only) ------------------------------------------------------
     @property
     def id(self) -> str:
-        return self.meta.get("id", os.path.basename(self.path))
+        return self.meta.get("id") or os.path.basename(self.path)
 
     @property
     def name(self) -> str:
-        return self.meta.get("name", self.id)
+        return self.meta.get("name") or self.id
 
     @property
     def project(self) -> str:
-        return self.meta.get("project", os.path.basename(os.path.dirname(self.path)))
+        return self.meta.get("project") or os.path.basename(os.path.dirname(self.path))
+
+    @property
+    def uuid(self) -> Optional[str]:
+        """Globally unique id (format 2); ``None`` for older runs."""
+        return self.meta.get("uuid")
+
+    @property
+    def format(self) -> int:
+        return int(self.meta.get("format") or 1)
+
+    @property
+    def exit_code(self) -> Optional[int]:
+        return self.meta.get("exit_code")
+
+    @property
+    def error(self) -> Optional[Dict[str, Any]]:
+        """For a ``crashed`` run: ``{"type", "message", "traceback"}`` when the writer recorded it."""
+        return self.meta.get("error")
+
+    @property
+    def lost(self) -> int:
+        """Records lost to write errors (as counted in ``run.json``); see :meth:`lost_ranges`."""
+        return int(self.meta.get("lost") or 0)
+
+    @property
+    def heartbeat_age(self) -> Optional[float]:
+        """Seconds since the writer's last heartbeat (``None`` for runs without one)."""
+        hb = self.meta.get("heartbeat")
+        return None if hb is None else max(time.time() - float(hb), 0.0)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writing process is live: a fresh heartbeat (any host sharing the folder);
+        for runs without heartbeats, a live pid on this host."""
+        if self.meta.get("status") != "running":
+            return False
+        age = self.heartbeat_age
+        if age is not None:
+            return age < HEARTBEAT_STALE_S
+        pid = self.meta.get("pid")
+        return bool(pid) and self.meta.get("host") == socket.gethostname() and _pid_alive(int(pid))
+
+    @property
+    def vanished(self) -> bool:
+        """``run.json`` says ``running`` but its process is gone (SIGKILL, OOM, power loss)."""
+        return self.meta.get("status") == "running" and not self.alive
 
     @property
     def status(self) -> str:
-        """``success``/``failed``/``crashed``/``killed``, ``running`` while its process lives, else ``crashed``."""
-        status = self.meta.get("status", "unknown")
+        """``success``/``failed``/``crashed``/``killed``; ``running`` only while the writer lives,
+        else ``crashed`` (and :attr:`vanished` is true)."""
+        status = self.meta.get("status") or "unknown"
         if status != "running":
             return status
-        pid = self.meta.get("pid")
-        if pid and self.meta.get("host") == socket.gethostname() and _pid_alive(int(pid)):
-            return "running"
-        return "crashed"
+        return "running" if self.alive else "crashed"
+
+    # --- records (streamed once, on first use) ----------------------------------------------------
+    def _scanned(self) -> _Scan:
+        if self._scan is None:
+            scan = _Scan()
+            old = self.format < 2
+            for chunk in iter_chunks(records_path(self.path)):
+                scan.add(chunk, old)
+            self._scan = scan
+        return self._scan
+
+    @property
+    def torn(self) -> bool:
+        """The file ends in a partial line and no live writer will complete it."""
+        end = self._scanned().end
+        try:
+            size = os.path.getsize(records_path(self.path))
+        except OSError:
+            return False
+        return size > end and not self.alive
+
+    @property
+    def corrupt_lines(self) -> int:
+        return self._scanned().corrupt
+
+    @property
+    def last_seq(self) -> int:
+        return self._scanned().last_seq
+
+    @property
+    def num_records(self) -> int:
+        return self._scanned().count
 
     @property
     def config(self) -> Dict[str, Any]:
         cfg = dict(self.meta.get("config") or {})
-        for rec in self.records():
-            if "config" in rec:
-                cfg.update(rec["config"])
+        cfg.update(self._scanned().config)
         return cfg
 
-    # --- records -----------------------------------------------------------------------------
-    def records(self) -> List[Dict[str, Any]]:
-        """All records, in file order; a torn last line is ignored."""
-        if self._records is None:
-            self._records = self._load()
-        return self._records
-
-    def _load(self) -> List[Dict[str, Any]]:
-        path = os.path.join(self.path, "records.jsonl")
-        out: List[Dict[str, Any]] = []
-        if not os.path.isfile(path):
-            return out
-        with open(path, "rb") as f:
-            raw = f.read()
-        lines = raw.split(b"\n")
-        last = len(lines) - 1
-        for i, line in enumerate(lines):
-            if not line.strip():
-                continue
-            try:
-                out.append(records.decode_record(line))
-            except Exception:
-                if i == last:
-                    self.torn = True
-                else:
-                    self.corrupt_lines += 1
-        return out
-
     @property
-    def last_seq(self) -> int:
-        recs = self.records()
-        return max((r["seq"] for r in recs), default=-1)
+    def events(self) -> List[Dict[str, Any]]:
+        """Event records (``start``, ``resume``, ``finish``, ``exception``, ``warning``, ``lost``)."""
+        return list(self._scanned().events)
 
-    def iter_data(self) -> Iterator[Dict[str, Any]]:
-        for rec in self.records():
-            if "data" in rec:
-                yield rec
+    def lost_ranges(self) -> List[Dict[str, Any]]:
+        """``lost`` events: ``first_seq``, ``last_seq``, ``count``, ``reason`` (never written)."""
+        return [e for e in self._scanned().events if e.get("event") == "lost"]
 
     def keys(self) -> List[str]:
-        seen: Dict[str, None] = {}
-        for rec in self.iter_data():
-            for k in rec["data"]:
-                seen.setdefault(k)
-        return sorted(seen)
+        """The user's scalar and media keys (system metrics are in :meth:`system_keys`)."""
+        t = self._scanned().metrics
+        return sorted(set(t.keys) | set(t.media))
+
+    def scalar_keys(self) -> List[str]:
+        """The user's keys that have numbers (what :meth:`scalars` and :meth:`rows` give)."""
+        return sorted(self._scanned().metrics.keys)
 
     def scalars(self, key: str) -> Series:
-        steps, values, times = [], [], []
-        for rec in self.iter_data():
-            v = rec["data"].get(key)
-            if v is not None and isinstance(v, (int, float)):
-                steps.append(rec["step"])
-                values.append(v)
-                times.append(rec["time"])
-        return Series(steps, values, times)
+        """Steps, values and times of one metric key (compact :class:`Column` s, equal to lists).
+
+        A system key (``sys/...``) that is not also a metric gives :meth:`system`'s series.
+        """
+        scan = self._scanned()
+        if key not in scan.metrics.keys and key in scan.system.keys:
+            return scan.system.series(key, sample_steps=True)
+        return scan.metrics.series(key)
+
+    def system_keys(self) -> List[str]:
+        return sorted(self._scanned().system.keys)
+
+    def system(self, key: str) -> Series:
+        """One system metric (``sys/...``): its own times; ``steps`` are sample numbers."""
+        return self._scanned().system.series(key, sample_steps=True)
 
     def media(self, key: str) -> List[Dict[str, Any]]:
         """Media logged under ``key``: dicts with ``step``, ``type``, absolute ``path``, caption, ..."""
         out = []
-        for rec in self.iter_data():
-            v = rec["data"].get(key)
+        for step, _t, v in self._scanned().metrics.media_items(key):
             for ref in (v if isinstance(v, list) else [v]):
-                if isinstance(ref, dict) and "_type" in ref:
-                    item = dict(ref)
-                    item["type"] = item.pop("_type")
-                    item["path"] = os.path.join(self.path, ref["path"])
-                    item["step"] = rec["step"]
-                    out.append(item)
+                item = dict(ref)
+                item["type"] = item.pop("_type")
+                item["path"] = os.path.join(self.path, ref["path"])
+                item["step"] = step
+                out.append(item)
         return out
 
     def summary(self) -> Dict[str, Any]:
-        """The last value logged for each key."""
-        out: Dict[str, Any] = {}
-        for rec in self.iter_data():
-            out.update(rec["data"])
+        """Last value of each metric key, with values set through ``run.summary`` on top.
+
+        Starts from ``run.json``'s summary (kept current by the writer), then what the records say.
+        """
+        scan = self._scanned()
+        out = {k: v for k, v in _untag(self.meta.get("summary")).items() if not k.startswith("sys/")}
+        out.update(scan.metrics.last_values())
+        out.update(scan.summary)
         return out
 
-    def history(self, keys: Optional[List[str]] = None) -> List[Dict[str, Any]]:
-        """One row per data record: ``step``, ``time`` and the scalar values (for CSV or pandas)."""
-        rows = []
-        for rec in self.iter_data():
-            row = {"step": rec["step"], "time": rec["time"]}
-            for k, v in rec["data"].items():
-                if (keys is None or k in keys) and isinstance(v, (int, float)):
-                    row[k] = v
-            if len(row) > 2:
-                rows.append(row)
-        return rows
+    def meta_summary(self) -> Dict[str, Any]:
+        """The summary as ``run.json`` has it, without reading records (what ``seetrain ls`` shows)."""
+        return _untag(self.meta.get("summary"))
+
+    def console(self) -> List[ConsoleLine]:
+        """Captured stdout/stderr lines, in order (read on demand, not kept)."""
+        out = []
+        for chunk in iter_chunks(records_path(self.path)):
+            out.extend(ConsoleLine(r.get("time"), r.get("stream", "stdout"), r.get("line", ""))
+                       for r in chunk.records if r["type"] == "console")
+        return out
+
+    def iter_records(self) -> Iterator[Dict[str, Any]]:
+        """Every record, in file order, streamed (bounded memory)."""
+        for chunk in iter_chunks(records_path(self.path)):
+            yield from chunk.records
+
+    def records(self) -> List[Dict[str, Any]]:
+        """Every record as a list (several times the file size in memory: prefer iter_records)."""
+        return list(self.iter_records())
+
+    def iter_data(self) -> Iterator[Dict[str, Any]]:
+        """The ``metrics`` records, streamed."""
+        return (r for r in self.iter_records() if r["type"] == "metrics")
+
+    def rows(self, keys: Optional[List[str]] = None) -> Iterator[Row]:
+        """One :class:`Row` per metrics record that has a scalar of ``keys`` (default: all)."""
+        table = self._scanned().metrics
+        keys = sorted(table.keys) if keys is None else [k for k in keys if k in table.keys]
+        cols = [(k, table.keys[k].rows, table.keys[k].values) for k in keys]
+        pos = [0] * len(cols)
+        for row in range(len(table)):
+            values = {}
+            for i, (k, rows, vals) in enumerate(cols):
+                p = pos[i]
+                if p < len(rows) and rows[p] == row:
+                    values[k] = vals[p]
+                    pos[i] = p + 1
+            if values:
+                yield Row(table.steps[row], table.times[row], values)
+
+    @property
+    def last_time(self) -> Optional[float]:
+        """When the last metrics record was logged (``None`` if there is none)."""
+        times = self._scanned().metrics.times
+        return times[-1] if len(times) else None
+
+    @property
+    def last_step(self) -> Optional[int]:
+        """The last user step (``run.json`` for format 2, else from the records)."""
+        if self.format >= 2 and "last_step" in self.meta:
+            return self.meta.get("last_step")
+        steps = self._scanned().metrics.steps
+        return max(steps) if len(steps) else None
 
     def __repr__(self) -> str:
         return f"<RunReader {self.project}/{self.name} id={self.id} status={self.status}>"
 
 
-def read_run(path: str) -> RunReader:
-    """Open a run directory for reading."""
+def read_run(path: "os.PathLike[str] | str") -> RunReader:
+    """Open a run directory for reading (records are streamed on first use)."""
     return RunReader(path)
 
 
+def default_logdir(logdir: Optional[str] = None) -> str:
+    return os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+
+
 def list_runs(logdir: Optional[str] = None, project: Optional[str] = None) -> List[RunReader]:
-    """Every run under ``logdir`` (default ``$SEETRAIN_LOGDIR`` or ``./seetrain_logs``), oldest first."""
-    logdir = os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+    """Every run under ``logdir`` (default ``$SEETRAIN_LOGDIR`` or ``./seetrain_logs``), oldest first.
+
+    Reads each ``run.json`` only; a run whose ``run.json`` cannot be read is left out.
+    """
+    logdir = default_logdir(logdir)
     runs: List[RunReader] = []
     if not os.path.isdir(logdir):
         return runs
@@ -193,10 +387,9 @@ def list_runs(logdir: Optional[str] = None, project: Optional[str] = None) -> Li
         if not os.path.isdir(pdir):
             continue
         for rid in sorted(os.listdir(pdir)):
-            if os.path.isfile(os.path.join(pdir, rid, "run.json")):
-                try:
-                    runs.append(RunReader(os.path.join(pdir, rid)))
-                except Exception:
-                    continue
+            try:
+                runs.append(RunReader(os.path.join(pdir, rid)))
+            except (OSError, ValueError):
+                continue
     runs.sort(key=lambda r: r.meta.get("start_time") or 0)
     return runs

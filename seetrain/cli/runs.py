@@ -1,4 +1,8 @@
-"""``seetrain ls``, ``show`` and ``export``: reading run directories from the terminal."""
+"""``seetrain ls``, ``show`` and ``export``: reading run directories from the terminal.
+
+``ls`` reads each run's ``run.json`` only (its summary is kept current by the writer), so it
+stays fast however long the runs are; runs written before format 2 without a summary are read.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ import csv
 import datetime as _dt
 import os
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
-from ..reader import RunReader, list_runs, read_run
+from ..reader import RunReader, default_logdir, list_runs, read_run
+from ..record_stream import records_path
+
+RESERVED_COLUMNS = ("step", "time")
 
 
-def _fmt_value(v) -> str:
+def _fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, dict) and "_type" in v:
@@ -22,15 +29,41 @@ def _fmt_value(v) -> str:
     return str(v)
 
 
+def _fmt_time(t: Any) -> str:
+    try:
+        return _dt.datetime.fromtimestamp(float(t)).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "-"
+
+
+def _end_time(r: RunReader) -> Optional[float]:
+    m = r.meta
+    end = m.get("end_time") or m.get("heartbeat")
+    if end is None and r.format < 2:  # old runs: the last record says when it stopped
+        end = r.last_time
+    return end
+
+
 def _duration(r: RunReader) -> str:
-    start, end = r.meta.get("start_time"), r.meta.get("end_time")
+    start = r.meta.get("start_time")
     if not start:
         return "-"
-    if not end:
-        recs = r.records()
-        end = recs[-1]["time"] if recs else start
-    secs = int(max(end - start, 0))
-    return str(_dt.timedelta(seconds=secs))
+    end = _end_time(r) or start
+    return str(_dt.timedelta(seconds=int(max(float(end) - float(start), 0))))
+
+
+def _steps(r: RunReader) -> str:
+    last = r.last_step
+    return str(last + 1) if isinstance(last, int) and last >= 0 else "0"
+
+
+def _last_metrics(r: RunReader, n: int) -> str:
+    summary = r.meta_summary()
+    if not summary and r.format < 2:  # old runs wrote their summary at finish only
+        summary = r.summary()
+    shown = [(k, v) for k, v in summary.items()
+             if not k.startswith("sys/") and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in shown[:n])
 
 
 def _table(rows: List[List[str]], header: List[str]) -> str:
@@ -39,27 +72,39 @@ def _table(rows: List[List[str]], header: List[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
+def _matches(run: str, runs: List[RunReader]) -> List[RunReader]:
+    """Runs that ``run`` names, most exact kind first: id, uuid, project/id, name, id suffix."""
+    tests = (lambda r: r.id == run, lambda r: r.uuid == run, lambda r: f"{r.project}/{r.id}" == run,
+             lambda r: r.name == run, lambda r: r.id.endswith(run))
+    for test in tests:
+        found = [r for r in runs if test(r)]
+        if found:
+            return found
+    return []
+
+
 def _resolve(run: str, logdir: Optional[str]) -> RunReader:
-    if os.path.isdir(run):
+    if os.path.isdir(run) and os.path.isfile(os.path.join(run, "run.json")):
         return read_run(run)
-    matches = [r for r in list_runs(logdir) if r.id == run or r.id.endswith(run) or r.name == run]
-    if not matches:
-        raise SystemExit(f"seetrain: no run {run!r} under {os.path.abspath(logdir or os.environ.get('SEETRAIN_LOGDIR') or './seetrain_logs')}"
+    found = _matches(run, list_runs(logdir))
+    if not found:
+        raise SystemExit(f"seetrain: no run {run!r} under {default_logdir(logdir)}"
                          " (give a run directory, an id or a name; see `seetrain ls`)")
-    return matches[-1]
+    if len(found) > 1:
+        rows = [[r.project, r.name, r.id, r.status, _fmt_time(r.meta.get("start_time"))] for r in found]
+        raise SystemExit(f"seetrain: {len(found)} runs match {run!r}; give the id (or project/id, or the "
+                         f"run directory) of the one you mean:\n"
+                         + _table(rows, ["PROJECT", "NAME", "ID", "STATUS", "STARTED"]))
+    return found[0]
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     runs = list_runs(args.logdir, project=args.project)
     if not runs:
-        print(f"no runs under {os.path.abspath(args.logdir or os.environ.get('SEETRAIN_LOGDIR') or './seetrain_logs')}")
+        print(f"no runs under {default_logdir(args.logdir)}")
         return 0
-    rows = []
-    for r in runs:
-        summary = {k: v for k, v in r.summary().items() if not k.startswith("sys/") and isinstance(v, (int, float))}
-        steps = [rec["step"] for rec in r.iter_data()]
-        last = ", ".join(f"{k}={_fmt_value(v)}" for k, v in list(summary.items())[: args.metrics])
-        rows.append([r.project, r.name, r.id, r.status, str(max(steps) + 1 if steps else 0), _duration(r), last])
+    rows = [[r.project, r.name, r.id, r.status, _steps(r), _duration(r), _last_metrics(r, args.metrics)]
+            for r in runs]
     print(_table(rows, ["PROJECT", "NAME", "ID", "STATUS", "STEPS", "DURATION", "LAST METRICS"]))
     return 0
 
@@ -68,12 +113,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     r = _resolve(args.run, args.logdir)
     m = r.meta
     print(f"run       {r.project}/{r.name} ({r.id})")
-    print(f"status    {r.status}")
+    if r.uuid:
+        print(f"uuid      {r.uuid}")
+    status = r.status
+    if r.vanished:
+        age = r.heartbeat_age
+        status += (f" (its process vanished: no heartbeat for {int(age)} s)" if age is not None
+                   else " (its process is gone)")
+    if r.exit_code is not None:
+        status += f", exit code {r.exit_code}"
+    print(f"status    {status}")
+    if r.error:
+        print(f"error     {r.error.get('type')}: {r.error.get('message')}")
+    if r.lost:
+        print(f"lost      {r.lost} records could not be written")
     print(f"path      {r.path}")
     if m.get("description"):
         print(f"about     {m['description']}")
     if m.get("tags"):
-        print(f"tags      {', '.join(m['tags'])}")
+        print(f"tags      {', '.join(map(str, m['tags']))}")
+    print(f"started   {_fmt_time(m.get('start_time'))}")
     print(f"duration  {_duration(r)}")
     git = m.get("git") or {}
     if git:
@@ -88,21 +147,49 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def csv_columns(keys: List[str]) -> Dict[str, str]:
+    """Column name per metric key: ``step`` and ``time`` are the record's own; a metric of that name
+    is written as ``metric:step`` (``metric:metric:step`` if that is taken too, and so on)."""
+    taken = set(RESERVED_COLUMNS) | set(keys)
+    out = {}
+    for k in keys:
+        name = k
+        if k in RESERVED_COLUMNS:
+            name = f"metric:{k}"
+            while name in taken:
+                name = f"metric:{name}"
+            taken.add(name)
+        out[k] = name
+    return out
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     r = _resolve(args.run, args.logdir)
+    if args.format == "jsonl":  # the records as written (complete lines only), streamed
+        out = open(args.output, "wb") if args.output else sys.stdout.buffer
+        try:
+            with open(records_path(r.path), "rb") as f:
+                tail = b""
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    block = tail + block
+                    cut = block.rfind(b"\n") + 1
+                    out.write(block[:cut])
+                    tail = block[cut:]
+            out.flush()
+        except FileNotFoundError:
+            pass
+        finally:
+            if args.output:
+                out.close()
+        return 0
+    keys = r.scalar_keys()
+    names = csv_columns(keys)
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
-        if args.format == "jsonl":
-            with open(os.path.join(r.path, "records.jsonl"), "rb") as f:
-                for line in f:
-                    if line.endswith(b"\n"):
-                        out.write(line.decode("utf-8"))
-        else:
-            rows = r.history()
-            keys = sorted({k for row in rows for k in row} - {"step", "time"})
-            writer = csv.DictWriter(out, fieldnames=["step", "time"] + keys, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        writer = csv.writer(out)
+        writer.writerow(list(RESERVED_COLUMNS) + [names[k] for k in keys])
+        for step, t, values in r.rows(keys):
+            writer.writerow([step, t] + [values.get(k, "") for k in keys])
     finally:
         if out is not sys.stdout:
             out.close()
@@ -111,17 +198,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``ls``, ``show`` and ``export``."""
-    ls = sub.add_parser("ls", help="list runs")
+    ls = sub.add_parser("ls", help="list runs (from each run.json; fast for long runs)")
     ls.add_argument("logdir", nargs="?", default=None)
     ls.add_argument("--project", default=None)
     ls.add_argument("--metrics", type=int, default=3, help="how many last metrics to show")
     ls.set_defaults(func=cmd_ls)
-    show = sub.add_parser("show", help="show one run's config and summary")
-    show.add_argument("run", help="run directory, id or name")
+    show = sub.add_parser("show", help="show one run's status, config and summary")
+    show.add_argument("run", help="run directory, id, project/id, uuid or name")
     show.add_argument("--logdir", default=None)
     show.set_defaults(func=cmd_show)
-    ex = sub.add_parser("export", help="export a run's records")
-    ex.add_argument("run")
+    ex = sub.add_parser("export", help="export a run's records (csv: one row per step; jsonl: as written)",
+                        description="CSV columns: step, time, then one per metric key; a metric named "
+                                    "'step' or 'time' becomes 'metric:step' / 'metric:time'.")
+    ex.add_argument("run", help="run directory, id, project/id, uuid or name")
     ex.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     ex.add_argument("--logdir", default=None)
     ex.add_argument("-o", "--output", default=None)
