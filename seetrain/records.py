@@ -184,17 +184,38 @@ def encode_record(seq: int, time: float, step: Optional[int] = None,
     return encode(seq, time, "config", {"config": config or {}})
 
 
-def decode_record(line: bytes) -> Dict[str, Any]:
-    """Parse one JSON line; raises ``orjson.JSONDecodeError`` on a torn or corrupt line."""
-    rec = orjson.loads(line)
-    if not isinstance(rec, dict) or "seq" not in rec:
-        raise orjson.JSONDecodeError("not a SeeTrain record", line.decode("utf-8", "replace"), 0)
-    data = rec.get("data")
-    if data:
-        for key, value in data.items():
-            if type(value) is str:
-                data[key] = NON_FINITE.get(value, value)
+# decode side (owned by the reader): which field of a typed record holds tagged numbers
+_TAGGED_FIELD = {"metrics": "data", "system": "data", "summary": "summary"}
+
+
+def normalize_record(rec: Dict[str, Any]) -> Dict[str, Any]:
+    """Give a parsed record its ``type`` and turn ``"NaN"``/``"Infinity"`` tags back into floats.
+
+    Records written before format 2 have no ``type``: one with ``data`` is ``metrics``, one with
+    ``config`` is ``config`` (anything else ``unknown``, which readers skip).
+    """
+    kind = rec.get("type")
+    if kind is None:
+        kind = rec["type"] = "metrics" if "data" in rec else "config" if "config" in rec else "unknown"
+    field = _TAGGED_FIELD.get(kind)
+    if field is not None:
+        values = rec.get(field)
+        if values and type(values) is dict:
+            for key, value in values.items():
+                if type(value) is str:
+                    values[key] = NON_FINITE.get(value, value)
     return rec
+
+
+def decode_record(line: bytes) -> Dict[str, Any]:
+    """Parse one JSON line into a typed record (see :func:`normalize_record`).
+
+    Raises ``orjson.JSONDecodeError`` (a ``ValueError``) on a torn or corrupt line.
+    """
+    rec = orjson.loads(line)
+    if type(rec) is not dict or "seq" not in rec:
+        raise orjson.JSONDecodeError("not a SeeTrain record", line.decode("utf-8", "replace"), 0)
+    return normalize_record(rec)
 
 
 def dumps(obj: Any, indent: bool = True) -> bytes:
