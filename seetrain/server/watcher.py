@@ -27,7 +27,8 @@ from .ingest import IngestError, ingest_run
 
 log = logging.getLogger("seetrain.ui")
 
-CHUNK_BYTES = 8 << 20  # bytes of records.jsonl ingested per run per pass (keeps live runs prompt)
+CHUNK_BYTES = 1 << 20  # bytes of records.jsonl ingested per run per pass: a long backlog never holds
+                       # a live run's new points back for more than a fraction of a second
 
 
 @dataclass
@@ -102,7 +103,12 @@ class Watcher:
                 self.poll_once()
             except Exception:  # the dashboard keeps serving what it has; say why once per pass
                 log.exception("seetrain ui: reading %s failed", self.logdir)
-            self._stop.wait(self.interval)
+            if not self.behind():  # with a backlog, go straight on (live runs are served every pass)
+                self._stop.wait(self.interval)
+
+    def behind(self) -> bool:
+        """True while some run has bytes left to read (a backlog larger than one pass takes)."""
+        return any(st.size == -1 for st in list(self.runs.values()))
 
     # --- one pass ----------------------------------------------------------------------------
     def poll_once(self) -> int:

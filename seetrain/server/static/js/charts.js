@@ -146,7 +146,7 @@ export class MetricChart {
     const n = first.x.length, last = n ? first.y[n - 1] : null;
     let max = -Infinity;
     for (const arr of [first.y, first.ymax]) for (const v of arr) if (v != null && v > max) max = v;
-    Object.assign(this.el.dataset, {points: n, total: first.total, last: last == null ? "" : last,
+    Object.assign(this.el.dataset, {runs: this.data.size, points: n, total: first.total, last: last == null ? "" : last,
       max: Number.isFinite(max) ? max : "", downsampled: first.downsampled ? "1" : "0", zoomed: this.zoom ? "1" : "0"});
     this.info.textContent = (first.downsampled ? `${n} of ${first.total} pts (min/max band)` : `${first.total} pts`)
       + (this.zoom ? " · zoomed (double-click resets)" : "") + (last != null ? ` · last ${fmtNum(last)}` : "");
