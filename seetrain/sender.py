@@ -71,6 +71,8 @@ class Client:
 
     def __init__(self, host: str, api_key: Optional[str] = None, timeout: float = 30.0, attempts: int = 4,
                  max_wait: float = 60.0) -> None:
+        if not host:
+            raise ValueError("no server given: pass host='http://HOST:PORT' (or set SEETRAIN_HOST)")
         if "://" not in host:
             host = "http://" + host
         u = urllib.parse.urlsplit(host)
