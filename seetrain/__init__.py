@@ -105,6 +105,9 @@ _LAZY = {
     "list_runs": ("reader", "list_runs"),
     "RunReader": ("reader", "RunReader"),
     "Config": ("run_config", "Config"),
+    "sync_wandb": ("integration.bridges.wandb", "sync_wandb"),
+    "sync_tensorboard": ("integration.bridges.tensorboard", "sync_tensorboard"),
+    "sync_mlflow": ("integration.bridges.mlflow", "sync_mlflow"),
 }
 
 

@@ -1,0 +1,108 @@
+"""What the bridges share: safe patching of a class or module attribute, and failure reporting.
+
+A patch replaces ``owner.name`` by a wrapper that calls the original first; an exception from the
+original reaches the caller unchanged, and only then the bridge's ``after(result, *args, **kwargs)``
+runs. An exception inside ``after`` is counted and warned about once (the user's call already
+succeeded). :meth:`Patches.restore` puts every original attribute back exactly as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, List, Optional, Tuple
+
+_MISSING = object()
+
+
+def report(bridge: str, what: str, exc: BaseException) -> None:
+    """Count a failure of a bridge's own code and warn once per bridge."""
+    from seetrain.resilience import report_failure
+
+    report_failure(f"bridge.{bridge}", exc, f"the {bridge} bridge could not {what}",
+                   f"your {bridge} calls were not affected; further failures are only counted "
+                   "(seetrain.resilience.get_integration_error_stats())", stacklevel=4, once=True)
+
+
+class Patches:
+    """The patches one bridge put in place, restorable together."""
+
+    def __init__(self, bridge: str) -> None:
+        self.bridge = bridge
+        self._done: List[Tuple[Any, str, Any, Any]] = []  # (owner, name, original raw attr, wrapper)
+        self._lock = threading.RLock()
+
+    def after(self, owner: Any, name: str, hook: Callable[..., None], method: bool = True) -> None:
+        """Wrap ``owner.name`` (a class method, or a module function with ``method=False``)."""
+        raw = owner.__dict__.get(name, _MISSING) if hasattr(owner, "__dict__") else _MISSING
+        func = getattr(owner, name)
+        if getattr(func, "__seetrain_bridge__", None) == self.bridge:
+            return  # already patched by this bridge
+        bridge = self.bridge
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = func(*args, **kwargs)
+            try:
+                hook(result, *args, **kwargs)
+            except Exception as exc:
+                report(bridge, f"mirror {name}()", exc)
+            return result
+
+        wrapper.__seetrain_bridge__ = bridge  # type: ignore[attr-defined]
+        new: Any = wrapper
+        if isinstance(raw, staticmethod):
+            new = staticmethod(wrapper)
+        elif isinstance(raw, classmethod):  # pragma: no cover - not used by the bridges
+            raise TypeError(f"cannot patch classmethod {name}")
+        with self._lock:
+            setattr(owner, name, new)
+            self._done.append((owner, name, raw, new))
+
+    def restore(self) -> None:
+        """Put back every original attribute (in reverse order)."""
+        with self._lock:
+            while self._done:
+                owner, name, raw, new = self._done.pop()
+                current = owner.__dict__.get(name, _MISSING) if hasattr(owner, "__dict__") else _MISSING
+                if current is not new:
+                    import warnings
+
+                    warnings.warn(f"seetrain: {getattr(owner, '__name__', owner)}.{name} was patched again after "
+                                  f"the {self.bridge} bridge; that patch was left in place", stacklevel=3)
+                    continue
+                if raw is _MISSING:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, raw)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._done)
+
+
+def import_or_explain(module: str, extra: str, what: str) -> Any:
+    """Import ``module`` or raise an ImportError naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"SeeTrain's {what} needs {module.split('.')[0]} ({exc}). Install it with: "
+                          f"pip install \"seetrain[{extra}]\"") from exc
+
+
+def number(value: Any) -> Optional[float]:
+    """A plain int/float from a Python or NumPy/torch scalar, else None (bools become 0/1)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            value = item()
+        except Exception:
+            return None
+        return number(value) if isinstance(value, (int, float)) else None
+    return None
