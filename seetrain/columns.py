@@ -41,6 +41,9 @@ class Series(NamedTuple):
     times: Sequence[float]
 
 
+_MISSING = object()
+
+
 class KeyColumn:
     """Where one key appears (row numbers) and its values; ints stay ints until a float arrives."""
 
@@ -80,28 +83,75 @@ class Table:
             self.steps.append(step if type(step) is int else -1)
         except OverflowError:
             self.steps.append(-1)
-        self.times.append(time if type(time) is float else float(time or 0))
-        keys = self.keys
+        try:
+            self.times.append(time if type(time) is float else float(time or 0))
+        except (TypeError, ValueError, OverflowError):
+            self.times.append(0.0)
         for k, v in data.items():
-            t = type(v)
-            if t is float or t is int or t is bool:
-                col = keys.get(k)
-                if col is None:
-                    col = keys[k] = KeyColumn()
-                vals = col.values
-                if t is float and vals.typecode == "q":
-                    col.add_slow(row, v)
-                    continue
-                try:
-                    vals.append(v)
-                except OverflowError:
-                    col.add_slow(row, v)
-                    continue
-                col.rows.append(row)
+            self._add_value(k, row, v)
+
+    def add_many(self, steps: List[Any], times: List[Any], datas: List[Dict[str, Any]]) -> None:
+        """Append many rows at once: per key, one C-level conversion instead of a loop per value
+        (several times faster); anything unusual in a key (a string, media, a huge int) takes the
+        one-by-one path for that key."""
+        base = len(self.steps)
+        n = len(datas)
+        try:
+            new_steps, new_times = array.array("q", steps), array.array("d", times)
+        except (TypeError, OverflowError):
+            for st, t, d in zip(steps, times, datas):
+                self.add(st, t, d)
+            return
+        self.steps.extend(new_steps)
+        self.times.extend(new_times)
+        keys = self.keys
+        for k in set().union(*datas):
+            vals = [d.get(k, _MISSING) for d in datas]
+            if _MISSING in vals:
+                rows = [base + i for i, v in enumerate(vals) if v is not _MISSING]
+                vals = [v for v in vals if v is not _MISSING]
             else:
-                if (t is dict or t is list) and _media_refs(v):
-                    self.media.setdefault(k, []).append((row, v))
-                self.other[k] = (row, v)
+                rows = range(base, base + n)
+            col = keys.get(k)
+            packed = None
+            if col is None or col.values.typecode == "q":
+                try:
+                    packed = Column("q", vals)
+                except (TypeError, OverflowError):
+                    pass
+            if packed is None:
+                try:
+                    packed = Column("d", vals)
+                except (TypeError, OverflowError):
+                    for row, v in zip(rows, vals):
+                        self._add_value(k, row, v)
+                    continue
+            if col is None:
+                col = keys[k] = KeyColumn()
+            if packed.typecode == "d" and col.values.typecode == "q":
+                col.values = Column("d", col.values)
+            col.values.extend(packed)
+            col.rows.extend(rows)
+
+    def _add_value(self, k: str, row: int, v: Any) -> None:
+        t = type(v)
+        if t is float or t is int or t is bool:
+            col = self.keys.get(k)
+            if col is None:
+                col = self.keys[k] = KeyColumn()
+            if t is float and col.values.typecode == "q":
+                col.add_slow(row, v)
+                return
+            try:
+                col.values.append(v)
+            except OverflowError:
+                col.add_slow(row, v)
+                return
+            col.rows.append(row)
+        else:
+            if (t is dict or t is list) and _media_refs(v):
+                self.media.setdefault(k, []).append((row, v))
+            self.other[k] = (row, v)
 
     def last_values(self) -> Dict[str, Any]:
         """The last value of each key (numbers from their columns, anything else as logged)."""

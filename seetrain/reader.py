@@ -72,30 +72,34 @@ class _Scan:
         self.end = 0  # byte offset after the last complete line
 
     def add(self, chunk: Chunk, old_format: bool) -> None:
+        recs = chunk.records
         self.corrupt += chunk.corrupt
         self.end = chunk.next_offset
-        self.count += len(chunk.records)
-        add_metrics, add_system = self.metrics.add, self.system.add
-        last_seq = self.last_seq
-        for rec in chunk.records:
-            seq = rec["seq"]
-            if type(seq) is int and seq > last_seq:
-                last_seq = seq
-            kind = rec["type"]
-            if kind == "metrics":
-                data = rec.get("data")
-                if type(data) is not dict:
-                    continue
-                if old_format and any(k.startswith("sys/") for k in data):  # format 1 logged them as metrics
-                    add_system(None, rec.get("time"), {k: v for k, v in data.items() if k.startswith("sys/")})
+        self.count += len(recs)
+        try:
+            self.last_seq = max(self.last_seq, max(r["seq"] for r in recs)) if recs else self.last_seq
+        except TypeError:  # a foreign seq: count the int ones
+            self.last_seq = max([self.last_seq] + [r["seq"] for r in recs if type(r["seq"]) is int])
+        mets = [r for r in recs if r["type"] == "metrics" and type(r.get("data")) is dict]
+        if mets and not (old_format and any(k.startswith("sys/") for r in mets for k in r["data"])):
+            self.metrics.add_many([r.get("step") for r in mets], [r.get("time") for r in mets],
+                                  [r["data"] for r in mets])
+        elif mets:  # format 1 logged system metrics as sys/ keys of metrics records: split them off
+            for r in mets:
+                data = r["data"]
+                sys_part = {k: v for k, v in data.items() if k.startswith("sys/")}
+                if sys_part:
+                    self.system.add(None, r.get("time"), sys_part)
                     data = {k: v for k, v in data.items() if not k.startswith("sys/")}
-                    if not data:
-                        continue
-                add_metrics(rec.get("step"), rec.get("time"), data)
-            elif kind == "system":
-                data = rec.get("data")
-                if type(data) is dict:
-                    add_system(None, rec.get("time"), data)
+                if data:
+                    self.metrics.add(r.get("step"), r.get("time"), data)
+        if len(mets) == len(recs):
+            return
+        for rec in recs:
+            kind = rec["type"]
+            if kind == "system":
+                if type(rec.get("data")) is dict:
+                    self.system.add(None, rec.get("time"), rec["data"])
             elif kind == "config":
                 if isinstance(rec.get("config"), dict):
                     self.config.update(rec["config"])
@@ -104,7 +108,6 @@ class _Scan:
             elif kind == "summary":
                 if isinstance(rec.get("summary"), dict):
                     self.summary.update(rec["summary"])
-        self.last_seq = last_seq
 
 
 class RunReader:
