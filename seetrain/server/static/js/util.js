@@ -40,6 +40,7 @@ export function fmtTime(t) {
 
 export function fmtDuration(s) {
   if (s == null || !Number.isFinite(s)) return "";
+  if (Math.abs(s) < 10 && !Number.isInteger(s)) return `${+s.toFixed(2)}s`;
   s = Math.max(0, Math.round(s));
   const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
   if (d) return `${d}d ${hh}h`;
