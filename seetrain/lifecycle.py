@@ -28,7 +28,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,6 +91,8 @@ def ending_of_exception(exc: BaseException) -> Ending:
         if _state["signal"] is not None:
             return Ending("killed", code, None)
         return Ending("success" if code == 0 else "failed", code, None)
+    import traceback
+
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     try:
         message = str(exc)

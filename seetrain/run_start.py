@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
-import string
 import time
 import uuid as _uuid
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
@@ -19,10 +17,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .run import Run
 
 
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def new_id() -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     # OS entropy: a training script's random.seed() must not make two runs' ids collide
-    tail = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=6))
+    tail = "".join(_ALPHABET[b % 36] for b in os.urandom(6))
     return f"{stamp}-{tail}"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import socket
 import threading
 from typing import Any, List, NamedTuple, Optional, Tuple
 
@@ -56,7 +55,7 @@ def acquire_lock(run_dir: str) -> int:
         raise
     try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
     except OSError:
         pass
     return fd

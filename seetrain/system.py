@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -15,9 +12,9 @@ from typing import Any, Callable, Dict, Optional
 def basic_environment() -> Dict[str, Any]:
     """Cheap facts, gathered synchronously in ``init()``."""
     return {
-        "host": socket.gethostname(),
+        "host": hostname(),
         "pid": os.getpid(),
-        "python": platform.python_version(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
         "platform": sys.platform,
         "executable": sys.executable,
         "command": [sys.argv[0]] + sys.argv[1:] if sys.argv and sys.argv[0] else list(sys.argv),
@@ -25,7 +22,19 @@ def basic_environment() -> Dict[str, Any]:
     }
 
 
+def hostname() -> str:
+    """This host's name (``socket.gethostname()`` without importing socket)."""
+    try:
+        return os.uname().nodename
+    except Exception:  # pragma: no cover - not POSIX
+        import socket
+
+        return socket.gethostname()
+
+
 def _git(*args: str, cwd: Optional[str] = None) -> Optional[str]:
+    import subprocess
+
     try:
         out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -64,6 +73,8 @@ def installed_packages() -> Dict[str, str]:
 
 def full_environment() -> Dict[str, Any]:
     """Slower facts (git, packages, hardware), gathered off the record path after ``init()``."""
+    import platform
+
     env: Dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
     try:
         env["memory_total"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
