@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import lightning.pytorch as L
 import torch
@@ -22,9 +22,12 @@ class APTLightningModule(L.LightningModule):
     """
 
     def __init__(self, model: torch.nn.Module, optim_cfg: Dict[str, Any], max_steps: int,
-                 log_block_stats: bool = True, tokens_per_batch: int = 0) -> None:
+                 log_block_stats: bool = True, tokens_per_batch: int = 0,
+                 loss_hooks: Optional[List[Callable[..., Dict[str, Any]]]] = None) -> None:
         super().__init__()
         self.model = model
+        # plugins that replace the loss: hook(model, batch, outputs, step) -> {"loss": tensor, "<metric>": value}
+        self.loss_hooks = list(loss_hooks or [])
         self.optim_cfg = dict(optim_cfg)
         self.max_steps = int(max_steps)
         self.log_block_stats = bool(log_block_stats)
@@ -39,6 +42,11 @@ class APTLightningModule(L.LightningModule):
         out = self.model(batch["input_ids"], labels=batch["labels"])
         self.log("train/loss", out.loss, prog_bar=True)
         loss = out.loss
+        for hook in self.loss_hooks:  # e.g. distillation: alpha * KD + beta * cross-entropy
+            terms = dict(hook(self.model, batch, out, self.global_step))
+            loss = terms.pop("loss")
+            for name, value in terms.items():  # full metric names, e.g. distill/soft_loss
+                self.log(name, value.detach() if hasattr(value, "detach") else value)
         if getattr(out, "aux_loss", None) is not None:
             self.log("train/aux_loss", out.aux_loss)
             loss = loss + out.aux_loss
@@ -101,16 +109,18 @@ class APTLightningModule(L.LightningModule):
 class APTPluginCallback(L.Callback):
     """Calls the APT plugins' hooks with a context dict (model, step, epoch, loss, optimizer, ...)."""
 
-    def __init__(self, manager: Any, config: Dict[str, Any], logger: Optional[Any] = None) -> None:
+    def __init__(self, manager: Any, config: Dict[str, Any], logger: Optional[Any] = None,
+                 extra: Optional[Dict[str, Any]] = None) -> None:
         self.manager = manager
         self.config = config
         self.logger = logger
+        self.extra = dict(extra or {})  # constant context entries (train_dataloader, output_dir, max_steps ...)
 
     def _context(self, trainer, pl_module, **extra) -> Dict[str, Any]:
         ctx = {"model": pl_module.model, "lightning_module": pl_module, "step": trainer.global_step,
                "epoch": trainer.current_epoch, "optimizer": trainer.optimizers[0] if trainer.optimizers else None,
                "trainer": trainer, "run": self.logger.experiment if self.logger is not None else None,
-               "config": self.config, "loss": None}
+               "config": self.config, "loss": None, **self.extra}
         ctx.update(extra)
         return ctx
 
@@ -133,7 +143,7 @@ class APTPluginCallback(L.Callback):
         stepped = (batch_idx + 1) % max(int(trainer.accumulate_grad_batches), 1) == 0
         step = max(trainer.global_step - 1, 0) if stepped else trainer.global_step
         self.manager.call("on_batch_end", self._context(trainer, pl_module, batch=batch, batch_idx=batch_idx,
-                                                        loss=loss, step=step))
+                                                        loss=loss, step=step, stepped=stepped))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         # optional plugin hook: gradients are complete here and not yet clipped

@@ -11,133 +11,13 @@ The config is YAML (OmegaConf). A first positional ``*.yaml`` argument is merged
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import sys
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-GROUPS = ("model",)
-OPEN_SECTIONS = ("plugins.", "model.")  # keys under these are checked by the plugin / APTConfig instead
-
-
-# --- configuration -----------------------------------------------------------------------------
-def _load_yaml(path: str):
-    from omegaconf import OmegaConf
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    cfg = OmegaConf.load(path)
-    if not isinstance(cfg, dict) and not OmegaConf.is_dict(cfg):
-        raise ValueError(f"{path} must hold a YAML mapping at the top level")
-    return cfg
-
-
-def _group_options(group: str) -> List[str]:
-    folder = os.path.join(CONFIG_DIR, group)
-    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
-
-
-def _resolve_group(group: str, value: Any):
-    """A mapping for ``group``: a name in ``configs/<group>/``, a YAML path, or already a mapping."""
-    from omegaconf import OmegaConf
-
-    if value is None or OmegaConf.is_dict(value) or isinstance(value, dict):
-        return OmegaConf.create(value or {})
-    value = str(value)
-    if value.endswith((".yaml", ".yml")) or os.sep in value:
-        return _load_yaml(value)
-    path = os.path.join(CONFIG_DIR, group, value + ".yaml")
-    if not os.path.isfile(path):
-        raise ValueError(f"unknown {group} config {value!r}; choose one of {_group_options(group)} "
-                         f"or give a path to a YAML file")
-    return _load_yaml(path)
-
-
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text) if text != "" else ""
-    except yaml.YAMLError:
-        return text
-
-
-def _all_keys(cfg, prefix: str = "") -> List[str]:
-    from omegaconf import OmegaConf
-
-    out = []
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        out.append(key)
-        if OmegaConf.is_dict(v):
-            out.extend(_all_keys(v, key + "."))
-    return out
-
-
-def load_config(argv: Optional[Sequence[str]] = None):
-    """The training config (an OmegaConf ``DictConfig``) from the default, a YAML file and overrides."""
-    from omegaconf import OmegaConf
-
-    argv = list(argv or [])
-    cfg = _load_yaml(os.path.join(CONFIG_DIR, "default.yaml"))
-    if argv and "=" not in argv[0]:
-        user = argv.pop(0)
-        if not user.endswith((".yaml", ".yml")):
-            raise ValueError(f"unexpected argument {user!r}: give a config file (*.yaml) first, then key=value overrides")
-        cfg = OmegaConf.merge(cfg, _load_yaml(user))
-    overrides = []
-    for item in argv:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value (e.g. trainer.max_steps=300)")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        if key in GROUPS:
-            cfg[key] = _parse_value(value) if value.strip().startswith("{") else value
-        else:
-            overrides.append((key, value))
-    for group in GROUPS:
-        cfg[group] = _resolve_group(group, cfg.get(group))
-    known = set(_all_keys(cfg))
-    for key, value in overrides:
-        add = key.startswith("+")
-        key = key.lstrip("+")
-        if not add and key not in known and not key.startswith(OPEN_SECTIONS):
-            hint = difflib.get_close_matches(key, sorted(known), n=1)
-            raise ValueError(f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                             + " (prefix it with + to add a new key)")
-        OmegaConf.update(cfg, key, _parse_value(value), merge=True, force_add=True)
-    return cfg
-
-
-def build_model(model_cfg: Dict[str, Any]):
-    """An :class:`APTLanguageModel` or :class:`StandardLanguageModel` from the ``model`` section."""
-    from .model import APTConfig, MODEL_TYPES
-
-    spec = dict(model_cfg)
-    kind = spec.pop("type", "apt")
-    if kind not in MODEL_TYPES:
-        raise ValueError(f"model.type={kind!r} is not known; use one of {sorted(MODEL_TYPES)}")
-    return MODEL_TYPES[kind](APTConfig.from_dict(spec))
-
-
-def validate_config(cfg) -> None:
-    """Check the model section and sizes before anything heavy starts (``ValueError`` says what is wrong)."""
-    from omegaconf import OmegaConf
-
-    from .model import APTConfig, MODEL_TYPES
-
-    spec = OmegaConf.to_container(cfg.model, resolve=True)
-    kind = spec.pop("type", "apt")
-    if kind not in MODEL_TYPES:
-        raise ValueError(f"model.type={kind!r} is not known; use one of {sorted(MODEL_TYPES)}")
-    mcfg = APTConfig.from_dict(spec)
-    if int(cfg.data.seq_len) > mcfg.max_seq_len:
-        raise ValueError(f"data.seq_len={cfg.data.seq_len} exceeds model.max_seq_len={mcfg.max_seq_len}")
-    if int(cfg.trainer.max_steps) < 1:
-        raise ValueError(f"trainer.max_steps must be >= 1, got {cfg.trainer.max_steps}")
+from .train_config import CONFIG_DIR, GROUPS, _group_options, build_model, load_config, validate_config  # noqa: F401
 
 
 def _lightning():
@@ -168,14 +48,25 @@ def evaluate(model, dataset, batch_size: int = 32) -> float:
 
 
 # --- the command ---------------------------------------------------------------------------------
+def _plugins_with(manager, method: str) -> List[Any]:
+    return [p for p in manager.plugins.values() if callable(getattr(p, method, None))]
+
+
 def train(cfg) -> Dict[str, Any]:
-    """Train with ``cfg`` (from :func:`load_config`); return the final metrics, run directory and model."""
+    """Train with ``cfg`` (from :func:`load_config`); return the final metrics, run directory and model.
+
+    The whole config is validated first (a config error leaves no run behind). Enabled plugins join in
+    through their hooks and, where they define them, ``process_training_text(text, context)`` (the
+    training split's text, before tokenising), ``setup_training(context)`` (before the fit: e.g. a
+    distillation teacher), ``training_loss(model, batch, outputs, step)`` (the loss to optimise) and
+    ``on_model_saved(context)`` (after the final model is written).
+    """
     import torch
     from omegaconf import OmegaConf
 
     from .data import ByteTokenizer, TokenWindows, load_corpus, split_ids, unigram_cross_entropy
-    from .plugins.base import PluginManager
 
+    manager = validate_config(cfg)
     L = _lightning()
     from seetrain.integration.callbacks.lightning import SeeTrainLogger
 
@@ -185,21 +76,24 @@ def train(cfg) -> Dict[str, Any]:
     tcfg, dcfg = config["trainer"], config["data"]
     if tcfg.get("num_threads"):
         torch.set_num_threads(int(tcfg["num_threads"]))
-    L.seed_everything(int(config.get("seed", 0)), workers=True, verbose=False)
+    seed = int(config.get("seed") or 0)
+    L.seed_everything(seed, workers=True, verbose=False)
 
     # data
     tok = ByteTokenizer()
     ids = tok.encode(load_corpus(dcfg.get("corpus", "default"), dcfg.get("max_chars")))
     train_ids, val_ids = split_ids(ids, float(dcfg.get("val_fraction", 0.1)))
+    data_stats: Dict[str, Any] = {}
+    for plugin in _plugins_with(manager, "process_training_text"):  # e.g. data-processors: training split only
+        text = plugin.process_training_text(tok.decode(train_ids), {"config": config})
+        data_stats[plugin.name] = {"tokens_in": len(train_ids)}
+        train_ids = tok.encode(text)
+        data_stats[plugin.name]["tokens_out"] = len(train_ids)
     model = build_model(config["model"])
     config["model"] = {"type": model.model_type, **model.config.to_dict()}  # every field, defaults included
     seq_len = int(dcfg.get("seq_len", 128))
-    if seq_len > model.config.max_seq_len:
-        raise ValueError(f"data.seq_len={seq_len} exceeds model.max_seq_len={model.config.max_seq_len}")
     bs, accum = int(dcfg.get("batch_size", 16)), int(tcfg.get("accumulate_grad_batches", 1))
     max_steps = int(tcfg["max_steps"])
-    if max_steps < 1:
-        raise ValueError(f"trainer.max_steps must be >= 1, got {max_steps}")
     val_ds = TokenWindows(val_ids, seq_len)
     baseline = unigram_cross_entropy(train_ids, val_ids, tok.vocab_size)
 
@@ -210,52 +104,79 @@ def train(cfg) -> Dict[str, Any]:
         logger = SeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
                                 config=config, logdir=track.get("logdir"))
         logger.experiment.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
-                                         "train_tokens": len(train_ids), "val_tokens": len(val_ids)})
+                                         "train_tokens": len(train_ids), "val_tokens": len(val_ids),
+                                         **({"data_processing": data_stats} if data_stats else {})})
     status = "failed"
     try:
         out_dir = config.get("output_dir") or (os.path.join(logger.log_dir, "files") if logger is not None
                                               else os.path.abspath("apt_outputs"))
-        # plugins and callbacks
-        manager = PluginManager.from_config(config.get("plugins"))
         callbacks: List[Any] = []
+        plugin_cb = None
         if len(manager):
-            callbacks.append(APTPluginCallback(manager, config, logger))
+            plugin_cb = APTPluginCallback(manager, config, logger, extra={
+                "output_dir": out_dir, "max_steps": max_steps, "will_save_model": bool(config.get("save_model", True))})
+            callbacks.append(plugin_cb)
         ckpt = None
         if tcfg.get("enable_checkpointing", True):
             ckpt = L.callbacks.ModelCheckpoint(dirpath=os.path.join(out_dir, "checkpoints"), filename="step{step}",
                                                monitor="val/loss", mode="min", save_top_k=1, save_last=True,
                                                auto_insert_metric_name=False)
             callbacks.append(ckpt)
-        batches = max_steps * accum  # training batches per process: one epoch is the whole run
         trainer = L.Trainer(
-            max_steps=max_steps, max_epochs=1, accelerator=tcfg.get("accelerator", "auto"),
+            max_steps=max_steps, max_epochs=-1, accelerator=tcfg.get("accelerator", "auto"),
             devices=tcfg.get("devices", "auto"), strategy=tcfg.get("strategy", "auto"),
             precision=tcfg.get("precision", "32-true"), accumulate_grad_batches=accum,
             gradient_clip_val=tcfg.get("gradient_clip_val"),
-            val_check_interval=min(int(tcfg.get("val_check_interval", 100)), batches),
+            val_check_interval=int(tcfg.get("val_check_interval", 100)), check_val_every_n_epoch=None,
             limit_val_batches=tcfg.get("limit_val_batches", 1.0), log_every_n_steps=int(tcfg.get("log_every_n_steps", 10)),
             enable_progress_bar=bool(tcfg.get("enable_progress_bar", True)), enable_checkpointing=ckpt is not None,
             logger=logger if logger is not None else False, callbacks=callbacks, default_root_dir=out_dir,
             num_sanity_val_steps=0, enable_model_summary=True,
         )
-        # random windows: enough for max_steps on every process (DistributedSampler splits them)
-        train_ds = TokenWindows(train_ids, seq_len, random=True, num_samples=batches * bs * trainer.world_size,
-                                seed=int(config.get("seed", 0)))
+        # an epoch is one pass's worth of random windows over the training tokens (all processes together);
+        # training runs as many epochs as max_steps needs
+        windows = max((len(train_ids) - 1) // seq_len, bs * trainer.world_size)
+        train_ds = TokenWindows(train_ids, seq_len, random=True, num_samples=windows, seed=seed)
         loader_kw = {"batch_size": bs, "num_workers": int(dcfg.get("num_workers", 0))}
         train_dl = torch.utils.data.DataLoader(train_ds, shuffle=True, drop_last=True, **loader_kw)
         val_dl = torch.utils.data.DataLoader(val_ds, shuffle=False, **loader_kw)
+        setup_ctx = {"model": model, "config": config, "output_dir": out_dir, "train_dataloader": train_dl,
+                     "run": logger.experiment if logger is not None else None, "max_steps": max_steps,
+                     "tokenizer": tok}
+        for plugin in _plugins_with(manager, "setup_training"):  # e.g. load or train a distillation teacher
+            plugin.setup_training(setup_ctx)
         module = APTLightningModule(model, config["optim"], max_steps, bool(track.get("log_block_stats", True)),
-                                    tokens_per_batch=bs * seq_len)
+                                    tokens_per_batch=bs * seq_len,
+                                    loss_hooks=[p.training_loss for p in _plugins_with(manager, "training_loss")])
+        if plugin_cb is not None:
+            plugin_cb.extra["train_dataloader"] = train_dl
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
             trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl)
         result = _finish_training(trainer, model, tok, val_ds, baseline, config, out_dir, logger)
+        if result.get("is_global_zero", True):
+            saved_ctx = {**setup_ctx, "step": trainer.global_step, "model_dir": result.get("model_dir"),
+                         "trainer": trainer}
+            for plugin in _plugins_with(manager, "on_model_saved"):  # e.g. cloud-storage: final backup, upload
+                _call_plugin(plugin, "on_model_saved", saved_ctx)
         status = "success"
     finally:
         if logger is not None:
             logger.finish(status)
     return result
+
+
+def _call_plugin(plugin, hook: str, context: Dict[str, Any]) -> None:
+    """Call an optional plugin hook; a failure is counted and warned about, the command goes on."""
+    try:
+        getattr(plugin, hook)(context)
+    except Exception as exc:
+        from seetrain.resilience import record_failure
+
+        record_failure(f"plugin:{plugin.name}.{hook}", exc)
+        warnings.warn(f"seetrain: APT plugin {plugin.name!r} failed in {hook} ({type(exc).__name__}: {exc})",
+                      stacklevel=2)
 
 
 def _finish_training(trainer, model, tok, val_ds, baseline, config, out_dir, logger) -> Dict[str, Any]:

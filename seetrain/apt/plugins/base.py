@@ -12,9 +12,10 @@ A failing plugin never stops training: the manager catches the exception, counts
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Type
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type
 
 HOOKS = ("on_training_start", "on_epoch_start", "on_epoch_end", "on_batch_start", "on_batch_end",
          "on_training_end")
@@ -32,19 +33,46 @@ PLUGIN_CLASSES: Dict[str, str] = {
 }
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
+    hint = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {hint[0]!r}?" if hint else ""
+
+
 class APTPlugin:
-    """Base class of APT plugins. Override the hooks you need; ``default_config`` lists options."""
+    """Base class of APT plugins. Override the hooks you need; ``default_config`` lists options.
+
+    An option that is neither in ``default_config`` nor in ``extra_options`` (accepted without a
+    default, e.g. names promised by the APT documents) raises a ``ValueError`` with a "did you mean".
+    """
 
     name: str = "plugin"
     default_config: Dict[str, Any] = {}
+    extra_options: Tuple[str, ...] = ()
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
+        given = dict(config or {})
+        given.update(options)
+        given.pop("enabled", None)
+        self.check_options(given)
         merged = dict(self.default_config)
-        merged.update(dict(config or {}))
-        merged.update(options)
-        merged.pop("enabled", None)
+        merged.update(given)
         self.config: Dict[str, Any] = merged
         self._run = run
+
+    @classmethod
+    def option_names(cls) -> List[str]:
+        """Every option this plugin accepts (``enabled`` included)."""
+        return sorted(set(cls.default_config) | set(cls.extra_options) | {"enabled"})
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` naming the first unknown option (with a "did you mean")."""
+        known = cls.option_names()
+        for key in options:
+            if key not in known:
+                raise ValueError(f"unknown option {key!r} for the APT plugin {cls.name!r}{did_you_mean(key, known)} "
+                                 f"(options: {', '.join(known)})")
 
     # --- reporting ---------------------------------------------------------------------------
     @property
@@ -93,7 +121,8 @@ def plugin_class(name: str) -> Type[APTPlugin]:
     try:
         target = PLUGIN_CLASSES[name]
     except KeyError:
-        raise KeyError(f"unknown APT plugin {name!r}; known plugins: {', '.join(sorted(PLUGIN_CLASSES))}") from None
+        raise ValueError(f"unknown APT plugin {name!r}{did_you_mean(name, PLUGIN_CLASSES)} "
+                         f"(known plugins: {', '.join(sorted(PLUGIN_CLASSES))})") from None
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
 
@@ -124,12 +153,26 @@ class PluginManager:
 
     @classmethod
     def from_config(cls, plugins_cfg: Optional[Mapping[str, Any]]) -> "PluginManager":
-        """Build from ``{"<name>": {"enabled": bool, ...options}}`` (the ``plugins`` section of a config)."""
+        """Build from ``{"<name>": {"enabled": bool, ...options}}`` (the ``plugins`` section of a config).
+
+        Every entry is checked, enabled or not: an unknown plugin name or option, or a value the plugin
+        rejects, raises a ``ValueError`` that names ``plugins.<name>[.<option>]``."""
         mgr = cls()
         for name, opts in dict(plugins_cfg or {}).items():
+            if opts is not None and not isinstance(opts, Mapping):
+                raise ValueError(f"plugins.{name} must be a mapping of options (e.g. plugins.{name}.enabled=true), "
+                                 f"got {opts!r}")
             opts = dict(opts or {})
-            if opts.get("enabled", False):
-                mgr.enable(name, opts)
+            klass = plugin_class(name)
+            enabled = opts.get("enabled", False)
+            if not isinstance(enabled, bool):
+                raise ValueError(f"plugins.{name}.enabled must be true or false, got {enabled!r}")
+            try:
+                klass.check_options(opts)
+                if enabled:
+                    mgr.register(klass(opts))
+            except (ValueError, TypeError, FileNotFoundError) as exc:
+                raise ValueError(f"plugins.{name}: {exc}") from exc
         return mgr
 
     def get(self, name: str) -> Optional[APTPlugin]:

@@ -23,12 +23,14 @@ the input of their last ``nn.Linear``.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .base import APTPlugin
 
 _METHODS = ("response", "feature", "attention", "relation")
+_METHOD_ALIASES = {"kl_divergence": "response", "kl": "response", "logits": "response"}  # names the APT documents use
 
 
 class ModelDistillationPlugin(APTPlugin):
@@ -46,16 +48,34 @@ class ModelDistillationPlugin(APTPlugin):
         "num_epochs": 1,
         "log_every": 10,
         "seed": None,
+        # in `seetrain apt train`: the teacher is a save_pretrained directory, or a model config (a name in
+        # apt/configs/model/, a YAML path or a mapping) trained first for teacher_steps on the same data
+        "teacher_checkpoint": None,
+        "teacher_config": None,
+        "teacher_steps": 300,
+        "teacher_lr": 3e-3,
+        "save_teacher": True,      # the trained teacher goes to <output_dir>/teacher (reuse: teacher_checkpoint)
+        "teacher_model": None,     # an nn.Module (programmatic use)
     }
+    extra_options = ("distill_type",)
 
     def __init__(self, config: Optional[Dict[str, Any]] = None, run: Any = None, **options: Any) -> None:
         super().__init__(config, run, **options)
         if "distill_type" in self.config and ("distill_method" not in dict(config or {}, **options)):
             self.config["distill_method"] = self.config["distill_type"]
-        method = self.config["distill_method"]
+        method = _METHOD_ALIASES.get(self.config["distill_method"], self.config["distill_method"])
         if method not in _METHODS:
-            raise ValueError(f"distill_method {method!r} is not one of {_METHODS}")
-        self.config["distill_type"] = method
+            raise ValueError(f"distill_method {method!r} is not one of {_METHODS + tuple(_METHOD_ALIASES)}")
+        self.config["distill_method"] = self.config["distill_type"] = method
+        for key in ("temperature", "alpha", "beta", "feature_weight"):
+            if not isinstance(self.config[key], (int, float)) or isinstance(self.config[key], bool):
+                raise ValueError(f"{key} must be a number, got {self.config[key]!r}")
+        if float(self.config["temperature"]) <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.config['temperature']}")
+        ckpt = self.config.get("teacher_checkpoint")
+        if ckpt and not os.path.isfile(os.path.join(str(ckpt), "config.json")):
+            raise FileNotFoundError(f"teacher_checkpoint {ckpt!r} is not a directory saved with save_pretrained "
+                                    "(no config.json); train a teacher first, e.g. seetrain apt train model=vft_small")
         self.projections = None  # nn.ModuleDict of student→teacher width maps, built on first use
         self.teacher = None
         self._step = 0
@@ -320,3 +340,55 @@ class ModelDistillationPlugin(APTPlugin):
         if self.teacher is None:
             raise ValueError("no teacher: set plugin.teacher or pass context['teacher'] at training start")
         return self.compute_loss(student_model, self.teacher, batch)["loss"]
+
+    def setup_training(self, context: Dict[str, Any]) -> None:
+        """``seetrain apt train``: load the teacher (``teacher_checkpoint``) or build it from ``teacher_config``
+        and train it for ``teacher_steps`` on the training data; it must share the student's vocabulary."""
+        from ._teacher import load_or_train_teacher
+
+        teacher = self.config.get("teacher_model")
+        if teacher is None:
+            teacher = load_or_train_teacher(self, context)
+        student = context["model"]
+        s_vocab = getattr(getattr(student, "config", None), "vocab_size", None)
+        t_vocab = getattr(getattr(teacher, "config", None), "vocab_size", None)
+        if s_vocab is not None and t_vocab is not None and s_vocab != t_vocab:
+            raise ValueError(f"the teacher's vocabulary ({t_vocab}) differs from the student's ({s_vocab}); "
+                             "distillation needs the same output space")
+        device = next(student.parameters()).device
+        self.teacher = teacher.to(device).eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        from ._compression import count_parameters
+
+        self.update_config({"distillation": {
+            **{k: self.config[k] for k in ("temperature", "alpha", "beta", "distill_method", "feature_weight")},
+            "teacher": str(self.config.get("teacher_checkpoint") or self.config.get("teacher_config") or "module"),
+            "teacher_params": count_parameters(self.teacher), "student_params": count_parameters(student)}})
+
+    def training_loss(self, student_model, batch, outputs, step: int) -> Dict[str, Any]:
+        """The trainer's loss: ``alpha * distill_term + beta * cross-entropy`` against the teacher on ``batch``
+        (the student's forward output is reused for the response term); logged under ``distill/``."""
+        import torch
+
+        from ._compression import split_batch, to_device
+
+        if self.teacher is None:
+            raise ValueError("model-distillation has no teacher: set teacher_checkpoint or teacher_config")
+        device = outputs.logits.device
+        if next(self.teacher.parameters()).device != device:
+            self.teacher.to(device)
+        if self.method != "response":
+            terms = self.compute_loss(student_model, self.teacher, batch)
+        else:
+            inputs, _ = split_batch(batch)
+            inputs = to_device(inputs, outputs.logits.device)
+            with torch.no_grad():
+                t_logits = self._forward_parts(self.teacher, inputs, "teacher")[0]
+            soft = self.response_distillation(outputs.logits, t_logits)
+            hard = outputs.loss
+            total = float(self.config["alpha"]) * soft
+            if hard is not None and float(self.config["beta"]) > 0:
+                total = total + float(self.config["beta"]) * hard
+            terms = {"loss": total, "soft_loss": soft, **({"hard_loss": hard} if hard is not None else {})}
+        return {"loss": terms["loss"], **{f"distill/{k}": v for k, v in terms.items()}}

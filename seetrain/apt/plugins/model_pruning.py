@@ -48,11 +48,19 @@ class ModelPruningPlugin(APTPlugin):
         "fine_tune_lr": 1e-3,
         "structured_importance": "magnitude",
         "ignored_layers": None,
-        "prune_at": "training_end",
-        "make_permanent": False,   # prune_model folds the masks into the weights at the end
+        "prune_at": "training_end",   # in `seetrain apt train`: training_end | during_training
+        "make_permanent": False,   # prune_model folds the masks into the weights at the end (the trainer always does)
+        # APT language models: what structured pruning shrinks (see _apt_structure); None = every width
+        "structured_targets": None,
+        # during training (unstructured): gradual magnitude pruning from start to end step (Zhu & Gupta)
+        "prune_every_n_steps": 0,
+        "prune_start_step": 0,
+        "prune_end_step": None,    # default: 3/4 of trainer.max_steps
+        "fine_tune_steps": 0,      # after pruning at training_end: this many training batches (0: none)
         "seed": 0,
         "log_every": 10,
     }
+    extra_options = ("prune_type", "prune_ratio")
 
     def __init__(self, config: Optional[Dict[str, Any]] = None, run: Any = None, **options: Any) -> None:
         super().__init__(config, run, **options)
@@ -62,6 +70,12 @@ class ModelPruningPlugin(APTPlugin):
         if self.config["pruning_method"] not in _METHODS:
             raise ValueError(f"pruning_method {self.config['pruning_method']!r} is not one of {_METHODS}")
         self._check_ratio(self.config["pruning_ratio"])
+        if self.config["prune_at"] not in ("training_end", "during_training"):
+            raise ValueError(f"prune_at {self.config['prune_at']!r} is not 'training_end' or 'during_training'")
+        if self.config["prune_at"] == "during_training" and (self.config["structured"]
+                                                             or self.config["pruning_method"] == "structured"):
+            raise ValueError("structured pruning changes the model's shapes and runs at prune_at='training_end' "
+                             "(with fine_tune_steps to recover); during training use magnitude/random/taylor")
         self._step = 0
 
     @staticmethod
@@ -219,6 +233,8 @@ class ModelPruningPlugin(APTPlugin):
 
         ratio = self._check_ratio(self.config["pruning_ratio"] if prune_ratio is None else prune_ratio)
         self.make_permanent(model)
+        if getattr(model, "model_type", None) in ("apt", "standard") and hasattr(model, "blocks") and not safe_only:
+            return self._prune_apt_structure(model, ratio, example_inputs, dataloader)
         if example_inputs is None:
             example_inputs = example_inputs_for(model, dataloader, batch_size=2, seq_len=16)
         example_inputs = to_device(example_inputs, model_device(model))
@@ -258,6 +274,25 @@ class ModelPruningPlugin(APTPlugin):
                                f"{tuple(after.shape)}; add the affected layers to ignored_layers")
         self.last_structured_groups = pruned_groups
         self._report(model, "structured", extra={"prune/structured_groups": pruned_groups})
+        return model
+
+    def _prune_apt_structure(self, model, ratio: float, example_inputs: Any, dataloader: Optional[Iterable]):
+        """APT/standard LMs: exact slicing of widths the config can describe (see ``_apt_structure``)."""
+        from ._apt_structure import prune_lm_structure
+        from ._compression import example_inputs_for, split_batch
+
+        if example_inputs is None and dataloader is not None:
+            example_inputs = example_inputs_for(model, dataloader)
+        if isinstance(example_inputs, dict):
+            example_inputs = example_inputs.get("input_ids")
+        if example_inputs is not None and not isinstance(example_inputs, __import__("torch").Tensor):
+            example_inputs = split_batch(example_inputs)[0]
+        report = prune_lm_structure(model, ratio, self.config.get("structured_targets"), example_inputs)
+        self.last_structured_report = report
+        self.last_structured_groups = len(report["targets"])
+        self._report(model, "structured", extra={"prune/params_removed": report["params_removed"],
+                                                 "prune/params_before": report["params_before"]})
+        self.update_config({"pruning": {"method": "structured", "ratio": ratio, **report}})
         return model
 
     @staticmethod
@@ -332,30 +367,42 @@ class ModelPruningPlugin(APTPlugin):
                                train_fn: Optional[Callable[[Any], Any]] = None, initial_state: Optional[Dict] = None):
         """Iterative magnitude pruning with rewinding (Frankle & Carbin).
 
-        Call it on the freshly initialised model (or pass ``initial_state``). Each of ``iterations``
-        rounds trains the model (``train_fn(model)`` or :meth:`fine_tune_pruned` on ``dataloader``),
-        prunes up to ``1 - (1 - prune_ratio) ** (i / iterations)`` of the weights by magnitude and rewinds
-        the surviving weights to their initial values. Returns the rewound, masked "winning ticket".
+        With ``dataloader`` (or ``train_fn(model)``): call it on the freshly initialised model (or pass
+        ``initial_state``); each of ``iterations`` rounds trains, prunes up to ``1 - (1 - prune_ratio) **
+        (i / iterations)`` by magnitude and rewinds the survivors to the initial values.
+
+        Without training data: the model's current (trained) weights pick the survivors in one shot at
+        ``prune_ratio`` and the survivors are rewound to ``initial_state``, or to the weights recorded by
+        :meth:`remember_initial_state` / the trainer's ``on_training_start``; with neither, the weights
+        stay as they are (plain magnitude pruning). Returns the masked "winning ticket".
         """
         ratio = self._check_ratio(self.config["pruning_ratio"] if prune_ratio is None else prune_ratio)
         if iterations < 1:
             raise ValueError("iterations must be >= 1")
-        if train_fn is None and dataloader is None:
-            raise ValueError("lottery_ticket_pruning needs a dataloader or a train_fn to train each round")
-        init = {k: v.detach().clone() for k, v in (initial_state or self._plain_state(model)).items()}
-        for it in range(1, iterations + 1):
+        trains = train_fn is not None or dataloader is not None
+        init_src = initial_state or getattr(self, "initial_state", None)
+        if trains:
+            init_src = init_src or self._plain_state(model)
+        init = {k: v.detach().clone() for k, v in (init_src or {}).items()}
+        rounds = iterations if trains else 1
+        for it in range(1, rounds + 1):
             if train_fn is not None:
                 train_fn(model)
-            else:
+            elif dataloader is not None:
                 self.fine_tune_pruned(model, dataloader, num_epochs)
-            target = 1.0 - (1.0 - ratio) ** (it / iterations)
+            target = 1.0 - (1.0 - ratio) ** (it / rounds)
             scores = self._scores_with_mask(model, [self._effective(m).abs() for _, m in self.prunable_weights(model)])
             self._apply_global_mask(model, scores, target)
-            self._rewind(model, init)
+            if init:
+                self._rewind(model, init)
             stats = self.get_pruning_statistics(model)
             self.log({"prune/lottery_iteration": it, "prune/lottery_target": target,
                       "prune/global_sparsity": stats["global_sparsity"]}, step=self._next_step())
         return model
+
+    def remember_initial_state(self, model) -> None:
+        """Record ``model``'s weights now: the rewind point of :meth:`lottery_ticket_pruning` without data."""
+        self.initial_state = {k: v.detach().clone() for k, v in self._plain_state(model).items()}
 
     @staticmethod
     def _plain_state(model) -> Dict[str, Any]:
@@ -484,8 +531,57 @@ class ModelPruningPlugin(APTPlugin):
         self.last_statistics = stats
         self.last_method = method
 
-    # --- trainer hook ---------------------------------------------------------------------------------
+    # --- trainer hooks ---------------------------------------------------------------------------------
+    def on_batch_end(self, context: Dict[str, Any]) -> None:
+        """``prune_at: during_training``: every ``prune_every_n_steps`` optimizer steps between
+        ``prune_start_step`` and ``prune_end_step``, prune to the cubic schedule's sparsity
+        ``ratio * (1 - (1 - t)^3)`` (masks stay enforced while training goes on)."""
+        every = int(self.config.get("prune_every_n_steps") or 0)
+        if self.config["prune_at"] != "during_training" or not every or not context.get("stepped", True):
+            return
+        model, step = context.get("model"), int(context.get("step") or 0) + 1  # optimizer steps done
+        start = int(self.config.get("prune_start_step") or 0)
+        end = self.config.get("prune_end_step")
+        end = int(end) if end is not None else int(0.75 * int(context.get("max_steps") or step))
+        if model is None or step < start or (step - start) % every or step > max(end, start + every):
+            return
+        t = min(1.0, (step - start) / max(end - start, 1))
+        target = float(self.config["pruning_ratio"]) * (1.0 - (1.0 - t) ** 3)
+        self._prune_once(model, target, context.get("train_dataloader"))
+
+    def _prune_once(self, model, ratio: float, data: Optional[Iterable]) -> None:
+        method = self.config["pruning_method"]
+        if method == "taylor":
+            if data is None:
+                raise ValueError("pruning_method='taylor' needs calibration data")
+            self.taylor_pruning(model, data, ratio, max_batches=4)
+        elif method == "random":
+            self.random_pruning(model, ratio)
+        else:
+            self.magnitude_pruning(model, ratio)
+
+    def on_training_start(self, context: Dict[str, Any]) -> None:
+        if context.get("model") is not None and self.config.get("pruning_method") != "structured":
+            self.remember_initial_state(context["model"])  # the rewind point of a lottery ticket
+
     def on_training_end(self, context: Dict[str, Any]) -> None:
+        """Prune (``prune_at: training_end``), fine-tune ``fine_tune_steps`` batches, and in the trainer
+        (or with ``make_permanent``) fold the masks into the weights so the saved model loads anywhere."""
+        import itertools
+
         model = context.get("model")
-        if model is not None and self.config.get("prune_at") == "training_end":
-            self.prune_model(model, context.get("calibration_data"))
+        if model is None or context.get("exception") is not None:
+            return
+        data = context.get("calibration_data") or context.get("train_dataloader")
+        if self.config.get("prune_at") == "training_end":
+            steps = int(self.config.get("fine_tune_steps") or 0)
+            self.prune_model(model, data)
+            if steps and data is not None:
+                batches = list(itertools.islice(itertools.chain.from_iterable(itertools.repeat(data)), steps))
+                self.fine_tune_pruned(model, batches, 1)
+        if context.get("trainer") is not None or context.get("will_save_model") or self.config.get("make_permanent"):
+            self.make_permanent(model)
+        stats = self.get_pruning_statistics(model)
+        self.update_config({"pruning_result": {"global_sparsity": stats["global_sparsity"],
+                                               "total_params": stats["total_params"],
+                                               "nonzero_params": stats["nonzero_params"]}})
