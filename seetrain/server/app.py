@@ -97,6 +97,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     app.include_router(api_ingest.router, prefix=API)
     app.include_router(api_read.router, prefix=API)
+    try:  # the dashboard's own routes (issue 12), when shipped
+        from . import ui_api
+    except ImportError:
+        ui_api = None  # type: ignore[assignment]
+    if ui_api is not None:
+        app.include_router(ui_api.router, prefix=API)
     if os.path.isfile(os.path.join(STATIC, "index.html")):
         from fastapi.staticfiles import StaticFiles
 
