@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "server", # server, server keys
     "sync",   # sync runs to a server
     "ui",     # ui: the dashboard over a LOGDIR
+    "importers",  # import wandb|tensorboard|mlflow: runs from other trackers
 )
 
 
