@@ -1,0 +1,52 @@
+"""Training engines, picked by ``trainer.backend``. Everything before a backend is framework-free:
+the config (:mod:`seetrain.train.config`), the data (:mod:`seetrain.train.data`, NumPy batches) and
+the task (:mod:`seetrain.train.tasks`, which builds a :class:`~seetrain.train.job.Job`).
+
+A backend is a module with:
+
+``NAME``            its ``trainer.backend`` value
+``MODEL_BACKEND``   the model-registry backend it builds from (``"torch"``, ``"paddle"``)
+``TASKS``           the task names it can train
+``check(config)``   raise :class:`~seetrain.train.errors.TrainConfigError` for options it cannot do
+``build_model(job)`` the framework model, weights loaded, one dry forward pass done (still no run)
+``fit(job, model) -> FitResult``  train with SeeTrain tracking; call ``job.hooks`` after each validation
+
+Add one with :func:`register_backend` (or a line in ``BACKENDS``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict
+
+from ..errors import TrainConfigError, unknown
+
+BACKENDS: Dict[str, str] = {
+    "lightning": "seetrain.train.backends.lightning",
+    # "paddle": "seetrain.train.backends.paddle",   (issue 15)
+}
+
+
+def register_backend(name: str, module: str) -> None:
+    """Make ``trainer.backend=<name>`` use ``module`` (imported on first use)."""
+    BACKENDS[name] = module
+
+
+def get_backend(name: str):
+    """The backend module for ``trainer.backend`` (imported now: it loads its framework)."""
+    if name not in BACKENDS:
+        raise unknown("trainer.backend", name, BACKENDS)
+    try:
+        return importlib.import_module(BACKENDS[name])
+    except ImportError as exc:
+        raise TrainConfigError(f"trainer.backend={name} needs a package that is not installed ({exc}); "
+                               'install it with: pip install "seetrain[train]"', key="trainer.backend") from None
+
+
+def check_common(backend, config: dict) -> None:
+    """The checks every backend shares: task supported, trainer keys understood."""
+    task = config["task"]
+    if task not in backend.TASKS:
+        others = [n for n in BACKENDS if n != backend.NAME]
+        raise TrainConfigError(f"trainer.backend={backend.NAME} cannot train task={task}"
+                               + (f"; use trainer.backend={others[0]}" if others else ""), key="task")

@@ -1,0 +1,264 @@
+"""Loading the trainer's config: the base file, config groups picked by name, a user YAML file,
+``key=value`` overrides and environment interpolation (OmegaConf), then a strict check of every key
+and value so a typo or a bad value fails before anything starts.
+
+Order (later wins): ``configs/train.yaml`` < the user's YAML < ``experiment=<name>`` < command line.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .errors import TrainConfigError, did_you_mean
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+GROUPS = ("model", "data", "trainer", "logger", "experiment", "hparams_search")
+DEFAULT_CHOICE = {"trainer": "default", "logger": "seetrain"}  # a mapping for these merges over this file
+TOP_KEYS = ("task", "seed", "optim", "scheduler") + GROUPS
+TASKS = ("classification", "language_model")
+CHOICES = {
+    "optim.name": ("adamw", "adam", "sgd"),
+    "scheduler.name": ("none", "cosine", "step", "onecycle"),
+    "task": TASKS,
+    "trainer.precision": ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64"),
+}
+MINIMUM = {"trainer.max_epochs": 1, "trainer.max_steps": -1, "trainer.accumulate_grad_batches": 1,
+           "trainer.num_nodes": 1, "trainer.log_every_n_steps": 1, "trainer.check_val_every_n_epoch": 1,
+           "trainer.checkpoint.save_top_k": -1, "trainer.early_stopping.patience": 1, "trainer.num_threads": 1,
+           "optim.lr": 0.0, "optim.weight_decay": 0.0, "scheduler.warmup_epochs": 0.0, "scheduler.step_size": 1}
+ANY_TYPE = {"trainer.devices", "trainer.val_check_interval", "trainer.limit_train_batches",
+            "trainer.limit_val_batches", "trainer.gradient_clip_val", "trainer.resume", "trainer.checkpoint.dirpath",
+            "logger.experiment_name", "logger.description", "logger.logdir", "logger.tags", "logger.mode",
+            "optim.betas", "trainer.num_threads", "trainer.strategy", "trainer.accelerator"}
+
+
+def group_options(group: str) -> List[str]:
+    folder = os.path.join(CONFIG_DIR, group)
+    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
+
+
+def _load_yaml(path: str, key: Optional[str] = None):
+    from omegaconf import OmegaConf
+
+    if not os.path.isfile(path):
+        raise TrainConfigError(f"config file {path!r} does not exist", key=key)
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:  # a YAML syntax error: say where
+        raise TrainConfigError(f"{path} is not valid YAML: {exc}", key=key) from None
+    if not OmegaConf.is_dict(cfg):
+        raise TrainConfigError(f"{path} must hold a YAML mapping at the top level", key=key)
+    return cfg
+
+
+def load_group(group: str, value: Any):
+    """The mapping for ``group``: a name in ``configs/<group>/``, a path to a YAML file, or a mapping
+    (with ``name``: merged over that group file)."""
+    from omegaconf import OmegaConf
+
+    if value is None:
+        return None
+    if OmegaConf.is_dict(value) or isinstance(value, dict):
+        value = OmegaConf.create(value)
+        name = value.get("name") if group in ("model", "data") else DEFAULT_CHOICE.get(group)
+        if name and os.path.isfile(os.path.join(CONFIG_DIR, group, f"{name}.yaml")):
+            return OmegaConf.merge(load_group(group, name), value)
+        return value
+    value = str(value)
+    if value.endswith((".yaml", ".yml")) or os.sep in value:
+        cfg = _load_yaml(value, key=group)
+    else:
+        path = os.path.join(CONFIG_DIR, group, value + ".yaml")
+        if not os.path.isfile(path):
+            options = group_options(group)
+            raise TrainConfigError(f"unknown {group} config {value!r}{did_you_mean(value, options)} "
+                                   f"(known: {', '.join(options)}; or give a path to a YAML file)", key=group)
+        cfg = _load_yaml(path, key=group)
+    base = cfg.pop("defaults_from", None) if "defaults_from" in cfg else None
+    return OmegaConf.merge(load_group(group, base), cfg) if base else cfg
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    if text.strip().startswith("${"):
+        return text  # an interpolation, resolved later
+    try:
+        return yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        return text
+
+
+def split_args(argv: Sequence[str]) -> Tuple[Optional[str], Dict[str, str], List[Tuple[str, str]]]:
+    """(user YAML path, group choices, key overrides) from command-line words."""
+    argv = list(argv)
+    user = None
+    if argv and "=" not in argv[0]:
+        user = argv.pop(0)
+        if not user.endswith((".yaml", ".yml")):
+            raise TrainConfigError(f"unexpected argument {user!r}: give a config file (*.yaml) first, then key=value "
+                                   f"overrides such as model=resnet18 trainer.max_epochs=3")
+    groups, overrides = {}, []
+    for item in argv:
+        if "=" not in item:
+            raise TrainConfigError(f"override {item!r} is not key=value (e.g. trainer.max_epochs=3)")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if key in GROUPS:
+            groups[key] = value
+        else:
+            overrides.append((key, value))
+    return user, groups, overrides
+
+
+def compose(argv: Sequence[str] = (), base: Any = None):
+    """The config (OmegaConf ``DictConfig``, unresolved) from ``argv``; ``base`` replaces the user file
+    (``--from-run``: a recorded config)."""
+    from omegaconf import OmegaConf
+
+    user_path, cli_groups, overrides = split_args(argv)
+    cfg = _load_yaml(os.path.join(CONFIG_DIR, "train.yaml"))
+    layers = []
+    if base is not None:
+        layers.append(OmegaConf.create(base))
+    if user_path:
+        layers.append(_load_yaml(user_path))
+    choices = {g: cfg.get(g) for g in GROUPS}
+    for layer in layers:
+        for g in GROUPS:
+            if g in layer and not OmegaConf.is_dict(layer[g]):
+                choices[g] = layer[g]
+    exp = None
+    exp_name = cli_groups.get("experiment", choices["experiment"])
+    if exp_name not in (None, "null", "none", ""):
+        exp = load_group("experiment", exp_name)
+        choices["experiment"] = exp_name
+        for g in GROUPS:
+            if g in exp and g != "experiment" and not OmegaConf.is_dict(exp[g]):
+                choices[g] = exp[g]
+    for g, v in cli_groups.items():
+        choices[g] = None if v in ("null", "none", "") and g in ("experiment", "hparams_search") else v
+    for g in GROUPS:
+        if g == "experiment":
+            cfg[g] = choices[g]
+        else:
+            cfg[g] = load_group(g, choices[g])
+    for layer in layers + ([exp] if exp is not None else []):
+        for k in list(layer.keys()):
+            v = layer[k]
+            if k in GROUPS and not OmegaConf.is_dict(v):
+                continue
+            if k in ("model", "data") and OmegaConf.is_dict(v) and v.get("name") and cfg[k] is not None \
+                    and v.get("name") != cfg[k].get("name") and k not in cli_groups:
+                cfg[k] = load_group(k, v)  # another model/dataset: start from its own file
+            elif k in cli_groups:
+                continue  # the command line picked this group; a file's mapping does not add to it
+            else:
+                cfg[k] = OmegaConf.merge(cfg[k], v) if OmegaConf.is_dict(cfg.get(k)) and OmegaConf.is_dict(v) else v
+    known = set(_all_keys(cfg))
+    for key, value in overrides:
+        add = key.startswith("+")
+        key = key.lstrip("+")
+        if not add and key not in known:
+            raise TrainConfigError(f"unknown config key {key!r}{did_you_mean(key, known)} (prefix it with + to add "
+                                   "a key the config does not have)", key=key)
+        OmegaConf.update(cfg, key, _parse_value(value), merge=True, force_add=True)
+    return cfg
+
+
+def _all_keys(cfg, prefix: str = "") -> List[str]:
+    from omegaconf import OmegaConf
+
+    out = []
+    for k in cfg.keys():
+        key = f"{prefix}{k}"
+        out.append(key)
+        v = cfg._get_node(k) if hasattr(cfg, "_get_node") else cfg[k]
+        if OmegaConf.is_dict(v):
+            out.extend(_all_keys(v, key + "."))
+    return out
+
+
+def resolve(cfg) -> Dict[str, Any]:
+    """A plain dict with every interpolation resolved (``${oc.env:NAME,default}``)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        raise TrainConfigError(f"cannot resolve {key or 'the config'}: {exc.msg if hasattr(exc, 'msg') else exc}", key=key) from None
+
+
+def load_config(argv: Sequence[str] = (), base: Any = None) -> Dict[str, Any]:
+    """The checked, resolved config for ``seetrain train ARGV`` (raises :class:`TrainConfigError`)."""
+    config = resolve(compose(argv, base))
+    check_config(config)
+    return config
+
+
+# --- checking -------------------------------------------------------------------------------------
+def _reference() -> Dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    ref = OmegaConf.to_container(_load_yaml(os.path.join(CONFIG_DIR, "train.yaml")), resolve=False)
+    for g, name in DEFAULT_CHOICE.items():
+        ref[g] = OmegaConf.to_container(load_group(g, name), resolve=False)
+    return ref
+
+
+def _check_value(key: str, value: Any, default: Any) -> None:
+    if key in CHOICES and value not in CHOICES[key]:
+        raise TrainConfigError(f"{key}={value!r} is not allowed{did_you_mean(value, CHOICES[key])} "
+                               f"(choose one of {', '.join(map(str, CHOICES[key]))})", key=key)
+    if key in ANY_TYPE and not (key in MINIMUM and value is not None):
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TrainConfigError(f"{key} must be true or false, got {value!r}", key=key)
+    elif isinstance(default, int) or key in MINIMUM and isinstance(MINIMUM[key], int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TrainConfigError(f"{key} must be a whole number, got {value!r}", key=key)
+    elif isinstance(default, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise TrainConfigError(f"{key} must be a number, got {value!r}", key=key)
+    elif isinstance(default, str) and key not in CHOICES and not isinstance(value, str):
+        raise TrainConfigError(f"{key} must be a string, got {value!r}", key=key)
+    if key in MINIMUM and isinstance(value, (int, float)) and value < MINIMUM[key]:
+        raise TrainConfigError(f"{key} must be >= {MINIMUM[key]}, got {value!r}", key=key)
+
+
+def _check_section(section: Dict[str, Any], ref: Dict[str, Any], prefix: str) -> None:
+    for k, v in section.items():
+        key = f"{prefix}{k}"
+        if k not in ref:
+            raise TrainConfigError(f"unknown config key {key!r}{did_you_mean(key, [prefix + r for r in ref])} "
+                                   f"(known under {prefix.rstrip('.')}: {', '.join(sorted(ref))})", key=key)
+        if isinstance(ref[k], dict):
+            if not isinstance(v, dict):
+                raise TrainConfigError(f"{key} must be a mapping, got {v!r}", key=key)
+            _check_section(v, ref[k], key + ".")
+        else:
+            _check_value(key, v, ref[k])
+
+
+def check_config(config: Dict[str, Any]) -> None:
+    """Every key known (with "did you mean"), every value of the right type and range."""
+    ref = _reference()
+    for k in config:
+        if k not in TOP_KEYS:
+            raise TrainConfigError(f"unknown config key {k!r}{did_you_mean(k, TOP_KEYS)} (top-level keys: "
+                                   f"{', '.join(TOP_KEYS)})", key=k)
+    for k in ("task", "seed"):
+        _check_value(k, config.get(k), ref[k])
+    for k in ("optim", "scheduler", "trainer", "logger"):
+        if config.get(k) is None:
+            raise TrainConfigError(f"{k} is missing", key=k)
+        if not isinstance(config[k], dict):
+            raise TrainConfigError(f"{k} must be a mapping, got {config[k]!r}", key=k)
+        _check_section(config[k], ref[k], k + ".")
+    for k in ("model", "data"):
+        if not isinstance(config.get(k), dict) or not config[k].get("name"):
+            raise TrainConfigError(f"{k} must name a {k} (e.g. {k}={'small_cnn' if k == 'model' else 'digits'})", key=k)

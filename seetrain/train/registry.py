@@ -1,0 +1,83 @@
+"""Name -> builder registries of the trainer, keyed by backend.
+
+Models are framework code, so a model is registered per backend (``"torch"`` for the Lightning
+backend; a PaddlePaddle backend registers its own builders under ``"paddle"`` with the same names
+and parameters, so one YAML file serves both). Datasets are backend-neutral (NumPy arrays) and are
+registered once.
+
+    from seetrain.train.registry import MODELS
+
+    @MODELS.register("my_net", backend="torch")
+    def my_net(num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 32): ...
+
+plus ``seetrain/train/configs/model/my_net.yaml`` with ``name: my_net`` and its defaults.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .errors import TrainConfigError, unknown
+
+
+@dataclass
+class Entry:
+    """One registered builder and what is known about it."""
+
+    name: str
+    backend: str
+    fn: Callable[..., Any]
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self) -> List[str]:
+        """The keyword arguments the builder takes (the config keys it accepts)."""
+        return [p.name for p in inspect.signature(self.fn).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+class Registry:
+    """A registry of builders by ``(name, backend)``; ``backend=None`` means backend-neutral."""
+
+    def __init__(self, kind: str, providers: Tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self._entries: Dict[Tuple[str, Optional[str]], Entry] = {}
+        self._providers = providers  # modules whose import registers the built-in entries
+        self._loaded = False
+
+    def register(self, name: str, backend: Optional[str] = None, **info: Any) -> Callable[[Callable], Callable]:
+        """Decorator: register ``fn`` as ``name`` (for ``backend``); ``info`` is free metadata."""
+        def deco(fn: Callable) -> Callable:
+            self._entries[(name, backend)] = Entry(name, backend or "any", fn, dict(info))
+            return fn
+        return deco
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for mod in self._providers:
+                importlib.import_module(mod)
+
+    def names(self, backend: Optional[str] = None) -> List[str]:
+        self._load()
+        return sorted({n for (n, b) in self._entries if b is None or backend is None or b == backend})
+
+    def get(self, name: str, backend: Optional[str] = None) -> Entry:
+        """The entry for ``name`` (and ``backend``), or a :class:`TrainConfigError` with "did you mean"."""
+        self._load()
+        entry = self._entries.get((name, backend)) or self._entries.get((name, None))
+        if entry is not None:
+            return entry
+        others = sorted(b for (n, b) in self._entries if n == name and b is not None)
+        if others:
+            raise TrainConfigError(f"{self.kind} {name!r} is not available for backend {backend!r}; it exists for "
+                                   f"{', '.join(others)} (set trainer.backend={others[0]})", key=self.kind)
+        raise unknown(self.kind, name, self.names(backend))
+
+
+MODELS = Registry("model", providers=("seetrain.train.models.small", "seetrain.train.models.resnet",
+                                      "seetrain.train.models.efficientnet", "seetrain.train.models.apt_lm"))
+DATASETS = Registry("dataset", providers=("seetrain.train.data.builtin", "seetrain.train.data.mnist",
+                                          "seetrain.train.data.cifar"))

@@ -1,0 +1,35 @@
+"""``run(config)``: check everything, build the data and the model, then train on the chosen backend.
+
+Every config, data and model error is raised as :class:`TrainConfigError` before the SeeTrain run is
+created, so a mistake never leaves an empty run behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+from .backends import get_backend
+from .config import load_config
+from .job import FitResult, Job, ValidationHook
+from .tasks import get_task
+
+
+def plan(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()):
+    """(backend module, job, model): everything checked and built, nothing trained, no run yet."""
+    backend = get_backend(config["trainer"]["backend"])
+    backend.check(config)
+    job: Job = get_task(config["task"]).prepare(config, backend.MODEL_BACKEND)
+    job.hooks.extend(hooks)
+    model = backend.build_model(job)
+    return backend, job, model
+
+
+def run(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()) -> FitResult:
+    """Train with a config from :func:`~seetrain.train.config.load_config`."""
+    backend, job, model = plan(config, hooks)
+    return backend.fit(job, model)
+
+
+def train(argv: Sequence[str] = (), base: Optional[Dict[str, Any]] = None) -> FitResult:
+    """``seetrain train ARGV`` as a function: compose, check and train."""
+    return run(load_config(argv, base))

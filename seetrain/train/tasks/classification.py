@@ -1,0 +1,63 @@
+"""Image classification: a registered model over a registered (or mixed) dataset; metric ``val/acc``."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ..data import build_data
+from ..errors import TrainConfigError, did_you_mean
+from ..job import Job
+from ..registry import MODELS
+
+MODEL_COMMON = ("name", "num_classes", "pretrained", "pretrained_md5")
+FROM_DATA = ("in_channels", "image_size")
+
+
+def model_arguments(mcfg: Dict[str, Any], model_backend: str):
+    """(registry entry, builder kwargs) with every key checked against the builder's parameters."""
+    mcfg = dict(mcfg)
+    name = str(mcfg.pop("name"))
+    entry = MODELS.get(name, model_backend)
+    if entry.info.get("task", "classification") != "classification":
+        raise TrainConfigError(f"model {name!r} is a {entry.info['task']} model; use it with task={entry.info['task']}",
+                               key="model.name")
+    params = [p for p in entry.parameters() if p not in ("num_classes",) + FROM_DATA]
+    kwargs = {}
+    for k, v in mcfg.items():
+        if k in MODEL_COMMON:
+            continue
+        if k in FROM_DATA:
+            raise TrainConfigError(f"model.{k} comes from the data; set data.{'channels' if k == 'in_channels' else k} "
+                                   "instead", key=f"model.{k}")
+        if k not in params:
+            raise TrainConfigError(f"unknown key model.{k} for model {name!r}{did_you_mean(k, params + list(MODEL_COMMON))}"
+                                   f" (it takes: {', '.join(list(MODEL_COMMON[1:]) + params)})", key=f"model.{k}")
+        kwargs[k] = v
+    return entry, kwargs
+
+
+def prepare(config: Dict[str, Any], model_backend: str) -> Job:
+    mcfg = config["model"]
+    entry, kwargs = model_arguments(mcfg, model_backend)
+    data = build_data(config["data"], seed=int(config["seed"]))
+    nc = mcfg.get("num_classes")
+    if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
+        raise TrainConfigError(f"model.num_classes must be a positive whole number or null (from the data), got {nc!r}",
+                               key="model.num_classes")
+    if nc is not None and nc != data.num_classes:
+        raise TrainConfigError(f"model.num_classes={nc} disagrees with data {data.name!r}, which has {data.num_classes} "
+                               f"classes; set model.num_classes={data.num_classes} or null (taken from the data)",
+                               key="model.num_classes")
+    kwargs.update(num_classes=data.num_classes, in_channels=data.channels, image_size=data.image_size)
+    check = entry.info.get("check_input")
+    problem = check(**kwargs) if check else None
+    if problem:
+        raise TrainConfigError(f"model {entry.name!r} cannot take the {data.image_size}x{data.image_size} images of "
+                               f"data {data.name!r}: {problem}", key="data.image_size")
+    dcfg = config["data"]
+    return Job(config=config, task="classification", model_name=entry.name, model_kwargs=kwargs,
+               train=data.train, val=data.val, batch_size=int(dcfg["batch_size"]),
+               num_workers=int(dcfg.get("num_workers") or 0), metric="val/acc", mode="max",
+               pretrained=mcfg.get("pretrained", False), pretrained_md5=mcfg.get("pretrained_md5"),
+               info={"num_classes": data.num_classes, "classes": data.classes, **data.info},
+               run_name=f"{entry.name}-{data.name}")
