@@ -19,8 +19,20 @@ function headers() {
 }
 
 /** GET a JSON answer; `params` may hold arrays (repeated keys). */
+function online(ok) {
+  const dot = document.getElementById("live");
+  if (dot) { dot.classList.toggle("off", !ok); dot.title = ok ? "connected" : "the server does not answer"; }
+}
+
 export async function get(path, params) {
-  const res = await fetch(url(path, params), {headers: headers()});
+  let res;
+  try {
+    res = await fetch(url(path, params), {headers: headers()});
+  } catch (e) {
+    online(false);
+    throw new ApiError(0, "the dashboard server does not answer (is `seetrain ui` still running?)");
+  }
+  online(true);
   if (!res.ok) {
     let detail = res.statusText;
     try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }
