@@ -13,13 +13,19 @@
 Only global rank zero records; other ranks get a disabled run from :attr:`SeeTrainLogger.experiment`.
 Lightning calls ``finalize("success")`` after every ``fit``/``validate``/``test``; that only flushes,
 so a ``fit`` followed by a ``test`` keeps logging into one run. ``finalize("failed")`` (an exception
-in the trainer) marks the run crashed; a later ``fit`` on the same logger resumes that run.
+in the trainer) marks the run crashed; a later logging call on the same logger resumes that run,
+while reading ``version`` / ``log_dir`` does not. A pickled logger (``ddp_spawn``) carries its run
+id, so spawned processes resume the same run. ``log_model`` copies checkpoints into the run.
 Works with the ``lightning`` package or, when only that is installed, ``pytorch_lightning``.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import string
+import sys
+import time
 from argparse import Namespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -31,6 +37,7 @@ except ImportError:  # only the standalone pytorch_lightning package is installe
     from pytorch_lightning.utilities.rank_zero import rank_zero_only  # type: ignore[no-redef]
 
 import seetrain
+from seetrain.integration.model_artifacts import ModelArtifacts
 from seetrain.resilience import report_failure
 
 FRAMEWORK = "pytorch_lightning"
@@ -40,29 +47,53 @@ def _rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
+def _new_run_id() -> str:
+    """A run id chosen before the run exists (in the format SeeTrain uses), so that processes
+    spawned with a pickled logger and the parent all name the same run."""
+    tail = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=6))
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{tail}"
+
+
+def _asked_by_trainer_log_dir() -> bool:
+    """Whether ``Trainer.log_dir`` is reading ``save_dir``: it takes ``log_dir`` from its own
+    TensorBoard/CSV loggers only and ``save_dir`` from any other, so the run directory is given there."""
+    frame = sys._getframe(2)
+    return frame is not None and frame.f_code.co_name == "log_dir" and "trainer" in frame.f_code.co_filename
+
+
 class SeeTrainLogger(Logger):
     """A Lightning logger that writes one SeeTrain run from global rank zero.
 
     Args:
         project, experiment_name, description, config, logdir: as in :func:`seetrain.init`.
+        prefix: put before every metric key, joined with ``LOGGER_JOIN_CHAR`` (``"-"``), as
+            Lightning's own loggers do: ``prefix="fold1"`` logs ``fold1-train_loss``.
+        log_model: copy checkpoints saved by ``ModelCheckpoint`` into the run: ``False`` (default),
+            ``True`` (keep the best and the last) or ``"all"`` (every one); see
+            :mod:`seetrain.integration.model_artifacts`.
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
 
     ``name`` is the project and ``version`` the run id, so with this logger first in the list
-    Lightning puts checkpoints in ``<run dir>/checkpoints``.
+    Lightning puts checkpoints in ``<run dir>/checkpoints``; ``trainer.log_dir`` is the run directory.
     """
+
+    LOGGER_JOIN_CHAR = "-"
 
     def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
                  description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
-                 **init_kwargs: Any) -> None:
+                 prefix: str = "", log_model: Union[bool, str] = False, **init_kwargs: Any) -> None:
         super().__init__()
         self._project = project or os.environ.get("SEETRAIN_PROJECT") or "default"
         self._experiment_name = experiment_name
         self._description = description
         self._config = config
         self._logdir = os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+        self._prefix = str(prefix or "")
+        self._artifacts = ModelArtifacts(log_model, FRAMEWORK)
+        self._run_id: Optional[str] = init_kwargs.pop("id", None) or None
         self._init_kwargs = init_kwargs
         self._run: Optional["seetrain.Run"] = None
-        self._reopen = False  # finalize("failed") finished the run; the next use resumes it
+        self._reopen = False  # finalize("failed") finished the run; the next logging call resumes it
 
     # --- the run -----------------------------------------------------------------------------
     @property
@@ -77,12 +108,14 @@ class SeeTrainLogger(Logger):
             return seetrain.init(mode="disabled", project=self._project)
         kwargs = dict(self._init_kwargs)
         kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
-        if self._reopen and self._run is not None:
-            kwargs.update(id=self._run.id, resume=True)
+        if self._run_id is not None:  # ours from before (a failed fit, a pickled copy) or the user's id=
+            kwargs.update(id=self._run_id, resume=kwargs.get("resume") or True)
         self._reopen = False
         run = seetrain.init(project=self._project, experiment_name=self._experiment_name,
                             description=self._description, config=self._config, logdir=self._logdir, **kwargs)
-        run.config.update({"_framework": FRAMEWORK})
+        if run.mode != "disabled":
+            self._run_id = run.id
+            run.config.update({"_framework": FRAMEWORK})
         return run
 
     @property
@@ -92,12 +125,18 @@ class SeeTrainLogger(Logger):
 
     @property
     def version(self) -> str:
-        """The run id."""
+        """The run id (known without reopening a finished run, or creating one a spawned process made)."""
+        if self._run is not None and (self._run.mode == "disabled" or self._run_id is None):
+            return self._run.id
+        if self._run_id is not None:
+            return self._run_id
         return self.experiment.id
 
     @property
     def save_dir(self) -> str:
-        """The SeeTrain log directory."""
+        """The SeeTrain log directory (to ``Trainer.log_dir``: the run directory)."""
+        if _asked_by_trainer_log_dir():
+            return self.log_dir
         return self._logdir
 
     @property
@@ -114,13 +153,20 @@ class SeeTrainLogger(Logger):
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
         """Log ``self.log(...)`` values at Lightning's ``step`` (the global step)."""
         try:
-            self.experiment.log(dict(metrics), step=step)
+            data = dict(metrics)
+            if self._prefix:
+                data = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in data.items()}
+            self.experiment.log(data, step=step)
         except Exception as exc:
             self._warn("log_metrics", exc)
 
     @rank_zero_only
-    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace, Any], *args: Any, **kwargs: Any) -> None:
-        """Merge hyperparameters (dict, Namespace, AttributeDict, OmegaConf, nested) into the run config."""
+    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace, Any],
+                        metrics: Optional[Mapping[str, Any]] = None, *args: Any, **kwargs: Any) -> None:
+        """Merge hyperparameters (dict, Namespace, AttributeDict, OmegaConf, nested) into the run config;
+        ``metrics`` (as TensorBoard's ``hp_metric``) are logged at step 0."""
+        if metrics:
+            self.log_metrics(metrics, step=0)
         try:
             from seetrain.run_config import to_plain
 
@@ -178,13 +224,22 @@ class SeeTrainLogger(Logger):
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        """Note the latest and best checkpoint paths in the config (``checkpoint/...``)."""
+        """Note the latest and best checkpoint paths in the config (``checkpoint/...``) and, with
+        ``log_model``, copy the checkpoint into the run."""
         try:
-            info = {"last": getattr(checkpoint_callback, "last_model_path", None) or None,
-                    "best": getattr(checkpoint_callback, "best_model_path", None) or None}
+            cb = checkpoint_callback
+            saved = getattr(cb, "_last_checkpoint_saved", None) or getattr(cb, "last_model_path", None) or None
+            best = getattr(cb, "best_model_path", None) or None
+            info = {"last": saved, "best": best}
             info = {k: v for k, v in info.items() if v}
             if info and self._run is not None:
                 self.experiment.config.update({"checkpoint": info})
+            if saved and self._artifacts.enabled:
+                score = getattr(cb, "best_model_score", None)
+                meta = {"monitor": getattr(cb, "monitor", None),
+                        "best_score": float(score) if score is not None else None}
+                self._artifacts.saved(self.experiment, saved, int(getattr(cb, "_last_global_step_saved", 0) or 0),
+                                      best=best, info=meta)
         except Exception as exc:
             self._warn("after_save_checkpoint", exc)
 
@@ -219,8 +274,21 @@ class SeeTrainLogger(Logger):
         except Exception as exc:
             self._warn("finish", exc)
 
-    # --- pickling (ddp_spawn): the run stays in the process that made it -----------------------
+    # --- pickling (ddp_spawn): the run's id travels, the open run does not -------------------
     def __getstate__(self) -> Dict[str, Any]:
+        """Carry the run's id so a spawned process resumes the same run.
+
+        The id is fixed here if no run exists yet, so this process (``logger.version`` after a
+        spawned ``fit``) and every spawned copy name one run. A run open in this process is
+        handed over: it is finished (to be resumed by the spawned rank zero, and by this process
+        when it logs again), since a run directory has one writer at a time.
+        """
+        if _rank() == 0:
+            if self._run_id is None:
+                self._run_id = _new_run_id()
+            if self._run is not None and not self._run.finished and self._run.mode != "disabled":
+                self._finish("success")
+                self._reopen = True
         state = self.__dict__.copy()
         state["_run"] = None
         state["_reopen"] = False

@@ -79,11 +79,16 @@ class SeeTrainVisBackend(BaseVisBackend):
         self._run: Optional["seetrain.Run"] = None
 
     def _init_env(self) -> None:
-        """Create the run (MMEngine calls this through ``force_init_env`` on first use)."""
+        """Create the run (MMEngine calls this through ``force_init_env`` on first use; calling it
+        again, or before ``experiment``, keeps the one run)."""
+        if self._run is None:
+            self._run = self._start_run()
+        self._env_initialized = True  # what force_init_env checks: a direct call counts too
+
+    def _start_run(self) -> "seetrain.Run":
         kwargs = dict(self._init_kwargs)
         if _rank() != 0:
-            self._run = seetrain.init(mode="disabled", project=kwargs.get("project"))
-            return
+            return seetrain.init(mode="disabled", project=kwargs.get("project"))
         if kwargs.get("experiment_name") is None:
             kwargs["experiment_name"] = _runner_experiment_name()
         try:
@@ -92,13 +97,12 @@ class SeeTrainVisBackend(BaseVisBackend):
             raise  # wrong arguments in the backend config: say so at once
         except Exception as exc:  # e.g. an unwritable logdir: train on without tracking
             self._warn("start the run", exc)
-            self._run = seetrain.init(mode="disabled", project=kwargs.get("project"))
-            return
+            return seetrain.init(mode="disabled", project=kwargs.get("project"))
         extra: Dict[str, Any] = {"_framework": FRAMEWORK}
         if self._save_dir is not None:
             extra["_mmengine_save_dir"] = str(self._save_dir)
         run.config.update(extra)
-        self._run = run
+        return run
 
     @property  # type: ignore[misc]
     @force_init_env
@@ -151,9 +155,15 @@ class SeeTrainVisBackend(BaseVisBackend):
     @force_init_env
     def add_scalars(self, scalar_dict: Dict[str, Any], step: int = 0, file_path: Optional[str] = None,
                     **kwargs: Any) -> None:
-        """Log several scalars at ``step`` (``file_path`` is MMEngine's own JSON log; not used)."""
+        """Log several scalars at ``step`` (``file_path`` is MMEngine's own JSON log; not used).
+
+        A ``step`` key in ``scalar_dict`` is the step, as in MMEngine's ``LocalVisBackend`` (it wins
+        over the argument), not a metric."""
         try:
-            self._run.log(dict(scalar_dict), step=int(step))  # type: ignore[union-attr]
+            data = dict(scalar_dict)
+            if "step" in data:
+                step = data.pop("step")
+            self._run.log(data, step=int(step))  # type: ignore[union-attr]
         except Exception as exc:
             self._warn("add_scalars", exc)
 
