@@ -14,6 +14,7 @@ from typing import List, Optional
 COMMAND_MODULES = (
     "runs",   # ls, show, export
     "apt",    # apt train
+    "train",  # train, sweep: the config-driven trainer
     "server", # server, server keys
     "sync",   # sync runs to a server
     "ui",     # ui: the dashboard over a LOGDIR

@@ -29,7 +29,7 @@ MINIMUM = {"trainer.max_epochs": 1, "trainer.max_steps": -1, "trainer.accumulate
            "optim.lr": 0.0, "optim.weight_decay": 0.0, "scheduler.warmup_epochs": 0.0, "scheduler.step_size": 1}
 ANY_TYPE = {"trainer.devices", "trainer.val_check_interval", "trainer.limit_train_batches",
             "trainer.limit_val_batches", "trainer.gradient_clip_val", "trainer.resume", "trainer.checkpoint.dirpath",
-            "logger.experiment_name", "logger.description", "logger.logdir", "logger.tags", "logger.mode",
+            "logger.experiment_name", "logger.description", "logger.group", "logger.logdir", "logger.tags", "logger.mode",
             "optim.betas", "trainer.num_threads", "trainer.strategy", "trainer.accelerator"}
 
 

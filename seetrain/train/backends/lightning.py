@@ -101,9 +101,10 @@ def _logger(job: Job):
         return None
     from seetrain.integration.callbacks.lightning import SeeTrainLogger
 
+    tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
     return SeeTrainLogger(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
                           description=lc.get("description"), config=job.config, logdir=lc.get("logdir"),
-                          tags=list(lc.get("tags") or []) or None)
+                          tags=tags or None)
 
 
 def make_trainer(job: Job, callbacks: List[Any], logger: Any) -> "L.Trainer":

@@ -1,0 +1,98 @@
+"""``seetrain train`` and ``seetrain sweep`` (also ``python -m seetrain.train``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional, Sequence
+
+TRAIN_USAGE = """seetrain train [CONFIG.yaml] [group=name ...] [key=value ...] [--from-run RUN] [--print-config]
+
+  seetrain train                                     # small_cnn on digits (offline, about a minute)
+  seetrain train model=resnet18 data=cifar10 trainer.max_epochs=3
+  seetrain train experiment=apt_lm                   # the APT language model
+  seetrain train --from-run RUN trainer.max_epochs=5 # train again from a recorded run's config
+
+groups: model, data, trainer, logger, experiment (configs/<group>/<name>.yaml, or a path to a YAML file)
+keys:   any key of the resolved config (see --print-config); +key=value adds a new one
+env:    ${oc.env:NAME,default} in YAML values
+"""
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, add_help=False)
+    p.add_argument("-h", "--help", action="store_true")
+    p.add_argument("--from-run", default=None, help="train again from this run's recorded config (dir, id or name)")
+    p.add_argument("--logdir", default=None, help="where --from-run looks for runs")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def _options_text() -> str:
+    from .config import GROUPS, group_options
+    from .registry import DATASETS, MODELS
+
+    lines = [f"{g}: {', '.join(group_options(g))}" for g in GROUPS]
+    lines.append(f"registered models: {', '.join(MODELS.names())}")
+    lines.append(f"registered datasets: {', '.join(DATASETS.names())}")
+    return "\n".join(lines)
+
+
+def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train") -> int:
+    """Entry point of ``seetrain train``; returns the exit code (2 for a config error)."""
+    from .errors import TrainConfigError
+
+    args, rest = _parser(prog).parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    if args.help:
+        print(TRAIN_USAGE)
+        print(_options_text())
+        return 0
+    try:
+        from .config import load_config
+
+        base = None
+        if args.from_run:
+            from .reproduce import config_of_run
+
+            base = config_of_run(args.from_run, args.logdir)
+        config = load_config(rest, base)
+        if args.print_config:
+            import yaml
+
+            print(yaml.safe_dump(config, sort_keys=False), end="")
+            return 0
+        from .runner import plan
+
+        backend, job, model = plan(config)
+    except TrainConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    result = backend.fit(job, model)
+    if result.is_global_zero:
+        print("\n" + result.summary())
+    return 0
+
+
+def sweep_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain sweep") -> int:
+    """Entry point of ``seetrain sweep``."""
+    from .errors import TrainConfigError
+
+    p = argparse.ArgumentParser(prog=prog, description="Hyper-parameter search with Optuna: "
+                                "seetrain sweep hparams_search=NAME [key=value ...] [--storage URL]")
+    p.add_argument("--storage", default=None, help="Optuna storage URL shared by workers: sqlite:///study.db or "
+                   "postgresql://user:pass@host/db (default: in memory, this process only)")
+    p.add_argument("--study-name", default=None, help="overrides hparams_search.study_name")
+    p.add_argument("--n-trials", type=int, default=None, help="trials for this worker (overrides hparams_search.n_trials)")
+    args, rest = p.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    bad = [a for a in rest if a.startswith("--")]
+    if bad:
+        p.error(f"unrecognized arguments: {' '.join(bad)}")
+    try:
+        from .sweep import run_sweep
+
+        out = run_sweep(rest, storage=args.storage, study_name=args.study_name, n_trials=args.n_trials)
+    except TrainConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    return 0 if out.get("best_value") is not None else 1
