@@ -57,39 +57,36 @@ def load(conn: Connection, run_uuid: str, key: str, x: str = "step", start: Opti
 
 
 def downsample(xs: np.ndarray, ys: np.ndarray, points: int) -> Dict[str, Any]:
-    """``{"x", "y", "ymin", "ymax", "downsampled"}`` for sorted ``xs``; ``points <= 0`` keeps every point."""
+    """``{"x", "y", "ymin", "ymax", "downsampled"}`` for sorted ``xs``; ``points <= 0`` keeps every point.
+
+    Bucket edges are found by binary search on the sorted x (no per-point bucket ids), and each
+    bucket's extremes by one argmin/argmax over its slice: about three passes over the data."""
     n = xs.size
     if points <= 0 or n <= max(points, 4):
         return {"x": xs, "y": ys, "ymin": ys, "ymax": ys, "downsampled": False}
     nb = max(1, points // 4)
-    lo, hi = xs[0], xs[-1]
-    if hi > lo:
-        b = ((xs - lo) * (nb / (hi - lo))).astype(np.int64)
-        np.minimum(b, nb - 1, out=b)
+    lo, hi = float(xs[0]), float(xs[-1])
+    edges = np.linspace(lo, hi, nb + 1)[1:-1]
+    bounds = np.concatenate(([0], np.searchsorted(xs, edges, side="left"), [n]))
+    bounds = np.unique(bounds)  # empty buckets vanish
+    if np.isnan(ys).any():  # NaN never wins a min or a max (an all-NaN bucket keeps its first point)
+        y_lo, y_hi = np.where(np.isnan(ys), np.inf, ys), np.where(np.isnan(ys), -np.inf, ys)
     else:
-        b = np.zeros(n, np.int64)
-    starts = np.flatnonzero(np.diff(b)) + 1
-    starts = np.concatenate(([0], starts))
-    ends = np.concatenate((starts[1:], [n]))
-    seg = np.repeat(np.arange(starts.size), ends - starts)
-    with np.errstate(invalid="ignore"):
-        vmin = np.fmin.reduceat(ys, starts)
-        vmax = np.fmax.reduceat(ys, starts)
-    amin = _first_true(ys == vmin[seg], seg)
-    amax = _first_true(ys == vmax[seg], seg)
-    idx = np.unique(np.concatenate((starts, ends - 1, amin, amax)))
-    s = seg[idx]
-    return {"x": xs[idx], "y": ys[idx], "ymin": vmin[s], "ymax": vmax[s], "downsampled": True}
-
-
-def _first_true(mask: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """Index of the first True of each segment (segments with none are skipped)."""
-    pos = np.flatnonzero(mask)
-    if pos.size == 0:
-        return pos
-    s = seg[pos]
-    first = np.concatenate(([True], s[1:] != s[:-1]))
-    return pos[first]
+        y_lo = y_hi = ys
+    nseg = bounds.size - 1
+    keep = np.empty(4 * nseg, dtype=np.int64)
+    amin = keep[2 * nseg:3 * nseg]
+    amax = keep[3 * nseg:]
+    for i in range(nseg):
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        amin[i] = a + int(y_lo[a:b].argmin())
+        amax[i] = a + int(y_hi[a:b].argmax())
+    keep[:nseg] = bounds[:-1]
+    keep[nseg:2 * nseg] = bounds[1:] - 1
+    vmin, vmax = ys[amin], ys[amax]
+    idx = np.unique(keep)
+    seg = np.searchsorted(bounds, idx, side="right") - 1
+    return {"x": xs[idx], "y": ys[idx], "ymin": vmin[seg], "ymax": vmax[seg], "downsampled": True}
 
 
 def query(conn: Connection, run_uuids: List[str], key: str, x: str = "step", start: Optional[float] = None,

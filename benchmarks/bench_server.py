@@ -1,0 +1,256 @@
+"""SeeTrain server: sustained ingest (SQLite, PostgreSQL), log() -> queryable latency, log() with
+the server down vs local mode, and a 1,000,000-point series query downsampled.
+
+    python benchmarks/bench_server.py [--records 100000] [--keys 10] [--repeats 3] [--no-pg]
+
+Ingest is one client (``RunSync.drain``, the code of online mode and ``seetrain sync``) sending a
+run directory written by ``seetrain.init`` to a real ``seetrain server`` process on 127.0.0.1.
+Targets (issue 11): >= 300,000 points/s into SQLite; log() -> queryable p50/p99 < 2 s; log() with
+the server down as in local mode; the series query < 100 ms. Prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import List, Optional
+
+import orjson
+
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db: str, blobs: str) -> tuple:
+    port = free_port()
+    p = subprocess.Popen([PY, "-m", "seetrain.cli", "server", "--db", db, "--blobs", blobs, "--port", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url + "/api/v1/health", timeout=1)
+            return p, url
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def stop(p: subprocess.Popen) -> None:
+    os.killpg(p.pid, signal.SIGTERM)
+    p.wait(30)
+
+
+def start_pg(base: str) -> Optional[tuple]:
+    """A throwaway PostgreSQL cluster (as the postgres user when root); None when it cannot start."""
+    initdb = shutil.which("initdb") or "/usr/local/bin/initdb"
+    pg_ctl = shutil.which("pg_ctl") or "/usr/local/bin/pg_ctl"
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data, port = os.path.join(base, "pgdata"), free_port()
+    try:
+        os.chmod(base, 0o755)
+        if as_pg:
+            shutil.chown(base, "postgres", "postgres")
+        subprocess.run(as_pg + [initdb, "-D", data, "-A", "trust", "-U", "postgres"], check=True,
+                       capture_output=True)
+        subprocess.run(as_pg + [pg_ctl, "-D", data, "-l", os.path.join(base, "pg.log"), "-w", "-o",
+                                f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"(PostgreSQL skipped: {exc})", file=sys.stderr)
+        return None
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", (as_pg + [pg_ctl, "-D", data, "-m", "fast", "stop"])
+
+
+def write_run(logdir: str, records: int, keys: int) -> str:
+    import seetrain
+
+    run = seetrain.init(project="bench", logdir=logdir, system_metrics=False, console="off")
+    names = [f"metric_{i}" for i in range(keys)]
+    for step in range(records):
+        run.log({k: step * 0.001 + i for i, k in enumerate(names)}, step=step)
+    run.finish()
+    return run.dir
+
+
+def bench_ingest(url: str, run_dir: str, points: int, repeats: int) -> List[float]:
+    from seetrain.sender import Client, RunSync
+
+    rates = []
+    for _ in range(repeats):
+        meta_path = os.path.join(run_dir, "run.json")
+        meta = orjson.loads(open(meta_path, "rb").read())
+        meta["uuid"] = os.urandom(16).hex()  # a fresh run on the server each repeat
+        open(meta_path, "wb").write(orjson.dumps(meta))
+        shutil.rmtree(os.path.join(run_dir, ".sync"), ignore_errors=True)
+        t = time.perf_counter()
+        RunSync(run_dir, Client(url)).drain()
+        rates.append(points / (time.perf_counter() - t))
+    return rates
+
+
+def bench_queryable(url: str, logdir: str, seconds: float = 8.0, every: float = 0.05) -> List[float]:
+    """Seconds from log() to the point being answered by /api/v1/series, for a probe logged every 50 ms."""
+    import seetrain
+
+    run = seetrain.init(project="latency", logdir=logdir, mode="online", host=url, system_metrics=False,
+                        console="off")
+    uuid = orjson.loads(open(os.path.join(run.dir, "run.json"), "rb").read())["uuid"]
+    logged: dict = {}
+    seen: dict = {}
+    stop_ev = threading.Event()
+
+    def poll() -> None:
+        after = -1
+        while not stop_ev.is_set() or len(seen) < len(logged):
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/series?run={uuid}&key=probe&after={after}&points=0",
+                                            timeout=5) as r:
+                    xs = orjson.loads(r.read())["series"][0]["x"]
+            except OSError:
+                xs = []
+            now = time.perf_counter()
+            for x in xs:
+                seen.setdefault(int(x), now)
+            if xs:
+                after = int(xs[-1])
+            if stop_ev.is_set() and time.perf_counter() - stop_t[0] > 10:
+                return
+            time.sleep(0.01)
+
+    stop_t = [0.0]
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    step = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        logged[step] = time.perf_counter()
+        run.log({"probe": step}, step=step)
+        step += 1
+        time.sleep(every)
+    stop_t[0] = time.perf_counter()
+    stop_ev.set()
+    th.join(15)
+    run.finish()
+    return [seen[s] - logged[s] for s in logged if s in seen] + [float("inf")] * sum(s not in seen for s in logged)
+
+
+def bench_log_latency(logdir: str, mode: str, host: Optional[str], n: int = 20000) -> List[float]:
+    import seetrain
+
+    run = seetrain.init(project="loglat", logdir=logdir, mode=mode, host=host, system_metrics=False, console="off",
+                        upload_timeout=0.5)
+    pc = time.perf_counter
+    lat = []
+    for i in range(n):
+        t = pc()
+        run.log({"loss": i * 0.001, "acc": 0.5, "lr": 1e-3}, step=i)
+        lat.append(pc() - t)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run.finish()
+    return lat
+
+
+def bench_series(url: str, n: int = 1_000_000, reps: int = 15) -> tuple:
+    """Ingest n points of one key (raw batches), then time GET /api/v1/series?points=1000."""
+    from seetrain.sender import Client
+
+    c = Client(url)
+    uuid = os.urandom(16).hex()
+    c.call("PUT", f"/api/v1/runs/{uuid}", orjson.dumps({"project": "series", "id": "million"}))
+    batch = 20_000
+    for s in range(0, n, batch):
+        recs = [{"seq": i, "time": 1e9 + i, "type": "metrics", "step": i, "data": {"loss": (i % 1000) * 0.001}}
+                for i in range(s, min(n, s + batch))]
+        c.call("POST", f"/api/v1/runs/{uuid}/records", orjson.dumps({"records": recs}))
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        with urllib.request.urlopen(f"{url}/api/v1/series?run={uuid}&key=loss&points=1000", timeout=30) as r:
+            body = orjson.loads(r.read())
+        times.append(time.perf_counter() - t)
+    s = body["series"][0]
+    assert s["total"] == n and len(s["x"]) <= 1000
+    return times, s["total"]
+
+
+def pct(xs: List[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--keys", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-pg", action="store_true")
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="seetrain-bench-server-")
+    rows = []
+    try:
+        srv, url = start_server(os.path.join(tmp, "db.sqlite"), os.path.join(tmp, "blobs"))
+        try:
+            run_dir = write_run(os.path.join(tmp, "logs"), args.records, args.keys)
+            points = args.records * args.keys
+            r = bench_ingest(url, run_dir, points, args.repeats)
+            rows.append(("ingest, SQLite, 1 client", f"{statistics.median(r):,.0f} points/s",
+                         f"min {min(r):,.0f} max {max(r):,.0f} ({args.records:,} records x {args.keys} scalars)",
+                         ">= 300,000"))
+            q = bench_queryable(url, os.path.join(tmp, "logs"))
+            rows.append(("log() -> queryable p50", f"{pct(q, 0.5):.2f} s", f"p99 {pct(q, 0.99):.2f} s, "
+                         f"{len(q)} probes every 50 ms", "< 2 s"))
+            t, total = bench_series(url)
+            rows.append(("series query, 1M points -> 1000", f"{statistics.median(t) * 1e3:.0f} ms",
+                         f"min {min(t) * 1e3:.0f} max {max(t) * 1e3:.0f} ms over HTTP, {total:,} points", "< 100 ms"))
+        finally:
+            stop(srv)
+        dead = f"http://127.0.0.1:{free_port()}"
+        local, down = [], []
+        for _ in range(args.repeats):
+            local += bench_log_latency(os.path.join(tmp, "ll"), "local", None)
+            down += bench_log_latency(os.path.join(tmp, "ll"), "online", dead)
+        rows.append(("log() p50/p99, local mode", f"{pct(local, .5) * 1e6:.1f} / {pct(local, .99) * 1e6:.1f} us",
+                     f"{len(local):,} calls, 3 scalars", ""))
+        rows.append(("log() p50/p99, server down", f"{pct(down, .5) * 1e6:.1f} / {pct(down, .99) * 1e6:.1f} us",
+                     "online mode, nothing listening", "same as local"))
+        if not args.no_pg:
+            pg = start_pg(tempfile.mkdtemp(prefix="seetrain-bench-pg-"))
+            if pg:
+                pg_url, stop_cmd = pg
+                srv, url = start_server(pg_url, os.path.join(tmp, "blobs-pg"))
+                try:
+                    r = bench_ingest(url, run_dir, points, args.repeats)
+                    rows.append(("ingest, PostgreSQL, 1 client", f"{statistics.median(r):,.0f} points/s",
+                                 f"min {min(r):,.0f} max {max(r):,.0f}", "(beside SQLite)"))
+                finally:
+                    stop(srv)
+                    subprocess.run(stop_cmd, capture_output=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    w = [max(len(str(r[i])) for r in rows + [("measure", "value", "detail", "target")]) for i in range(4)]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for r in [("measure", "value", "detail", "target"), tuple("-" * x for x in w)] + rows:
+        print("  ".join(str(c).ljust(x) for c, x in zip(r, w)).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
