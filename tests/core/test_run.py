@@ -36,14 +36,18 @@ def test_log_finish_and_read_back(logdir):
     assert "seetrain" in meta["packages"] or "orjson" in meta["packages"]
 
 
-def test_records_are_json_lines_with_unique_increasing_seq(logdir):
-    run = seetrain.init(project="p", system_metrics=False)
+def test_records_are_json_lines_with_seqs_contiguous_and_complete(logdir):
+    run = seetrain.init(project="p", system_metrics=False, config={"lr": 1})
     for i in range(50):
         run.log({"x": i})
+    run.config.update({"lr": 2})
     run.finish()
     lines = open(os.path.join(run.dir, "records.jsonl"), "rb").read().splitlines()
-    seqs = [json.loads(line)["seq"] for line in lines]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    recs = [json.loads(line) for line in lines]
+    # every record (start event, config, metrics, config change, finish event) has the next seq
+    assert [r["seq"] for r in recs] == list(range(len(recs))) and len(recs) == 50 + 4
+    assert [r["type"] for r in recs] == ["event", "config"] + ["metrics"] * 50 + ["config", "event"]
+    assert [r["data"]["x"] for r in recs if r["type"] == "metrics"] == list(range(50))
 
 
 def test_pandas_reads_records(logdir):
