@@ -1,5 +1,9 @@
 """UI-only routes (owned by the dashboard; ``create_app`` includes this router when it exists).
 
+``GET /api/v1/ui/series?run=U&key=A&key=B...&x=step&points=N``: the ``/series`` answer for several
+keys at once (the run page's first paint: one request instead of one per chart). Same downsampling
+(:func:`seetrain.server.series.query`), same read check per run.
+
 ``GET /api/v1/ui/state``: what the ``seetrain ui`` watcher knows that the index cannot say: the
 LOGDIR it follows and, per run uuid, a torn last line, skipped corrupt lines, missing media files,
 a run directory that vanished, or a run.json that could not be read. Under ``seetrain server``
@@ -8,14 +12,17 @@ a run directory that vanished, or a run.json that could not be read. Under ``see
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from .app import principal
+from . import queries, series
+from .app import JSONResponse, principal, require
 from .auth import Principal
+from .ingest import norm_uuid
 
 router = APIRouter()
+MAX_KEYS = 100
 
 
 @router.get("/ui/state")
@@ -33,3 +40,24 @@ def _project_of(run_path: str) -> str:
     import os
 
     return os.path.basename(os.path.dirname(run_path))
+
+
+@router.get("/ui/series")
+def ui_series(request: Request, run: List[str] = Query(...), key: List[str] = Query(...),
+              x: str = Query("step", pattern="^(step|time)$"), points: int = Query(1000, ge=0, le=100_000),
+              p: Principal = Depends(principal)) -> JSONResponse:
+    if len(key) > MAX_KEYS or len(run) > 20:
+        raise HTTPException(422, f"at most {MAX_KEYS} keys and 20 runs in one request")
+    store = request.app.state.store
+    uuids = []
+    with store.read() as conn:
+        for u in run:
+            row = queries.get_run(conn, norm_uuid(u))
+            if row is None:
+                raise HTTPException(404, f"no run with uuid {u}")
+            require(p, row["project"], write=False)
+            uuids.append(row["uuid"])
+        out = []
+        for k in key:
+            out.extend(series.query(conn, uuids, k, x, None, None, points, None))
+    return JSONResponse({"series": out})  # numpy arrays: encoded by orjson, not pydantic

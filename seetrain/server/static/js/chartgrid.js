@@ -1,7 +1,10 @@
 // A page of metric charts grouped by key prefix (train/, eval/, sys/ ...), shared view controls,
 // live polling of only the keys whose point count grew.
+import {get} from "./api.js";
 import {h, clear, groupOf} from "./util.js";
-import {MetricChart, viewControls} from "./charts.js";
+import {MetricChart, viewControls, serverX} from "./charts.js";
+
+const BATCH = 25;  // keys per /ui/series request on first paint
 
 function groupOrder(a, b) {
   const rank = (g) => (g === "" ? 0 : g === "sys" ? 2 : 1);
@@ -27,7 +30,7 @@ export class ChartGrid {
 
   /** Add charts for new scalar keys; return the load promises of the new ones. */
   update(keys) {
-    const pending = [];
+    const fresh = [];
     const sorted = keys.slice().sort((a, b) => groupOrder(groupOf(a.key), groupOf(b.key)) || a.key.localeCompare(b.key));
     for (const k of sorted) {
       if (this.charts.has(k.key)) continue;
@@ -36,10 +39,25 @@ export class ChartGrid {
       this.counts.set(k.key, k.count);
       this.groupEl(groupOf(k.key)).append(c.el);
       this.resizeObs.observe(c.plotEl);
-      pending.push(c.load().catch((e) => { c.info.textContent = String(e.message || e); }));
+      fresh.push(c);
     }
     this.applyFilter();
+    const pending = [];
+    for (let i = 0; i < fresh.length; i += BATCH) pending.push(this.loadBatch(fresh.slice(i, i + BATCH)));
     return pending;
+  }
+
+  /** First load of several charts in one request (one per chart if that fails). */
+  async loadBatch(charts) {
+    try {
+      const ans = await get("/ui/series", {run: this.runs.map((r) => r.uuid), key: charts.map((c) => c.key),
+        x: serverX(this.view.xMode), points: charts[0].points()});
+      const byKey = new Map();
+      for (const s of ans.series) { if (!byKey.has(s.key)) byKey.set(s.key, []); byKey.get(s.key).push(s); }
+      for (const c of charts) c.accept(byKey.get(c.key) || []);
+    } catch (e) {
+      await Promise.all(charts.map((c) => c.load().catch((err) => { c.info.textContent = String(err.message || err); })));
+    }
   }
 
   groupEl(g) {

@@ -7,7 +7,7 @@ import {PALETTE, smooth, positive, join, relOrigin} from "./series.js";
 const HEIGHT = 200;
 
 /** x mode -> what the server is asked for. */
-const serverX = (mode) => (mode === "step" ? "step" : "time");
+export const serverX = (mode) => (mode === "step" ? "step" : "time");
 
 export class MetricChart {
   /**
@@ -44,6 +44,12 @@ export class MetricChart {
       return get("/series", {run: r.uuid, key: this.key, x: sx, points: this.points(), start: lo, end: hi});
     }));
     ans.forEach((a, i) => this.data.set(this.runs[i].uuid, a.series[0]));
+    this.draw(true);
+  }
+
+  /** Take series fetched elsewhere (the batched first load) and draw. */
+  accept(list) {
+    for (const s of list) this.data.set(s.run, s);
     this.draw(true);
   }
 

@@ -56,16 +56,17 @@ export async function runPage(root, uuid, setCrumbs) {
   let stopped = false, timer = null;
   const tick = async (first) => {
     try {
-      if (!first) run = await get(`/runs/${uuid}`);
-      const keys = (await get(`/runs/${uuid}/keys`)).filter((k) => k.kind === "scalar");
+      const [fresh, allKeys] = await Promise.all([first ? run : get(`/runs/${uuid}`), get(`/runs/${uuid}/keys`)]);
+      run = fresh;
+      const keys = allKeys.filter((k) => k.kind === "scalar");
       renderHead();
       await Promise.all([first ? Promise.all(grid.update(keys)) : grid.poll(keys), cons.poll(), events.poll()]);
-      if (current === "media") await media.poll();
-      await renderWarnings();
       if (first) {
         if (!keys.length) grid.body.append(h("p", {class: "muted"}, "No scalar metrics yet."));
         window.seetrain.rendered = performance.now();
       }
+      if (current === "media") await media.poll();
+      await renderWarnings();
     } catch (e) {
       clear(warn).append(h("div", {class: "warnbox"}, `Could not refresh: ${e.message}`));
     }
