@@ -33,6 +33,9 @@ ANY_TYPE = {"trainer.devices", "trainer.val_check_interval", "trainer.limit_trai
             "optim.betas", "trainer.num_threads", "trainer.strategy", "trainer.accelerator"}
 
 
+OPEN_PREFIXES = ("data.checksums.", "data.sources.")  # free-form mappings and lists
+
+
 def group_options(group: str) -> List[str]:
     folder = os.path.join(CONFIG_DIR, group)
     return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
@@ -160,7 +163,7 @@ def compose(argv: Sequence[str] = (), base: Any = None):
     for key, value in overrides:
         add = key.startswith("+")
         key = key.lstrip("+")
-        if not add and key not in known:
+        if not add and key not in known and not key.startswith(OPEN_PREFIXES):
             raise TrainConfigError(f"unknown config key {key!r}{did_you_mean(key, known)} (prefix it with + to add "
                                    "a key the config does not have)", key=key)
         OmegaConf.update(cfg, key, _parse_value(value), merge=True, force_add=True)

@@ -36,12 +36,21 @@ def _unpickle(tar: tarfile.TarFile, member: str, archive: str) -> dict:
         return pickle.load(f, encoding="bytes")  # the published files are Python pickles of plain data
 
 
+def _get(d: dict, key: bytes):
+    """A field of a batch dict: the published (Python 2) pickles have bytes keys, re-pickled copies str keys."""
+    if key in d:
+        return d[key]
+    if key.decode() in d:
+        return d[key.decode()]
+    raise TrainConfigError(f"a CIFAR batch has no {key.decode()!r} field (fields: {sorted(map(str, d))})")
+
+
 def _batches(tar, folder: str, names: List[str], label_key: bytes, archive: str) -> Tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for name in names:
         d = _unpickle(tar, f"{folder}/{name}", archive)
-        xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(d[label_key], dtype=np.int64))
+        xs.append(np.asarray(_get(d, b"data"), dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(_get(d, label_key), dtype=np.int64))
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -55,7 +64,7 @@ def _load(name: str, root: Optional[str], mirror: Optional[str], checksums: Opti
         train = _batches(tar, folder, train_names, label_key, path)
         test = _batches(tar, folder, [test_name], label_key, path)
         meta = _unpickle(tar, f"{folder}/{meta_name}", path)
-    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta.get(names_key, [])]
+    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in (meta.get(names_key) or meta.get(names_key.decode()) or [])]
     return RawData(train=train, test=test, num_classes=100 if name == "cifar100" else 10, classes=classes or None)
 
 

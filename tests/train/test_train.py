@@ -1,0 +1,128 @@
+"""Real CPU training through `seetrain train`: accuracy, tracking, checkpoints and resume, the
+model zoo on 32x32 data, mixing, the APT language-model task and --from-run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("lightning")
+
+import seetrain  # noqa: E402
+from seetrain.train.commands import train_main  # noqa: E402
+from seetrain.train.config import load_config  # noqa: E402
+
+from .conftest import FAST, mirror_args  # noqa: E402
+
+TINY = FAST + ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+               "data.batch_size=8", "trainer.checkpoint.enabled=false"]
+
+
+def _only_run(logdir, project="train"):
+    runs = seetrain.list_runs(logdir, project=project)
+    assert len(runs) == 1, [r.path for r in runs]
+    return runs[0]
+
+
+def test_digits_small_cnn_reaches_095_in_one_command(logdir, capsys):
+    assert train_main(FAST + ["model=small_cnn", "data=digits", "trainer.max_epochs=3"]) == 0
+    out = capsys.readouterr().out
+    r = _only_run(logdir)
+    assert r.status == "success" and r.name == "small_cnn-digits"
+    acc = r.scalars("val/acc").values
+    assert len(acc) == 3 and max(acc) >= 0.95, acc
+    assert f"best val/acc: {max(acc):.4f}" in out and f"run dir: {r.path}" in out
+    # the full resolved config is recorded, and the checkpoints sit in the run directory
+    expected = load_config(["model=small_cnn", "data=digits", "trainer.max_epochs=3"] + FAST)
+    assert {k: r.config[k] for k in expected} == expected
+    assert r.config["data_info"]["train_samples"] == 1438 and r.config["num_parameters"] > 10_000
+    ckpts = os.listdir(os.path.join(r.path, "checkpoints"))
+    assert "last.ckpt" in ckpts and any(c.startswith("epoch") for c in ckpts)
+    assert len(r.scalars("train/loss").values) >= 6 and r.scalars("lr").values[-1] < r.config["optim"]["lr"]
+
+
+def test_from_run_trains_again_with_the_recorded_config(logdir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MY_PROJECT", "repro")
+    user = tmp_path / "mine.yaml"
+    user.write_text("logger:\n  project: ${oc.env:MY_PROJECT}\noptim:\n  lr: 0.01\ndata:\n  subset: 300\n")
+    assert train_main([str(user)] + TINY + ["model.width=8"]) == 0
+    first = _only_run(logdir, "repro")
+    assert first.config["logger"]["project"] == "repro" and first.config["optim"]["lr"] == 0.01
+    monkeypatch.delenv("MY_PROJECT")   # the recorded (resolved) config no longer needs it
+    assert train_main(["--from-run", first.id, "--logdir", logdir, "trainer.limit_train_batches=3"]) == 0
+    runs = seetrain.list_runs(logdir, project="repro")
+    assert len(runs) == 2
+    second = [r for r in runs if r.id != first.id][0]
+    keys = ("task", "seed", "model", "data", "optim", "scheduler", "logger")
+    assert {k: second.config[k] for k in keys} == {k: first.config[k] for k in keys}
+    t1, t2 = dict(first.config["trainer"]), dict(second.config["trainer"])
+    assert t1.pop("limit_train_batches") == 2 and t2.pop("limit_train_batches") == 3 and t1 == t2
+    assert second.status == "success"
+
+
+def test_resume_from_a_checkpoint_continues_the_step_count(logdir):
+    args = FAST + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8"]
+    assert train_main(args + ["trainer.max_epochs=1"]) == 0
+    first = _only_run(logdir)
+    assert first.scalars("val/acc").steps == [9]          # Lightning logs at global_step - 1
+    assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={first.path}"]) == 0
+    second = [r for r in seetrain.list_runs(logdir) if r.id != first.id][0]
+    loss_steps = second.scalars("train/loss").steps
+    assert second.scalars("val/acc").steps == [19]          # only the second epoch ran
+    assert loss_steps and min(loss_steps) >= 10, loss_steps
+    assert second.config["trainer"]["resume"] == first.path
+
+
+@pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0"])
+@pytest.mark.parametrize("data", ["synthetic", "cifar10"])
+def test_zoo_trains_a_few_steps_on_32x32(model, data, logdir, data_server, tmp_path):
+    extra = mirror_args(data_server, data, str(tmp_path)) if data == "cifar10" else ["data=synthetic", "data.num_samples=64"]
+    assert train_main(TINY + extra + [f"model={model}"]) == 0
+    r = _only_run(logdir)
+    assert r.status == "success" and r.config["model"]["name"] == model
+    assert r.scalars("train/loss").steps == [0, 1] or len(r.scalars("val/acc").values) == 1
+    assert len(r.scalars("val/acc").values) == 1
+
+
+def test_mixed_datasets_train(logdir):
+    assert train_main(TINY + ["data=mix", "data.labels=offset", "data.image_size=16", "data.channels=3",
+                              "data.sources=[{name: digits, weight: 2}, {name: synthetic, num_samples: 64, num_classes: 4}]"]) == 0
+    r = _only_run(logdir)
+    assert r.status == "success" and r.config["data_info"]["num_classes"] == 14
+
+
+def test_pretrained_weights_only_when_reachable(logdir, tmp_path, capsys):
+    import http.server
+    import threading
+
+    import torch
+
+    from seetrain.train.models.small import small_cnn
+
+    ref = small_cnn(num_classes=10, in_channels=1, image_size=8, width=8)
+    torch.save(ref.state_dict(), tmp_path / "w.pth")
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **kw)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/w.pth"
+        from seetrain.train.runner import plan
+
+        _, _, model = plan(load_config(TINY + ["model.width=8", f"model.pretrained={url}"]))
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
+        assert train_main(TINY + ["model.width=8", f"model.pretrained={url}x"]) == 2
+        assert "could not download" in capsys.readouterr().err and not seetrain.list_runs(logdir)
+    finally:
+        srv.shutdown()
+
+
+def test_apt_language_model_is_a_task(logdir):
+    assert train_main(FAST + ["experiment=apt_lm", "model.d_model=32", "model.n_heads=2", "model.n_layers=1",
+                              "model.rank=8", "model.attn_rank=4", "model.max_seq_len=32", "data.seq_len=32",
+                              "data.max_chars=20000", "data.train_windows=160", "data.batch_size=8",
+                              "trainer.max_epochs=1", "trainer.limit_val_batches=4", "trainer.checkpoint.enabled=false"]) == 0
+    r = _only_run(logdir, "apt")
+    assert r.status == "success" and r.config["task"] == "language_model" and r.config["model"]["type"] == "apt"
+    loss = r.scalars("train/loss").values
+    assert r.scalars("val/loss").values and loss[-1] < loss[0]
