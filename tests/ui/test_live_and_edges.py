@@ -54,8 +54,12 @@ def test_a_run_training_in_another_process_updates_on_the_page(browser, ui):
         assert sum("after=" not in u for u in series_calls) == 1  # one full load, then only what is new
         assert sum("after=" in u for u in series_calls) >= 2
         p.shot("live-run")
+        table = p.ctx.new_page()  # the runs table beside it: the status changes there too, by itself
+        table.goto(f"{ui.url}/#/p/live")
+        table.wait_for_selector("table.runs tbody tr [data-status=running]")
         open(os.path.join(ui.logdir, "stop"), "w").close()
         pg.wait_for_selector("[data-status=success]", timeout=30_000)
+        table.wait_for_selector("table.runs tbody tr [data-status=success]", timeout=30_000)
     finally:
         open(os.path.join(ui.logdir, "stop"), "w").close()
         proc.wait(30)

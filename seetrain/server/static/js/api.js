@@ -58,9 +58,30 @@ export function url(path, params) {
   return `${API}${path}${s ? "?" + s : ""}`;
 }
 
-/** Media blob URL (an <img>/<audio> cannot send headers, so a keyed server gets ?key=). */
-export function mediaUrl(item) {
-  if (!item.url) return null;
-  const k = apiKey();
-  return k ? `${item.url}?key=${encodeURIComponent(k)}` : item.url;
+/** Point an <img>/<audio>/<a> at a media blob. An element cannot send headers, so on a server
+ *  with API keys the blob is fetched with the key and shown through an object URL. */
+export function setMediaSrc(el, item, attr = "src") {
+  if (!item.url) return el;
+  if (!apiKey()) { el[attr] = item.url; return el; }
+  fetch(item.url, {headers: headers()}).then((r) => r.blob()).then((b) => { el[attr] = URL.createObjectURL(b); });
+  return el;
+}
+
+/** A link that downloads an API answer (with the key, on a server that needs one). */
+export function downloadLink(label, path, params, filename) {
+  const a = document.createElement("a");
+  a.textContent = label;
+  a.href = url(path, params);
+  a.download = filename;
+  if (apiKey()) {
+    a.addEventListener("click", async (e) => {
+      e.preventDefault();
+      const blob = await (await fetch(a.href, {headers: headers()})).blob();
+      const obj = URL.createObjectURL(blob);
+      const tmp = Object.assign(document.createElement("a"), {href: obj, download: filename});
+      document.body.append(tmp); tmp.click(); tmp.remove();
+      setTimeout(() => URL.revokeObjectURL(obj), 1000);
+    });
+  }
+  return a;
 }

@@ -1,5 +1,5 @@
 // Media: images per step with a step slider, audio players, text records, histograms over steps.
-import {get, mediaUrl, getText} from "./api.js";
+import {get, setMediaSrc, getText} from "./api.js";
 import {h, clear, fmtNum} from "./util.js";
 
 function stepsOf(items) { return [...new Set(items.map((i) => i.step))].sort((a, b) => a - b); }
@@ -34,14 +34,14 @@ function imgSize(i) {
 
 function images(items) {
   return stepSlider(items, (at) => h("div", {class: "media-grid"}, at.map((i) => i.url
-    ? h("figure", {}, h("img", {src: mediaUrl(i), alt: i.caption || i.key, loading: "lazy", style: imgSize(i)}),
+    ? h("figure", {}, setMediaSrc(h("img", {alt: i.caption || i.key, style: imgSize(i)}), i),
       h("figcaption", {}, i.caption || `${i.width || "?"}×${i.height || "?"}`))
     : missing(i))));
 }
 
 function audios(items) {
   return stepSlider(items, (at) => h("div", {class: "media-grid"}, at.map((i) => i.url
-    ? h("figure", {}, h("audio", {controls: true, preload: "none", src: mediaUrl(i)}),
+    ? h("figure", {}, setMediaSrc(h("audio", {controls: true, preload: "none"}), i),
       h("figcaption", {}, [i.caption, i.duration != null ? `${fmtNum(i.duration)} s` : null, i.sample_rate ? `${i.sample_rate} Hz` : null].filter(Boolean).join(" · ")))
     : missing(i))));
 }
@@ -107,7 +107,7 @@ export class MediaPanel {
     for (const i of items) { if (!byKey.has(i.key)) byKey.set(i.key, []); byKey.get(i.key).push(i); }
     for (const [key, list] of byKey) {
       const type = list[0].type;
-      const render = RENDER[type] || ((l) => h("ul", {}, l.map((i) => h("li", {}, `step ${i.step}: `, i.url ? h("a", {href: mediaUrl(i)}, i.path) : i.path))));
+      const render = RENDER[type] || ((l) => h("ul", {}, l.map((i) => h("li", {}, `step ${i.step}: `, i.url ? setMediaSrc(h("a", {download: i.path.split("/").pop()}, i.path), i, "href") : i.path))));
       this.el.append(h("section", {class: "card media", dataset: {key, type}}, h("h3", {}, `${key} `, h("span", {class: "muted"}, `${type} · ${list.length}`)), render(list)));
     }
   }

@@ -1,5 +1,5 @@
 // The run page: header and warnings, charts grouped by prefix, media, console, events, config.
-import {get, url} from "./api.js";
+import {get, downloadLink} from "./api.js";
 import {h, clear, fmtTime, fmtDuration, statusBadge} from "./util.js";
 import {ChartGrid} from "./chartgrid.js";
 import {ConsolePanel, EventsPanel, configPanel} from "./panels.js";
@@ -43,8 +43,8 @@ export async function runPage(root, uuid, setCrumbs) {
     clear(head).append(...[h("h1", {}, run.name), statusBadge(run),
       h("span", {class: "muted"}, `${run.id} · started ${fmtTime(run.start_time)} · ${fmtDuration(run.duration)}`),
       (run.tags || []).map((t) => h("span", {class: "tag"}, t)),
-      h("span", {}, "export: ", h("a", {href: url(`/runs/${uuid}/export`, {format: "csv"}), download: `${run.id}.csv`}, "CSV"), " · ",
-        h("a", {href: url(`/runs/${uuid}/export`, {format: "jsonl"}), download: `${run.id}.jsonl`}, "JSONL")),
+      h("span", {class: "export"}, "export: ", downloadLink("CSV", `/runs/${uuid}/export`, {format: "csv"}, `${run.id}.csv`), " · ",
+        downloadLink("JSONL", `/runs/${uuid}/export`, {format: "jsonl"}, `${run.id}.jsonl`)),
       h("a", {class: "btn", href: `#/compare?runs=${uuid}`}, "compare…")].flat());
     clear(panes.config).append(configPanel(run));
   };
