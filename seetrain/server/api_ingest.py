@@ -21,6 +21,24 @@ from .queries import get_run, run_detail
 router = APIRouter()
 
 
+def _body(description: str, schema: Dict[str, Any], media: str = "application/json") -> Dict[str, Any]:
+    """OpenAPI for a route that reads its body itself (size-limited, parsed with orjson)."""
+    return {"requestBody": {"required": True, "description": description, "content": {media: {"schema": schema}}}}
+
+
+_OBJ = {"type": "object"}
+RUN_BODY = _body("run.json fields: project (required on create), id, name, tags, config, status, start_time, "
+                 "end_time, heartbeat, summary, and any environment fields", _OBJ)
+RECORDS_BODY = _body("a batch of records in the format of docs/record-format.md",
+                     {"type": "object", "required": ["records"],
+                      "properties": {"records": {"type": "array", "items": _OBJ}}})
+MEDIA_BODY = _body("the file's bytes (header X-Content-SHA256 optional)", {"type": "string", "format": "binary"},
+                   "application/octet-stream")
+FINISH_BODY = _body("how the run ended", {"type": "object", "required": ["status"], "properties": {
+    "status": {"enum": ["success", "failed", "crashed", "killed"]}, "exit_code": {"type": "integer"},
+    "end_time": {"type": "number"}, "summary": _OBJ}})
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 past ``limit`` bytes."""
     cl = request.headers.get("content-length")
@@ -58,7 +76,7 @@ def _retry_integrity(fn, *args):
         return fn(*args)
 
 
-@router.put("/runs/{uuid}")
+@router.put("/runs/{uuid}", openapi_extra=RUN_BODY)
 async def put_run(uuid: str, request: Request, p: Principal = Depends(principal)):
     store: Store = request.app.state.store
     uuid = ingest.norm_uuid(uuid)
@@ -76,7 +94,7 @@ async def put_run(uuid: str, request: Request, p: Principal = Depends(principal)
     return await run_in_threadpool(_retry_integrity, work)
 
 
-@router.post("/runs/{uuid}/records")
+@router.post("/runs/{uuid}/records", openapi_extra=RECORDS_BODY)
 async def post_records(uuid: str, request: Request, p: Principal = Depends(principal)):
     store: Store = request.app.state.store
     s = store.settings
@@ -95,7 +113,7 @@ async def post_records(uuid: str, request: Request, p: Principal = Depends(princ
     return JSONResponse(await run_in_threadpool(work))
 
 
-@router.put("/runs/{uuid}/media/{path:path}")
+@router.put("/runs/{uuid}/media/{path:path}", openapi_extra=MEDIA_BODY)
 async def put_media(uuid: str, path: str, request: Request, p: Principal = Depends(principal)):
     store: Store = request.app.state.store
     uuid = ingest.norm_uuid(uuid)
@@ -132,7 +150,7 @@ async def put_media(uuid: str, path: str, request: Request, p: Principal = Depen
         os.unlink(tmp)
 
 
-@router.post("/runs/{uuid}/finish")
+@router.post("/runs/{uuid}/finish", openapi_extra=FINISH_BODY)
 async def post_finish(uuid: str, request: Request, p: Principal = Depends(principal)):
     store: Store = request.app.state.store
     uuid = ingest.norm_uuid(uuid)

@@ -159,3 +159,17 @@ def test_bad_requests_get_json_4xx_and_store_nothing(shared_server, tmp_path):
                          headers={"X-Content-SHA256": "0" * 64})
     assert status == 400 and "does not match" in answer["detail"]
     assert glob.glob(os.path.join(server.blobs, "*", "*")) == blobs_before
+
+
+def test_openapi_document_describes_the_contract(shared_server):
+    status, doc = api(shared_server.url, "/api/v1/openapi.json")
+    assert status == 200
+    paths = doc["paths"]
+    for path, method in [("/api/v1/runs/{uuid}", "put"), ("/api/v1/runs/{uuid}/records", "post"),
+                         ("/api/v1/runs/{uuid}/media/{path}", "put"), ("/api/v1/runs/{uuid}/finish", "post"),
+                         ("/api/v1/projects", "get"), ("/api/v1/runs", "get"), ("/api/v1/runs/{uuid}/keys", "get"),
+                         ("/api/v1/runs/{uuid}/events", "get"), ("/api/v1/runs/{uuid}/console", "get"),
+                         ("/api/v1/runs/{uuid}/media", "get"), ("/api/v1/media/{sha}", "get"),
+                         ("/api/v1/series", "get"), ("/api/v1/runs/{uuid}/export", "get")]:
+        assert method in paths[path], path
+    assert "records" in str(paths["/api/v1/runs/{uuid}/records"]["post"]["requestBody"])

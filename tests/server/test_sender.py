@@ -31,12 +31,12 @@ def _run_uuid(tmp_path):
     return orjson.loads(open(path, "rb").read())["uuid"]
 
 
-def _wait_points(url, uuid_getter, at_least, timeout=60):
+def _wait_points(url, uuid_getter, at_least, timeout=60, key="i"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
             u = uuid_getter()
-            status, body = api(url, f"/api/v1/series?run={u}&key=i&points=0")
+            status, body = api(url, f"/api/v1/series?run={u}&key={key}&points=0")
             if status == 200 and body["series"][0]["total"] >= at_least:
                 return u
         except (ValueError, OSError):
@@ -135,3 +135,25 @@ def test_server_down_training_goes_on_and_finish_leaves_the_rest_to_sync(make_se
     run = _assert_exactly_once(srv.url, _run_uuid(tmp_path), 1000)
     assert run["status"] == "success"
     assert time.monotonic() - t < 200
+
+
+def test_sync_watch_follows_a_live_run(server, tmp_path):
+    from .conftest import write_run
+
+    run_dir = str(tmp_path / "logs" / "ft" / "live")
+    meta = write_run(run_dir, 100, status="running")
+    watch = subprocess.Popen([PY, "-m", "seetrain.cli", "sync", str(tmp_path / "logs"), "--host", server.url,
+                              "--watch", "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    try:
+        _wait_points(server.url, lambda: meta["uuid"], 100, key="k0")
+        write_run(run_dir, 50, start_seq=100, status="success")
+        _wait_points(server.url, lambda: meta["uuid"], 150, key="k0")
+        end = time.monotonic() + 30
+        while api(server.url, f"/api/v1/runs/{meta['uuid']}")[1]["status"] != "success":
+            assert time.monotonic() < end, "the finish did not arrive"
+            time.sleep(0.2)
+    finally:
+        os.killpg(watch.pid, signal.SIGINT)
+        watch.wait(30)
+    assert scalar_points(server.url, meta["uuid"], "k0")["x"] == list(range(150))
