@@ -1,11 +1,16 @@
 """A tiny local LLM API server for tests and benchmarks (stdlib only, 127.0.0.1, a free port).
 
-It answers in the wire formats of the OpenAI (chat completions, Responses, embeddings),
-Anthropic (messages) and ZhipuAI (chat completions) APIs, with server-sent-event streams. Answers
-are deterministic (fixed ids and timestamps) so that responses can be compared byte for byte.
+It answers in the wire formats of the OpenAI (chat completions, legacy completions, Responses,
+embeddings), Anthropic (messages, also ``/v1/messages?beta=true``) and ZhipuAI (chat completions)
+APIs, with server-sent-event streams. Answers are deterministic (fixed ids and timestamps) so that
+responses can be compared byte for byte.
 
 The model name steers it: ``"error-429"`` / ``"error-500"`` answer with that HTTP status and the
-API's error body. Every request is kept in ``server.requests`` (path, headers, body).
+API's error body; ``"tool-..."`` answers with tool calls (chat: two ``get_weather`` calls;
+Responses: one ``function_call``; Anthropic: a ``tool_use`` block), ``"thinking-..."`` (Anthropic)
+with a thinking block before the text. Structured output requests (OpenAI ``response_format``,
+Anthropic ``output_config.format``) get ``{"answer": ...}`` as JSON text. Every request is kept in
+``server.requests`` (path, headers, body).
 
     with LLMServer() as srv:
         client = openai.OpenAI(api_key="sk-test", base_url=srv.url + "/v1", max_retries=0)
@@ -47,6 +52,15 @@ def answer_for(prompt: str) -> str:
 def _pieces(text: str) -> List[str]:
     words = text.split(" ")
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+TOOL_CALLS = [("call_1", "get_weather", '{"city": "Paris"}'), ("call_2", "get_weather", '{"city": "Rome"}')]
+THINKING = "The user greets me. I should answer briefly."
+
+
+def _halves(text: str) -> List[str]:
+    mid = len(text) // 2
+    return [text[:mid], text[mid:]]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -104,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._responses(body)
         if path == "/v1/embeddings":
             return self._embeddings(body)
+        if path == "/v1/completions":
+            return self._completions(body)
         if path == "/v1/messages":
             return self._anthropic(body)
         self._json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
@@ -127,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         ct = _words(text) * n
         usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
         model = body["model"]
+        if model.startswith("tool-"):
+            return self._chat_tools(body, usage)
         if not body.get("stream"):
             choices = [{"index": i, "finish_reason": "stop",
                         "message": {"role": "assistant", "content": text}} for i in range(n)]
@@ -152,6 +170,45 @@ class _Handler(BaseHTTPRequestHandler):
         events.append((None, "[DONE]"))
         self._sse(events)
 
+    def _chat_tools(self, body: Dict[str, Any], usage: Dict[str, int]) -> None:
+        base = {"id": "chatcmpl-test", "created": CREATED, "model": body["model"], "object": "chat.completion"}
+        calls = [{"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+                 for cid, name, args in TOOL_CALLS]
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+            return self._json(200, dict(base, usage=usage, choices=[{"index": 0, "finish_reason": "tool_calls",
+                                                                       "message": message}]))
+        base["object"] = "chat.completion.chunk"
+
+        def delta(d: Dict[str, Any], reason: Optional[str] = None) -> tuple:
+            return (None, dict(base, choices=[{"index": 0, "delta": d, "finish_reason": reason}]))
+
+        events = [delta({"role": "assistant", "content": None})]
+        for i, (cid, name, args) in enumerate(TOOL_CALLS):  # as OpenAI streams them: name first, then arguments
+            events.append(delta({"tool_calls": [{"index": i, "id": cid, "type": "function",
+                                                 "function": {"name": name, "arguments": ""}}]}))
+            for piece in _halves(args):
+                events.append(delta({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+        events += [delta({}, "tool_calls"), (None, "[DONE]")]
+        self._sse(events)
+
+    # --- OpenAI legacy completions -------------------------------------------------------------
+    def _completions(self, body: Dict[str, Any]) -> None:
+        prompt = body.get("prompt")
+        prompt = prompt[0] if isinstance(prompt, list) else str(prompt)
+        text = answer_for(prompt)
+        pt, ct = _words(prompt), _words(text)
+        base = {"id": "cmpl-test", "object": "text_completion", "created": CREATED, "model": body["model"]}
+        if not body.get("stream"):
+            return self._json(200, dict(base, choices=[{"index": 0, "text": text, "finish_reason": "stop",
+                                                         "logprobs": None}],
+                                        usage={"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}))
+        events: List[tuple] = [(None, dict(base, choices=[{"index": 0, "text": piece, "finish_reason": None,
+                                                            "logprobs": None}])) for piece in _pieces(text)]
+        events += [(None, dict(base, choices=[{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}])),
+                   (None, "[DONE]")]
+        self._sse(events)
+
     # --- OpenAI Responses --------------------------------------------------------------------
     def _responses(self, body: Dict[str, Any]) -> None:
         inp = body.get("input")
@@ -168,6 +225,24 @@ class _Handler(BaseHTTPRequestHandler):
                "content": [{"type": "output_text", "text": text, "annotations": []}]}
         usage = {"input_tokens": pt, "output_tokens": ct, "total_tokens": pt + ct,
                  "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+        if body["model"].startswith("tool-"):
+            cid, name, args = TOOL_CALLS[0]
+            item = {"type": "function_call", "id": "fc_1", "call_id": cid, "name": name, "arguments": args,
+                    "status": "completed"}
+            if not body.get("stream"):
+                return self._json(200, resp("completed", [item], usage))
+            events = [("response.created", {"type": "response.created", "sequence_number": 0,
+                                            "response": resp("in_progress", [], None)}),
+                      ("response.output_item.added", {"type": "response.output_item.added", "sequence_number": 1,
+                                                      "output_index": 0, "item": dict(item, arguments="",
+                                                                                      status="in_progress")})]
+            for piece in _halves(args):
+                events.append(("response.function_call_arguments.delta", {
+                    "type": "response.function_call_arguments.delta", "sequence_number": len(events),
+                    "item_id": "fc_1", "output_index": 0, "delta": piece}))
+            events.append(("response.completed", {"type": "response.completed", "sequence_number": len(events),
+                                                  "response": resp("completed", [item], usage)}))
+            return self._sse(events)
         if not body.get("stream"):
             return self._json(200, resp("completed", [msg], usage))
         events: List[tuple] = [("response.created", {"type": "response.created", "sequence_number": 0,
@@ -195,28 +270,45 @@ class _Handler(BaseHTTPRequestHandler):
     def _anthropic(self, body: Dict[str, Any]) -> None:
         prompt = _last_user_text(body.get("messages"))
         text = answer_for(prompt)
+        if ((body.get("output_config") or {}).get("format") or {}).get("type") == "json_schema":
+            text = json.dumps({"answer": text})  # structured output (messages.parse)
         system = body.get("system") or ""
         pt = sum(_words(str(m.get("content", ""))) for m in body.get("messages", [])) + (_words(system) if system else 0)
         ct = _words(text)
         model = body["model"]
+        blocks: List[Dict[str, Any]] = [{"type": "text", "text": text}]
+        if model.startswith("thinking-"):
+            blocks.insert(0, {"type": "thinking", "thinking": THINKING, "signature": "sig-test"})
+        if model.startswith("tool-"):
+            blocks.append({"type": "tool_use", "id": "toolu_1", "name": TOOL_CALLS[0][1],
+                           "input": json.loads(TOOL_CALLS[0][2])})
+        stop = "tool_use" if model.startswith("tool-") else "end_turn"
         if not body.get("stream"):
             return self._json(200, {"id": "msg_test", "type": "message", "role": "assistant", "model": model,
-                                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                                    "content": blocks, "stop_reason": stop,
                                     "stop_sequence": None, "usage": {"input_tokens": pt, "output_tokens": ct}})
         start = {"type": "message_start", "message": {"id": "msg_test", "type": "message", "role": "assistant",
                                                       "model": model, "content": [], "stop_reason": None,
                                                       "stop_sequence": None,
                                                       "usage": {"input_tokens": pt, "output_tokens": 1}}}
-        events: List[tuple] = [("message_start", start),
-                               ("content_block_start", {"type": "content_block_start", "index": 0,
-                                                        "content_block": {"type": "text", "text": ""}}),
-                               ("ping", {"type": "ping"})]
-        for piece in _pieces(text):
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                    "delta": {"type": "text_delta", "text": piece}}))
-        events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                   ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                                         "stop_sequence": None},
+        events: List[tuple] = [("message_start", start), ("ping", {"type": "ping"})]
+        for index, block in enumerate(blocks):
+            kind = block["type"]
+            empty = {"thinking": {"type": "thinking", "thinking": "", "signature": ""},
+                     "text": {"type": "text", "text": ""}}.get(kind, dict(block, input={}))
+            events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                    "content_block": empty}))
+            if kind == "thinking":
+                deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(THINKING)]
+                deltas.append({"type": "signature_delta", "signature": "sig-test"})
+            elif kind == "text":
+                deltas = [{"type": "text_delta", "text": p} for p in _pieces(text)]
+            else:
+                deltas = [{"type": "input_json_delta", "partial_json": p} for p in _halves(TOOL_CALLS[0][2])]
+            for d in deltas:
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}))
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events += [("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
                                       "usage": {"output_tokens": ct}}),
                    ("message_stop", {"type": "message_stop"})]
         self._sse(events)

@@ -16,6 +16,7 @@ the run, at step = the provider's call index (0, 1, 2, ...)::
     <p>/call                      Text: JSON with endpoint, model, stream, params, finish_reason,
                                   usage, latency, and the error type / status / message
     <p>/messages, <p>/response    Text: the prompt and the answer (``log_messages=True``),
+    <p>/thinking                  Text: extended thinking (Anthropic), apart from the answer,
                                   cut at ``max_text_chars``
 
 ``<p>`` is the provider (``openai``, ``anthropic``, ``zhipuai``). Texts are rendered on the writer
@@ -317,6 +318,7 @@ class AutologBase:
             "calls": f"{p}/total/calls", "errors": f"{p}/total/errors", "tot_tokens": f"{p}/total/tokens",
             "tot_prompt": f"{p}/total/prompt_tokens", "tot_completion": f"{p}/total/completion_tokens",
             "call": f"{p}/call", "messages": f"{p}/messages", "response": f"{p}/response", "params": f"{p}/params/",
+            "thinking": f"{p}/thinking",
         }
         self.totals = {"calls": 0, "errors": 0, "tokens": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self.enable()
@@ -516,6 +518,8 @@ class AutologBase:
                 data[k["messages"]] = LazyText(lambda: self._text(rec.endpoint.render_prompt(rec.prompt), rec))
             if rec.error is None and rec.endpoint.has_answer and not call.info.get("raw_response"):
                 data[k["response"]] = LazyText(lambda: self._text(rec.endpoint.answer(rec.call) or "", rec))
+                if call.thinking:  # reasoning, apart from the answer (streamed or not)
+                    data[k["thinking"]] = LazyText(lambda: self._text("\n\n".join(call.thinking or ()), rec))
         run.log(data, step=step)
 
     def _text(self, text: str, rec: CallRecorder) -> str:

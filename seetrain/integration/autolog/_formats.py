@@ -113,7 +113,7 @@ class Call:
     """What one API call produced (filled by an :class:`Endpoint`)."""
 
     __slots__ = ("model", "prompt_tokens", "completion_tokens", "total_tokens", "finish_reason", "result",
-                 "parts", "info", "first_token")
+                 "parts", "info", "first_token", "tools", "blocks", "thinking")
 
     def __init__(self, model: Any) -> None:
         self.model = model
@@ -125,6 +125,24 @@ class Call:
         self.parts: Optional[Dict[int, List[str]]] = None   # streamed text, by choice index
         self.info: Dict[str, Any] = {}
         self.first_token: Optional[float] = None
+        self.tools: Optional[Dict[int, Dict[int, List[str]]]] = None  # streamed tool calls: choice -> index -> [name, args]
+        self.blocks: Optional[Dict[int, List[Any]]] = None  # streamed content blocks by index: [type, name, pieces]
+        self.thinking: Optional[List[str]] = None  # reasoning text, kept apart from the answer
+
+    def add_tool_piece(self, choice: int, index: int, name: Optional[str], arguments: Optional[str]) -> None:
+        """One streamed piece of a tool call; pieces are joined per tool-call index (as OpenAI sends them)."""
+        if self.tools is None:
+            self.tools = {}
+        slot = self.tools.setdefault(choice, {}).setdefault(index, ["", ""])
+        if name:
+            slot[0] += name
+        if arguments:
+            slot[1] += arguments
+
+    def add_thinking(self, text: str) -> None:
+        if self.thinking is None:
+            self.thinking = []
+        self.thinking.append(text)
 
     def add_text(self, index: int, text: str) -> None:
         if self.parts is None:
@@ -198,26 +216,75 @@ class ChatCompletions(Endpoint):
             calls = getattr(delta, "tool_calls", None) if delta is not None else None
             if calls:
                 got = True
-                for tc in calls:
+                for n, tc in enumerate(calls):
                     fn = getattr(tc, "function", None)
-                    piece = (getattr(fn, "name", None) or "") + (getattr(fn, "arguments", None) or "")
-                    if piece:
-                        call.add_text(getattr(choice, "index", 0) or 0, piece)
+                    index = getattr(tc, "index", None)
+                    call.add_tool_piece(getattr(choice, "index", 0) or 0, n if index is None else index,
+                                        getattr(fn, "name", None), getattr(fn, "arguments", None))
             reason = getattr(choice, "finish_reason", None)
             if reason:
                 call.finish_reason = reason
         return got
 
     def answer(self, call: Call) -> Optional[str]:
+        texts = []
+        if call.result is None:  # streamed: text and tool calls per choice, as the non-streamed form
+            indexes = sorted(set(call.parts or ()) | set(call.tools or ()))
+            for i in indexes:
+                body = "".join((call.parts or {}).get(i, ()))
+                tools = (call.tools or {}).get(i, {})
+                extra = [f"[tool_call {name}({args})]" for _, (name, args) in sorted(tools.items())]
+                texts.append("\n".join([body] + extra if body else extra))
+        else:
+            for choice in getattr(call.result, "choices", None) or []:
+                msg = getattr(choice, "message", None)
+                body = render_content(getattr(msg, "content", None))
+                extra = render_tool_calls(getattr(msg, "tool_calls", None))
+                texts.append("\n".join([body] + extra if body else extra))
+        if len(texts) == 1:
+            return texts[0]
+        return "\n\n".join(f"[choice {i}]\n{t}" for i, t in enumerate(texts))
+
+
+class Completions(Endpoint):
+    """OpenAI legacy completions (``client.completions.create(prompt=...)``)."""
+
+    name = "completions"
+
+    def prompt(self, kwargs: Dict[str, Any]) -> Any:
+        return snapshot(kwargs.get("prompt"))
+
+    def render_prompt(self, prompt: Any) -> str:
+        if isinstance(prompt, list) and len(prompt) > 1 and all(isinstance(p, str) for p in prompt):
+            return "\n\n".join(f"[prompt {i}]\n{p}" for i, p in enumerate(prompt))
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        return prompt if isinstance(prompt, str) else _to_json(prompt)
+
+    def response(self, call: Call, result: Any) -> None:
+        ChatCompletions.response(self, call, result)  # type: ignore[arg-type]  # same usage and choices
+
+    def chunk(self, call: Call, item: Any) -> bool:
+        got = False
+        call.model = getattr(item, "model", None) or call.model
+        usage = getattr(item, "usage", None)
+        if usage is not None:
+            call.prompt_tokens = getattr(usage, "prompt_tokens", None)
+            call.completion_tokens = getattr(usage, "completion_tokens", None)
+            call.total_tokens = getattr(usage, "total_tokens", None)
+        for choice in getattr(item, "choices", None) or ():
+            text = getattr(choice, "text", None)
+            if text:
+                call.add_text(getattr(choice, "index", 0) or 0, text)
+                got = True
+            if getattr(choice, "finish_reason", None):
+                call.finish_reason = choice.finish_reason
+        return got
+
+    def answer(self, call: Call) -> Optional[str]:
         if call.result is None:
             return super().answer(call)
-        choices = getattr(call.result, "choices", None) or []
-        texts = []
-        for choice in choices:
-            msg = getattr(choice, "message", None)
-            body = render_content(getattr(msg, "content", None))
-            extra = render_tool_calls(getattr(msg, "tool_calls", None))
-            texts.append("\n".join([body] + extra if body else extra))
+        texts = [getattr(c, "text", "") or "" for c in getattr(call.result, "choices", None) or []]
         if len(texts) == 1:
             return texts[0]
         return "\n\n".join(f"[choice {i}]\n{t}" for i, t in enumerate(texts))
@@ -256,19 +323,33 @@ class Responses(Endpoint):
             if delta:
                 call.add_text(0, delta)
                 return True
+        elif kind == "response.function_call_arguments.delta":
+            return True
         elif kind in ("response.completed", "response.incomplete", "response.failed", "response.created"):
             resp = getattr(item, "response", None)
             if resp is not None:
                 self._final(call, resp)
+                if kind != "response.created":
+                    call.result = resp  # the whole response: the answer reads as a non-streamed one
         return False
 
     def answer(self, call: Call) -> Optional[str]:
+        """Output text, and function calls as ``[tool_call name(arguments)]`` (as chat completions)."""
         if call.result is None:
             return super().answer(call)
-        try:
-            return call.result.output_text
-        except Exception:
-            return None
+        lines = []
+        for item in getattr(call.result, "output", None) or ():
+            kind = _get(item, "type")
+            if kind == "message":
+                text = "".join(_get(p, "text", "") or "" for p in _get(item, "content", None) or ()
+                               if _get(p, "type") == "output_text")
+                if text:
+                    lines.append(text)
+            elif kind in ("function_call", "custom_tool_call"):
+                args = _get(item, "arguments", None)
+                args = _get(item, "input", "") if args is None else args
+                lines.append(f"[tool_call {_get(item, 'name', '')}({args or ''})]")
+        return "\n".join(lines)
 
 
 class Embeddings(Endpoint):
@@ -304,70 +385,3 @@ class Embeddings(Endpoint):
     def answer(self, call: Call) -> Optional[str]:
         return None
 
-
-class AnthropicMessages(Endpoint):
-    """Anthropic Messages API (``client.messages.create`` / ``.stream``)."""
-
-    name = "messages"
-
-    def prompt(self, kwargs: Dict[str, Any]) -> Any:
-        return (kwargs.get("system"), snapshot(kwargs.get("messages")))
-
-    def render_prompt(self, prompt: Any) -> str:
-        system, messages = prompt
-        return render_messages(messages, system=system)
-
-    @staticmethod
-    def _usage(call: Call, usage: Any) -> None:
-        inp = getattr(usage, "input_tokens", None)
-        if inp is not None:
-            cached = (getattr(usage, "cache_creation_input_tokens", None) or 0) + \
-                     (getattr(usage, "cache_read_input_tokens", None) or 0)
-            call.prompt_tokens = inp + cached
-        out = getattr(usage, "output_tokens", None)
-        if out is not None:
-            call.completion_tokens = out
-        if call.prompt_tokens is not None or call.completion_tokens is not None:
-            call.total_tokens = (call.prompt_tokens or 0) + (call.completion_tokens or 0)
-
-    def response(self, call: Call, result: Any) -> None:
-        call.result = result
-        call.model = getattr(result, "model", None) or call.model
-        usage = getattr(result, "usage", None)
-        if usage is not None:
-            self._usage(call, usage)
-        call.finish_reason = getattr(result, "stop_reason", None)
-
-    def chunk(self, call: Call, item: Any) -> bool:
-        kind = getattr(item, "type", "")
-        if kind == "content_block_delta":
-            delta = item.delta
-            text = getattr(delta, "text", None)
-            if text is None:
-                text = getattr(delta, "partial_json", None) or getattr(delta, "thinking", None)
-            if text:
-                call.add_text(0, text)
-                return True
-        elif kind == "message_start":
-            msg = getattr(item, "message", None)
-            call.model = getattr(msg, "model", None) or call.model
-            usage = getattr(msg, "usage", None)
-            if usage is not None:
-                self._usage(call, usage)
-        elif kind == "message_delta":
-            reason = getattr(getattr(item, "delta", None), "stop_reason", None)
-            if reason:
-                call.finish_reason = reason
-            usage = getattr(item, "usage", None)
-            if usage is not None:
-                self._usage(call, usage)
-        elif kind == "content_block_start":
-            block = getattr(item, "content_block", None)
-            if getattr(block, "type", None) == "tool_use":
-                call.add_text(0, f"[tool_use {getattr(block, 'name', '')}]")
-        return False
-
-    def answer(self, call: Call) -> Optional[str]:
-        if call.result is None:
-            return super().answer(call)
-        return render_content(getattr(call.result, "content", None))

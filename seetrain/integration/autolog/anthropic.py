@@ -1,12 +1,14 @@
-"""Anthropic autolog: record every ``client.messages.create`` call and ``client.messages.stream(...)``.
+"""Anthropic autolog: record ``client.messages.create`` / ``.parse`` / ``.stream(...)`` (and ``client.beta.messages``).
 
     from seetrain.integration import enable_anthropic_autolog
     autolog = enable_anthropic_autolog(project="claude")
     client = anthropic.Anthropic()
     client.messages.create(model="claude-sonnet-4-5", max_tokens=256, messages=[...])   # recorded
 
-Sync and async clients, ``stream=True`` and the ``messages.stream()`` helper (recorded when the
-stream ends or is closed). Prompt tokens include cached input tokens. What is recorded: see
+Sync and async clients, ``stream=True``, the ``messages.stream()`` helper (recorded when the
+stream ends or is closed), structured outputs (``messages.parse``) and the same methods under
+``client.beta.messages``. Prompt tokens include cached input tokens. Extended thinking is recorded
+apart from the answer, as ``anthropic/thinking``. What is recorded: see
 :mod:`seetrain.integration.autolog._base`.
 """
 
@@ -16,7 +18,8 @@ from typing import Any, Callable
 
 from . import _patch
 from ._base import AutologBase, CallRecorder
-from ._formats import AnthropicMessages, Endpoint
+from ._anthropic_format import AnthropicMessages
+from ._formats import Endpoint
 
 _MSG = AnthropicMessages()
 
@@ -27,11 +30,11 @@ class AnthropicAutolog(AutologBase):
     provider = "anthropic"
     distribution = "anthropic"
     tested_versions = ">=0.30,<3"
-    targets = (
-        ("anthropic.resources.messages", "Messages", "create", _MSG, False),
-        ("anthropic.resources.messages", "AsyncMessages", "create", _MSG, True),
-        ("anthropic.resources.messages", "Messages", "stream", _MSG, False),
-        ("anthropic.resources.messages", "AsyncMessages", "stream", _MSG, True),
+    targets = tuple(
+        (module, prefix + "Messages", method, _MSG, prefix == "Async")
+        for module in ("anthropic.resources.messages", "anthropic.resources.beta.messages")
+        for method in ("create", "parse", "stream")
+        for prefix in ("", "Async")
     )
 
     def _patch(self, cls: type, method: str, endpoint: Endpoint, is_async: bool) -> _patch.Patch:

@@ -8,16 +8,17 @@
 
 Patches the resource classes of the ``openai`` package (every client, also those created before
 enabling; sync and async; streamed and not): ``create`` and ``parse`` of chat completions and of
-the Responses API (the ``.stream()`` helpers go through ``create``), and embeddings. What is recorded: see
+the Responses API (the ``.stream()`` helpers go through ``create``), embeddings and legacy
+completions (``client.completions.create(prompt=...)``). What is recorded: see
 :mod:`seetrain.integration.autolog._base`.
 """
 
 from __future__ import annotations
 
 from ._base import AutologBase
-from ._formats import ChatCompletions, Embeddings, Responses
+from ._formats import ChatCompletions, Completions, Embeddings, Responses
 
-_CHAT, _RESP, _EMB = ChatCompletions(), Responses(), Embeddings()
+_CHAT, _RESP, _EMB, _COMP = ChatCompletions(), Responses(), Embeddings(), Completions()
 
 
 class OpenAIAutolog(AutologBase):
@@ -37,4 +38,6 @@ class OpenAIAutolog(AutologBase):
         ("openai.resources.responses", "AsyncResponses", "parse", _RESP, True),
         ("openai.resources.embeddings", "Embeddings", "create", _EMB, False),
         ("openai.resources.embeddings", "AsyncEmbeddings", "create", _EMB, True),
+        ("openai.resources.completions", "Completions", "create", _COMP, False),
+        ("openai.resources.completions", "AsyncCompletions", "create", _COMP, True),
     )
