@@ -10,6 +10,8 @@ from __future__ import annotations
 import array
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
+from .record_stream import Chunk
+
 
 class Column(array.array):
     """A compact sequence of numbers (an ``array.array``: ``tolist()``, the buffer protocol, so
@@ -185,3 +187,56 @@ def _media_refs(v: Any) -> bool:
     if type(v) is dict:
         return "_type" in v
     return bool(v) and all(type(x) is dict and "_type" in x for x in v)
+
+
+class RecordScan:
+    """Everything one streaming pass over ``records.jsonl`` keeps (compactly)."""
+
+    def __init__(self) -> None:
+        self.metrics = Table()
+        self.system = Table()
+        self.config: Dict[str, Any] = {}
+        self.summary: Dict[str, Any] = {}  # summary records (run.summary[...] = ...)
+        self.events: List[Dict[str, Any]] = []
+        self.last_seq = -1
+        self.count = 0
+        self.corrupt = 0
+        self.end = 0  # byte offset after the last complete line
+
+    def add(self, chunk: Chunk, old_format: bool) -> None:
+        recs = chunk.records
+        self.corrupt += chunk.corrupt
+        self.end = chunk.next_offset
+        self.count += len(recs)
+        try:
+            self.last_seq = max(self.last_seq, max(r["seq"] for r in recs)) if recs else self.last_seq
+        except TypeError:  # a foreign seq: count the int ones
+            self.last_seq = max([self.last_seq] + [r["seq"] for r in recs if type(r["seq"]) is int])
+        mets = [r for r in recs if r["type"] == "metrics" and type(r.get("data")) is dict]
+        if mets and not (old_format and any(k.startswith("sys/") for r in mets for k in r["data"])):
+            self.metrics.add_many([r.get("step") for r in mets], [r.get("time") for r in mets],
+                                  [r["data"] for r in mets])
+        elif mets:  # format 1 logged system metrics as sys/ keys of metrics records: split them off
+            for r in mets:
+                data = r["data"]
+                sys_part = {k: v for k, v in data.items() if k.startswith("sys/")}
+                if sys_part:
+                    self.system.add(None, r.get("time"), sys_part)
+                    data = {k: v for k, v in data.items() if not k.startswith("sys/")}
+                if data:
+                    self.metrics.add(r.get("step"), r.get("time"), data)
+        if len(mets) == len(recs):
+            return
+        for rec in recs:
+            kind = rec["type"]
+            if kind == "system":
+                if type(rec.get("data")) is dict:
+                    self.system.add(None, rec.get("time"), rec["data"])
+            elif kind == "config":
+                if isinstance(rec.get("config"), dict):
+                    self.config.update(rec["config"])
+            elif kind == "event":
+                self.events.append(rec)
+            elif kind == "summary":
+                if isinstance(rec.get("summary"), dict):
+                    self.summary.update(rec["summary"])

@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 from . import records
-from .columns import Column, Series, Table
+from .columns import Column, RecordScan, Series
 from .record_stream import Chunk, iter_chunks, read_records, records_path
 
 __all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
@@ -57,59 +57,6 @@ def _untag(values: Any) -> Dict[str, Any]:
     return {k: records.NON_FINITE.get(v, v) if type(v) is str else v for k, v in values.items()}
 
 
-class _Scan:
-    """Everything one streaming pass over ``records.jsonl`` keeps (compactly)."""
-
-    def __init__(self) -> None:
-        self.metrics = Table()
-        self.system = Table()
-        self.config: Dict[str, Any] = {}
-        self.summary: Dict[str, Any] = {}  # summary records (run.summary[...] = ...)
-        self.events: List[Dict[str, Any]] = []
-        self.last_seq = -1
-        self.count = 0
-        self.corrupt = 0
-        self.end = 0  # byte offset after the last complete line
-
-    def add(self, chunk: Chunk, old_format: bool) -> None:
-        recs = chunk.records
-        self.corrupt += chunk.corrupt
-        self.end = chunk.next_offset
-        self.count += len(recs)
-        try:
-            self.last_seq = max(self.last_seq, max(r["seq"] for r in recs)) if recs else self.last_seq
-        except TypeError:  # a foreign seq: count the int ones
-            self.last_seq = max([self.last_seq] + [r["seq"] for r in recs if type(r["seq"]) is int])
-        mets = [r for r in recs if r["type"] == "metrics" and type(r.get("data")) is dict]
-        if mets and not (old_format and any(k.startswith("sys/") for r in mets for k in r["data"])):
-            self.metrics.add_many([r.get("step") for r in mets], [r.get("time") for r in mets],
-                                  [r["data"] for r in mets])
-        elif mets:  # format 1 logged system metrics as sys/ keys of metrics records: split them off
-            for r in mets:
-                data = r["data"]
-                sys_part = {k: v for k, v in data.items() if k.startswith("sys/")}
-                if sys_part:
-                    self.system.add(None, r.get("time"), sys_part)
-                    data = {k: v for k, v in data.items() if not k.startswith("sys/")}
-                if data:
-                    self.metrics.add(r.get("step"), r.get("time"), data)
-        if len(mets) == len(recs):
-            return
-        for rec in recs:
-            kind = rec["type"]
-            if kind == "system":
-                if type(rec.get("data")) is dict:
-                    self.system.add(None, rec.get("time"), rec["data"])
-            elif kind == "config":
-                if isinstance(rec.get("config"), dict):
-                    self.config.update(rec["config"])
-            elif kind == "event":
-                self.events.append(rec)
-            elif kind == "summary":
-                if isinstance(rec.get("summary"), dict):
-                    self.summary.update(rec["summary"])
-
-
 class RunReader:
     """A read-only view of one run directory (``run.json`` + ``records.jsonl`` + ``media/``).
 
@@ -122,7 +69,7 @@ class RunReader:
         if os.path.isfile(path):
             path = os.path.dirname(path)
         self.path = path
-        self._scan: Optional[_Scan] = None
+        self._scan: Optional[RecordScan] = None
         self.meta: Dict[str, Any] = self._read_meta()
 
     def _read_meta(self) -> Dict[str, Any]:
@@ -137,9 +84,21 @@ class RunReader:
         return meta
 
     def refresh(self) -> "RunReader":
-        """Re-read ``run.json`` and forget the records read so far (a live run has moved on)."""
+        """Re-read ``run.json`` and read the records a live run appended since (records are only
+        ever appended; a file that shrank was replaced and is read again from the start)."""
         self.meta = self._read_meta()
-        self._scan = None
+        scan = self._scan
+        if scan is not None:
+            try:
+                size = os.path.getsize(records_path(self.path))
+            except OSError:
+                size = 0
+            if size < scan.end:
+                self._scan = None
+            else:
+                old = self.format < 2
+                for chunk in iter_chunks(records_path(self.path), offset=scan.end):
+                    scan.add(chunk, old)
         return self
 
     # --- identity and state (run.json only) ------------------------------------------------------
@@ -211,9 +170,9 @@ class RunReader:
         return "running" if self.alive else "crashed"
 
     # --- records (streamed once, on first use) ----------------------------------------------------
-    def _scanned(self) -> _Scan:
+    def _scanned(self) -> RecordScan:
         if self._scan is None:
-            scan = _Scan()
+            scan = RecordScan()
             old = self.format < 2
             for chunk in iter_chunks(records_path(self.path)):
                 scan.add(chunk, old)

@@ -278,3 +278,14 @@ def test_memory_error_is_raised_not_counted_as_corrupt(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     result = out.stdout.split()
     assert result == ["memory-error"] or result == ["read", "50000", "0"], out.stdout + out.stderr
+
+
+def test_refresh_reads_only_what_was_appended(tmp_path):
+    d = write_run(tmp_path / "grow", _meta(heartbeat=time.time()), [metrics(i, i, {"loss": float(i)}) for i in range(3)],
+                  tail=b'{"seq":3,"time":1.0,"type":"metr')
+    r = read_run(d)
+    assert r.scalars("loss").values == [0.0, 1.0, 2.0] and not r.torn  # live: the partial line is not yet
+    with open(os.path.join(d, "records.jsonl"), "ab") as f:
+        f.write(b'ics","step":3,"data":{"loss":3.0}}\n' + json.dumps(metrics(4, 4, {"loss": 4.0})).encode() + b"\n")
+    assert r.refresh().scalars("loss").values == [0.0, 1.0, 2.0, 3.0, 4.0] and r.last_seq == 4
+    assert r.num_records == 5 and r.corrupt_lines == 0
