@@ -102,7 +102,7 @@ export class MetricChart {
       const name = single ? this.key : r.name;
       if (w > 0) {
         cols.push(fix(d.y));
-        series.push({label: `${name} (raw)`, stroke: color + "40", width: 1, spanGaps: true, value: (u, v) => fmtNum(v)});
+        series.push({label: `${name} (raw)`, stroke: color + "40", width: 1, spanGaps: true, raw: true, value: (u, v) => fmtNum(v)});
       }
       cols.push(fix(smooth(d.y, w)));
       series.push({label: name, stroke: color, width: 1.5, spanGaps: true, value: (u, v) => fmtNum(v)});
@@ -138,6 +138,9 @@ export class MetricChart {
       if (this.u) this.u.destroy();
       this.u = new uPlot(this.opts(series, bands), data, this.plotEl);
       this.u.over.addEventListener("dblclick", () => { if (this.zoom) { this.zoom = null; this.load(); } });
+      // the faint unsmoothed lines stay out of the legend (their smoothed twins carry the name)
+      const rows = this.u.root.querySelectorAll(".u-legend .u-series");
+      series.forEach((sr, i) => { if (sr.raw && rows[i]) rows[i].style.display = "none"; });
       this.shape = shape;
     } else {
       this.u.setData(data, reset || !this.zoom);
@@ -154,7 +157,7 @@ export class MetricChart {
     for (const arr of [first.y, first.ymax]) for (const v of arr) if (v != null && v > max) max = v;
     Object.assign(this.el.dataset, {runs: this.data.size, points: n, total: first.total, last: last == null ? "" : last,
       max: Number.isFinite(max) ? max : "", downsampled: first.downsampled ? "1" : "0", zoomed: this.zoom ? "1" : "0"});
-    this.info.textContent = (first.downsampled ? `${n} of ${first.total} pts (min/max band)` : `${first.total} pts`)
+    this.info.textContent = (first.downsampled ? `${n} of ${first.total} pts` + (this.runs.length === 1 ? " (min/max band)" : " (min/max kept)") : `${first.total} pts`)
       + (this.zoom ? " · zoomed (double-click resets)" : "") + (last != null ? ` · last ${fmtNum(last)}` : "");
   }
 
