@@ -168,3 +168,18 @@ def test_import_bad_logdir_is_one_clear_message(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli_main(["import", "tensorboard", str(tmp_path / "empty")])
     assert "no TensorBoard event files" in str(exc.value)
+
+
+def test_a_writer_used_after_close_continues_its_run(logdir, tmp_path):
+    sync = seetrain.sync_tensorboard(project="tb-reopen", frameworks=("torch",))
+    try:
+        writer = SummaryWriter(str(tmp_path / "r"))
+        writer.add_scalar("v", 1.0, 0)
+        writer.close()
+        writer.add_scalar("v", 2.0, 1)  # torch reopens a FileWriter in the same folder
+        writer.close()
+    finally:
+        sync.finish()
+    (r,) = seetrain.list_runs(logdir, project="tb-reopen")
+    assert r.status == "success" and r.scalars("v").steps == [0, 1]
+    _assert_same_as_tensorboard(r, str(tmp_path / "r"))

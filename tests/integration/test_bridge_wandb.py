@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -53,6 +54,16 @@ def _script():
     return run.id, failing.id, os.path.dirname(run.dir), os.path.dirname(failing.dir)
 
 
+def _read_when_complete(path, rows=None):
+    """The run log once W&B has written it out (its service may still be flushing after finish())."""
+    deadline = time.monotonic() + 20
+    while True:
+        src = wb_bridge.WandbRunFile(path)
+        if (src.exit_code is not None and (rows is None or len(src.rows) >= rows)) or time.monotonic() > deadline:
+            return src
+        time.sleep(0.2)
+
+
 def _series(r):
     out = {}
     for key in r.keys():
@@ -92,7 +103,7 @@ def test_mirror_and_import_equal_the_offline_run(offline, logdir, tmp_path):
     for run_id, m in mirrored.items():
         run_dir = pathlib.Path(first_dir if run_id == first else second_dir)
         (path,) = wb_bridge.find_run_files(str(run_dir))
-        src = wb_bridge.WandbRunFile(path)
+        src = _read_when_complete(path)
         assert src.exit_code == (0 if run_id == first else 2)
         for key, points in _series(m).items():
             wanted = []
@@ -148,7 +159,7 @@ def test_read_records_stops_at_a_torn_tail(offline, logdir, tmp_path):
         run.log({"v": float(i)})
     run.finish()
     (path,) = wb_bridge.find_run_files(os.path.dirname(run.dir))
-    whole = wb_bridge.WandbRunFile(path)
+    whole = _read_when_complete(path, rows=50)
     assert [row["v"] for _, row in whole.rows] == [float(i) for i in range(50)]
     data = open(path, "rb").read()
     cut = tmp_path / "run-cut.wandb"
@@ -162,3 +173,27 @@ def test_import_bad_path_is_one_clear_message(tmp_path):
         cli_main(["import", "wandb", str(tmp_path / "nope")])
     with pytest.raises(SystemExit, match="no W&B run files"):
         cli_main(["import", "wandb", str(tmp_path)])
+
+
+def test_wandb_errors_reach_the_user_and_bridge_errors_do_not(offline, logdir):
+    sync = seetrain.sync_wandb(project="wb-err")
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            with wandb.init(project="wb-err", name="crash") as run:
+                run.log({"a": 1.0})
+                with pytest.raises(TypeError):
+                    run.log({1: 2.0})  # W&B's own error, unchanged
+                row = wb_bridge._row
+                wb_bridge._row = lambda data, convert: 1 / 0
+                try:
+                    with pytest.warns(seetrain.SeeTrainWarning, match="wandb bridge"):
+                        run.log({"b": 2.0})  # the bridge fails; W&B still logs it
+                finally:
+                    wb_bridge._row = row
+                raise RuntimeError("boom")
+    finally:
+        sync.finish()
+    (r,) = seetrain.list_runs(logdir, project="wb-err")
+    assert r.status == "failed" and r.scalars("a").values == [1.0]  # W&B's exit code 1 after the exception
+    rows = _read_when_complete(wb_bridge.find_run_files(os.path.dirname(run.dir))[0], rows=2).rows
+    assert [row.get("b") for _, row in rows] == [None, 2.0]

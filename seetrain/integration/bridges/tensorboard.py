@@ -133,7 +133,10 @@ class TensorBoardSync:
                 kwargs = dict(self.init_kwargs)
                 if logdir in self._ids:
                     kwargs.update(id=self._ids[logdir], resume=True)
-                run = seetrain.init(project=self.project or "tensorboard", experiment_name=self._name(logdir),
+                name = self._name(logdir)
+                if os.sep in name:  # a folder of add_scalars: the writer's own run samples the system
+                    kwargs.setdefault("system_metrics", False)
+                run = seetrain.init(project=self.project or "tensorboard", experiment_name=name,
                                     config={"_framework": FRAMEWORK, "tensorboard/logdir": logdir}, **kwargs)
                 self.runs[logdir] = run
         return run

@@ -117,12 +117,12 @@ class _Mirror:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            row = _row(self.pending, _live_value)
+        pending, self.pending = self.pending, {}
+        if pending:
+            step, self.step = self.step, self.step + 1
+            row = _row(pending, _live_value)
             if row:
-                self.run.log(row, step=self.step)
-            self.pending = {}
-            self.step += 1
+                self.run.log(row, step=step)
 
 
 class WandbSync:
