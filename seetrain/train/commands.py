@@ -65,10 +65,10 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
         from .runner import plan
 
         backend, job, model = plan(config)
+        result = backend.fit(job, model)  # its own config checks (Lightning's) come before the run is created
     except TrainConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    result = backend.fit(job, model)
     if result.is_global_zero:
         print("\n" + result.summary())
     return 0

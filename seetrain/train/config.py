@@ -212,12 +212,28 @@ def _reference() -> Dict[str, Any]:
     return ref
 
 
-def _check_value(key: str, value: Any, default: Any) -> None:
+def _coerce(value: Any, default: Any) -> Any:
+    """A string where a number or bool is expected (an environment variable) read as YAML: "0.25" -> 0.25."""
+    if isinstance(value, str) and isinstance(default, (bool, int, float)) and not isinstance(default, str):
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
+
+
+def _check_value(key: str, value: Any, default: Any) -> Any:
+    """``value`` checked (and a numeric string from the environment converted); raises naming ``key``."""
+    value = _coerce(value, default if default is not None else MINIMUM.get(key))
     if key in CHOICES and value not in CHOICES[key]:
         raise TrainConfigError(f"{key}={value!r} is not allowed{did_you_mean(value, CHOICES[key])} "
                                f"(choose one of {', '.join(map(str, CHOICES[key]))})", key=key)
     if key in ANY_TYPE and not (key in MINIMUM and value is not None):
-        return
+        return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise TrainConfigError(f"{key} must be true or false, got {value!r}", key=key)
@@ -231,6 +247,7 @@ def _check_value(key: str, value: Any, default: Any) -> None:
         raise TrainConfigError(f"{key} must be a string, got {value!r}", key=key)
     if key in MINIMUM and isinstance(value, (int, float)) and value < MINIMUM[key]:
         raise TrainConfigError(f"{key} must be >= {MINIMUM[key]}, got {value!r}", key=key)
+    return value
 
 
 def _check_section(section: Dict[str, Any], ref: Dict[str, Any], prefix: str) -> None:
@@ -244,7 +261,7 @@ def _check_section(section: Dict[str, Any], ref: Dict[str, Any], prefix: str) ->
                 raise TrainConfigError(f"{key} must be a mapping, got {v!r}", key=key)
             _check_section(v, ref[k], key + ".")
         else:
-            _check_value(key, v, ref[k])
+            section[k] = _check_value(key, v, ref[k])
 
 
 def check_config(config: Dict[str, Any]) -> None:
@@ -255,7 +272,7 @@ def check_config(config: Dict[str, Any]) -> None:
             raise TrainConfigError(f"unknown config key {k!r}{did_you_mean(k, TOP_KEYS)} (top-level keys: "
                                    f"{', '.join(TOP_KEYS)})", key=k)
     for k in ("task", "seed"):
-        _check_value(k, config.get(k), ref[k])
+        config[k] = _check_value(k, config.get(k), ref[k])
     for k in ("optim", "scheduler", "trainer", "logger"):
         if config.get(k) is None:
             raise TrainConfigError(f"{k} is missing", key=k)
