@@ -132,3 +132,10 @@ def __getattr__(name: str) -> Any:
 
 def __dir__():
     return sorted(set(globals()) | set(__all__) | {"integration"})
+
+
+# report_to="seetrain" (Transformers) and log_with="seetrain" (Accelerate) without a register()
+# call: a post-import hook that imports no framework (seetrain/integration/native.py)
+from .integration.native import install as _install_native  # noqa: E402
+
+_install_native()

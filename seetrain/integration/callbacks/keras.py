@@ -17,15 +17,23 @@ What lands in the run:
   * config: the fit parameters (``fit/epochs``, ``fit/steps``), the optimizer's config, the model's
     parameter counts and its text summary (``model/summary``).
 Works with any Keras backend (JAX, TensorFlow, PyTorch).
+
+Model artefacts: :class:`SeeTrainModelCheckpoint` is Keras' ``ModelCheckpoint`` that also copies
+each saved model into the run (``log_model=True``: the best and the last; ``"all"``: every one):
+
+    ckpt = SeeTrainModelCheckpoint("ckpt/model-{epoch:02d}.keras", monitor="val_loss", callback=cb)
+    model.fit(x, y, validation_split=0.2, callbacks=[cb, ckpt])
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import os
+from typing import Any, Dict, Optional, Union
 
 import keras
 
 import seetrain
+from seetrain.integration.model_artifacts import ModelArtifacts
 from seetrain.resilience import report_failure
 
 FRAMEWORK = "keras"
@@ -209,4 +217,62 @@ def _size(weight: Any) -> int:
     return n
 
 
-__all__ = ["SeeTrainCallback"]
+class SeeTrainModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' ``ModelCheckpoint`` that also copies every model it saves into a SeeTrain run.
+
+    Args:
+        filepath, monitor, save_best_only, ...: as for ``keras.callbacks.ModelCheckpoint``.
+        callback: the :class:`SeeTrainCallback` whose run receives the copies (default: the
+            current run, ``seetrain.get_run()``).
+        log_model: ``True`` keeps the best and the last copy in the run, ``"all"`` every copy.
+
+    The best is the file saved when ``monitor`` last improved (with ``save_best_only`` every
+    saved file is a new best). Copies are marked in the run config under ``model_artifacts``.
+    """
+
+    def __init__(self, filepath: str, *args: Any, callback: Optional[SeeTrainCallback] = None,
+                 log_model: Union[bool, str] = True, **kwargs: Any) -> None:
+        super().__init__(filepath, *args, **kwargs)
+        self._seetrain_callback = callback
+        self._artifacts = ModelArtifacts(log_model, FRAMEWORK)
+        self._best_value: Optional[float] = None
+        self._best_path: Optional[str] = None
+        self._batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self._batches += 1
+        super().on_train_batch_end(batch, logs)
+
+    def _save_model(self, epoch: int, batch: Optional[int], logs: Optional[Dict[str, Any]]) -> None:
+        filepath = self._get_file_path(epoch, batch, logs)
+        before = _mtime(filepath)
+        super()._save_model(epoch, batch, logs)  # Keras' errors reach the user as they are
+        after = _mtime(filepath)
+        if after is None or after == before:
+            return  # not saved (no improvement)
+        try:
+            self._copy_into_run(filepath, epoch, batch, logs)
+        except Exception as exc:
+            report_failure("keras.log_model", exc, "the Keras checkpoint could not be copied into the run")
+
+    def _copy_into_run(self, filepath: str, epoch: int, batch: Optional[int], logs: Optional[Dict[str, Any]]) -> None:
+        current = _number((logs or {}).get(self.monitor)) if self.monitor else None
+        if self.save_best_only or (current is not None and (
+                self._best_value is None or self._is_improvement(current, self._best_value))):
+            self._best_value, self._best_path = current, filepath
+        run = self._seetrain_callback.experiment if self._seetrain_callback is not None else seetrain.get_run()
+        if run is None:
+            raise RuntimeError("no SeeTrain run: pass callback=SeeTrainCallback(...) or call seetrain.init() first")
+        step = epoch if batch is None else self._batches
+        self._artifacts.saved(run, filepath, step, best=self._best_path,
+                              info={"monitor": self.monitor, "value": current, "epoch": epoch})
+
+
+def _mtime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+__all__ = ["SeeTrainCallback", "SeeTrainModelCheckpoint"]

@@ -32,6 +32,7 @@ from typing import Any, Dict, Optional, Set, Tuple
 from transformers import TrainerCallback
 
 import seetrain
+from seetrain.integration.model_artifacts import ModelArtifacts
 from seetrain.resilience import report_failure
 
 FRAMEWORK = "transformers"
@@ -68,6 +69,12 @@ def _is_rank_zero() -> bool:
     return int(os.environ.get("RANK", "0") or 0) == 0
 
 
+def _log_model_from_env() -> Any:
+    """``SEETRAIN_LOG_MODEL``: ``true``/``1`` (best and last), ``all``, else off (for ``report_to``)."""
+    value = os.environ.get("SEETRAIN_LOG_MODEL", "").strip().lower()
+    return "all" if value == "all" else value in ("1", "true", "yes", "on")
+
+
 class SeeTrainCallback(TrainerCallback):
     """Record a Hugging Face ``Trainer`` run in SeeTrain (world process zero only).
 
@@ -76,12 +83,15 @@ class SeeTrainCallback(TrainerCallback):
             ones fall back to the ``SEETRAIN_*`` environment variables, then to the
             ``TrainingArguments`` (``project``, ``run_name``).
         finish_on_train_end: finish the run when ``train()`` ends (default: keep it open).
+        log_model: copy the checkpoints the Trainer saves into the run: ``False``, ``True`` (keep
+            the best and the last) or ``"all"``; default from ``$SEETRAIN_LOG_MODEL``, else off.
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
     """
 
     def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
                  description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
-                 finish_on_train_end: bool = False, **init_kwargs: Any) -> None:
+                 finish_on_train_end: bool = False, log_model: Any = None, **init_kwargs: Any) -> None:
+        self._artifacts = ModelArtifacts(_log_model_from_env() if log_model is None else log_model, FRAMEWORK)
         self._project = project
         self._experiment_name = experiment_name
         self._description = description
@@ -205,6 +215,10 @@ class SeeTrainCallback(TrainerCallback):
             if getattr(state, "best_model_checkpoint", None):
                 info["best"] = state.best_model_checkpoint
             self._run.config.update({"checkpoint": info})
+            if self._artifacts.enabled and os.path.isdir(info["last"]):
+                self._artifacts.saved(self._run, info["last"], info["step"], best=info.get("best"), info={
+                    "metric": getattr(args, "metric_for_best_model", None),
+                    "best_metric": getattr(state, "best_metric", None)})
         except Exception as exc:
             self._warn("record the checkpoint", exc)
 
@@ -223,10 +237,11 @@ class SeeTrainCallback(TrainerCallback):
         report_failure(f"transformers.{what}", exc, f"the Transformers callback could not {what}")
 
 
-def register() -> None:
-    """Make ``TrainingArguments(report_to="seetrain")`` add a :class:`SeeTrainCallback` (built from the environment)."""
-    from transformers.integrations import integration_utils
-
+def register(integration_utils: Any = None) -> None:
+    """Make ``TrainingArguments(report_to="seetrain")`` add a :class:`SeeTrainCallback` (built from the
+    environment). ``import seetrain`` does this by itself (:mod:`seetrain.integration.native`)."""
+    if integration_utils is None:
+        from transformers.integrations import integration_utils
     integration_utils.INTEGRATION_TO_CALLBACK["seetrain"] = SeeTrainCallback
 
 

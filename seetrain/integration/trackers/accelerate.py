@@ -177,12 +177,14 @@ class _RegisteredSeeTrainTracker(SeeTrainTracker):
         super().__init__(**kwargs)
 
 
-def register() -> None:
+def register(tracking: Any = None) -> None:
     """Let ``Accelerator(log_with="seetrain")`` build a SeeTrain tracker (Accelerate >= 1.12).
 
     Keyword arguments for it go in ``init_trackers(..., init_kwargs={"seetrain": {...}})``.
+    ``import seetrain`` does this by itself (:mod:`seetrain.integration.native`).
     """
-    from accelerate import tracking
+    if tracking is None:
+        from accelerate import tracking
 
     if not hasattr(tracking, "register_tracker_class"):
         raise ImportError("Accelerator(log_with='seetrain') needs an Accelerate version with "
