@@ -167,6 +167,8 @@ class RunSync:
         self.cursor = self._load_cursor()
         self._meta_sig: Optional[Tuple[int, int]] = None
         self._sent_media: set = set()
+        self._ahead: Optional[tuple] = None  # (offset, future of _read(offset)) while draining
+        self._pool: Any = None
         self.uuid: Optional[str] = None
 
     # --- cursor ------------------------------------------------------------------------------
@@ -231,8 +233,13 @@ class RunSync:
                                      {"X-Content-SHA256": sha, "Content-Type": "application/octet-stream"})
                     self._sent_media.add(path)
 
-    def pump(self) -> int:
-        """Send the next batch (media first); returns the number of records the server acknowledged."""
+    def _read(self, offset: int):
+        chunk = read_records(self.run_dir, offset, max_records=self.batch_records, max_bytes=self.batch_bytes)
+        return chunk, (wire(chunk.records) if chunk.records else b"")
+
+    def pump(self, prefetch: bool = False) -> int:
+        """Send the next batch (media first); returns the number of records the server acknowledged.
+        With ``prefetch`` the batch after it is read and encoded while this one is in flight."""
         if self.uuid is None or self._meta_sig is None:
             self.push_meta()
         try:
@@ -241,13 +248,20 @@ class RunSync:
             size = 0
         if size < self.cursor["offset"]:  # the file was replaced: start over (the server dedups)
             self.cursor["offset"] = 0
-        chunk = read_records(self.run_dir, self.cursor["offset"], max_records=self.batch_records,
-                             max_bytes=self.batch_bytes)
-        if chunk.next_offset == self.cursor["offset"]:
+        offset = self.cursor["offset"]
+        ahead, self._ahead = self._ahead, None
+        chunk, body = ahead[1].result() if ahead is not None and ahead[0] == offset else self._read(offset)
+        if chunk.next_offset == offset:
             return 0
+        if prefetch:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="seetrain-sync-read")
+            self._ahead = (chunk.next_offset, self._pool.submit(self._read, chunk.next_offset))
         if chunk.records:
             self._upload_media(chunk.records)
-            self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", wire(chunk.records))
+            self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", body)
         self.cursor["offset"] = chunk.next_offset
         self.cursor["uuid"] = self.uuid
         self._save_cursor()
@@ -277,11 +291,17 @@ class RunSync:
     def drain(self) -> int:
         """Everything written so far, then the finish when the run has ended; returns records sent."""
         total = 0
-        while True:
-            n = self.pump()
-            if n == 0:
-                break
-            total += n
+        try:
+            while True:
+                n = self.pump(prefetch=True)
+                if n == 0:
+                    break
+                total += n
+        finally:
+            self._ahead = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         self.push_meta()
         self.finish_if_ended()
         return total

@@ -173,3 +173,13 @@ def test_openapi_document_describes_the_contract(shared_server):
                          ("/api/v1/series", "get"), ("/api/v1/runs/{uuid}/export", "get")]:
         assert method in paths[path], path
     assert "records" in str(paths["/api/v1/runs/{uuid}/records"]["post"]["requestBody"])
+
+
+def test_a_running_run_with_a_stale_heartbeat_reads_as_vanished(shared_server, tmp_path):
+    import time
+
+    meta = write_run(str(tmp_path / "hb" / "r"), 1, status="running", project="hb")
+    assert _put_run(shared_server.url, dict(meta, heartbeat=time.time()))[1]["status"] == "running"
+    stale = _put_run(shared_server.url, dict(meta, heartbeat=time.time() - 31))[1]
+    assert stale["status"] == "crashed" and stale["vanished"] is True
+    assert api(shared_server.url, "/api/v1/runs?project=hb&status=crashed")[1]["total"] == 1
