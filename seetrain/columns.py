@@ -8,6 +8,7 @@ for a decoded record, which keeps :func:`seetrain.read_run` under twice the file
 from __future__ import annotations
 
 import array
+from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .record_stream import Chunk
@@ -107,7 +108,7 @@ class Table:
         self.steps.extend(new_steps)
         self.times.extend(new_times)
         keys = self.keys
-        for k in set().union(*datas):
+        for k in dict.fromkeys(chain.from_iterable(datas)):  # first-seen order, in C
             vals = [d.get(k, _MISSING) for d in datas]
             if _MISSING in vals:
                 rows = [base + i for i, v in enumerate(vals) if v is not _MISSING]
