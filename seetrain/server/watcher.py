@@ -119,7 +119,11 @@ class Watcher:
             self._last_scan = now
         stored = 0
         for st in list(self.runs.values()):
-            stored += self._follow(st)
+            try:
+                stored += self._follow(st)
+            except Exception as exc:  # one unreadable run never stops the others; the page says why
+                st.error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning("seetrain ui: %s: %s", st.path, st.error)
         self._save_state()
         return stored
 

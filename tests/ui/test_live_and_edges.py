@@ -30,9 +30,14 @@ def big_run(ui):
 
 def test_a_run_training_in_another_process_updates_on_the_page(browser, ui):
     progress = os.path.join(ui.logdir, "live.progress")
-    proc = sdk(ui.logdir, "--live", "90", wait=False)
     p = Page(browser, ui)
+    table = p.ctx.new_page()  # the runs table, open before the run exists: the run appears by itself
+    table.goto(f"{ui.url}/#/p/live")
+    table.wait_for_selector(".pager .count")
+    assert table.locator("table.runs tbody tr").count() == 0
+    proc = sdk(ui.logdir, "--live", "90", wait=False)
     try:
+        table.wait_for_selector("table.runs tbody tr [data-status=running]", timeout=30_000)
         run = ui.run_by_name("live", "live-run")
         pg = p.open(f"/run/{run['uuid']}")
         p.wait_rendered()
@@ -55,12 +60,9 @@ def test_a_run_training_in_another_process_updates_on_the_page(browser, ui):
         assert len(first_loads) == 1  # one full load, then only what is new (a cursor: after=last x)
         assert len(updates) >= 2 and all("after=" in u for u in updates)
         p.shot("live-run")
-        table = p.ctx.new_page()  # the runs table beside it: the status changes there too, by itself
-        table.goto(f"{ui.url}/#/p/live")
-        table.wait_for_selector("table.runs tbody tr [data-status=running]")
         open(os.path.join(ui.logdir, "stop"), "w").close()
         pg.wait_for_selector("[data-status=success]", timeout=30_000)
-        table.wait_for_selector("table.runs tbody tr [data-status=success]", timeout=30_000)
+        table.wait_for_selector("table.runs tbody tr [data-status=success]", timeout=30_000)  # the status, live too
     finally:
         open(os.path.join(ui.logdir, "stop"), "w").close()
         proc.wait(30)
