@@ -140,8 +140,10 @@ class RunReader:
     @property
     def heartbeat_age(self) -> Optional[float]:
         """Seconds since the writer's last heartbeat (``None`` for runs without one)."""
-        hb = self.meta.get("heartbeat")
-        return None if hb is None else max(time.time() - float(hb), 0.0)
+        try:
+            return max(time.time() - float(self.meta["heartbeat"]), 0.0)
+        except (KeyError, TypeError, ValueError):  # no heartbeat (format 1) or not a number
+            return None
 
     @property
     def alive(self) -> bool:
