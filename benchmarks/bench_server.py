@@ -196,7 +196,24 @@ def bench_series(url: str, n: int = 1_000_000, reps: int = 15) -> tuple:
         times.append(time.perf_counter() - t)
     s = body["series"][0]
     assert s["total"] == n and len(s["x"]) <= 1000
-    return times, s["total"]
+    return times, s["total"], uuid
+
+
+def bench_series_inprocess(db: str, uuid: str, reps: int = 15) -> tuple:
+    """The same query without HTTP: wall and CPU seconds of load + downsample."""
+    from seetrain.server import series
+    from seetrain.server.db import make_engine
+
+    engine = make_engine(db)
+    wall, cpu = [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        with engine.connect() as conn:
+            series.query(conn, [uuid], "loss", points=1000)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    engine.dispose()
+    return wall, cpu
 
 
 def pct(xs: List[float], q: float) -> float:
@@ -230,9 +247,12 @@ def main(argv=None) -> int:
             q = bench_queryable(url, os.path.join(tmp, "logs"))
             rows.append(("log() -> queryable p50", f"{pct(q, 0.5):.2f} s", f"p99 {pct(q, 0.99):.2f} s, "
                          f"{len(q)} probes every 50 ms", "< 2 s"))
-            t, total = bench_series(url)
+            t, total, uuid = bench_series(url)
             rows.append(("series query, 1M points -> 1000", f"{statistics.median(t) * 1e3:.0f} ms",
                          f"min {min(t) * 1e3:.0f} max {max(t) * 1e3:.0f} ms over HTTP, {total:,} points", "< 100 ms"))
+            w, c = bench_series_inprocess("sqlite:///" + os.path.join(tmp, "db.sqlite"), uuid)
+            rows.append(("  same, in process (no HTTP)", f"{statistics.median(w) * 1e3:.0f} ms",
+                         f"min {min(w) * 1e3:.0f} ms; CPU {statistics.median(c) * 1e3:.0f} ms", "< 100 ms"))
         finally:
             stop(srv)
         dead = f"http://127.0.0.1:{free_port()}"

@@ -85,7 +85,7 @@ def _lock_run(conn: Connection, uuid: str):
 
 
 def _check_project(project: Any, max_len: int) -> str:
-    if not isinstance(project, str) or not project or len(project) > max_len or "/" in project:
+    if not isinstance(project, str) or not project or len(project) > max_len or "/" in project or "\x00" in project:
         raise IngestError(422, "run 'project' must be a non-empty string without '/' of at most "
                                f"{max_len} characters")
     return project
@@ -113,8 +113,8 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     rest = {k: v for k, v in meta.items() if k not in _RUN_FIELDS and k != "uuid"}
     if row is None:
         project = _check_project(meta.get("project"), max_len)
-        rid = str(meta.get("id") or uuid[:8])[:max_len]
-        values = dict(uuid=uuid, project=project, run_id=rid, name=str(meta.get("name") or rid)[:512],
+        rid = _no_nul(str(meta.get("id") or uuid[:8])[:max_len])
+        values = dict(uuid=uuid, project=project, run_id=rid, name=_no_nul(str(meta.get("name") or rid)[:512]),
                       status=status or "running", exit_code=_int_or_none(meta.get("exit_code")),
                       start_time=_float_or_none(meta.get("start_time")) or now,
                       end_time=_float_or_none(meta.get("end_time")),
@@ -127,7 +127,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     if "project" in meta and meta["project"] != row["project"]:
         raise IngestError(409, f"run {uuid} belongs to project {row['project']!r}; a run cannot move project")
     if meta.get("name"):
-        values["name"] = str(meta["name"])[:512]
+        values["name"] = _no_nul(str(meta["name"])[:512])
     if status:
         values["status"] = status
     for k in ("exit_code",):
@@ -146,6 +146,14 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     return {**row, **values}
 
 
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _caption(c: Any) -> Optional[str]:
+    return None if c is None else _no_nul(c if isinstance(c, str) else str(c))
+
+
 def _int_or_none(v: Any) -> Optional[int]:
     return v if type(v) is int and -2**63 <= v < 2**63 else None
 
@@ -162,6 +170,7 @@ def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, 
     if len(recs) > max_batch:
         raise IngestError(413, f"batch of {len(recs)} records is over the limit of {max_batch}; send smaller batches")
     good_keys: set = set()
+    nul_keys: set = set()
     for i, r in enumerate(recs):
         if type(r) is not dict:
             raise IngestError(422, f"records[{i}] is not a JSON object")
@@ -180,7 +189,11 @@ def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, 
                 for k in kt:
                     if len(k) > max_key:
                         raise IngestError(422, f"records[{i}] key {k[:60]!r}... is longer than {max_key} characters")
+                    if "\x00" in k:
+                        nul_keys.add(kt)
                 good_keys.add(kt)
+            if kt in nul_keys:  # PostgreSQL text cannot hold NUL: keep the key, readable
+                r["data"] = {_no_nul(k): v for k, v in data.items()}
             step = r.get("step")
             if t == "metrics" and step is not None and (type(step) is not int or abs(step) >= 2**63):
                 raise IngestError(422, f"records[{i}].step must be an integer")
@@ -274,10 +287,11 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
             g[2].append(list(data.values()))
             g[3].append(r)
         elif t == "event":
-            ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")), event=r["event"][:64], body=r))
+            ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")), event=_no_nul(r["event"][:64]),
+                                body=r))
         elif t == "console":
             con_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")),
-                                 stream=str(r.get("stream", "stdout"))[:16], line=r["line"]))
+                                 stream=_no_nul(str(r.get("stream", "stdout"))[:16]), line=_no_nul(r["line"])))
         elif t == "config":
             config.update(r["config"])
         elif t == "summary":
@@ -351,7 +365,7 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
                 for j, ref in enumerate(refs):
                     path = check_media_path(ref.get("path"), f"seq {r['seq']} key {k[:60]!r} media path")
                     media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=j, step=step,
-                                           type=str(ref.get("_type"))[:32], path=path, caption=ref.get("caption"),
+                                           type=str(ref.get("_type"))[:32], path=path, caption=_caption(ref.get("caption")),
                                            meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
                 _bump(kinds, k, str(refs[0].get("_type"))[:16], len(refs), refs[-1], step)
     for k, (idx, vals) in per.items():

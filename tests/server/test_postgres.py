@@ -60,3 +60,26 @@ def test_two_workers_on_postgres_store_parallel_overlapping_batches_once(make_se
     run = api(srv.url, f"/api/v1/runs/{meta['uuid']}")[1]
     assert run["records"] == n and run["last_seq"] == n - 1
     assert api(srv.url, "/api/v1/runs?project=p")[1]["total"] == 1
+
+
+def test_text_postgres_cannot_hold_is_stored_readable(pg_db, tmp_path):
+    """NUL characters (PostgreSQL text refuses them) in a console line, a key, a caption, a name."""
+    from seetrain.server import ingest, queries, series
+    from seetrain.server.app import Store
+    from seetrain.server.settings import Settings
+
+    store = Store(Settings(db=pg_db, blobs=str(tmp_path / "b")))
+    u = "c" * 32
+    recs = [{"seq": 0, "time": 1.0, "type": "console", "stream": "stdout", "line": "bin\x00ary"},
+            {"seq": 1, "time": 1.0, "type": "metrics", "step": 0, "data": {"lo\x00ss": 1.5}},
+            {"seq": 2, "time": 1.0, "type": "metrics", "step": 1, "data": {
+                "img": {"_type": "image", "path": "media/a.png", "caption": "c\x00ap"}}},
+            {"seq": 3, "time": 1.0, "type": "event", "event": "warn\x00ing", "message": "m\x00"}]
+    res = ingest.ingest_run(store, {"uuid": u, "project": "p", "name": "na\x00me"}, recs)
+    assert res.stored == 4
+    with store.read() as conn:
+        assert queries.list_console(conn, u, -1, 10)[0]["line"] == "bin\ufffdary"
+        assert series.load(conn, u, "lo\ufffdss")[1].tolist() == [1.5]
+        assert queries.list_media(conn, u, "img")[0]["caption"] == "c\ufffdap"
+        assert queries.get_run(conn, u)["name"] == "na\ufffdme"
+    store.engine.dispose()
