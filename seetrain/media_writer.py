@@ -43,7 +43,7 @@ class MediaWriter(threading.Thread):
 
     def submit(self, item: Item) -> None:
         with self._lock:
-            self.pending.add(item.seq)
+            self.pending.add(item[1])
             self.items.append(item)
             if not self.is_alive() and not self._stopping:
                 self.start()

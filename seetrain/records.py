@@ -26,6 +26,8 @@ NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 MAX_DEPTH = 64  # deeper structures are cut (a record is data, not a recursion test)
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+METRIC_OPTS = _OPTS
+METRICS_LINE = b'{"seq":%d,"time":%r,"type":"metrics","step":%d,"data":%b}\n'
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and most JSON readers) hold exactly
 
 Problem = Optional[Callable[[str, str], None]]
@@ -164,7 +166,7 @@ def encode_metrics(seq: int, time: float, step: int, data: Dict[str, Any],
         data = _clean_metrics(data, problem)
         body = orjson.dumps(data, option=_OPTS)
     if kind == "metrics":
-        return b'{"seq":%d,"time":%r,"type":"metrics","step":%d,"data":%b}\n' % (seq, time, step, body), data
+        return METRICS_LINE % (seq, time, step, body), data
     return b'{"seq":%d,"time":%r,"type":"%b","data":%b}\n' % (seq, time, kind.encode(), body), data
 
 

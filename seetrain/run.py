@@ -119,7 +119,7 @@ class Run:
                                             "nothing was logged. Call it as seetrain.log({'loss': loss})")
                     return
                 data = dict(data)
-            clean: Dict[str, Any] = {}
+            clean: Dict[str, Any] = {}  # a copy: the caller may reuse its dict
             media = None
             for key, value in data.items():
                 if type(value) in _FAST and type(key) is str:

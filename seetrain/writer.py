@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+import orjson
+
 from . import records
 from .media_writer import MediaWriter, media_dirname  # noqa: F401 - media_dirname is re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
@@ -84,12 +86,20 @@ class RunWriter(threading.Thread):
             seqs: List[int] = []
             stored: List[Tuple[int, Dict[str, Any]]] = []
             taken: List[Tuple[int, int]] = []
+            dumps, opt, fmt = orjson.dumps, records.METRIC_OPTS, records.METRICS_LINE
             for item in batch:
                 kind, seq, t, step, payload = item
                 try:
-                    if kind == METRICS:
-                        line, values = records.encode_metrics(seq, t, step, payload, self.problem)
-                        stored.append((step, values))
+                    if kind == METRICS:  # the common case, inlined: one orjson call and one format
+                        try:
+                            body = dumps(payload, option=opt)
+                        except orjson.JSONEncodeError:
+                            body = b"null"
+                        if b"null" in body:  # NaN/Inf, ints beyond 64 bits, bad keys: the careful path
+                            line, payload = records.encode_metrics(seq, t, step, payload, self.problem)
+                        else:
+                            line = fmt % (seq, t, step, body)
+                        stored.append((step, payload))
                     elif kind == MEDIA:
                         self.media.submit(item)
                         continue
@@ -124,7 +134,7 @@ class RunWriter(threading.Thread):
                 else:
                     self._written(seqs[-1], stored)
             with self.progress:
-                self.done_seq = batch[-1].seq
+                self.done_seq = batch[-1][1]
                 self.progress.notify_all()
 
     def _written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
