@@ -24,6 +24,18 @@ def _set(cfg: Dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _flatten(tree: Dict[str, Any], leaf, prefix: str = "") -> Dict[str, Any]:
+    """``{"trainer": {"max_epochs": 2}}`` -> ``{"trainer.max_epochs": 2}`` (a command line nests dotted keys)."""
+    out: Dict[str, Any] = {}
+    for k, v in (tree or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and not leaf(v):
+            out.update(_flatten(v, leaf, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def _check_search(hs: Dict[str, Any], config: Dict[str, Any]) -> None:
     from omegaconf import OmegaConf
 
@@ -92,9 +104,13 @@ def storage_for(url: Optional[str]):
         return None
     import optuna
 
+    from tenacity import retry, stop_after_attempt, wait_random
+
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    # workers that start together race to create the schema; the loser finds it made on the next try
+    connect = retry(stop=stop_after_attempt(5), wait=wait_random(0.2, 1.5), reraise=True)(optuna.storages.RDBStorage)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return connect(url, engine_kwargs=kwargs)
     except Exception as exc:
         raise TrainConfigError(f"--storage {url}: cannot open the study database ({type(exc).__name__}: {exc})") from None
 
@@ -114,6 +130,8 @@ def run_sweep(argv: Sequence[str], storage: Optional[str] = None, study_name: Op
                                key="hparams_search")
     config["hparams_search"] = None
     config["experiment"] = None  # already applied; the saved best config must not apply it again
+    hs["space"] = _flatten(hs.get("space") or {}, lambda v: "type" in v)
+    hs["overrides"] = _flatten(hs.get("overrides") or {}, lambda v: False)
     _check_search(hs, config)
     for k, v in (hs.get("overrides") or {}).items():
         _set(config, k, v)
