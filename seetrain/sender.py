@@ -166,6 +166,7 @@ class RunSync:
         self.cursor_path = os.path.join(self.run_dir, ".sync", f"{host_hash}.json")
         self.cursor = self._load_cursor()
         self._meta_sig: Optional[Tuple[int, int]] = None
+        self._meta: Optional[Dict[str, Any]] = None
         self._sent_media: set = set()
         self._ahead: Optional[tuple] = None  # (offset, future of _read(offset)) while draining
         self._pool: Any = None
@@ -198,16 +199,21 @@ class RunSync:
             return orjson.loads(f.read())
 
     def push_meta(self, force: bool = False) -> Dict[str, Any]:
-        """PUT run.json when it changed since the last PUT (heartbeat, status, summary)."""
+        """PUT run.json when it changed since the last PUT (heartbeat, status, summary). On the
+        first PUT, a server that holds nothing of the run (a new or wiped server at the same
+        address) resets the cursor, so everything is sent again rather than lost."""
         st = os.stat(os.path.join(self.run_dir, "run.json"))
         sig = (st.st_mtime_ns, st.st_size)
+        if not force and sig == self._meta_sig and self._meta is not None:
+            return self._meta
         meta = self.read_meta()
-        if force or sig != self._meta_sig:
-            self.uuid = run_uuid(meta)
-            body = {k: v for k, v in meta.items() if k not in ("pid_alive",)}
-            body["uuid"] = self.uuid
-            self.client.call("PUT", f"/api/v1/runs/{self.uuid}", orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
-            self._meta_sig = sig
+        first = self._meta_sig is None
+        self.uuid = run_uuid(meta)
+        body = dict(meta, uuid=self.uuid)
+        answer = self.client.call("PUT", f"/api/v1/runs/{self.uuid}", orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
+        if first and isinstance(answer, dict) and answer.get("last_seq") == -1 and self.cursor["offset"] > 0:
+            self.cursor.update(offset=0, finished=None)
+        self._meta_sig, self._meta = sig, meta
         return meta
 
     def _upload_media(self, records: List[Dict[str, Any]]) -> None:
@@ -261,7 +267,16 @@ class RunSync:
             self._ahead = (chunk.next_offset, self._pool.submit(self._read, chunk.next_offset))
         if chunk.records:
             self._upload_media(chunk.records)
-            self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", body)
+            try:
+                self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", body)
+            except ServerError as exc:
+                if exc.status != 404:
+                    raise
+                # the server lost the run (a wiped database): create it again and send it all
+                self.cursor.update(offset=0, finished=None)
+                self._meta_sig = self._meta = None
+                self._save_cursor()
+                return 1
         self.cursor["offset"] = chunk.next_offset
         self.cursor["uuid"] = self.uuid
         self._save_cursor()

@@ -157,3 +157,19 @@ def test_sync_watch_follows_a_live_run(server, tmp_path):
         os.killpg(watch.pid, signal.SIGINT)
         watch.wait(30)
     assert scalar_points(server.url, meta["uuid"], "k0")["x"] == list(range(150))
+
+
+def test_sync_to_a_new_server_at_the_same_address_sends_everything_again(make_server, tmp_path):
+    from seetrain.sender import Client, RunSync
+
+    from .conftest import write_run
+
+    run_dir = str(tmp_path / "logs" / "ft" / "r")
+    meta = write_run(run_dir, 200)
+    first = make_server()
+    assert RunSync(run_dir, Client(first.url)).drain() == 200
+    first.stop()
+    first.db = str(tmp_path / "wiped.sqlite")  # same host and port, a database that never saw the run
+    first.start()
+    assert RunSync(run_dir, Client(first.url)).drain() == 200
+    assert scalar_points(first.url, meta["uuid"], "k0")["x"] == list(range(200))
