@@ -3,7 +3,7 @@ media, series (downsampled) and export (docs/server-api.md)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -13,7 +13,7 @@ from . import queries, series
 from .app import JSONResponse, Store, principal, require
 from .auth import Principal
 from .blobs import check_sha
-from .ingest import IngestError, norm_uuid
+from .ingest import norm_uuid
 
 router = APIRouter()
 

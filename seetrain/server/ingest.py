@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import time
 import zlib
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 import orjson
@@ -25,56 +24,18 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
-from .series import pack
+from .validate import (STATUSES, IngestError, caption_text, check_project, float_or_none, int_or_none, iter_refs,
+                       media_refs, no_nul, num, check_media_path, norm_uuid, validate_records)
 
-RECORD_TYPES = {"metrics", "config", "system", "event", "console", "summary"}
-MEDIA_TYPES = {"image", "audio", "text", "histogram", "video", "table", "object3d", "html", "file"}
-_UUID = re.compile(r"^[0-9a-f]{32}$")
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+__all__ = ["IngestError", "IngestResult", "add_records", "finish_run", "ingest_run", "store_media", "upsert_run",
+           "validate_records"]
+
 _RUN_FIELDS = ("project", "id", "name", "status", "exit_code", "start_time", "end_time", "heartbeat", "tags",
                "config", "summary")
-STATUSES = {"running", "success", "failed", "crashed", "killed"}
-
-
-class IngestError(ValueError):
-    """A request the server refuses (becomes a 4xx JSON error); nothing of it was stored."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.detail = status, detail
-
-
 class IngestResult(NamedTuple):
     stored: int
     duplicates: int
     last_seq: int
-
-
-def norm_uuid(uuid: str) -> str:
-    u = str(uuid).replace("-", "").lower()
-    if not _UUID.match(u):
-        raise IngestError(400, f"run uuid {str(uuid)[:80]!r} is not 32 hex digits (run.json 'uuid')")
-    return u
-
-
-def _num(v: Any) -> Optional[float]:
-    """A scalar value as float, or None when ``v`` is not a scalar."""
-    t = type(v)
-    if t is float or t is int:
-        return float(v)
-    if t is bool:
-        return float(v)
-    if t is str:
-        return _NONFINITE.get(v)
-    return None
-
-
-def _media_refs(v: Any) -> Optional[List[Dict[str, Any]]]:
-    if isinstance(v, dict) and "_type" in v:
-        return [v]
-    if isinstance(v, list) and v and all(isinstance(i, dict) and "_type" in i for i in v):
-        return v
-    return None
 
 
 def _lock_run(conn: Connection, uuid: str):
@@ -82,13 +43,6 @@ def _lock_run(conn: Connection, uuid: str):
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
     return conn.execute(q).mappings().first()
-
-
-def _check_project(project: Any, max_len: int) -> str:
-    if not isinstance(project, str) or not project or len(project) > max_len or "/" in project or "\x00" in project:
-        raise IngestError(422, "run 'project' must be a non-empty string without '/' of at most "
-                               f"{max_len} characters")
-    return project
 
 
 def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int = 256) -> Dict[str, Any]:
@@ -112,13 +66,13 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     row = _lock_run(conn, uuid)
     rest = {k: v for k, v in meta.items() if k not in _RUN_FIELDS and k != "uuid"}
     if row is None:
-        project = _check_project(meta.get("project"), max_len)
-        rid = _no_nul(str(meta.get("id") or uuid[:8])[:max_len])
-        values = dict(uuid=uuid, project=project, run_id=rid, name=_no_nul(str(meta.get("name") or rid)[:512]),
-                      status=status or "running", exit_code=_int_or_none(meta.get("exit_code")),
-                      start_time=_float_or_none(meta.get("start_time")) or now,
-                      end_time=_float_or_none(meta.get("end_time")),
-                      heartbeat=_float_or_none(meta.get("heartbeat")), tags=tags or [],
+        project = check_project(meta.get("project"), max_len)
+        rid = no_nul(str(meta.get("id") or uuid[:8])[:max_len])
+        values = dict(uuid=uuid, project=project, run_id=rid, name=no_nul(str(meta.get("name") or rid)[:512]),
+                      status=status or "running", exit_code=int_or_none(meta.get("exit_code")),
+                      start_time=float_or_none(meta.get("start_time")) or now,
+                      end_time=float_or_none(meta.get("end_time")),
+                      heartbeat=float_or_none(meta.get("heartbeat")), tags=tags or [],
                       config=meta.get("config") or {}, summary=meta.get("summary") or {}, meta=rest,
                       last_seq=-1, n_records=0, created=now, updated=now)
         conn.execute(insert(runs).values(**values))
@@ -127,15 +81,15 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     if "project" in meta and meta["project"] != row["project"]:
         raise IngestError(409, f"run {uuid} belongs to project {row['project']!r}; a run cannot move project")
     if meta.get("name"):
-        values["name"] = _no_nul(str(meta["name"])[:512])
+        values["name"] = no_nul(str(meta["name"])[:512])
     if status:
         values["status"] = status
     for k in ("exit_code",):
         if k in meta:
-            values[k] = _int_or_none(meta[k])
+            values[k] = int_or_none(meta[k])
     for k in ("start_time", "end_time", "heartbeat"):
         if meta.get(k) is not None:
-            values[k] = _float_or_none(meta[k])
+            values[k] = float_or_none(meta[k])
     if tags is not None:
         values["tags"] = tags
     if meta.get("config"):
@@ -144,88 +98,6 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
         values["summary"] = {**(row["summary"] or {}), **meta["summary"]}
     conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
     return {**row, **values}
-
-
-def _no_nul(text: str) -> str:
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-def _caption(c: Any) -> Optional[str]:
-    return None if c is None else _no_nul(c if isinstance(c, str) else str(c))
-
-
-def _int_or_none(v: Any) -> Optional[int]:
-    return v if type(v) is int and -2**63 <= v < 2**63 else None
-
-
-def _float_or_none(v: Any) -> Optional[float]:
-    return float(v) if type(v) in (int, float) and math.isfinite(v) else None
-
-
-def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, Any]]:
-    """The batch's records, each checked; raises IngestError naming the first bad one. (Media paths
-    are checked while storing, inside the same transaction, so a bad one still stores nothing.)"""
-    if not isinstance(recs, list):
-        raise IngestError(422, "body must be {\"records\": [record, ...]}")
-    if len(recs) > max_batch:
-        raise IngestError(413, f"batch of {len(recs)} records is over the limit of {max_batch}; send smaller batches")
-    good_keys: set = set()
-    nul_keys: set = set()
-    for i, r in enumerate(recs):
-        if type(r) is not dict:
-            raise IngestError(422, f"records[{i}] is not a JSON object")
-        seq = r.get("seq")
-        if type(seq) is not int or not 0 <= seq < 2**62:
-            raise IngestError(422, f"records[{i}].seq must be a non-negative integer")
-        t = r.get("type")
-        if t is None:  # format 1 record
-            t = r["type"] = "metrics" if "data" in r else "config" if "config" in r else None
-        if t == "metrics" or t == "system":
-            data = r.get("data")
-            if type(data) is not dict:
-                raise IngestError(422, f"records[{i}].data must be a JSON object of key: value")
-            kt = tuple(data)
-            if kt not in good_keys:
-                for k in kt:
-                    if len(k) > max_key:
-                        raise IngestError(422, f"records[{i}] key {k[:60]!r}... is longer than {max_key} characters")
-                    if "\x00" in k:
-                        nul_keys.add(kt)
-                good_keys.add(kt)
-            if kt in nul_keys:  # PostgreSQL text cannot hold NUL: keep the key, readable
-                r["data"] = {_no_nul(k): v for k, v in data.items()}
-            step = r.get("step")
-            if t == "metrics" and step is not None and (type(step) is not int or abs(step) >= 2**63):
-                raise IngestError(422, f"records[{i}].step must be an integer")
-        elif not isinstance(t, str) or not 0 < len(t) <= 32:  # unknown types are kept, not interpreted
-            raise IngestError(422, f"records[{i}].type must be a short string, one of {sorted(RECORD_TYPES)}")
-        elif t == "config" and type(r.get("config")) is not dict:
-            raise IngestError(422, f"records[{i}].config must be a JSON object")
-        elif t == "summary" and type(r.get("summary")) is not dict:
-            raise IngestError(422, f"records[{i}].summary must be a JSON object")
-        elif t == "event" and type(r.get("event")) is not str:
-            raise IngestError(422, f"records[{i}].event must be a string")
-        elif t == "console" and type(r.get("line")) is not str:
-            raise IngestError(422, f"records[{i}].line must be a string")
-        tm = r.get("time")
-        if tm is not None and type(tm) is not float and _num(tm) is None:
-            raise IngestError(422, f"records[{i}].time must be a number")
-    return recs
-
-
-def _iter_refs(r: Dict[str, Any]) -> Iterable[Dict[str, Any]]:
-    for v in r["data"].values():
-        refs = _media_refs(v)
-        if refs:
-            yield from refs
-
-
-def check_media_path(path: Any, what: str = "media path") -> str:
-    """A record's media path: relative, under ``media/``, no ``..``, no backslash or NUL."""
-    if (not isinstance(path, str) or not path.startswith("media/") or len(path) > 1024 or "\\" in path
-            or "\x00" in path or any(p in ("", ".", "..") for p in path.split("/"))):
-        raise IngestError(422, f"{what} {str(path)[:80]!r} must be a relative path under media/ without '..'")
-    return path
 
 
 def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
@@ -287,11 +159,11 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
             g[2].append(list(data.values()))
             g[3].append(r)
         elif t == "event":
-            ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")), event=_no_nul(r["event"][:64]),
+            ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=num(r.get("time")), event=no_nul(r["event"][:64]),
                                 body=r))
         elif t == "console":
-            con_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=_num(r.get("time")),
-                                 stream=_no_nul(str(r.get("stream", "stdout"))[:16]), line=_no_nul(r["line"])))
+            con_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=num(r.get("time")),
+                                 stream=no_nul(str(r.get("stream", "stdout"))[:16]), line=no_nul(r["line"])))
         elif t == "config":
             config.update(r["config"])
         elif t == "summary":
@@ -319,7 +191,7 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
         for k, parts in cols.items():
             a_st, a_tm, a_v = (np.concatenate(x) if len(parts) > 1 else x[0] for x in zip(*parts))
             out.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=a_st.tobytes(), times=a_tm.tobytes(),
-                            vals=np.ascontiguousarray(a_v).tobytes(), step_min=_nanmin(a_st), step_max=_nanmax(a_st),
+                            vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(), step_min=_nanmin(a_st), step_max=_nanmax(a_st),
                             time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
         conn.execute(insert(series_chunks), out)
     if kinds:
@@ -350,7 +222,7 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
     for i, r in enumerate(recs):
         step = r.get("step")
         for k, v in r["data"].items():
-            f = _num(v)
+            f = num(v)
             if f is not None:
                 p = per.get(k)
                 if p is None:
@@ -360,12 +232,12 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
                 summary[k] = v
                 _bump(kinds, k, "scalar", 1, v, step)
                 continue
-            refs = _media_refs(v)
+            refs = media_refs(v)
             if refs:
                 for j, ref in enumerate(refs):
                     path = check_media_path(ref.get("path"), f"seq {r['seq']} key {k[:60]!r} media path")
                     media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=j, step=step,
-                                           type=str(ref.get("_type"))[:32], path=path, caption=_caption(ref.get("caption")),
+                                           type=str(ref.get("_type"))[:32], path=path, caption=caption_text(ref.get("caption")),
                                            meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
                 _bump(kinds, k, str(refs[0].get("_type"))[:16], len(refs), refs[-1], step)
     for k, (idx, vals) in per.items():
@@ -441,7 +313,7 @@ def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
         if media_loader is not None:
             for r in recs:
                 if r.get("type") == "metrics":
-                    for ref in _iter_refs(r):
+                    for ref in iter_refs(r):
                         local = media_loader(ref["path"])
                         if local and os.path.isfile(local):
                             with open(local, "rb") as f:

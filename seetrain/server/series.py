@@ -9,7 +9,7 @@ its bucket.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from sqlalchemy import select
@@ -18,10 +18,6 @@ from sqlalchemy.engine import Connection
 from .db.models import series_chunks
 
 F8 = np.dtype("<f8")
-
-
-def pack(values: Sequence[float]) -> bytes:
-    return np.asarray(values, dtype=F8).tobytes()
 
 
 def load(conn: Connection, run_uuid: str, key: str, x: str = "step", start: Optional[float] = None,

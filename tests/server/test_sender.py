@@ -7,7 +7,6 @@ import glob
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import orjson

@@ -10,6 +10,7 @@ const POLL_MS = 1000;
 
 export async function runPage(root, uuid, setCrumbs) {
   let run;
+  let firstKeys = get(`/runs/${uuid}/keys`).catch(() => null);  // in parallel with the run itself
   try {
     run = await get(`/runs/${uuid}`);
   } catch (e) {
@@ -56,15 +57,20 @@ export async function runPage(root, uuid, setCrumbs) {
   let stopped = false, timer = null;
   const tick = async (first) => {
     try {
-      const [fresh, allKeys] = await Promise.all([first ? run : get(`/runs/${uuid}`), get(`/runs/${uuid}/keys`)]);
+      const [fresh, allKeys] = await Promise.all([first ? run : get(`/runs/${uuid}`),
+        (first && (await firstKeys)) || get(`/runs/${uuid}/keys`)]);
       run = fresh;
       const keys = allKeys.filter((k) => k.kind === "scalar");
       renderHead();
-      await Promise.all([first ? Promise.all(grid.update(keys)) : grid.poll(keys), cons.poll(), events.poll()]);
+      const side = Promise.all([cons.poll(), events.poll()]);
       if (first) {
+        await Promise.all(grid.update(keys));
         if (!keys.length) grid.body.append(h("p", {class: "muted"}, "No scalar metrics yet."));
         window.seetrain.rendered = performance.now();
+      } else {
+        await grid.poll(keys);
       }
+      await side;
       if (current === "media") await media.poll();
       await renderWarnings();
     } catch (e) {
