@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -202,9 +203,11 @@ def main(argv=None) -> int:
     finally:
         proc.terminate()
         proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     w1 = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{w1}}  {'result':>16}  {'target':>9}  notes")
+    print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'measure':<{w1}}  {'result':>16}  {'target':>9}  notes")
     print("-" * (w1 + 60))
     for name, res, target, note in rows:
         print(f"{name:<{w1}}  {res:>16}  {target:>9}  {note}")
