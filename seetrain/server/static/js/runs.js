@@ -43,7 +43,7 @@ export async function runsPage(root, project, setCrumbs) {
   const pager = h("div", {class: "pager"});
   root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, h("span", {class: "rel"}, colBtn, colBox), compare, msg), table, pager);
 
-  let last = {runs: [], total: 0}, timer = null, stopped = false, seenKeys = {config: new Set(), metric: new Set()};
+  let asked = 0, last = {runs: [], total: 0}, timer = null, stopped = false, seenKeys = {config: new Set(), metric: new Set()};
 
   function params() {
     const p = {project, q: st.q, status: st.status, tag: st.tag, limit: PAGE, offset: st.offset};
@@ -144,12 +144,15 @@ export async function runsPage(root, project, setCrumbs) {
 
   async function refresh(quiet) {
     clearTimeout(timer);
-    const t0 = performance.now();
+    const t0 = performance.now(), mine = ++asked;
     try {
-      last = await get("/runs", params());
+      const ans = await get("/runs", params());
+      if (mine !== asked) return;  // a newer filter or page was asked for meanwhile: its answer wins
+      last = ans;
       msg.textContent = "";
       render();
     } catch (e) {
+      if (mine !== asked) return;
       msg.textContent = e.message;
     }
     // live statuses every 2 s, but never more than a fifth of the server's time on a slow index
