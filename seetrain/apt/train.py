@@ -83,19 +83,12 @@ def train(cfg) -> Dict[str, Any]:
     tok = ByteTokenizer()
     ids = tok.encode(load_corpus(dcfg.get("corpus", "default"), dcfg.get("max_chars")))
     train_ids, val_ids = split_ids(ids, float(dcfg.get("val_fraction", 0.1)))
-    data_stats: Dict[str, Any] = {}
-    for plugin in _plugins_with(manager, "process_training_text"):  # e.g. data-processors: training split only
-        text = plugin.process_training_text(tok.decode(train_ids), {"config": config})
-        data_stats[plugin.name] = {"tokens_in": len(train_ids)}
-        train_ids = tok.encode(text)
-        data_stats[plugin.name]["tokens_out"] = len(train_ids)
     model = build_model(config["model"])
     config["model"] = {"type": model.model_type, **model.config.to_dict()}  # every field, defaults included
     seq_len = int(dcfg.get("seq_len", 128))
     bs, accum = int(dcfg.get("batch_size", 16)), int(tcfg.get("accumulate_grad_batches", 1))
     max_steps = int(tcfg["max_steps"])
     val_ds = TokenWindows(val_ids, seq_len)
-    baseline = unigram_cross_entropy(train_ids, val_ids, tok.vocab_size)
 
     # tracking
     track = config.get("tracking") or {}
@@ -103,13 +96,20 @@ def train(cfg) -> Dict[str, Any]:
     if track.get("enabled", True):
         logger = SeeTrainLogger(project=track.get("project") or "apt", experiment_name=track.get("experiment_name"),
                                 config=config, logdir=track.get("logdir"))
-        logger.experiment.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
-                                         "train_tokens": len(train_ids), "val_tokens": len(val_ids),
-                                         **({"data_processing": data_stats} if data_stats else {})})
+        for plugin in manager.plugins.values():  # the plugins report into this run
+            if getattr(plugin, "_run", None) is None:
+                plugin._run = logger.experiment
     status = "failed"
     try:
         out_dir = config.get("output_dir") or (os.path.join(logger.log_dir, "files") if logger is not None
                                               else os.path.abspath("apt_outputs"))
+        for plugin in _plugins_with(manager, "process_training_text"):  # e.g. data-processors: training split only
+            text = plugin.process_training_text(tok.decode(train_ids), {"config": config, "output_dir": out_dir})
+            train_ids = tok.encode(text)
+        baseline = unigram_cross_entropy(train_ids, val_ids, tok.vocab_size)
+        if logger is not None:
+            logger.experiment.config.update({"num_parameters": model.num_parameters(), "unigram_baseline": baseline,
+                                             "train_tokens": len(train_ids), "val_tokens": len(val_ids)})
         callbacks: List[Any] = []
         plugin_cb = None
         if len(manager):

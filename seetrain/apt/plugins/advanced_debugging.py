@@ -37,7 +37,7 @@ BOUNDED = {"Tanh": (-1.0, 1.0), "Sigmoid": (0.0, 1.0), "Hardtanh": (-1.0, 1.0), 
 
 
 def _warn(message: str) -> None:
-    from seetrain.run import SeeTrainWarning
+    from seetrain import SeeTrainWarning
 
     warnings.warn(message, SeeTrainWarning, stacklevel=3)
 
@@ -64,6 +64,7 @@ class AdvancedDebuggingPlugin(APTPlugin):
         "output_dir": None,             # figures and report; default <run dir>/files/debug or ./apt_debug
         "report_on_end": True,
         "max_history": 10000,
+        "monitor_performance": True,    # profile_section measures (False: it only runs the block)
     }
 
     def __init__(self, config: Optional[Dict[str, Any]] = None, run: Any = None, **options: Any) -> None:
@@ -202,10 +203,8 @@ class AdvancedDebuggingPlugin(APTPlugin):
         if not stats:
             return stats
         total = math.sqrt(sum(s["norm"] ** 2 for s in stats.values() if math.isfinite(s["norm"])))
-        hi, lo = float(self.config["gradient_threshold"]), float(self.config["vanishing_threshold"])
-        exploding = [n for n, s in stats.items() if s["norm"] > hi]
-        vanishing = [n for n, s in stats.items() if s["norm"] < lo]
-        non_finite = [n for n, s in stats.items() if not math.isfinite(s["norm"])]
+        kinds = self.detect_gradient_anomalies(stats)
+        exploding, vanishing, non_finite = kinds["exploding"], kinds["vanishing"], kinds["non_finite"]
         for n in exploding:
             self._anomaly(step, "exploding_gradient", n, stats[n]["norm"])
         for n in vanishing:
@@ -224,6 +223,31 @@ class AdvancedDebuggingPlugin(APTPlugin):
             data.update(self._histograms(model))
         self.log(data, step=step)
         return stats
+
+    def monitor_gradients(self, model: Any, step: Optional[int] = None) -> Dict[str, Dict[str, float]]:
+        """The APT documents' name for :meth:`record_gradients` (step defaults to the plugin's counter)."""
+        return self.record_gradients(model, self._step if step is None else int(step))
+
+    def detect_gradient_anomalies(self, gradients: Any) -> Dict[str, List[str]]:
+        """``{"exploding", "vanishing", "non_finite"}``: names whose gradient norm is above
+        ``gradient_threshold``, below ``vanishing_threshold``, or NaN/Inf. ``gradients`` is the output of
+        :meth:`gradient_stats`, a ``{name: tensor or norm}`` dict, or a model (its ``.grad`` are read)."""
+        import torch
+
+        if hasattr(gradients, "named_parameters"):
+            gradients = self.gradient_stats(gradients)
+        norms: Dict[str, float] = {}
+        for name, g in dict(gradients).items():
+            if isinstance(g, dict):
+                norms[name] = float(g["norm"])
+            elif isinstance(g, torch.Tensor):
+                norms[name] = float(torch.linalg.vector_norm(g.detach().float()))
+            else:
+                norms[name] = float(g)
+        hi, lo = float(self.config["gradient_threshold"]), float(self.config["vanishing_threshold"])
+        return {"exploding": [n for n, v in norms.items() if v > hi],
+                "vanishing": [n for n, v in norms.items() if v < lo],
+                "non_finite": [n for n, v in norms.items() if not math.isfinite(v)]}
 
     def _histograms(self, model: Any) -> Dict[str, Any]:
         import torch
@@ -279,6 +303,25 @@ class AdvancedDebuggingPlugin(APTPlugin):
             if type(module).__name__ in ACTIVATION_TYPES:
                 self._hooks.append(module.register_forward_hook(self._make_hook(name or "root", type(module).__name__)))
         return len(self._hooks)
+
+    def monitor_activations(self, model: Any) -> int:
+        """The APT documents' name for :meth:`attach`: hook ``model``'s activation modules (statistics are
+        taken in the forward passes that follow; :attr:`activation_stats` and ``debug/act/...``)."""
+        if not self.config["monitor_activations"]:
+            self.config["monitor_activations"] = True
+        return self.attach(model)
+
+    def detect_dead_neurons(self, activations: Any = None) -> Dict[str, float]:
+        """Share of dead units (never above ``dead_threshold`` over the batch): of a tensor (key ``"tensor"``),
+        of a ``{name: tensor}`` dict, or, with no argument, of the last captured activations."""
+        import torch
+
+        if activations is None:
+            captured = {**self.activation_stats, **self._captured}
+            return {name: st["dead_fraction"] for name, st in captured.items()}
+        if isinstance(activations, torch.Tensor):
+            activations = {"tensor": activations}
+        return {name: self.activation_statistics(t)["dead_fraction"] for name, t in dict(activations).items()}
 
     def detach(self) -> None:
         """Remove every hook this plugin registered."""
@@ -379,12 +422,20 @@ class AdvancedDebuggingPlugin(APTPlugin):
         return result
 
     # --- profiling ---------------------------------------------------------------------------------
+    def detect_memory_leaks(self) -> Dict[str, Any]:
+        """The APT documents' name for :meth:`detect_memory_leak`."""
+        return self.detect_memory_leak()
+
     @contextlib.contextmanager
     def profile_section(self, name: str) -> Iterator[None]:
         """Time a block (and its memory delta); :meth:`bottlenecks` ranks the sections."""
         import sys
 
         import psutil
+
+        if not self.config["monitor_performance"]:
+            yield
+            return
 
         torch = sys.modules.get("torch")
         cuda = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()

@@ -77,6 +77,10 @@ class CloudStoragePlugin(APTPlugin):
         "region": None,
         "credentials": None,           # provider-specific dict; else the provider's environment variables
         "backup_every_n_epochs": 0,    # 0: no automatic backups
+        "backup_every_n_steps": 0,     # optimizer steps between automatic backups (0: none)
+        "backup_at_end": True,         # with automatic backups or auto_upload: a last backup "final" at the end
+        "auto_upload": False,          # at the end of training upload the final model to upload_path (and the
+        "upload_path": "model",        #   trainer's checkpoints/ directory, incrementally, to checkpoints/)
         "keep_last_n": None,           # keep this many automatic backups per destination
         "destinations": None,          # {name: {provider, bucket, ...}} extra backup targets
         "auto_backup_destinations": None,  # names used by automatic backups (default: the primary store)
@@ -87,10 +91,17 @@ class CloudStoragePlugin(APTPlugin):
         "verify_checksums": True,
     }
 
+    extra_options = ("repo_type", "create_repo", "private", "project", "min_part_size")
+
     def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
         super().__init__(config, run, **options)
+        for key in ("backup_every_n_epochs", "backup_every_n_steps"):
+            value = self.config.get(key) or 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} must be a whole number >= 0 (0: off), got {value!r}")
         self._backends: Dict[str, StorageBackend] = {}
         self.last_stats: Dict[str, Any] = {}
+        self.auto_backups: List[str] = []   # names of the automatic backups made by the hooks, in order
 
     # --- backends ----------------------------------------------------------------------------
     def _backend_options(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
@@ -294,7 +305,7 @@ class CloudStoragePlugin(APTPlugin):
                     self._report(f"backup/{label}", stats, step)
                 except Exception as exc:
                     from seetrain.resilience import record_failure
-                    from seetrain.run import SeeTrainWarning
+                    from seetrain import SeeTrainWarning
 
                     record_failure(f"cloud-storage.backup:{label}", exc)
                     results[label] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -395,23 +406,68 @@ class CloudStoragePlugin(APTPlugin):
         """Every ``backup_every_n_epochs`` epochs (0-based ``epoch``), back the context's model up as
         ``epoch-NNNN``. A failure is warned about and counted; training goes on."""
         every = int(self.config.get("backup_every_n_epochs") or 0)
-        epoch, model = context.get("epoch"), context.get("model")
-        if every <= 0 or epoch is None or (int(epoch) + 1) % every:
+        epoch = context.get("epoch")
+        if every <= 0 or epoch is None or (int(epoch) + 1) % every or context.get("exception") is not None:
             return
+        self._auto_backup(context.get("model"), f"epoch-{int(epoch):04d}", context.get("step"), where="on_epoch_end")
+
+    def on_batch_end(self, context: Dict[str, Any]) -> None:
+        """Every ``backup_every_n_steps`` optimizer steps, back the model up as ``step-NNNNNNN``."""
+        every = int(self.config.get("backup_every_n_steps") or 0)
+        if every <= 0 or not context.get("stepped", True):
+            return
+        done = int(context.get("step") or 0) + 1  # optimizer steps completed, this batch's included
+        if done % every == 0:
+            self._auto_backup(context.get("model"), f"step-{done:07d}", done, where="on_batch_end")
+
+    def on_training_end(self, context: Dict[str, Any]) -> None:
+        """The end of training: ``backup_at_end`` (when automatic backups are on) and ``auto_upload``. In the
+        trainer (``will_save_model``) this waits for :meth:`on_model_saved`, so the saved model goes up."""
+        if context.get("exception") is not None or context.get("will_save_model"):
+            return
+        self._at_end(context.get("model"), None, None, context.get("step"))
+
+    def on_model_saved(self, context: Dict[str, Any]) -> None:
+        """``seetrain apt train`` after writing the final model: back it up and/or upload it."""
+        self._at_end(context.get("model"), context.get("model_dir"), context.get("output_dir"), context.get("step"))
+
+    def _at_end(self, model: Any, model_dir: Optional[str], output_dir: Optional[str], step: Optional[int]) -> None:
+        automatic = int(self.config.get("backup_every_n_epochs") or 0) or int(self.config.get("backup_every_n_steps") or 0)
+        source = model_dir if model_dir and os.path.isdir(model_dir) else model
+        if self.config.get("backup_at_end") and automatic:
+            self._auto_backup(source, "final", step, rotate=False, where="on_training_end")
+        if self.config.get("auto_upload"):
+            from seetrain import SeeTrainWarning
+            from seetrain.resilience import record_failure
+
+            try:
+                if source is None:
+                    raise ValueError("no model to upload")
+                self.upload_model(source, str(self.config.get("upload_path") or "model"), step=step)
+                ckpt = os.path.join(output_dir, "checkpoints") if output_dir else None
+                if ckpt and os.path.isdir(ckpt):
+                    self.sync_directory(ckpt, "checkpoints", step=step)
+            except Exception as exc:
+                record_failure("cloud-storage.auto_upload", exc)
+                warnings.warn(f"seetrain cloud-storage: auto_upload at the end of training failed: {exc}",
+                              SeeTrainWarning, stacklevel=2)
+
+    def _auto_backup(self, model: Any, name: str, step: Optional[int], rotate: bool = True,
+                     where: str = "auto_backup") -> None:
+        from seetrain import SeeTrainWarning
         from seetrain.resilience import record_failure
-        from seetrain.run import SeeTrainWarning
 
         if model is None:
-            warnings.warn("seetrain cloud-storage: no model in the epoch context, nothing to back up",
-                          SeeTrainWarning, stacklevel=2)
+            warnings.warn(f"seetrain cloud-storage: no model in the training context, backup {name!r} skipped",
+                          SeeTrainWarning, stacklevel=3)
             return
         try:
-            self.backup_model(model, f"epoch-{int(epoch):04d}", self.config.get("auto_backup_destinations"),
-                              step=context.get("step"), auto=True)
+            self.backup_model(model, name, self.config.get("auto_backup_destinations"), step=step, auto=rotate)
+            self.auto_backups.append(name)
         except Exception as exc:
-            record_failure("cloud-storage.on_epoch_end", exc)
-            warnings.warn(f"seetrain cloud-storage: automatic backup after epoch {epoch} failed: {exc}",
-                          SeeTrainWarning, stacklevel=2)
+            record_failure(f"cloud-storage.{where}", exc)
+            warnings.warn(f"seetrain cloud-storage: automatic backup {name!r} failed: {exc}",
+                          SeeTrainWarning, stacklevel=3)
 
     def __repr__(self) -> str:
         return f"<CloudStoragePlugin {_redact(self.config)}>"

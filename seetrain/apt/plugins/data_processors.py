@@ -20,7 +20,7 @@ import unicodedata
 from collections import Counter
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .base import APTPlugin
+from .base import APTPlugin, did_you_mean
 
 URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'，。！？、]+", re.IGNORECASE)
 EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
@@ -69,10 +69,13 @@ TRAD_TO_SIMP = dict(zip(
     "个们来时国说会这对学们为后么开关动发见长点还间门问题与实经现体进车电话号语请读书东网页图样觉难爱爱气听写员马鱼鸟买卖钱医院园师范变区欢应当无几条杂戏边运过选择标准数据库软体处理讯视频声录"))
 _FULLWIDTH_PUNCT = {",": "，", ".": "。", "!": "！", "?": "？", ":": "：", ";": "；", "(": "（", ")": "）"}
 STOPWORDS_EN = frozenset("a an the of to in on at for and or but is are was were be been it this that with as by".split())
-_AUGMENT_METHODS = ("synonym", "insert", "swap", "delete", "back_translation")
+_AUGMENT_METHODS = ("synonym", "insert", "swap", "delete", "back_translation", "eda")
+_EDA = ("synonym", "insert", "swap", "delete")   # "eda": one variant by each of EDA's four operations
+_STEPS = ("clean", "quality_check", "augment", "balance")
 _METHOD_ALIASES = {"synonym_replacement": "synonym", "sr": "synonym", "random_insertion": "insert", "ri": "insert",
                    "random_swap": "swap", "rs": "swap", "random_deletion": "delete", "rd": "delete",
-                   "back_translate": "back_translation", "bt": "back_translation"}
+                   "back_translate": "back_translation", "bt": "back_translation",
+                   "easy_data_augmentation": "eda"}
 
 
 def to_halfwidth(text: str) -> str:
@@ -113,10 +116,30 @@ class DataProcessorsPlugin(APTPlugin):
         "translate_fn": None,      # back translation: translate_fn(text, src_lang, tgt_lang) -> text
         "source_lang": "en",
         "pivot_lang": "fr",
+        # process_pipeline(data) without steps: clean (enable_cleaning), quality_check, augment
+        # (enable_augmentation, a share augmentation_ratio of the eligible records), balance (labelled data)
+        "pipeline_steps": None,
+        "enable_cleaning": True,
+        "enable_augmentation": False,
+        "augmentation_ratio": 1.0,
+        "normalize_urls": True,    # False keeps URLs and e-mail addresses as they are
+        # `seetrain apt train`: the training text is cut into records (lines or paragraphs), processed, rejoined
+        "text_unit": "line",       # line | paragraph
+        "save_processed": True,    # write the processed training text to <output_dir>/data/train.txt
     }
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
         super().__init__(config, run, **options)
+        if not self.config["normalize_urls"]:
+            self.config["url_token"] = self.config["email_token"] = None
+        if self.config["text_unit"] not in ("line", "paragraph"):
+            raise ValueError(f"text_unit {self.config['text_unit']!r} is not 'line' or 'paragraph'")
+        if not 0.0 <= float(self.config["augmentation_ratio"]) <= 1.0:
+            raise ValueError(f"augmentation_ratio must be in [0, 1], got {self.config['augmentation_ratio']}")
+        for step in self.config["pipeline_steps"] or []:
+            name = step if isinstance(step, str) else (step.get("name") if isinstance(step, Mapping) else step[0])
+            if name not in _STEPS:
+                raise ValueError(f"unknown pipeline step {name!r}{did_you_mean(name, _STEPS)}; use {', '.join(_STEPS)}")
         self.rng = random.Random(self.config["seed"])
         self.synonyms: Dict[str, List[str]] = {**SYNONYMS_EN, **SYNONYMS_ZH}
         if self.config.get("synonyms"):
@@ -272,10 +295,14 @@ class DataProcessorsPlugin(APTPlugin):
         n_aug = int(num_augment if num_augment is not None else self.config["num_augment"])
         words, joiner = self._tokenize(text)
         out: List[str] = []
+        expanded: List[str] = []
         for method in methods:
             m = _METHOD_ALIASES.get(method, method)
             if m not in _AUGMENT_METHODS:
-                raise ValueError(f"unknown augmentation {method!r}; use one of {_AUGMENT_METHODS}")
+                raise ValueError(f"unknown augmentation {method!r}{did_you_mean(method, _AUGMENT_METHODS)}; "
+                                 f"use one of {_AUGMENT_METHODS}")
+            expanded.extend(_EDA if m == "eda" else [m])
+        for m in expanded:
             for _ in range(n_aug):
                 if m == "back_translation":
                     out.append(self.back_translate(text))
@@ -429,13 +456,31 @@ class DataProcessorsPlugin(APTPlugin):
         return out
 
     # --- pipeline -------------------------------------------------------------------------------------
+    def default_steps(self, data: Sequence[Any]) -> List[str]:
+        """The steps of ``process_pipeline(data)``: ``pipeline_steps`` if set, else ``clean`` (when
+        ``enable_cleaning``), ``quality_check``, ``augment`` (when ``enable_augmentation``) and ``balance``
+        (when every record has a label and there are at least two classes)."""
+        if self.config.get("pipeline_steps"):
+            return list(self.config["pipeline_steps"])
+        steps = (["clean"] if self.config["enable_cleaning"] else []) + ["quality_check"]
+        if self.config["enable_augmentation"]:
+            steps.append("augment")
+        label_key = self.config["label_key"]
+        labels = [r.get(label_key) for r in data if isinstance(r, Mapping)]
+        if labels and len(labels) == len(data) and None not in labels and len(set(map(str, labels))) > 1:
+            steps.append("balance")
+        return steps
+
     def process_pipeline(self, data: Sequence[Mapping[str, Any]],
-                         steps: Sequence[Union[str, Tuple[str, Dict[str, Any]], Mapping[str, Any]]]) -> List[Dict[str, Any]]:
-        """Run ``steps`` in order: ``"clean"``, ``"quality_check"`` (drops records with errors unless
-        ``drop=False``), ``"augment"`` (adds variants of the minority classes, or of ``labels=``, or of all
-        records with ``labels="all"``) and ``"balance"``. A step is a name, ``(name, kwargs)`` or
-        ``{"name": ..., **kwargs}``. Each step's counts go to ``self.last_report`` and the run."""
+                         steps: Optional[Sequence[Union[str, Tuple[str, Dict[str, Any]], Mapping[str, Any]]]] = None
+                         ) -> List[Dict[str, Any]]:
+        """Run ``steps`` in order (default: :meth:`default_steps`): ``"clean"``, ``"quality_check"`` (drops
+        records with errors unless ``drop=False``), ``"augment"`` (adds variants of the minority classes, or
+        of ``labels=``, or of all records with ``labels="all"``; a share ``augmentation_ratio`` of them) and
+        ``"balance"``. A step is a name, ``(name, kwargs)`` or ``{"name": ..., **kwargs}``. Each step's
+        counts go to ``self.last_report`` and the run."""
         records = [dict(r) if isinstance(r, Mapping) else r for r in data]
+        steps = self.default_steps(records) if steps is None else steps
         text_key, label_key = self.config["text_key"], self.config["label_key"]
         self.last_report = []
         for n, step in enumerate(steps):
@@ -462,27 +507,63 @@ class DataProcessorsPlugin(APTPlugin):
             elif name == "augment":
                 labels = kw.get("labels", self.config["augment_labels"])
                 counts = Counter(r.get(label_key) for r in records if isinstance(r, dict))
+                if labels is None and set(counts) <= {None}:
+                    labels = "all"  # unlabelled records: augment every one
                 if labels is None:
                     top = max(counts.values()) if counts else 0
                     labels = {k for k, v in counts.items() if v < top}
                 elif labels != "all":
                     labels = set(labels)
                 new = []
-                for r in records:
-                    if isinstance(r, dict) and isinstance(r.get(text_key), str) and (labels == "all" or r.get(label_key) in labels):
-                        for variant in self.augment_text(r[text_key], kw.get("methods"), kw.get("num_augment")):
-                            new.append({**r, text_key: variant, "augmented": True})
+                eligible = [r for r in records if isinstance(r, dict) and isinstance(r.get(text_key), str)
+                            and (labels == "all" or r.get(label_key) in labels)]
+                ratio = float(kw.get("ratio", self.config["augmentation_ratio"]))
+                if ratio < 1.0:
+                    eligible = self.rng.sample(eligible, int(round(ratio * len(eligible))))
+                for r in eligible:
+                    for variant in self.augment_text(r[text_key], kw.get("methods"), kw.get("num_augment")):
+                        new.append({**r, text_key: variant, "augmented": True})
                 records = records + new
             elif name == "balance":
                 records = self.balance_dataset(records, kw.get("label_key"), kw.get("method"),
                                                kw.get("feature_key"), kw.get("augment", False))
             else:
-                raise ValueError(f"unknown pipeline step {name!r}; use clean, quality_check, augment, balance")
+                raise ValueError(f"unknown pipeline step {name!r}{did_you_mean(name, _STEPS)}; "
+                                 f"use {', '.join(_STEPS)}")
             entry = {"step": n, "name": name, "in": n_in, "out": len(records), **extra}
             self.last_report.append(entry)
             self.log({f"data/pipeline/{n}_{name}/in": n_in, f"data/pipeline/{n}_{name}/out": len(records),
                       **{f"data/pipeline/{n}_{name}/{k}": v for k, v in extra.items()}}, step=self._next_step())
         return records
+
+    # --- in `seetrain apt train` ----------------------------------------------------------------------
+    def process_training_text(self, text: str, context: Optional[Dict[str, Any]] = None) -> str:
+        """The trainer's training split, processed: cut into records (``text_unit``: lines or paragraphs),
+        run through :meth:`process_pipeline` (default steps; labels="all" for augmentation, since a corpus
+        has no classes) and joined again. Counts go to the run under ``data/...``; with ``save_processed``
+        the result is written to ``<output_dir>/data/train.txt``."""
+        sep = "\n\n" if self.config["text_unit"] == "paragraph" else "\n"
+        pieces = [p for p in text.split(sep) if p.strip()]
+        records = [{self.config["text_key"]: p} for p in pieces]
+        steps = [("augment", {"labels": "all"}) if s == "augment" else s for s in self.default_steps(records)]
+        out = self.process_pipeline(records, steps)
+        processed = sep.join(r[self.config["text_key"]] for r in out)
+        self.last_text_stats = {"records_in": len(records), "records_out": len(out), "chars_in": len(text),
+                                "chars_out": len(processed), "steps": [s if isinstance(s, str) else s[0] for s in steps]}
+        self.log({f"data/train_text/{k}": v for k, v in self.last_text_stats.items() if k != "steps"},
+                 step=self._next_step())
+        self.update_config({"data_processors": self.last_text_stats})
+        out_dir = (context or {}).get("output_dir")
+        if self.config["save_processed"] and out_dir:
+            import os
+
+            os.makedirs(os.path.join(out_dir, "data"), exist_ok=True)
+            with open(os.path.join(out_dir, "data", "train.txt"), "w", encoding="utf-8") as f:
+                f.write(processed)
+        if not processed.strip():
+            raise ValueError("data-processors removed the whole training text; check min_length/max_length "
+                             "and the pipeline steps")
+        return processed
 
     def _next_step(self) -> int:
         s = self._step

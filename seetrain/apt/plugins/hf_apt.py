@@ -122,6 +122,13 @@ def shared_tensor_aliases(module: torch.nn.Module, prefix: str = "") -> Dict[str
     return aliases
 
 
+@dataclasses.dataclass
+class APTCausalLMOutput(CausalLMOutputWithPast):
+    """``CausalLMOutputWithPast`` plus ``aux_loss`` (the vein penalty, already added to ``loss`` in training)."""
+
+    aux_loss: Optional[torch.FloatTensor] = None
+
+
 class APTForCausalLM(APTPreTrainedModel, GenerationMixin):
     """A Transformers causal LM around an :class:`APTLanguageModel` (attribute ``model``).
 
@@ -174,8 +181,11 @@ class APTForCausalLM(APTPreTrainedModel, GenerationMixin):
                 **kwargs: Any) -> CausalLMOutputWithPast:
         out = self.model(input_ids, attention_mask=attention_mask, labels=labels,
                          output_hidden_states=bool(output_hidden_states), output_attentions=bool(output_attentions))
-        return CausalLMOutputWithPast(loss=out.loss, logits=out.logits, hidden_states=out.hidden_states,
-                                      attentions=out.attentions)
+        loss = out.loss
+        if loss is not None and self.training and out.aux_loss is not None:
+            loss = loss + out.aux_loss  # APT's vein regulariser trains under the Trainer too; eval loss stays CE
+        return APTCausalLMOutput(loss=loss, logits=out.logits, hidden_states=out.hidden_states,
+                                 attentions=out.attentions, aux_loss=out.aux_loss)
 
     def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, attention_mask: Optional[torch.Tensor] = None,
                                       **kwargs: Any) -> Dict[str, Any]:

@@ -274,10 +274,15 @@ class HuggingFaceIntegrationPlugin(APTPlugin):
 
     # --- datasets ----------------------------------------------------------------------------
     def load_hf_dataset(self, name_or_files: Union[str, PathLike, Sequence[PathLike], Mapping[str, Any]],
-                        split: Optional[str] = "train", **kwargs: Any) -> Any:
+                        config: Optional[str] = None, split: Optional[str] = "train", **kwargs: Any) -> Any:
         """A ``datasets`` Dataset from local files (json/jsonl/csv/txt/parquet), a ``save_to_disk``
-        directory, or a Hub dataset name (needs a network or the datasets cache)."""
+        directory, a local dataset directory (data files, with ``configs`` in its README) or a Hub dataset
+        name (needs a network or the datasets cache). ``config`` is the dataset configuration
+        (``load_hf_dataset("wikitext", "wikitext-2-raw-v1", split="train")``, as the APT documents write it)."""
         import datasets
+
+        if config is not None:
+            kwargs["name"] = config
 
         t0 = time.perf_counter()
         files: Any = None

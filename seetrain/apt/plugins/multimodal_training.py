@@ -43,6 +43,17 @@ class MultimodalTrainingPlugin(APTPlugin):
         "batch_size": 16,
         "learning_rate": 1e-3,
         "grad_clip": 1.0,
+        "vision_config": None,           # extra config of the tiny Transformers encoders
+        "audio_config": None,
+        # `seetrain apt train`: after the language model, train a multimodal classifier on its own data
+        # with the trained APT model (a copy) as the text backbone
+        "train_manifest": None,          # JSON lines {"text", "image", "audio", "label"}, paths relative to it
+        "eval_manifest": None,
+        "synthetic_samples": 0,          # or the shipped synthetic task: this many training samples (+ half held out)
+        "num_classes": None,             # default: 1 + the largest label
+        "num_epochs": 3,
+        "seed": 0,
+        "save_model": True,              # <output_dir>/multimodal/model.safetensors + multimodal.json
     }
 
     def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
@@ -245,3 +256,77 @@ class MultimodalTrainingPlugin(APTPlugin):
         for k in ("vision_encoder", "audio_encoder"):  # a user module is recorded as "module"
             setup[k] = c[k] if isinstance(c[k], str) else "module"
         self.update_config({"multimodal_plugin": setup})
+
+    def on_training_end(self, context: Dict[str, Any]) -> None:
+        if context.get("exception") is None and not context.get("will_save_model"):
+            self.train_from_config(context.get("model"), context.get("output_dir"))
+
+    def on_model_saved(self, context: Dict[str, Any]) -> None:
+        self.train_from_config(context.get("model"), context.get("output_dir"))
+
+    def _datasets(self):
+        from .multimodal.synthetic import make_synthetic_multimodal
+
+        c = self.config
+        if c.get("train_manifest"):
+            return c["train_manifest"], c.get("eval_manifest")
+        n = int(c.get("synthetic_samples") or 0)
+        if n <= 0:
+            return None, None
+        size, rate, secs = int(c["image_size"]), int(c["sample_rate"]), float(c["audio_seconds"])
+        train = make_synthetic_multimodal(n, seed=int(c["seed"]) + 1, image_size=size, sample_rate=rate, seconds=secs)
+        held = make_synthetic_multimodal(max(n // 2, 1), seed=int(c["seed"]) + 2, image_size=size, sample_rate=rate,
+                                         seconds=secs)
+        return train, held
+
+    def _loader(self, data: Any, shuffle: bool, seed: int):
+        if data is None:
+            return None
+        if isinstance(data, dict):
+            return self.create_multimodal_dataloader(data["text"], data["image"], data["audio"], data["label"],
+                                                     shuffle=shuffle, seed=seed)
+        return self.create_multimodal_dataloader(str(data), shuffle=shuffle, seed=seed)
+
+    def train_from_config(self, language_model: Any, output_dir: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The trainer's multimodal phase, driven by this plugin's own options: data from ``train_manifest``
+        / ``eval_manifest`` or ``synthetic_samples``, a copy of ``language_model`` as the text backbone,
+        ``num_epochs`` of :meth:`train_multimodal`, and the model saved under ``<output_dir>/multimodal``."""
+        import copy
+        import json
+
+        import torch
+
+        train_data, eval_data = self._datasets()
+        if train_data is None:
+            from seetrain import SeeTrainWarning
+            import warnings
+
+            warnings.warn("seetrain multimodal-training: enabled without data; set train_manifest (JSON lines) or "
+                          "synthetic_samples", SeeTrainWarning, stacklevel=2)
+            return None
+        seed = int(self.config["seed"])
+        torch.manual_seed(seed)
+        backbone = copy.deepcopy(language_model) if language_model is not None else None
+        if backbone is not None and hasattr(backbone, "config"):  # text windows must fit the backbone
+            self.config["max_text_len"] = min(int(self.config["max_text_len"]), int(backbone.config.max_seq_len))
+        loader = self._loader(train_data, True, seed)
+        eval_loader = self._loader(eval_data, False, seed)
+        labels = [int(b) for batch in loader for b in batch["labels"].tolist()] if self.config["num_classes"] is None else []
+        num_classes = int(self.config["num_classes"] or (max(labels) + 1))
+        model = self.create_multimodal_model(backbone, num_classes=num_classes)
+        history = self.train_multimodal(model, loader, num_epochs=int(self.config["num_epochs"]),
+                                        eval_dataloader=eval_loader)
+        self.model = model
+        result = {"history": history, "num_classes": num_classes}
+        if output_dir and self.config.get("save_model", True):
+            from safetensors.torch import save_model
+
+            path = os.path.join(output_dir, "multimodal")
+            os.makedirs(path, exist_ok=True)
+            save_model(model, os.path.join(path, "model.safetensors"))
+            with open(os.path.join(path, "multimodal.json"), "w", encoding="utf-8") as f:
+                json.dump({k: v for k, v in self.config.items() if isinstance(v, (str, int, float, bool, list, type(None)))}
+                          | {"num_classes": num_classes}, f, indent=1)
+            result["model_dir"] = path
+        self.last_result = result
+        return result
