@@ -147,9 +147,9 @@ def finish(run: "Run", end: Ending) -> None:
         writer.report("close the writer", exc)
     env = run._env
     if env is not None:
-        env.join(0.2)  # a slow git must not hold finish() up; its facts land if they are ready
-        if env.result:
-            writer.meta.update(env.result)
+        facts = env.finish(2.0)  # a hung git must not hold finish() up for long
+        if facts:
+            writer.meta.update(facts)
     now = time.time()
     fields: Dict[str, Any] = {"status": end.status, "end_time": now, "exit_code": end.exit_code,
                               "error": end.error, "config": run.config.to_dict()}

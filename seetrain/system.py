@@ -91,19 +91,32 @@ def full_environment() -> Dict[str, Any]:
 
 
 class EnvironmentCapture(threading.Thread):
-    """Gathers :func:`full_environment` on its own thread, so a slow ``git`` never delays records."""
+    """Gathers :func:`full_environment` on its own thread, so a slow ``git`` never delays records.
 
-    def __init__(self, deliver: Callable[[Dict[str, Any]], None]) -> None:
+    It starts a moment after ``init()`` returned (its imports and subprocesses would otherwise
+    take GIL time from ``init()``); :meth:`finish` asks it to run at once and waits a bounded time.
+    """
+
+    def __init__(self, deliver: Callable[[Dict[str, Any]], None], delay: float = 0.3) -> None:
         super().__init__(name="seetrain-environment", daemon=True)
         self.deliver = deliver
+        self.delay = delay
         self.result: Optional[Dict[str, Any]] = None
+        self._now = threading.Event()
 
     def run(self) -> None:
+        self._now.wait(self.delay)
         try:
             self.result = full_environment()
             self.deliver(self.result)
         except Exception:
             pass  # environment capture is best effort
+
+    def finish(self, timeout: float) -> Optional[Dict[str, Any]]:
+        """Run now if still waiting; wait up to ``timeout`` seconds; the facts, if ready."""
+        self._now.set()
+        self.join(timeout)
+        return self.result
 
 
 def _nvml():
