@@ -573,6 +573,9 @@ class ModelPruningPlugin(APTPlugin):
         if model is None or context.get("exception") is not None:
             return
         data = context.get("calibration_data") or context.get("train_dataloader")
+        if self.config.get("prune_at") == "during_training" and int(self.config.get("prune_every_n_steps") or 0):
+            if self.get_pruning_statistics(model)["global_sparsity"] < float(self.config["pruning_ratio"]) - 1e-3:
+                self._prune_once(model, float(self.config["pruning_ratio"]), data)  # schedule cut short by max_steps
         if self.config.get("prune_at") == "training_end":
             steps = int(self.config.get("fine_tune_steps") or 0)
             self.prune_model(model, data)
