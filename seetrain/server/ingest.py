@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 
+from . import series
 from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
 from .validate import (STATUSES, IngestError, caption_text, check_project, float_or_none, int_or_none, iter_refs,
                        media_refs, no_nul, num, check_media_path, norm_uuid, validate_records)
@@ -190,9 +191,10 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
         out = []
         for k, parts in cols.items():
             a_st, a_tm, a_v = (np.concatenate(x) if len(parts) > 1 else x[0] for x in zip(*parts))
-            out.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=a_st.tobytes(), times=a_tm.tobytes(),
-                            vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(), step_min=_nanmin(a_st), step_max=_nanmax(a_st),
-                            time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
+            stride = series.stride_of(a_st)
+            out.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=b"" if stride is not None else a_st.tobytes(),
+                            step_stride=stride, times=a_tm.tobytes(), vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(),
+                            step_min=_nanmin(a_st), step_max=_nanmax(a_st), time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
         conn.execute(insert(series_chunks), out)
     if kinds:
         _upsert_keys(conn, uuid, kinds)

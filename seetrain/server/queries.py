@@ -162,14 +162,18 @@ def export_csv(conn: Connection, uuid: str, key: Optional[str]) -> Iterator[byte
     import numpy as np
 
     yield b"key,step,time,value\n"
-    q = (select(series_chunks.c.key, series_chunks.c.steps, series_chunks.c.times, series_chunks.c.vals)
-         .where(series_chunks.c.run_uuid == uuid).order_by(series_chunks.c.key, series_chunks.c.id))
+    from .series import chunk_steps
+
+    c = series_chunks.c
+    q = (select(c.key, c.n, c.step_min, c.step_stride, c.steps, c.times, c.vals)
+         .where(c.run_uuid == uuid).order_by(c.key, c.id))
     if key:
-        q = q.where(series_chunks.c.key == key)
-    for k, st, tm, vs in conn.execute(q):
+        q = q.where(c.key == key)
+    for k, n, step_min, stride, st_blob, tm, vs in conn.execute(q):
+        st = chunk_steps(n, step_min, stride, st_blob)
         kq = '"' + k.replace('"', '""') + '"' if any(c in k for c in ',"\n\r') else k
         lines = []
-        for s, t, v in zip(np.frombuffer(st, "<f8").tolist(), np.frombuffer(tm, "<f8").tolist(),
+        for s, t, v in zip(st.tolist(), np.frombuffer(tm, "<f8").tolist(),
                            np.frombuffer(vs, "<f8").tolist()):
             lines.append(f"{kq},{'' if s != s else int(s)},{t!r},{v!r}\n")
         yield "".join(lines).encode()

@@ -20,33 +20,66 @@ from .db.models import series_chunks
 F8 = np.dtype("<f8")
 
 
+def stride_of(steps: np.ndarray) -> Optional[float]:
+    """The constant positive spacing of ``steps`` (0.0 for one step), or None when there is none."""
+    if steps.size == 0 or np.isnan(steps[0]):
+        return None
+    if steps.size == 1:
+        return 0.0
+    d = steps[1] - steps[0]
+    if d > 0 and (steps == steps[0] + d * np.arange(steps.size)).all():
+        return float(d)
+    return None
+
+
+def chunk_steps(n: int, step_min: Optional[float], stride: Optional[float], blob: bytes) -> np.ndarray:
+    """The steps of one chunk, from its blob or, when evenly spaced, from its first step and stride."""
+    if stride is not None:
+        return step_min + stride * np.arange(n, dtype=F8)
+    return np.frombuffer(blob, dtype=F8)
+
+
 def load(conn: Connection, run_uuid: str, key: str, x: str = "step", start: Optional[float] = None,
          end: Optional[float] = None):
     """All points of one key as two float64 arrays ``(xs, ys)`` sorted by x (ties in arrival order),
     restricted to ``start <= x <= end``; points without an x (system metrics by step) are left out."""
-    xcol = series_chunks.c.steps if x == "step" else series_chunks.c.times
-    lo_c, hi_c = ((series_chunks.c.step_min, series_chunks.c.step_max) if x == "step"
-                  else (series_chunks.c.time_min, series_chunks.c.time_max))
-    q = (select(xcol, series_chunks.c.vals)
-         .where(series_chunks.c.run_uuid == run_uuid, series_chunks.c.key == key)
-         .order_by(series_chunks.c.id))
+    c = series_chunks.c
+    by_step = x == "step"
+    lo_c, hi_c = (c.step_min, c.step_max) if by_step else (c.time_min, c.time_max)
+    q = (select(c.n, c.step_min, c.step_stride, c.steps if by_step else c.times, c.vals, lo_c, hi_c)
+         .where(c.run_uuid == run_uuid, c.key == key).order_by(c.id))
     if start is not None:
         q = q.where(hi_c >= start)
     if end is not None:
         q = q.where(lo_c <= end)
     rows = conn.execute(q).all()
-    if not rows:
-        return np.empty(0, F8), np.empty(0, F8)
-    xs = np.frombuffer(b"".join(r[0] for r in rows), dtype=F8)
-    ys = np.frombuffer(b"".join(r[1] for r in rows), dtype=F8)
-    keep = ~np.isnan(xs)
-    if start is not None:
-        keep &= xs >= start
-    if end is not None:
-        keep &= xs <= end
-    if not keep.all():
+    total = sum(r[0] for r in rows)
+    xs, ys = np.empty(total, F8), np.empty(total, F8)
+    o = 0
+    all_strided = by_step
+    known_sorted, prev_hi = True, -np.inf  # strided chunks in step order need no sort check
+    for n, step_min, stride, xblob, vblob, lo, hi in rows:
+        strided = by_step and stride is not None
+        xs[o:o + n] = chunk_steps(n, step_min, stride, xblob) if strided else np.frombuffer(xblob, dtype=F8)
+        ys[o:o + n] = np.frombuffer(vblob, dtype=F8)
+        o += n
+        all_strided = all_strided and strided
+        if not strided or lo < prev_hi:
+            known_sorted = False
+        else:
+            prev_hi = hi
+    if not all_strided:  # only evenly spaced steps are known to hold no NaN
+        keep = ~np.isnan(xs)
+        if not keep.all():
+            xs, ys = xs[keep], ys[keep]
+    if start is not None or end is not None:
+        keep = np.ones(xs.size, bool)
+        if start is not None:
+            keep &= xs >= start
+        if end is not None:
+            keep &= xs <= end
         xs, ys = xs[keep], ys[keep]
-    if xs.size > 1 and (np.diff(xs) < 0).any():
+    if not known_sorted and xs.size > 1 and (xs[1:] < xs[:-1]).any():
         order = np.argsort(xs, kind="stable")
         xs, ys = xs[order], ys[order]
     return xs, ys

@@ -183,3 +183,24 @@ def test_a_running_run_with_a_stale_heartbeat_reads_as_vanished(shared_server, t
     stale = _put_run(shared_server.url, dict(meta, heartbeat=time.time() - 31))[1]
     assert stale["status"] == "crashed" and stale["vanished"] is True
     assert api(shared_server.url, "/api/v1/runs?project=hb&status=crashed")[1]["total"] == 1
+
+
+def test_series_with_uneven_out_of_order_steps_and_system_metrics(shared_server, tmp_path):
+    d = tmp_path / "uneven" / "r"
+    meta = write_run(str(d), 0, status="running", project="uneven")
+    u = meta["uuid"]
+    assert _put_run(shared_server.url, meta)[0] == 200
+    post = lambda rs: api(shared_server.url, f"/api/v1/runs/{u}/records", "POST", orjson.dumps({"records": rs}))
+    m = lambda seq, step, v: {"seq": seq, "time": 100.0 + seq, "type": "metrics", "step": step, "data": {"v": v}}
+    assert post([m(0, 10, 1.0), m(1, 20, 2.0), m(2, 40, 3.0)])[0] == 200          # uneven
+    assert post([m(3, 5, 0.5), m(4, 6, 0.6), m(5, 7, 0.7)])[0] == 200             # evenly spaced, but earlier
+    assert post([{"seq": 6, "time": 200.0, "type": "system", "data": {"v": 9.0, "sys/cpu": 50.0}}])[0] == 200
+    s = api(shared_server.url, f"/api/v1/series?run={u}&key=v&points=0")[1]["series"][0]
+    assert s["x"] == [5, 6, 7, 10, 20, 40] and s["y"] == [0.5, 0.6, 0.7, 1.0, 2.0, 3.0]  # sorted; no step: left out
+    s = api(shared_server.url, f"/api/v1/series?run={u}&key=v&x=time&points=0")[1]["series"][0]
+    assert s["x"] == [100.0, 101.0, 102.0, 103.0, 104.0, 105.0, 200.0] and s["y"][-1] == 9.0
+    s = api(shared_server.url, f"/api/v1/series?run={u}&key=sys/cpu&x=time&points=0")[1]["series"][0]
+    assert s["y"] == [50.0]
+    assert api(shared_server.url, f"/api/v1/series?run={u}&key=sys/cpu&points=0")[1]["series"][0]["total"] == 0
+    rows = api(shared_server.url, f"/api/v1/runs/{u}/export?format=csv&key=v")[1].decode().splitlines()
+    assert [r.split(",")[1] for r in rows[1:]] == ["10", "20", "40", "5", "6", "7", ""]

@@ -61,6 +61,7 @@ series_chunks = Table(
     Column("step_min", Float), Column("step_max", Float),
     Column("time_min", Float), Column("time_max", Float),
     Index("ix_series_chunks_run_key", "run_uuid", "key", "id"),
+    Column("step_stride", Float),                  # set when steps are evenly spaced: then `steps` is empty
 )
 
 metric_keys = Table(

@@ -24,8 +24,8 @@ export async function runPage(root, uuid, setCrumbs) {
   const grid = new ChartGrid([run]);
   const media = new MediaPanel(uuid);
   const cons = new ConsolePanel(uuid);
-  const lost = [];
-  const events = new EventsPanel(uuid, (ev) => { if (ev.event === "lost") lost.push(ev); });
+  const notable = [];  // lost-record and exception events, for the notes at the top
+  const events = new EventsPanel(uuid, (ev) => { if (ev.event === "lost" || ev.event === "exception") notable.push(ev); });
   const panes = {charts: grid.el, media: media.el, console: cons.el, events: events.el, config: h("div", {})};
   const tabs = h("div", {class: "tabs"});
   const body = h("div", {});
@@ -50,7 +50,7 @@ export async function runPage(root, uuid, setCrumbs) {
     clear(panes.config).append(configPanel(run));
   };
   const renderWarnings = async () => {
-    const notes = problemsOf(run, await uiState(), lost);
+    const notes = problemsOf(run, await uiState(), notable);
     clear(warn).append(...notes.map((n) => h("div", {class: "warnbox", dataset: {problem: n.kind}}, n.text)));
   };
 

@@ -13,7 +13,7 @@ export async function uiState() {
 }
 
 /** Notes about what is missing from a run: vanished process, torn tail, corrupt lines, lost records, gone directory. */
-export function problemsOf(run, state, lost) {
+export function problemsOf(run, state, events) {
   const notes = [];
   const s = (state.runs || {})[run.uuid] || {};
   if (run.vanished) notes.push({kind: "vanished", text: `The training process stopped without finishing: no heartbeat since ${fmtTime(run.heartbeat || run.end_time)}. The run is shown as crashed with everything it wrote.`});
@@ -22,7 +22,10 @@ export function problemsOf(run, state, lost) {
   if (s.corrupt) notes.push({kind: "corrupt", text: `${s.corrupt} damaged line(s) in records.jsonl were skipped.`});
   if (s.missing_media) notes.push({kind: "media", text: `${s.missing_media} media file(s) referenced by records are missing from media/.`});
   if (s.error) notes.push({kind: "error", text: `The run directory could not be read: ${s.error}`});
-  const n = lost.reduce((a, ev) => a + (ev.count || 0), 0);
+  for (const ev of events.filter((e) => e.event === "exception")) {
+    notes.push({kind: "exception", text: `The run raised ${ev.exc_type}: ${ev.message} (traceback under events).`});
+  }
+  const n = events.filter((e) => e.event === "lost").reduce((a, ev) => a + (ev.count || 0), 0);
   if (n) notes.push({kind: "lost", text: `${n} record(s) were lost to write errors while training (see events).`});
   return notes;
 }
