@@ -78,6 +78,7 @@ class Registry:
 
 
 MODELS = Registry("model", providers=("seetrain.train.models.small", "seetrain.train.models.resnet",
-                                      "seetrain.train.models.efficientnet", "seetrain.train.models.apt_lm"))
+                                      "seetrain.train.models.efficientnet", "seetrain.train.models.apt_lm",
+                                      "seetrain.train.models.paddle_zoo"))
 DATASETS = Registry("dataset", providers=("seetrain.train.data.builtin", "seetrain.train.data.mnist",
                                           "seetrain.train.data.cifar"))

@@ -23,7 +23,7 @@ from ..errors import TrainConfigError, unknown
 
 BACKENDS: Dict[str, str] = {
     "lightning": "seetrain.train.backends.lightning",
-    # "paddle": "seetrain.train.backends.paddle",   (issue 15)
+    "paddle": "seetrain.train.backends.paddle",
 }
 
 
