@@ -80,10 +80,10 @@ def test_a_pickled_logger_with_an_open_run_hands_the_run_over(logdir):
 def test_ddp_spawn_fit_then_test_write_one_run_and_version_in_main_makes_none(tmp_path):
     logdir = tmp_path / "logs"
     cmd = [sys.executable, os.path.join(HERE, "lightning_spawn_script.py")]
-    proc = subprocess.run(cmd, env=_env(logdir), capture_output=True, text=True, timeout=240, cwd=str(tmp_path))
+    proc = subprocess.run(cmd, env=_env(logdir), capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     if proc.returncode != 0 and "address already in use" in proc.stderr.lower():  # a port race with another job
         shutil.rmtree(logdir, ignore_errors=True)
-        proc = subprocess.run(cmd, env=_env(logdir), capture_output=True, text=True, timeout=240, cwd=str(tmp_path))
+        proc = subprocess.run(cmd, env=_env(logdir), capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     output = f"\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, output
     seen = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("VERSION", "LOG_DIR")))
@@ -126,7 +126,7 @@ print("VERSION", logger.version, logger.log_dir, trainer.log_dir)
 def test_after_a_failed_fit_reading_version_does_not_reopen_and_exit_keeps_crashed(tmp_path):
     logdir = tmp_path / "logs"
     proc = subprocess.run([sys.executable, "-c", _CRASH_THEN_EXIT], env=_env(logdir), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(logdir))
     assert r.status == "crashed", r.meta

@@ -88,6 +88,19 @@ def test_log_model_keeps_the_best_and_last_checkpoint_in_the_run(logdir, tmp_pat
     assert restored.config.n_layer == 2
 
 
+def test_report_to_seetrain_in_process_takes_log_model_from_the_environment(logdir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEETRAIN_LOG_MODEL", "all")
+    monkeypatch.setenv("SEETRAIN_PROJECT", "hf-env-model")
+    args = _args(tmp_path / "out", report_to="seetrain", max_steps=2, eval_strategy="no", save_strategy="steps",
+                 save_steps=1)
+    trainer = transformers.Trainer(model=_gpt2(), args=args, train_dataset=_Tokens(8))
+    (cb,) = [c for c in trainer.callback_handler.callbacks if isinstance(c, SeeTrainCallback)]
+    trainer.train()
+    cb.finish()
+    files = seetrain.read_run(cb.experiment.dir).config["model_artifacts"]["files"]
+    assert [(e["step"], e["path"].split("/")[-1]) for e in files] == [(1, "checkpoint-1"), (2, "checkpoint-2")]
+
+
 def test_two_callbacks_side_by_side_record_the_same_values(logdir, tmp_path):
     a, b = SeeTrainCallback(project="hf-a"), SeeTrainCallback(project="hf-b")
     args = _args(tmp_path / "out", max_steps=4, eval_strategy="no", logging_steps=1)
