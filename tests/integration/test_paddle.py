@@ -168,3 +168,31 @@ def test_exception_during_fit_ends_run_crashed(tmp_path):
 def test_bad_argument_is_clear():
     with pytest.raises(ValueError, match="log_every_n_steps must be a positive int"):
         SeeTrainPaddleCallback(log_every_n_steps=0)
+
+
+def test_user_config_keys_kept_and_no_bookkeeping_keys(logdir):
+    """A user config with ``model``/``fit`` keeps them (the summaries go to ``*_info``); paddle's
+    ``step`` (the batch index in its logs) is not recorded as a metric."""
+    train, val = _datasets()
+    model = _model()
+    user = {"model": {"name": "mlp", "width": 32}, "fit": "mine"}
+    cb = SeeTrainPaddleCallback(project="paddle", config=user)
+    model.fit(train, val, epochs=1, batch_size=200, verbose=0, callbacks=[cb])
+    cb.finish()
+    (r,) = seetrain.list_runs(logdir)
+    assert r.config["model"] == user["model"] and r.config["fit"] == "mine"
+    assert r.config["model_info"]["class"] == "Sequential" and r.config["fit_info"]["epochs"] == 1
+    assert r.config["optimizer"]["class"] == "Adam"
+    assert not [k for k in r.keys() if k.endswith("/step")], r.keys()
+
+
+def test_resumed_counts_and_eval_prefix(logdir):
+    """``initial_step``/``initial_epoch`` continue a resumed training's axes; ``eval_prefix`` renames eval/*."""
+    train, val = _datasets()
+    cb = SeeTrainPaddleCallback(project="paddle", eval_prefix="val", initial_step=28, initial_epoch=2)
+    _model().fit(train, val, epochs=1, batch_size=100, verbose=0, callbacks=[cb])
+    cb.finish()
+    (r,) = seetrain.list_runs(logdir)
+    assert r.scalars("train/loss").steps == list(range(28, 42))
+    assert r.scalars("train/epoch").values == [2] * 14 and r.scalars("epoch/epoch").values == [2]
+    assert r.scalars("val/acc").steps == [41] and r.scalars("val/epoch").values == [2] and "eval/acc" not in r.keys()

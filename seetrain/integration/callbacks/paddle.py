@@ -19,7 +19,8 @@ What lands in the run (on rank 0 only; other ranks record nothing):
     logs the same keys);
   * config: ``fit/*`` (epochs, steps, batch size, metric names), the optimizer (class, learning
     rate or scheduler, weight decay, gradient clip) and the network (class, parameter counts, its
-    layer structure as text in ``model/summary``).
+    layer structure as text in ``model/summary``); where the user's config already has ``fit``,
+    ``model`` or ``optimizer``, these go to ``fit_info``, ``model_info``, ``optimizer_info``.
 An exception raised out of ``fit`` ends the run as ``crashed`` (the run's exception hook); the run is
 otherwise left open after ``fit`` so ``evaluate``/``predict`` continue it, and is finished at process
 exit or by :meth:`SeeTrainPaddleCallback.finish` (``finish_on_train_end=True`` finishes it at once).
@@ -73,13 +74,16 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
         log_learning_rate: add the optimizer's current learning rate as ``train/lr``.
         log_model_summary: put the optimizer and network summary in the config.
         finish_on_train_end: finish the run when ``fit`` ends (default: keep it open).
+        eval_prefix: the key prefix of evaluation metrics (``"eval"``; the trainer uses ``"val"``).
+        initial_step, initial_epoch: where the step and epoch counts start (a resumed training).
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
     """
 
     def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
                  description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
                  log_every_n_steps: int = 1, log_learning_rate: bool = True, log_model_summary: bool = True,
-                 finish_on_train_end: bool = False, **init_kwargs: Any) -> None:
+                 finish_on_train_end: bool = False, eval_prefix: str = "eval", initial_step: int = 0,
+                 initial_epoch: int = 0, **init_kwargs: Any) -> None:
         super().__init__()
         if not isinstance(log_every_n_steps, int) or isinstance(log_every_n_steps, bool) or log_every_n_steps < 1:
             raise ValueError(f"log_every_n_steps must be a positive int, got {log_every_n_steps!r}")
@@ -90,9 +94,12 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
         self.log_model_summary = log_model_summary
         self.finish_on_train_end = finish_on_train_end
         self._run: Optional["seetrain.Run"] = None
-        self.global_step = 0          # training batches seen, across epochs and fits
-        self._epoch = 0
+        self.eval_prefix = str(eval_prefix)
+        self.global_step = int(initial_step)    # training batches seen, across epochs and fits
+        self.initial_epoch = int(initial_epoch)  # added to the epoch numbers paddle passes
+        self._epoch = self.initial_epoch
         self._eval_metrics: List[str] = []
+        self._summary_keys: Optional[Dict[str, str]] = None
 
     # --- the run -----------------------------------------------------------------------------
     @property
@@ -124,15 +131,18 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
             params = self.params or {}
             fit = {k: params.get(k) for k in ("epochs", "steps", "batch_size", "verbose", "metrics")
                    if params.get(k) is not None}
-            if fit:
-                run.config.update({"fit": fit})
+            info = {"fit": fit} if fit else {}
             if self.log_model_summary:
-                run.config.update(self._model_info())
+                info.update(self._model_info())
+            if self._summary_keys is None:  # a key the user's config already has is not overwritten
+                self._summary_keys = {k: k if k not in run.config else f"{k}_info" for k in ("fit", "model", "optimizer")}
+            if info:
+                run.config.update({self._summary_keys.get(k, k): v for k, v in info.items()})
         except Exception as exc:
             self._warn("start the run", exc)
 
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        self._epoch = epoch
+        self._epoch = self.initial_epoch + epoch
 
     def on_train_batch_end(self, step: int, logs: Optional[Dict[str, Any]] = None) -> None:
         global_step = self.global_step
@@ -157,7 +167,7 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
         try:
             data = self._metrics("epoch", logs)
             if data:
-                data["epoch/epoch"] = epoch
+                data["epoch/epoch"] = self.initial_epoch + epoch
                 self.experiment.log(data, step=max(self.global_step - 1, 0))
         except Exception as exc:
             self._warn("log epoch metrics", exc)
@@ -169,9 +179,9 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
         if not _is_writer():
             return
         try:
-            data = self._metrics("eval", logs)
+            data = self._metrics(self.eval_prefix, logs)
             if data:
-                data["eval/epoch"] = self._epoch
+                data[f"{self.eval_prefix}/epoch"] = self._epoch
                 self.experiment.log(data, step=max(self.global_step - 1, 0))
         except Exception as exc:
             self._warn("log evaluation metrics", exc)
@@ -192,7 +202,7 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
     def _metrics(prefix: str, logs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         data: Dict[str, Any] = {}
         for key, value in (logs or {}).items():
-            if key in ("batch_size", "steps", "metrics"):
+            if key in ("batch_size", "steps", "metrics", "step"):
                 continue  # bookkeeping, not metrics
             num = _number(value)
             if num is not None:

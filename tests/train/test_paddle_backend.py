@@ -1,0 +1,178 @@
+"""``trainer.backend=paddle``: real PaddlePaddle training on CPU through ``seetrain train`` with the
+same configs as the Lightning backend: accuracy, tracking, checkpoints and resume, the model zoo,
+and one clear message for every option or model the backend cannot do."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import pytest
+
+pytest.importorskip("paddle")
+pytest.importorskip("lightning")
+
+import seetrain  # noqa: E402
+from seetrain.train.commands import train_main  # noqa: E402
+from seetrain.train.config import load_config  # noqa: E402
+from seetrain.train.errors import TrainConfigError  # noqa: E402
+from seetrain.train.registry import MODELS  # noqa: E402
+
+from .conftest import FAST  # noqa: E402
+from .test_errors import CASES  # noqa: E402
+
+PADDLE = ["trainer.backend=paddle"] + FAST
+TINY = PADDLE + ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                 "data.batch_size=8", "trainer.checkpoint.enabled=false"]
+ZOO = ["small_cnn", "small_vit", "resnet18", "resnet34", "resnet50", "efficientnet_b0"]
+
+
+def _runs(logdir, project="train"):
+    return sorted(seetrain.list_runs(logdir, project=project), key=lambda r: r.path)
+
+
+def test_digits_small_cnn_reaches_095_in_one_command(logdir, capsys):
+    assert train_main(PADDLE + ["model=small_cnn", "data=digits", "trainer.max_epochs=3"]) == 0
+    out = capsys.readouterr().out
+    (r,) = _runs(logdir)
+    assert r.status == "success" and r.name == "small_cnn-digits"
+    acc = r.scalars("val/acc")
+    assert acc.steps == [21, 43, 65] and max(acc.values) >= 0.95, acc.values  # 1438 // 64 = 22 batches an epoch
+    assert f"best val/acc: {max(acc.values):.4f}" in out and f"run dir: {r.path}" in out
+    # the same keys as the Lightning backend, the full resolved config, the backend and its precision
+    loss = r.scalars("val/loss").values
+    assert len(loss) == 3 and loss[-1] < loss[0]
+    assert len(r.scalars("train/loss").values) >= 6 and "train/step" not in r.keys()
+    assert r.scalars("train/lr").values[-1] < r.config["optim"]["lr"]      # the cosine schedule ran
+    expected = load_config(PADDLE + ["model=small_cnn", "data=digits", "trainer.max_epochs=3"])
+    assert {k: r.config[k] for k in expected} == expected
+    assert r.config["backend"] == "paddle" and r.config["precision"] == "float32"   # CPU: no paddle AMP here
+    assert r.config["num_parameters"] == sum(p.numel() for p in MODELS.get("small_cnn", "torch").fn(
+        num_classes=10, in_channels=1, image_size=8).parameters())
+    assert r.config["_framework"] == "paddle" and "Conv2D" in r.config["model_info"]["summary"]
+    ckpts = os.listdir(os.path.join(r.path, "checkpoints"))
+    assert "last.pdparams" in ckpts and "last.pdopt" in ckpts and any(c.startswith("epoch") for c in ckpts)
+
+
+def test_resume_continues_steps_epochs_and_schedule(logdir):
+    args = PADDLE + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8"]
+    assert train_main(args + ["trainer.max_epochs=1"]) == 0
+    (first,) = _runs(logdir)
+    assert first.scalars("val/acc").steps == [9]
+    assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={first.path}"]) == 0
+    second = [r for r in _runs(logdir) if r.id != first.id][0]
+    assert second.scalars("val/acc").steps == [19]          # only the second epoch ran
+    lr = second.scalars("train/lr")
+    assert lr.steps[0] == 10 and set(second.scalars("train/epoch").values) == {1}
+    # the cosine schedule over 2 x 10 steps continues where it stopped: half the peak at step 10
+    assert lr.values[0] == pytest.approx(0.003 * 0.5 * (1 + math.cos(math.pi * 10 / 20)), rel=1e-5)
+    # resuming from the .pdparams file itself works too; resuming a finished training trains nothing more
+    last = os.path.join(second.path, "checkpoints", "last.pdparams")
+    assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={last}"]) == 0
+    third = [r for r in _runs(logdir) if r.id not in (first.id, second.id)][0]
+    assert third.status == "success" and not third.scalars("train/loss").values
+
+
+@pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0", "small_vit"])
+def test_zoo_trains_a_few_steps_on_32x32(model, logdir):
+    assert train_main(TINY + ["data=synthetic", "data.num_samples=64", f"model={model}"]) == 0
+    (r,) = _runs(logdir)
+    assert r.status == "success" and r.config["model"]["name"] == model
+    assert r.scalars("train/loss").steps == [0, 1] and len(r.scalars("val/acc").values) == 1
+
+
+def test_zoo_has_the_same_models_and_parameters_as_torch():
+    paddle = pytest.importorskip("paddle")
+    for name in ZOO:
+        tp, pp = MODELS.get(name, "torch"), MODELS.get(name, "paddle")
+        assert tp.parameters() == pp.parameters(), name      # one YAML serves both backends
+        kw = dict(num_classes=7, in_channels=3, image_size=32)
+        net = pp.fn(**kw)
+        assert sum(int(p.size) for p in net.parameters() if not p.stop_gradient) == \
+            sum(p.numel() for p in tp.fn(**kw).parameters()), name
+        if name in ("small_cnn", "resnet50"):
+            net.eval()
+            assert tuple(net(paddle.zeros([2, 3, 32, 32])).shape) == (2, 7)
+
+
+def test_validation_hook_stops_and_early_stopping(logdir):
+    from seetrain.train.runner import run
+
+    seen = []
+
+    def hook(epoch, step, metrics):
+        seen.append((epoch, step, sorted(metrics)))
+        return "pruned" if epoch == 1 else None
+
+    cfg = load_config(PADDLE + ["data=synthetic", "data.num_samples=64", "data.batch_size=16", "model.width=8",
+                                "trainer.max_epochs=5", "trainer.checkpoint.enabled=false"])
+    res = run(cfg, hooks=[hook])
+    assert res.stop_reason == "pruned" and res.epochs == 2 and res.steps == 8
+    assert seen == [(0, 4, ["val/acc", "val/loss"]), (1, 8, ["val/acc", "val/loss"])]
+    assert _runs(logdir)[0].status == "killed"
+    # early stopping with a patience of 1 and an impossible min_delta: stops after the second validation
+    res = run(load_config(PADDLE + ["data=synthetic", "data.num_samples=64", "data.batch_size=16", "model.width=8",
+                                    "trainer.max_epochs=5", "trainer.checkpoint.enabled=false", "logger=none",
+                                    "trainer.early_stopping.enabled=true", "trainer.early_stopping.patience=1",
+                                    "trainer.early_stopping.min_delta=10.0"]))
+    assert res.epochs == 2 and res.run_dir is None
+
+
+def test_accumulation_max_steps_and_limits(logdir):
+    assert train_main(PADDLE + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8",
+                                "trainer.accumulate_grad_batches=2", "trainer.max_steps=7", "trainer.max_epochs=5",
+                                "trainer.limit_val_batches=2", "trainer.checkpoint.enabled=false",
+                                "trainer.gradient_clip_val=1.0", "optim.name=sgd", "scheduler.name=onecycle"]) == 0
+    (r,) = _runs(logdir)
+    # 10 batches an epoch -> 5 optimizer steps; 7 steps = 14 batches, then it stops
+    assert r.scalars("train/loss").steps == list(range(14))
+    lr = r.scalars("train/lr").values
+    assert lr[0] == lr[1] and lr[2] > lr[0]          # the schedule moves once per optimizer step (2 batches)
+
+
+SKIP = {"trainer.backend=lightnin", "trainer.strategy=dpp", "trainer.resume=/nonexistent/x.ckpt",
+        "model.pretrained=true", "experiment=apt_lm data.seq_len=4096"}
+SHARED = [c for c in CASES if " ".join(c[0]) not in SKIP]
+PADDLE_CASES = SHARED + [
+    (["trainer.precision=bf16-mixed"], r"trainer.precision=bf16-mixed: PaddlePaddle has no bfloat16 mixed precision "
+                                       r"on this CPU; on CPU use bf16-mixed with trainer.backend=lightning"),
+    (["trainer.precision=16-mixed"], r"no float16 mixed precision on this CPU"),
+    (["trainer.precision=64-true"], r"use trainer.backend=lightning for float64"),
+    (["trainer.devices=2"], r"trainer.devices=2: the paddle backend trains on one device per command; use "
+                            r"trainer.backend=lightning for several devices"),
+    (["trainer.strategy=ddp"], r"trainer.strategy=ddp: distributed strategies are not available with "
+                               r"trainer.backend=paddle; use trainer.backend=lightning"),
+    (["trainer.accelerator=mps"], r"trainer.accelerator=mps is not available with trainer.backend=paddle"),
+    (["trainer.val_check_interval=0.5"], r"validates at the end of an epoch"),
+    (["trainer.limit_train_batches=0"], r"trainer.limit_train_batches must be > 0"),
+    (["experiment=apt_lm"], r"trainer.backend=paddle cannot train task=language_model; use trainer.backend=lightning"),
+    (["trainer.resume=/nonexistent/x.ckpt"], r"is a Lightning checkpoint; trainer.backend=paddle resumes from its own"),
+    (["trainer.resume=/nonexistent/last.pdparams"], r"trainer.resume=/nonexistent/last.pdparams: no such checkpoint"),
+    (["model.pretrained=true"], r"model 'small_cnn' has no published PaddlePaddle weights.*use trainer.backend=lightning"),
+    (["model.pretrained=/nonexistent/w.pdparams"], r"model.pretrained=/nonexistent/w.pdparams: no such file"),
+]
+
+
+@pytest.mark.parametrize("args,message", PADDLE_CASES, ids=[" ".join(a) for a, _ in PADDLE_CASES])
+def test_boundary_case_message_and_no_run(args, message, logdir, capsys):
+    assert train_main(PADDLE + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seetrain train: ") and re.search(message, err), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not seetrain.list_runs(logdir)
+
+
+def test_pretrained_paddle_weights_load(tmp_path):
+    import numpy as np
+    import paddle
+
+    from seetrain.train.runner import plan
+
+    ref = MODELS.get("small_cnn", "paddle").fn(num_classes=10, in_channels=1, image_size=8, width=8)
+    paddle.save(ref.state_dict(), str(tmp_path / "w.pdparams"))
+    _, _, net = plan(load_config(TINY + ["model.width=8", f"model.pretrained={tmp_path / 'w.pdparams'}"]))
+    for (k, a), b in zip(net.state_dict().items(), ref.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy()), k
+    with pytest.raises(TrainConfigError, match="none of its tensors fit model 'small_cnn'"):
+        plan(load_config(TINY + ["model.width=16", f"model.pretrained={tmp_path / 'w.pdparams'}"]))
