@@ -106,6 +106,11 @@ def storage_for(url: Optional[str]):
 
     from tenacity import retry, stop_after_attempt, wait_random
 
+    if url.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]  # SQLAlchemy's default driver is psycopg2
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     # workers that start together race to create the schema; the loser finds it made on the next try
     connect = retry(stop=stop_after_attempt(5), wait=wait_random(0.2, 1.5), reraise=True)(optuna.storages.RDBStorage)

@@ -13,7 +13,16 @@ optuna = pytest.importorskip("optuna")
 pytest.importorskip("lightning")
 
 import seetrain  # noqa: E402
-from seetrain.train.commands import sweep_main, train_main  # noqa: E402
+from seetrain.train.commands import sweep_main  # noqa: E402
+
+try:  # the session's PostgreSQL cluster on 127.0.0.1 (skips itself when PostgreSQL is not installed)
+    from tests.server.conftest import pg_db, pg_url  # noqa: F401
+except Exception as _exc:  # pragma: no cover - the server extra is missing
+    _reason = f"PostgreSQL fixture unavailable: {_exc}"
+
+    @pytest.fixture
+    def pg_db():
+        pytest.skip(_reason)
 
 SMALL = ["hparams_search=digits_small_cnn", "trainer.enable_progress_bar=false", "trainer.num_threads=1",
          "data.subset=400", "+hparams_search.overrides.trainer.max_epochs=1",
@@ -76,3 +85,12 @@ def test_two_workers_share_one_sqlite_study(logdir, tmp_path):
     names = sorted(r.name for r in seetrain.list_runs(logdir, project="train"))
     assert names == [f"digits_small_cnn-trial{i}" for i in range(4)]
     assert all("study digits_small_cnn: " in o for o in outs)
+
+
+def test_sweep_on_a_postgresql_study(pg_db, logdir, tmp_path):
+    from seetrain.train.sweep import run_sweep, storage_for
+
+    out = run_sweep(SMALL + _out(tmp_path), storage=pg_db, study_name="pg_study", n_trials=2)
+    study = optuna.load_study(study_name="pg_study", storage=storage_for(pg_db))
+    assert len(study.trials) == 2 and out["best_value"] == study.best_value
+    assert len(seetrain.list_runs(logdir, project="train")) == 2

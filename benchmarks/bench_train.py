@@ -1,0 +1,210 @@
+"""The config-driven trainer against a hand-written PyTorch loop doing the same work.
+
+    python benchmarks/bench_train.py [--repeats 3] [--skip-cli]
+
+1. ``seetrain train model=small_cnn data=digits`` as a user runs it (a fresh process, default
+   config, tracking on): wall time of the whole command including start-up, the time at which
+   validation accuracy first reached 0.95, and the best accuracy. Target: >= 0.95 within 60 s.
+2. Trainer overhead: the same model, data, optimizer, schedule and number of steps, trained by the
+   Lightning backend (tracking and checkpoints off) and by a plain PyTorch loop; each measurement
+   in its own process (so peak memory is its own), repeated and interleaved; torch uses one thread
+   so CPU time is comparable on a shared machine. Target: <= 5 % (CPU time of the training call).
+3. Tracking overhead: the plain loop with ``seetrain.log`` of loss, accuracy and lr every step,
+   against the same loop without it (process CPU: includes the writer thread and init's one-time
+   environment capture), and the time spent inside the ``seetrain.log`` calls as a share of the
+   loop (the hot path itself). Target: < 1 %.
+
+Backend columns: ``lightning`` today; ``paddle`` is the column issue 15 fills (``WORKERS`` below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List
+
+WORKLOADS = {  # name -> trainer overrides (the plain loop reads the same config)
+    "digits 8x8, bs 64, 10 epochs": ["model=small_cnn", "data=digits", "trainer.max_epochs=10"],
+    "synthetic 32x32x3, bs 128, 4 epochs": ["model=small_cnn", "data=synthetic", "data.num_samples=2048",
+                                           "data.batch_size=128", "trainer.max_epochs=4"],
+}
+COMMON = ["trainer.enable_progress_bar=false", "trainer.checkpoint.enabled=false", "logger=none",
+          "trainer.num_threads=1"]
+
+
+# --- workers (each runs in its own process) -----------------------------------------------------
+def _prepare(overrides: List[str]):
+    from seetrain.train.config import load_config
+    from seetrain.train.runner import plan
+
+    return plan(load_config(overrides + COMMON))
+
+
+def worker_lightning(overrides: List[str]) -> Dict[str, Any]:
+    backend, job, model = _prepare(overrides)
+    c0, t0 = time.process_time(), time.perf_counter()
+    res = backend.fit(job, model)
+    return {"cpu": time.process_time() - c0, "wall": time.perf_counter() - t0, "steps": res.steps,
+            "acc": res.last.get("val/acc")}
+
+
+def worker_plain(overrides: List[str], track: bool = False) -> Dict[str, Any]:
+    """A hand-written loop: same model, batches, AdamW + cosine, validation each epoch."""
+    import numpy as np
+    import torch
+    from torch.nn import functional as F
+
+    from seetrain.train.backends.torch_optim import build_optimizer, build_scheduler
+
+    _, job, model = _prepare(overrides)
+    cfg = job.config
+    torch.set_num_threads(1)
+    torch.manual_seed(cfg["seed"])
+    xs, ys = (torch.from_numpy(a) for a in job.train.batch(np.arange(len(job.train))))
+    xv, yv = (torch.from_numpy(a) for a in job.val.batch(np.arange(len(job.val))))
+    bs, epochs = job.batch_size, int(cfg["trainer"]["max_epochs"])
+    per_epoch = len(ys) // bs
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    opt = build_optimizer([{"params": decay, "weight_decay": cfg["optim"]["weight_decay"]},
+                           {"params": rest, "weight_decay": 0.0}], cfg["optim"])
+    sched = build_scheduler(opt, cfg["scheduler"], per_epoch * epochs, per_epoch)
+    run = None
+    if track:
+        import seetrain
+
+        run = seetrain.init(project="bench", config=cfg, logdir=tempfile.mkdtemp(), system_metrics=False)
+    c0, t0 = time.process_time(), time.perf_counter()
+    step, acc, log_s = 0, 0.0, 0.0
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(ys))
+        for i in range(per_epoch):
+            idx = perm[i * bs:(i + 1) * bs]
+            logits = model(xs[idx])
+            loss = F.cross_entropy(logits, ys[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if run is not None:
+                loss_v, lr = loss.item(), opt.param_groups[0]["lr"]
+                l0 = time.perf_counter()
+                run.log({"train/loss": loss_v, "lr": lr}, step=step)
+                log_s += time.perf_counter() - l0
+            step += 1
+        model.eval()
+        with torch.no_grad():
+            correct = sum(int((model(xv[j:j + bs]).argmax(1) == yv[j:j + bs]).sum()) for j in range(0, len(yv), bs))
+        acc = correct / len(yv)
+        if run is not None:
+            run.log({"val/acc": acc}, step=step - 1)
+    out = {"cpu": time.process_time() - c0, "wall": time.perf_counter() - t0, "steps": step, "acc": acc,
+           "log_share": log_s / max(time.perf_counter() - t0, 1e-9)}
+    if run is not None:
+        f0 = time.perf_counter()
+        run.finish()
+        out["finish"] = time.perf_counter() - f0
+    return out
+
+
+WORKERS = {"lightning": worker_lightning, "plain": worker_plain,
+           "plain+tracking": lambda o: worker_plain(o, track=True)}
+# issue 15 adds: WORKERS["paddle"] = worker_paddle  (same overrides, trainer.backend=paddle)
+
+
+def _spawn(kind: str, workload: str) -> Dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", kind, "--workload", workload]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    if res.returncode:
+        raise RuntimeError(f"{kind} worker failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# --- the one-command run -----------------------------------------------------------------------
+def cli_run(seed: int) -> Dict[str, Any]:
+    import seetrain
+
+    logdir = tempfile.mkdtemp(prefix="bench_train_")
+    env = {**os.environ, "SEETRAIN_LOGDIR": logdir}
+    t0 = time.time()
+    res = subprocess.run([sys.executable, "-m", "seetrain.cli", "train", "model=small_cnn", "data=digits",
+                          f"seed={seed}", "trainer.enable_progress_bar=false"], capture_output=True, text=True,
+                         env=env, timeout=1200)
+    wall = time.time() - t0
+    if res.returncode:
+        raise RuntimeError(res.stderr[-3000:])
+    run = seetrain.list_runs(logdir)[0]
+    first = None
+    for rec in run.iter_data():
+        v = rec["data"].get("val/acc")
+        if isinstance(v, (int, float)) and v >= 0.95:
+            first = rec["time"] - t0
+            break
+    best = float(re.search(r"best val/acc: ([0-9.]+)", res.stdout).group(1))
+    return {"wall": wall, "first95": first, "best": best}
+
+
+def _fmt(xs: List[float], unit: str = "s", scale: float = 1.0) -> str:
+    xs = [x * scale for x in xs]
+    return f"{statistics.median(xs):.2f}{unit} ({min(xs):.2f}-{max(xs):.2f})"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--skip-cli", action="store_true")
+    p.add_argument("--worker", default=None)
+    p.add_argument("--workload", default=None)
+    a = p.parse_args()
+    if a.worker:
+        out = WORKERS[a.worker](WORKLOADS[a.workload])
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    print(f"# bench_train  ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start)\n", flush=True)
+    if not a.skip_cli:
+        rows = [cli_run(seed) for seed in range(a.repeats)]
+        print("## seetrain train model=small_cnn data=digits  (fresh process, defaults, tracking on; seeds 0..%d)" % (a.repeats - 1))
+        print("| measure | median (min-max) | target |")
+        print("|---|---|---|")
+        print(f"| whole command, wall incl. start-up | {_fmt([r['wall'] for r in rows])} | - |")
+        firsts = [r["first95"] for r in rows if r["first95"] is not None]
+        print(f"| val/acc first >= 0.95, from launch | {_fmt(firsts) if firsts else 'never'} | < 60 s |")
+        print(f"| best val/acc | {_fmt([r['best'] for r in rows], unit='')} | >= 0.95 |\n", flush=True)
+    for name in WORKLOADS:
+        res: Dict[str, List[Dict[str, Any]]] = {k: [] for k in WORKERS}
+        for _ in range(a.repeats):
+            for kind in WORKERS:  # interleaved
+                res[kind].append(_spawn(kind, name))
+        base = res["plain"]
+        ratio = lambda k, f: [x[f] / b[f] - 1 for x, b in zip(res[k], base)]  # noqa: E731
+        steps = base[0]["steps"]
+        print(f"## {name}: {steps} optimizer steps, {a.repeats} repeats (median, min-max)")
+        print("| | plain PyTorch loop | lightning backend | paddle backend (issue 15) | plain loop + seetrain.log |")
+        print("|---|---|---|---|---|")
+        cols = ["plain", "lightning", None, "plain+tracking"]
+        cell = lambda k, f, s=1.0, u="s": _fmt([x[f] for x in res[k]], u, s) if k else "-"  # noqa: E731
+        print("| CPU time of training | " + " | ".join(cell(k, "cpu") for k in cols) + " |")
+        print("| wall time of training | " + " | ".join(cell(k, "wall") for k in cols) + " |")
+        print("| CPU ms per step | " + " | ".join(cell(k, "cpu", 1000.0 / steps, " ms") for k in cols) + " |")
+        print("| peak RSS | " + " | ".join(cell(k, "peak_rss_mb", 1.0, " MB") for k in cols) + " |")
+        print("| final val/acc | " + " | ".join(cell(k, "acc", 1.0, "") for k in cols) + " |")
+        print(f"| overhead vs plain, CPU (target lightning <= 5 %, tracking < 1 %) | - | "
+              f"{_fmt(ratio('lightning', 'cpu'), ' %', 100)} | - | {_fmt(ratio('plain+tracking', 'cpu'), ' %', 100)} |")
+        print(f"| overhead vs plain, wall | - | {_fmt(ratio('lightning', 'wall'), ' %', 100)} | - | "
+              f"{_fmt(ratio('plain+tracking', 'wall'), ' %', 100)} |")
+        print(f"| time inside seetrain.log calls / loop wall | - | - | - | "
+              f"{_fmt([x['log_share'] for x in res['plain+tracking']], ' %', 100)} |\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
