@@ -43,7 +43,7 @@ def find_runs(paths: List[str]) -> List[str]:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from ..sender import Client, RunSync, ServerError
+    from ..sender import Client, RunSync, ServerError, Transient
 
     if not args.host:
         print("seetrain sync: no server given; pass --host http://HOST:PORT or set SEETRAIN_HOST", file=sys.stderr)
@@ -52,12 +52,21 @@ def _sync(args: argparse.Namespace) -> int:
     syncs: Dict[str, RunSync] = {}
     failed = 0
     while True:
-        for run_dir in find_runs(paths):
+        found = find_runs(paths)
+        if not found and not args.watch:
+            print(f"seetrain sync: no run directories (holding run.json) under {', '.join(paths)}", file=sys.stderr)
+            return 1
+        for run_dir in found:
             s = syncs.get(run_dir)
             if s is None:
                 s = syncs[run_dir] = RunSync(run_dir, Client(args.host, args.api_key, attempts=6))
             try:
                 n = s.drain()
+            except Transient as exc:
+                failed += 1
+                print(f"seetrain sync: server {args.host} unreachable ({exc}); nothing is lost: run sync again "
+                      "when it is back", file=sys.stderr)
+                break
             except ServerError as exc:
                 failed += 1
                 print(f"seetrain sync: {run_dir}: {exc}; the cursor stays where the server last acknowledged, "

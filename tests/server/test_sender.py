@@ -172,3 +172,14 @@ def test_sync_to_a_new_server_at_the_same_address_sends_everything_again(make_se
     first.start()
     assert RunSync(run_dir, Client(first.url)).drain() == 200
     assert scalar_points(first.url, meta["uuid"], "k0")["x"] == list(range(200))
+
+
+def test_sync_with_the_server_down_says_so_and_keeps_the_cursor(tmp_path):
+    from .conftest import free_port, write_run
+
+    run_dir = tmp_path / "logs" / "ft" / "r"
+    write_run(str(run_dir), 10)
+    out = subprocess.run([PY, "-m", "seetrain.cli", "sync", str(tmp_path / "logs"), "--host",
+                          f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "unreachable" in out.stderr and "nothing is lost" in out.stderr
+    assert not list(run_dir.glob(".sync/*.json"))  # nothing acknowledged, so no cursor moved
