@@ -145,7 +145,7 @@ def test_hf_trainer_trains_the_vein_regulariser(tmp_path, logdir):
                                                              max_steps=25, per_device_train_batch_size=8,
                                                              block_size=32, learning_rate=2e-2)
         run.finish()
-        penalties[reg] = float(sum(b.vein.orthogonality_penalty() for b in model.blocks))
+        penalties[reg] = float(sum(b.vein.orthogonality_penalty().detach() for b in model.blocks))
     assert penalties[1.0] < 0.5 * penalties[0.0], penalties
     wrapper = APTForCausalLM.from_apt_model(model)
     x = torch.randint(0, 256, (2, 16))
@@ -155,3 +155,13 @@ def test_hf_trainer_trains_the_vein_regulariser(tmp_path, logdir):
     assert math.isclose(float(out.loss), float(inner.loss + inner.aux_loss), rel_tol=1e-5)
     wrapper.eval()
     assert math.isclose(float(wrapper(x, labels=x).loss), float(inner.loss), rel_tol=1e-5)  # eval: pure CE
+
+
+def test_hf_auto_upload_is_push_to_hub_and_options_are_checked():
+    from seetrain.apt.plugins.huggingface_integration import HuggingFaceIntegrationPlugin
+
+    plugin = HuggingFaceIntegrationPlugin({"auto_upload": True, "repo_name": "me/apt-model", "private": False})
+    assert plugin.config["push_to_hub"] is True and "auto_upload" not in plugin.config
+    assert HuggingFaceIntegrationPlugin({"auto_upload": False}).config["push_to_hub"] is False
+    with pytest.raises(ValueError, match="did you mean 'repo_name'"):
+        HuggingFaceIntegrationPlugin({"repo_nam": "me/x"})

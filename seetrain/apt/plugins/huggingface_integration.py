@@ -87,6 +87,12 @@ class HuggingFaceIntegrationPlugin(APTPlugin):
         "description": None,
         "license": "apache-2.0",
     }
+    extra_options = ("auto_upload",)  # the APT documents' name for push_to_hub
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, run: Any = None, **options: Any) -> None:
+        super().__init__(config, run, **options)
+        if self.config.pop("auto_upload", False):
+            self.config["push_to_hub"] = True
 
     # --- export ------------------------------------------------------------------------------
     def to_transformers(self, model: Any) -> Any:
