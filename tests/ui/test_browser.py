@@ -111,6 +111,8 @@ def test_event_exception_with_traceback(page, ui):
     uuid = ui.run_by_name("demo", "run-crash")["uuid"]
     pg = page.open(f"/run/{uuid}")
     page.wait_rendered()
+    pg.wait_for_selector("[data-problem=exception]")  # said at the top of the page
+    assert "RuntimeError: loss exploded at step 10" in pg.inner_text("[data-problem=exception]")
     pg.click("button[data-tab=events]")
     pg.wait_for_selector("tr.ev-exception pre.tb")
     assert "RuntimeError: loss exploded" in pg.inner_text("tr.ev-exception")

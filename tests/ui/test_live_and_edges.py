@@ -102,8 +102,13 @@ def test_a_torn_run_whose_process_vanished_still_loads_and_says_what_is_missing(
     meta = write_run_json(d, name="torn", status="running", heartbeat=time.time() - 300, end_time=None)
     with open(os.path.join(d, "records.jsonl"), "wb") as f:
         for i in range(20):
+            if i in (7, 8):  # lost to a full disk: named by the lost event below
+                continue
             f.write(b'{"seq":%d,"time":%r,"type":"metrics","step":%d,"data":{"loss":%r}}\n' % (i, time.time(), i, 1.0 / (i + 1)))
-        f.write(b'{"seq":20,"time":1,"type":"metr')  # the writer was killed mid-line
+        f.write(b'{"seq":20,"time":%r,"type":"event","event":"lost","first_seq":7,"last_seq":8,"count":2,'
+                b'"reason":"OSError: [Errno 28] No space left on device"}\n' % time.time())
+        f.write(b'{"seq":21,"time":%r,"type":"event","event":"warning","message":"lr is NaN","key":"lr"}\n' % time.time())
+        f.write(b'{"seq":22,"time":1,"type":"metr')  # the writer was killed mid-line
     wait_for(lambda: ui.get("/ui/state")["runs"].get(meta["uuid"], {}).get("torn_bytes"), 30, "the torn tail to be seen")
     p = Page(browser, ui)
     try:
@@ -113,8 +118,12 @@ def test_a_torn_run_whose_process_vanished_still_loads_and_says_what_is_missing(
         pg.wait_for_selector("[data-problem=torn]")
         assert "incomplete line" in pg.inner_text("[data-problem=torn]")
         assert "stopped without finishing" in pg.inner_text("[data-problem=vanished]")
-        assert int(p.chart("loss")["total"]) == 20
+        assert "2 record(s) were lost" in pg.inner_text("[data-problem=lost]")
+        assert int(p.chart("loss")["total"]) == 18
         p.shot("torn-vanished")
+        pg.click("button[data-tab=events]")
+        assert "seq 7–8" in pg.inner_text("tr.ev-lost") and "No space left" in pg.inner_text("tr.ev-lost")
+        assert "[lr] lr is NaN" in pg.inner_text("tr.ev-warning")
     finally:
         p.close()
 
