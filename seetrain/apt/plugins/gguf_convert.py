@@ -11,8 +11,9 @@ Two families are understood:
   embedding expects, so llama.cpp and Ollama can run them.
 
 Quantisation is done by ``gguf.quants``; :func:`supported_quantizations` lists what the installed
-package can quantise (K-quants such as Q4_K are only *de*quantised by gguf-py: make those with
-llama.cpp's ``llama-quantize`` from an F16 file, or let Ollama quantise on create).
+package can quantise. K-quants such as Q4_K_M are only *de*quantised by gguf-py: :func:`write_gguf` makes
+them with llama.cpp's own quantiser (``llama_model_quantize`` in node-llama-cpp's ``libllama``, see
+:mod:`.llamacpp`) from an F16 file when that package is installed. Tokenizers: :mod:`.gguf_tokenizer`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from .gguf_tokenizer import VocabSpec, byte_vocab, vocab_from_directory, vocab_from_tokenizer, write_vocab
 
 ARCH_APT = "apt"
 GGML_MAX_NAME = 63  # llama.cpp's GGML_MAX_NAME is 64 including the terminating NUL
@@ -99,8 +102,9 @@ def resolve_quantization(quantization: str) -> Tuple[Any, Any]:
         raise UnsupportedQuantizationError(
             f"quantisation {key} is not supported: the installed gguf-py {_gguf_version()} can only dequantise "
             f"{qname}, not quantise it. Supported here: {', '.join(supported_quantizations())}. For {key}, "
-            f"export F16 and run llama.cpp's `llama-quantize model-f16.gguf model-{key.lower()}.gguf {key}`, "
-            f"or pass quantize={key.lower()!r} to Ollama's create (export_to_ollama does that for you).")
+            f"install node-llama-cpp (`bash scripts/install_llamacpp.sh`: write_gguf then uses llama.cpp's own "
+            f"quantiser), run llama.cpp's `llama-quantize model-f16.gguf model-{key.lower()}.gguf {key}`, or pass "
+            f"quantize={key.lower()!r} to Ollama's create (export_to_ollama does that for you).")
     return qtype, gguf.LlamaFileType[ftype]
 
 
@@ -130,147 +134,6 @@ def tensor_type_for(name: str, shape: Sequence[int], qtype: Any) -> Any:
 def encode_tensor(data: np.ndarray, qtype: Any) -> np.ndarray:
     """Quantise ``data`` (float32) to ``qtype``; the returned array is what GGUFWriter.add_tensor stores."""
     return _gguf().quants.quantize(np.ascontiguousarray(data, dtype=np.float32), qtype)
-
-
-# --------------------------------------------------------------------------------------------------
-# tokenizer metadata
-# --------------------------------------------------------------------------------------------------
-@dataclass
-class VocabSpec:
-    """What GGUF needs of a tokenizer: ``model`` is ``"llama"`` (SPM token list) or ``"gpt2"`` (BPE)."""
-
-    model: str
-    tokens: List[str]
-    token_types: List[int]
-    scores: Optional[List[float]] = None
-    merges: List[str] = field(default_factory=list)
-    bos_id: Optional[int] = None
-    eos_id: Optional[int] = None
-    pad_id: Optional[int] = None
-    unk_id: Optional[int] = None
-    add_bos: bool = False
-    add_eos: bool = False
-    pre: str = "default"
-    chat_template: Optional[str] = None
-
-
-def byte_vocab(vocab_size: int, pad_id: Optional[int] = 256, bos_id: Optional[int] = 257,
-               eos_id: Optional[int] = 258, add_bos: bool = False, add_eos: bool = False,
-               special_names: Optional[Dict[int, str]] = None) -> VocabSpec:
-    """The GGUF vocabulary of a byte tokenizer (ids 0..255 are the bytes, then the special tokens).
-
-    It is written as an SPM-style (``"llama"``) list: byte ``b`` is the byte token ``<0xBB>`` (type BYTE),
-    except the space, which is the word-boundary piece ``"▁"`` (SPM escapes spaces to it before lookup),
-    so llama.cpp's tokenizer maps text to exactly the same ids as :class:`ByteTokenizer`.
-    """
-    gguf = _gguf()
-    TT = gguf.TokenType
-    if vocab_size < 256:
-        raise ValueError(f"a byte vocabulary needs at least 256 ids, the model has {vocab_size}")
-    names = {pad_id: "<pad>", bos_id: "<bos>", eos_id: "<eos>"}
-    names.update(special_names or {})
-    tokens, types = [], []
-    for i in range(vocab_size):
-        if i < 256:
-            tokens.append("\u2581" if i == 0x20 else f"<0x{i:02X}>")
-            types.append(int(TT.NORMAL if i == 0x20 else TT.BYTE))
-        elif i in names and names[i] is not None:
-            tokens.append(names[i])
-            types.append(int(TT.CONTROL))
-        else:
-            tokens.append(f"<unused{i}>")
-            types.append(int(TT.UNUSED))
-    return VocabSpec("llama", tokens, types, scores=[0.0] * vocab_size, bos_id=bos_id, eos_id=eos_id,
-                     pad_id=pad_id, add_bos=add_bos, add_eos=add_eos)
-
-
-def _is_byte_tokenizer(tok: Any) -> bool:
-    return type(tok).__name__ == "ByteTokenizer" or bool(getattr(tok, "is_byte_tokenizer", False))
-
-
-def _byte_tokenizer_adds(tok: Any) -> Tuple[bool, bool]:
-    """Whether ``tok.encode`` adds BOS / EOS (found by encoding one character)."""
-    try:
-        ids = list(tok.encode("a"))
-    except Exception:
-        return False, False
-    bos, eos = getattr(tok, "bos_token_id", None), getattr(tok, "eos_token_id", None)
-    return bool(ids) and ids[0] == bos and bos is not None, bool(ids) and ids[-1] == eos and eos is not None
-
-
-def vocab_from_tokenizer(tokenizer: Any, vocab_size: int) -> VocabSpec:
-    """A :class:`VocabSpec` from a SeeTrain ``ByteTokenizer`` or a Hugging Face (fast) tokenizer."""
-    if _is_byte_tokenizer(tokenizer):
-        add_bos, add_eos = _byte_tokenizer_adds(tokenizer)
-        return byte_vocab(vocab_size, getattr(tokenizer, "pad_token_id", None),
-                          getattr(tokenizer, "bos_token_id", None), getattr(tokenizer, "eos_token_id", None),
-                          add_bos=add_bos, add_eos=add_eos)
-    if hasattr(tokenizer, "convert_ids_to_tokens") and hasattr(tokenizer, "backend_tokenizer"):
-        return _vocab_from_hf_fast(tokenizer, vocab_size)
-    raise ValueError(f"cannot write tokenizer {type(tokenizer).__name__} to GGUF: pass a seetrain ByteTokenizer or "
-                     "a Hugging Face fast (tokenizer.json, BPE) tokenizer, or tokenizer=None for the byte vocabulary")
-
-
-def _vocab_from_hf_fast(tokenizer: Any, vocab_size: int) -> VocabSpec:
-    gguf = _gguf()
-    TT = gguf.TokenType
-    spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    model = spec.get("model", {})
-    if model.get("type") != "BPE":
-        raise ValueError(f"GGUF export handles BPE tokenizers (and the byte tokenizer); this one is "
-                         f"{model.get('type')!r}. Convert it with llama.cpp's convert_hf_to_gguf.py instead.")
-    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
-    n = max(vocab_size, len(tokenizer))
-    toks = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    special = set(tokenizer.all_special_ids)
-    added = {t.get("id") for t in spec.get("added_tokens", [])}
-    tokens, types = [], []
-    for i in range(n):
-        t = toks[i] if i < len(toks) else None
-        if t is None:
-            tokens.append(f"[PAD{i}]")
-            types.append(int(TT.UNUSED))
-        else:
-            tokens.append(t)
-            types.append(int(TT.CONTROL if i in special else TT.USER_DEFINED if i in added else TT.NORMAL))
-    if not merges:
-        # a byte-level BPE with no merges is a byte vocabulary: write it in the SPM byte form
-        byte_of = _byte_level_decoder()
-        if all(byte_of.get(t) == i for i, t in enumerate(toks[:256])):
-            return byte_vocab(n, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
-                              add_bos=bool(getattr(tokenizer, "add_bos_token", False)))
-        raise ValueError("this BPE tokenizer has no merges and is not a byte vocabulary; GGUF 'gpt2' needs merges")
-    return VocabSpec("gpt2", tokens, types, merges=merges, bos_id=tokenizer.bos_token_id,
-                     eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, unk_id=tokenizer.unk_token_id,
-                     add_bos=bool(getattr(tokenizer, "add_bos_token", False)),
-                     chat_template=getattr(tokenizer, "chat_template", None))
-
-
-def _byte_level_decoder() -> Dict[str, int]:
-    """GPT-2's byte-to-unicode table, inverted: printable stand-in character -> byte."""
-    from seetrain.apt.plugins.hf_apt import bytes_to_unicode
-
-    return {c: b for b, c in bytes_to_unicode().items()}
-
-
-def _write_vocab(writer: Any, vocab: VocabSpec) -> None:
-    writer.add_tokenizer_model(vocab.model)
-    writer.add_tokenizer_pre(vocab.pre)
-    writer.add_token_list(vocab.tokens)
-    writer.add_token_types(vocab.token_types)
-    if vocab.scores is not None:
-        writer.add_token_scores(vocab.scores)
-    if vocab.merges:
-        writer.add_token_merges(vocab.merges)
-    for key, value in (("bos", vocab.bos_id), ("eos", vocab.eos_id), ("pad", vocab.pad_id), ("unk", vocab.unk_id)):
-        if value is not None:
-            getattr(writer, f"add_{key}_token_id" if key != "unk" else "add_unk_token_id")(int(value))
-    writer.add_add_bos_token(bool(vocab.add_bos))
-    writer.add_add_eos_token(bool(vocab.add_eos))
-    if vocab.model == "llama":
-        writer.add_add_space_prefix(False)
-    if vocab.chat_template:
-        writer.add_chat_template(vocab.chat_template)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -470,15 +333,34 @@ def write_gguf(model_or_path: Any, output_path: Union[str, os.PathLike], quantiz
                tokenizer: Any = None, name: Optional[str] = None, description: Optional[str] = None) -> GGUFExportResult:
     """Write ``model_or_path`` to ``output_path`` as GGUF with ``quantization`` (see :func:`supported_quantizations`).
 
-    ``tokenizer``: a ``ByteTokenizer``, a Hugging Face fast BPE tokenizer, or None for the byte vocabulary
-    (APT models, and Llama models with at least 259 ids, default to it).
+    ``tokenizer``: a ``ByteTokenizer``, a Hugging Face fast tokenizer, a checkpoint directory, or None: a
+    model directory's own ``tokenizer.model`` / ``tokenizer.json`` is then read (as llama.cpp's converter
+    does); without one, the byte vocabulary (APT models, and Llama models with at least 259 ids).
+    K-quants (Q4_K_M, Q6_K, ...) that gguf-py cannot write are made from an F16 file by llama.cpp's own
+    quantiser when node-llama-cpp is installed (:mod:`.llamacpp`).
     """
+    key = str(quantization).strip().upper()
+    if key in _QUANT_TABLE and key.startswith(("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")) \
+            and not _can_quantize(_gguf().GGMLQuantizationType[_QUANT_TABLE[key][0]]):
+        from .llamacpp import llamacpp_can_quantize, quantize_with_llamacpp
+
+        if llamacpp_can_quantize():
+            import tempfile
+
+            t0 = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="seetrain-gguf-") as tmp:
+                f16 = write_gguf(model_or_path, Path(tmp) / "f16.gguf", "F16", tokenizer, name, description)
+                quantize_with_llamacpp(f16.path, output_path, key)
+            types = {n: t for n, (t, _) in read_tensors(output_path).items()}
+            return GGUFExportResult(str(output_path), f16.architecture, key, f16.n_tensors,
+                                    Path(output_path).stat().st_size, time.perf_counter() - t0, types,
+                                    float("nan"), float("nan"))
     gguf = _gguf()
     qtype, ftype = resolve_quantization(quantization)
     t0 = time.perf_counter()
     model = load_model(model_or_path)
     if tokenizer is None and isinstance(model_or_path, (str, os.PathLike)):
-        tokenizer = _tokenizer_from_dir(Path(model_or_path))
+        tokenizer = model_or_path if vocab_from_directory(model_or_path) is not None else None
     if _is_apt(model):
         apt = _unwrap(model)
         cfg = apt.config
@@ -502,8 +384,8 @@ def write_gguf(model_or_path: Any, output_path: Union[str, os.PathLike], quantiz
     elif vocab_size >= 256 + 3 or _is_apt(model):
         vocab = byte_vocab(vocab_size, *specials)
     else:
-        raise ValueError(f"no tokenizer given and the model's {vocab_size}-token vocabulary is not the byte "
-                         "vocabulary: pass tokenizer=")
+        raise ValueError(f"no tokenizer given, none in the model directory (tokenizer.model or tokenizer.json), and "
+                         f"the model's {vocab_size}-token vocabulary is not the byte vocabulary: pass tokenizer=")
     if len(vocab.tokens) != vocab_size:
         raise ValueError(f"tokenizer has {len(vocab.tokens)} tokens but the model has vocab_size={vocab_size}")
 
@@ -521,7 +403,7 @@ def write_gguf(model_or_path: Any, output_path: Union[str, os.PathLike], quantiz
     else:
         _apt_metadata(writer, cfg, [orig for _, orig, _ in tensors], ties,
                       getattr(_unwrap(model), "model_type", "apt"))
-    _write_vocab(writer, vocab)
+    write_vocab(writer, vocab)
 
     types: Dict[str, str] = {}
     max_abs, rels = 0.0, []
@@ -542,14 +424,6 @@ def write_gguf(model_or_path: Any, output_path: Union[str, os.PathLike], quantiz
     writer.close()
     return GGUFExportResult(str(out_path), arch, str(quantization).upper(), len(tensors), out_path.stat().st_size,
                             time.perf_counter() - t0, types, max_abs, float(np.mean(rels)) if rels else 0.0)
-
-
-def _tokenizer_from_dir(path: Path) -> Any:
-    if (path / "tokenizer.json").is_file():
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(str(path))
-    return None
 
 
 # --------------------------------------------------------------------------------------------------
