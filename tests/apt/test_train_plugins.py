@@ -56,15 +56,12 @@ def test_a_bad_plugin_value_names_the_plugin(logdir, capsys):
 
 
 def test_apt_help(capsys):
-    from seetrain.cli.apt import cmd_apt, register
-    import argparse
+    from seetrain.cli import main as seetrain_main
 
-    parser = argparse.ArgumentParser(prog="seetrain")
-    register(parser.add_subparsers(dest="command", required=True))
     for argv, rc, text in ((["apt", "--help"], 0, "seetrain apt <command>"), (["apt", "-h"], 0, "commands:"),
-                           (["apt", "train", "--help"], 0, "default config:"), (["apt", "fit"], 2, "unknown command")):
-        args, rest = parser.parse_known_args(argv)
-        assert args.func is cmd_apt and cmd_apt(args, rest) == rc
+                           (["apt", "train", "--help"], 0, "default config:"), (["apt", "fit"], 2, "unknown command"),
+                           (["apt"], 2, "seetrain apt <command>")):
+        assert seetrain_main(argv) == rc
         out = capsys.readouterr()
         assert text in out.out + out.err
 
