@@ -1,7 +1,7 @@
 // A page of metric charts grouped by key prefix (train/, eval/, sys/ ...), shared view controls,
 // live polling of only the keys whose point count grew.
 import {get} from "./api.js";
-import {h, clear, groupOf} from "./util.js";
+import {h, clear, groupOf, uplotReady} from "./util.js";
 import {MetricChart, viewControls, serverX} from "./charts.js";
 
 const BATCH = 25;  // keys per /ui/series request on first paint
@@ -54,7 +54,9 @@ export class ChartGrid {
         x: serverX(this.view.xMode), points: charts[0].points()});
       const byKey = new Map();
       for (const s of ans.series) { if (!byKey.has(s.key)) byKey.set(s.key, []); byKey.get(s.key).push(s); }
-      for (const c of charts) c.accept(byKey.get(c.key) || []);
+      await uplotReady();
+      const widths = charts.map((c) => c.plotEl.clientWidth);  // one layout for the batch, not one per chart
+      charts.forEach((c, i) => { c.width = widths[i]; c.accept(byKey.get(c.key) || []); });
     } catch (e) {
       await Promise.all(charts.map((c) => c.load().catch((err) => { c.info.textContent = String(err.message || err); })));
     }

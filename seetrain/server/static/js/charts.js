@@ -1,7 +1,7 @@
 // One metric chart (uPlot): several runs overlaid, min/max band when downsampled, smoothing,
 // log scale, hover values, drag-to-zoom that fetches detail for the range, live appends by cursor.
 import {get} from "./api.js";
-import {h, fmtNum, fmtDuration} from "./util.js";
+import {h, fmtNum, fmtDuration, uplotReady} from "./util.js";
 import {PALETTE, smooth, positive, join, relOrigin} from "./series.js";
 
 const HEIGHT = 200;
@@ -44,6 +44,7 @@ export class MetricChart {
       return get("/series", {run: r.uuid, key: this.key, x: sx, points: this.points(), start: lo, end: hi});
     }));
     ans.forEach((a, i) => this.data.set(this.runs[i].uuid, a.series[0]));
+    await uplotReady();
     this.draw(true);
   }
 
@@ -120,8 +121,10 @@ export class MetricChart {
 
   opts(series, bands) {
     const mode = this.view.xMode;
+    const width = this.width || this.plotEl.clientWidth || 400;
+    this.width = 0;  // a preset width (see ChartGrid.loadBatch) serves one draw
     return {
-      width: Math.max(200, this.plotEl.clientWidth || 400), height: HEIGHT, series, bands,
+      width: Math.max(200, width), height: HEIGHT, series, bands,
       scales: {x: {time: mode === "time"}, y: {distr: this.view.logY ? 3 : 1}},
       axes: [{values: mode === "relative" ? (u, vals) => vals.map(fmtDuration) : undefined},
         {size: 56, values: (u, vals) => vals.map(fmtNum)}],

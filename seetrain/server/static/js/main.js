@@ -1,5 +1,5 @@
 // The dashboard's entry: a hash router over the projects list, runs table, run page and compare.
-import {h, clear} from "./util.js";
+import {h, clear, uplotReady} from "./util.js";
 import {projectsPage, runsPage} from "./runs.js";
 import {runPage} from "./run.js";
 import {comparePage} from "./compare.js";
@@ -46,3 +46,4 @@ async function banner() {
 window.addEventListener("hashchange", route);
 route();
 banner();
+if (/^#\/(run|compare)/.test(location.hash)) uplotReady();  // parsed while the first answers travel

@@ -80,3 +80,19 @@ export function download(name, text, type = "text/plain") {
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+let uplot = null;
+/** The chart library, run once when first needed (downloaded early by a preload link), so the
+ *  page's first data requests start before it is parsed and the runs table never waits for it. */
+export function uplotReady() {
+  if (!uplot) {
+    uplot = window.uPlot ? Promise.resolve() : new Promise((ok, fail) => {
+      const s = document.createElement("script");
+      s.src = "vendor/uPlot.iife.min.js";
+      s.onload = () => ok();
+      s.onerror = () => fail(new Error("could not load the chart library (vendor/uPlot.iife.min.js)"));
+      document.head.append(s);
+    });
+  }
+  return uplot;
+}
