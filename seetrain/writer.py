@@ -24,7 +24,7 @@ import orjson
 from . import records
 from .media_writer import MediaWriter, media_dirname  # noqa: F401 - media_dirname is re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
-from .rundir import RecordFile, fsync_dir, write_json_atomic
+from .rundir import RecordFile, write_json_atomic
 
 Warn = Callable[[str, Optional[str]], None]  # (message, key) -> None; must not raise
 
@@ -275,10 +275,9 @@ class RunWriter(threading.Thread):
         self.media.close(timeout)
         if len(self.queue):  # a last lost event (a failure while closing)
             self.drain()
-        try:
+        try:  # the run directory's own entries are fsynced by finish(), after run.json's rename
             self.file.fsync()
             self.media.fsync_files()
-            fsync_dir(self.run_dir)
         except OSError as exc:
             self.report("fsync the run directory", exc)
         self.file.close()
