@@ -23,7 +23,7 @@ from .conftest import FAST  # noqa: E402
 from .test_errors import CASES  # noqa: E402
 
 PADDLE = ["trainer.backend=paddle"] + FAST
-TINY = PADDLE + ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+TINY = PADDLE + ["trainer.max_epochs=1", "trainer.log_every_n_steps=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
                  "data.batch_size=8", "trainer.checkpoint.enabled=false"]
 ZOO = ["small_cnn", "small_vit", "resnet18", "resnet34", "resnet50", "efficientnet_b0"]
 
@@ -121,12 +121,12 @@ def test_validation_hook_stops_and_early_stopping(logdir):
 
 def test_accumulation_max_steps_and_limits(logdir):
     assert train_main(PADDLE + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8",
-                                "trainer.accumulate_grad_batches=2", "trainer.max_steps=7", "trainer.max_epochs=5",
+                                "trainer.accumulate_grad_batches=2", "trainer.max_steps=7", "trainer.log_every_n_steps=1", "trainer.max_epochs=5",
                                 "trainer.limit_val_batches=2", "trainer.checkpoint.enabled=false",
                                 "trainer.gradient_clip_val=1.0", "optim.name=sgd", "scheduler.name=onecycle"]) == 0
     (r,) = _runs(logdir)
     # 10 batches an epoch -> 5 optimizer steps; 7 steps = 14 batches, then it stops
-    assert r.scalars("train/loss").steps == list(range(14))
+    assert r.scalars("train/loss").steps == list(range(14)) and r.scalars("val/acc").steps == [9, 13]
     lr = r.scalars("train/lr").values
     assert lr[0] == lr[1] and lr[2] > lr[0]          # the schedule moves once per optimizer step (2 batches)
 
@@ -174,5 +174,8 @@ def test_pretrained_paddle_weights_load(tmp_path):
     _, _, net = plan(load_config(TINY + ["model.width=8", f"model.pretrained={tmp_path / 'w.pdparams'}"]))
     for (k, a), b in zip(net.state_dict().items(), ref.state_dict().values()):
         assert np.array_equal(a.numpy(), b.numpy()), k
-    with pytest.raises(TrainConfigError, match="none of its tensors fit model 'small_cnn'"):
+    with pytest.warns(UserWarning, match="pretrained weights loaded except fc, features.0, features.1"):
         plan(load_config(TINY + ["model.width=16", f"model.pretrained={tmp_path / 'w.pdparams'}"]))
+    paddle.save({"encoder.weight": paddle.zeros([3, 3])}, str(tmp_path / "other.pdparams"))
+    with pytest.raises(TrainConfigError, match="none of its tensors fit model 'small_cnn'"):
+        plan(load_config(TINY + [f"model.pretrained={tmp_path / 'other.pdparams'}"]))

@@ -85,11 +85,14 @@ def test_zoo_trains_a_few_steps_on_32x32(model, data, logdir, data_server, tmp_p
     assert len(r.scalars("val/acc").values) == 1
 
 
-def test_mixed_datasets_train(logdir):
+def test_mixed_datasets_train_with_accumulation_and_bf16(logdir):
     assert train_main(TINY + ["data=mix", "data.labels=offset", "data.image_size=16", "data.channels=3",
-                              "data.sources=[{name: digits, weight: 2}, {name: synthetic, num_samples: 64, num_classes: 4}]"]) == 0
+                              "data.sources=[{name: digits, weight: 2}, {name: synthetic, num_samples: 64, num_classes: 4}]",
+                              "trainer.accumulate_grad_batches=2", "trainer.precision=bf16-mixed"]) == 0
     r = _only_run(logdir)
     assert r.status == "success" and r.config["data_info"]["num_classes"] == 14
+    assert r.config["precision_used"] == "bf16-mixed"
+    assert r.scalars("val/acc").steps == [0]               # 2 batches, accumulated into 1 optimizer step
 
 
 def test_pretrained_weights_only_when_reachable(logdir, tmp_path, capsys):
@@ -126,3 +129,17 @@ def test_apt_language_model_is_a_task(logdir):
     assert r.status == "success" and r.config["task"] == "language_model" and r.config["model"]["type"] == "apt"
     loss = r.scalars("train/loss").values
     assert r.scalars("val/loss").values and loss[-1] < loss[0]
+
+
+def test_ddp_over_two_cpu_processes_from_config_alone(logdir, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "seetrain.cli", "train"] + TINY + [
+        "data.subset=200", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
+    res = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "SEETRAIN_LOGDIR": logdir}, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r = _only_run(logdir)                                  # rank zero records; rank one does not
+    assert r.status == "success" and r.config["world_size"] == 2
+    assert res.stdout.count("best val/acc") == 1 and r.scalars("val/acc").values

@@ -146,7 +146,8 @@ def fit(job: Job, model: torch.nn.Module) -> FitResult:
     try:
         if logger is not None and trainer.is_global_zero:
             logger.experiment.config.update({"data_info": job.info, "num_parameters": sum(p.numel() for p in model.parameters()),
-                                             "backend": NAME})
+                                             "backend": NAME, "world_size": trainer.world_size,
+                                             "precision_used": str(trainer.precision)})
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")

@@ -161,7 +161,13 @@ def _load_pretrained(net: Any, job: Job) -> None:
     if not usable:
         raise TrainConfigError(f"model.pretrained={source}: none of its tensors fit model {job.model_name!r} "
                                "(different architecture?)", key="model.pretrained")
-    net.set_state_dict(usable)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skip loading for")
+        net.set_state_dict(usable)
+    skipped = sorted({k.rsplit(".", 1)[0] for k in own if k not in usable})
+    if skipped:
+        warnings.warn(f"seetrain train: pretrained weights loaded except {', '.join(skipped[:6])}"
+                      f"{' ...' if len(skipped) > 6 else ''} (shapes differ: trained from scratch)", stacklevel=2)
 
 
 def build_model(job: Job) -> "paddle.nn.Layer":
@@ -174,7 +180,8 @@ def build_model(job: Job) -> "paddle.nn.Layer":
     paddle.seed(int(job.config["seed"]))
     entry = MODELS.get(job.model_name, MODEL_BACKEND)
     try:
-        net = entry.fn(**job.model_kwargs)
+        with paddle.utils.unique_name.guard():  # the same parameter names in every build (checkpoints match)
+            net = entry.fn(**job.model_kwargs)
     except TypeError as exc:
         raise TrainConfigError(f"model {job.model_name!r}: {exc}", key="model") from None
     if job.pretrained:
@@ -238,13 +245,18 @@ def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     val = Batches(job.val, job.batch_size, False, seed, t["limit_val_batches"], key="trainer.limit_val_batches")
     train.epoch = int(start.get("epoch", 0))
     total, epochs, iters = _plan_steps(t, len(train), start)
+    train.remaining = iters  # max_steps: the loader ends the epoch there (paddle's num_iters also counts eval batches)
     acc = int(t["accumulate_grad_batches"])
     schedule = build_schedule(float(job.config["optim"]["lr"]), job.config["scheduler"], total, len(train) / acc)
+    names = paddle.utils.unique_name.guard()  # optimizer state names as in the checkpoint, also within one process
+    names.__enter__()
     model = paddle.Model(net)
     model.prepare(build_optimizer(net, job.config["optim"], schedule, t.get("gradient_clip_val")),
                   paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy(), amp_configs=amp_of(str(t["precision"]), device))
     if prefix:
         model.load(prefix)
+        if isinstance(schedule, paddle.optimizer.lr.LRScheduler):  # its step count restored: the rate from this
+            schedule.last_lr = schedule.get_lr()                      # config's schedule (max_epochs may have grown)
     cb = _callback(job, t, start)
     ck = t["checkpoint"]
     ckpt_dir = ck.get("dirpath")
@@ -252,6 +264,7 @@ def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
                               start_epoch=int(start.get("epoch", 0)), start_batches=int(start.get("batches", 0)),
                               start_steps=int(start.get("steps", 0)), best=start.get("best"), best_epoch=start.get("best_epoch"),
                               early_stopping=t["early_stopping"], checkpoint=ck)
+    report.max_steps = int(t["max_steps"]) if int(t["max_steps"]) > 0 else None
     callbacks = [report] + ([cb] if cb is not None else []) + [StepSchedule(acc)]
     status, t0 = "crashed", time.perf_counter()
     try:
@@ -266,9 +279,10 @@ def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
                 warnings.filterwarnings("ignore", message=".*always track global mean and variance.*")
                 model.fit(train, val, epochs=epochs, eval_freq=int(t["check_val_every_n_epoch"]),
                           log_freq=int(t["log_every_n_steps"]), verbose=1 if t["enable_progress_bar"] else 0,
-                          accumulate_grad_batches=acc, num_iters=iters, callbacks=callbacks)
+                          accumulate_grad_batches=acc, callbacks=callbacks)
         status = "killed" if report.stop_reason else "success"
     finally:
+        names.__exit__(None, None, None)
         if cb is not None:
             cb.finish(status)
     run = cb.experiment if cb is not None else None

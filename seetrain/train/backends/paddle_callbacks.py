@@ -46,6 +46,7 @@ class ValidationReport(paddle.callbacks.Callback):
         self.ckpt_dir = ckpt_dir
         self.top: List[Tuple[float, str]] = []
         self.last_checkpoint: Optional[str] = None
+        self.max_steps: Optional[int] = None
         self._loss_sum, self._loss_n = 0.0, 0
 
     # --- training ---------------------------------------------------------------------------------
@@ -59,6 +60,8 @@ class ValidationReport(paddle.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.epochs_done = self.epoch + 1
+        if self.max_steps is not None and self.steps >= self.max_steps:
+            self.model.stop_training = True  # paddle checks it after this epoch's validation
         if epoch % self.eval_freq != 0 or getattr(self.model, "_test_dataloader", None) is None:
             self._save_last()  # no validation this epoch: the checkpoint is saved now
 

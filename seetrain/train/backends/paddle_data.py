@@ -15,9 +15,9 @@ def limit_batches(limit: Any, full: int, key: str) -> int:
 
     if isinstance(limit, bool) or not isinstance(limit, (int, float)):
         raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a number of batches, got {limit!r}", key=key)
+    if limit <= 0:
+        raise TrainConfigError(f"{key} must be > 0, got {limit!r}", key=key)
     if isinstance(limit, float) and limit <= 1.0:
-        if limit <= 0:
-            raise TrainConfigError(f"{key} must be > 0, got {limit!r}", key=key)
         return max(1, int(full * limit))
     if limit < 1 or float(limit) != int(limit):
         raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a whole number of batches, got {limit!r}", key=key)
@@ -34,6 +34,7 @@ class Batches:
         full = n // self.batch_size if train else -(-n // self.batch_size)  # drop_last only for training
         self.n_batches = limit_batches(limit, full, key)
         self.epoch = 0
+        self.remaining: Optional[int] = None  # batches left in the whole training (max_steps), None: no limit
         weights = getattr(data, "sample_weights", None)
         self.p: Optional[np.ndarray] = None
         if train and weights is not None:
@@ -56,5 +57,9 @@ class Batches:
     def __iter__(self) -> Iterator[List[np.ndarray]]:
         order, bs = self._order(), self.batch_size
         for b in range(self.n_batches):
+            if self.remaining is not None:
+                if self.remaining <= 0:
+                    return
+                self.remaining -= 1
             x, y = self.data.batch(order[b * bs:(b + 1) * bs].tolist())
             yield [x, y.astype(np.int64, copy=False)]
