@@ -252,7 +252,7 @@ class OnlineSender:
         self._abandon = threading.Event()
         self._done = threading.Event()
         self._down = False
-        self._refused: Optional[ServerError] = None
+        self._refused: Optional[Exception] = None  # why the sender stopped early (already warned about)
         self._thread = threading.Thread(target=self._loop, name="seetrain-sender", daemon=True)
 
     def start(self) -> "OnlineSender":
@@ -292,6 +292,7 @@ class OnlineSender:
                      f"stops here; fix it and run `seetrain sync {self.run_dir}`")
                 return
             except Exception as exc:  # noqa: BLE001 - the sender never takes the training run down
+                self._refused = exc
                 resilience.record_failure("sender", exc)
                 warn(f"seetrain: the online sender failed ({type(exc).__name__}: {exc}); "
                      f"run `seetrain sync {self.run_dir}` to upload the rest")
