@@ -330,6 +330,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 seeds, 60 steps, fewer repetitions")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--only", choices=("blocks", "quality"), help="run one part only")
     ap.add_argument("--plugin", action="store_true", help="also measure the advanced-debugging overhead")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
     args = ap.parse_args()
@@ -340,8 +341,10 @@ def main() -> None:
     t0, c0 = time.time(), time.process_time()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    bench_blocks(reps)
-    bench_quality(seeds, steps, max(10, steps // 10))
+    if args.only != "quality":
+        bench_blocks(reps)
+    if args.only != "blocks":
+        bench_quality(seeds, steps, max(10, steps // 10))
     if args.plugin:
         bench_plugin(20 if args.quick else 40)
     print(f"\n(total {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU)")

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+bash scripts/install_llamacpp.sh  # node-llama-cpp (real llama.cpp, CPU) for tests/apt/test_llamacpp.py
 export KERAS_BACKEND=torch TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
 status=0
 .venv/bin/python -m pytest tests -q -rs --durations=15 || status=$?
