@@ -131,6 +131,7 @@ def test_apt_language_model_is_a_task(logdir):
     assert r.scalars("val/loss").values and loss[-1] < loss[0]
 
 
+@pytest.mark.timeout(900)  # two fresh processes: the command (rank 0) and the rank 1 Lightning starts
 def test_ddp_over_two_cpu_processes_from_config_alone(logdir, tmp_path):
     import subprocess
     import sys

@@ -101,4 +101,4 @@ class ValidationReport(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.optimizers:
-            pl_module.log("lr", trainer.optimizers[0].param_groups[0]["lr"])
+            pl_module.log("lr", float(trainer.optimizers[0].param_groups[0]["lr"]), sync_dist=trainer.world_size > 1)
