@@ -76,7 +76,8 @@ def test_resume_continues_steps_epochs_and_schedule(logdir):
 
 @pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0", "small_vit"])
 def test_zoo_trains_a_few_steps_on_32x32(model, logdir):
-    assert train_main(TINY + ["data=synthetic", "data.num_samples=64", f"model={model}"]) == 0
+    small = ["model.width=16"] if model == "resnet18" else ["model.width_mult=0.5"] if model == "efficientnet_b0" else []
+    assert train_main(TINY + ["data=synthetic", "data.num_samples=64", f"model={model}"] + small) == 0
     (r,) = _runs(logdir)
     assert r.status == "success" and r.config["model"]["name"] == model
     assert r.scalars("train/loss").steps == [0, 1] and len(r.scalars("val/acc").values) == 1
@@ -87,7 +88,7 @@ def test_zoo_has_the_same_models_and_parameters_as_torch():
     for name in ZOO:
         tp, pp = MODELS.get(name, "torch"), MODELS.get(name, "paddle")
         assert tp.parameters() == pp.parameters(), name      # one YAML serves both backends
-        kw = dict(num_classes=7, in_channels=3, image_size=32)
+        kw = dict(num_classes=7, in_channels=3, image_size=32, **({"width": 16} if name.startswith("resnet") else {}))
         net = pp.fn(**kw)
         assert sum(int(p.size) for p in net.parameters() if not p.stop_gradient) == \
             sum(p.numel() for p in tp.fn(**kw).parameters()), name
