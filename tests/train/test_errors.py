@@ -102,3 +102,17 @@ def test_print_config_and_help(capsys):
     assert train_main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "resnet50" in out and "fashion_mnist" in out and "hparams_search: digits_small_cnn" in out
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "seetrain.train", "--print-config", "model=resnet50", "data=cifar100"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "name: resnet50" in res.stdout and "name: cifar100" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "seetrain.train", "trainer.max_epochs=-3"], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 2 and "python -m seetrain.train: trainer.max_epochs must be >= 1, got -3" in res.stderr
+    assert not (tmp_path / "seetrain_logs").exists()
