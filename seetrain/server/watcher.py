@@ -18,12 +18,12 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import orjson
 
 from ..reader import read_records
-from .ingest import IngestError, ingest_run
+from .ingest import IngestError, IngestResult, ingest_run
 
 log = logging.getLogger("seetrain.ui")
 
@@ -44,6 +44,8 @@ class RunState:
     torn_bytes: int = 0        # bytes after the last complete line (a writer mid-line, or killed mid-line)
     corrupt: int = 0           # complete lines that did not decode
     missing_media: int = 0     # media files referenced by records but absent
+    rejected: int = 0          # records the index refused (e.g. a media path outside media/)
+    rejected_reason: str = ""  # why, for the first of them
     missing: bool = False      # the directory vanished after it was indexed
     error: str = ""            # why the directory could not be read (empty when fine)
 
@@ -152,13 +154,13 @@ class Watcher:
         meta_path = os.path.join(st.path, "run.json")
         try:
             mtime = os.stat(meta_path).st_mtime
-            size = os.stat(os.path.join(st.path, "records.jsonl")).st_size
         except FileNotFoundError:
-            if not os.path.isdir(st.path):
-                st.missing = bool(st.uuid)
-                return 0
+            st.missing = bool(st.uuid) and not os.path.isdir(st.path)
+            return 0
+        try:
+            size = os.stat(os.path.join(st.path, "records.jsonl")).st_size
+        except FileNotFoundError:  # nothing written yet
             size = 0
-            mtime = st.meta_mtime
         if mtime == st.meta_mtime and size == st.size and st.uuid:
             return 0
         try:
@@ -176,18 +178,18 @@ class Watcher:
         meta.setdefault("project", os.path.basename(os.path.dirname(st.path)))
         meta.setdefault("id", os.path.basename(st.path))
         chunk = read_records(st.path, st.offset, max_bytes=CHUNK_BYTES)
-        misses: List[str] = []
+        misses: Set[str] = set()
 
         def media(rel: str) -> Optional[str]:
             local = os.path.join(st.path, rel)
             if not os.path.isfile(local):
-                misses.append(rel)
+                misses.add(rel)
                 return None
             return local
 
         try:
-            res = ingest_run(self.store, meta, chunk.records, media_loader=media)
-        except IngestError as exc:
+            res = self._ingest(st, meta, chunk.records, media)
+        except IngestError as exc:  # run.json itself was refused
             st.error = exc.detail
             st.meta_mtime = mtime  # do not retry the same bad content every pass
             st.size = size
@@ -204,14 +206,38 @@ class Watcher:
         self._dirty = True
         return res.stored
 
+    def _ingest(self, st: RunState, meta: Dict[str, Any], recs: List[Dict[str, Any]], media: Any) -> IngestResult:
+        """Store a chunk. When the index refuses the batch (it stores all or nothing), find the refused
+        records by halving it and store the rest: one bad record must not hide the rest of a run."""
+        try:
+            return ingest_run(self.store, meta, recs, media_loader=media)
+        except IngestError:
+            if not recs:
+                raise
+        ingest_run(self.store, meta, [], media_loader=media)  # raises when run.json itself is refused
+        return self._bisect(st, meta, recs, media)
+
+    def _bisect(self, st: RunState, meta: Dict[str, Any], recs: List[Dict[str, Any]], media: Any) -> IngestResult:
+        try:
+            return ingest_run(self.store, meta, recs, media_loader=media)
+        except IngestError as exc:
+            if len(recs) == 1:
+                st.rejected += 1
+                st.rejected_reason = st.rejected_reason or exc.detail[:300]
+                return IngestResult(0, 0, st.last_seq)
+        mid = len(recs) // 2
+        a, b = self._bisect(st, meta, recs[:mid], media), self._bisect(st, meta, recs[mid:], media)
+        return IngestResult(a.stored + b.stored, a.duplicates + b.duplicates, max(a.last_seq, b.last_seq))
+
     # --- what the page is told ---------------------------------------------------------------
     def state(self) -> Dict[str, Any]:
-        """``{"logdir", "runs": {uuid: {path, torn_bytes, corrupt, missing_media, missing, error}}}``."""
+        """``{"logdir", "runs": {uuid: {path, torn_bytes, corrupt, missing_media, missing, error, rejected, ...}}}``."""
         runs = {}
         for st in list(self.runs.values()):
             if st.uuid:
                 runs[st.uuid] = {"path": st.path, "torn_bytes": st.torn_bytes, "corrupt": st.corrupt,
-                                 "missing_media": st.missing_media, "missing": st.missing, "error": st.error}
+                                 "missing_media": st.missing_media, "missing": st.missing, "error": st.error,
+                                 "rejected": st.rejected, "rejected_reason": st.rejected_reason}
         return {"logdir": self.logdir, "runs": runs}
 
     # --- offsets kept beside the index -------------------------------------------------------
@@ -228,7 +254,8 @@ class Watcher:
                     row = get_run(conn, d["uuid"])
                     if row is not None and row["last_seq"] == d["last_seq"]:  # the index holds what the offset says
                         self.runs[path] = RunState(path=path, uuid=d["uuid"], offset=d["offset"], last_seq=d["last_seq"],
-                                                   corrupt=d.get("corrupt", 0), missing_media=d.get("missing_media", 0))
+                                                   corrupt=d.get("corrupt", 0), missing_media=d.get("missing_media", 0),
+                                                   rejected=d.get("rejected", 0), rejected_reason=d.get("rejected_reason", ""))
         except Exception as exc:  # a damaged state file only costs a re-read
             log.warning("seetrain ui: ignoring %s (%s); runs are read again", self.state_file, exc)
             self.runs.clear()
@@ -238,7 +265,7 @@ class Watcher:
             return
         if not force and time.monotonic() - self._saved_at < 5.0:
             return
-        keep = ("uuid", "offset", "last_seq", "corrupt", "missing_media")
+        keep = ("uuid", "offset", "last_seq", "corrupt", "missing_media", "rejected", "rejected_reason")
         data = {p: {k: v for k, v in asdict(st).items() if k in keep} for p, st in self.runs.items() if st.uuid}
         tmp = self.state_file + ".tmp"
         try:

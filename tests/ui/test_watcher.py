@@ -154,3 +154,22 @@ def test_the_index_lives_outside_the_run_directories(tmp_path, monkeypatch, run_
     store = create_app(Settings(db=os.path.join(home, "index.db"), blobs=os.path.join(home, "blobs"), api_key="")).state.store
     Watcher(str(tmp_path / "logs"), store, state_file=os.path.join(home, "watcher.json")).poll_once()
     assert sorted(os.listdir(d)) == before  # the watcher wrote nothing into the run directory
+
+
+def test_a_record_the_index_refuses_is_counted_and_the_rest_stored(store, run_dir, tmp_path):
+    d, uuid = run_dir
+    append(d, orjson.dumps({"seq": 10, "time": 2.0, "type": "metrics", "step": 10,
+                            "data": {"img": {"_type": "image", "path": "../../etc/passwd"}}}) + b"\n" + line(11, 11, 0.1))
+    w = Watcher(str(tmp_path / "logs"), store)
+    assert w.poll_once() == 11  # the ten before it and the one after it
+    state = w.state()["runs"][uuid]
+    assert state["rejected"] == 1 and "seq 10" in state["rejected_reason"] and "media/" in state["rejected_reason"]
+    assert stored(store, uuid)["last_seq"] == 11
+
+
+def test_a_run_json_without_records_yet_is_indexed(store, tmp_path):
+    d = str(tmp_path / "logs" / "proj" / "fresh")
+    meta = write_run_json(d, status="running")
+    w = Watcher(str(tmp_path / "logs"), store)
+    w.poll_once()
+    assert stored(store, meta["uuid"])["status"] == "running"

@@ -20,6 +20,7 @@ export function problemsOf(run, state, events) {
   if (s.missing) notes.push({kind: "missing", text: `The run directory ${s.path} is gone from the log folder; this is the copy in the dashboard's index.`});
   if (s.torn_bytes) notes.push({kind: "torn", text: `records.jsonl ends with an incomplete line (${s.torn_bytes} bytes${run.status === "running" ? ", still being written?" : ": the writer stopped mid-line"}); everything before it is shown.`});
   if (s.corrupt) notes.push({kind: "corrupt", text: `${s.corrupt} damaged line(s) in records.jsonl were skipped.`});
+  if (s.rejected) notes.push({kind: "rejected", text: `${s.rejected} record(s) could not be indexed and are not shown (${s.rejected_reason}).`});
   if (s.missing_media) notes.push({kind: "media", text: `${s.missing_media} media file(s) referenced by records are missing from media/.`});
   if (s.error) notes.push({kind: "error", text: `The run directory could not be read: ${s.error}`});
   for (const ev of events.filter((e) => e.event === "exception")) {
