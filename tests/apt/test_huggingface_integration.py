@@ -295,3 +295,50 @@ def test_plugin_hook_exports_at_training_end(tmp_path, logdir):
     assert "hf/export_bytes" in seetrain.read_run(run.dir).keys()
     with pytest.raises(ValueError, match="repo_name"):
         cls({"push_to_hub": True}).on_training_end({"model": _tiny_apt()})
+
+
+def test_model_card_usage_names_the_repository_id(tmp_path):
+    """The card's usage lines load the repository that was pushed (``user/name``), not the bare model name."""
+    plugin = HuggingFaceIntegrationPlugin()
+    out = plugin.export_to_huggingface(_tiny_apt(), ByteTokenizer(), tmp_path / "apt-card", repo_id="me/apt-card")
+    card = (Path(out) / "README.md").read_text()
+    assert 'from_pretrained("me/apt-card", trust_remote_code=True)' in card
+    assert 'AutoTokenizer.from_pretrained("me/apt-card")' in card
+    # a local export names its own directory, which from_pretrained loads as written
+    local = plugin.export_to_huggingface(_tiny_apt(), ByteTokenizer(), tmp_path / "apt-local")
+    assert f'from_pretrained("{local}"' in (Path(local) / "README.md").read_text()
+
+
+def test_upload_to_hub_success_path_against_a_local_hub(tmp_path, monkeypatch, logdir):
+    """create_repo + upload_folder against a local server speaking those Hub API calls (tests/apt/hub_server.py,
+    not the real Hub; every file goes inline as a regular upload, so LFS/Xet transfer is not exercised)."""
+    from tests.apt.hub_server import HubServer
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    model = _tiny_apt()
+    run = seetrain.init(project="hf-upload")
+    with HubServer(token="hf_local") as hub:
+        plugin = HuggingFaceIntegrationPlugin(run=run)
+        url = plugin.upload_to_hub(model, "me/apt-up", token="hf_local", endpoint=hub.url, metrics={"val_loss": 2.0})
+        assert url.endswith("/me/apt-up")
+        assert hub.repos["me/apt-up"]["private"] is True
+        files = hub.repos["me/apt-up"]["files"]
+        assert {"config.json", "model.safetensors", "README.md", "tokenizer.json", "modeling_apt.py"} <= set(files)
+        assert hub.commits[-1]["summary"] == "Upload model with SeeTrain"
+        card = files["README.md"].decode()
+        assert 'from_pretrained("me/apt-up", trust_remote_code=True)' in card and "| val_loss | 2.0 |" in card
+        # the uploaded files are the model: write them out and load them back
+        repo = tmp_path / "pulled"
+        for name, data in files.items():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_bytes(data)
+        register_apt_with_transformers()
+        loaded = transformers.AutoModelForCausalLM.from_pretrained(str(repo)).eval()
+        ids = torch.tensor([ByteTokenizer().encode("upload")])
+        with torch.no_grad():
+            assert torch.allclose(loaded(ids).logits, model(ids).logits, atol=1e-5)
+        # a wrong token is refused by the server and reported clearly
+        with pytest.raises(HubUnavailableError, match="me/apt-up"):
+            plugin.upload_to_hub(model, "me/apt-up", token="hf_wrong", endpoint=hub.url)
+    run.finish()
+    assert "hf/upload_bytes" in seetrain.read_run(run.dir).keys()

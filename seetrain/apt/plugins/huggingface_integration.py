@@ -121,13 +121,14 @@ class HuggingFaceIntegrationPlugin(APTPlugin):
 
     def export_to_huggingface(self, model: Any, tokenizer: Any = None, repo_name_or_dir: PathLike = "hf_export",
                               metrics: Optional[Mapping[str, float]] = None, description: Optional[str] = None,
-                              model_name: Optional[str] = None) -> str:
+                              model_name: Optional[str] = None, repo_id: Optional[str] = None) -> str:
         """Write ``model`` (+ tokenizer, model card) in Transformers format into a directory; return its path.
 
         For APT models the directory also holds ``configuration_apt.py`` / ``modeling_apt.py`` and an
         ``auto_map``, so ``AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True)`` loads it;
         after :func:`register_apt_with_transformers` it loads without remote code. ``tokenizer=None`` writes
-        the byte tokenizer for APT models.
+        the byte tokenizer for APT models. ``repo_id`` (``user/name``) is what the model card's usage lines load;
+        by default the directory itself.
         """
         t0 = time.perf_counter()
         out = Path(repo_name_or_dir)
@@ -144,7 +145,7 @@ class HuggingFaceIntegrationPlugin(APTPlugin):
         name = model_name or self.config.get("model_name") or out.name
         card = self.create_model_card(name, description or self.config.get("description") or
                                       f"{name}: a {type(hf_model).__name__} exported by SeeTrain.",
-                                      metrics=metrics, repo_id=name)
+                                      metrics=metrics, repo_id=repo_id or str(out))
         card.save(str(out / "README.md"))
         n_params = sum(p.numel() for p in {id(p): p for p in hf_model.parameters()}.values())
         self.log({"hf/export_bytes": _dir_size(out), "hf/export_seconds": time.perf_counter() - t0,
@@ -212,7 +213,7 @@ class HuggingFaceIntegrationPlugin(APTPlugin):
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="seetrain-hf-") as tmp:
             path = self.export_to_huggingface(model, tokenizer, Path(tmp) / "model", metrics=metrics,
-                                              model_name=repo_name.split("/")[-1])
+                                              model_name=repo_name.split("/")[-1], repo_id=repo_name)
             api = HfApi(endpoint=endpoint, token=token)
             where = endpoint or "the Hugging Face Hub"
             try:
