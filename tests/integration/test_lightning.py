@@ -157,9 +157,10 @@ def _run_ddp_script(logdir, cwd):
     for var in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
         env.pop(var, None)
     return subprocess.run([sys.executable, os.path.join(HERE, "lightning_ddp_script.py"), str(cwd)], env=env,
-                          capture_output=True, text=True, timeout=150, cwd=str(cwd))
+                          capture_output=True, text=True, timeout=400, cwd=str(cwd))
 
 
+@pytest.mark.timeout(900)
 def test_ddp_on_two_cpu_processes_writes_one_run_from_rank_zero(tmp_path):
     logdir = tmp_path / "logs"
     proc = _run_ddp_script(logdir, tmp_path)

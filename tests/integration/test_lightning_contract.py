@@ -77,6 +77,7 @@ def test_a_pickled_logger_with_an_open_run_hands_the_run_over(logdir):
 
 
 # --- spawn strategies ---------------------------------------------------------------------------
+@pytest.mark.timeout(900)  # four spawned processes (fit and test, 2 ranks each); about a minute when the machine is idle
 def test_ddp_spawn_fit_then_test_write_one_run_and_version_in_main_makes_none(tmp_path):
     logdir = tmp_path / "logs"
     cmd = [sys.executable, os.path.join(HERE, "lightning_spawn_script.py")]

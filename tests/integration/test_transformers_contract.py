@@ -62,8 +62,8 @@ def test_registered_whichever_is_imported_first(tmp_path):
             "print(iu.INTEGRATION_TO_CALLBACK['seetrain'].__module__)\n")
     proc = _python(code, tmp_path / "logs")
     assert proc.returncode == 0 and proc.stdout.strip() == "seetrain.integration.callbacks.transformers", proc.stderr
-    off = _python("import sys, seetrain\nprint(any('seetrain' in repr(f) for f in sys.meta_path))", tmp_path / "logs",
-                  SEETRAIN_NATIVE="0")
+    off = _python("import sys, seetrain\nfrom seetrain.integration import native\nprint(native._FINDER in sys.meta_path)",
+                  tmp_path / "logs", SEETRAIN_NATIVE="0")
     assert off.stdout.strip() == "False", off.stderr  # SEETRAIN_NATIVE=0: no hook
 
 
