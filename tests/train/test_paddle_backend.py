@@ -180,3 +180,16 @@ def test_pretrained_paddle_weights_load(tmp_path):
     paddle.save({"encoder.weight": paddle.zeros([3, 3])}, str(tmp_path / "other.pdparams"))
     with pytest.raises(TrainConfigError, match="none of its tensors fit model 'small_cnn'"):
         plan(load_config(TINY + [f"model.pretrained={tmp_path / 'other.pdparams'}"]))
+
+
+def test_sweep_trains_trials_on_paddle(logdir, tmp_path):
+    pytest.importorskip("optuna")
+    from seetrain.train.commands import sweep_main
+
+    assert sweep_main(["hparams_search=digits_small_cnn", "trainer.backend=paddle", "trainer.enable_progress_bar=false",
+                       "trainer.num_threads=1", "data.subset=400", "+hparams_search.overrides.trainer.max_epochs=1",
+                       "+hparams_search.overrides.trainer.limit_train_batches=4",
+                       f"+hparams_search.output_dir={tmp_path / 'sweep'}", "--n-trials", "2"]) == 0
+    runs = seetrain.list_runs(logdir)
+    assert len(runs) == 2 and all(r.config["backend"] == "paddle" and r.scalars("val/acc").values for r in runs)
+    assert (tmp_path / "sweep" / "best_config.yaml").read_text().count("backend: paddle") == 1

@@ -28,7 +28,7 @@ try:
         import paddle
 except ImportError as exc:  # get_backend reports a TrainConfigError as it is
     raise TrainConfigError(f"trainer.backend=paddle needs PaddlePaddle ({exc}); install it with: "
-                           'pip install "seetrain[paddle]"', key="trainer.backend") from None
+                           'pip install "seetrain[train,paddle]"', key="trainer.backend") from None
 
 from .paddle_callbacks import CKPT_EXT, StepSchedule, ValidationReport
 from .paddle_data import Batches, limit_batches
