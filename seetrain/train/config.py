@@ -27,6 +27,7 @@ MINIMUM = {"trainer.max_epochs": 1, "trainer.max_steps": -1, "trainer.accumulate
            "trainer.num_nodes": 1, "trainer.log_every_n_steps": 1, "trainer.check_val_every_n_epoch": 1,
            "trainer.checkpoint.save_top_k": -1, "trainer.early_stopping.patience": 1, "trainer.num_threads": 1,
            "optim.lr": 0.0, "optim.weight_decay": 0.0, "scheduler.warmup_epochs": 0.0, "scheduler.step_size": 1}
+AUTO_OK = {"trainer.num_threads"}
 ANY_TYPE = {"trainer.devices", "trainer.val_check_interval", "trainer.limit_train_batches",
             "trainer.limit_val_batches", "trainer.gradient_clip_val", "trainer.resume", "trainer.checkpoint.dirpath",
             "logger.experiment_name", "logger.description", "logger.group", "logger.logdir", "logger.tags", "logger.mode",
@@ -228,6 +229,8 @@ def _coerce(value: Any, default: Any) -> Any:
 
 def _check_value(key: str, value: Any, default: Any) -> Any:
     """``value`` checked (and a numeric string from the environment converted); raises naming ``key``."""
+    if key in AUTO_OK and value == "auto":
+        return value
     value = _coerce(value, default if default is not None else MINIMUM.get(key))
     if key in CHOICES and value not in CHOICES[key]:
         raise TrainConfigError(f"{key}={value!r} is not allowed{did_you_mean(value, CHOICES[key])} "

@@ -130,8 +130,12 @@ def make_trainer(job: Job, callbacks: List[Any], logger: Any) -> "L.Trainer":
 def fit(job: Job, model: torch.nn.Module) -> FitResult:
     """Train ``model`` on ``job``; the SeeTrain run is created here, after every check has passed."""
     t = job.config["trainer"]
-    if t.get("num_threads"):
-        torch.set_num_threads(int(t["num_threads"]))
+    threads = t.get("num_threads")
+    if threads == "auto":
+        on_cpu = t["accelerator"] == "cpu" or not torch.cuda.is_available()
+        threads = 1 if on_cpu and sum(p.numel() for p in model.parameters()) < 1_000_000 else None
+    if threads:
+        torch.set_num_threads(int(threads))
     L.seed_everything(int(job.config["seed"]), workers=True, verbose=False)
     report = ValidationReport(job.metric, job.mode, job.hooks)
     logger = _logger(job)
