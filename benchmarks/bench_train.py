@@ -1,6 +1,6 @@
 """The config-driven trainer against a hand-written PyTorch loop doing the same work.
 
-    python benchmarks/bench_train.py [--repeats 3] [--skip-cli]
+    python benchmarks/bench_train.py [--repeats 3] [--cli-repeats N] [--skip-cli] [--skip-loops]
 
 1. ``seetrain train model=small_cnn data=digits`` as a user runs it (a fresh process, default
    config, tracking on): wall time of the whole command including start-up, the time at which
@@ -136,10 +136,13 @@ def cli_run(seed: int) -> Dict[str, Any]:
     logdir = tempfile.mkdtemp(prefix="bench_train_")
     env = {**os.environ, "SEETRAIN_LOGDIR": logdir}
     t0 = time.time()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = subprocess.run([sys.executable, "-m", "seetrain.cli", "train", "model=small_cnn", "data=digits",
                           f"seed={seed}", "trainer.enable_progress_bar=false"], capture_output=True, text=True,
                          env=env, timeout=1200)
     wall = time.time() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if res.returncode:
         raise RuntimeError(res.stderr[-3000:])
     run = seetrain.list_runs(logdir)[0]
@@ -150,7 +153,7 @@ def cli_run(seed: int) -> Dict[str, Any]:
             first = rec["time"] - t0
             break
     best = float(re.search(r"best val/acc: ([0-9.]+)", res.stdout).group(1))
-    return {"wall": wall, "first95": first, "best": best}
+    return {"wall": wall, "cpu": cpu, "first95": first, "best": best}
 
 
 def _fmt(xs: List[float], unit: str = "s", scale: float = 1.0) -> str:
@@ -162,6 +165,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-cli", action="store_true")
+    p.add_argument("--skip-loops", action="store_true", help="only the one-command part")
+    p.add_argument("--cli-repeats", type=int, default=None, help="runs of the one-command part (default: --repeats)")
     p.add_argument("--worker", default=None)
     p.add_argument("--workload", default=None)
     a = p.parse_args()
@@ -172,15 +177,17 @@ def main() -> None:
         return
     print(f"# bench_train  ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start)\n", flush=True)
     if not a.skip_cli:
-        rows = [cli_run(seed) for seed in range(a.repeats)]
-        print("## seetrain train model=small_cnn data=digits  (fresh process, defaults, tracking on; seeds 0..%d)" % (a.repeats - 1))
+        n = a.cli_repeats or a.repeats
+        rows = [cli_run(seed) for seed in range(n)]
+        print("## seetrain train model=small_cnn data=digits  (fresh process, defaults, tracking on; seeds 0..%d)" % (n - 1))
         print("| measure | median (min-max) | target |")
         print("|---|---|---|")
         print(f"| whole command, wall incl. start-up | {_fmt([r['wall'] for r in rows])} | - |")
+        print(f"| whole command, CPU time (user+sys) | {_fmt([r['cpu'] for r in rows])} | - |")
         firsts = [r["first95"] for r in rows if r["first95"] is not None]
         print(f"| val/acc first >= 0.95, from launch | {_fmt(firsts) if firsts else 'never'} | < 60 s |")
         print(f"| best val/acc | {_fmt([r['best'] for r in rows], unit='')} | >= 0.95 |\n", flush=True)
-    for name in WORKLOADS:
+    for name in ([] if a.skip_loops else WORKLOADS):
         res: Dict[str, List[Dict[str, Any]]] = {k: [] for k in WORKERS}
         for _ in range(a.repeats):
             for kind in WORKERS:  # interleaved
