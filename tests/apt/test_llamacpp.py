@@ -228,3 +228,45 @@ def test_k_quants_are_written_by_llamacpps_quantiser(llamacpp_results, spm_dirs)
     types = {n: t for n, (t, _) in read_tensors(path / "q4_k_m.gguf").items()}
     assert types["blk.0.ffn_up.weight"] == "Q4_K" and types["blk.0.attn_norm.weight"] == "F32"
     assert read_metadata(path / "q6_k.gguf")["general.file_type"] == 18  # LLAMA_FTYPE_MOSTLY_Q6_K
+
+
+@needs_llamacpp
+def test_apt_to_ollama_through_a_llama_student(tmp_path, logdir):
+    """llama.cpp has no APT architecture: export_to_ollama distils the APT model into a Llama student (the
+    distillation plugin's KD loss), writes that as GGUF + Modelfile; an Ollama-like server (tests/apt/
+    ollama_server.py, running llama.cpp; not a real Ollama) creates and runs it."""
+    import seetrain
+    from transformers import LlamaForCausalLM
+
+    from seetrain.apt.data import ByteTokenizer
+    from seetrain.apt.model import APTConfig, APTLanguageModel
+    from seetrain.apt.plugins.ollama_export import OllamaExportPlugin
+    from tests.apt.ollama_server import OllamaLikeServer
+
+    text = _corpus()
+    torch.manual_seed(0)
+    teacher = APTLanguageModel(APTConfig(vocab_size=259, d_model=64, n_heads=4, n_layers=2, rank=16, max_seq_len=64))
+    _train(teacher, ByteTokenizer().encode(text), steps=60)
+    run = seetrain.init(project="apt-ollama")
+    plugin = OllamaExportPlugin(run=run)
+    with pytest.raises(ValueError, match="distill_text"):  # no silent APT file Ollama would refuse
+        plugin.export_to_ollama(teacher, "apt-tiny", "Q8_0", output_dir=tmp_path / "refused")
+    files = plugin.export_to_ollama(teacher, "apt-tiny", "Q8_0", output_dir=tmp_path / "out", distill_text=text,
+                                    distill_steps=60)
+    report = files["distilled"]
+    assert files["architecture"] == "llama" and read_metadata(files["gguf"])["general.architecture"] == "llama"
+    assert report["kd_loss_end"] < 0.6 * report["kd_loss_start"], report  # the student moved toward the teacher
+    assert report["top1_agreement"] > 0.4, report
+    student = LlamaForCausalLM.from_pretrained(report["student_dir"]).eval()
+    prompt = "The function returns"
+    want, margins = _greedy(student, ByteTokenizer().encode(prompt), 12)
+    with OllamaLikeServer(tmp_path / "blobs") as server:
+        plugin.register_to_ollama("apt-tiny", files["modelfile"], host=server.host)
+        assert "apt-tiny" in plugin.list_models(host=server.host)
+        answer = plugin.test_model("apt-tiny", prompt, host=server.host, options={"num_predict": 12})
+    assert answer["eval_count"] == 12
+    expected = ByteTokenizer().decode(want[:AGREE["Q8_0"]])
+    assert answer["response"].startswith(expected), (answer["response"], expected, margins)
+    run.finish()
+    keys = seetrain.read_run(run.dir).keys()
+    assert "distill_llama/top1_agreement" in keys and "ollama/tokens_per_second" in keys

@@ -400,7 +400,9 @@ def test_export_register_and_generate_through_ollama_api(tmp_path, logdir, llama
     assert r.scalars("ollama/gguf_bytes").values[-1] == gguf_path.stat().st_size
 
 
-def test_k_quant_is_left_to_ollama_and_from_name(tmp_path, llama):
+def test_k_quant_is_left_to_ollama_and_from_name(tmp_path, llama, monkeypatch):
+    # without llama.cpp's quantiser (node-llama-cpp absent: an empty install dir) Ollama quantises on create
+    monkeypatch.setenv("SEETRAIN_LLAMACPP_DIR", str(tmp_path / "no-llamacpp"))
     plugin = OllamaExportPlugin()
     files = plugin.export_to_ollama(llama, "tiny-k", "Q4_K_M", output_dir=tmp_path)
     assert files["quantization"] == "F16" and files["quantize"] == "q4_K_M"
@@ -438,13 +440,14 @@ def test_clear_error_when_ollama_is_not_running(tmp_path):
 def test_plugin_hook_exports_at_training_end(tmp_path, logdir, apt_model):
     cls = plugin_class("ollama-export")
     assert cls is OllamaExportPlugin
-    plugin = cls({"output_dir": str(tmp_path / "end"), "model_name": "apt-end", "quantization": "Q4_0"})
+    plugin = cls({"output_dir": str(tmp_path / "end"), "model_name": "apt-end", "quantization": "Q4_0",
+                  "distill_steps": 5})
     run = seetrain.init(project="hook")
-    with pytest.warns(UserWarning, match="Ollama will refuse"):
-        plugin.on_training_end({"model": apt_model, "run": run})
+    plugin.on_training_end({"model": apt_model, "run": run})  # an APT model goes through a Llama student
     run.finish()
     written = sorted(p.name for p in (tmp_path / "end").iterdir())
-    assert written == ["Modelfile", "apt-end-q4_0.gguf"]
+    assert written == ["Modelfile", "apt-end-llama-student", "apt-end-q4_0.gguf"]
+    assert read_metadata(tmp_path / "end" / "apt-end-q4_0.gguf")["general.architecture"] == "llama"
     assert read_metadata(tmp_path / "end" / "apt-end-q4_0.gguf")["general.file_type"] == int(gguf.LlamaFileType.MOSTLY_Q4_0)
     assert "ollama/gguf_bytes" in seetrain.read_run(run.dir).keys()
 

@@ -34,16 +34,19 @@ for (const req of jobs) {
   const model = await llama.loadModel({modelPath: req.model, gpuLayers: 0});
   const out = {tokenized: req.texts.map((t) => Array.from(model.tokenize(t, false))), bos: model.tokens.bos,
                eos: model.tokens.eos, generated: []};
-  if (req.prompt_ids.length) {
+  const prompt = req.prompt_text != null ? Array.from(model.tokenize(req.prompt_text, false)) : req.prompt_ids;
+  out.prompt_ids = prompt;
+  if (prompt.length) {
     const context = await model.createContext({contextSize: req.context_size, batchSize: req.context_size,
                                                threads: req.threads});
     const sequence = context.getSequence();
-    for await (const token of sequence.evaluate(req.prompt_ids, {temperature: 0})) {
+    for await (const token of sequence.evaluate(prompt, {temperature: 0})) {
       out.generated.push(token);
       if (out.generated.length >= req.n_tokens) break;
     }
     await context.dispose();
   }
+  out.text = model.detokenize(out.generated, false);
   await model.dispose();
   results.push(out);
 }
@@ -82,10 +85,12 @@ def why_unavailable() -> Optional[str]:
 
 def run_llamacpp(model_path: PathLike, texts: Sequence[str] = (), prompt_ids: Sequence[int] = (),
                  n_tokens: int = 0, context_size: int = 128, threads: int = 1, timeout: float = 120.0) -> Dict[str, Any]:
-    """Load ``model_path`` in llama.cpp; ``{"tokenized": [ids per text], "generated": [greedy ids], "bos", "eos"}``.
+    """Load ``model_path`` in llama.cpp; ``{"tokenized": [ids per text], "generated": [greedy ids], "text": the
+    generated ids detokenised, "bos", "eos"}``.
 
     ``texts`` are tokenised without special tokens; ``prompt_ids`` are evaluated as given and ``n_tokens``
-    are generated greedily (temperature 0, no repetition penalty).
+    are generated greedily (temperature 0, no repetition penalty). A job of :func:`run_llamacpp_many` may give
+    ``prompt_text`` instead of ``prompt_ids`` (tokenised by llama.cpp without special tokens).
     """
     job = {"model": model_path, "texts": texts, "prompt_ids": prompt_ids, "n_tokens": n_tokens,
            "context_size": context_size, "threads": threads}
@@ -99,6 +104,7 @@ def run_llamacpp_many(jobs: Sequence[Dict[str, Any]], timeout: float = 300.0) ->
         raise LlamaCppUnavailable(reason)
     request = [{"model": str(Path(j["model"]).resolve()), "texts": list(j.get("texts") or []),
                 "prompt_ids": [int(i) for i in j.get("prompt_ids") or []], "n_tokens": int(j.get("n_tokens", 0)),
+                "prompt_text": j.get("prompt_text"),
                 "context_size": int(j.get("context_size", 128)), "threads": int(j.get("threads", 1))} for j in jobs]
     with tempfile.NamedTemporaryFile("w", suffix=".mjs", dir=install_dir(), delete=False) as f:
         f.write(_RUNNER)

@@ -6,8 +6,11 @@
     plugin.register_to_ollama("tiny", files["modelfile"])                 # blob upload + POST /api/create
     plugin.test_model("tiny", "Hello")                                     # POST /api/generate
 
-APT models are written under their own ``apt`` architecture (llama.cpp cannot run it; the file keeps the
-weights, config and tokenizer for exchange and :func:`load_apt_from_gguf`). Llama-style Transformers models
+llama.cpp and Ollama have no APT architecture, so an APT model cannot run there as itself.
+``export_to_ollama`` takes the route that works: it distils the APT model into a Llama-architecture student
+(:func:`.llama_student.distill_to_llama`, the model-distillation plugin's KD loss) on the text given as
+``distill_text`` and exports that student. ``export_to_gguf`` of an APT model writes its own ``apt``
+architecture (for storage and :func:`load_apt_from_gguf`, not for llama.cpp). Llama-style Transformers models
 are written in llama.cpp's ``llama`` layout. Sizes, times and quantisation errors go to the SeeTrain run
 (``ollama/*`` keys).
 """
@@ -21,7 +24,6 @@ import re
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -321,6 +323,8 @@ class OllamaExportPlugin(APTPlugin):
         "parameters": None,
         "register": False,
         "host": None,
+        "distill_corpus": "default",   # APT models: text the Llama student learns from (a shipped corpus or a path)
+        "distill_steps": 300,
     }
 
     supported_quantizations = staticmethod(supported_quantizations)
@@ -347,12 +351,16 @@ class OllamaExportPlugin(APTPlugin):
     def export_to_ollama(self, model: Any, model_name: str, quantization: str = "Q8_0",
                          system_prompt: Optional[str] = None, output_dir: PathLike = ".",
                          template: Optional[str] = None, parameters: Optional[Mapping[str, Any]] = None,
-                         tokenizer: Any = None) -> Dict[str, Any]:
+                         tokenizer: Any = None, distill_text: Optional[str] = None,
+                         distill_steps: int = 300) -> Dict[str, Any]:
         """Write ``<output_dir>/<model_name>.gguf`` and a ``Modelfile`` next to it.
 
-        A quantisation gguf-py cannot make (Q4_K_M, ...) is written as F16 and ``quantize`` is returned for
-        :meth:`register_to_ollama`, which asks Ollama to quantise on create. Returns
-        ``{"gguf", "modelfile", "quantization", "quantize", "architecture"}``.
+        An APT model is first distilled into a Llama student on ``distill_text`` (``distill_steps`` steps; the
+        student is also saved to ``<output_dir>/<model_name>-llama-student``), since llama.cpp cannot run APT.
+        K-quants (Q4_K_M, ...) are made by llama.cpp's own quantiser when node-llama-cpp is installed; otherwise
+        the file is written as F16 and ``quantize`` is returned for :meth:`register_to_ollama`, which asks
+        Ollama to quantise on create. Returns ``{"gguf", "modelfile", "quantization", "quantize",
+        "architecture", "distilled"}``.
         """
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", model_name):
             raise ValueError(f"bad Ollama model name {model_name!r}: use letters, digits, '.', '_', '-', ':' or '/'")
@@ -363,23 +371,38 @@ class OllamaExportPlugin(APTPlugin):
             resolve_quantization(quantization)
             local = quantization
         except UnsupportedQuantizationError:
+            from .llamacpp import llamacpp_can_quantize
+
             server = {q.lower(): q for q in OLLAMA_SERVER_QUANTIZE}
-            if quantization.lower() not in server:
+            if "_K" in quantization.upper() and llamacpp_can_quantize():
+                local = quantization
+            elif quantization.lower() in server:
+                local, quantize = "F16", server[quantization.lower()]
+            else:
                 raise
-            local, quantize = "F16", server[quantization.lower()]
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", model_name)
+        distilled = None
+        if type(getattr(getattr(model, "apt_model", model), "config", None)).__name__ == "APTConfig":
+            if not distill_text:
+                raise ValueError(
+                    f"{model_name!r} is an APT model, which llama.cpp and Ollama cannot run (no 'apt' architecture). "
+                    "The working route distils it into a Llama student and exports that: pass distill_text= (the "
+                    "text the student learns from, e.g. seetrain.apt.data.corpus.load_corpus()), or call "
+                    "seetrain.apt.plugins.llama_student.distill_to_llama yourself and export the student.")
+            from .llama_student import distill_to_llama
+
+            model, report = distill_to_llama(model, distill_text, steps=distill_steps, log=self.log)
+            model.save_pretrained(str(out / f"{safe}-llama-student"))
+            distilled = {**report.as_dict(), "student_dir": str(out / f"{safe}-llama-student")}
         gguf_path = out / f"{safe}-{local.lower()}.gguf"
         result = self.export_to_gguf(model, gguf_path, local, tokenizer=tokenizer, name=model_name)
-        if result.architecture != "llama":
-            warnings.warn(f"ollama-export: {model_name!r} is an {result.architecture!r} model; llama.cpp and Ollama "
-                          "run Llama-style models only, so Ollama will refuse to load it", stacklevel=2)
         params = dict(parameters or {})
         modelfile = out / "Modelfile"
         self.create_modelfile(f"./{gguf_path.name}", params, system_prompt,
                               template if template is not None else "{{ if .System }}{{ .System }}\n{{ end }}{{ .Prompt }}",
                               output_path=modelfile)
         return {"gguf": str(gguf_path), "modelfile": str(modelfile), "quantization": local, "quantize": quantize,
-                "architecture": result.architecture}
+                "architecture": result.architecture, "distilled": distilled}
 
     def register_to_ollama(self, model_name: str, modelfile_path: PathLike, host: Optional[str] = None,
                            quantize: Optional[str] = None) -> Dict[str, Any]:
@@ -432,10 +455,16 @@ class OllamaExportPlugin(APTPlugin):
         model = context.get("model")
         if model is None or not self.config.get("output_dir") or not self.config.get("model_name"):
             return
+        text = None
+        if type(getattr(getattr(model, "apt_model", model), "config", None)).__name__ == "APTConfig":
+            from seetrain.apt.data.corpus import load_corpus
+
+            text = load_corpus(self.config.get("distill_corpus") or "default")
         files = self.export_to_ollama(model, self.config["model_name"], self.config.get("quantization") or "Q8_0",
                                       self.config.get("system_prompt"), self.config["output_dir"],
                                       self.config.get("template"), self.config.get("parameters"),
-                                      tokenizer=context.get("tokenizer"))
+                                      tokenizer=context.get("tokenizer"), distill_text=text,
+                                      distill_steps=int(self.config.get("distill_steps") or 300))
         if self.config.get("register"):
             self.register_to_ollama(self.config["model_name"], files["modelfile"], quantize=files["quantize"])
 
