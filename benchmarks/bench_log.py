@@ -9,7 +9,8 @@ log() targets are ratios to the floor, measured interleaved in one process, repe
 shows the median and the spread (min-max) over the repeats.
 
 Targets: log() p50 <= 0.25x floor p50, p99 <= 1x floor p99; end-to-end points/s >= 2x the
-floor's; ``import seetrain`` <= 10 ms; ``init()`` <= 30 ms (a fresh process, first run).
+floor's; ``import seetrain`` <= 10 ms; ``init()`` <= 30 ms (a fresh process, first run); resuming a
+1M-record run < 100 ms.
 """
 
 from __future__ import annotations
@@ -115,11 +116,31 @@ def one_repeat(seetrain, logdir: str, keys: List[str], steps: int, rep: int) -> 
     return res
 
 
+def resume_ms(seetrain, logdir: str, n_records: int, repeats: int = 5) -> List[float]:
+    """init(resume=True) of a run with ``n_records`` records (written directly, as a long run leaves them)."""
+    run = seetrain.init(project="bench", id="long-run", logdir=logdir, system_metrics=False, console="off")
+    run.finish()
+    line = b'{"seq":%d,"time":1764079200.5,"type":"metrics","step":%d,"data":{"loss":0.25,"acc":0.5}}\n'
+    with open(os.path.join(run.dir, "records.jsonl"), "wb") as f:
+        for start in range(0, n_records, 100_000):
+            f.write(b"".join(line % (i, i) for i in range(start, min(start + 100_000, n_records))))
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        again = seetrain.init(project="bench", id="long-run", logdir=logdir, resume=True, system_metrics=False,
+                              console="off")
+        out.append((time.perf_counter() - t) * 1e3)
+        assert again.step == n_records  # it found where the run stopped
+        again.finish()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--keys", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--resume-records", type=int, default=1_000_000)
     args = ap.parse_args(argv)
 
     pycache = tempfile.mkdtemp(prefix="seetrain-bench-pycache-")
@@ -134,6 +155,7 @@ def main(argv=None) -> int:
     logdir = tempfile.mkdtemp(prefix="seetrain-bench-")
     try:
         reps = [one_repeat(seetrain, logdir, keys, args.steps, r) for r in range(args.repeats)]
+        resume = resume_ms(seetrain, logdir, args.resume_records)
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
 
@@ -153,6 +175,8 @@ def main(argv=None) -> int:
                                             f"{ms(max(import_ms))})", "<= 10 ms"),
         ("init() (fresh process, first run)", f"{ms(statistics.median(init_ms))} ({ms(min(init_ms))}-"
                                               f"{ms(max(init_ms))})", "<= 30 ms"),
+        (f"resume of a {args.resume_records:,}-record run", f"{ms(statistics.median(resume))} ({ms(min(resume))}-"
+                                                             f"{ms(max(resume))})", "< 100 ms"),
         ("  log() p50", spread(lambda r: r["log_p50"], us), ""),
         ("  floor p50 (json.dumps + buffered write)", spread(lambda r: r["floor_p50"], us), ""),
         ("  log() p99", spread(lambda r: r["log_p99"], us), ""),

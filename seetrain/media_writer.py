@@ -13,7 +13,6 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Set
 
-from . import records
 from .record_queue import Item
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +66,8 @@ class MediaWriter(threading.Thread):
                 return
 
     def _write(self, item: Item) -> None:
+        from . import records
+
         kind, seq, t, step, (data, nbytes) = item
         owner = self.owner
         try:

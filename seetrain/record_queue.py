@@ -13,6 +13,8 @@ import threading
 from time import time as _time
 from typing import Any, Deque, Dict, List, NamedTuple, Optional, Tuple
 
+FORMAT = 2  # the run directory format (docs/record-format.md)
+
 # item kinds
 METRICS, MEDIA, CONFIG, SYSTEM, EVENT, CONSOLE, SUMMARY, LOST = range(8)
 

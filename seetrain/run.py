@@ -19,8 +19,7 @@ from . import lifecycle
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
-from .values import FAST, SKIP, coerce, flatten, media_nbytes, as_step
-from .records import safe_repr
+from .values import FAST, SKIP, as_step, coerce, flatten, media_nbytes, safe_repr
 
 MODES = ("local", "disabled", "online")
 DEFAULT_LOGDIR = "./seetrain_logs"
@@ -106,6 +105,7 @@ class Run:
             self._sampler.start()
         if mode == "online":
             run_start.start_sender(self, host, api_key)
+        self._writer.started.set()
 
     # --- hot path ----------------------------------------------------------------------------
     def log(self, data: Dict[str, Any], step: Optional[int] = None) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-import uuid as _uuid
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
-from . import records
 from .lifecycle import Ending
-from .record_queue import CONFIG, EVENT, RecordQueue
+from .record_queue import EVENT, FORMAT, RecordQueue
 from .run_config import to_plain
 from .rundir import acquire_lock, check_name, cut_torn_tail, fsync_dir, read_tail, release_lock  # noqa: F401
 
@@ -25,6 +23,14 @@ def new_id() -> str:
     # OS entropy: a training script's random.seed() must not make two runs' ids collide
     tail = "".join(_ALPHABET[b % 36] for b in os.urandom(6))
     return f"{stamp}-{tail}"
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID as 32 hex digits, without importing :mod:`uuid`."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return b.hex()
 
 
 def _version() -> str:
@@ -58,8 +64,10 @@ def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interva
         first_seq = first_step = 0
         missing = []
         if exists:
+            import json
+
             with open(meta_path, "rb") as f:
-                meta = records.loads(f.read())
+                meta = json.loads(f.read())
             path = os.path.join(run.dir, "records.jsonl")
             tail = read_tail(path)
             cut_torn_tail(path, tail)
@@ -67,10 +75,10 @@ def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interva
             first_seq = last_seq + 1
             first_step = max(tail.last_step, _int(meta.get("last_step"), -1)) + 1
             missing = tail.missing
-        run.uuid = meta.get("uuid") or _uuid.uuid4().hex
+        run.uuid = meta.get("uuid") or new_uuid()
         env = basic_environment()
         meta.update({
-            "format": records.FORMAT, "uuid": run.uuid, "id": run.id, "name": run.name, "project": run.project,
+            "format": FORMAT, "uuid": run.uuid, "id": run.id, "name": run.name, "project": run.project,
             "description": run.description if run.description is not None else meta.get("description"),
             "tags": run.tags or meta.get("tags", []), "status": "running", "mode": run.mode,
             "start_time": meta.get("start_time", now), "end_time": None, "exit_code": None, "error": None,
@@ -88,7 +96,7 @@ def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interva
                 queue.put(EVENT, {"event": "lost", "first_seq": a, "last_seq": b, "count": b - a + 1,
                                   "reason": "the writing process ended before these records were written"})
         else:
-            queue.put(EVENT, {"event": "start", "format": records.FORMAT, "uuid": run.uuid,
+            queue.put(EVENT, {"event": "start", "format": FORMAT, "uuid": run.uuid,
                               "pid": env["pid"], "host": env["host"]})
         run._writer = RunWriter(run.dir, queue, meta, warn=run._writer_warning, flush_interval=flush_interval,
                                 heartbeat_interval=heartbeat_interval)
@@ -101,7 +109,7 @@ def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interva
         changes = {k: v for k, v in initial.items() if k not in old_config or old_config[k] != v}
         if changes:
             run.config.update(changes)
-        run._writer.write_meta(fsync=False)
+        run._writer.write_meta(fsync=False, first=True)
         run._writer.start()
         run._env = EnvironmentCapture(run._writer.update_meta)
         run._env.start()

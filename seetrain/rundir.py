@@ -12,10 +12,6 @@ import os
 import threading
 from typing import Any, List, NamedTuple, Optional, Tuple
 
-import orjson
-
-from . import records
-
 TAIL_BYTES = 256 << 10  # bytes read from the end of records.jsonl to resume (grows only for huge lines)
 
 
@@ -70,12 +66,23 @@ def release_lock(fd: Optional[int]) -> None:
 
 
 # --- run.json ----------------------------------------------------------------------------------
-def write_json_atomic(path: str, obj: Any, fsync: bool = True) -> None:
-    """Write ``obj`` as JSON to a temp file and rename it over ``path`` (readers never see half a file)."""
+def write_json_atomic(path: str, obj: Any, fsync: bool = True, plain: bool = False) -> None:
+    """Write ``obj`` as JSON to a temp file and rename it over ``path`` (readers never see half a file).
+
+    ``plain=True`` encodes with the standard library, for an ``obj`` of plain JSON values only (the
+    first ``run.json`` of ``init()``, which so does not wait for the orjson import)."""
+    if plain:
+        import json
+
+        data = json.dumps(obj, indent=2, default=str).encode()
+    else:
+        from . import records
+
+        data = records.dumps(obj)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            f.write(records.dumps(obj))
+            f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
@@ -185,6 +192,8 @@ def read_tail(path: str, window: int = TAIL_BYTES) -> Tail:
     lines = body.split(b"\n")[:-1]
     if start > 0 and lines:
         lines = lines[1:]  # the window began mid-line
+    import orjson
+
     seqs: List[int] = []
     last_seq = last_step = -1
     anchor = None  # seq of the first plain record in the window: every later seq is in the window

@@ -10,9 +10,29 @@ import operator
 import sys
 from typing import Any, Dict, Optional, Tuple
 
-from .records import safe_repr
 
 FAST = frozenset((float, int))
+
+
+def fix_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def safe_repr(obj: Any, limit: int = 80) -> str:
+    """``repr(obj)`` that never raises (a ``__repr__`` may) and stays short."""
+    try:
+        text = repr(obj)
+    except BaseException:  # noqa: B036 - a user __repr__ can raise anything
+        text = f"<{type(obj).__name__} object with a failing __repr__>"
+    if not isinstance(text, str):
+        text = f"<{type(obj).__name__}>"
+    text = fix_text(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 MAX_NESTING = 32  # nested dicts deeper than this are cut (log() flattens them to "a/b/c" keys)
 
 

@@ -19,9 +19,6 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-import orjson
-
-from . import records
 from .media_writer import MediaWriter, media_dirname  # noqa: F401 - media_dirname is re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
 from .rundir import RecordFile, write_json_atomic
@@ -44,6 +41,7 @@ class RunWriter(threading.Thread):
         self.file = RecordFile(os.path.join(run_dir, "records.jsonl"))
         self.media = MediaWriter(self)
         self.wake = threading.Event()
+        self.started = threading.Event()  # set when init() has returned
         self.progress = threading.Condition()
         self.summary: Dict[str, Any] = dict(meta.get("summary") or {})
         self.summary_set: Dict[str, Any] = {}
@@ -62,6 +60,7 @@ class RunWriter(threading.Thread):
 
     # --- thread body -------------------------------------------------------------------------
     def run(self) -> None:
+        self.started.wait(0.2)  # let init() return first (its last few ms), then drain at once
         while True:
             try:
                 stopping = self._stopping
@@ -78,6 +77,10 @@ class RunWriter(threading.Thread):
 
     def drain(self) -> None:
         """Write everything queued now (whole lines, one write per batch)."""
+        import orjson  # here, not at import: init() does not wait for it
+
+        from . import records
+
         while True:
             batch = self.queue.pop_all(4096)
             if not batch:
@@ -193,6 +196,8 @@ class RunWriter(threading.Thread):
                 self._merge([s for a, b in taken for s in range(a, b + 1)])
 
     def _lost_event(self, seq: int, t: float) -> Tuple[bytes, List[Tuple[int, int]]]:
+        from . import records
+
         with self._lock:
             ranges, self._lost_ranges = self._lost_ranges, []
             self._lost_queued = False
@@ -227,7 +232,7 @@ class RunWriter(threading.Thread):
             self._meta_due = True
         self.wake.set()
 
-    def write_meta(self, fsync: bool = False, **fields: Any) -> None:
+    def write_meta(self, fsync: bool = False, first: bool = False, **fields: Any) -> None:
         """Rewrite run.json with the heartbeat and current counters (never raises)."""
         try:
             with self._lock:
@@ -238,7 +243,7 @@ class RunWriter(threading.Thread):
                 meta.update(heartbeat=time.time(), last_seq=self.last_seq, last_step=self.last_step,
                             records=max(self.last_seq + 1 - self.lost, 0), lost=self.lost,
                             summary={**self.summary, **self.summary_set})
-                write_json_atomic(os.path.join(self.run_dir, "run.json"), meta, fsync=fsync)
+                write_json_atomic(os.path.join(self.run_dir, "run.json"), meta, fsync=fsync, plain=first)
         except Exception as exc:
             self.report("write run.json", exc)
 
