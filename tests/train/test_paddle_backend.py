@@ -193,3 +193,17 @@ def test_sweep_trains_trials_on_paddle(logdir, tmp_path):
     runs = seetrain.list_runs(logdir)
     assert len(runs) == 2 and all(r.config["backend"] == "paddle" and r.scalars("val/acc").values for r in runs)
     assert (tmp_path / "sweep" / "best_config.yaml").read_text().count("backend: paddle") == 1
+
+
+def test_an_error_during_training_reaches_the_caller_and_the_run_is_crashed(logdir):
+    from seetrain.train.runner import run
+
+    def hook(epoch, step, metrics):
+        raise RuntimeError("disk full while saving")
+
+    cfg = load_config(PADDLE + ["data=synthetic", "data.num_samples=64", "data.batch_size=16", "model.width=8",
+                                "trainer.max_epochs=2", "trainer.checkpoint.enabled=false"])
+    with pytest.raises(RuntimeError, match="disk full while saving"):
+        run(cfg, hooks=[hook])
+    (r,) = _runs(logdir)
+    assert r.status == "crashed" and r.scalars("train/loss").values

@@ -237,6 +237,11 @@ def _plan_steps(t: Dict[str, Any], per_epoch_batches: int, start: Dict[str, Any]
 
 def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     """Train ``net`` on ``job`` with ``paddle.Model.fit``; the SeeTrain run is created when training starts."""
+    with paddle.utils.unique_name.guard():  # optimizer state names as in the checkpoint, also within one process
+        return _fit(job, net)
+
+
+def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     t, seed = job.config["trainer"], int(job.config["seed"])
     device = device_of(str(t["accelerator"]))
     prefix = resume_prefix(t["resume"]) if t.get("resume") else None
@@ -248,8 +253,6 @@ def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     train.remaining = iters  # max_steps: the loader ends the epoch there (paddle's num_iters also counts eval batches)
     acc = int(t["accumulate_grad_batches"])
     schedule = build_schedule(float(job.config["optim"]["lr"]), job.config["scheduler"], total, len(train) / acc)
-    names = paddle.utils.unique_name.guard()  # optimizer state names as in the checkpoint, also within one process
-    names.__enter__()
     model = paddle.Model(net)
     model.prepare(build_optimizer(net, job.config["optim"], schedule, t.get("gradient_clip_val")),
                   paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy(), amp_configs=amp_of(str(t["precision"]), device))
@@ -282,7 +285,6 @@ def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
                           accumulate_grad_batches=acc, callbacks=callbacks)
         status = "killed" if report.stop_reason else "success"
     finally:
-        names.__exit__(None, None, None)
         if cb is not None:
             cb.finish(status)
     run = cb.experiment if cb is not None else None
