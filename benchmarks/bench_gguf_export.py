@@ -2,7 +2,8 @@
 
     python benchmarks/bench_gguf_export.py [--hidden 256] [--layers 4]
 
-For each quantisation gguf-py can write: bytes on disk, export seconds, mean relative weight error
+For each quantisation gguf-py can write (and, for Llama, the K-quants Q4_K_M/Q6_K made by llama.cpp's own
+quantiser when node-llama-cpp is installed: bash scripts/install_llamacpp.sh): bytes on disk, export seconds, mean relative weight error
 (||dequantised - original|| / ||original||, averaged over tensors) and the largest logit difference of
 the model rebuilt from the file (Transformers' GGUF loader for Llama, load_apt_from_gguf for APT),
 relative to the largest logit. Prints a table.
@@ -31,6 +32,7 @@ def main() -> None:
 
     from seetrain.apt.model import APTConfig, APTLanguageModel
     from seetrain.apt.plugins.gguf_convert import load_apt_from_gguf, supported_quantizations, write_gguf
+    from seetrain.apt.plugins.llamacpp import llamacpp_can_quantize
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -47,7 +49,8 @@ def main() -> None:
         for label, model in (("llama", llama), ("apt", apt)):
             want = model(ids).logits
             params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-            for q in supported_quantizations():
+            kquants = ["Q6_K", "Q4_K_M"] if label == "llama" and llamacpp_can_quantize() and h % 256 == 0 else []
+            for q in supported_quantizations() + kquants:
                 path = os.path.join(tmp, f"{label}-{q}.gguf")
                 r = write_gguf(model, path, q)
                 if label == "llama":
@@ -55,6 +58,14 @@ def main() -> None:
                 else:
                     back = load_apt_from_gguf(path).eval()
                 diff = ((back(ids).logits - want).abs().max() / want.abs().max()).item()
+                if q in kquants:  # written by llama.cpp: measure the weight error from the file
+                    import numpy as np
+
+                    from seetrain.apt.plugins.gguf_convert import read_tensors
+                    ref = {n: t for n, (_, t) in read_tensors(os.path.join(tmp, "llama-F32.gguf")).items()}
+                    errs = [np.linalg.norm(a - ref[n]) / max(np.linalg.norm(ref[n]), 1e-12)
+                            for n, (_, a) in read_tensors(path).items()]
+                    r.mean_rel_error = float(np.mean(errs))
                 rows.append((label, params, q, r.n_bytes, r.seconds, r.mean_rel_error, diff))
     print(f"{'model':6} {'params':>8} {'quant':6} {'bytes':>10} {'bytes/param':>11} {'export s':>9} "
           f"{'weight rel err':>14} {'logit rel diff':>14}")
