@@ -107,7 +107,8 @@ export async function runsPage(root, project, setCrumbs) {
       });
     }
     const arrow = (f) => (field === f ? (desc ? " ▼" : " ▲") : "");
-    const th = (label, f, cls) => h("th", {class: cls, onclick: () => sortBy(f), title: SERVER_SORT.has(f) ? "sort" : "sort this page"}, label + arrow(f));
+    const th = (label, f, cls, pre) => h("th", {class: cls, onclick: () => sortBy(f), title: SERVER_SORT.has(f) ? "sort" : "sort this page"},
+      pre ? h("span", {class: "muted"}, pre) : null, label + arrow(f));
     const all = h("input", {type: "checkbox", title: "select all on this page", onchange: () => {
       for (const r of runs) all.checked ? st.selected.add(r.uuid) : st.selected.delete(r.uuid);
       render();
@@ -115,7 +116,7 @@ export async function runsPage(root, project, setCrumbs) {
     clear(table).append(
       h("thead", {}, h("tr", {}, h("th", {}, all), th("name", "name"), th("status", "status"), th("start", "start_time"),
         th("duration", "duration", "num"), h("th", {}, "tags"),
-        st.cols.config.map((k) => th(k, `config:${k}`)), st.cols.metric.map((k) => th(k, `metric:${k}`, "num")))),
+        st.cols.config.map((k) => th(k, `config:${k}`, "cfg", "cfg ")), st.cols.metric.map((k) => th(k, `metric:${k}`, "num")))),
       h("tbody", {}, rows.map((r) => {
         const flat = flatten(r.config);
         const cb = h("input", {type: "checkbox", checked: st.selected.has(r.uuid), onchange: () => {
