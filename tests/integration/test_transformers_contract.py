@@ -55,6 +55,23 @@ def test_report_to_seetrain_works_after_import_seetrain_alone(tmp_path):
     assert r.config["_framework"] == "transformers" and r.status == "success"
 
 
+_CRASH = _REPORT_TO.replace("Trainer(model=model, args=args, train_dataset=_Tokens(8)).train()", """
+from transformers import TrainerCallback
+class Boom(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            raise RuntimeError("boom")
+Trainer(model=model, args=args, train_dataset=_Tokens(8), callbacks=[Boom()]).train()
+""")
+
+
+def test_a_crash_in_training_marks_the_run_crashed_at_exit(tmp_path):
+    proc = _python(_CRASH.replace("OUT", str(tmp_path / "out")), tmp_path / "logs", SEETRAIN_PROJECT="hf-crash")
+    assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr, proc.stderr[-3000:]
+    (r,) = seetrain.list_runs(str(tmp_path / "logs"))
+    assert r.status == "crashed" and r.scalars("train/loss").steps == [1]
+
+
 def test_registered_whichever_is_imported_first(tmp_path):
     code = ("from transformers.integrations import integration_utils as iu\n"
             "assert 'seetrain' not in iu.INTEGRATION_TO_CALLBACK\n"
