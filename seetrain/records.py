@@ -21,7 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import orjson
 
-FORMAT = 2
+from .record_queue import FORMAT  # noqa: F401 - the run directory format, re-exported
+from .values import fix_text, safe_repr
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 MAX_DEPTH = 64  # deeper structures are cut (a record is data, not a recursion test)
 
@@ -44,27 +45,6 @@ def encode_value(value: Any) -> Any:
     if type(value) is float and not math.isfinite(value):
         return _finite_or_tag(value)
     return value
-
-
-def safe_repr(obj: Any, limit: int = 80) -> str:
-    """``repr(obj)`` that never raises (a ``__repr__`` may) and stays short."""
-    try:
-        text = repr(obj)
-    except BaseException:  # noqa: B036 - a user __repr__ can raise anything
-        text = f"<{type(obj).__name__} object with a failing __repr__>"
-    if not isinstance(text, str):
-        text = f"<{type(obj).__name__}>"
-    text = fix_text(text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def fix_text(text: str) -> str:
-    """``text`` as valid UTF-8: lone surrogates become U+FFFD."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
 
 
 def _safe_str(obj: Any) -> str:
