@@ -43,6 +43,15 @@ def test_log_with_seetrain_works_after_import_seetrain_alone(tmp_path):
     assert r.meta["tags"] == ["t"] and proc.stdout.strip() == f"RUN {r.path}"
 
 
+def test_a_crash_after_init_trackers_marks_the_run_crashed_at_exit(tmp_path):
+    code = _LOG_WITH.replace('print("RUN", run.dir)', 'raise RuntimeError("boom")')
+    env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr, proc.stderr[-3000:]
+    (r,) = seetrain.list_runs(str(tmp_path / "logs"))
+    assert r.status == "crashed" and r.scalars("loss").steps == [0, 1, 2]
+
+
 def test_beside_another_tracker_both_get_the_values(logdir, tmp_path):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
