@@ -80,7 +80,9 @@ def _expected_llama_tensors(model):
     return out
 
 
-def test_supported_quantizations_and_clear_errors(tmp_path, llama):
+def test_supported_quantizations_and_clear_errors(tmp_path, llama, monkeypatch):
+    # gguf-py alone (no node-llama-cpp: an empty install dir) cannot write K-quants, and says how to get them
+    monkeypatch.setenv("SEETRAIN_LLAMACPP_DIR", str(tmp_path / "no-llamacpp"))
     supported = supported_quantizations()
     for q in ("F16", "Q8_0", "Q4_0"):
         assert q in supported
@@ -89,7 +91,7 @@ def test_supported_quantizations_and_clear_errors(tmp_path, llama):
         with pytest.raises(UnsupportedQuantizationError) as err:
             OllamaExportPlugin().export_to_gguf(llama, tmp_path / "x.gguf", q)
         msg = str(err.value)
-        assert "llama-quantize" in msg and "Q8_0" in msg and "not supported" in msg
+        assert "llama-quantize" in msg and "install_llamacpp.sh" in msg and "Q8_0" in msg and "not supported" in msg
     with pytest.raises(UnsupportedQuantizationError, match="unknown GGUF quantisation"):
         OllamaExportPlugin().export_to_gguf(llama, tmp_path / "x.gguf", "Q9_9")
     assert not (tmp_path / "x.gguf").exists()

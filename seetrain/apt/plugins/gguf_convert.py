@@ -351,7 +351,7 @@ def write_gguf(model_or_path: Any, output_path: Union[str, os.PathLike], quantiz
             with tempfile.TemporaryDirectory(prefix="seetrain-gguf-") as tmp:
                 f16 = write_gguf(model_or_path, Path(tmp) / "f16.gguf", "F16", tokenizer, name, description)
                 quantize_with_llamacpp(f16.path, output_path, key)
-            types = {n: t for n, (t, _) in read_tensors(output_path).items()}
+            types = {t.name: t.tensor_type.name for t in _gguf().GGUFReader(str(output_path)).tensors}
             return GGUFExportResult(str(output_path), f16.architecture, key, f16.n_tensors,
                                     Path(output_path).stat().st_size, time.perf_counter() - t0, types,
                                     float("nan"), float("nan"))
