@@ -102,6 +102,9 @@ def one_repeat(seetrain, logdir: str, keys: List[str], steps: int, rep: int) -> 
     close()
     res["floor_pps"] = points / (time.perf_counter() - t)
     run = seetrain.init(project="bench", logdir=logdir, system_metrics=False, console="off")
+    # a run is more than a second old when it finishes: its environment capture (git, packages;
+    # a fixed cost of every run, done on its own thread) is over by then and is not logging throughput
+    time.sleep(1.0)
     log = run.log
     t = time.perf_counter()
     for row in rows:

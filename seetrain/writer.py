@@ -81,28 +81,32 @@ class RunWriter(threading.Thread):
 
         from . import records
 
+        dumps = orjson.dumps
+        opt = records.METRIC_OPTS | orjson.OPT_APPEND_NEWLINE
+        summary_update = self.summary.update  # atomic under the GIL; also updated by the media thread
         while True:
             batch = self.queue.pop_all(4096)
             if not batch:
                 return
             buf: List[bytes] = []
-            seqs: List[int] = []
             stored: List[Tuple[int, Dict[str, Any]]] = []
             taken: List[Tuple[int, int]] = []
-            dumps, opt, fmt = orjson.dumps, records.METRIC_OPTS, records.METRICS_LINE
+            failed: List[int] = []
+            last_step = -1
             for item in batch:
                 kind, seq, t, step, payload = item
                 try:
-                    if kind == METRICS:  # the common case, inlined: one orjson call and one format
+                    if kind == METRICS:  # the common case, inlined: one orjson call
                         try:
-                            body = dumps(payload, option=opt)
+                            line = dumps({"seq": seq, "time": t, "type": "metrics", "step": step, "data": payload},
+                                         option=opt)
                         except orjson.JSONEncodeError:
-                            body = b"null"
-                        if b"null" in body:  # NaN/Inf, ints beyond 64 bits, bad keys: the careful path
+                            line = b"null"
+                        if b"null" in line:  # NaN/Inf, ints beyond 64 bits, bad keys: the careful path
                             line, payload = records.encode_metrics(seq, t, step, payload, self.problem)
-                        else:
-                            line = fmt % (seq, t, step, body)
-                        stored.append((step, payload))
+                        summary_update(payload)
+                        if step > last_step:
+                            last_step = step
                     elif kind == MEDIA:
                         self.media.submit(item)
                         continue
@@ -126,16 +130,20 @@ class RunWriter(threading.Thread):
                         continue
                 except Exception as exc:
                     self.add_lost([seq], f"could not encode a record ({type(exc).__name__}: {exc})")
+                    failed.append(seq)
                     continue
                 buf.append(line)
-                seqs.append(seq)
             if buf:
                 err = self.file.append(b"".join(buf))
                 if err is not None:
                     self._readd(taken)
-                    self.add_lost(seqs, f"{type(err).__name__}: {err}")
+                    self.add_lost([it[1] for it in batch if it[0] != MEDIA and it[1] not in failed],
+                                  f"{type(err).__name__}: {err}")
                 else:
-                    self._written(seqs[-1], stored)
+                    last_written = max(it[1] for it in batch if it[0] != MEDIA and it[1] not in failed) \
+                        if failed else next(it[1] for it in reversed(batch) if it[0] != MEDIA)
+                    stored.append((last_step, {}))
+                    self._written(last_written, stored)
             with self.progress:
                 self.done_seq = batch[-1][1]
                 self.progress.notify_all()
