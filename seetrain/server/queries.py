@@ -3,12 +3,14 @@ events, console, media and the full-resolution export."""
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, not_, null, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
@@ -16,6 +18,7 @@ from .db.models import console, events, media, media_files, metric_keys, record_
 LIST_FIELDS = ("uuid", "run_id", "name", "project", "status", "start_time", "end_time", "heartbeat", "tags",
                "config", "summary", "updated", "exit_code", "n_records")
 SORTABLE = {"start_time", "end_time", "name", "id", "status", "duration", "updated", "project"}
+JSON_SORTS = ("config.", "summary.")  # sort=config.KEY / sort=summary.KEY: by a config or last metric value
 
 
 def effective_status(row: Dict[str, Any], stale_s: float, now: Optional[float] = None) -> Dict[str, Any]:
@@ -28,11 +31,12 @@ def effective_status(row: Dict[str, Any], stale_s: float, now: Optional[float] =
     return {"status": row["status"], "vanished": False}
 
 
-def run_summary(row: Dict[str, Any], stale_s: float) -> Dict[str, Any]:
+def run_summary(row: Dict[str, Any], stale_s: float, now: Optional[float] = None) -> Dict[str, Any]:
+    now = time.time() if now is None else now
     end = row.get("end_time")
-    st = effective_status(row, stale_s)
+    st = effective_status(row, stale_s, now)
     start = row.get("start_time")
-    last = end or (row.get("heartbeat") if st["status"] != "running" else time.time())
+    last = end or (row.get("heartbeat") if st["status"] != "running" else now)
     return {"uuid": row["uuid"], "id": row["run_id"], "name": row["name"], "project": row["project"],
             "status": st["status"], "vanished": st["vanished"], "exit_code": row.get("exit_code"),
             "start_time": start, "end_time": end,
@@ -48,47 +52,126 @@ def list_projects(conn: Connection, allowed: Optional[str]) -> List[Dict[str, An
     return [{"name": p, "runs": n, "last_activity": t} for p, n, t in conn.execute(q.order_by(runs.c.project))]
 
 
-def _config_get(cfg: Dict[str, Any], dotted: str) -> Any:
-    if dotted in cfg:
-        return cfg[dotted]
-    cur: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
+def _json_value(col: Any, dialect: str, key: str) -> Tuple[Any, Any]:
+    """``(text, number)`` SQL expressions for the value at ``key`` in the JSON column ``col``.
+
+    ``key`` is a top-level key when the object has it literally (``"opt.name"``), else a dotted
+    path into nested objects (``opt`` -> ``name``), as the list filters always read it. ``text`` is
+    the value as Python's ``str()`` writes it for strings, numbers and booleans (``True``); ``number``
+    is the value when it is a JSON number, else NULL. Uses only JSON functions of SQLite
+    (``json_extract``, ``json_type``) and PostgreSQL (``#>``, ``#>>``, ``json_typeof``)."""
+    if '"' in key or not key:
+        raise ValueError(f"JSON key {key[:60]!r}: a config or summary key must be non-empty and have no '\"'")
+    paths = [(key,)] + ([tuple(key.split("."))] if "." in key else [])
+    texts, nums = [], []
+    for parts in paths:
+        if dialect == "postgresql":
+            node, txt = col[parts], col[parts].as_string()
+            typ = func.json_typeof(node)
+            nums.append(case((typ == "number", cast(txt, Float)), else_=null()))
+            texts.append(case((typ == "boolean", case((txt == "true", "True"), else_="False")),
+                              (typ == "null", "None"), else_=txt))
+        else:
+            jp = "$" + "".join(f'."{p}"' for p in parts)
+            typ, val = func.json_type(col, jp), func.json_extract(col, jp)
+            nums.append(case((typ.in_(("integer", "real")), cast(val, Float)), else_=null()))
+            texts.append(case((typ == "true", "True"), (typ == "false", "False"), (typ == "null", "None"),
+                              else_=cast(val, String)))
+    if len(paths) == 1:
+        return texts[0], nums[0]
+    return func.coalesce(*texts), func.coalesce(*nums)
+
+
+def _config_match(dialect: str, key: str, want: str) -> Any:
+    """``config.KEY=VALUE``: the value's text equals VALUE, or both are the same number (``1e-3``
+    matches 0.001), or both are the same boolean (``true`` matches ``True``)."""
+    text, number = _json_value(runs.c.config, dialect, key)
+    conds = [text == want]
+    try:
+        f = float(want)
+    except ValueError:
+        f = None
+    if f is not None and math.isfinite(f):
+        conds.append(number == f)
+    if want.lower() in ("true", "false"):
+        conds.append(text == want.capitalize())
+    return or_(*conds)
+
+
+def _has_tag(dialect: str, tag: str) -> Any:
+    if dialect == "postgresql":
+        return cast(runs.c.tags, JSONB).contains([tag])
+    each = func.json_each(runs.c.tags).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
+
+def _status_exprs(now: float, stale_s: float):
+    """``(stale, effective status, duration)`` as SQL, the same as :func:`run_summary` computes."""
+    beat = func.coalesce(func.nullif(runs.c.heartbeat, 0), runs.c.updated)
+    stale = and_(runs.c.status == "running", beat < now - stale_s)
+    eff = case((stale, "crashed"), else_=runs.c.status)
+    last = func.coalesce(func.nullif(runs.c.end_time, 0),
+                         case((and_(runs.c.status == "running", not_(stale)), literal(now, Float)),
+                              else_=func.nullif(runs.c.heartbeat, 0)))
+    duration = case((or_(runs.c.start_time.is_(None), runs.c.start_time == 0), null()),
+                    else_=last - runs.c.start_time)
+    return stale, eff, duration
+
+
+def _order_by(dialect: str, sort: str, eff: Any, duration: Any) -> List[Any]:
+    """ORDER BY for ``sort``: missing values last in either direction (JSON values: numbers before
+    text), ties by newest start, then uuid so pages never overlap. ``-start_time`` (the default)
+    reads the ``(project, start_time, uuid)`` index backwards: no sort at all."""
+    desc = sort.startswith("-")
+    field = sort.lstrip("-+") or "start_time"
+    d = (lambda e: e.desc().nulls_last()) if desc else (lambda e: e.asc().nulls_last())
+    if field.startswith(JSON_SORTS):
+        col, key = (runs.c.config, field[7:]) if field.startswith("config.") else (runs.c.summary, field[8:])
+        text, number = _json_value(col, dialect, key)
+        keys = [number.is_(None).asc(), d(number), d(text)]
+    elif field in SORTABLE:
+        expr = {"id": runs.c.run_id, "status": eff, "duration": duration}.get(field)
+        keys = [d(runs.c[field] if expr is None else expr)]
+    else:
+        raise ValueError(f"sort={sort!r}: sort by one of {sorted(SORTABLE)}, config.KEY or summary.KEY "
+                         "(prefix '-' for descending)")
+    if field == "start_time":
+        return keys + [d(runs.c.uuid)]
+    return keys + [runs.c.start_time.desc().nulls_last(), runs.c.uuid.desc()]
 
 
 def list_runs(conn: Connection, *, allowed: Optional[str], project: Optional[str], status: Optional[str],
               tag: Optional[str], q: Optional[str], config: Dict[str, str], sort: str, limit: int, offset: int,
               stale_s: float) -> Dict[str, Any]:
-    cols = [runs.c[f] for f in LIST_FIELDS]
-    sel = select(*cols)
+    """One page of runs, filtered, sorted and paged by the database (``total`` counts every match)."""
+    dialect = conn.dialect.name
+    now = time.time()
+    stale, eff, duration = _status_exprs(now, stale_s)
+    where = []
     if allowed not in (None, "*"):
-        sel = sel.where(runs.c.project == allowed)
+        where.append(runs.c.project == allowed)
     if project:
-        sel = sel.where(runs.c.project == project)
+        where.append(runs.c.project == project)
     if q:
-        like = f"%{q}%"
-        sel = sel.where(runs.c.name.like(like) | runs.c.run_id.like(like))
-    out = []
-    for row in conn.execute(sel).mappings():
-        r = run_summary(dict(row), stale_s)
-        if status and r["status"] != status:
-            continue
-        if tag and tag not in r["tags"]:
-            continue
-        if any(str(_config_get(r["config"], k)) != v for k, v in config.items()):
-            continue
-        out.append(r)
-    desc = sort.startswith("-")
-    field = sort.lstrip("-+") or "start_time"
-    if field not in SORTABLE:
-        raise ValueError(f"sort={sort!r}: sort by one of {sorted(SORTABLE)} (prefix '-' for descending)")
-    out.sort(key=lambda r: (r[field] is None, r[field] if r[field] is not None else 0), reverse=desc)
-    if desc:  # keep missing values last either way
-        out.sort(key=lambda r: r[field] is None)
-    return {"total": len(out), "runs": out[offset:offset + limit]}
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(or_(runs.c.name.like(like, escape="\\"), runs.c.run_id.like(like, escape="\\")))
+    if status == "crashed":
+        where.append(or_(runs.c.status == "crashed", stale))
+    elif status == "running":
+        where.append(and_(runs.c.status == "running", not_(stale)))
+    elif status:
+        where.append(runs.c.status == status)
+    if tag:
+        where.append(_has_tag(dialect, tag))
+    for k, v in config.items():
+        where.append(_config_match(dialect, k, v))
+    order = _order_by(dialect, sort, eff, duration)
+    total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
+    # sort the uuids alone, then read the page's rows (the sorter never carries config/summary JSON)
+    page = [u for (u,) in conn.execute(select(runs.c.uuid).where(*where).order_by(*order).limit(limit).offset(offset))]
+    rows = {r["uuid"]: r for r in conn.execute(select(*[runs.c[f] for f in LIST_FIELDS])
+                                               .where(runs.c.uuid.in_(page))).mappings()} if page else {}
+    return {"total": total, "runs": [run_summary(dict(rows[u]), stale_s, now) for u in page if u in rows]}
 
 
 def get_run(conn: Connection, uuid: str) -> Optional[Dict[str, Any]]:

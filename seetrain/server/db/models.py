@@ -35,6 +35,7 @@ runs = Table(
     Column("n_records", BigInteger, nullable=False),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
+    Index("ix_runs_project_start", "project", "start_time", "uuid"),  # the list's default page, no sort
 )
 
 record_chunks = Table(
