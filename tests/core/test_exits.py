@@ -151,10 +151,14 @@ LIGHTNING = """
 
 def test_lightning_fit_receiving_sigterm_behaves_as_without_seetrain(tmp_path):
     pytest.importorskip("lightning")
+    from concurrent.futures import ThreadPoolExecutor
+
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    without = run_script(tmp_path / "a", LIGHTNING, "no", timeout=300)
-    with_st = run_script(tmp_path / "b", LIGHTNING, "yes", timeout=300)
+    with ThreadPoolExecutor(2) as pool:  # the two fits run side by side
+        runs = [pool.submit(run_script, tmp_path / d, LIGHTNING, arg, timeout=300) for d, arg in (("a", "no"),
+                                                                                                 ("b", "yes"))]
+        without, with_st = (f.result() for f in runs)
     assert without.returncode == 0 and "on_exception SIGTERMException" in without.stdout, without.stderr[-2000:]
     assert with_st.returncode == without.returncode, with_st.stderr[-2000:]
     assert "on_exception SIGTERMException" in with_st.stdout
