@@ -13,7 +13,9 @@ packed ``series_chunks`` rows (one per key per batch), see :mod:`.db.models`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
+import operator
 import time
 import zlib
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
@@ -33,6 +35,11 @@ __all__ = ["IngestError", "IngestResult", "add_records", "finish_run", "ingest_r
 
 _RUN_FIELDS = ("project", "id", "name", "status", "exit_code", "start_time", "end_time", "heartbeat", "tags",
                "config", "summary")
+_SCALAR_TYPES = frozenset(("metrics", "system"))
+_get_data = operator.itemgetter("data")
+_get_type = operator.itemgetter("type")
+
+
 class IngestResult(NamedTuple):
     stored: int
     duplicates: int
@@ -110,20 +117,27 @@ def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> Inge
         raise IngestError(404, f"run {uuid} does not exist; create it first with PUT /api/v1/runs/{uuid}")
     if not recs:
         return IngestResult(0, 0, row["last_seq"])
-    batch: Dict[int, Dict[str, Any]] = {}
-    for r in recs:
-        batch.setdefault(r["seq"], r)
-    lo, hi = min(batch), max(batch)
-    existing = set()
+    seqs = [r["seq"] for r in recs]
+    arr = np.array(seqs, dtype=np.int64)
+    if arr.size > 1 and not (arr[1:] > arr[:-1]).all():  # out of order or repeated: first of each seq, sorted
+        batch: Dict[int, Dict[str, Any]] = {}
+        for r in recs:
+            batch.setdefault(r["seq"], r)
+        seqs = sorted(batch)
+        recs = [batch[s] for s in seqs]
+    lo, hi = seqs[0], seqs[-1]
+    new = recs
     if lo <= row["last_seq"]:
+        existing = set()
         for (blob,) in conn.execute(select(record_chunks.c.seqs).where(
                 record_chunks.c.run_uuid == uuid, record_chunks.c.last_seq >= lo, record_chunks.c.first_seq <= hi)):
             existing.update(np.frombuffer(blob, dtype="<i8").tolist())
-    new = [batch[s] for s in sorted(batch) if s not in existing]
-    dup = len(recs) - len(new)
+        if existing:
+            new = [r for r in recs if r["seq"] not in existing]
+            seqs = [r["seq"] for r in new]
+    dup = len(arr) - len(new)
     if not new:
         return IngestResult(0, dup, row["last_seq"])
-    seqs = [r["seq"] for r in new]
     conn.execute(insert(record_chunks).values(
         run_uuid=uuid, first_seq=seqs[0], last_seq=seqs[-1], n=len(new),
         seqs=np.asarray(seqs, dtype="<i8").tobytes(), body=zlib.compress(orjson.dumps(new), 1)))
@@ -138,28 +152,48 @@ def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> Inge
     return IngestResult(len(new), dup, last_seq)
 
 
+def _group_scalars(new: List[Dict[str, Any]]):
+    """Metrics/system records grouped by their tuple of keys (arrival order), and the other records."""
+    ms = [r for r in new if r["type"] in _SCALAR_TYPES]
+    others = [r for r in new if r["type"] not in _SCALAR_TYPES] if len(ms) < len(new) else []
+    kts = list(map(tuple, map(_get_data, ms)))
+    if not kts:
+        return {}, others
+    first = kts[0]
+    if kts.count(first) == len(kts):  # the usual batch: every record logs the same keys
+        return {first: ms}, others
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for kt, r in zip(kts, ms):
+        g = groups.get(kt)
+        if g is None:
+            g = groups[kt] = []
+        g.append(r)
+    return groups, others
+
+
+def _group_values(kt: tuple, datas: List[Dict[str, Any]]) -> Optional[np.ndarray]:
+    """The group's values as an (n, len(kt)) float64 array in one C conversion, or None when some
+    value is not a number (or a NaN/Infinity tag): media refs, lists, text."""
+    try:
+        if len(kt) == 1:
+            k = kt[0]
+            vals = np.array([d[k] for d in datas], dtype="<f8")
+            return vals[:, None] if vals.ndim == 1 else None
+        vals = np.array([list(d.values()) for d in datas], dtype="<f8")
+        return vals if vals.ndim == 2 else None
+    except (ValueError, TypeError):
+        return None
+
+
 def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
     """Write the derived rows of new records: packed series, keys, events, console, media."""
-    groups: Dict[tuple, tuple] = {}    # key tuple -> (steps, times, rows of values, records)
     summary: Dict[str, Any] = {}
     config: Dict[str, Any] = {}
     ev_rows, con_rows = [], []
-    nan = math.nan
-    for r in new:
+    groups, others = _group_scalars(new)
+    for r in others:
         t = r["type"]
-        if t == "metrics" or t == "system":
-            data = r["data"]
-            kt = tuple(data)
-            g = groups.get(kt)
-            if g is None:
-                g = groups[kt] = ([], [], [], [])
-            step = r.get("step") if t == "metrics" else None
-            g[0].append(nan if step is None else step)
-            tm = r.get("time")
-            g[1].append(nan if tm is None else tm)
-            g[2].append(list(data.values()))
-            g[3].append(r)
-        elif t == "event":
+        if t == "event":
             ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=num(r.get("time")), event=no_nul(r["event"][:64]),
                                 body=r))
         elif t == "console":
@@ -172,20 +206,25 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
     cols: Dict[str, List[tuple]] = {}  # key -> [(steps, times, vals) arrays], in arrival order
     kinds: Dict[str, list] = {}        # key -> [kind, count, last, last_step]
     media_rows: List[Dict[str, Any]] = []
-    for kt, (steps, times, rows, recs) in groups.items():
-        try:  # fast path: every value a number (or a NaN/Infinity tag): one C conversion for the group
-            vals = np.array(rows, dtype="<f8") if kt else None
-        except (ValueError, TypeError):
-            vals = None
+    for kt, recs in groups.items():
+        if not kt:
+            continue
+        if "system" not in set(map(_get_type, recs)):
+            steps = [r.get("step") for r in recs]          # None -> NaN in the conversion
+        else:
+            steps = [r.get("step") if r["type"] == "metrics" else None for r in recs]
         st = np.array(steps, dtype="<f8")
-        tms = np.array(times, dtype="<f8")
-        if vals is not None and vals.ndim == 2:
+        tms = np.array([r.get("time") for r in recs], dtype="<f8")
+        datas = list(map(_get_data, recs))
+        vals = _group_values(kt, datas)
+        if vals is not None:
             last_step = recs[-1].get("step")
+            last = datas[-1]
             for j, k in enumerate(kt):
                 cols.setdefault(k, []).append((st, tms, vals[:, j]))
-                _bump(kinds, k, "scalar", len(recs), rows[-1][j], last_step)
-                summary[k] = rows[-1][j]
-        elif kt:
+                _bump(kinds, k, "scalar", len(recs), last[k], last_step)
+                summary[k] = last[k]
+        else:
             _slow_group(uuid, kt, st, tms, recs, cols, kinds, summary, media_rows)
     if cols:
         out = []
@@ -299,6 +338,13 @@ def store_media(conn: Connection, blobs, uuid: str, path: str, tmp_file: str, sh
                                             content_type=content_type))
 
 
+def _may_hold_refs(recs: List[Dict[str, Any]]) -> bool:
+    """Whether some metrics value is a dict or a list (a media ref can only be one), in one C pass."""
+    datas = [r["data"] for r in recs if r.get("type") == "metrics"]
+    vtypes = set(map(type, itertools.chain.from_iterable(map(dict.values, datas))))
+    return dict in vtypes or list in vtypes
+
+
 def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
                media_loader: Optional[Callable[[str], Optional[str]]] = None) -> IngestResult:
     """One call for in-process producers (the ui watcher): upsert the run from ``meta`` (run.json,
@@ -312,7 +358,7 @@ def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
     with store.write() as conn:
         upsert_run(conn, uuid, meta)
         res = add_records(conn, uuid, recs)
-        if media_loader is not None:
+        if media_loader is not None and _may_hold_refs(recs):
             for r in recs:
                 if r.get("type") == "metrics":
                     for ref in iter_refs(r):

@@ -86,6 +86,76 @@ def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, 
         raise IngestError(422, "body must be {\"records\": [record, ...]}")
     if len(recs) > max_batch:
         raise IngestError(413, f"batch of {len(recs)} records is over the limit of {max_batch}; send smaller batches")
+    if _batch_ok(recs, max_key):
+        return recs
+    return _validate_each(recs, max_key)
+
+
+_NONE = type(None)
+_NUMBER_TYPES = {int, float, _NONE}
+_STEP_TYPES = {int, _NONE}
+
+
+def _batch_ok(recs: List[Any], max_key: int) -> bool:
+    """The common batch checked column by column in C passes (map/set/min/max): True when every
+    record is valid and needs no rewriting. False sends the batch to :func:`_validate_each`, which
+    checks record by record, rewrites what it must, and names the first bad record; so this path only
+    ever accepts what that one accepts."""
+    if not recs:
+        return True
+    if set(map(type, recs)) != {dict}:
+        return False
+    seqs = [r.get("seq") for r in recs]
+    if set(map(type, seqs)) != {int} or min(seqs) < 0 or max(seqs) >= 2**62:
+        return False
+    types = [r.get("type") for r in recs]
+    tset = set(types)
+    if not tset <= RECORD_TYPES or not set(map(type, [r.get("time") for r in recs])) <= _NUMBER_TYPES:
+        return False  # format 1 (no type), unknown types, bool or NaN-tag times: record by record
+    scalar = recs if tset <= {"metrics", "system"} else [r for r, t in zip(recs, types) if t == "metrics" or t == "system"]
+    datas = [r.get("data") for r in scalar]
+    if datas and set(map(type, datas)) != {dict}:
+        return False
+    for kt in set(map(tuple, datas)):
+        for k in kt:
+            if len(k) > max_key or "\x00" in k:
+                return False
+    metrics = recs if tset == {"metrics"} else [r for r, t in zip(recs, types) if t == "metrics"]
+    steps = [r.get("step") for r in metrics]
+    stypes = set(map(type, steps))
+    if not stypes <= _STEP_TYPES:
+        return False
+    if int in stypes:
+        ints = [s for s in steps if s is not None] if _NONE in stypes else steps
+        if min(ints) <= -2**63 or max(ints) >= 2**63:
+            return False
+    if len(scalar) < len(recs):
+        try:
+            for i, (r, t) in enumerate(zip(recs, types)):
+                if t != "metrics" and t != "system":
+                    _check_other(i, r, t)
+        except IngestError:
+            return False
+    return True
+
+
+def _check_other(i: int, r: Dict[str, Any], t: Any) -> None:
+    """A record of a type other than metrics/system (``t`` its type)."""
+    if not isinstance(t, str) or not 0 < len(t) <= 32:  # unknown types are kept, not interpreted
+        raise IngestError(422, f"records[{i}].type must be a short string, one of {sorted(RECORD_TYPES)}")
+    elif t == "config" and type(r.get("config")) is not dict:
+        raise IngestError(422, f"records[{i}].config must be a JSON object")
+    elif t == "summary" and type(r.get("summary")) is not dict:
+        raise IngestError(422, f"records[{i}].summary must be a JSON object")
+    elif t == "event" and type(r.get("event")) is not str:
+        raise IngestError(422, f"records[{i}].event must be a string")
+    elif t == "console" and type(r.get("line")) is not str:
+        raise IngestError(422, f"records[{i}].line must be a string")
+
+
+def _validate_each(recs: List[Any], max_key: int) -> List[Dict[str, Any]]:
+    """Record by record: fills the type of format-1 records, makes NUL in keys readable, raises
+    IngestError naming the first bad record."""
     good_keys: set = set()
     nul_keys: set = set()
     for i, r in enumerate(recs):
@@ -114,16 +184,8 @@ def validate_records(recs: Any, max_batch: int, max_key: int) -> List[Dict[str, 
             step = r.get("step")
             if t == "metrics" and step is not None and (type(step) is not int or abs(step) >= 2**63):
                 raise IngestError(422, f"records[{i}].step must be an integer")
-        elif not isinstance(t, str) or not 0 < len(t) <= 32:  # unknown types are kept, not interpreted
-            raise IngestError(422, f"records[{i}].type must be a short string, one of {sorted(RECORD_TYPES)}")
-        elif t == "config" and type(r.get("config")) is not dict:
-            raise IngestError(422, f"records[{i}].config must be a JSON object")
-        elif t == "summary" and type(r.get("summary")) is not dict:
-            raise IngestError(422, f"records[{i}].summary must be a JSON object")
-        elif t == "event" and type(r.get("event")) is not str:
-            raise IngestError(422, f"records[{i}].event must be a string")
-        elif t == "console" and type(r.get("line")) is not str:
-            raise IngestError(422, f"records[{i}].line must be a string")
+        else:
+            _check_other(i, r, t)
         tm = r.get("time")
         if tm is not None and type(tm) is not float and num(tm) is None:
             raise IngestError(422, f"records[{i}].time must be a number")
