@@ -97,6 +97,13 @@ def test_zoo_has_the_same_models_and_parameters_as_torch():
             assert tuple(net(paddle.zeros([2, 3, 32, 32])).shape) == (2, 7)
 
 
+def test_default_thread_setting_auto_trains(logdir):
+    args = [a for a in TINY if not a.startswith("trainer.num_threads")]
+    assert load_config(args)["trainer"]["num_threads"] == "auto"
+    assert train_main(args + ["data=synthetic", "data.num_samples=64", "model.width=8"]) == 0
+    assert _runs(logdir)[0].status == "success"
+
+
 def test_validation_hook_stops_and_early_stopping(logdir):
     from seetrain.train.runner import run
 

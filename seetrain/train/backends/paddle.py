@@ -175,8 +175,6 @@ def build_model(job: Job) -> "paddle.nn.Layer":
 
     t = job.config["trainer"]
     paddle.set_device(device_of(str(t["accelerator"])))
-    if t.get("num_threads"):
-        paddle.base.core.set_num_threads(int(t["num_threads"]))
     paddle.seed(int(job.config["seed"]))
     entry = MODELS.get(job.model_name, MODEL_BACKEND)
     try:
@@ -197,6 +195,11 @@ def build_model(job: Job) -> "paddle.nn.Layer":
     if tuple(out.shape) != (x.shape[0], job.model_kwargs["num_classes"]):
         raise TrainConfigError(f"model {job.model_name!r} returned shape {tuple(out.shape)} for a batch of "
                                f"{x.shape[0]}; a classifier must return (batch, num_classes)", key="model")
+    threads = t.get("num_threads")
+    if threads == "auto":  # as the Lightning backend: one thread for models under 1M parameters on CPU
+        threads = 1 if device_of(str(t["accelerator"])) == "cpu" and num_parameters(net) < 1_000_000 else None
+    if threads:
+        paddle.base.core.set_num_threads(int(threads))
     net.train()
     return net
 
