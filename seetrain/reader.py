@@ -147,15 +147,22 @@ class RunReader:
 
     @property
     def alive(self) -> bool:
-        """Whether the writing process is live: a fresh heartbeat (any host sharing the folder);
-        for runs without heartbeats, a live pid on this host."""
+        """Whether the writing process is live: a fresh heartbeat (any host sharing the folder),
+        and, when the writer ran on this host, a live pid (so a SIGKILLed run reads as dead at
+        once, not only when its heartbeat goes stale); for runs without heartbeats, the pid alone."""
         if self.meta.get("status") != "running":
             return False
+        pid = self.meta.get("pid")
+        on_this_host = bool(pid) and self.meta.get("host") == socket.gethostname()
+        try:
+            if on_this_host and not _pid_alive(int(pid)):
+                return False
+        except (TypeError, ValueError):
+            on_this_host = False
         age = self.heartbeat_age
         if age is not None:
             return age < HEARTBEAT_STALE_S
-        pid = self.meta.get("pid")
-        return bool(pid) and self.meta.get("host") == socket.gethostname() and _pid_alive(int(pid))
+        return on_this_host
 
     @property
     def vanished(self) -> bool:

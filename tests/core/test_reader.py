@@ -195,6 +195,9 @@ def test_a_live_writer_reads_running_and_a_stale_heartbeat_reads_crashed(tmp_pat
         proc.wait()
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "running"  # SIGKILL: nobody wrote an ending
+    # on the writer's own host its pid is gone: dead at once, though the heartbeat is still fresh
+    r = read_run(run_dir)
+    assert r.heartbeat_age < HEARTBEAT_STALE_S and r.status == "crashed" and r.vanished
     # what a reader sees HEARTBEAT_STALE_S later (on any host sharing the folder)
     meta["heartbeat"] -= HEARTBEAT_STALE_S + 1
     (run_dir / "run.json").write_text(json.dumps(meta))
