@@ -1,9 +1,10 @@
 """Measured compression with the APT plugins model-distillation, model-pruning and data-processors,
 over several seeds, each against its from-scratch baseline.
 
-    .venv/bin/python benchmarks/bench_compression.py             # 3 seeds, ~15-40 minutes on 1 CPU thread
+    .venv/bin/python benchmarks/bench_compression.py             # 3 seeds; over an hour on a busy 2-core VM
     .venv/bin/python benchmarks/bench_compression.py --seeds 5   # more seeds
-    .venv/bin/python benchmarks/bench_compression.py --quick     # 2 seeds, shorter LM runs (a smoke check)
+    .venv/bin/python benchmarks/bench_compression.py --quick     # 2 seeds; digits and text as in the full run,
+                                                                 # the APT LM rows only a smoke check (short runs)
 
 Data that ships with a dependency or the package: scikit-learn's bundled digits set (8x8 images,
 10 classes) and the APT corpus (``seetrain.apt.data.load_corpus()``). Every figure is printed as
