@@ -111,7 +111,7 @@ def distill_to_llama(teacher: Any, data: Union[str, Sequence[int]], steps: int =
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        row = {k: float(v) for k, v in terms.items()}
+        row = {k: float(v.detach()) for k, v in terms.items()}
         history.append(row)
         if log is not None and (step % 10 == 0 or step == steps - 1):
             log({f"distill_llama/{k}": v for k, v in row.items()})
