@@ -49,6 +49,8 @@ export async function runsPage(root, project, setCrumbs) {
     const p = {project, q: st.q, status: st.status, tag: st.tag, limit: PAGE, offset: st.offset};
     const field = st.sort.replace(/^-/, "");
     if (SERVER_SORT.has(field)) p.sort = st.sort;
+    else if (/^(config|metric):/.test(field))  // config/metric columns sort server-side: sort=config.KEY / summary.KEY
+      p.sort = `${st.sort.startsWith("-") ? "-" : ""}${field.startsWith("config:") ? "config." : "summary."}${field.slice(7)}`;
     for (const part of st.cfg.split(",")) {
       const i = part.indexOf("=");
       if (i > 0) p[`config.${part.slice(0, i).trim()}`] = part.slice(i + 1).trim();
@@ -95,19 +97,10 @@ export async function runsPage(root, project, setCrumbs) {
       for (const k of Object.keys(r.summary || {})) seenKeys.metric.add(k);
     }
     if (!st.cols) st.cols = chooseDefaultCols(runs);
-    let rows = runs;
+    const rows = runs;  // sorted by the server, config/metric columns too
     const field = st.sort.replace(/^-/, ""), desc = st.sort.startsWith("-");
-    if (!SERVER_SORT.has(field)) {  // a config/metric column: sorted within this page
-      const [kind, key] = [field.slice(0, field.indexOf(":")), field.slice(field.indexOf(":") + 1)];
-      const val = (r) => (kind === "config" ? flatten(r.config)[key] : (r.summary || {})[key]);
-      rows = runs.slice().sort((a, b) => {
-        const va = val(a), vb = val(b);
-        if (va == null) return 1; if (vb == null) return -1;
-        return (va < vb ? -1 : va > vb ? 1 : 0) * (desc ? -1 : 1);
-      });
-    }
     const arrow = (f) => (field === f ? (desc ? " ▼" : " ▲") : "");
-    const th = (label, f, cls, pre) => h("th", {class: cls, onclick: () => sortBy(f), title: SERVER_SORT.has(f) ? "sort" : "sort this page"},
+    const th = (label, f, cls, pre) => h("th", {class: cls, onclick: () => sortBy(f), title: "sort"},
       pre ? h("span", {class: "muted"}, pre) : null, label + arrow(f));
     const all = h("input", {type: "checkbox", title: "select all on this page", onchange: () => {
       for (const r of runs) all.checked ? st.selected.add(r.uuid) : st.selected.delete(r.uuid);
