@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Run by .ci/run before scripts/test.sh; run it yourself (as root) before the tests on a new machine.
 # Debian packages the test suite needs, installed when missing (CI runs as root on a fresh machine):
 # headless Chromium + chromium-driver for the dashboard's browser tests; PostgreSQL server binaries
 # for the server tests (the machine image ships PostgreSQL 15; Debian's package where it does not).
