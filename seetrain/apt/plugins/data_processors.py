@@ -18,27 +18,19 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from ._text_augment import (  # noqa: F401 (re-exported)
+    _AUGMENT_METHODS, _EDA, _METHOD_ALIASES, CJK_RE, STOPWORDS_EN, TextAugmentMixin)
+from ._text_quality import _CONTROL_RE, _MOJIBAKE_RE, TextQualityMixin  # noqa: F401 (re-exported)
 from ._text_tables import SYNONYMS_EN, SYNONYMS_ZH, TRAD_TO_SIMP  # noqa: F401 (re-exported)
 from .base import APTPlugin, did_you_mean
 
 URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'，。！？、]+", re.IGNORECASE)
 EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CONTROL_RE = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028\u2029\ufeff]")
-_MOJIBAKE_RE = re.compile(r"(?:Ã[\u0080-\u00bf]|Â[\u0080-\u00bf\s]|â€[\u0080-\u00bf™œ\u009d˜”“¦¢]|"
-                          r"å[\u0080-\u00bf]{1,2}|æ[\u0080-\u00bf]{1,2}|ä¸|ï¼)")
 
 _FULLWIDTH_PUNCT = {",": "，", ".": "。", "!": "！", "?": "？", ":": "：", ";": "；", "(": "（", ")": "）"}
-STOPWORDS_EN = frozenset("a an the of to in on at for and or but is are was were be been it this that with as by".split())
-_AUGMENT_METHODS = ("synonym", "insert", "swap", "delete", "back_translation", "eda")
-_EDA = ("synonym", "insert", "swap", "delete")   # "eda": one variant by each of EDA's four operations
 _STEPS = ("clean", "quality_check", "augment", "balance")
-_METHOD_ALIASES = {"synonym_replacement": "synonym", "sr": "synonym", "random_insertion": "insert", "ri": "insert",
-                   "random_swap": "swap", "rs": "swap", "random_deletion": "delete", "rd": "delete",
-                   "back_translate": "back_translation", "bt": "back_translation",
-                   "easy_data_augmentation": "eda"}
 
 
 def to_halfwidth(text: str) -> str:
@@ -55,7 +47,7 @@ def to_halfwidth(text: str) -> str:
     return "".join(out)
 
 
-class DataProcessorsPlugin(APTPlugin):
+class DataProcessorsPlugin(TextAugmentMixin, TextQualityMixin, APTPlugin):
     """Clean, augment, balance and quality-check text records; reports counts to the active run."""
 
     name = "data-processors"
@@ -181,103 +173,6 @@ class DataProcessorsPlugin(APTPlugin):
             return re.sub(r"\s+", " ", text).strip()
         raise ValueError(f"unknown cleaning strategy {strategy!r}; use basic, aggressive, chinese or code")
 
-    # --- augmentation (EDA + back translation) ---------------------------------------------------------
-    def _tokenize(self, text: str) -> Tuple[List[str], str]:
-        """Words and the joiner: Chinese text is cut by longest match against the synonym table, else per character."""
-        if not CJK_RE.search(text):
-            return text.split(), " "
-        words = sorted((w for w in self.synonyms if CJK_RE.search(w)), key=len, reverse=True)
-        maxlen = max((len(w) for w in words), default=1)
-        vocab = set(words)
-        out, i = [], 0
-        while i < len(text):
-            for n in range(min(maxlen, len(text) - i), 0, -1):
-                if text[i:i + n] in vocab or n == 1:
-                    out.append(text[i:i + n])
-                    i += n
-                    break
-        return [t for t in out if not t.isspace()], ""
-
-    def _synonyms_of(self, word: str) -> List[str]:
-        key = word.lower()
-        syns = self.synonyms.get(word) or self.synonyms.get(key) or []
-        if word[:1].isupper():
-            syns = [s[:1].upper() + s[1:] for s in syns]
-        return syns
-
-    def _n_changes(self, words: List[str]) -> int:
-        return max(1, int(round(float(self.config["augment_alpha"]) * len(words))))
-
-    def synonym_replacement(self, words: List[str], n: int) -> List[str]:
-        words = list(words)
-        candidates = [i for i, w in enumerate(words) if w.lower() not in STOPWORDS_EN and self._synonyms_of(w)]
-        self.rng.shuffle(candidates)
-        for i in candidates[:n]:
-            words[i] = self.rng.choice(self._synonyms_of(words[i]))
-        return words
-
-    def random_insertion(self, words: List[str], n: int) -> List[str]:
-        words = list(words)
-        for _ in range(n):
-            options = [w for w in words if self._synonyms_of(w)]
-            if not options:
-                break
-            words.insert(self.rng.randint(0, len(words)), self.rng.choice(self._synonyms_of(self.rng.choice(options))))
-        return words
-
-    def random_swap(self, words: List[str], n: int) -> List[str]:
-        words = list(words)
-        if len(words) < 2:
-            return words
-        for _ in range(n):
-            i, j = self.rng.sample(range(len(words)), 2)
-            words[i], words[j] = words[j], words[i]
-        return words
-
-    def random_deletion(self, words: List[str], p: float) -> List[str]:
-        if len(words) <= 1:
-            return list(words)
-        kept = [w for w in words if self.rng.random() > p]
-        return kept or [self.rng.choice(words)]
-
-    def back_translate(self, text: str, translate_fn: Optional[Callable[[str, str, str], str]] = None,
-                       src: Optional[str] = None, pivot: Optional[str] = None) -> str:
-        """``translate_fn(translate_fn(text, src, pivot), pivot, src)``: a paraphrase through a pivot language."""
-        fn = translate_fn or self.config.get("translate_fn")
-        if fn is None:
-            raise ValueError("back translation needs translate_fn(text, src_lang, tgt_lang) -> str: pass "
-                             "translate_fn= in the plugin config (no translation model is downloaded)")
-        src = src or self.config["source_lang"]
-        pivot = pivot or self.config["pivot_lang"]
-        return fn(fn(text, src, pivot), pivot, src)
-
-    def augment_text(self, text: str, methods: Optional[Union[str, Sequence[str]]] = None,
-                     num_augment: Optional[int] = None) -> List[str]:
-        """Variants of ``text``: ``num_augment`` per method (synonym, insert, swap, delete, back_translation)."""
-        methods = [methods] if isinstance(methods, str) else list(methods or self.config["augment_methods"])
-        n_aug = int(num_augment if num_augment is not None else self.config["num_augment"])
-        words, joiner = self._tokenize(text)
-        out: List[str] = []
-        expanded: List[str] = []
-        for method in methods:
-            m = _METHOD_ALIASES.get(method, method)
-            if m not in _AUGMENT_METHODS:
-                raise ValueError(f"unknown augmentation {method!r}{did_you_mean(method, _AUGMENT_METHODS)}; "
-                                 f"use one of {_AUGMENT_METHODS}")
-            expanded.extend(_EDA if m == "eda" else [m])
-        for m in expanded:
-            for _ in range(n_aug):
-                if m == "back_translation":
-                    out.append(self.back_translate(text))
-                    continue
-                n = self._n_changes(words)
-                new = {"synonym": lambda: self.synonym_replacement(words, n),
-                       "insert": lambda: self.random_insertion(words, n),
-                       "swap": lambda: self.random_swap(words, n),
-                       "delete": lambda: self.random_deletion(words, float(self.config["augment_alpha"]))}[m]()
-                out.append(joiner.join(new))
-        return out
-
     # --- balancing -----------------------------------------------------------------------------------
     def balance_dataset(self, data: Sequence[Mapping[str, Any]], label_key: Optional[str] = None,
                         method: Optional[str] = None, feature_key: Optional[str] = None,
@@ -331,91 +226,6 @@ class DataProcessorsPlugin(APTPlugin):
             raise ValueError(f"unknown balance method {method!r}; use oversample, undersample or smote")
         counts = Counter(str(r[label_key]) for r in out)
         self.log({f"data/balance/{k}": v for k, v in counts.items()}, step=self._next_step())
-        return out
-
-    # --- quality ----------------------------------------------------------------------------------------
-    def check_quality(self, data: Sequence[Any], min_length: Optional[int] = None, max_length: Optional[int] = None,
-                      text_key: Optional[str] = None) -> List[Dict[str, Any]]:
-        """Issues found in ``data``: a list of ``{"index", "type", "field", "detail", "severity"}``.
-
-        Types: ``format`` (not a dict / no text / text not a string), ``empty_field``, ``too_short``,
-        ``too_long``, ``exact_duplicate``, ``near_duplicate`` (character 3-gram TF-IDF cosine >=
-        ``near_duplicate_threshold``), ``encoding`` (replacement characters, mojibake, control characters).
-        """
-        text_key = text_key or self.config["text_key"]
-        lo = int(self.config["min_length"] if min_length is None else min_length)
-        hi = int(self.config["max_length"] if max_length is None else max_length)
-        issues: List[Dict[str, Any]] = []
-
-        def add(i, kind, field, detail, severity="error"):
-            issues.append({"index": i, "type": kind, "field": field, "detail": detail, "severity": severity})
-
-        texts: Dict[int, str] = {}
-        for i, rec in enumerate(data):
-            if not isinstance(rec, Mapping):
-                add(i, "format", None, f"record is a {type(rec).__name__}, not a dict")
-                continue
-            for key, value in rec.items():
-                if value is None or (isinstance(value, str) and not value.strip()):
-                    add(i, "empty_field", key, "empty or missing value")
-            if text_key not in rec:
-                add(i, "format", text_key, f"no {text_key!r} field")
-                continue
-            text = rec[text_key]
-            if text is None or (isinstance(text, str) and not text.strip()):
-                continue  # reported as empty_field
-            if not isinstance(text, str):
-                add(i, "format", text_key, f"text is a {type(text).__name__}, not a str")
-                continue
-            n = len(text.strip())
-            if n < lo:
-                add(i, "too_short", text_key, f"{n} characters < min_length {lo}")
-            if n > hi:
-                add(i, "too_long", text_key, f"{n} characters > max_length {hi}")
-            if "\ufffd" in text:
-                add(i, "encoding", text_key, f"{text.count(chr(0xFFFD))} replacement character(s) U+FFFD")
-            if _MOJIBAKE_RE.search(text):
-                add(i, "encoding", text_key, f"mojibake (UTF-8 read as Latin-1/CP1252): {_MOJIBAKE_RE.search(text).group()!r}")
-            if _CONTROL_RE.search(text.replace("\n", "").replace("\t", "")):
-                add(i, "encoding", text_key, "control or zero-width characters", "warning")
-            texts[i] = text
-        first: Dict[str, int] = {}
-        unique: Dict[int, str] = {}
-        for i, text in texts.items():
-            key = re.sub(r"\s+", " ", text.strip())
-            if key in first:
-                add(i, "exact_duplicate", text_key, f"same text as record {first[key]}")
-            else:
-                first[key] = i
-                unique[i] = key
-        for i, j, sim in self._near_duplicates(unique):
-            add(j, "near_duplicate", text_key, f"{sim:.2f} similar to record {i}", "warning")
-        counts = Counter(x["type"] for x in issues)
-        self.log({"data/quality/records": len(data), "data/quality/issues": len(issues),
-                  **{f"data/quality/{k}": v for k, v in counts.items()}}, step=self._next_step())
-        return issues
-
-    def _near_duplicates(self, texts: Dict[int, str]) -> List[Tuple[int, int, float]]:
-        if len(texts) < 2:
-            return []
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        ids = list(texts)
-        try:
-            X = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3)).fit_transform([texts[i] for i in ids])
-        except ValueError:  # no 3-grams at all (very short texts)
-            return []
-        thr = float(self.config["near_duplicate_threshold"])
-        out, flagged = [], set()
-        block = 512
-        for start in range(0, len(ids), block):
-            sims = (X[start:start + block] @ X.T).toarray()
-            for r, row in enumerate(sims):
-                a = start + r
-                for b in (row[a + 1:] >= thr).nonzero()[0] + a + 1:
-                    if ids[b] not in flagged:
-                        flagged.add(ids[b])
-                        out.append((ids[a], ids[b], float(row[b])))
         return out
 
     # --- pipeline -------------------------------------------------------------------------------------
