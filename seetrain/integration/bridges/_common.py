@@ -1,4 +1,5 @@
-"""What the bridges share: safe patching of a class or module attribute, and failure reporting.
+"""What the bridges share: safe patching of a class or module attribute, failure reporting, and
+the live mirror's life cycle (:class:`Mirror`: one live mirror per bridge, disable, finish).
 
 A patch replaces ``owner.name`` by a wrapper that calls the original first; an exception from the
 original reaches the caller unchanged, and only then the bridge's ``after(result, *args, **kwargs)``
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 _MISSING = object()
 
@@ -106,3 +107,39 @@ def number(value: Any) -> Optional[float]:
             return None
         return number(value) if isinstance(value, (int, float)) else None
     return None
+
+
+_ACTIVE: Dict[str, "Mirror"] = {}  # bridge name -> its live mirror
+
+
+class Mirror:
+    """Base of a bridge's live mirror. A subclass sets ``bridge`` and, in ``__init__``, ``self.runs``
+    (source run id -> its SeeTrain run) and ``self._patches = Patches(bridge)``."""
+
+    bridge = ""
+    runs: Dict[Any, Any]
+    _patches: Patches
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> Any:
+        """A new live mirror; the bridge's earlier one, if any, is disabled first."""
+        old = _ACTIVE.get(cls.bridge)
+        if old is not None:
+            old.disable()
+        mirror = _ACTIVE[cls.bridge] = cls(*args, **kwargs)
+        return mirror
+
+    def disable(self) -> None:
+        """Stop mirroring: every patched attribute is exactly as before."""
+        self._patches.restore()
+        if _ACTIVE.get(self.bridge) is self:
+            del _ACTIVE[self.bridge]
+
+    def finish(self, status: str = "success") -> None:
+        """Stop mirroring and finish every run still open."""
+        self.disable()
+        for key in list(self.runs):
+            try:
+                self.runs.pop(key).finish(status)
+            except Exception as exc:
+                report(self.bridge, "finish a run", exc)

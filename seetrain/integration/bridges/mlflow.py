@@ -27,7 +27,7 @@ import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import seetrain
-from seetrain.integration.bridges._common import Patches, import_or_explain, report
+from seetrain.integration.bridges._common import Mirror, Patches, import_or_explain
 
 FRAMEWORK = "mlflow"
 STATUS = {"FINISHED": "success", "FAILED": "failed", "KILLED": "killed"}
@@ -58,8 +58,10 @@ def run_config(info: Any, experiment_name: Optional[str], params: Dict[str, str]
 
 
 # --- the live mirror ------------------------------------------------------------------------------
-class MLflowSync:
+class MLflowSync(Mirror):
     """The active mirror: one SeeTrain run per MLflow run. ``disable()`` restores ``MlflowClient``."""
+
+    bridge = FRAMEWORK
 
     def __init__(self, project: Optional[str] = None, **init_kwargs: Any) -> None:
         self.project = project
@@ -143,25 +145,6 @@ class MLflowSync:
         """The SeeTrain run of the most recent MLflow run still open (None if none)."""
         return next(reversed(list(self.runs.values())), None)
 
-    def disable(self) -> None:
-        """Stop mirroring: ``MlflowClient`` is exactly as before."""
-        global _active
-        self._patches.restore()
-        if _active is self:
-            _active = None
-
-    def finish(self, status: str = "success") -> None:
-        """Stop mirroring and finish the SeeTrain runs of MLflow runs that were never ended."""
-        self.disable()
-        for run_id in list(self.runs):
-            try:
-                self.runs.pop(run_id).finish(status)
-            except Exception as exc:
-                report(FRAMEWORK, "finish a run", exc)
-
-
-_active: Optional[MLflowSync] = None
-
 
 def sync_mlflow(project: Optional[str] = None, **init_kwargs: Any) -> MLflowSync:
     """Mirror every MLflow run (fluent API and ``MlflowClient``) into SeeTrain; returns the handle.
@@ -169,11 +152,7 @@ def sync_mlflow(project: Optional[str] = None, **init_kwargs: Any) -> MLflowSync
     ``project`` overrides the MLflow experiment name as the SeeTrain project; ``init_kwargs`` go to
     :func:`seetrain.init` (``logdir``, ``tags``, ``mode`` ...). Calling it again replaces the earlier mirror.
     """
-    global _active
-    if _active is not None:
-        _active.disable()
-    _active = MLflowSync(project=project, **init_kwargs)
-    return _active
+    return MLflowSync.start(project=project, **init_kwargs)
 
 
 # --- importing from a tracking store ----------------------------------------------------------------

@@ -29,7 +29,7 @@ import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import seetrain
-from seetrain.integration.bridges._common import Patches, import_or_explain, report
+from seetrain.integration.bridges._common import Mirror, Patches, import_or_explain
 
 FRAMEWORK = "tensorboard"
 _WRITER_MODULES = {"torch": "torch.utils.tensorboard.writer", "tensorboardX": "tensorboardX.writer"}
@@ -86,11 +86,13 @@ def summary_values(summary: Any) -> Dict[str, Any]:
 
 
 # --- the live mirror --------------------------------------------------------------------------
-class TensorBoardSync:
+class TensorBoardSync(Mirror):
     """The active mirror: one SeeTrain run per TensorBoard log directory.
 
     ``disable()`` restores the writers' classes (open runs stay open); ``finish()`` also finishes them.
     """
+
+    bridge = FRAMEWORK
 
     def __init__(self, project: Optional[str] = None, frameworks: Sequence[str] = ("torch", "tensorboardX"),
                  **init_kwargs: Any) -> None:
@@ -161,25 +163,6 @@ class TensorBoardSync:
         """The run of the first writer that wrote something (None before that)."""
         return next(iter(self.runs.values()), None)
 
-    def disable(self) -> None:
-        """Stop mirroring: the writer classes are exactly as before."""
-        global _active
-        self._patches.restore()
-        if _active is self:
-            _active = None
-
-    def finish(self, status: str = "success") -> None:
-        """Stop mirroring and finish every open run."""
-        self.disable()
-        for logdir in list(self.runs):
-            try:
-                self.runs.pop(logdir).finish(status)
-            except Exception as exc:
-                report(FRAMEWORK, "finish a run", exc)
-
-
-_active: Optional[TensorBoardSync] = None
-
 
 def sync_tensorboard(project: Optional[str] = None, frameworks: Sequence[str] = ("torch", "tensorboardX"),
                      **init_kwargs: Any) -> TensorBoardSync:
@@ -188,11 +171,7 @@ def sync_tensorboard(project: Optional[str] = None, frameworks: Sequence[str] = 
     ``init_kwargs`` go to :func:`seetrain.init` for each run (``logdir``, ``tags``, ``mode`` ...).
     Calling it again replaces the earlier mirror.
     """
-    global _active
-    if _active is not None:
-        _active.disable()
-    _active = TensorBoardSync(project=project, frameworks=frameworks, **init_kwargs)
-    return _active
+    return TensorBoardSync.start(project=project, frameworks=frameworks, **init_kwargs)
 
 
 # --- importing event files ------------------------------------------------------------------------

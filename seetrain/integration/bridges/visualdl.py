@@ -23,7 +23,7 @@ import threading
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import seetrain
-from seetrain.integration.bridges._common import Patches, import_or_explain, report
+from seetrain.integration.bridges._common import Mirror, Patches, import_or_explain
 
 FRAMEWORK = "visualdl"
 
@@ -34,8 +34,10 @@ def _f32(value: Any) -> float:
     return float(np.float32(value))
 
 
-class VisualDLSync:
+class VisualDLSync(Mirror):
     """Mirrors every ``visualdl.LogWriter``; one SeeTrain run per log directory."""
+
+    bridge = FRAMEWORK
 
     def __init__(self, project: Optional[str] = None, **init_kwargs: Any) -> None:
         vdl = import_or_explain("visualdl", "visualdl", "VisualDL bridge")
@@ -75,33 +77,10 @@ class VisualDLSync:
             self._ids[logdir] = run.id
             run.finish("success")
 
-    def disable(self) -> None:
-        """Stop mirroring: ``LogWriter`` is exactly as before."""
-        global _active
-        self._patches.restore()
-        if _active is self:
-            _active = None
-
-    def finish(self, status: str = "success") -> None:
-        """Stop mirroring and finish every open run."""
-        self.disable()
-        for logdir in list(self.runs):
-            try:
-                self.runs.pop(logdir).finish(status)
-            except Exception as exc:
-                report(FRAMEWORK, "finish a run", exc)
-
-
-_active: Optional[VisualDLSync] = None
-
 
 def sync_visualdl(project: Optional[str] = None, **init_kwargs: Any) -> VisualDLSync:
     """Mirror every ``visualdl.LogWriter`` into SeeTrain; ``init_kwargs`` go to :func:`seetrain.init`."""
-    global _active
-    if _active is not None:
-        _active.disable()
-    _active = VisualDLSync(project=project, **init_kwargs)
-    return _active
+    return VisualDLSync.start(project=project, **init_kwargs)
 
 
 # --- importing log files --------------------------------------------------------------------------

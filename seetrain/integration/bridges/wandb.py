@@ -33,7 +33,7 @@ import zlib
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import seetrain
-from seetrain.integration.bridges._common import Patches, import_or_explain, number, report
+from seetrain.integration.bridges._common import Mirror, Patches, import_or_explain, number, report
 
 FRAMEWORK = "wandb"
 _SKIP_CONFIG = ("_wandb",)
@@ -125,8 +125,10 @@ class _Mirror:
                 self.run.log(row, step=step)
 
 
-class WandbSync:
+class WandbSync(Mirror):
     """The active mirror: one SeeTrain run per W&B run. ``disable()`` restores ``wandb``."""
+
+    bridge = FRAMEWORK
 
     def __init__(self, project: Optional[str] = None, **init_kwargs: Any) -> None:
         self.project = project
@@ -214,13 +216,6 @@ class WandbSync:
         """The SeeTrain run of the latest W&B run still open (None if none)."""
         return next(reversed([m.run for m in self.mirrors.values()]), None)
 
-    def disable(self) -> None:
-        """Stop mirroring: ``wandb.init`` and the ``Run`` class are exactly as before."""
-        global _active
-        self._patches.restore()
-        if _active is self:
-            _active = None
-
     def finish(self, status: str = "success") -> None:
         """Stop mirroring and finish the SeeTrain runs of W&B runs that were never finished."""
         self.disable()
@@ -233,9 +228,6 @@ class WandbSync:
                 report(FRAMEWORK, "finish a run", exc)
 
 
-_active: Optional[WandbSync] = None
-
-
 def sync_wandb(project: Optional[str] = None, **init_kwargs: Any) -> WandbSync:
     """Mirror every W&B run (``wandb.init`` ... ``finish``) into SeeTrain; returns the handle.
 
@@ -243,11 +235,7 @@ def sync_wandb(project: Optional[str] = None, **init_kwargs: Any) -> WandbSync:
     ``init_kwargs`` go to :func:`seetrain.init` (``logdir``, ``mode`` ...). Calling it again
     replaces the earlier mirror.
     """
-    global _active
-    if _active is not None:
-        _active.disable()
-    _active = WandbSync(project=project, **init_kwargs)
-    return _active
+    return WandbSync.start(project=project, **init_kwargs)
 
 
 # --- reading W&B's record log (run-<id>.wandb) ------------------------------------------------------
