@@ -95,16 +95,18 @@ def one_repeat(seetrain, logdir: str, keys: List[str], steps: int, rep: int) -> 
     # end to end: the rows exist; time writing all of them, finish included
     rows = [{k: step * 0.001 + i for i, k in enumerate(keys)} for step in range(steps)]
     points = steps * len(keys)
+    run = seetrain.init(project="bench", logdir=logdir, system_metrics=False, console="off")
+    # a run is more than a second old when it finishes: its environment capture (git, packages;
+    # a fixed cost of every run, done on its own thread) is over by then and is not logging throughput
+    time.sleep(1.0)
+    # the floor runs right before SeeTrain, so the two are timed moments apart (this machine's
+    # speed drifts by tens of percent within seconds)
     call, close = _floor_writer(os.path.join(logdir, f"floor-e2e-{rep}.jsonl"))
     t = time.perf_counter()
     for row in rows:
         call(row)
     close()
     res["floor_pps"] = points / (time.perf_counter() - t)
-    run = seetrain.init(project="bench", logdir=logdir, system_metrics=False, console="off")
-    # a run is more than a second old when it finishes: its environment capture (git, packages;
-    # a fixed cost of every run, done on its own thread) is over by then and is not logging throughput
-    time.sleep(1.0)
     log = run.log
     t = time.perf_counter()
     for row in rows:

@@ -48,7 +48,6 @@ class RecordQueue:
 
     def put_metrics(self, step: Optional[int], data: Dict[str, Any]) -> int:
         """Queue a metrics record; returns the queue length (for backpressure)."""
-        items = self.items
         with self.lock:
             if step is None:
                 step = self.next_step
@@ -57,14 +56,15 @@ class RecordQueue:
                 self.next_step = step + 1
             seq = self.seq
             self.seq = seq + 1
+            items = self.items  # here: pop_all swaps the deque under the lock
             items.append((METRICS, seq, _time(), step, data))
         return len(items)
 
     def put_split(self, step: Optional[int], scalars: Dict[str, Any], media: Dict[str, Any], nbytes: int) -> int:
         """Scalars and media of one ``log()`` call: two records at the same step, so encoding the
         media never holds the scalars back."""
-        items = self.items
         with self.lock:
+            items = self.items
             if step is None:
                 step = self.next_step
                 self.next_step = step + 1
@@ -89,16 +89,15 @@ class RecordQueue:
         return seq
 
     def pop_all(self, limit: int = 4096) -> List[Item]:
-        """Up to ``limit`` items, oldest first (the writer's side)."""
+        """About ``limit`` items at most, oldest first (the writer's side; producers may add a few
+        between the length check and the swap)."""
         items = self.items
-        out = []
-        pop = items.popleft
-        try:
-            for _ in range(limit):
-                out.append(pop())
-        except IndexError:
-            pass
-        return out
+        if len(items) > limit:  # a backlog: take it in bounded batches
+            pop = items.popleft
+            return [pop() for _ in range(limit)]
+        with self.lock:  # the usual case: take the whole deque at once, no per-item pops
+            items, self.items = self.items, collections.deque()
+        return list(items)
 
     def media_done(self, nbytes: int) -> None:
         with self.lock:

@@ -17,7 +17,7 @@ a lone surrogate, a recursion-deep structure) is repaired or dropped, and report
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import orjson
 
@@ -150,6 +150,25 @@ def encode_metrics(seq: int, time: float, step: int, data: Dict[str, Any],
     if kind == "metrics":
         return METRICS_LINE % (seq, time, step, body), data
     return b'{"seq":%d,"time":%r,"type":"%b","data":%b}\n' % (seq, time, kind.encode(), body), data
+
+
+_RECORD_SEP = b'},{"seq":'   # between two records of a dumped list (a string cannot hold it: '"' is escaped)
+_LINE_SEP = b'}\n{"seq":'
+
+
+def encode_metrics_batch(items: Sequence[Tuple[int, int, float, int, Dict[str, Any]]]) -> Optional[List[Any]]:
+    """The lines of consecutive queued metrics items ``(kind, seq, time, step, data)`` made in one
+    orjson call (a third of the cost of one call per record), as bytes-like parts to join; or
+    ``None`` when any record needs :func:`encode_metrics`' careful path (non-finite floats, ints
+    beyond 64 bits, odd keys)."""
+    try:
+        out = orjson.dumps([{"seq": seq, "time": t, "type": "metrics", "step": step, "data": data}
+                            for _, seq, t, step, data in items], option=METRIC_OPTS)
+    except orjson.JSONEncodeError:
+        return None
+    if b"null" in out or out.count(_RECORD_SEP) != len(items) - 1:  # NaN/Inf, or a separator inside a value
+        return None
+    return [memoryview(out.replace(_RECORD_SEP, _LINE_SEP))[1:-1], b"\n"]  # without the list's brackets
 
 
 def encode(seq: int, time: float, type: str, fields: Dict[str, Any]) -> bytes:

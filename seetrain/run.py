@@ -27,6 +27,8 @@ DEFAULT_QUEUE_SIZE = 100_000
 DEFAULT_QUEUE_BYTES = 256 << 20
 
 _FAST = FAST
+_all_fast = FAST.issuperset          # _all_fast(map(type, values)): every value an int or float
+_all_str = frozenset((str,)).issuperset
 _active = lifecycle._active
 _pending_config = Config()  # seetrain.config before any init(): merged into the next run
 
@@ -119,13 +121,16 @@ class Run:
                                             "nothing was logged. Call it as seetrain.log({'loss': loss})")
                     return
                 data = dict(data)
-            clean: Dict[str, Any] = {}  # a copy: the caller may reuse its dict
             media = None
-            for key, value in data.items():
-                if type(value) in _FAST and type(key) is str:
-                    clean[key] = value
-                    continue
-                media = self._slow_value(key, value, clean, media)
+            clean: Dict[str, Any] = data.copy()  # a copy: the caller may reuse its dict
+            # all numbers under str keys (the usual record) is two C-level passes, no Python loop
+            if not (_all_fast(map(type, clean.values())) and _all_str(map(type, clean))):
+                clean = {}
+                for key, value in data.items():
+                    if type(value) in _FAST and type(key) is str:
+                        clean[key] = value
+                        continue
+                    media = self._slow_value(key, value, clean, media)
             if step is not None and (type(step) is not int or step < 0):
                 step = self._fix_step(step)
             q = self._queue

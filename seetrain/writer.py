@@ -17,12 +17,15 @@ from __future__ import annotations
 import os
 import threading
 import time
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .media_writer import MediaWriter, media_dirname  # noqa: F401 - media_dirname is re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
 from .rundir import RecordFile, write_json_atomic
 
+_kind, _step, _payload = itemgetter(0), itemgetter(3), itemgetter(4)
 Warn = Callable[[str, Optional[str]], None]  # (message, key) -> None; must not raise
 
 
@@ -77,62 +80,26 @@ class RunWriter(threading.Thread):
 
     def drain(self) -> None:
         """Write everything queued now (whole lines, one write per batch)."""
-        import orjson  # here, not at import: init() does not wait for it
-
-        from . import records
-
-        dumps = orjson.dumps
-        opt = records.METRIC_OPTS | orjson.OPT_APPEND_NEWLINE
-        summary_update = self.summary.update  # atomic under the GIL; also updated by the media thread
         while True:
             batch = self.queue.pop_all(4096)
             if not batch:
                 return
-            buf: List[bytes] = []
+            buf: List[Any] = []  # bytes-like parts of the lines, joined for one write
             stored: List[Tuple[int, Dict[str, Any]]] = []
             taken: List[Tuple[int, int]] = []
             failed: List[int] = []
             last_step = -1
-            for item in batch:
-                kind, seq, t, step, payload = item
-                try:
-                    if kind == METRICS:  # the common case, inlined: one orjson call
-                        try:
-                            line = dumps({"seq": seq, "time": t, "type": "metrics", "step": step, "data": payload},
-                                         option=opt)
-                        except orjson.JSONEncodeError:
-                            line = b"null"
-                        if b"null" in line:  # NaN/Inf, ints beyond 64 bits, bad keys: the careful path
-                            line, payload = records.encode_metrics(seq, t, step, payload, self.problem)
-                        summary_update(payload)
-                        if step > last_step:
-                            last_step = step
-                    elif kind == MEDIA:
+            for kind, group in groupby(batch, key=_kind):
+                if kind == METRICS:  # the common case: consecutive metrics records, one orjson call
+                    last_step = max(last_step, self._metrics_lines(list(group), buf, failed))
+                elif kind == MEDIA:
+                    for item in group:
                         self.media.submit(item)
-                        continue
-                    elif kind == SYSTEM:
-                        line = records.encode_metrics(seq, t, 0, payload, self.problem, kind="system")[0]
-                    elif kind == CONSOLE:
-                        line = records.encode(seq, t, "console", {"stream": payload[0], "line": payload[1]})
-                    elif kind == EVENT:
-                        line = records.encode(seq, t, "event", payload)
-                    elif kind == CONFIG:
-                        line = records.encode(seq, t, "config", {"config": payload})
-                        self.meta.setdefault("config", {}).update(records.sanitize(payload))
-                        self._meta_due = True
-                    elif kind == SUMMARY:
-                        line = records.encode(seq, t, "summary", {"summary": payload})
-                        stored.append((-2, records.sanitize(payload)))
-                        self._meta_due = True
-                    elif kind == LOST:
-                        line, taken = self._lost_event(seq, t)
-                    else:  # pragma: no cover - every kind is handled above
-                        continue
-                except Exception as exc:
-                    self.add_lost([seq], f"could not encode a record ({type(exc).__name__}: {exc})")
-                    failed.append(seq)
-                    continue
-                buf.append(line)
+                else:
+                    for item in group:
+                        line = self._other_line(item, stored, failed, taken)
+                        if line is not None:
+                            buf.append(line)
             if buf:
                 err = self.file.append(b"".join(buf))
                 if err is not None:
@@ -147,6 +114,64 @@ class RunWriter(threading.Thread):
             with self.progress:
                 self.done_seq = batch[-1][1]
                 self.progress.notify_all()
+
+    def _metrics_lines(self, group: List[Tuple[Any, ...]], buf: List[Any], failed: List[int]) -> int:
+        """Encode consecutive metrics items into ``buf``, update the summary; returns their last step."""
+        from . import records
+
+        summary_update = self.summary.update  # atomic under the GIL; also updated by the media thread
+        parts = records.encode_metrics_batch(group)
+        if parts is not None:
+            buf += parts
+            for payload in map(_payload, group):
+                summary_update(payload)
+            return max(map(_step, group))
+        last_step = -1
+        for _, seq, t, step, payload in group:  # the careful path, record by record
+            try:
+                line, payload = records.encode_metrics(seq, t, step, payload, self.problem)
+            except Exception as exc:
+                self.add_lost([seq], f"could not encode a record ({type(exc).__name__}: {exc})")
+                failed.append(seq)
+                continue
+            buf.append(line)
+            summary_update(payload)
+            if step > last_step:
+                last_step = step
+        return last_step
+
+    def _other_line(self, item: Tuple[Any, ...], stored: List[Tuple[int, Dict[str, Any]]],
+                    failed: List[int], taken: List[Tuple[int, int]]) -> Optional[bytes]:
+        """The line of a config, system, console, event, summary or lost record (None: it is lost).
+        A lost event adds the seq ranges it reports to ``taken`` (given back if the write fails)."""
+        from . import records
+
+        kind, seq, t, _, payload = item
+        try:
+            if kind == SYSTEM:
+                return records.encode_metrics(seq, t, 0, payload, self.problem, kind="system")[0]
+            if kind == CONSOLE:
+                return records.encode(seq, t, "console", {"stream": payload[0], "line": payload[1]})
+            if kind == EVENT:
+                return records.encode(seq, t, "event", payload)
+            if kind == CONFIG:
+                line = records.encode(seq, t, "config", {"config": payload})
+                self.meta.setdefault("config", {}).update(records.sanitize(payload))
+                self._meta_due = True
+                return line
+            if kind == SUMMARY:
+                line = records.encode(seq, t, "summary", {"summary": payload})
+                stored.append((-2, records.sanitize(payload)))
+                self._meta_due = True
+                return line
+            if kind == LOST:
+                line, ranges = self._lost_event(seq, t)
+                taken.extend(ranges)
+                return line
+        except Exception as exc:
+            self.add_lost([seq], f"could not encode a record ({type(exc).__name__}: {exc})")
+            failed.append(seq)
+        return None
 
     def _written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
         with self._lock:
