@@ -6,7 +6,8 @@ read_run peak memory against the file size, and resuming a long run.
 Prints one table (median of --repeat, with min..max), wall time and CPU time (user + sys of the
 process: what the work costs when the machine is shared; the targets are judged on wall time). Run directories are written as
 docs/record-format.md says; the resumed run starts as a real SeeTrain run that is then
-extended to --records records. Each timed part runs in a fresh subprocess.
+extended to --records records. Each timed part runs in a fresh subprocess, with SeeTrain's byte
+code cached as a user's installed copy has it.
 """
 
 from __future__ import annotations
@@ -154,6 +155,11 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        # byte code cached as an installed package has it (this machine sets PYTHONDONTWRITEBYTECODE,
+        # which would make every fresh process compile SeeTrain first); a first run fills the cache
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
+        run_py("import seetrain, seetrain.reader, seetrain.run_start, seetrain.writer, seetrain.cli.runs")
         meta = template_meta(os.path.join(tmp, "template"))
         ls_dir = os.path.join(tmp, "ls")
         make_ls_logdir(ls_dir, args.runs, meta)
