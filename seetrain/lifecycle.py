@@ -5,6 +5,8 @@ SeeTrain only observes how a program ends; it never changes it:
 * **Exit status.** At exit, an uncaught exception is read from ``sys.last_value`` (set by Python
   before any ``sys.excepthook`` runs, so a user's own hook does not hide it); ``sys.exit(code)``
   is seen through a thin wrapper of ``sys.exit`` that records the code and calls the original.
+  The site builtins ``exit()`` and ``quit()`` are observed the same way. A bare
+  ``raise SystemExit(n)`` leaves no trace Python exposes at exit and reads as ``success``.
   ``success`` (exit 0), ``failed`` (non-zero ``sys.exit``; a message exits 1), ``crashed`` (an
   exception: type, message, traceback), ``killed`` (SIGTERM, Ctrl-C).
 * **SIGTERM.** A handler is installed only where the disposition is the default one. Called as
@@ -128,6 +130,31 @@ _exit.__doc__ = _real_exit.__doc__
 _exit.__wrapped__ = _real_exit  # type: ignore[attr-defined]
 
 
+class _ObservedQuitter:
+    """The site module's ``exit``/``quit`` (which raise ``SystemExit`` themselves, not through
+    ``sys.exit``), remembered like :func:`_exit`; it prints and behaves as the original."""
+
+    def __init__(self, real: Any) -> None:
+        self.__wrapped__ = real
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+    def __call__(self, code: Any = None) -> None:
+        if threading.current_thread() is threading.main_thread():
+            _state["exit"] = (code, sys.exc_info()[1])
+        self.__wrapped__(code)
+
+
+def _observe_quitters() -> None:
+    import builtins
+
+    for name in ("exit", "quit"):
+        real = getattr(builtins, name, None)
+        if type(real).__name__ == "Quitter":  # _sitebuiltins.Quitter; absent under python -S
+            setattr(builtins, name, _ObservedQuitter(real))
+
+
 def _finish_all_at_exit() -> None:
     pid = os.getpid()
     runs = [r for r in reversed(list(_active)) if r._pid == pid]
@@ -204,4 +231,5 @@ def install() -> None:
     os.register_at_fork(after_in_child=_after_fork_in_child)
     if sys.exit is _real_exit:
         sys.exit = _exit
+    _observe_quitters()
     _install_sigterm()

@@ -24,6 +24,8 @@ HEAD = """
     ("sys.exit('fatal')", 1, "failed", 1),
     ("sys.exit(0)", 0, "success", 0),
     ("pass", 0, "success", 0),
+    ("exit(3)", 3, "failed", 3),          # the site builtins a script may call instead of sys.exit
+    ("quit('bye')", 1, "failed", 1),
 ])
 def test_sys_exit_codes(tmp_path, ending, code, status, exit_code):
     out = run_script(tmp_path, HEAD + "    " + ending + "\n")
