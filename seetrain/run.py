@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import lifecycle
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
@@ -27,8 +27,6 @@ DEFAULT_QUEUE_SIZE = 100_000
 DEFAULT_QUEUE_BYTES = 256 << 20
 
 _FAST = FAST
-_all_fast = FAST.issuperset          # _all_fast(map(type, values)): every value an int or float
-_all_str = frozenset((str,)).issuperset
 _active = lifecycle._active
 _pending_config = Config()  # seetrain.config before any init(): merged into the next run
 
@@ -123,14 +121,10 @@ class Run:
                 data = dict(data)
             media = None
             clean: Dict[str, Any] = data.copy()  # a copy: the caller may reuse its dict
-            # all numbers under str keys (the usual record) is two C-level passes, no Python loop
-            if not (_all_fast(map(type, clean.values())) and _all_str(map(type, clean))):
-                clean = {}
-                for key, value in data.items():
-                    if type(value) in _FAST and type(key) is str:
-                        clean[key] = value
-                        continue
-                    media = self._slow_value(key, value, clean, media)
+            for key, value in clean.items():  # the usual record: numbers under str keys, kept as is
+                if type(value) not in _FAST or type(key) is not str:
+                    clean, media = self._slow_record(data)
+                    break
             if step is not None and (type(step) is not int or step < 0):
                 step = self._fix_step(step)
             q = self._queue
@@ -151,6 +145,17 @@ class Run:
         except Exception as exc:  # a bug of ours must not stop the training loop
             self._warn("log-internal", f"log() could not record this call ({type(exc).__name__}: {safe_repr(exc)}); "
                                        "training goes on")
+
+    def _slow_record(self, data: Dict[Any, Any]) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+        """A record with media, nested dicts, tensors or odd keys: (scalars, media or None)."""
+        clean: Dict[str, Any] = {}
+        media = None
+        for key, value in data.items():
+            if type(value) in _FAST and type(key) is str:
+                clean[key] = value
+                continue
+            media = self._slow_value(key, value, clean, media)
+        return clean, media
 
     def _slow_value(self, key: Any, value: Any, clean: Dict[str, Any], media: Optional[Dict[str, Any]]):
         if type(value) is dict:
