@@ -90,10 +90,18 @@ def _sampler_pruner(hs: Dict[str, Any]):
                                              n_warmup_steps=int(p.get("n_warmup_steps", 1)))
     elif name == "hyperband":
         pruner = optuna.pruners.HyperbandPruner()
+    elif name == "threshold":
+        lower, upper = p.get("lower"), p.get("upper")
+        if lower is None and upper is None:
+            raise TrainConfigError("hparams_search.pruner.name=threshold needs lower and/or upper (prune a trial whose "
+                                   "metric falls below lower or rises above upper)", key="hparams_search.pruner")
+        pruner = optuna.pruners.ThresholdPruner(lower=None if lower is None else float(lower),
+                                                upper=None if upper is None else float(upper),
+                                                n_warmup_steps=int(p.get("n_warmup_steps", 0)))
     elif name == "none":
         pruner = optuna.pruners.NopPruner()
     else:
-        raise TrainConfigError(f"hparams_search.pruner.name must be none, median or hyperband, got {name!r}",
+        raise TrainConfigError(f"hparams_search.pruner.name must be none, median, hyperband or threshold, got {name!r}",
                                key="hparams_search.pruner.name")
     return sampler(), pruner
 

@@ -94,3 +94,61 @@ def test_sweep_on_a_postgresql_study(pg_db, logdir, tmp_path):
     study = optuna.load_study(study_name="pg_study", storage=storage_for(pg_db))
     assert len(study.trials) == 2 and out["best_value"] == study.best_value
     assert len(seetrain.list_runs(logdir, project="train")) == 2
+
+
+
+def _search(tmp_path, name, lr, pruner):
+    """A search config of one's own (a YAML path): one lr range, one pruner, 3 short epochs per trial."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""study_name: prune_study
+direction: maximize
+sampler: {{name: random, seed: 0}}
+pruner: {pruner}
+space:
+  optim.lr: {{type: float, low: {lr[0]}, high: {lr[1]}}}
+overrides:
+  trainer.max_epochs: 3
+  trainer.limit_train_batches: 4
+  trainer.limit_val_batches: 2
+  trainer.checkpoint.enabled: false
+output_dir: {tmp_path / 'sweep'}
+""")
+    return [f"hparams_search={path}", "trainer.enable_progress_bar=false", "trainer.num_threads=1", "data.subset=400"]
+
+
+def _trial_run(logdir, number):
+    return next(r for r in seetrain.list_runs(logdir, project="train") if r.name == f"prune_study-trial{number}")
+
+
+def test_threshold_pruner_stops_a_bad_trial_at_its_first_validation(logdir, tmp_path):
+    """lr ~ 0 cannot learn: val/acc stays near chance, under the pruner's lower bound at epoch 0."""
+    from seetrain.train.sweep import run_sweep
+
+    out = run_sweep(_search(tmp_path, "t", (1e-9, 2e-9), "{name: threshold, lower: 0.5, n_warmup_steps: 0}"), n_trials=1)
+    assert out["pruned"] == 1 and out["complete"] == 0
+    run = _trial_run(logdir, 0)
+    assert run.status == "killed" and run.summary()["stop_reason"] == "pruned"
+    assert len(run.scalars("val/acc").values) == 1 < 3      # stopped at the first of three validations
+    assert run.scalars("val/acc").values[0] < 0.5
+
+
+def test_median_pruner_prunes_a_trial_worse_than_the_earlier_ones(logdir, tmp_path):
+    """Trial 0 learns (completes); trial 1, on the same shared study, is below its median at epoch 0."""
+    db = f"sqlite:///{tmp_path / 'prune.db'}"
+    median = "{name: median, n_startup_trials: 1, n_warmup_steps: 0}"
+    assert sweep_main(_search(tmp_path, "good", (0.01, 0.011), median) + ["--n-trials", "1", "--storage", db]) == 0
+    assert sweep_main(_search(tmp_path, "bad", (1e-9, 2e-9), median) + ["--n-trials", "1", "--storage", db]) == 0
+    study = optuna.load_study(study_name="prune_study", storage=db)
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert [t.state.name for t in trials] == ["COMPLETE", "PRUNED"]
+    good_run, bad_run = _trial_run(logdir, 0), _trial_run(logdir, 1)
+    assert good_run.status == "success" and len(good_run.scalars("val/acc").values) == 3
+    assert "stop_reason" not in good_run.summary()
+    assert bad_run.status == "killed" and bad_run.summary()["stop_reason"] == "pruned"
+    assert len(bad_run.scalars("val/acc").values) == 1
+    assert trials[1].intermediate_values[0] < trials[0].intermediate_values[0]
+
+
+def test_threshold_pruner_needs_a_bound(capsys):
+    assert sweep_main(["hparams_search=digits_small_cnn", "hparams_search.pruner={name: threshold}"]) == 2
+    assert "threshold needs lower and/or upper" in capsys.readouterr().err

@@ -61,17 +61,34 @@ def test_from_run_trains_again_with_the_recorded_config(logdir, tmp_path, capsys
     assert second.status == "success"
 
 
-def test_resume_from_a_checkpoint_continues_the_step_count(logdir):
+def test_resume_from_a_checkpoint_continues_the_seetrain_run(logdir):
+    """A checkpoint of an earlier `seetrain train` run resumes that run: one run, its curves continue."""
     args = FAST + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8"]
     assert train_main(args + ["trainer.max_epochs=1"]) == 0
     first = _only_run(logdir)
     assert first.scalars("val/acc").steps == [9]          # Lightning logs at global_step - 1
     assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={first.path}"]) == 0
+    run = _only_run(logdir)                                 # the same run, not a new one
+    assert run.id == first.id and run.status == "success"
+    assert run.scalars("val/acc").steps == [9, 19]          # the curve goes on; only the second epoch ran again
+    loss_steps = run.scalars("train/loss").steps
+    assert loss_steps == sorted(set(loss_steps)) and max(loss_steps) >= 10, loss_steps
+    assert [e["event"] for e in run.events if e["event"] in ("start", "resume")] == ["start", "resume"]
+    assert run.config["trainer"]["resume"] == first.path and run.config["trainer"]["max_epochs"] == 2
+    assert os.path.isfile(os.path.join(run.path, "checkpoints", "last.ckpt"))
+
+
+def test_resume_from_a_checkpoint_outside_any_run_starts_a_new_run(logdir, tmp_path):
+    import shutil
+
+    args = FAST + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8"]
+    assert train_main(args + ["trainer.max_epochs=1"]) == 0
+    first = _only_run(logdir)
+    ckpt = shutil.copy(os.path.join(first.path, "checkpoints", "last.ckpt"), tmp_path / "mine.ckpt")
+    assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={ckpt}"]) == 0
     second = [r for r in seetrain.list_runs(logdir) if r.id != first.id][0]
-    loss_steps = second.scalars("train/loss").steps
-    assert second.scalars("val/acc").steps == [19]          # only the second epoch ran
-    assert loss_steps and min(loss_steps) >= 10, loss_steps
-    assert second.config["trainer"]["resume"] == first.path
+    assert second.scalars("val/acc").steps == [19] and min(second.scalars("train/loss").steps) >= 10
+    assert first.refresh().scalars("val/acc").steps == [9]
 
 
 @pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0"])
@@ -95,11 +112,13 @@ def test_mixed_datasets_train_with_accumulation_and_bf16(logdir):
     assert r.scalars("val/acc").steps == [0]               # 2 batches, accumulated into 1 optimizer step
 
 
-def test_pretrained_weights_only_when_reachable(logdir, tmp_path, capsys):
+def test_pretrained_weights_only_when_reachable(logdir, tmp_path, capsys, monkeypatch):
     import http.server
     import threading
 
     import torch
+
+    monkeypatch.setenv("SEETRAIN_DATA_DIR", str(tmp_path / "cache"))  # not a copy cached by an earlier session
 
     from seetrain.train.models.small import small_cnn
 

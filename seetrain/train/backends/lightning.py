@@ -8,16 +8,17 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import lightning.pytorch as L
 import torch
 
 from ..errors import TrainConfigError
 from ..job import FitResult, Job
+from ..resume import checkpoint_run
 from . import check_common
 from .lit_modules import ClassifierModule, LanguageModelModule, ValidationReport
-from .torch_data import loader
+from .torch_data import batches
 
 NAME = "lightning"
 MODEL_BACKEND = "torch"
@@ -48,7 +49,9 @@ def check(config: Dict[str, Any]) -> None:
     check_common(sys.modules[__name__], config)
     t = config["trainer"]
     if t.get("resume"):
-        resume_path(t["resume"])
+        ckpt = resume_path(t["resume"])
+        if config["logger"].get("enabled", True):
+            checkpoint_run(ckpt)  # a run still being written is refused here, before anything starts
     if t["precision"] in ("16-mixed", "16-true") and t["accelerator"] == "cpu":
         raise TrainConfigError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed or 32-true (or auto)",
                                key="trainer.precision")
@@ -95,13 +98,18 @@ def _callbacks(job: Job, t: Dict[str, Any], report: ValidationReport) -> List[An
     return cbs
 
 
-def _logger(job: Job):
+def _logger(job: Job, ckpt: Optional[str]):
+    """The SeeTrain logger: a new run, or the run ``ckpt`` was saved in (resumed, its steps going on)."""
     lc = job.config["logger"]
     if not lc.get("enabled", True):
         return None
     from seetrain.integration.callbacks.lightning import SeeTrainLogger
 
     tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
+    earlier = checkpoint_run(ckpt) if ckpt else None
+    if earlier is not None:
+        return SeeTrainLogger(project=earlier.project, experiment_name=earlier.name, description=lc.get("description"),
+                              config=job.config, logdir=earlier.logdir, tags=tags or None, id=earlier.id, resume=True)
     return SeeTrainLogger(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
                           description=lc.get("description"), config=job.config, logdir=lc.get("logdir"),
                           tags=tags or None)
@@ -138,14 +146,14 @@ def fit(job: Job, model: torch.nn.Module) -> FitResult:
         torch.set_num_threads(int(threads))
     L.seed_everything(int(job.config["seed"]), workers=True, verbose=False)
     report = ValidationReport(job.metric, job.mode, job.hooks)
-    logger = _logger(job)
+    ckpt = resume_path(t["resume"]) if t.get("resume") else None
+    logger = _logger(job, ckpt)
     trainer = make_trainer(job, _callbacks(job, t, report), logger)  # Lightning's own checks, still no run
     module_cls = ClassifierModule if job.task == "classification" else LanguageModelModule
     module = module_cls(model, job.config["optim"], job.config["scheduler"])
     seed = int(job.config["seed"])
-    train_dl = loader(job.train, job.batch_size, True, job.num_workers, seed)
-    val_dl = loader(job.val, job.batch_size, False, job.num_workers, seed)
-    ckpt = resume_path(t["resume"]) if t.get("resume") else None
+    train_dl = batches(job.train, job.batch_size, True, job.num_workers, seed, trainer.world_size)
+    val_dl = batches(job.val, job.batch_size, False, job.num_workers, seed, trainer.world_size)
     status, t0 = "crashed", time.perf_counter()
     try:
         if logger is not None and trainer.is_global_zero:
@@ -158,6 +166,8 @@ def fit(job: Job, model: torch.nn.Module) -> FitResult:
             warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
             trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl, ckpt_path=ckpt)
         status = "killed" if report.stop_reason else "success"
+        if report.stop_reason and logger is not None and trainer.is_global_zero:
+            logger.experiment.summary["stop_reason"] = report.stop_reason  # e.g. "pruned" (a sweep's bad trial)
     finally:
         if logger is not None:
             logger.finish(status)

@@ -20,6 +20,18 @@ class _Base(L.LightningModule):
     def forward(self, x):
         return self.model(x)
 
+    def _step_loss_wanted(self) -> bool:
+        """Whether this training step's loss goes anywhere: the progress bar shows every step, a
+        logger writes every ``trainer.log_every_n_steps``. ``self.log`` costs a metric entry and a
+        device sync each call, so the steps in between skip it."""
+        trainer = self.trainer
+        if trainer.progress_bar_callback is not None:
+            return True
+        if not trainer.loggers:
+            return False
+        connector = getattr(trainer, "_logger_connector", None)
+        return bool(getattr(connector, "should_update_logs", True))
+
     def configure_optimizers(self):
         decay = [p for p in self.model.parameters() if p.ndim >= 2]
         rest = [p for p in self.model.parameters() if p.ndim < 2]
@@ -34,20 +46,35 @@ class _Base(L.LightningModule):
 
 
 class ClassifierModule(_Base):
-    """Cross-entropy training; ``train/loss``, ``val/loss`` and ``val/acc``."""
+    """Cross-entropy training; ``train/loss``, ``val/loss`` and ``val/acc``.
+
+    Validation sums loss, correct predictions and samples over the pass (across processes under
+    DDP) and logs the exact means once at its end."""
 
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = F.cross_entropy(self.model(x), y)
-        self.log("train/loss", loss, prog_bar=True)
+        if self._step_loss_wanted():
+            self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def on_validation_epoch_start(self):
+        self._val_sums = torch.zeros(3, device=self.device)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
         logits = self.model(x)
-        n = y.shape[0]
-        self.log("val/loss", F.cross_entropy(logits, y), batch_size=n, sync_dist=True)
-        self.log("val/acc", (logits.argmax(1) == y).float().mean(), batch_size=n, prog_bar=True, sync_dist=True)
+        self._val_sums += torch.stack([F.cross_entropy(logits, y, reduction="sum"),
+                                       (logits.argmax(1) == y).sum().float(),
+                                       torch.tensor(float(y.shape[0]), device=y.device)])
+
+    def on_validation_epoch_end(self):
+        sums = self._val_sums
+        if self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        n = sums[2].clamp(min=1.0)
+        self.log("val/loss", sums[0] / n)
+        self.log("val/acc", sums[1] / n, prog_bar=True)
 
 
 class LanguageModelModule(_Base):
@@ -56,7 +83,8 @@ class LanguageModelModule(_Base):
     def training_step(self, batch, batch_idx):
         x, _ = batch
         out = self.model(x, labels=x)
-        self.log("train/loss", out.loss, prog_bar=True)
+        if self._step_loss_wanted():
+            self.log("train/loss", out.loss, prog_bar=True)
         return out.loss + out.aux_loss if getattr(out, "aux_loss", None) is not None else out.loss
 
     def validation_step(self, batch, batch_idx):

@@ -35,7 +35,11 @@ def load_pretrained(model: torch.nn.Module, source: Any, md5: Optional[str], ent
                                    "a URL or a file of a state dict, or set it to false", key="model.pretrained")
     source = str(source)
     if source.startswith(("http://", "https://", "file://")):
-        path = fetch(source, os.path.join(cache_dir(None, "weights"), source.rsplit("/", 1)[-1]), md5,
+        import hashlib
+
+        # keyed by the whole URL: two sources with the same file name never share a cached copy
+        name = hashlib.sha1(source.encode()).hexdigest()[:12] + "-" + source.rsplit("/", 1)[-1]
+        path = fetch(source, os.path.join(cache_dir(None, "weights"), name), md5,
                      what=f"pretrained weights for {entry.name}", key="model.pretrained")
     else:
         path = os.path.abspath(os.path.expanduser(source))
