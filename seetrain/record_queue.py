@@ -15,7 +15,7 @@ from typing import Any, Deque, Dict, List, NamedTuple, Optional, Tuple
 
 FORMAT = 2  # the run directory format (docs/record-format.md)
 
-# item kinds
+# item kinds (METRICS must stay 0: the writer tests a batch for "metrics only" with any())
 METRICS, MEDIA, CONFIG, SYSTEM, EVENT, CONSOLE, SUMMARY, LOST = range(8)
 
 
@@ -89,15 +89,15 @@ class RecordQueue:
         return seq
 
     def pop_all(self, limit: int = 4096) -> List[Item]:
-        """About ``limit`` items at most, oldest first (the writer's side; producers may add a few
-        between the length check and the swap)."""
-        items = self.items
-        if len(items) > limit:  # a backlog: take it in bounded batches
-            pop = items.popleft
-            return [pop() for _ in range(limit)]
-        with self.lock:  # the usual case: take the whole deque at once, no per-item pops
+        """Up to ``limit`` items, oldest first (the writer's side): the deque is swapped out under
+        the lock, and a backlog beyond ``limit`` is put back in front of anything newer."""
+        with self.lock:
             items, self.items = self.items, collections.deque()
-        return list(items)
+            if len(items) <= limit:
+                return list(items)
+            taken = list(items)
+            self.items.extend(taken[limit:])  # still under the lock: nothing newer is queued yet
+        return taken[:limit]
 
     def media_done(self, nbytes: int) -> None:
         with self.lock:

@@ -152,7 +152,7 @@ def encode_metrics(seq: int, time: float, step: int, data: Dict[str, Any],
     return b'{"seq":%d,"time":%r,"type":"%b","data":%b}\n' % (seq, time, kind.encode(), body), data
 
 
-_RECORD_SEP = b'},{"seq":'   # between two records of a dumped list (a string cannot hold it: '"' is escaped)
+_RECORD_SEP = b'},{"seq":'  # between two records of a dumped list (a string cannot hold it: '"' is escaped)
 _LINE_SEP = b'}\n{"seq":'
 
 
@@ -160,13 +160,17 @@ def encode_metrics_batch(items: Sequence[Tuple[int, int, float, int, Dict[str, A
     """The lines of consecutive queued metrics items ``(kind, seq, time, step, data)`` made in one
     orjson call (a third of the cost of one call per record), as bytes-like parts to join; or
     ``None`` when any record needs :func:`encode_metrics`' careful path (non-finite floats, ints
-    beyond 64 bits, odd keys)."""
+    beyond 64 bits, odd keys).
+
+    The values of queued metrics are numbers (``Run.log`` makes them so) and keys are strings, so
+    ``},{"seq":`` occurs in the dumped list only between two records.
+    """
     try:
         out = orjson.dumps([{"seq": seq, "time": t, "type": "metrics", "step": step, "data": data}
                             for _, seq, t, step, data in items], option=METRIC_OPTS)
     except orjson.JSONEncodeError:
         return None
-    if b"null" in out or out.count(_RECORD_SEP) != len(items) - 1:  # NaN/Inf, or a separator inside a value
+    if b"null" in out:  # orjson writes NaN and infinities as null
         return None
     return [memoryview(out.replace(_RECORD_SEP, _LINE_SEP))[1:-1], b"\n"]  # without the list's brackets
 

@@ -89,8 +89,13 @@ class RunWriter(threading.Thread):
             taken: List[Tuple[int, int]] = []
             failed: List[int] = []
             last_step = -1
-            for kind, group in groupby(batch, key=_kind):
-                if kind == METRICS:  # the common case: consecutive metrics records, one orjson call
+            if not any(map(_kind, batch)):  # the usual batch: metrics only (METRICS is kind 0)
+                last_step = self._metrics_lines(batch, buf, failed)
+                groups: Iterable[Tuple[int, Any]] = ()
+            else:
+                groups = groupby(batch, key=_kind)
+            for kind, group in groups:
+                if kind == METRICS:  # consecutive metrics records: one orjson call
                     last_step = max(last_step, self._metrics_lines(list(group), buf, failed))
                 elif kind == MEDIA:
                     for item in group:
@@ -123,8 +128,13 @@ class RunWriter(threading.Thread):
         parts = records.encode_metrics_batch(group)
         if parts is not None:
             buf += parts
-            for payload in map(_payload, group):
-                summary_update(payload)
+            payloads = list(map(_payload, group))
+            last = payloads[-1]
+            if len(set().union(*payloads)) == len(last):  # the last record has every key: it is the summary
+                summary_update(last)
+            else:
+                for payload in payloads:
+                    summary_update(payload)
             return max(map(_step, group))
         last_step = -1
         for _, seq, t, step, payload in group:  # the careful path, record by record
