@@ -79,3 +79,14 @@ def test_a_block_mixing_formats_and_foreign_lines_decodes_each_line(tmp_path):
     assert [r["type"] for r in chunk.records] == ["metrics", "metrics", "metrics", "console"]
     assert math.isnan(chunk.records[1]["data"]["loss"]) and chunk.records[2]["data"] == {"loss": 0.25}
     assert chunk.records[3]["line"] == 'a\n{"seq":9}'
+
+
+def test_summary_of_one_batch_keeps_keys_the_last_record_lacks(tmp_path):
+    run = seetrain.init(project="p", logdir=str(tmp_path), system_metrics=False, console="off",
+                        flush_interval=1000)
+    for step in range(50):
+        run.log({"loss": 1.0 / (step + 1), **({"val/acc": step / 100} if step % 10 == 4 else {})})
+    run.log({"lr": 0.5})
+    run.finish()
+    summary = seetrain.read_run(run.dir).summary()
+    assert summary == {"loss": 1.0 / 50, "val/acc": 44 / 100, "lr": 0.5}
