@@ -20,6 +20,14 @@ class _Base(L.LightningModule):
     def forward(self, x):
         return self.model(x)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets _current_fx_name around each of the ~15 hook calls of every step; a plain
+        # string needs none of nn.Module.__setattr__'s parameter/module/buffer bookkeeping
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def _step_loss_wanted(self) -> bool:
         """Whether this training step's loss goes anywhere: the progress bar shows every step, a
         logger writes every ``trainer.log_every_n_steps``. ``self.log`` costs a metric entry and a
