@@ -20,6 +20,10 @@
 Overheads are the median (min-max) of the per-repeat ratios of interleaved runs, and also the ratio
 of each side's fastest repeat (interference on a shared machine only ever slows a run down).
 
+4. The per-step cost probe: the digits workload with one linear layer on both sides, so that the
+   "extra CPU per step" row is the trainer's own per-step cost (plus its one-time ``fit`` set-up
+   spread over the steps) with next to no arithmetic beside it.
+
 Backend columns: ``lightning`` today; ``paddle`` is the column issue 15 fills (``WORKERS`` below).
 """
 
@@ -43,6 +47,8 @@ WORKLOADS = {  # name -> trainer overrides (the plain loop reads the same config
     "synthetic 32x32x3, bs 128, 4 epochs": ["model=small_cnn", "data=synthetic", "data.num_samples=2048",
                                            "data.batch_size=128", "trainer.max_epochs=4"],
 }
+LINEAR = "<one linear layer>"  # marker: both sides train Flatten+Linear, so a step's arithmetic is next to nothing
+WORKLOADS["digits 8x8, one linear layer (per-step cost probe)"] = WORKLOADS["digits 8x8, bs 64, 10 epochs"] + [LINEAR]
 COMMON = ["trainer.enable_progress_bar=false", "trainer.checkpoint.enabled=false", "logger=none",
           "trainer.num_threads=1"]
 
@@ -66,7 +72,13 @@ def _prepare(overrides: List[str]):
     from seetrain.train.config import load_config
     from seetrain.train.runner import plan
 
-    return plan(load_config(overrides + COMMON))
+    backend, job, model = plan(load_config([o for o in overrides if o != LINEAR] + COMMON))
+    if LINEAR in overrides:
+        import torch
+
+        c, h, w = job.train.shape
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(c * h * w, job.model_kwargs["num_classes"]))
+    return backend, job, model
 
 
 def worker_lightning(overrides: List[str]) -> Dict[str, Any]:
@@ -195,7 +207,7 @@ def main() -> None:
     p.add_argument("--skip-loops", action="store_true", help="only the one-command part")
     p.add_argument("--cli-repeats", type=int, default=None, help="runs of the one-command part (default: --repeats)")
     p.add_argument("--worker", default=None)
-    p.add_argument("--workload", default=None)
+    p.add_argument("--workload", default=None, choices=list(WORKLOADS), help="only this workload")
     a = p.parse_args()
     if a.worker:
         out = WORKERS[a.worker](WORKLOADS[a.workload])
@@ -214,7 +226,7 @@ def main() -> None:
         firsts = [r["first95"] for r in rows if r["first95"] is not None]
         print(f"| val/acc first >= 0.95, from launch | {_fmt(firsts) if firsts else 'never'} | < 60 s |")
         print(f"| best val/acc | {_fmt([r['best'] for r in rows], unit='')} | >= 0.95 |\n", flush=True)
-    for name in ([] if a.skip_loops else WORKLOADS):
+    for name in ([] if a.skip_loops else [a.workload] if a.workload else WORKLOADS):  # --workload: only that one
         res: Dict[str, List[Dict[str, Any]]] = {k: [] for k in WORKERS}
         for _ in range(a.repeats):
             for kind in WORKERS:  # interleaved
