@@ -78,6 +78,19 @@ def test_resume_from_a_checkpoint_continues_the_seetrain_run(logdir):
     assert os.path.isfile(os.path.join(run.path, "checkpoints", "last.ckpt"))
 
 
+def test_resume_refuses_a_run_still_being_written(logdir, capsys):
+    live = seetrain.init(project="train", logdir=logdir, system_metrics=False, console="off")
+    try:
+        os.makedirs(os.path.join(live.dir, "checkpoints"))
+        open(os.path.join(live.dir, "checkpoints", "last.ckpt"), "wb").close()
+        assert train_main(TINY + [f"trainer.resume={live.dir}"]) == 2
+        err = capsys.readouterr().err
+        assert f"its run {live.id}" in err and "still running" in err
+        assert len(seetrain.list_runs(logdir, project="train")) == 1    # nothing new was started
+    finally:
+        live.finish()
+
+
 def test_resume_from_a_checkpoint_outside_any_run_starts_a_new_run(logdir, tmp_path):
     import shutil
 
