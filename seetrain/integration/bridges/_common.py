@@ -1,5 +1,6 @@
 """What the bridges share: safe patching of a class or module attribute, failure reporting, and
-the live mirror's life cycle (:class:`Mirror`: one live mirror per bridge, disable, finish).
+the live mirror's life cycle (:class:`Mirror`: one live mirror per bridge, disable, finish), and
+one run per writer log directory (:class:`LogdirMirror`).
 
 A patch replaces ``owner.name`` by a wrapper that calls the original first; an exception from the
 original reaches the caller unchanged, and only then the bridge's ``after(result, *args, **kwargs)``
@@ -143,3 +144,39 @@ class Mirror:
                 self.runs.pop(key).finish(status)
             except Exception as exc:
                 report(self.bridge, "finish a run", exc)
+
+
+class LogdirMirror(Mirror):
+    """A mirror with one SeeTrain run per writer log directory (TensorBoard, VisualDL): a writer
+    reopened on a directory whose run it closed resumes that run. A subclass sets ``project`` and
+    ``init_kwargs`` and calls :meth:`_init_logdirs` in ``__init__``."""
+
+    init_kwargs: Dict[str, Any]
+
+    def _init_logdirs(self) -> None:
+        self.runs = {}                     # absolute log dir -> its open run
+        self._ids: Dict[str, str] = {}     # log dirs whose run was finished (a reopened writer resumes it)
+        self._lock = threading.Lock()
+
+    def _logdir_run(self, logdir: str, start: Callable[[Dict[str, Any]], Any]) -> Any:
+        """The open run of ``logdir``; else ``start(init_kwargs)`` makes it (under the lock, with
+        ``id`` and ``resume=True`` when the directory had a run before)."""
+        run = self.runs.get(logdir)
+        if run is not None:
+            return run
+        with self._lock:
+            run = self.runs.get(logdir)
+            if run is None:
+                kwargs = dict(self.init_kwargs)
+                if logdir in self._ids:
+                    kwargs.update(id=self._ids[logdir], resume=True)
+                run = self.runs[logdir] = start(kwargs)
+        return run
+
+    def _close_logdir(self, logdir: str) -> None:
+        """The writer of ``logdir`` closed: finish its run and remember it for a reopened writer."""
+        with self._lock:
+            run = self.runs.pop(logdir, None)
+        if run is not None:
+            self._ids[logdir] = run.id
+            run.finish("success")

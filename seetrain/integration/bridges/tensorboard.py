@@ -25,11 +25,10 @@ import hashlib
 import importlib.util
 import io
 import os
-import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import seetrain
-from seetrain.integration.bridges._common import Mirror, Patches, import_or_explain
+from seetrain.integration.bridges._common import LogdirMirror, Patches, import_or_explain
 
 FRAMEWORK = "tensorboard"
 _WRITER_MODULES = {"torch": "torch.utils.tensorboard.writer", "tensorboardX": "tensorboardX.writer"}
@@ -86,7 +85,7 @@ def summary_values(summary: Any) -> Dict[str, Any]:
 
 
 # --- the live mirror --------------------------------------------------------------------------
-class TensorBoardSync(Mirror):
+class TensorBoardSync(LogdirMirror):
     """The active mirror: one SeeTrain run per TensorBoard log directory.
 
     ``disable()`` restores the writers' classes (open runs stay open); ``finish()`` also finishes them.
@@ -98,10 +97,8 @@ class TensorBoardSync(Mirror):
                  **init_kwargs: Any) -> None:
         self.project = project
         self.init_kwargs = init_kwargs
-        self.runs: Dict[str, "seetrain.Run"] = {}   # absolute log dir -> its run
-        self._ids: Dict[str, str] = {}              # log dirs whose run was finished (a reopened writer resumes it)
+        self._init_logdirs()
         self._roots: List[str] = []
-        self._lock = threading.Lock()
         self._patches = Patches(FRAMEWORK)
         self.frameworks: List[str] = []
         for name in frameworks:
@@ -126,22 +123,15 @@ class TensorBoardSync(Mirror):
 
     def _run_for(self, writer: Any) -> "seetrain.Run":
         logdir = os.path.abspath(str(writer.get_logdir()))
-        run = self.runs.get(logdir)
-        if run is not None:
-            return run
-        with self._lock:
-            run = self.runs.get(logdir)
-            if run is None:
-                kwargs = dict(self.init_kwargs)
-                if logdir in self._ids:
-                    kwargs.update(id=self._ids[logdir], resume=True)
-                name = self._name(logdir)
-                if os.sep in name:  # a folder of add_scalars: the writer's own run samples the system
-                    kwargs.setdefault("system_metrics", False)
-                run = seetrain.init(project=self.project or "tensorboard", experiment_name=name,
-                                    config={"_framework": FRAMEWORK, "tensorboard/logdir": logdir}, **kwargs)
-                self.runs[logdir] = run
-        return run
+
+        def start(kwargs: Dict[str, Any]) -> "seetrain.Run":
+            name = self._name(logdir)
+            if os.sep in name:  # a folder of add_scalars: the writer's own run samples the system
+                kwargs.setdefault("system_metrics", False)
+            return seetrain.init(project=self.project or "tensorboard", experiment_name=name,
+                                 config={"_framework": FRAMEWORK, "tensorboard/logdir": logdir}, **kwargs)
+
+        return self._logdir_run(logdir, start)
 
     def _on_event(self, _result: Any, writer: Any, event: Any, *args: Any, **kwargs: Any) -> None:
         if event.WhichOneof("what") != "summary":
@@ -151,12 +141,7 @@ class TensorBoardSync(Mirror):
             self._run_for(writer).log(values, step=int(event.step))
 
     def _on_close(self, _result: Any, writer: Any, *args: Any, **kwargs: Any) -> None:
-        logdir = os.path.abspath(str(writer.get_logdir()))
-        with self._lock:
-            run = self.runs.pop(logdir, None)
-        if run is not None:
-            self._ids[logdir] = run.id
-            run.finish("success")
+        self._close_logdir(os.path.abspath(str(writer.get_logdir())))
 
     @property
     def experiment(self) -> Optional["seetrain.Run"]:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import seetrain
-from seetrain.integration.bridges._common import Mirror, Patches, import_or_explain
+from seetrain.integration.bridges._common import LogdirMirror, Patches, import_or_explain
 
 FRAMEWORK = "visualdl"
 
@@ -34,7 +33,7 @@ def _f32(value: Any) -> float:
     return float(np.float32(value))
 
 
-class VisualDLSync(Mirror):
+class VisualDLSync(LogdirMirror):
     """Mirrors every ``visualdl.LogWriter``; one SeeTrain run per log directory."""
 
     bridge = FRAMEWORK
@@ -42,9 +41,7 @@ class VisualDLSync(Mirror):
     def __init__(self, project: Optional[str] = None, **init_kwargs: Any) -> None:
         vdl = import_or_explain("visualdl", "visualdl", "VisualDL bridge")
         self.project, self.init_kwargs = project, dict(init_kwargs)
-        self.runs: Dict[str, "seetrain.Run"] = {}
-        self._ids: Dict[str, str] = {}  # log dirs whose run was finished (a reopened writer resumes it)
-        self._lock = threading.Lock()
+        self._init_logdirs()
         self._patches = Patches(FRAMEWORK)
         self._patches.after(vdl.LogWriter, "add_scalar", self._on_scalar)
         self._patches.after(vdl.LogWriter, "add_text", self._on_text)
@@ -52,16 +49,9 @@ class VisualDLSync(Mirror):
 
     def _run_for(self, writer: Any) -> "seetrain.Run":
         logdir = os.path.abspath(str(writer.logdir))
-        with self._lock:
-            run = self.runs.get(logdir)
-            if run is None:
-                kwargs = dict(self.init_kwargs)
-                if logdir in self._ids:
-                    kwargs.update(id=self._ids[logdir], resume=True)
-                run = seetrain.init(project=self.project or "visualdl", experiment_name=os.path.basename(logdir) or logdir,
-                                    config={"_framework": FRAMEWORK, "visualdl/logdir": logdir}, **kwargs)
-                self.runs[logdir] = run
-        return run
+        return self._logdir_run(logdir, lambda kwargs: seetrain.init(
+            project=self.project or "visualdl", experiment_name=os.path.basename(logdir) or logdir,
+            config={"_framework": FRAMEWORK, "visualdl/logdir": logdir}, **kwargs))
 
     def _on_scalar(self, _result: Any, writer: Any, tag: str, value: Any, step: Any, *a: Any, **kw: Any) -> None:
         self._run_for(writer).log({tag: _f32(value)}, step=int(step))
@@ -70,12 +60,7 @@ class VisualDLSync(Mirror):
         self._run_for(writer).log({tag: seetrain.Text(str(text_string))}, step=int(step or 0))
 
     def _on_close(self, _result: Any, writer: Any, *a: Any, **kw: Any) -> None:
-        logdir = os.path.abspath(str(writer.logdir))
-        with self._lock:
-            run = self.runs.pop(logdir, None)
-        if run is not None:
-            self._ids[logdir] = run.id
-            run.finish("success")
+        self._close_logdir(os.path.abspath(str(writer.logdir)))
 
 
 def sync_visualdl(project: Optional[str] = None, **init_kwargs: Any) -> VisualDLSync:
