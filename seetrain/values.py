@@ -10,7 +10,6 @@ import operator
 import sys
 from typing import Any, Dict, Optional, Tuple
 
-
 FAST = frozenset((float, int))
 
 
@@ -33,6 +32,8 @@ def safe_repr(obj: Any, limit: int = 80) -> str:
         text = f"<{type(obj).__name__}>"
     text = fix_text(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 MAX_NESTING = 32  # nested dicts deeper than this are cut (log() flattens them to "a/b/c" keys)
 
 

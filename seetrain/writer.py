@@ -88,23 +88,10 @@ class RunWriter(threading.Thread):
             stored: List[Tuple[int, Dict[str, Any]]] = []
             taken: List[Tuple[int, int]] = []
             failed: List[int] = []
-            last_step = -1
             if not any(map(_kind, batch)):  # the usual batch: metrics only (METRICS is kind 0)
                 last_step = self._metrics_lines(batch, buf, failed)
-                groups: Iterable[Tuple[int, Any]] = ()
             else:
-                groups = groupby(batch, key=_kind)
-            for kind, group in groups:
-                if kind == METRICS:  # consecutive metrics records: one orjson call
-                    last_step = max(last_step, self._metrics_lines(list(group), buf, failed))
-                elif kind == MEDIA:
-                    for item in group:
-                        self.media.submit(item)
-                else:
-                    for item in group:
-                        line = self._other_line(item, stored, failed, taken)
-                        if line is not None:
-                            buf.append(line)
+                last_step = self._mixed_lines(batch, buf, stored, failed, taken)
             if buf:
                 err = self.file.append(b"".join(buf))
                 if err is not None:
@@ -119,6 +106,24 @@ class RunWriter(threading.Thread):
             with self.progress:
                 self.done_seq = batch[-1][1]
                 self.progress.notify_all()
+
+    def _mixed_lines(self, batch: List[Tuple[Any, ...]], buf: List[Any], stored: List[Tuple[int, Dict[str, Any]]],
+                     failed: List[int], taken: List[Tuple[int, int]]) -> int:
+        """Encode a batch of several kinds into ``buf`` (media go to the media thread); returns the
+        last metrics step."""
+        last_step = -1
+        for kind, group in groupby(batch, key=_kind):
+            if kind == METRICS:  # consecutive metrics records: one orjson call
+                last_step = max(last_step, self._metrics_lines(list(group), buf, failed))
+            elif kind == MEDIA:
+                for item in group:
+                    self.media.submit(item)
+            else:
+                for item in group:
+                    line = self._other_line(item, stored, failed, taken)
+                    if line is not None:
+                        buf.append(line)
+        return last_step
 
     def _metrics_lines(self, group: List[Tuple[Any, ...]], buf: List[Any], failed: List[int]) -> int:
         """Encode consecutive metrics items into ``buf``, update the summary; returns their last step."""
