@@ -17,7 +17,7 @@ Add one with :func:`register_backend` (or a line in ``BACKENDS``).
 from __future__ import annotations
 
 import importlib
-from typing import Dict
+from typing import Any, Dict
 
 from ..errors import TrainConfigError, unknown
 
@@ -50,3 +50,16 @@ def check_common(backend, config: dict) -> None:
         others = [n for n in BACKENDS if n != backend.NAME]
         raise TrainConfigError(f"trainer.backend={backend.NAME} cannot train task={task}"
                                + (f"; use trainer.backend={others[0]}" if others else ""), key="task")
+
+
+def limit_batches(limit: Any, full: int, key: str) -> int:
+    """Batches per epoch under ``limit`` (a fraction of the epoch, or a count)."""
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+        raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a number of batches, got {limit!r}", key=key)
+    if limit <= 0:
+        raise TrainConfigError(f"{key} must be > 0, got {limit!r}", key=key)
+    if isinstance(limit, float) and limit <= 1.0:
+        return max(1, int(full * limit))
+    if limit < 1 or float(limit) != int(limit):
+        raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a whole number of batches, got {limit!r}", key=key)
+    return min(full, int(limit))

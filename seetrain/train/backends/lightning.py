@@ -1,24 +1,30 @@
 """The PyTorch Lightning backend (``trainer.backend=lightning``): mixed precision where the device
 supports it, gradient accumulation, checkpoints and resume, LR schedules and DDP over the devices
-present, all from the ``trainer`` config; SeeTrain tracking through the Lightning adapter."""
+present, all from the ``trainer`` config, with SeeTrain tracking.
+
+Lightning Fabric does the device, precision, strategy and launch work; the loop itself is
+:class:`~.torch_loop.TrainLoop`, which costs microseconds a step where ``lightning.Trainer``'s hooks
+cost milliseconds (docs/train.md has the figures)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
-import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-import lightning.pytorch as L
 import torch
+from lightning.fabric import Fabric, seed_everything
 
 from ..errors import TrainConfigError
 from ..job import FitResult, Job
 from ..resume import checkpoint_run
-from . import check_common
-from .lit_modules import ClassifierModule, LanguageModelModule, ValidationReport
+from . import check_common, limit_batches
+from .torch_checkpoints import CheckpointKeeper, EarlyStopping, check_checkpoint
 from .torch_data import batches
+from .torch_loop import Schedule, TrainLoop
+from .torch_optim import build_optimizer, build_scheduler
+from .torch_tasks import STEPS
 
 NAME = "lightning"
 MODEL_BACKEND = "torch"
@@ -52,6 +58,7 @@ def check(config: Dict[str, Any]) -> None:
         ckpt = resume_path(t["resume"])
         if config["logger"].get("enabled", True):
             checkpoint_run(ckpt)  # a run still being written is refused here, before anything starts
+        check_checkpoint(ckpt)
     if t["precision"] in ("16-mixed", "16-true") and t["accelerator"] == "cpu":
         raise TrainConfigError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed or 32-true (or auto)",
                                key="trainer.precision")
@@ -62,6 +69,7 @@ def build_model(job: Job) -> torch.nn.Module:
     from .torch_weights import load_pretrained
 
     entry = MODELS.get(job.model_name, MODEL_BACKEND)
+    seed_everything(int(job.config["seed"]), workers=True, verbose=False)  # the same config, the same first weights
     try:
         model = entry.fn(**job.model_kwargs)
     except TypeError as exc:
@@ -83,100 +91,132 @@ def build_model(job: Job) -> torch.nn.Module:
     return model
 
 
-def _callbacks(job: Job, t: Dict[str, Any], report: ValidationReport) -> List[Any]:
-    cbs: List[Any] = [report]
-    ck = t["checkpoint"]
-    if ck["enabled"]:
-        cbs.append(L.callbacks.ModelCheckpoint(
-            dirpath=ck.get("dirpath"), monitor=job.metric, mode=job.mode, save_top_k=int(ck["save_top_k"]),
-            save_last=bool(ck["save_last"]), filename="epoch{epoch}-" + job.metric.replace("/", "_") + "{" + job.metric + ":.4f}",
-            auto_insert_metric_name=False))
-    es = t["early_stopping"]
-    if es["enabled"]:
-        cbs.append(L.callbacks.EarlyStopping(monitor=job.metric, mode=job.mode, patience=int(es["patience"]),
-                                             min_delta=float(es["min_delta"])))
-    return cbs
-
-
-def _logger(job: Job, ckpt: Optional[str]):
-    """The SeeTrain logger: a new run, or the run ``ckpt`` was saved in (resumed, its steps going on)."""
-    lc = job.config["logger"]
-    if not lc.get("enabled", True):
-        return None
-    from seetrain.integration.callbacks.lightning import SeeTrainLogger
-
-    tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
-    earlier = checkpoint_run(ckpt) if ckpt else None
-    if earlier is not None:
-        return SeeTrainLogger(project=earlier.project, experiment_name=earlier.name, description=lc.get("description"),
-                              config=job.config, logdir=earlier.logdir, tags=tags or None, id=earlier.id, resume=True)
-    return SeeTrainLogger(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
-                          description=lc.get("description"), config=job.config, logdir=lc.get("logdir"),
-                          tags=tags or None)
-
-
-def make_trainer(job: Job, callbacks: List[Any], logger: Any) -> "L.Trainer":
+def make_fabric(job: Job) -> Fabric:
     t = job.config["trainer"]
     precision = auto_precision(t["accelerator"]) if t["precision"] == "auto" else t["precision"]
-    ck = t["checkpoint"]
     try:
-        return L.Trainer(
-            max_epochs=int(t["max_epochs"]), max_steps=int(t["max_steps"]), accelerator=t["accelerator"],
-            devices=t["devices"], strategy=t["strategy"], num_nodes=int(t["num_nodes"]), precision=precision,
-            accumulate_grad_batches=int(t["accumulate_grad_batches"]), gradient_clip_val=t["gradient_clip_val"],
-            val_check_interval=t["val_check_interval"], check_val_every_n_epoch=int(t["check_val_every_n_epoch"]),
-            limit_train_batches=t["limit_train_batches"], limit_val_batches=t["limit_val_batches"],
-            log_every_n_steps=int(t["log_every_n_steps"]), enable_progress_bar=bool(t["enable_progress_bar"]),
-            deterministic=bool(t["deterministic"]), enable_checkpointing=bool(ck["enabled"]),
-            logger=logger if logger is not None else False, callbacks=callbacks, num_sanity_val_steps=0,
-            enable_model_summary=False, default_root_dir=os.path.abspath("seetrain_outputs"),
-        )
-    except (ValueError, TypeError, L.utilities.exceptions.MisconfigurationException) as exc:
+        return Fabric(accelerator=t["accelerator"], devices=t["devices"], strategy=t["strategy"],
+                      num_nodes=int(t["num_nodes"]), precision=precision)
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise TrainConfigError(f"trainer settings rejected by Lightning: {exc}", key="trainer") from None
 
 
-def fit(job: Job, model: torch.nn.Module) -> FitResult:
-    """Train ``model`` on ``job``; the SeeTrain run is created here, after every check has passed."""
-    t = job.config["trainer"]
+def make_schedule(t: Dict[str, Any], train_len: int, val_len: int) -> Schedule:
+    """The loop's schedule from the ``trainer`` config and the batches per epoch (checked before any run)."""
+    n_train = limit_batches(t["limit_train_batches"], train_len, "trainer.limit_train_batches")
+    lv = t["limit_val_batches"]
+    n_val = 0 if lv == 0 and not isinstance(lv, bool) else limit_batches(lv, val_len, "trainer.limit_val_batches")
+    vci = t["val_check_interval"]
+    if isinstance(vci, float) and 0.0 < vci <= 1.0:
+        val_every = max(1, int(n_train * vci))
+    elif isinstance(vci, int) and not isinstance(vci, bool) and 1 <= vci <= n_train:
+        val_every = vci
+    else:
+        raise TrainConfigError(f"trainer.val_check_interval must be a fraction of an epoch in (0, 1] or a number of "
+                               f"training batches from 1 to {n_train} (one epoch here), got {vci!r}",
+                               key="trainer.val_check_interval")
+    clip = t["gradient_clip_val"]
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
+        raise TrainConfigError(f"trainer.gradient_clip_val must be a number >= 0 or null, got {clip!r}",
+                               key="trainer.gradient_clip_val")
+    return Schedule(train_batches=n_train, val_batches=n_val, max_epochs=int(t["max_epochs"]),
+                    max_steps=int(t["max_steps"]), accumulate=int(t["accumulate_grad_batches"]), val_every=val_every,
+                    val_every_n_epochs=int(t["check_val_every_n_epoch"]), log_every=int(t["log_every_n_steps"]),
+                    clip=float(clip) if clip else None)
+
+
+def _start_run(job: Job, ckpt: Optional[str], extra: Dict[str, Any]):
+    """The SeeTrain run: a new one, or the run ``ckpt`` was saved in (resumed, its steps going on)."""
+    lc = job.config["logger"]
+    if not lc.get("enabled", True):
+        return None
+    import seetrain
+
+    tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
+    kw: Dict[str, Any] = dict(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
+                              description=lc.get("description"), config=job.config, logdir=lc.get("logdir"),
+                              tags=tags or None)
+    earlier = checkpoint_run(ckpt) if ckpt else None
+    if earlier is not None:
+        kw.update(project=earlier.project, experiment_name=earlier.name, logdir=earlier.logdir, id=earlier.id, resume=True)
+    run = seetrain.init(**kw)
+    run.config.update(extra)
+    return run
+
+
+def _threads(t: Dict[str, Any], model: torch.nn.Module) -> None:
     threads = t.get("num_threads")
     if threads == "auto":
         on_cpu = t["accelerator"] == "cpu" or not torch.cuda.is_available()
         threads = 1 if on_cpu and sum(p.numel() for p in model.parameters()) < 1_000_000 else None
     if threads:
         torch.set_num_threads(int(threads))
-    L.seed_everything(int(job.config["seed"]), workers=True, verbose=False)
-    report = ValidationReport(job.metric, job.mode, job.hooks)
+
+
+def fit(job: Job, model: torch.nn.Module) -> FitResult:
+    """Train ``model`` on ``job``; the SeeTrain run is created here, after every check has passed."""
+    fabric = make_fabric(job)  # Lightning's own checks of the device settings, still no run
+    return fabric.launch(_fit, job, model)  # DDP: the other processes start here and run _fit too
+
+
+def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
+    t, seed = job.config["trainer"], int(job.config["seed"])
+    _threads(t, model)
+    seed_everything(seed, workers=True, verbose=False)
+    if t["deterministic"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    train = batches(job.train, job.batch_size, True, job.num_workers, seed, fabric.world_size)
+    val = batches(job.val, job.batch_size, False, job.num_workers, seed, fabric.world_size)
+    if fabric.world_size > 1 or job.num_workers:
+        train, val = fabric.setup_dataloaders(train, val)
+    schedule = make_schedule(t, len(train), len(val))
+    per_epoch = -(-schedule.train_batches // schedule.accumulate)
+    total = per_epoch * schedule.max_epochs
+    total = min(total, schedule.max_steps) if schedule.max_steps > 0 else total
+    module = fabric.setup_module(model)
+    wd = float(job.config["optim"].get("weight_decay", 0.0))
+    raw = build_optimizer([{"params": [p for p in model.parameters() if p.ndim >= 2], "weight_decay": wd},
+                           {"params": [p for p in model.parameters() if p.ndim < 2], "weight_decay": 0.0}],
+                          job.config["optim"])
+    scheduler = build_scheduler(raw, job.config["scheduler"], total, per_epoch)
+    optimizer = fabric.setup_optimizers(raw)
+    precision = str(fabric.strategy.precision.precision)  # what Lightning settled on ("bf16-mixed", "32-true")
     ckpt = resume_path(t["resume"]) if t.get("resume") else None
-    logger = _logger(job, ckpt)
-    trainer = make_trainer(job, _callbacks(job, t, report), logger)  # Lightning's own checks, still no run
-    module_cls = ClassifierModule if job.task == "classification" else LanguageModelModule
-    module = module_cls(model, job.config["optim"], job.config["scheduler"])
-    seed = int(job.config["seed"])
-    train_dl = batches(job.train, job.batch_size, True, job.num_workers, seed, trainer.world_size)
-    val_dl = batches(job.val, job.batch_size, False, job.num_workers, seed, trainer.world_size)
+    run = None
+    if fabric.is_global_zero:
+        run = _start_run(job, ckpt, {"data_info": job.info, "num_parameters": sum(p.numel() for p in model.parameters()),
+                                     "backend": NAME, "world_size": fabric.world_size, "precision_used": precision})
+    keeper = early = None
+    ck, es = t["checkpoint"], t["early_stopping"]
+    if ck["enabled"]:
+        where = ck.get("dirpath") or (os.path.join(run.dir, "checkpoints") if run is not None and run.dir
+                                      else os.path.abspath(os.path.join("seetrain_outputs", "checkpoints")))
+        where = fabric.broadcast(os.path.abspath(os.path.expanduser(where)))
+        keeper = CheckpointKeeper(where, job.metric, job.mode, int(ck["save_top_k"]), bool(ck["save_last"]))
+    if es["enabled"]:
+        early = EarlyStopping(job.mode, int(es["patience"]), float(es["min_delta"]))
+    loop = TrainLoop(fabric, STEPS[job.task], module, optimizer, scheduler, train, val, schedule, metric=job.metric,
+                     mode=job.mode, hooks=job.hooks, run=run, keeper=keeper, early=early,
+                     progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config)
     status, t0 = "crashed", time.perf_counter()
     try:
-        if logger is not None and trainer.is_global_zero:
-            logger.experiment.config.update({"data_info": job.info, "num_parameters": sum(p.numel() for p in model.parameters()),
-                                             "backend": NAME, "world_size": trainer.world_size,
-                                             "precision_used": str(trainer.precision)})
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-            trainer.fit(module, train_dataloaders=train_dl, val_dataloaders=val_dl, ckpt_path=ckpt)
-        status = "killed" if report.stop_reason else "success"
-        if report.stop_reason and logger is not None and trainer.is_global_zero:
-            logger.experiment.summary["stop_reason"] = report.stop_reason  # e.g. "pruned" (a sweep's bad trial)
+        if ckpt:
+            loop.restore(ckpt)
+        pos = loop.fit()
+        status = "killed" if loop.stop_reason else "success"
+        if loop.stop_reason and run is not None:
+            run.summary["stop_reason"] = loop.stop_reason  # e.g. "pruned" (a sweep's bad trial)
+    except KeyboardInterrupt:
+        status = "killed"
+        raise
     finally:
-        if logger is not None:
-            logger.finish(status)
-    ckcb = trainer.checkpoint_callback if t["checkpoint"]["enabled"] else None
-    run = logger.experiment if logger is not None and trainer.is_global_zero else None
+        if run is not None:
+            run.finish(status)
     return FitResult(
-        metric=job.metric, best=report.best, best_epoch=report.best_epoch, last=dict(report.last),
-        steps=int(trainer.global_step), epochs=int(trainer.current_epoch), seconds=time.perf_counter() - t0,
-        run_dir=getattr(run, "dir", None), run_id=getattr(run, "id", None),
-        best_checkpoint=(getattr(ckcb, "best_model_path", None) or None) if ckcb else None,
-        last_checkpoint=(getattr(ckcb, "last_model_path", None) or None) if ckcb else None,
-        is_global_zero=trainer.is_global_zero, stop_reason=report.stop_reason)
+        metric=job.metric, best=pos.best, best_epoch=pos.best_epoch, last=dict(pos.last), steps=pos.global_step,
+        epochs=pos.epochs_done, seconds=time.perf_counter() - t0, run_dir=getattr(run, "dir", None),
+        run_id=getattr(run, "id", None), best_checkpoint=keeper.best_path if keeper else None,
+        last_checkpoint=keeper.last_path if keeper else None, is_global_zero=fabric.is_global_zero,
+        stop_reason=loop.stop_reason)

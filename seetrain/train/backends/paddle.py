@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..errors import TrainConfigError
 from ..job import FitResult, Job
-from . import check_common
+from . import check_common, limit_batches
 
 try:
     with warnings.catch_warnings():
@@ -31,7 +31,7 @@ except ImportError as exc:  # get_backend reports a TrainConfigError as it is
                            'pip install "seetrain[train,paddle]"', key="trainer.backend") from None
 
 from .paddle_callbacks import CKPT_EXT, StepSchedule, ValidationReport
-from .paddle_data import Batches, limit_batches
+from .paddle_data import Batches
 from .paddle_optim import build_optimizer, build_schedule
 
 NAME = "paddle"

@@ -8,20 +8,7 @@ from typing import Any, Iterator, List, Optional
 
 import numpy as np
 
-
-def limit_batches(limit: Any, full: int, key: str) -> int:
-    """Batches per epoch under ``limit`` (a fraction of the epoch, or a count)."""
-    from ..errors import TrainConfigError
-
-    if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-        raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a number of batches, got {limit!r}", key=key)
-    if limit <= 0:
-        raise TrainConfigError(f"{key} must be > 0, got {limit!r}", key=key)
-    if isinstance(limit, float) and limit <= 1.0:
-        return max(1, int(full * limit))
-    if limit < 1 or float(limit) != int(limit):
-        raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a whole number of batches, got {limit!r}", key=key)
-    return min(full, int(limit))
+from . import limit_batches
 
 
 class Batches:

@@ -23,6 +23,8 @@ def _state_dict(path: str) -> dict:
         raise TrainConfigError(f"model.pretrained: {path} is not a PyTorch state dict ({exc})", key="model.pretrained") from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):  # a Lightning checkpoint
         sd = {k[len("model."):] if k.startswith("model.") else k: v for k, v in sd["state_dict"].items()}
+    elif isinstance(sd, dict) and isinstance(sd.get("model"), dict) and "loop" in sd:  # a `seetrain train` checkpoint
+        sd = sd["model"]
     return sd
 
 

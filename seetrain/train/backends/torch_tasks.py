@@ -1,0 +1,68 @@
+"""What one training step and one validation batch compute for each task (PyTorch).
+
+A task step is plain arithmetic on the model and a batch; the loop in :mod:`.torch_loop` does the
+rest. Validation returns per-batch *sums* (loss, correct answers, samples) that the loop adds up over
+the pass (and across processes), so the means it reports are exact whatever the batch sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Tuple
+
+import torch
+from torch.nn import functional as F
+
+
+class ClassificationStep:
+    """Cross-entropy; validation gives ``val/loss`` and ``val/acc``."""
+
+    n_sums = 3
+
+    @staticmethod
+    def loss(model: Any, batch: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(the loss to back-propagate, the loss to report)."""
+        x, y = batch
+        loss = F.cross_entropy(model(x), y)
+        return loss, loss
+
+    @staticmethod
+    def val_sums(model: Any, batch: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        logits = model(x)
+        return torch.stack([F.cross_entropy(logits.float(), y, reduction="sum"), (logits.argmax(1) == y).sum().float(),
+                            torch.tensor(float(y.shape[0]), device=y.device)])
+
+    @staticmethod
+    def val_metrics(sums: torch.Tensor) -> Dict[str, float]:
+        loss, correct, n = sums.tolist()
+        n = max(n, 1.0)
+        return {"val/loss": loss / n, "val/acc": correct / n}
+
+
+class LanguageModelStep:
+    """Next-token loss (plus the model's auxiliary loss); validation gives ``val/loss`` and ``val/ppl``."""
+
+    n_sums = 2
+
+    @staticmethod
+    def loss(model: Any, batch: Tuple[torch.Tensor, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = batch[0]
+        out = model(x, labels=x)
+        aux = getattr(out, "aux_loss", None)
+        return (out.loss + aux if aux is not None else out.loss), out.loss
+
+    @staticmethod
+    def val_sums(model: Any, batch: Tuple[torch.Tensor, Any]) -> torch.Tensor:
+        x = batch[0]
+        n = float(x.shape[0])
+        return torch.stack([model(x, labels=x).loss.float() * n, torch.tensor(n, device=x.device)])
+
+    @staticmethod
+    def val_metrics(sums: torch.Tensor) -> Dict[str, float]:
+        loss, n = sums.tolist()
+        loss = loss / max(n, 1.0)
+        return {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0))}
+
+
+STEPS = {"classification": ClassificationStep, "language_model": LanguageModelStep}

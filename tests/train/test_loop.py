@@ -1,0 +1,104 @@
+"""The Lightning backend's own training loop: exact mid-epoch resume, checkpoint keeping, early
+stopping, max_steps, the progress bar, and checkpoints it cannot resume from."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+import seetrain  # noqa: E402
+from seetrain.train.commands import train_main  # noqa: E402
+
+from .conftest import FAST  # noqa: E402
+
+SMALL = FAST + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8"]  # 10 steps an epoch
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_resume_mid_epoch_trains_exactly_as_without_the_stop(logdir, tmp_path):
+    """Stopped half-way through epoch 1 and resumed, training ends with the same weights and the same
+    validation figures as a run that never stopped: the data order, dropout and optimizer go on."""
+    args = SMALL + ["model.dropout=0.3", "scheduler.name=none", "trainer.max_epochs=2", "trainer.val_check_interval=0.5",
+                    "logger=none"]
+    assert train_main(args + [f"trainer.checkpoint.dirpath={tmp_path / 'whole'}"]) == 0
+    assert train_main(args + [f"trainer.checkpoint.dirpath={tmp_path / 'cut'}", "trainer.max_steps=15"]) == 0
+    cut = torch.load(tmp_path / "cut" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (cut["loop"]["epoch"], cut["loop"]["batches"], cut["loop"]["global_step"]) == (1, 5, 15)
+    assert train_main(args + [f"trainer.checkpoint.dirpath={tmp_path / 'cut'}",
+                              f"trainer.resume={tmp_path / 'cut' / 'last.ckpt'}"]) == 0
+    whole, resumed = _weights(tmp_path / "whole" / "last.ckpt"), _weights(tmp_path / "cut" / "last.ckpt")
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole), "resumed weights differ from the uninterrupted run's"
+    ends = [torch.load(tmp_path / d / "last.ckpt", map_location="cpu", weights_only=True)["loop"] for d in ("whole", "cut")]
+    assert ends[0]["global_step"] == ends[1]["global_step"] == 20 and ends[0]["best"] == ends[1]["best"]
+
+
+def test_one_config_trains_to_the_same_figures_twice(logdir):
+    """A fixed seed means a run can be reproduced: the same first weights, data order and curves."""
+    args = SMALL + ["trainer.max_epochs=2", "model.dropout=0.2", "trainer.log_every_n_steps=2",
+                    "trainer.checkpoint.enabled=false"]
+    assert train_main(args) == 0 and train_main(args) == 0
+    a, b = seetrain.list_runs(logdir)
+    assert a.id != b.id
+    assert a.scalars("train/loss").values == b.scalars("train/loss").values
+    assert a.scalars("val/acc").values == b.scalars("val/acc").values
+
+
+def test_top_k_checkpoints_and_last_are_kept(logdir):
+    assert train_main(SMALL + ["trainer.max_epochs=4", "trainer.checkpoint.save_top_k=2", "optim.lr=0.01"]) == 0
+    run = seetrain.list_runs(logdir)[0]
+    acc = run.scalars("val/acc").values
+    files = sorted(f for f in os.listdir(os.path.join(run.path, "checkpoints")))
+    assert "last.ckpt" in files and not [f for f in files if f.endswith(".part")]
+    best = sorted(acc, reverse=True)[:2]
+    kept = sorted(float(f.split("val_acc")[1][:-5]) for f in files if f.startswith("epoch"))
+    assert kept == sorted(round(v, 4) for v in best), (files, acc)
+    assert len(files) == 3
+    # a checkpoint's weights start another training: model.pretrained=<checkpoint>
+    from seetrain.train.config import load_config
+    from seetrain.train.runner import plan
+
+    last = os.path.join(run.path, "checkpoints", "last.ckpt")
+    _, _, model = plan(load_config(SMALL + [f"model.pretrained={last}", "logger=none"]))
+    saved = _weights(last)
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+
+
+def test_early_stopping_stops_when_the_metric_stalls(logdir):
+    # lr=0: the weights never change, so val/acc never improves after the first validation
+    assert train_main(SMALL + ["trainer.max_epochs=20", "optim.lr=0.0", "scheduler.name=none",
+                               "trainer.early_stopping.enabled=true", "trainer.early_stopping.patience=2"]) == 0
+    run = seetrain.list_runs(logdir)[0]
+    assert run.status == "success" and len(run.scalars("val/acc").values) == 3   # the first, then 2 without gain
+
+
+def test_max_steps_ends_mid_epoch_with_a_final_validation(logdir, capsys):
+    assert train_main(SMALL + ["trainer.max_epochs=5", "trainer.max_steps=13", "trainer.log_every_n_steps=4"]) == 0
+    run = seetrain.list_runs(logdir)[0]
+    assert run.scalars("val/acc").steps == [9, 12]          # the end of epoch 0, then where training stopped
+    assert run.scalars("train/loss").steps == [3, 7, 11]
+    assert "after 13 steps, 2 epochs" in capsys.readouterr().out
+
+
+def test_progress_bar_shows_epochs_loss_and_the_metric(logdir, capfd):
+    args = [a for a in SMALL if a != "trainer.enable_progress_bar=false"]
+    assert train_main(args + ["trainer.max_epochs=2", "trainer.log_every_n_steps=5", "trainer.checkpoint.enabled=false"]) == 0
+    err = capfd.readouterr().err
+    assert "Epoch 0" in err and "Epoch 1" in err and "10/10" in err
+    assert "loss=" in err and "acc=" in err
+
+
+def test_a_lightning_trainer_checkpoint_is_refused_before_any_run(logdir, tmp_path, capsys):
+    path = tmp_path / "old.ckpt"
+    torch.save({"pytorch-lightning_version": "2.6.0", "state_dict": {}, "epoch": 1, "global_step": 10}, path)
+    assert train_main(SMALL + [f"trainer.resume={path}"]) == 2
+    err = capsys.readouterr().err
+    assert "a PyTorch Lightning Trainer checkpoint" in err and "model.pretrained=PATH" in err
+    assert not seetrain.list_runs(logdir)
