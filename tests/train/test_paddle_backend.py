@@ -61,17 +61,37 @@ def test_resume_continues_steps_epochs_and_schedule(logdir):
     (first,) = _runs(logdir)
     assert first.scalars("val/acc").steps == [9]
     assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={first.path}"]) == 0
-    second = [r for r in _runs(logdir) if r.id != first.id][0]
-    assert second.scalars("val/acc").steps == [19]          # only the second epoch ran
-    lr = second.scalars("train/lr")
-    assert lr.steps[0] == 10 and set(second.scalars("train/epoch").values) == {1}
+    (run,) = _runs(logdir)                                  # the checkpoint's run goes on: one run, not two
+    assert run.id == first.id and run.status == "success"
+    assert run.scalars("val/acc").steps == [9, 19]          # only the second epoch ran again
+    lr = run.scalars("train/lr")
+    assert 10 in lr.steps and set(run.scalars("train/epoch").values) == {0, 1}
     # the cosine schedule over 2 x 10 steps continues where it stopped: half the peak at step 10
-    assert lr.values[0] == pytest.approx(0.003 * 0.5 * (1 + math.cos(math.pi * 10 / 20)), rel=1e-5)
-    # resuming from the .pdparams file itself works too; resuming a finished training trains nothing more
-    last = os.path.join(second.path, "checkpoints", "last.pdparams")
-    assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={last}"]) == 0
-    third = [r for r in _runs(logdir) if r.id not in (first.id, second.id)][0]
-    assert third.status == "success" and not third.scalars("train/loss").values
+    assert lr.values[lr.steps.index(10)] == pytest.approx(0.003 * 0.5 * (1 + math.cos(math.pi * 10 / 20)), rel=1e-5)
+    assert [e["event"] for e in run.events if e["event"] in ("start", "resume")] == ["start", "resume"]
+    # a checkpoint copied out of its run resumes the weights into a new run; a finished training trains nothing more
+    import shutil
+
+    out = os.path.join(logdir, "..", "elsewhere")
+    os.makedirs(out)
+    for ext in (".pdparams", ".pdopt", ".json"):
+        shutil.copy(os.path.join(run.path, "checkpoints", "last" + ext), out)
+    assert train_main(args + ["trainer.max_epochs=2", f"trainer.resume={os.path.join(out, 'last.pdparams')}"]) == 0
+    other = [r for r in _runs(logdir) if r.id != first.id][0]
+    assert other.status == "success" and not other.scalars("train/loss").values
+
+
+def test_resume_refuses_a_run_still_being_written(logdir, capsys):
+    live = seetrain.init(project="train", logdir=logdir, system_metrics=False, console="off")
+    try:
+        os.makedirs(os.path.join(live.dir, "checkpoints"))
+        open(os.path.join(live.dir, "checkpoints", "last.pdparams"), "wb").close()
+        assert train_main(TINY + [f"trainer.resume={live.dir}"]) == 2
+        err = capsys.readouterr().err
+        assert f"its run {live.id}" in err and "still running" in err
+        assert len(seetrain.list_runs(logdir, project="train")) == 1    # nothing new was started
+    finally:
+        live.finish()
 
 
 @pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0", "small_vit"])

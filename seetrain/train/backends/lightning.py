@@ -169,7 +169,9 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
         torch.backends.cudnn.benchmark = False
     train = batches(job.train, job.batch_size, True, job.num_workers, seed, fabric.world_size)
     val = batches(job.val, job.batch_size, False, job.num_workers, seed, fabric.world_size)
-    if fabric.world_size > 1 or job.num_workers:
+    order_rng = getattr(train, "gen", None) or getattr(train, "generator", None)  # the data order's generator
+    loaders = fabric.world_size > 1 or job.num_workers > 0
+    if loaders:  # DataLoaders: a distributed sampler, batches moved to the device by Fabric
         train, val = fabric.setup_dataloaders(train, val)
     schedule = make_schedule(t, len(train), len(val))
     per_epoch = -(-schedule.train_batches // schedule.accumulate)
@@ -199,7 +201,8 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
         early = EarlyStopping(job.mode, int(es["patience"]), float(es["min_delta"]))
     loop = TrainLoop(fabric, STEPS[job.task], module, optimizer, scheduler, train, val, schedule, metric=job.metric,
                      mode=job.mode, hooks=job.hooks, run=run, keeper=keeper, early=early,
-                     progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config)
+                     progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config,
+                     order_rng=order_rng, move_batches=not loaders and fabric.device.type != "cpu")
     status, t0 = "crashed", time.perf_counter()
     try:
         if ckpt:

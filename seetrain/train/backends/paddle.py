@@ -20,6 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..errors import TrainConfigError
 from ..job import FitResult, Job
+from ..resume import checkpoint_run
 from . import check_common, limit_batches
 
 try:
@@ -133,7 +134,9 @@ def check(config: Dict[str, Any]) -> None:
     for key in ("limit_train_batches", "limit_val_batches"):
         limit_batches(t[key], 1, f"trainer.{key}")
     if t.get("resume"):
-        resume_prefix(t["resume"])
+        prefix = resume_prefix(t["resume"])
+        if config["logger"].get("enabled", True):
+            checkpoint_run(prefix + CKPT_EXT)  # a run still being written is refused here, before anything starts
 
 
 def _load_pretrained(net: Any, job: Job) -> None:
@@ -209,18 +212,23 @@ def num_parameters(net: "paddle.nn.Layer") -> int:
     return int(sum(int(p.size) for p in net.parameters() if not p.stop_gradient))
 
 
-def _callback(job: Job, t: Dict[str, Any], start: Dict[str, Any]):
+def _callback(job: Job, t: Dict[str, Any], start: Dict[str, Any], prefix: Optional[str]):
+    """The SeeTrain callback: a new run, or the run the checkpoint at ``prefix`` was saved in (resumed)."""
     lc = job.config["logger"]
     if not lc.get("enabled", True):
         return None
     from seetrain.integration.callbacks.paddle import SeeTrainPaddleCallback
 
     tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
+    run: Dict[str, Any] = dict(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
+                               logdir=lc.get("logdir"))
+    earlier = checkpoint_run(prefix + CKPT_EXT) if prefix else None
+    if earlier is not None:
+        run = dict(project=earlier.project, experiment_name=earlier.name, logdir=earlier.logdir, id=earlier.id, resume=True)
     return SeeTrainPaddleCallback(
-        project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
-        description=lc.get("description"), config=job.config, logdir=lc.get("logdir"), tags=tags or None,
+        description=lc.get("description"), config=job.config, tags=tags or None,
         log_every_n_steps=int(t["log_every_n_steps"]), eval_prefix="val",
-        initial_step=int(start.get("batches", 0)), initial_epoch=int(start.get("epoch", 0)))
+        initial_step=int(start.get("batches", 0)), initial_epoch=int(start.get("epoch", 0)), **run)
 
 
 def _plan_steps(t: Dict[str, Any], per_epoch_batches: int, start: Dict[str, Any]) -> Tuple[int, int, Optional[int]]:
@@ -263,7 +271,7 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
         model.load(prefix)
         if isinstance(schedule, paddle.optimizer.lr.LRScheduler):  # its step count restored: the rate from this
             schedule.last_lr = schedule.get_lr()                      # config's schedule (max_epochs may have grown)
-    cb = _callback(job, t, start)
+    cb = _callback(job, t, start, prefix)
     ck = t["checkpoint"]
     ckpt_dir = ck.get("dirpath")
     report = ValidationReport(job.metric, job.mode, job.hooks, accumulate=acc, eval_freq=int(t["check_val_every_n_epoch"]),

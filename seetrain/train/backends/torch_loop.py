@@ -28,7 +28,7 @@ class Schedule:
 
     train_batches: int                  # per epoch, after limit_train_batches
     val_batches: int                    # per validation pass, after limit_val_batches (0: no validation)
-    max_epochs: int                     # -1: until max_steps
+    max_epochs: int
     max_steps: int                      # -1: until max_epochs
     accumulate: int = 1
     val_every: int = 0                  # validate after every this many training batches of an epoch
@@ -84,7 +84,8 @@ class TrainLoop:
     def __init__(self, fabric: Any, step: Any, module: Any, optimizer: Any, scheduler: Any, train: Any, val: Any,
                  schedule: Schedule, *, metric: str, mode: str, hooks: List[Any], run: Any = None,
                  keeper: Optional[CheckpointKeeper] = None, early: Optional[EarlyStopping] = None,
-                 progress: bool = False, mixed: bool = False, config: Optional[Dict[str, Any]] = None) -> None:
+                 progress: bool = False, mixed: bool = False, config: Optional[Dict[str, Any]] = None,
+                 order_rng: Optional[torch.Generator] = None, move_batches: bool = False) -> None:
         self.fabric, self.step, self.module, self.optimizer, self.scheduler = fabric, step, module, optimizer, scheduler
         self.train, self.val, self.s = train, val, schedule
         self.metric, self.mode, self.hooks, self.run = metric, mode, list(hooks), run
@@ -94,8 +95,8 @@ class TrainLoop:
         self.should_stop = False
         self.bar = _Bar(progress and fabric.is_global_zero)
         self.autocast = fabric.autocast if mixed else contextlib.nullcontext
-        self.move = fabric.device.type != "cpu" and not getattr(train, "on_device", False)
-        self.gen: Optional[torch.Generator] = getattr(train, "gen", None) or getattr(train, "generator", None)
+        self.move = move_batches            # batches come on the CPU: move each to the device
+        self.gen = order_rng                # draws each epoch's data order; saved so a resume repeats it
         self._epoch_rng: Optional[torch.Tensor] = None
         self._validated_at = -1  # global step of the last validation
         self._loss_sum: Optional[torch.Tensor] = None
@@ -146,9 +147,8 @@ class TrainLoop:
     # --- the loop ------------------------------------------------------------------------------
     def fit(self) -> Position:
         s, p = self.s, self.pos
-        epochs = itertools.count(p.epoch) if s.max_epochs < 0 else range(p.epoch, s.max_epochs)
         try:
-            for epoch in epochs:
+            for epoch in range(p.epoch, s.max_epochs):
                 if self.should_stop or (s.max_steps >= 0 and p.global_step >= s.max_steps):
                     break
                 p.epoch = epoch
