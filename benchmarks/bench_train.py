@@ -217,6 +217,54 @@ def _fmt(xs: List[float], unit: str = "s", scale: float = 1.0) -> str:
     return f"{statistics.median(xs):.2f}{unit} ({min(xs):.2f}-{max(xs):.2f})"
 
 
+def interleaved_table(name: str, repeats: int) -> None:
+    """Each side in its own processes, interleaved, ``repeats`` times: the table of one workload."""
+    res: Dict[str, List[Dict[str, Any]]] = {k: [] for k in WORKERS}
+    for _ in range(repeats):
+        for kind in WORKERS:  # interleaved
+            res[kind].append(_spawn(kind, name))
+    base = res["plain"]
+    ratio = lambda k, f: [x[f] / b[f] - 1 for x, b in zip(res[k], base)]  # noqa: E731
+    steps = base[0]["steps"]
+    print(f"## {name}: {steps} optimizer steps, {repeats} repeats (median, min-max)")
+    print("| | plain PyTorch loop | lightning backend | paddle backend (issue 15) | plain loop + seetrain.log |")
+    print("|---|---|---|---|---|")
+    cols = ["plain", "lightning", None, "plain+tracking"]
+    cell = lambda k, f, s=1.0, u="s": _fmt([x[f] for x in res[k]], u, s) if k else "-"  # noqa: E731
+    print("| CPU time of training | " + " | ".join(cell(k, "cpu") for k in cols) + " |")
+    print("| wall time of training | " + " | ".join(cell(k, "wall") for k in cols) + " |")
+    print("| CPU ms per step | " + " | ".join(cell(k, "cpu", 1000.0 / steps, " ms") for k in cols) + " |")
+    extra = lambda k: _fmt([(x["cpu"] - b["cpu"]) / steps for x, b in zip(res[k], base)], " ms", 1000.0)  # noqa: E731
+    print(f"| extra CPU per step vs plain (its fixed start-up cost spread over the steps) | - | {extra('lightning')} | - | "
+          f"{extra('plain+tracking')} |")
+    print("| peak RSS | " + " | ".join(cell(k, "peak_rss_mb", 1.0, " MB") for k in cols) + " |")
+    print("| final val/acc | " + " | ".join(cell(k, "acc", 1.0, "") for k in cols) + " |")
+    fastest = lambda k: f"{(min(x['cpu'] for x in res[k]) / min(b['cpu'] for b in base) - 1) * 100:.2f} %"  # noqa: E731
+    print(f"| overhead vs plain, CPU (target lightning <= 5 %, tracking < 1 %) | - | "
+          f"{_fmt(ratio('lightning', 'cpu'), ' %', 100)} | - | {_fmt(ratio('plain+tracking', 'cpu'), ' %', 100)} |")
+    print(f"| overhead vs plain, CPU, fastest repeat of each | - | {fastest('lightning')} | - | "
+          f"{fastest('plain+tracking')} |")
+    print(f"| overhead vs plain, wall | - | {_fmt(ratio('lightning', 'wall'), ' %', 100)} | - | "
+          f"{_fmt(ratio('plain+tracking', 'wall'), ' %', 100)} |")
+    print(f"| time inside seetrain.log calls / loop wall | - | - | - | "
+          f"{_fmt([x['log_share'] for x in res['plain+tracking']], ' %', 100)} |")
+    print(f"| SeeTrain's own CPU (log calls + its threads) / the rest of the loop's CPU | - | - | - | "
+          f"{_fmt([x['own_share'] for x in res['plain+tracking']], ' %', 100)} |\n", flush=True)
+
+
+def paired_line(name: str, pairs: int) -> None:
+    """The plain loop and the backend alternately in one process (see :func:`worker_paired`)."""
+    cmd = [sys.executable, __file__, "--worker", "paired", "--workload", name, "--pairs", str(pairs)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if run.returncode:
+        raise RuntimeError(f"paired worker failed:\n{run.stderr[-3000:]}")
+    pr = json.loads(run.stdout.strip().splitlines()[-1])
+    total = (sum(pr["lightning"]) / sum(pr["plain"]) - 1) * 100
+    print(f"{name}: same process, alternating, {pairs} pairs after a warm-up pair: plain {_fmt(pr['plain'])}, "
+          f"lightning {_fmt(pr['lightning'])}; **lightning overhead vs plain, CPU: {_fmt(pr['ratios'], ' %', 100)}** "
+          f"(median of the pairs; all pairs' CPU summed: {total:+.2f} %) (target <= 5 %)\n", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=3)
@@ -248,47 +296,10 @@ def main() -> None:
         print(f"| val/acc first >= 0.95, from launch | {_fmt(firsts) if firsts else 'never'} | < 60 s |")
         print(f"| best val/acc | {_fmt([r['best'] for r in rows], unit='')} | >= 0.95 |\n", flush=True)
     for name in ([] if a.skip_loops else [a.workload] if a.workload else WORKLOADS):  # --workload: only that one
-        res: Dict[str, List[Dict[str, Any]]] = {k: [] for k in WORKERS}
-        for _ in range(a.repeats):
-            for kind in WORKERS:  # interleaved
-                res[kind].append(_spawn(kind, name))
-        base = res["plain"]
-        ratio = lambda k, f: [x[f] / b[f] - 1 for x, b in zip(res[k], base)]  # noqa: E731
-        steps = base[0]["steps"]
-        print(f"## {name}: {steps} optimizer steps, {a.repeats} repeats (median, min-max)")
-        print("| | plain PyTorch loop | lightning backend | paddle backend (issue 15) | plain loop + seetrain.log |")
-        print("|---|---|---|---|---|")
-        cols = ["plain", "lightning", None, "plain+tracking"]
-        cell = lambda k, f, s=1.0, u="s": _fmt([x[f] for x in res[k]], u, s) if k else "-"  # noqa: E731
-        print("| CPU time of training | " + " | ".join(cell(k, "cpu") for k in cols) + " |")
-        print("| wall time of training | " + " | ".join(cell(k, "wall") for k in cols) + " |")
-        print("| CPU ms per step | " + " | ".join(cell(k, "cpu", 1000.0 / steps, " ms") for k in cols) + " |")
-        extra = lambda k: _fmt([(x["cpu"] - b["cpu"]) / steps for x, b in zip(res[k], base)], " ms", 1000.0)  # noqa: E731
-        print(f"| extra CPU per step vs plain (its fixed start-up cost spread over the steps) | - | {extra('lightning')} | - | "
-              f"{extra('plain+tracking')} |")
-        print("| peak RSS | " + " | ".join(cell(k, "peak_rss_mb", 1.0, " MB") for k in cols) + " |")
-        print("| final val/acc | " + " | ".join(cell(k, "acc", 1.0, "") for k in cols) + " |")
-        fastest = lambda k: f"{(min(x['cpu'] for x in res[k]) / min(b['cpu'] for b in base) - 1) * 100:.2f} %"  # noqa: E731
-        print(f"| overhead vs plain, CPU (target lightning <= 5 %, tracking < 1 %) | - | "
-              f"{_fmt(ratio('lightning', 'cpu'), ' %', 100)} | - | {_fmt(ratio('plain+tracking', 'cpu'), ' %', 100)} |")
-        print(f"| overhead vs plain, CPU, fastest repeat of each | - | {fastest('lightning')} | - | "
-              f"{fastest('plain+tracking')} |")
-        print(f"| overhead vs plain, wall | - | {_fmt(ratio('lightning', 'wall'), ' %', 100)} | - | "
-              f"{_fmt(ratio('plain+tracking', 'wall'), ' %', 100)} |")
-        print(f"| time inside seetrain.log calls / loop wall | - | - | - | "
-              f"{_fmt([x['log_share'] for x in res['plain+tracking']], ' %', 100)} |")
-        print(f"| SeeTrain's own CPU (log calls + its threads) / the rest of the loop's CPU | - | - | - | "
-              f"{_fmt([x['own_share'] for x in res['plain+tracking']], ' %', 100)} |\n", flush=True)
+        if a.repeats:  # --repeats 0: only the same-process pairs
+            interleaved_table(name, a.repeats)
         if a.pairs:
-            cmd = [sys.executable, __file__, "--worker", "paired", "--workload", name, "--pairs", str(a.pairs)]
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-            if run.returncode:
-                raise RuntimeError(f"paired worker failed:\n{run.stderr[-3000:]}")
-            pr = json.loads(run.stdout.strip().splitlines()[-1])
-            print(f"Same process, alternating, {a.pairs} pairs after a warm-up pair: plain {_fmt(pr['plain'])}, "
-                  f"lightning {_fmt(pr['lightning'])}; **lightning overhead vs plain, CPU: "
-                  f"{_fmt(pr['ratios'], ' %', 100)}** (target <= 5 %)\n", flush=True)
-
+            paired_line(name, a.pairs)
 
 if __name__ == "__main__":
     main()
