@@ -81,19 +81,6 @@ def test_resume_continues_steps_epochs_and_schedule(logdir):
     assert other.status == "success" and not other.scalars("train/loss").values
 
 
-def test_resume_refuses_a_run_still_being_written(logdir, capsys):
-    live = seetrain.init(project="train", logdir=logdir, system_metrics=False, console="off")
-    try:
-        os.makedirs(os.path.join(live.dir, "checkpoints"))
-        open(os.path.join(live.dir, "checkpoints", "last.pdparams"), "wb").close()
-        assert train_main(TINY + [f"trainer.resume={live.dir}"]) == 2
-        err = capsys.readouterr().err
-        assert f"its run {live.id}" in err and "still running" in err
-        assert len(seetrain.list_runs(logdir, project="train")) == 1    # nothing new was started
-    finally:
-        live.finish()
-
-
 @pytest.mark.parametrize("model", ["resnet18", "efficientnet_b0", "small_vit"])
 def test_zoo_trains_a_few_steps_on_32x32(model, logdir):
     small = ["model.width=16"] if model == "resnet18" else ["model.width_mult=0.5"] if model == "efficientnet_b0" else []

@@ -3,6 +3,7 @@ model zoo on 32x32 data, mixing, the APT language-model task and --from-run."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -78,12 +79,16 @@ def test_resume_from_a_checkpoint_continues_the_seetrain_run(logdir):
     assert os.path.isfile(os.path.join(run.path, "checkpoints", "last.ckpt"))
 
 
-def test_resume_refuses_a_run_still_being_written(logdir, capsys):
+@pytest.mark.parametrize("backend,last", [
+    ("lightning", "last.ckpt"),
+    pytest.param("paddle", "last.pdparams", marks=pytest.mark.skipif(importlib.util.find_spec("paddle") is None,
+                                                                     reason="PaddlePaddle is not installed"))])
+def test_resume_refuses_a_run_still_being_written(backend, last, logdir, capsys):
     live = seetrain.init(project="train", logdir=logdir, system_metrics=False, console="off")
     try:
         os.makedirs(os.path.join(live.dir, "checkpoints"))
-        open(os.path.join(live.dir, "checkpoints", "last.ckpt"), "wb").close()
-        assert train_main(TINY + [f"trainer.resume={live.dir}"]) == 2
+        open(os.path.join(live.dir, "checkpoints", last), "wb").close()
+        assert train_main(TINY + [f"trainer.backend={backend}", f"trainer.resume={live.dir}"]) == 2
         err = capsys.readouterr().err
         assert f"its run {live.id}" in err and "still running" in err
         assert len(seetrain.list_runs(logdir, project="train")) == 1    # nothing new was started
