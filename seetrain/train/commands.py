@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 TRAIN_USAGE = """seetrain train [CONFIG.yaml] [group=name ...] [key=value ...] [--from-run RUN] [--print-config]
 
@@ -69,6 +68,12 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
     except TrainConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C: a short note instead of a traceback; the shell's 128 + SIGINT
+        resume = getattr(exc, "resume_from", None)
+        print(f"\n{prog}: interrupted" + (f" at step {exc.step}" if hasattr(exc, "step") else "")
+              + "; the run is marked killed"
+              + (f"; go on with: trainer.resume={resume}" if resume else "; no checkpoint was saved yet"), file=sys.stderr)
+        return 130
     if result.is_global_zero:
         print("\n" + result.summary())
     return 0

@@ -17,6 +17,15 @@ class TrainConfigError(ValueError):
         self.key = key
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during training. The run was marked ``killed``; ``resume_from`` is what
+    ``trainer.resume=`` takes to go on from the last checkpoint (None when none was saved)."""
+
+    def __init__(self, step: int, resume_from: Optional[str]) -> None:
+        super().__init__(f"training interrupted at step {step}")
+        self.step, self.resume_from = step, resume_from
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest option, or ``""``."""
     hint = difflib.get_close_matches(str(word), sorted(set(map(str, options))), n=1, cutoff=0.6)

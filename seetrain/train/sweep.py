@@ -132,7 +132,6 @@ def run_sweep(argv: Sequence[str], storage: Optional[str] = None, study_name: Op
               n_trials: Optional[int] = None) -> Dict[str, Any]:
     """Run this worker's trials; return the study's best value, params and config (also saved as YAML)."""
     import optuna
-    import yaml
     from seetrain.lazy import require
 
     require("optuna", "optuna", "seetrain sweep")

@@ -45,7 +45,7 @@ def test_download_parse_and_cache(name, data_server, tmp_path):
 
 def test_bad_checksum_is_refused_and_nothing_is_kept(data_server, tmp_path):
     base, sums, _, _ = data_server
-    args = [f"data=mnist", f"data.mirror={base}/mnist", f"data.root={tmp_path}"]  # the published md5s: ours differ
+    args = ["data=mnist", f"data.mirror={base}/mnist", f"data.root={tmp_path}"]  # the published md5s: ours differ
     with pytest.raises(TrainConfigError, match="has MD5 .*expected f68b3c2dcbeaaa9fbdd348bbdeb94873"):
         build_data(_data_cfg(args), seed=0)
     assert not [f for f in os.listdir(tmp_path / "mnist") if f.endswith(".gz")]

@@ -102,3 +102,39 @@ def test_a_lightning_trainer_checkpoint_is_refused_before_any_run(logdir, tmp_pa
     err = capsys.readouterr().err
     assert "a PyTorch Lightning Trainer checkpoint" in err and "model.pretrained=PATH" in err
     assert not seetrain.list_runs(logdir)
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_marks_the_run_killed_and_says_how_to_go_on(logdir, tmp_path):
+    """SIGINT mid-training: exit 130 with a one-line note (no traceback), the run ``killed``, and the
+    ``trainer.resume=`` it names continues that run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = SMALL + ["trainer.max_epochs=100000", "trainer.log_every_n_steps=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "seetrain.cli", "train"] + args, cwd=tmp_path, text=True,
+                            env={**os.environ, "SEETRAIN_LOGDIR": logdir}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            runs = seetrain.list_runs(logdir)
+            if runs and os.path.isfile(os.path.join(runs[0].path, "checkpoints", "last.ckpt")):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    run = seetrain.list_runs(logdir)[0]
+    assert "Traceback" not in err and "interrupted at step" in err, err[-2000:]
+    assert f"go on with: trainer.resume={run.path}" in err, err[-2000:]
+    assert run.status == "killed"
+    done = max(run.scalars("train/loss").steps)
+    epochs = done // 10 + 2
+    assert train_main(SMALL + [f"trainer.max_epochs={epochs}", f"trainer.resume={run.path}"]) == 0
+    (again,) = seetrain.list_runs(logdir)
+    assert again.id == run.id and again.status == "success" and max(again.scalars("train/loss").steps) == epochs * 10 - 1

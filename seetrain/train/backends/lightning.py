@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional
 import torch
 from lightning.fabric import Fabric, seed_everything
 
-from ..errors import TrainConfigError
+from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
 from ..resume import checkpoint_run
 from . import check_common, limit_batches
@@ -163,10 +163,6 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
     t, seed = job.config["trainer"], int(job.config["seed"])
     _threads(t, model)
     seed_everything(seed, workers=True, verbose=False)
-    if t["deterministic"]:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
     train = batches(job.train, job.batch_size, True, job.num_workers, seed, fabric.world_size)
     val = batches(job.val, job.batch_size, False, job.num_workers, seed, fabric.world_size)
     order_rng = getattr(train, "gen", None) or getattr(train, "generator", None)  # the data order's generator
@@ -203,6 +199,11 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
                      mode=job.mode, hooks=job.hooks, run=run, keeper=keeper, early=early,
                      progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config,
                      order_rng=order_rng, move_batches=not loaders and fabric.device.type != "cpu")
+    deterministic_before = torch.are_deterministic_algorithms_enabled()  # restored after training
+    if t["deterministic"]:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
     status, t0 = "crashed", time.perf_counter()
     try:
         if ckpt:
@@ -213,8 +214,12 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
             run.summary["stop_reason"] = loop.stop_reason  # e.g. "pruned" (a sweep's bad trial)
     except KeyboardInterrupt:
         status = "killed"
-        raise
+        last = keeper.last_path if keeper else None
+        if last is not None and run is not None and os.path.dirname(last) == os.path.abspath(os.path.join(run.dir, "checkpoints")):
+            last = os.path.abspath(run.dir)  # resuming the run directory continues the run
+        raise TrainingInterrupted(loop.pos.global_step, last) from None
     finally:
+        torch.use_deterministic_algorithms(deterministic_before)
         if run is not None:
             run.finish(status)
     return FitResult(

@@ -295,6 +295,9 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
                           log_freq=int(t["log_every_n_steps"]), verbose=1 if t["enable_progress_bar"] else 0,
                           accumulate_grad_batches=acc, callbacks=callbacks)
         status = "killed" if report.stop_reason else "success"
+    except KeyboardInterrupt:
+        status = "killed"  # Ctrl-C: stopped on purpose, not a crash
+        raise
     finally:
         if cb is not None:
             cb.finish(status)
