@@ -108,7 +108,8 @@ class TrainLoop:
         loop = {"epoch": p.epoch, "batches": p.batches, "global_step": p.global_step, "best": p.best,
                 "best_epoch": p.best_epoch, "epochs_done": p.epochs_done, "epoch_rng": self._epoch_rng,
                 "rng": self.gen.get_state() if self.gen is not None else None, "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "loss_window": [float(self._loss_sum) if self._loss_sum is not None else 0.0, self._loss_n]}
         out: Dict[str, Any] = {"format": FORMAT, "model": self.module, "optimizer": self.optimizer, "loop": loop,
                                "config": self.config}
         if self.scheduler is not None:
@@ -136,6 +137,9 @@ class TrainLoop:
         rng = loop.get("epoch_rng") if mid_epoch else loop.get("rng")
         if self.gen is not None and rng is not None:
             self.gen.set_state(rng)
+        total, n = loop.get("loss_window") or (0.0, 0)
+        if n:  # the logged mean that spans the stop covers the same steps as without it
+            self._loss_sum, self._loss_n = torch.tensor(total, device=self.fabric.device), int(n)
         if loop.get("torch_rng") is not None:  # dropout and other random layers draw as they would have
             torch.set_rng_state(loop["torch_rng"])
         if loop.get("cuda_rng") is not None and torch.cuda.is_available():
