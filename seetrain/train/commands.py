@@ -40,7 +40,7 @@ def _options_text() -> str:
 
 def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train") -> int:
     """Entry point of ``seetrain train``; returns the exit code (2 for a config error)."""
-    from .errors import TrainConfigError
+    from .errors import TrainConfigError, TrainingInterrupted
 
     args, rest = _parser(prog).parse_known_args(list(sys.argv[1:] if argv is None else argv))
     if args.help:
@@ -69,10 +69,11 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C: a short note instead of a traceback; the shell's 128 + SIGINT
-        resume = getattr(exc, "resume_from", None)
-        print(f"\n{prog}: interrupted" + (f" at step {exc.step}" if hasattr(exc, "step") else "")
-              + "; the run is marked killed"
-              + (f"; go on with: trainer.resume={resume}" if resume else "; no checkpoint was saved yet"), file=sys.stderr)
+        note = "interrupted"
+        if isinstance(exc, TrainingInterrupted):  # raised by the loop: it knows where training stood
+            note += f" at step {exc.step}; the run is marked killed" + (
+                f"; go on with: trainer.resume={exc.resume_from}" if exc.resume_from else "; no checkpoint was saved yet")
+        print(f"\n{prog}: {note}", file=sys.stderr)
         return 130
     if result.is_global_zero:
         print("\n" + result.summary())
