@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from .errors import TrainConfigError
 
@@ -55,3 +55,17 @@ def checkpoint_run(checkpoint: str) -> Optional[CheckpointRun]:
         raise TrainConfigError(f"trainer.resume={checkpoint}: its run {run_id} ({d}) is still running in another "
                                "process; wait for it to end (or stop it) before resuming it", key="trainer.resume")
     return CheckpointRun(logdir=os.path.dirname(os.path.dirname(d)), project=project, id=run_id, name=name, path=d)
+
+
+def run_init_kwargs(config: Dict[str, Any], run_name: Optional[str], checkpoint: Optional[str]) -> Dict[str, Any]:
+    """The :func:`seetrain.init` arguments of a training from the ``logger`` config: a new run, or
+    (``checkpoint`` given and inside a run directory) that run, resumed."""
+    lc = config["logger"]
+    tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
+    kw: Dict[str, Any] = dict(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or run_name,
+                              description=lc.get("description"), config=config, logdir=lc.get("logdir"),
+                              tags=tags or None)
+    earlier = checkpoint_run(checkpoint) if checkpoint else None
+    if earlier is not None:
+        kw.update(project=earlier.project, experiment_name=earlier.name, logdir=earlier.logdir, id=earlier.id, resume=True)
+    return kw

@@ -17,7 +17,7 @@ Add one with :func:`register_backend` (or a line in ``BACKENDS``).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from ..errors import TrainConfigError, unknown
 
@@ -63,3 +63,12 @@ def limit_batches(limit: Any, full: int, key: str) -> int:
     if limit < 1 or float(limit) != int(limit):
         raise TrainConfigError(f"{key} must be a fraction in (0, 1] or a whole number of batches, got {limit!r}", key=key)
     return min(full, int(limit))
+
+
+def gradient_clip(t: Dict[str, Any]) -> Optional[float]:
+    """``trainer.gradient_clip_val`` checked: a number >= 0 (0 or null: no clipping)."""
+    clip = t.get("gradient_clip_val")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
+        raise TrainConfigError(f"trainer.gradient_clip_val must be a number >= 0 or null, got {clip!r}",
+                               key="trainer.gradient_clip_val")
+    return float(clip) if clip else None

@@ -18,9 +18,10 @@ from lightning.fabric import Fabric, seed_everything
 
 from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
-from ..resume import checkpoint_run
-from . import check_common, limit_batches
-from .torch_checkpoints import CheckpointKeeper, EarlyStopping, check_checkpoint
+from ..resume import checkpoint_run, run_init_kwargs
+from . import check_common, gradient_clip, limit_batches
+from .early_stopping import EarlyStopping
+from .torch_checkpoints import CheckpointKeeper, check_checkpoint
 from .torch_data import batches
 from .torch_loop import Schedule, TrainLoop
 from .torch_optim import build_optimizer, build_scheduler
@@ -54,6 +55,7 @@ def resume_path(value: Any) -> str:
 def check(config: Dict[str, Any]) -> None:
     check_common(sys.modules[__name__], config)
     t = config["trainer"]
+    gradient_clip(t)
     if t.get("resume"):
         ckpt = resume_path(t["resume"])
         if config["logger"].get("enabled", True):
@@ -115,14 +117,10 @@ def make_schedule(t: Dict[str, Any], train_len: int, val_len: int) -> Schedule:
         raise TrainConfigError(f"trainer.val_check_interval must be a fraction of an epoch in (0, 1] or a number of "
                                f"training batches from 1 to {n_train} (one epoch here), got {vci!r}",
                                key="trainer.val_check_interval")
-    clip = t["gradient_clip_val"]
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
-        raise TrainConfigError(f"trainer.gradient_clip_val must be a number >= 0 or null, got {clip!r}",
-                               key="trainer.gradient_clip_val")
     return Schedule(train_batches=n_train, val_batches=n_val, max_epochs=int(t["max_epochs"]),
                     max_steps=int(t["max_steps"]), accumulate=int(t["accumulate_grad_batches"]), val_every=val_every,
                     val_every_n_epochs=int(t["check_val_every_n_epoch"]), log_every=int(t["log_every_n_steps"]),
-                    clip=float(clip) if clip else None)
+                    clip=gradient_clip(t))
 
 
 def _start_run(job: Job, ckpt: Optional[str], extra: Dict[str, Any]):
@@ -132,14 +130,7 @@ def _start_run(job: Job, ckpt: Optional[str], extra: Dict[str, Any]):
         return None
     import seetrain
 
-    tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
-    kw: Dict[str, Any] = dict(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
-                              description=lc.get("description"), config=job.config, logdir=lc.get("logdir"),
-                              tags=tags or None)
-    earlier = checkpoint_run(ckpt) if ckpt else None
-    if earlier is not None:
-        kw.update(project=earlier.project, experiment_name=earlier.name, logdir=earlier.logdir, id=earlier.id, resume=True)
-    run = seetrain.init(**kw)
+    run = seetrain.init(**run_init_kwargs(job.config, job.run_name, ckpt))
     run.config.update(extra)
     return run
 

@@ -20,8 +20,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..errors import TrainConfigError
 from ..job import FitResult, Job
-from ..resume import checkpoint_run
-from . import check_common, limit_batches
+from ..resume import checkpoint_run, run_init_kwargs
+from . import check_common, gradient_clip, limit_batches
 
 try:
     with warnings.catch_warnings():
@@ -127,10 +127,7 @@ def check(config: Dict[str, Any]) -> None:
         raise TrainConfigError(f"trainer.val_check_interval={t['val_check_interval']}: the paddle backend validates at "
                                f"the end of an epoch (1.0); use trainer.check_val_every_n_epoch, or {ALT}",
                                key="trainer.val_check_interval")
-    clip = t.get("gradient_clip_val")
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or clip < 0):
-        raise TrainConfigError(f"trainer.gradient_clip_val must be a number >= 0 or null, got {clip!r}",
-                               key="trainer.gradient_clip_val")
+    gradient_clip(t)
     for key in ("limit_train_batches", "limit_val_batches"):
         limit_batches(t[key], 1, f"trainer.{key}")
     if t.get("resume"):
@@ -219,16 +216,9 @@ def _callback(job: Job, t: Dict[str, Any], start: Dict[str, Any], prefix: Option
         return None
     from seetrain.integration.callbacks.paddle import SeeTrainPaddleCallback
 
-    tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
-    run: Dict[str, Any] = dict(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or job.run_name,
-                               logdir=lc.get("logdir"))
-    earlier = checkpoint_run(prefix + CKPT_EXT) if prefix else None
-    if earlier is not None:
-        run = dict(project=earlier.project, experiment_name=earlier.name, logdir=earlier.logdir, id=earlier.id, resume=True)
     return SeeTrainPaddleCallback(
-        description=lc.get("description"), config=job.config, tags=tags or None,
-        log_every_n_steps=int(t["log_every_n_steps"]), eval_prefix="val",
-        initial_step=int(start.get("batches", 0)), initial_epoch=int(start.get("epoch", 0)), **run)
+        log_every_n_steps=int(t["log_every_n_steps"]), eval_prefix="val", initial_step=int(start.get("batches", 0)),
+        initial_epoch=int(start.get("epoch", 0)), **run_init_kwargs(job.config, job.run_name, prefix and prefix + CKPT_EXT))
 
 
 def _plan_steps(t: Dict[str, Any], per_epoch_batches: int, start: Dict[str, Any]) -> Tuple[int, int, Optional[int]]:

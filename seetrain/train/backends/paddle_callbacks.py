@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import paddle
 
+from .early_stopping import EarlyStopping, improves
+
 CKPT_EXT = ".pdparams"
 
 
@@ -39,9 +41,8 @@ class ValidationReport(paddle.callbacks.Callback):
         self.best, self.best_epoch = best, best_epoch
         self.last: Dict[str, float] = {}
         self.stop_reason: Optional[str] = None
-        self.es = early_stopping if early_stopping and early_stopping.get("enabled") else None
-        self._bad_evals = 0
-        self._es_ref: Optional[float] = None
+        es = early_stopping if early_stopping and early_stopping.get("enabled") else None
+        self.early = EarlyStopping(mode, int(es.get("patience", 5)), float(es.get("min_delta", 0.0))) if es else None
         self.ck = checkpoint if checkpoint and checkpoint.get("enabled") else None
         self.ckpt_dir = ckpt_dir
         self.top: List[Tuple[float, str]] = []
@@ -84,17 +85,11 @@ class ValidationReport(paddle.callbacks.Callback):
                                               if k not in ("step", "batch_size", "steps", "metrics")) if v is not None}
         self.last.update(metrics)
         value = metrics.get(self.metric)
-        improved = value is not None and (self.best is None or (value > self.best if self.mode == "max" else value < self.best))
+        improved = value is not None and improves(value, self.best, self.mode)
         if improved:
             self.best, self.best_epoch = value, self.epoch
-        if self.es and value is not None:  # Lightning's rule: a gain beyond min_delta resets the patience
-            delta, ref = float(self.es.get("min_delta", 0.0)), self._es_ref
-            if ref is None or (value - ref > delta if self.mode == "max" else ref - value > delta):
-                self._es_ref, self._bad_evals = value, 0
-            else:
-                self._bad_evals += 1
-                if self._bad_evals >= int(self.es.get("patience", 5)):
-                    self.model.stop_training = True
+        if self.early is not None and self.early.update(value):
+            self.model.stop_training = True
         for hook in self.hooks:
             reason = hook(self.epoch, self.steps, metrics)
             if reason:  # the hook asks to stop here (e.g. a pruned trial)

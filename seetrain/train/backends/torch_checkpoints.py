@@ -16,15 +16,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from ..errors import TrainConfigError
+from .early_stopping import improves
 
 FORMAT = "seetrain-train/1"  # the "format" entry of every checkpoint this loop writes
-
-
-def improves(value: float, best: Optional[float], mode: str, min_delta: float = 0.0) -> bool:
-    """Whether ``value`` beats ``best`` by more than ``min_delta`` (``mode``: ``max`` or ``min``)."""
-    if best is None:
-        return True
-    return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
 def check_checkpoint(path: str) -> None:
@@ -71,7 +65,7 @@ class CheckpointKeeper:
         return os.path.join(self.dirpath, f"epoch{epoch}-step{step}-{self.metric.replace('/', '_')}{value:.4f}.ckpt")
 
     def save(self, fabric: Any, state: Dict[str, Any], epoch: int, step: int, value: Optional[float]) -> None:
-        """Save after a validation: into the top k when ``value`` earns it, and as ``last.ckpt``."""
+        """Save into the top k when ``value`` earns it (None: no validation result), and as ``last.ckpt``."""
         evicted: List[str] = []
         new: Optional[str] = None
         if value is not None and self.save_top_k != 0:
@@ -95,10 +89,6 @@ class CheckpointKeeper:
                 except OSError:
                     pass
 
-    def save_last_only(self, fabric: Any, state: Dict[str, Any]) -> None:
-        if self.save_last:
-            self._write(fabric, os.path.join(self.dirpath, "last.ckpt"), {**state, "checkpoints": self.state_dict()})
-
     def _write(self, fabric: Any, path: str, state: Dict[str, Any]) -> None:
         if fabric.is_global_zero:
             os.makedirs(self.dirpath, exist_ok=True)
@@ -107,27 +97,3 @@ class CheckpointKeeper:
         if fabric.is_global_zero and os.path.exists(part):
             os.replace(part, path)
 
-
-class EarlyStopping:
-    """Stop after ``patience`` validations without an improvement of more than ``min_delta``."""
-
-    def __init__(self, mode: str, patience: int, min_delta: float) -> None:
-        self.mode, self.patience, self.min_delta = mode, int(patience), abs(float(min_delta))
-        self.best: Optional[float] = None
-        self.wait = 0
-
-    def update(self, value: Optional[float]) -> bool:
-        """Record one validation's value; True when training should stop."""
-        if value is None:
-            return False
-        if improves(value, self.best, self.mode, self.min_delta):
-            self.best, self.wait = value, 0
-            return False
-        self.wait += 1
-        return self.wait >= self.patience
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {"best": self.best, "wait": self.wait}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.best, self.wait = state.get("best"), int(state.get("wait", 0))

@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from .torch_checkpoints import FORMAT, CheckpointKeeper, EarlyStopping, improves
+from .early_stopping import EarlyStopping, improves
+from .torch_checkpoints import FORMAT, CheckpointKeeper
 
 
 @dataclass
@@ -163,7 +164,7 @@ class TrainLoop:
             if s.val_batches and self._validated_at != p.global_step and p.global_step > 0:
                 self.validate()  # the final model's figure (training stopped between validations)
             elif self.keeper is not None and self._validated_at != p.global_step:
-                self.keeper.save_last_only(self.fabric, self.state())
+                self.keeper.save(self.fabric, self.state(), p.epoch, p.global_step, None)
         finally:
             self.bar.close()
         return p

@@ -3,6 +3,7 @@ checksum is given; layers whose shapes differ (a new head, a CIFAR stem) keep th
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, Optional
 
@@ -37,8 +38,6 @@ def load_pretrained(model: torch.nn.Module, source: Any, md5: Optional[str], ent
                                    "a URL or a file of a state dict, or set it to false", key="model.pretrained")
     source = str(source)
     if source.startswith(("http://", "https://", "file://")):
-        import hashlib
-
         # keyed by the whole URL: two sources with the same file name never share a cached copy
         name = hashlib.sha1(source.encode()).hexdigest()[:12] + "-" + source.rsplit("/", 1)[-1]
         path = fetch(source, os.path.join(cache_dir(None, "weights"), name), md5,
