@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
+from typing import Tuple
 
 import orjson
 
 from seetrain.sender import Client, RunSync
+from seetrain.server.settings import Settings
 
 from .conftest import PY, api, write_run
 
 
 def _key(db: str, *args: str) -> str:
+    return _create(db, *args)[0]
+
+
+def _create(db: str, *args: str) -> Tuple[str, str]:
+    """``seetrain server keys create``: (the key, its id as the CLI names it)."""
     out = subprocess.run([PY, "-m", "seetrain.cli", "server", "keys", "create", "--db", db, *args],
                          capture_output=True, text=True, timeout=120, check=True)
-    return out.stdout.strip()
+    kid = re.search(r"created key (\S+) ", out.stderr)
+    assert kid, out.stderr
+    return out.stdout.strip(), kid.group(1)
+
+
+def _cli(*args: str) -> str:
+    return subprocess.run([PY, "-m", "seetrain.cli", *args], capture_output=True, text=True, timeout=120,
+                          check=True).stdout
 
 
 def test_keys_scope_projects_and_rights(make_server, tmp_path):
@@ -57,10 +73,36 @@ def test_keys_scope_projects_and_rights(make_server, tmp_path):
     # keys are stored hashed: the database file never holds them
     raw = open(db, "rb").read()
     assert writer_a.encode() not in raw and reader_a.encode() not in raw and admin.encode() not in raw
-    # revoked keys stop working (after the per-worker cache of a few seconds)
+    # `keys list` shows one line per key (id, scope) and never a key itself (revocation: see below)
     listing = subprocess.run([PY, "-m", "seetrain.cli", "server", "keys", "list", "--db", db], capture_output=True,
                              text=True, timeout=120, check=True).stdout
     assert writer_a not in listing and len(listing.strip().splitlines()) == 2
+
+
+def test_a_revoked_key_stops_working_once_the_key_cache_expires(make_server, tmp_path):
+    """Create two keys, use one (the server caches it), revoke it with the real CLI against the
+    server's database: within the cache time it answers 401, while the other key keeps working."""
+    db = str(tmp_path / "revoke.sqlite")
+    doomed, doomed_id = _create(db, "--project", "A", "--write")
+    kept, _ = _create(db, "--project", "A")
+    srv = make_server(db=db)
+    assert api(srv.url, "/api/v1/runs", key=doomed)[0] == 200      # looked up and cached
+    assert api(srv.url, "/api/v1/runs", key=kept)[0] == 200
+    _cli("server", "keys", "revoke", doomed_id, "--db", db)
+    assert doomed_id not in _cli("server", "keys", "list", "--db", db)
+    ttl = Settings(db=db).key_cache_s
+    deadline = time.monotonic() + 3 * ttl + 30                     # the cache entry must expire well before
+    status = api(srv.url, "/api/v1/runs", key=doomed)[0]
+    while status != 401 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = api(srv.url, "/api/v1/runs", key=doomed)[0]
+    assert status == 401, f"a revoked key still answers {status} more than {3 * ttl + 30:g}s after revocation"
+    status, body = api(srv.url, "/api/v1/runs", key=doomed)
+    assert status == 401 and "API key" in body["detail"]
+    assert api(srv.url, "/api/v1/runs", key=kept)[0] == 200
+    out = subprocess.run([PY, "-m", "seetrain.cli", "server", "keys", "revoke", doomed_id, "--db", db],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and f"no key with id {doomed_id!r}" in out.stderr
 
 
 def test_open_server_refuses_non_loopback_without_key(tmp_path):
