@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from seetrain.apt.plugins import plugin_class  # noqa: E402
 from seetrain.apt.plugins.huggingface_integration import (HubUnavailableError,  # noqa: E402
                                                           HuggingFaceIntegrationPlugin,
                                                           register_apt_with_transformers)
+from tests._child import run_python
 
 TEXT = "Héllo wörld! 你好 <eos> tabs\tand\nnew lines; emoji 🙂."
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,9 +113,9 @@ def test_loads_with_trust_remote_code_in_a_fresh_process(exported, tmp_path):
         assert tok.encode("the vein subspace") == exp["ids"][0].tolist()
         print("OK", type(model).__name__)
     """)
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1",
+    env = dict(os.environ, OMP_NUM_THREADS="1",
                HF_MODULES_CACHE=str(tmp_path / "modules"))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    proc = run_python(["-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK APTForCausalLM" in proc.stdout
 

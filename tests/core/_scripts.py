@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from typing import Dict, List
+
+from tests._child import run_python
 
 
 def run_script(tmp_path, code: str, *args: str, timeout: float = 120, env: Dict[str, str] = None,
@@ -15,9 +16,8 @@ def run_script(tmp_path, code: str, *args: str, timeout: float = 120, env: Dict[
     """Run ``code`` as a script (argv[1] is a fresh logdir) and return the finished process."""
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(code))
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, *python_flags, str(script), str(tmp_path / "logs"), *args],
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
+    return run_python([*python_flags, str(script), str(tmp_path / "logs"), *args],
+                      capture_output=True, text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
 
 
 def lines(run_dir: str) -> List[dict]:

@@ -5,14 +5,14 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
 
 import seetrain
+from tests._child import popen_python, run_python
 
 
 def _cli(*args):
-    out = subprocess.run([sys.executable, "-m", "seetrain.cli", *args], capture_output=True, text=True, timeout=60)
+    out = run_python(["-m", "seetrain.cli", *args], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -46,8 +46,8 @@ def test_ls_show_export(tmp_path):
 
 
 def test_unknown_run_is_explained(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "seetrain.cli", "show", "nope", "--logdir", str(tmp_path)],
-                         capture_output=True, text=True)
+    out = run_python(["-m", "seetrain.cli", "show", "nope", "--logdir", str(tmp_path)],
+                     capture_output=True, text=True)
     assert out.returncode != 0 and "no run 'nope'" in out.stderr and "seetrain ls" in out.stderr
 
 
@@ -85,8 +85,8 @@ def test_closed_pipe_ends_quietly(tmp_path):
         {"seq": i, "time": 1.0 + i, "type": "metrics", "step": i, "data": {"loss": i / 3}} for i in range(20000)])
     for args in (["ls", logdir], ["export", "big", "--logdir", logdir], ["export", "big", "--logdir", logdir,
                                                                          "--format", "jsonl"]):
-        proc = subprocess.Popen([sys.executable, "-m", "seetrain.cli", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = popen_python(["-m", "seetrain.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
         assert proc.stdout.readline()  # like `head -1`
         proc.stdout.close()
         err = proc.stderr.read().decode()
@@ -97,8 +97,8 @@ def test_show_asks_for_the_id_when_names_are_shared(tmp_path):
     logdir = str(tmp_path)
     _hand_run(logdir, "a", "20261201-1", "baseline", summary={"loss": 1.0})
     _hand_run(logdir, "b", "20261201-2", "baseline", summary={"loss": 2.0}, start=1764079300.0)
-    out = subprocess.run([sys.executable, "-m", "seetrain.cli", "show", "baseline", "--logdir", logdir],
-                         capture_output=True, text=True, timeout=60)
+    out = run_python(["-m", "seetrain.cli", "show", "baseline", "--logdir", logdir],
+                     capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and out.stdout == ""
     assert "2 runs match 'baseline'" in out.stderr and "give the id" in out.stderr
     assert "20261201-1" in out.stderr and "20261201-2" in out.stderr

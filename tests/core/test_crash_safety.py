@@ -3,11 +3,11 @@
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
 import seetrain
+from tests._child import popen_python, run_python
 
 KILLED_SCRIPT = textwrap.dedent("""
     import sys, time, seetrain
@@ -26,7 +26,7 @@ KILLED_SCRIPT = textwrap.dedent("""
 def test_sigkill_keeps_everything_flushed(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(KILLED_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
+    proc = popen_python([str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
     run_dir = proc.stdout.readline().strip()
     last_printed = 0
     deadline = time.time() + 3.0
@@ -68,8 +68,8 @@ def test_uncaught_exception_marks_run_crashed(tmp_path):
         print(run.dir, flush=True)
         raise ValueError("training blew up")
     """))
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "logs")], capture_output=True, text=True,
-                         timeout=60)
+    out = run_python([str(script), str(tmp_path / "logs")], capture_output=True, text=True,
+                     timeout=60)
     assert out.returncode == 1
     run_dir, hook_line = out.stdout.strip().splitlines()
     assert hook_line == "user hook ran"  # the existing excepthook is chained
@@ -81,8 +81,8 @@ def test_unfinished_run_is_finished_at_exit(tmp_path):
     script = tmp_path / "forget.py"
     script.write_text("import sys, seetrain\nrun = seetrain.init(project='p', logdir=sys.argv[1])\n"
                       "run.log({'x': 1})\nprint(run.dir)\n")
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "logs")], capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = run_python([str(script), str(tmp_path / "logs")], capture_output=True, text=True,
+                     timeout=60, check=True)
     r = seetrain.read_run(out.stdout.strip())
     assert r.status == "success" and r.summary()["x"] == 1
 
@@ -91,7 +91,7 @@ def test_running_status_while_process_lives(tmp_path):
     script = tmp_path / "slow.py"
     script.write_text("import sys, time, seetrain\nrun = seetrain.init(project='p', logdir=sys.argv[1])\n"
                       "print(run.dir, flush=True)\ntime.sleep(30)\n")
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
+    proc = popen_python([str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
     try:
         run_dir = proc.stdout.readline().strip()
         assert seetrain.read_run(run_dir).status == "running"
@@ -104,7 +104,7 @@ def test_sigterm_finishes_the_run_as_killed(tmp_path):
     script = tmp_path / "term.py"
     script.write_text("import sys, time, seetrain\nrun = seetrain.init(project='p', logdir=sys.argv[1], flush_interval=30)\n"
                       "[run.log({'i': i}) for i in range(500)]\nprint(run.dir, flush=True)\ntime.sleep(30)\n")
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
+    proc = popen_python([str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
     run_dir = proc.stdout.readline().strip()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM

@@ -3,13 +3,13 @@
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
 from tests.core._scripts import lines, meta, run_script
+from tests._child import popen_python
 
 HEAD = """
     import os, sys, time, seetrain
@@ -94,8 +94,8 @@ LOOP = """
 def test_ctrl_c_is_killed_in_every_path(tmp_path, path):
     script = tmp_path / "loop.py"
     script.write_text(textwrap.dedent(LOOP))
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs"), path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = popen_python([str(script), str(tmp_path / "logs"), path], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
     run_dir = proc.stdout.readline().strip()
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -110,7 +110,7 @@ def test_sigterm_with_the_default_disposition_still_kills(tmp_path):
     script.write_text("import sys, time, seetrain\nrun = seetrain.init(project='p', logdir=sys.argv[1], "
                       "flush_interval=30)\n[run.log({'i': i}) for i in range(500)]\nprint(run.dir, flush=True)\n"
                       "time.sleep(30)\n")
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
+    proc = popen_python([str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
     run_dir = proc.stdout.readline().strip()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM

@@ -1,17 +1,16 @@
 """Lazy imports (the resilience primitives are tested in test_resilience.py)."""
 
-import subprocess
-import sys
 
 import pytest
 
 from seetrain import lazy
+from tests._child import run_python
 
 
 def test_import_seetrain_loads_nothing_heavy():
     code = ("import sys, seetrain; seetrain.init; seetrain.log; "
             "print(' '.join(m for m in ('torch','numpy','PIL','lightning','transformers','tenacity','psutil') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_python(["-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 

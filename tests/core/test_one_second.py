@@ -5,21 +5,21 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
 import seetrain
+from tests._child import popen_python
 from tests.core._scripts import lines, meta
 
 
 def _start(tmp_path, code, env=None):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(code))
-    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE,
-                            text=True, env=dict(os.environ, **(env or {})))
+    return popen_python([str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True,
+                        env=dict(os.environ, **(env or {})))
 
 
 def _metrics_on_disk(run_dir):

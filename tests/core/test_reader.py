@@ -7,7 +7,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import textwrap
 import time
 
@@ -16,6 +15,7 @@ import pytest
 import seetrain
 from seetrain import records
 from seetrain.reader import HEARTBEAT_STALE_S, read_records, read_run
+from tests._child import popen_python, run_python
 
 
 def write_run(path, meta, recs, tail=b""):
@@ -89,7 +89,7 @@ def test_live_run_in_another_process_arrives_once_in_order(tmp_path):
                 time.sleep(0.01)
         run.finish()
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    proc = popen_python(["-c", script])
     run_dir = tmp_path / "live" / "tail"
     got, offset, calls, partial_seen = [], 0, 0, False
     deadline = time.monotonic() + 120
@@ -137,7 +137,7 @@ def test_old_format_run_directory_reads_as_typed_records(tmp_path):
             {"seq": 1, "step": 0, "time": 11.0, "data": {"loss": 1.0, "acc": "NaN"}},
             {"seq": 2, "step": 0, "time": 11.5, "data": {"sys/cpu_percent": 50.0}},
             {"seq": 3, "step": 1, "time": 12.0, "data": {"loss": 0.5, "acc": 0.7}}]
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+    dead_pid = run_python(["-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True).stdout.strip()
     d = write_run(tmp_path / "old", {"id": "old", "name": "o", "project": "p", "status": "running",
                                      "pid": int(dead_pid), "host": os.uname().nodename, "start_time": 10.0},
@@ -184,7 +184,7 @@ def test_a_live_writer_reads_running_and_a_stale_heartbeat_reads_crashed(tmp_pat
         print("ready", flush=True)
         time.sleep(120)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    proc = popen_python(["-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         run_dir = tmp_path / "hb" / "k"
@@ -278,7 +278,7 @@ def test_memory_error_is_raised_not_counted_as_corrupt(tmp_path):
             sys.exit(0)
         print("read", n, r.corrupt_lines)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = run_python(["-c", code], capture_output=True, text=True, timeout=120)
     result = out.stdout.split()
     assert result == ["memory-error"] or result == ["read", "50000", "0"], out.stdout + out.stderr
 

@@ -6,11 +6,10 @@ came back silently cut short (MemoryError counted as corrupt lines).
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from tests._child import run_python
 
 N = 2_000_000
 
@@ -52,7 +51,7 @@ def test_two_million_records_read_within_twice_the_file_size(tmp_path):
         print(len(loss.values), len(acc.steps), r.num_records, r.corrupt_lines, r.last_seq,
               acc.values[-1], summary["acc"], peak - base)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    out = run_python(["-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     n_loss, n_acc, n_rec, corrupt, last_seq, last_acc, summary_acc, grown = map(int, out.stdout.split())
     assert (n_loss, n_acc, n_rec, corrupt, last_seq) == (N, N, N, 0, N - 1)  # whole, nothing cut

@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import textwrap
 import time
 
@@ -11,6 +10,7 @@ import pytest
 import seetrain
 from seetrain.rundir import RunLockedError
 from tests.core._scripts import assert_seqs_complete, lines, meta
+from tests._child import popen_python
 
 HOLDER = """
     import sys, time, seetrain
@@ -26,7 +26,7 @@ def test_a_second_live_writer_is_refused_and_the_lock_dies_with_its_process(tmp_
     script = tmp_path / "hold.py"
     script.write_text(textwrap.dedent(HOLDER))
     logdir = str(tmp_path / "logs")
-    proc = subprocess.Popen([sys.executable, str(script), logdir], stdout=subprocess.PIPE, text=True)
+    proc = popen_python([str(script), logdir], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         with pytest.raises(RunLockedError, match=r"being written by a live process \(pid \d+"):

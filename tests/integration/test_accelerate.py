@@ -14,6 +14,7 @@ accelerate = pytest.importorskip("accelerate")
 
 import seetrain  # noqa: E402
 from seetrain.integration.trackers.accelerate import SeeTrainTracker, register  # noqa: E402
+from tests._child import child_env  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -133,7 +134,7 @@ def test_two_processes_write_exactly_one_run(tmp_path):
     env = dict(os.environ, SEETRAIN_LOGDIR=str(logs), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            os.path.join(HERE, "accelerate_two_process_script.py")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(cmd, env=child_env(env), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "rank 0 run mode local" in proc.stdout and "rank 1 run mode disabled" in proc.stdout
 

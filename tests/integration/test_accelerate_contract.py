@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 import seetrain
+from tests._child import run_python
 
 pytest.importorskip("accelerate")
 
@@ -34,8 +33,8 @@ def test_log_with_seetrain_works_after_import_seetrain_alone(tmp_path):
     env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"), OMP_NUM_THREADS="1")
     for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
         env.pop(var, None)
-    proc = subprocess.run([sys.executable, "-c", _LOG_WITH], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
+    proc = run_python(["-c", _LOG_WITH], env=env, cwd=ROOT, capture_output=True, text=True,
+                      timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(tmp_path / "logs"))
     assert (r.project, r.name, r.status) == ("native-acc", "by-name", "success")
@@ -46,7 +45,7 @@ def test_log_with_seetrain_works_after_import_seetrain_alone(tmp_path):
 def test_a_crash_after_init_trackers_marks_the_run_crashed_at_exit(tmp_path):
     code = _LOG_WITH.replace('print("RUN", run.dir)', 'raise RuntimeError("boom")')
     env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    proc = run_python(["-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr, proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(tmp_path / "logs"))
     assert r.status == "crashed" and r.scalars("loss").steps == [0, 1, 2]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ import seetrain
 keras = pytest.importorskip("keras")
 
 from seetrain.integration.callbacks.keras import SeeTrainCallback, SeeTrainModelCheckpoint  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -111,8 +110,8 @@ model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[SeeTrainCallback(project=
 
 def test_a_crash_in_fit_marks_the_run_crashed_at_exit(tmp_path):
     env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"), KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", _CRASH], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    proc = run_python(["-c", _CRASH], env=env, cwd=ROOT, capture_output=True, text=True,
+                      timeout=120)
     assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr, proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(tmp_path / "logs"))
     assert r.status == "crashed" and r.scalars("epoch/loss").steps == [0, 1]

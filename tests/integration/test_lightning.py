@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ pl = pytest.importorskip("lightning.pytorch")
 from seetrain.integration.callbacks.lightning import SeeTrainLogger  # noqa: E402
 
 from ._lightning_models import TinyMLP, loaders  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -151,13 +150,11 @@ def test_failed_fit_marks_run_crashed_and_next_fit_resumes_it(logdir):
 
 
 def _run_ddp_script(logdir, cwd):
-    env = dict(os.environ, SEETRAIN_LOGDIR=str(logdir), PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(HERE))] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-        OMP_NUM_THREADS="1")
+    env = dict(os.environ, SEETRAIN_LOGDIR=str(logdir), OMP_NUM_THREADS="1")
     for var in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
         env.pop(var, None)
-    return subprocess.run([sys.executable, os.path.join(HERE, "lightning_ddp_script.py"), str(cwd)], env=env,
-                          capture_output=True, text=True, timeout=400, cwd=str(cwd))
+    return run_python([os.path.join(HERE, "lightning_ddp_script.py"), str(cwd)], env=env,
+                      capture_output=True, text=True, timeout=400, cwd=str(cwd))
 
 
 @pytest.mark.timeout(900)
@@ -209,8 +206,8 @@ def test_works_with_only_the_pytorch_lightning_package(tmp_path):
     pytest.importorskip("pytorch_lightning")
     root = os.path.dirname(os.path.dirname(HERE))
     env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", _PL_ONLY], env=env, cwd=root, capture_output=True, text=True,
-                          timeout=120)
+    proc = run_python(["-c", _PL_ONLY], env=env, cwd=root, capture_output=True, text=True,
+                      timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(tmp_path / "logs"))
     assert r.status == "success" and r.scalars("train_loss").steps == [0, 1]

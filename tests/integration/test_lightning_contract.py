@@ -20,6 +20,8 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from seetrain.integration.callbacks.lightning import SeeTrainLogger  # noqa: E402
 
+from tests._child import child_env, run_python  # noqa: E402
+
 from ._lightning_models import TinyMLP, loaders  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,8 +42,7 @@ def _one_thread():
 
 
 def _env(logdir):
-    env = dict(os.environ, SEETRAIN_LOGDIR=str(logdir), OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env = child_env(SEETRAIN_LOGDIR=str(logdir), OMP_NUM_THREADS="1")
     for var in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR"):
         env.pop(var, None)
     return env
@@ -126,8 +127,8 @@ print("VERSION", logger.version, logger.log_dir, trainer.log_dir)
 
 def test_after_a_failed_fit_reading_version_does_not_reopen_and_exit_keeps_crashed(tmp_path):
     logdir = tmp_path / "logs"
-    proc = subprocess.run([sys.executable, "-c", _CRASH_THEN_EXIT], env=_env(logdir), cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_python(["-c", _CRASH_THEN_EXIT], env=_env(logdir), cwd=ROOT,
+                      capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(logdir))
     assert r.status == "crashed", r.meta

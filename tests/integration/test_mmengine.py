@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import uuid
 
@@ -22,6 +20,7 @@ from mmengine.visualization import Visualizer  # noqa: E402
 
 import seetrain  # noqa: E402
 from seetrain.integration.visbackends.mmengine import SeeTrainVisBackend  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 
 def _visualizer(backend, save_dir=None):
@@ -147,8 +146,8 @@ def test_custom_imports_in_config_file(tmp_path):
         vis.close()
     """)
     logs = tmp_path / "logs"
-    proc = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, SEETRAIN_LOGDIR=str(logs)),
-                          capture_output=True, text=True, timeout=120)
+    proc = run_python(["-c", script], env=dict(os.environ, SEETRAIN_LOGDIR=str(logs)),
+                      capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(logs))
     assert (r.project, r.name, r.status) == ("from-config", "cfg", "success")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import uuid
 
@@ -20,6 +18,7 @@ from mmengine.visualization import Visualizer  # noqa: E402
 
 import seetrain  # noqa: E402
 from seetrain.integration.visbackends.mmengine import SeeTrainVisBackend  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -102,8 +101,8 @@ _CRASH = textwrap.dedent("""
 def test_a_crash_in_training_marks_the_run_crashed_at_exit(tmp_path):
     logs = tmp_path / "logs"
     script = f"WORK = {str(tmp_path / 'work')!r}\n" + _CRASH
-    proc = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, SEETRAIN_LOGDIR=str(logs)), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_python(["-c", script], env=dict(os.environ, SEETRAIN_LOGDIR=str(logs)), cwd=ROOT,
+                      capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr, proc.stderr[-3000:]
     (r,) = seetrain.list_runs(str(logs))
     assert r.status == "crashed" and r.scalars("loss").steps == [1, 2, 3, 4]

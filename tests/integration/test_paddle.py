@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -14,6 +12,7 @@ import seetrain
 paddle = pytest.importorskip("paddle")
 
 from seetrain.integration.callbacks.paddle import SeeTrainPaddleCallback  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 
 class _Recorder(paddle.callbacks.Callback):
@@ -133,7 +132,7 @@ def test_registry_and_unified_init(logdir):
 
 def test_import_seetrain_loads_no_paddle():
     code = "import sys, seetrain, seetrain.integration; print('paddle' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = run_python(["-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -158,7 +157,7 @@ def test_exception_during_fit_ends_run_crashed(tmp_path):
                      callbacks=[SeeTrainPaddleCallback(project="crash"), Boom()])
     """))
     env = dict(os.environ, SEETRAIN_LOGDIR=str(tmp_path / "logs"))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    out = run_python([str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 1 and "loss went NaN at step 3" in out.stderr
     (r,) = seetrain.list_runs(str(tmp_path / "logs"))
     assert r.status == "crashed"

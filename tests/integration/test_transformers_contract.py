@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,6 +15,7 @@ transformers = pytest.importorskip("transformers")
 from seetrain.integration.callbacks.transformers import SeeTrainCallback  # noqa: E402
 
 from .test_transformers import _args, _gpt2, _Tokens  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,8 +28,8 @@ def _one_thread():
 
 def _python(code, logdir, **env):
     full = dict(os.environ, SEETRAIN_LOGDIR=str(logdir), OMP_NUM_THREADS="1", **env)
-    return subprocess.run([sys.executable, "-c", code], env=full, cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
+    return run_python(["-c", code], env=full, cwd=ROOT, capture_output=True, text=True,
+                      timeout=180)
 
 
 _REPORT_TO = r"""

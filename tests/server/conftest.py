@@ -18,6 +18,8 @@ from typing import Dict, List, Optional
 import orjson
 import pytest
 
+from tests._child import child_env
+
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
@@ -62,7 +64,7 @@ class ServerProc:
                "--workers", str(self.workers)]
         if self.api_key:
             cmd += ["--api-key", self.api_key]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(cmd, env=child_env(self.env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      start_new_session=True)
         wait_http(self.url, 60, self.proc)
         return self

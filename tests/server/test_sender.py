@@ -11,6 +11,7 @@ import time
 
 import orjson
 
+from tests._child import child_env
 from .conftest import PY, api, scalar_points
 from .proxy import FaultProxy
 
@@ -21,7 +22,7 @@ def _train(tmp_path, host, n, delay, mode="online", hang=False, timeout="60"):
     env = {**os.environ, "SEETRAIN_LOGDIR": str(tmp_path / "logs"), "SEETRAIN_HOST": host or "",
            "UPLOAD_TIMEOUT": timeout, "PYTHONWARNINGS": "default"}
     args = [PY, SCRIPT, str(n), str(delay), mode] + (["hang"] if hang else [])
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen(args, env=child_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
 
@@ -100,7 +101,7 @@ def test_training_killed_then_sync_completes_the_run_once(server, tmp_path):
     assert flushed == 1500
     logdir = str(tmp_path / "logs")
     sync = [PY, "-m", "seetrain.cli", "sync", logdir, "--host", server.url]
-    first = subprocess.run(sync, capture_output=True, text=True, timeout=180)
+    first = subprocess.run(sync, capture_output=True, text=True, timeout=180, env=child_env())
     assert first.returncode == 0, first.stderr
     u = _run_uuid(tmp_path)
     s = scalar_points(server.url, u, "i")
@@ -109,7 +110,7 @@ def test_training_killed_then_sync_completes_the_run_once(server, tmp_path):
     logged = sorted(r["data"]["i"] for r in on_disk if r.get("type") == "metrics")
     assert s["x"][:flushed] == list(range(flushed))  # complete up to the last flush
     assert s["y"] == logged and s["total"] == len(logged)  # and whatever else reached the disk, once
-    second = subprocess.run(sync, capture_output=True, text=True, timeout=180)
+    second = subprocess.run(sync, capture_output=True, text=True, timeout=180, env=child_env())
     assert second.returncode == 0 and "0 records sent" in second.stdout
     assert scalar_points(server.url, u, "i")["total"] == len(logged)
     runs = api(server.url, "/api/v1/runs?project=ft")[1]
@@ -129,7 +130,7 @@ def test_server_down_training_goes_on_and_finish_leaves_the_rest_to_sync(make_se
     assert finish_s < 2 + 8.5, out  # the upload timeout plus at most one backoff step
     srv = make_server()
     sync = subprocess.run([PY, "-m", "seetrain.cli", "sync", str(tmp_path / "logs"), "--host", srv.url],
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=180, env=child_env())
     assert sync.returncode == 0, sync.stderr
     run = _assert_exactly_once(srv.url, _run_uuid(tmp_path), 1000)
     assert run["status"] == "success"
@@ -143,7 +144,7 @@ def test_sync_watch_follows_a_live_run(server, tmp_path):
     meta = write_run(run_dir, 100, status="running")
     watch = subprocess.Popen([PY, "-m", "seetrain.cli", "sync", str(tmp_path / "logs"), "--host", server.url,
                               "--watch", "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+                             text=True, start_new_session=True, env=child_env())
     try:
         _wait_points(server.url, lambda: meta["uuid"], 100, key="k0")
         write_run(run_dir, 50, start_seq=100, status="success")
@@ -180,6 +181,7 @@ def test_sync_with_the_server_down_says_so_and_keeps_the_cursor(tmp_path):
     run_dir = tmp_path / "logs" / "ft" / "r"
     write_run(str(run_dir), 10)
     out = subprocess.run([PY, "-m", "seetrain.cli", "sync", str(tmp_path / "logs"), "--host",
-                          f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=120)
+                          f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=120,
+                         env=child_env())
     assert out.returncode == 1 and "unreachable" in out.stderr and "nothing is lost" in out.stderr
     assert not list(run_dir.glob(".sync/*.json"))  # nothing acknowledged, so no cursor moved

@@ -14,6 +14,7 @@ from seetrain.train.config import load_config  # noqa: E402
 from seetrain.train.errors import TrainConfigError  # noqa: E402
 
 from .conftest import FAST  # noqa: E402
+from tests._child import run_python  # noqa: E402
 
 CASES = [
     # (arguments, what the message must say)
@@ -107,14 +108,12 @@ def test_print_config_and_help(capsys):
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    import subprocess
-    import sys
 
-    res = subprocess.run([sys.executable, "-m", "seetrain.train", "--print-config", "model=resnet50", "data=cifar100"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    res = run_python(["-m", "seetrain.train", "--print-config", "model=resnet50", "data=cifar100"],
+                     capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "name: resnet50" in res.stdout and "name: cifar100" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "seetrain.train", "trainer.max_epochs=-3"], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path)
+    res = run_python(["-m", "seetrain.train", "trainer.max_epochs=-3"], capture_output=True,
+                     text=True, timeout=300, cwd=tmp_path)
     assert res.returncode == 2 and "python -m seetrain.train: trainer.max_epochs must be >= 1, got -3" in res.stderr
     assert not (tmp_path / "seetrain_logs").exists()

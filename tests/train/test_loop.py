@@ -14,6 +14,7 @@ import seetrain  # noqa: E402
 from seetrain.train.commands import train_main  # noqa: E402
 
 from .conftest import FAST  # noqa: E402
+from tests._child import popen_python  # noqa: E402
 
 SMALL = FAST + ["data=synthetic", "data.num_samples=160", "data.batch_size=16", "model.width=8"]  # 10 steps an epoch
 
@@ -113,12 +114,11 @@ def test_ctrl_c_marks_the_run_killed_and_says_how_to_go_on(logdir, tmp_path):
     ``trainer.resume=`` it names continues that run."""
     import signal
     import subprocess
-    import sys
     import time
 
     args = SMALL + ["trainer.max_epochs=100000", "trainer.log_every_n_steps=1"]
-    proc = subprocess.Popen([sys.executable, "-m", "seetrain.cli", "train"] + args, cwd=tmp_path, text=True,
-                            env={**os.environ, "SEETRAIN_LOGDIR": logdir}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = popen_python(["-m", "seetrain.cli", "train"] + args, cwd=tmp_path, text=True,
+                        env={**os.environ, "SEETRAIN_LOGDIR": logdir}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:

@@ -151,7 +151,8 @@ SKIP = {"trainer.backend=lightnin", "trainer.strategy=dpp", "trainer.val_check_i
 SHARED = [c for c in CASES if " ".join(c[0]) not in SKIP]
 PADDLE_CASES = SHARED + [
     (["trainer.precision=bf16-mixed"], r"trainer.precision=bf16-mixed: PaddlePaddle has no bfloat16 mixed precision "
-                                       r"on this CPU; on CPU use bf16-mixed with trainer.backend=lightning"),
+                                       r"on this CPU \(PaddlePaddle's auto_cast runs only on GPU, XPU and custom "
+                                       r"devices\); on CPU use bf16-mixed with trainer.backend=lightning"),
     (["trainer.precision=16-mixed"], r"no float16 mixed precision on this CPU"),
     (["trainer.precision=64-true"], r"use trainer.backend=lightning for float64"),
     (["trainer.devices=2"], r"trainer.devices=2: the paddle backend trains on one device per command; use "
@@ -176,6 +177,54 @@ def test_boundary_case_message_and_no_run(args, message, logdir, capsys):
     assert err.startswith("seetrain train: ") and re.search(message, err), err
     assert len(err.strip().splitlines()) == 1, err
     assert not seetrain.list_runs(logdir)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed", "bf16-true"])
+def test_cpu_mixed_precision_is_refused_even_where_paddle_reports_support(precision, logdir, capsys, monkeypatch):
+    """A CPU with AVX-512 makes paddle.amp.is_bfloat16_supported("cpu") True, yet paddle's auto_cast has no
+    effect on a CPU: the clear error on every CPU, never a traceback and never a run claiming bfloat16."""
+    import paddle
+
+    monkeypatch.setattr(paddle.amp, "is_bfloat16_supported", lambda *a, **k: True)   # as on an AVX-512 CPU
+    monkeypatch.setattr(paddle.amp, "is_float16_supported", lambda *a, **k: True)
+    assert train_main(TINY + [f"trainer.precision={precision}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"seetrain train: trainer.precision={precision}: PaddlePaddle has no ") and \
+        "on this CPU" in err and len(err.strip().splitlines()) == 1, err
+    assert not seetrain.list_runs(logdir)
+
+
+@pytest.mark.parametrize("precision,dtype", [("bf16-mixed", "bfloat16"), ("bf16-true", "bfloat16"),
+                                             ("16-mixed", "float16"), ("auto", "bfloat16")])
+def test_mixed_precision_trains_where_paddle_supports_it(precision, dtype, logdir, monkeypatch):
+    """The supported branch on any machine: the capability query answers yes (as on a bf16/fp16 GPU), and a
+    real training runs through paddle.Model.prepare / fit with the plan for that dtype (on this CPU paddle
+    computes float32 underneath: auto_cast has no effect there, which is why the real query says no)."""
+    from seetrain.train.backends import paddle_precision
+
+    monkeypatch.setattr(paddle_precision, "amp_supported", lambda dtype, device: True)
+    assert train_main(TINY + ["model.width=8", f"trainer.precision={precision}"]) == 0
+    (r,) = _runs(logdir)
+    assert r.status == "success" and r.config["precision"] == dtype
+    assert len(r.scalars("train/loss").values) == 2 and all(math.isfinite(v) for v in r.scalars("train/loss").values)
+
+
+def test_bfloat16_forward_keeps_parameter_names_and_returns_float32():
+    """bfloat16 wraps the forward (hapi's amp_configs take no dtype): checkpoints keep their keys, and the
+    loss sees float32 outputs."""
+    import numpy as np
+    import paddle
+
+    from seetrain.train.backends.paddle_precision import PaddlePrecision
+
+    net = MODELS.get("small_cnn", "paddle").fn(num_classes=10, in_channels=1, image_size=8, width=8)
+    keys = list(net.state_dict())
+    opt = paddle.optimizer.Adam(parameters=net.parameters())
+    plan = PaddlePrecision("bfloat16", "O1")
+    assert plan.hapi_amp_configs is None and PaddlePrecision("float16", "O2").hapi_amp_configs == {"level": "O2"}
+    plan.apply(net, opt)
+    out = net(paddle.to_tensor(np.random.rand(4, 1, 8, 8).astype("float32")))
+    assert out.dtype == paddle.float32 and list(out.shape) == [4, 10] and list(net.state_dict()) == keys
 
 
 def test_pretrained_paddle_weights_load(tmp_path):

@@ -3,7 +3,6 @@ printed and saved; two worker processes sharing one SQLite study."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ pytest.importorskip("lightning")
 
 import seetrain  # noqa: E402
 from seetrain.train.commands import sweep_main  # noqa: E402
+from tests._child import child_env  # noqa: E402
 
 try:  # the session's PostgreSQL cluster on 127.0.0.1 (skips itself when PostgreSQL is not installed)
     from tests.server.conftest import pg_db, pg_url  # noqa: F401
@@ -74,7 +74,7 @@ def test_two_workers_share_one_sqlite_study(logdir, tmp_path):
     db = tmp_path / "shared.db"
     cmd = [sys.executable, "-m", "seetrain.cli", "sweep"] + SMALL + _out(tmp_path) + [
         "--n-trials", "2", "--storage", f"sqlite:///{db}"]
-    env = {**os.environ, "SEETRAIN_LOGDIR": logdir}
+    env = child_env(SEETRAIN_LOGDIR=logdir)
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]

@@ -13,6 +13,7 @@ pytest.importorskip("lightning")
 import seetrain  # noqa: E402
 from seetrain.train.commands import train_main  # noqa: E402
 from seetrain.train.config import load_config  # noqa: E402
+from tests._child import child_env  # noqa: E402
 
 from .conftest import FAST, mirror_args  # noqa: E402
 
@@ -175,7 +176,7 @@ def test_ddp_over_two_cpu_processes_from_config_alone(logdir, tmp_path):
 
     cmd = [sys.executable, "-m", "seetrain.cli", "train"] + TINY + [
         "data.subset=200", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
-    res = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "SEETRAIN_LOGDIR": logdir}, capture_output=True,
+    res = subprocess.run(cmd, cwd=tmp_path, env=child_env(SEETRAIN_LOGDIR=logdir), capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     r = _only_run(logdir)                                  # rank zero records; rank one does not

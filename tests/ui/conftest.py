@@ -17,6 +17,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import httpx
 import pytest
 
+from tests._child import child_env
+
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
 ARTIFACTS = Path(os.environ.get("SEETRAIN_TEST_ARTIFACTS", REPO / "test-artifacts")) / "ui"
@@ -93,8 +95,8 @@ def sdk(*args: str, check: bool = True, wait: bool = True) -> "subprocess.Popen[
     """Run tests/ui/make_demo.py (the real SDK in its own process)."""
     cmd = [sys.executable, str(HERE / "make_demo.py"), *args]
     if not wait:
-        return subprocess.Popen(cmd, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=180, check=check)
+        return subprocess.Popen(cmd, cwd=str(REPO), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(cmd, cwd=str(REPO), env=child_env(), capture_output=True, text=True, timeout=180, check=check)
 
 
 @pytest.fixture(scope="session")

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
+from tests._child import run_python
 
 pytest.importorskip("fastapi", reason="the dashboard needs the server extra")
 
 
 def ui(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "seetrain.cli", "ui", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+    return run_python(["-m", "seetrain.cli", "ui", *args], capture_output=True, text=True,
+                      timeout=120, env={**os.environ, **(env or {})})
 
 
 def test_refuses_a_public_address_without_an_api_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SEETRAIN_SERVER_API_KEY"}
-    out = subprocess.run([sys.executable, "-m", "seetrain.cli", "ui", str(tmp_path), "--host", "0.0.0.0"],
-                         capture_output=True, text=True, timeout=120, env=env)
+    out = run_python(["-m", "seetrain.cli", "ui", str(tmp_path), "--host", "0.0.0.0"],
+                     capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode != 0 and "without an API key" in out.stderr
 
 

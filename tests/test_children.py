@@ -1,0 +1,33 @@
+"""Child Python processes started by the tests import this checkout, not another install of seetrain."""
+
+from __future__ import annotations
+
+import os
+
+import seetrain
+from tests._child import CHECKOUT, child_env, run_python
+
+PRINT_FILE = "import seetrain; print(seetrain.__file__)"
+
+
+def test_the_tests_import_this_checkout():
+    assert os.path.realpath(seetrain.__file__) == os.path.realpath(os.path.join(CHECKOUT, "seetrain", "__init__.py"))
+
+
+def test_a_script_elsewhere_imports_the_same_seetrain_as_the_tests(tmp_path):
+    # A script in another folder gets that folder first on sys.path, and a decoy seetrain already on
+    # PYTHONPATH stands for another checkout's install: the child must still import this checkout.
+    decoy = tmp_path / "other_checkout" / "seetrain"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("")
+    script = tmp_path / "child.py"
+    script.write_text(PRINT_FILE)
+    out = run_python([str(script)], cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+                     env=dict(os.environ, PYTHONPATH=str(decoy.parent)), check=True)
+    assert os.path.realpath(out.stdout.strip()) == os.path.realpath(seetrain.__file__)
+    assert child_env(PYTHONPATH=str(decoy.parent))["PYTHONPATH"].split(os.pathsep) == [CHECKOUT, str(decoy.parent)]
+
+
+def test_inline_code_from_another_cwd_imports_the_same_seetrain(tmp_path):
+    out = run_python(["-c", PRINT_FILE], cwd=str(tmp_path), capture_output=True, text=True, timeout=60, check=True)
+    assert os.path.realpath(out.stdout.strip()) == os.path.realpath(seetrain.__file__)
