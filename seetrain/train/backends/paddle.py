@@ -34,14 +34,14 @@ except ImportError as exc:  # get_backend reports a TrainConfigError as it is
 from .paddle_callbacks import CKPT_EXT, StepSchedule, ValidationReport
 from .paddle_data import Batches
 from .paddle_optim import build_optimizer, build_schedule
+from .paddle_precision import ALT, precision_of
 
 NAME = "paddle"
 MODEL_BACKEND = "paddle"
 TASKS = ("classification",)
-ALT = "trainer.backend=lightning"
 
 
-# --- device and precision -------------------------------------------------------------------------
+# --- device -------------------------------------------------------------------------------
 def _has_gpu() -> bool:
     return bool(paddle.device.is_compiled_with_cuda()) and paddle.device.cuda.device_count() > 0
 
@@ -59,27 +59,6 @@ def device_of(accelerator: str) -> str:
         return "gpu"
     raise TrainConfigError(f"trainer.accelerator={accelerator} is not available with trainer.backend=paddle (cpu, gpu "
                            f"or auto); use {ALT} for it", key="trainer.accelerator")
-
-
-def amp_of(precision: str, device: str) -> Optional[Dict[str, Any]]:
-    """``paddle.Model.prepare(amp_configs=...)`` for ``trainer.precision`` on ``device`` (None: float32)."""
-    if precision in ("64-true", "64"):
-        raise TrainConfigError(f"trainer.precision={precision}: the paddle backend trains in float32 or mixed precision; "
-                               f"use {ALT} for float64", key="trainer.precision")
-    if precision in ("32-true", "32"):
-        return None
-    if precision == "auto":
-        if device == "gpu" and paddle.amp.is_bfloat16_supported("gpu"):
-            return {"level": "O1", "dtype": "bfloat16"}
-        if device == "gpu" and paddle.amp.is_float16_supported("gpu"):
-            return {"level": "O1", "dtype": "float16"}
-        return None
-    dtype = "bfloat16" if precision.startswith("bf16") else "float16"
-    if not (paddle.amp.is_bfloat16_supported(device) if dtype == "bfloat16" else paddle.amp.is_float16_supported(device)):
-        hint = "; on CPU use bf16-mixed with trainer.backend=lightning, or 32-true" if device == "cpu" else ", or 32-true"
-        raise TrainConfigError(f"trainer.precision={precision}: PaddlePaddle has no {dtype} mixed precision on this "
-                               f"{device.upper()}{hint} (auto picks what the device supports)", key="trainer.precision")
-    return {"level": "O2" if precision.endswith("-true") else "O1", "dtype": dtype}
 
 
 # --- resume ---------------------------------------------------------------------------------------
@@ -114,7 +93,7 @@ def check(config: Dict[str, Any]) -> None:
     check_common(sys.modules[__name__], config)
     t = config["trainer"]
     device = device_of(str(t["accelerator"]))
-    amp_of(str(t["precision"]), device)
+    precision_of(str(t["precision"]), device)
     devices = t["devices"]
     if not (devices in ("auto", 1, "1") or (isinstance(devices, list) and len(devices) == 1)):
         raise TrainConfigError(f"trainer.devices={devices}: the paddle backend trains on one device per command; use "
@@ -254,9 +233,12 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     train.remaining = iters  # max_steps: the loader ends the epoch there (paddle's num_iters also counts eval batches)
     acc = int(t["accumulate_grad_batches"])
     schedule = build_schedule(float(job.config["optim"]["lr"]), job.config["scheduler"], total, len(train) / acc)
+    precision = precision_of(str(t["precision"]), device)
+    optimizer = build_optimizer(net, job.config["optim"], schedule, t.get("gradient_clip_val"))
+    precision.apply(net, optimizer)
     model = paddle.Model(net)
-    model.prepare(build_optimizer(net, job.config["optim"], schedule, t.get("gradient_clip_val")),
-                  paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy(), amp_configs=amp_of(str(t["precision"]), device))
+    model.prepare(optimizer, paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy(),
+                  amp_configs=precision.hapi_amp_configs)
     if prefix:
         model.load(prefix)
         if isinstance(schedule, paddle.optimizer.lr.LRScheduler):  # its step count restored: the rate from this
@@ -275,7 +257,7 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
         if cb is not None:
             run = cb.experiment
             run.config.update({"data_info": job.info, "num_parameters": num_parameters(net),
-                               "backend": NAME, "precision": (amp_of(str(t["precision"]), device) or {}).get("dtype", "float32")})
+                               "backend": NAME, "precision": precision.dtype})
             ckpt_dir = ckpt_dir or os.path.join(run.dir, "checkpoints")
         report.ckpt_dir = os.path.abspath(ckpt_dir or os.path.join("seetrain_outputs", "paddle", "checkpoints"))
         if epochs > 0 and iters != 0:
