@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 
@@ -20,6 +19,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--port", type=int, default=5095)
     p.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL for more than 1)")
     p.add_argument("--api-key", default=None, help="one all-rights key (or SEETRAIN_SERVER_API_KEY)")
+    add_http_options(p)
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=_serve)
     ks = p.add_subparsers(dest="server_cmd")
@@ -38,13 +38,48 @@ def register(sub: "argparse._SubParsersAction") -> None:
         q.add_argument("--db", dest="keys_db", default=None, help="database (as for `seetrain server --db`)")
 
 
+def add_http_options(p: argparse.ArgumentParser) -> None:
+    """Options both servers share (`seetrain server`, `seetrain ui`): Host names, timeouts, limits."""
+    env = os.environ.get
+    p.add_argument("--allowed-hosts", default=env("SEETRAIN_SERVER_ALLOWED_HOSTS", ""), metavar="NAMES",
+                   help="comma-separated Host names served besides localhost/127.0.0.1/[::1] (and --host when it "
+                        "is a specific address), e.g. seetrain.example.com; '*' turns the check off")
+    p.add_argument("--timeout-keep-alive", type=float, default=float(env("SEETRAIN_SERVER_TIMEOUT_KEEP_ALIVE_S", 5)),
+                   metavar="S", help="close a connection idle between requests after S seconds (default 5)")
+    p.add_argument("--header-timeout", type=float, default=float(env("SEETRAIN_SERVER_HEADER_TIMEOUT_S", 10)),
+                   metavar="S", help="a request's line and headers must arrive within S seconds (default 10)")
+    p.add_argument("--body-timeout", type=float, default=float(env("SEETRAIN_SERVER_BODY_TIMEOUT_S", 30)),
+                   metavar="S", help="longest pause while a request body arrives (default 30)")
+    p.add_argument("--limit-concurrency", type=int, default=int(env("SEETRAIN_SERVER_LIMIT_CONCURRENCY", 1000)),
+                   metavar="N", help="connections and running requests per worker; past it requests get 503 "
+                                     "(default 1000)")
+
+
+def http_settings(args: argparse.Namespace) -> dict:
+    """The Settings fields of :func:`add_http_options`."""
+    from ..server.settings import split_hosts
+
+    return dict(host=args.host, allowed_hosts=split_hosts(args.allowed_hosts),
+                timeout_keep_alive_s=args.timeout_keep_alive, header_timeout_s=args.header_timeout,
+                body_timeout_s=args.body_timeout, limit_concurrency=args.limit_concurrency)
+
+
+def uvicorn_options(settings) -> dict:
+    """What uvicorn takes from the settings: timeouts, the connection limit, the read deadlines."""
+    from ..server.read_deadline import protocol_class
+
+    return dict(timeout_keep_alive=settings.timeout_keep_alive_s, limit_concurrency=settings.limit_concurrency,
+                http=protocol_class(settings))
+
+
 def _settings(args: argparse.Namespace):
     try:
         from ..server.settings import Settings
     except ImportError as exc:  # pragma: no cover - depends on the install
         sys.exit(f"seetrain server needs the server extra: pip install 'seetrain[server]' ({exc})")
     db = getattr(args, "keys_db", None) or args.db
-    return Settings(db=db, blobs=args.blobs, api_key=getattr(args, "api_key", None))
+    extra = http_settings(args) if hasattr(args, "allowed_hosts") else {}
+    return Settings(db=db, blobs=args.blobs, api_key=getattr(args, "api_key", None), **extra)
 
 
 def _engine(args: argparse.Namespace):
@@ -55,40 +90,32 @@ def _engine(args: argparse.Namespace):
     return engine
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         import uvicorn
 
         from ..server.app import Store, create_app
+        from ..server.auth import count_keys
+        from ..server.settings import is_loopback
     except ImportError as exc:
         sys.exit(f"seetrain server needs the server extra: pip install 'seetrain[server]' ({exc})")
     if args.workers > 1 and settings.db.startswith("sqlite"):
         print("seetrain server: several workers on SQLite serialize their writes; use PostgreSQL for a team",
               file=sys.stderr)
     store = Store(settings)  # migrates once, before any worker starts
-    if not _is_loopback(args.host) and store.auth.is_open():
+    if not is_loopback(args.host) and not settings.api_key and not count_keys(store.engine):
         sys.exit(f"seetrain server: refusing to serve {args.host} without an API key; pass --api-key "
                  "(or SEETRAIN_SERVER_API_KEY) or create keys with `seetrain server keys create`")
+    auth = "open (loopback, no key ever created)" if store.auth.is_open() else "API keys"
     store.engine.dispose()
     print(f"SeeTrain server on http://{args.host}:{args.port} (db {_safe_url(settings.db)}, blobs {settings.blobs}, "
-          f"auth {'open' if store.auth.is_open() else 'API keys'})", file=sys.stderr, flush=True)
+          f"auth {auth})", file=sys.stderr, flush=True)
     common = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                  timeout_graceful_shutdown=3)
+                  timeout_graceful_shutdown=3, **uvicorn_options(settings))
     if args.workers > 1:
-        os.environ["SEETRAIN_SERVER_DB"] = settings.db
-        os.environ["SEETRAIN_SERVER_BLOBS"] = settings.blobs
-        if settings.api_key:
-            os.environ["SEETRAIN_SERVER_API_KEY"] = settings.api_key
+        os.environ.update(settings.to_env())
+        common["http"] = "seetrain.server.read_deadline:WorkerProtocol"  # a worker imports it by name
         uvicorn.run("seetrain.server.app:app_from_env", factory=True, workers=args.workers, **common)
     else:
         uvicorn.run(create_app(settings), **common)

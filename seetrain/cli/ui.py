@@ -15,6 +15,8 @@ import socket
 import sys
 from typing import Optional, Tuple
 
+from .server import add_http_options, http_settings, uvicorn_options
+
 DEFAULT_PORT = 5096  # beside `seetrain server`'s 5095, so both can run on one machine
 
 
@@ -29,6 +31,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     p.add_argument("--index-dir", default=None,
                    help="where the dashboard keeps its index (default ~/.cache/seetrain/ui/<logdir hash>)")
+    add_http_options(p)
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=_ui)
 
@@ -72,19 +75,20 @@ def _ui(args: argparse.Namespace) -> int:
         from ..server.watcher import Watcher
     except ImportError as exc:
         sys.exit(f"seetrain ui needs the server extra: pip install 'seetrain[server]' ({exc})")
-    from .server import _is_loopback
+    from ..server.settings import is_loopback
 
     logdir = os.path.abspath(args.logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
     if not os.path.isdir(logdir):
         print(f"seetrain ui: {logdir} does not exist yet; runs logged there will appear when they start",
               file=sys.stderr)
-    if not _is_loopback(args.host) and not os.environ.get("SEETRAIN_SERVER_API_KEY"):
+    if not is_loopback(args.host) and not os.environ.get("SEETRAIN_SERVER_API_KEY"):
         sys.exit(f"seetrain ui: refusing to serve {args.host} without an API key; set SEETRAIN_SERVER_API_KEY "
                  "or keep the default --host 127.0.0.1")
     home = os.path.abspath(args.index_dir or index_dir(logdir))
     os.makedirs(home, exist_ok=True)
     settings = Settings(db=os.path.join(home, "index.db"), blobs=os.path.join(home, "blobs"),
-                        api_key=os.environ.get("SEETRAIN_SERVER_API_KEY") or "")
+                        api_key=os.environ.get("SEETRAIN_SERVER_API_KEY") or "", ingest_routes=False,
+                        **http_settings(args))
     app = create_app(settings)
     watcher = Watcher(logdir, app.state.store, state_file=os.path.join(home, "watcher.json"))
     app.state.watcher = watcher
@@ -94,7 +98,7 @@ def _ui(args: argparse.Namespace) -> int:
     print(f"SeeTrain dashboard: http://{shown}:{port}/  (runs under {logdir}; Ctrl-C to stop)", flush=True)
     watcher.start()
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False,
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2, **uvicorn_options(settings)))
     try:
         server.run(sockets=[sock])
     finally:

@@ -6,7 +6,7 @@ import hashlib
 import mimetypes
 import os
 import tempfile
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import ingest
 from .auth import Principal
-from .app import JSONResponse, Store, principal, require
+from .app import JSONResponse, Store, principal, readable_run, require
 from .queries import get_run, run_detail
 
 router = APIRouter()
@@ -60,10 +60,11 @@ async def read_json(request: Request, limit: int) -> Any:
         raise HTTPException(400, f"body is not valid JSON: {exc}") from None
 
 
-def _project_of(store: Store, uuid: str) -> str:
+def _project_of(store: Store, uuid: str, p: Optional[Principal] = None) -> str:
+    """The run's project; 404 when it does not exist or (the same answer) ``p`` may not read it."""
     with store.read() as conn:
         row = get_run(conn, uuid)
-    if row is None:
+    if row is None or (p is not None and not p.can_read(row["project"])):
         raise HTTPException(404, f"run {uuid} does not exist; create it first with PUT /api/v1/runs/{uuid}")
     return row["project"]
 
@@ -87,8 +88,10 @@ async def put_run(uuid: str, request: Request, p: Principal = Depends(principal)
     def work():
         with store.write() as conn:
             row = get_run(conn, uuid)
+            if row is not None:
+                readable_run(p, row, uuid)  # another project's run: the 404 of no run
             require(p, row["project"] if row else str(meta.get("project")), write=True)
-            ingest.upsert_run(conn, uuid, meta, store.settings.max_key_length)
+            ingest.upsert_run(conn, uuid, meta, store.settings.max_key_length, ingest.Limits.of(store.settings))
             return run_detail(get_run(conn, uuid), store.settings.heartbeat_stale_s)
 
     return await run_in_threadpool(_retry_integrity, work)
@@ -104,10 +107,9 @@ async def post_records(uuid: str, request: Request, p: Principal = Depends(princ
         raise HTTPException(422, "body must be {\"records\": [record, ...]}")
 
     def work():
-        recs = ingest.validate_records(body["records"], s.max_batch_records, s.max_key_length)
-        require(p, _project_of(store, uuid), write=True)
-        with store.write() as conn:
-            res = ingest.add_records(conn, uuid, recs)
+        recs = ingest.validate_records(body["records"], limits=ingest.Limits.of(s))  # whole, before any write
+        require(p, _project_of(store, uuid, p), write=True)
+        res = ingest.store_records(store, uuid, recs)  # in short write transactions
         return {"stored": res.stored, "duplicates": res.duplicates, "last_seq": res.last_seq}
 
     return JSONResponse(await run_in_threadpool(work))
@@ -118,7 +120,7 @@ async def put_media(uuid: str, path: str, request: Request, p: Principal = Depen
     store: Store = request.app.state.store
     uuid = ingest.norm_uuid(uuid)
     ingest.check_media_path(path)
-    require(p, await run_in_threadpool(_project_of, store, uuid), write=True)
+    require(p, await run_in_threadpool(_project_of, store, uuid, p), write=True)
     limit = store.settings.max_media_bytes
     cl = request.headers.get("content-length")
     if cl and cl.isdigit() and int(cl) > limit:
@@ -157,9 +159,9 @@ async def post_finish(uuid: str, request: Request, p: Principal = Depends(princi
     body = await read_json(request, store.settings.max_body_bytes)
 
     def work():
-        require(p, _project_of(store, uuid), write=True)
+        require(p, _project_of(store, uuid, p), write=True)
         with store.write() as conn:
-            ingest.finish_run(conn, uuid, body)
+            ingest.finish_run(conn, uuid, body, ingest.Limits.of(store.settings))
             return run_detail(get_run(conn, uuid), store.settings.heartbeat_stale_s)
 
     return await run_in_threadpool(work)

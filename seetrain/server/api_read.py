@@ -3,29 +3,53 @@ media, series (downsampled) and export (docs/server-api.md)."""
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from . import queries, series
-from .app import JSONResponse, Store, principal, require
+from .app import JSONResponse, Store, principal, readable_run, require
 from .auth import Principal
 from .blobs import check_sha
 from .ingest import norm_uuid
+from .validate import check_query_params
 
-router = APIRouter()
+
+def _query_params_ok(request: Request) -> None:
+    """Every route: no NUL and no integer beyond 64 bits in a query parameter (400 naming it)."""
+    check_query_params(request.query_params.multi_items())
+
+
+router = APIRouter(dependencies=[Depends(_query_params_ok)])
+
+# Media types a browser shows without running anything; every other upload is served as bytes to
+# save (the uploader's file name chose the stored type: a.html or a.svg must never render here).
+INERT_MEDIA = {"image/png": "image/png", "image/jpeg": "image/jpeg", "image/gif": "image/gif",
+               "image/webp": "image/webp", "audio/wav": "audio/wav", "audio/x-wav": "audio/wav",
+               "audio/wave": "audio/wav", "audio/mpeg": "audio/mpeg", "audio/ogg": "audio/ogg",
+               "text/plain": "text/plain; charset=utf-8"}
+BLOB_CSP = "default-src 'none'; sandbox"
+
+
+def blob_headers(sha: str, stored_type: str) -> Tuple[str, Dict[str, str]]:
+    """The content type and headers a media blob is served with: an inert type shown inline, or
+    ``application/octet-stream`` as an attachment; never sniffed, never scripted, cached privately."""
+    ctype = INERT_MEDIA.get(stored_type.split(";", 1)[0].strip().lower())
+    headers = {"Cache-Control": "private, max-age=31536000, immutable", "Vary": "Authorization, X-API-Key",
+               "ETag": f'"{sha}"', "X-Content-Type-Options": "nosniff", "Content-Security-Policy": BLOB_CSP}
+    if ctype is None:
+        ctype = "application/octet-stream"
+        headers["Content-Disposition"] = f'attachment; filename="{sha[:16]}.bin"'
+    return ctype, headers
 
 
 def _run(store: Store, p: Principal, uuid: str):
     uuid = norm_uuid(uuid)
     with store.read() as conn:
         row = queries.get_run(conn, uuid)
-    if row is None:
-        raise HTTPException(404, f"no run with uuid {uuid}")
-    require(p, row["project"], write=False)
-    return row
+    return readable_run(p, row, uuid)
 
 
 @router.get("/projects")
@@ -103,13 +127,10 @@ def get_blob(sha: str, request: Request, p: Principal = Depends(principal)):
         raise HTTPException(400, str(exc)) from None
     with store.read() as conn:
         holders = queries.blob_info(conn, sha)
-    if not holders:
-        raise HTTPException(404, f"no media with sha256 {sha}")
     readable = [h for h in holders if p.can_read(h["project"])]
-    if not readable:
-        raise HTTPException(403, "this API key may not read the project this media belongs to")
-    ctype = readable[0]["content_type"]
-    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": f'"{sha}"'}
+    if not readable:  # the same answer whether it does not exist or belongs to another project
+        raise HTTPException(404, f"no media with sha256 {sha}")
+    ctype, headers = blob_headers(sha, readable[0]["content_type"])
     local = store.blobs.local_path(sha)
     if local:
         return FileResponse(local, media_type=ctype, headers=headers)

@@ -1,24 +1,28 @@
 """The FastAPI app: ``create_app(settings)`` wires the database, blob store, auth and the API routes
 (:mod:`.api_ingest`, :mod:`.api_read`) under ``/api/v1``, and serves the dashboard at ``/`` when
-``static/index.html`` ships. The app keeps no state of its own beyond the database and the blob
-store, so any number of workers can serve one team."""
+``static/index.html`` ships, all behind :class:`.http_guard.HttpGuard` (Host, cross-site writes,
+security headers). ``seetrain ui`` (``Settings.ingest_routes=False``) mounts no ingest route. The
+app keeps no state of its own beyond the database and the blob store, so any number of workers can
+serve one team."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.engine import Connection
+from starlette.requests import ClientDisconnect
 
 from .auth import ADMIN, Authenticator, Principal
 from .blobs import open_store
 from .db import make_engine, upgrade
+from .http_guard import HttpGuard
 from .ingest import IngestError
-from .settings import Settings
+from .settings import Settings, is_loopback
 
 API = "/api/v1"
 STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -42,7 +46,8 @@ class Store:
         if settings.run_migrations:
             upgrade(self.engine)
         self.blobs = open_store(settings.blobs)
-        self.auth = Authenticator(self.engine, settings.api_key, settings.key_cache_s)
+        self.auth = Authenticator(self.engine, settings.api_key, settings.key_cache_s,
+                                  loopback=is_loopback(settings.host))
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
@@ -62,7 +67,7 @@ def principal(request: Request) -> Principal:
     store: Store = request.app.state.store
     auth = request.headers.get("authorization", "")
     key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key")
-    if store.auth.is_open():  # no key exists at all: an open (loopback) server ignores any key sent
+    if store.auth.is_open():  # loopback, no key ever: an open server ignores any key sent
         return ADMIN
     p = store.auth.resolve(key)
     if p is None:
@@ -78,6 +83,14 @@ def require(p: Principal, project: str, write: bool) -> None:
         raise HTTPException(403, f"this API key may not {'write to' if write else 'read'} project {project!r}")
 
 
+def readable_run(p: Principal, row: Optional[Mapping[str, Any]], uuid: str) -> Mapping[str, Any]:
+    """The run ``row``, or the 404 of a run that does not exist when ``p`` may not read its project
+    (a key of project A cannot tell a run of project B from no run at all)."""
+    if row is None or not p.can_read(row["project"]):
+        raise HTTPException(404, f"no run with uuid {uuid}")
+    return row
+
+
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     """The server app for ``settings`` (database migrated to the newest schema on startup)."""
     from . import api_ingest, api_read
@@ -86,16 +99,24 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app = FastAPI(title="SeeTrain server", version="1", openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs",
                   redoc_url=None, default_response_class=JSONResponse)
     app.state.store = Store(settings)
+    app.add_middleware(HttpGuard, allowed_hosts=settings.allowed_hosts, bound_host=settings.host,
+                       api_prefix=API + "/")
 
     @app.exception_handler(IngestError)
     async def _ingest_error(_request: Request, exc: IngestError) -> Response:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        # the client left (or its body stalled past body_timeout_s): nobody reads this answer
+        return JSONResponse({"detail": "the client disconnected before its request body arrived"}, status_code=400)
+
     @app.get(f"{API}/health")
     def health():
         return {"ok": True, "api": 1}
 
-    app.include_router(api_ingest.router, prefix=API)
+    if settings.ingest_routes:
+        app.include_router(api_ingest.router, prefix=API)
     app.include_router(api_read.router, prefix=API)
     try:  # the dashboard's own routes (issue 12), when shipped
         from . import ui_api

@@ -2,8 +2,11 @@
 read or write keys kept in the database as sha256 hashes (keys are 256-bit random tokens, so a fast
 hash is enough; the key itself is shown once, at creation, and never stored or logged).
 
-A server with neither kind of key is open (the loopback default of a one-person server and of
-``seetrain ui``); as soon as one exists, every request needs a key.
+Whether a request without a key may pass is decided per request from the server's current state
+(:meth:`Authenticator.is_open`): only a server bound to loopback, started without ``--api-key``,
+whose database has never held a key serves anonymous requests (the one-person default and
+``seetrain ui``). Creating a key records that fact in ``server_state`` for good, so revoking the
+last key leaves a closed server, never an open one.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import time
 from typing import Dict, NamedTuple, Optional, Tuple
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 
-from .db.models import api_keys
+from .db.models import api_keys, server_state
 
 PREFIX = "st_"
+KEYS_EVER_CREATED = "keys_ever_created"  # server_state row: this database has held an API key
 
 
 class Principal(NamedTuple):
@@ -48,7 +54,30 @@ def create_key(engine: Engine, project: str, write: bool, note: str = "") -> Tup
     with engine.begin() as conn:
         conn.execute(insert(api_keys).values(id=kid, hash=hash_key(key), project=project, can_write=write,
                                              note=note[:256], created=time.time()))
+        _mark_keys_ever_created(conn)
     return key, kid
+
+
+def _mark_keys_ever_created(conn: Connection) -> None:
+    """Record, once and for good, that this database has held a key (same transaction as the key)."""
+    row = dict(name=KEYS_EVER_CREATED, value="1", updated=time.time())
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        conn.execute(dialect_insert(server_state).values(**row).on_conflict_do_nothing(index_elements=["name"]))
+    elif conn.execute(select(server_state.c.name).where(server_state.c.name == KEYS_EVER_CREATED)).first() is None:
+        conn.execute(insert(server_state).values(**row))
+
+
+def keys_ever_created(conn: Connection) -> bool:
+    """True once this database has held an API key (revoking every key does not clear it)."""
+    marked = conn.execute(select(server_state.c.name).where(server_state.c.name == KEYS_EVER_CREATED)).first()
+    return marked is not None or conn.execute(select(api_keys.c.id).limit(1)).first() is not None
+
+
+def count_keys(engine: Engine) -> int:
+    """How many keys the database holds now."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(api_keys)).scalar_one())
 
 
 def list_keys(engine: Engine):
@@ -66,22 +95,27 @@ class Authenticator:
     """Resolves a presented key to a :class:`Principal` (None: not valid). Lookups are cached per
     worker for ``ttl`` seconds; the database stays the only state shared between workers."""
 
-    def __init__(self, engine: Engine, api_key: Optional[str], ttl: float = 5.0) -> None:
-        self.engine, self.api_key, self.ttl = engine, api_key, ttl
+    def __init__(self, engine: Engine, api_key: Optional[str], ttl: float = 5.0, loopback: bool = True) -> None:
+        self.engine, self.api_key, self.ttl, self.loopback = engine, api_key, ttl, loopback
         self._lock = threading.Lock()
         self._cache: Dict[str, Tuple[float, Optional[Principal]]] = {}
-        self._open: Tuple[float, bool] = (0.0, False)
+        self._open: Tuple[float, bool] = (-float("inf"), True)
+        self._closed_for_good = bool(api_key) or not loopback
 
     def is_open(self) -> bool:
-        """True when no key of any kind exists (then every request is allowed)."""
-        if self.api_key:
+        """True while a request without a key may pass: bound to loopback, no ``--api-key``, and no
+        key ever created in the database. Once False it stays False (the fact only ever gets set);
+        a key just created closes the server within ``ttl`` seconds."""
+        if self._closed_for_good:
             return False
         now = time.monotonic()
         t, val = self._open
         if now - t < self.ttl:
             return val
         with self.engine.connect() as conn:
-            val = conn.execute(select(func.count()).select_from(api_keys)).scalar_one() == 0
+            val = not keys_ever_created(conn)
+        if not val:
+            self._closed_for_good = True
         self._open = (now, val)
         return val
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from . import queries, series
-from .app import JSONResponse, principal, require
+from .app import JSONResponse, principal, readable_run
 from .auth import Principal
 from .ingest import norm_uuid
 
@@ -52,11 +52,8 @@ def ui_series(request: Request, run: List[str] = Query(...), key: List[str] = Qu
     uuids = []
     with store.read() as conn:
         for u in run:
-            row = queries.get_run(conn, norm_uuid(u))
-            if row is None:
-                raise HTTPException(404, f"no run with uuid {u}")
-            require(p, row["project"], write=False)
-            uuids.append(row["uuid"])
+            uuid = norm_uuid(u)
+            uuids.append(readable_run(p, queries.get_run(conn, uuid), uuid)["uuid"])
         out = []
         for k in key:
             out.extend(series.query(conn, uuids, k, x, None, None, points, None))

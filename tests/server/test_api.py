@@ -152,7 +152,8 @@ def test_bad_requests_get_json_4xx_and_store_nothing(shared_server, tmp_path):
     # media names cannot escape the blob store (sent raw: no client-side normalisation)
     for path in ("media/../../../x", "media/%2e%2e/%2e%2e/x", "../x", "media//x"):
         c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-        c.request("PUT", f"/api/v1/runs/{u}/media/{path}", body=b"data")
+        c.request("PUT", f"/api/v1/runs/{u}/media/{path}", body=b"data",
+                  headers={"Content-Type": "application/octet-stream"})
         r = c.getresponse()
         assert r.status in (404, 422) and "detail" in orjson.loads(r.read()), path
     status, answer = api(server.url, f"/api/v1/runs/{u}/media/media/a.bin", "PUT", b"data",

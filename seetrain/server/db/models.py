@@ -124,3 +124,12 @@ api_keys = Table(
     Column("note", String(256), nullable=False),
     Column("created", Float, nullable=False),
 )
+
+# Facts about the server that outlive any one row elsewhere (e.g. that an API key was ever created:
+# from then on the server never serves an anonymous request, even after the last key is revoked).
+server_state = Table(
+    "server_state", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Column("updated", Float, nullable=False),
+)
