@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests._services import require_or_skip
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -13,6 +15,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_service(reason): the service the test needs is missing when reason is "
+                            "not None: the test skips, or fails where services are required (tests/_services.py)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_service"):
+        if mark.args and mark.args[0] is not None:
+            require_or_skip(mark.args[0])
 
 
 @pytest.fixture

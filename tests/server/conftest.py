@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from tests._child import child_env
+from tests._services import require_or_skip
 
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
@@ -122,15 +123,19 @@ def _pg_bin(name: str) -> Optional[str]:
 
 @pytest.fixture(scope="session")
 def pg_url():
-    """A PostgreSQL cluster for this session (started as the postgres user); skips with the reason."""
-    pytest.importorskip("psycopg")
+    """A PostgreSQL cluster for this session (started as the postgres user); skips with the reason
+    (fails where services are required: tests/_services.py)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        require_or_skip(f"psycopg is not installed ({exc}); pip install -e '.[server]'")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found; run .ci/system-deps.sh")
+        require_or_skip("PostgreSQL binaries (initdb, pg_ctl) not found; run scripts/system-deps.sh")
     as_pg: List[str] = []
     if os.geteuid() == 0:
         if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
+            require_or_skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
         as_pg = ["runuser", "-u", "postgres", "--"]
     base = tempfile.mkdtemp(prefix="seetrain-pg-")
     data = os.path.join(base, "data")
@@ -146,7 +151,7 @@ def pg_url():
                                 "-c max_connections=100", "start"], check=True, capture_output=True, timeout=120)
     except (subprocess.SubprocessError, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        pytest.skip(f"PostgreSQL could not start: {exc} {detail.decode(errors='replace')[-300:]}")
+        require_or_skip(f"PostgreSQL could not start: {exc} {detail.decode(errors='replace')[-300:]}")
     yield f"postgresql://postgres@127.0.0.1:{port}"
     subprocess.run(as_pg + [pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60)
     shutil.rmtree(base, ignore_errors=True)

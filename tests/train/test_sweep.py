@@ -14,15 +14,16 @@ pytest.importorskip("lightning")
 import seetrain  # noqa: E402
 from seetrain.train.commands import sweep_main  # noqa: E402
 from tests._child import child_env  # noqa: E402
+from tests._services import require_or_skip  # noqa: E402
 
-try:  # the session's PostgreSQL cluster on 127.0.0.1 (skips itself when PostgreSQL is not installed)
+try:  # the session's PostgreSQL cluster on 127.0.0.1 (skips itself when PostgreSQL is not installed, fails in CI)
     from tests.server.conftest import pg_db, pg_url  # noqa: F401
 except Exception as _exc:  # pragma: no cover - the server extra is missing
     _reason = f"PostgreSQL fixture unavailable: {_exc}"
 
     @pytest.fixture
     def pg_db():
-        pytest.skip(_reason)
+        require_or_skip(_reason)
 
 SMALL = ["hparams_search=digits_small_cnn", "trainer.enable_progress_bar=false", "trainer.num_threads=1",
          "data.subset=400", "+hparams_search.overrides.trainer.max_epochs=1",

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests._child import child_env
+from tests._services import require_or_skip
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -122,9 +123,12 @@ def ui(demo_logdir, tmp_path_factory) -> Iterator[UI]:
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright (dev extra)")
+    try:
+        from playwright import sync_api
+    except ImportError as exc:
+        require_or_skip(f"browser tests need playwright (dev extra): {exc}")
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian package chromium; .ci/system-deps.sh)")
+        require_or_skip(f"browser tests need Chromium at {CHROMIUM} (Debian package chromium; scripts/system-deps.sh)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
