@@ -4,8 +4,8 @@ Tiny Llama models built from configs (seeded random init, trained until they mem
 of the shipped corpus so greedy decoding of a prompt from it is varied and confident), tokenizers trained here (SentencePiece BPE with byte fallback; a
 byte-level BPE with the tokenizers library), saved as Transformers and llama.cpp's converter keep them,
 exported with ``write_gguf`` and run by llama.cpp. Checks: llama.cpp's tokenizer gives Transformers' ids;
-F16 gives Transformers' greedy tokens exactly; quantised files give them for the first K tokens (see
-``AGREE``). Install: ``bash scripts/install_llamacpp.sh`` (scripts/test.sh does it).
+F16 gives Transformers' greedy tokens exactly; quantised files give them at every confident position
+(see ``agreement`` and ``NEAR_TIE``). Install: ``bash scripts/install_llamacpp.sh`` (scripts/test.sh does it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -24,20 +25,66 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from seetrain.apt.plugins import llamacpp  # noqa: E402
 from seetrain.apt.plugins.gguf_convert import read_metadata, read_tensors, write_gguf  # noqa: E402
+from tests._services import require_or_skip  # noqa: E402
 
 _WHY = llamacpp.why_unavailable()
-needs_llamacpp = pytest.mark.skipif(_WHY is not None, reason=f"llama.cpp not available: {_WHY}")
+needs_llamacpp = pytest.mark.needs_service(None if _WHY is None else f"llama.cpp not available: {_WHY}")  # skips; fails in CI
 
 TEXTS = ["Return the value of the function.", "the default is None; if the object is a list"]
 PROMPT = "You can also register unrelated"   # from the text the models memorise (see _memorised)
 N_GEN = 16
-# Quantised weights move the logits a little; once one greedy token differs, every later one may differ
-# too, so the fair check is agreement on a prefix. The models are trained until confident (their top-1
-# margins are printed on failure). Measured here (printed with -s): 16/16 tokens for every file and type
-# except Q4_0 of the SentencePiece model, 12/16; the bounds leave room for a flip on another CPU (other
-# SIMD kernels round differently). Continuations must be varied (>= 3 distinct tokens): a model that
-# repeats one frequent token would make the check trivially easy.
-AGREE = {"F16": N_GEN, "Q8_0": 12, "Q4_0": 6, "Q4_K_M": 6, "Q6_K": 10}
+# Quantised weights move the logits a little, so a quantised model may pick the other token where
+# Transformers' top-1 margin (top-1 minus top-2 logit) is tiny. The rule (see ``agreement``): walk the
+# greedy continuation; at a position whose Transformers margin is at least NEAR_TIE[q] the tokens must be
+# equal; at a near-tie (margin below NEAR_TIE[q]) a different token is allowed, and llama.cpp is then
+# restarted from Transformers' text up to and including that position (teacher forcing at near-ties), so
+# every confident position of the continuation is checked with the same context on both sides. F16 has
+# no tolerance: every token must match. The tolerances are logit differences a quantisation of that
+# width may move (4-bit types the most). Seen: Q4_0 flips at Transformers margins 0.045 (byte-level BPE
+# model, transformers 5.25) and 0.503 (SentencePiece model, both 5.24 and 5.25); no flip at a margin of
+# 1.2 or more, in any type; Q8_0 and Q6_K never flipped. A flip above the tolerance is an export bug.
+# The models are trained until confident; a continuation must be varied (>= 3 distinct tokens) with at
+# least MIN_CONFIDENT confident positions, so the check cannot pass trivially.
+NEAR_TIE = {"F16": 0.0, "Q8_0": 0.15, "Q6_K": 0.3, "Q4_K_M": 1.0, "Q4_0": 1.0}
+MIN_CONFIDENT = 8
+
+
+class Agreement(NamedTuple):
+    """How a quantised continuation compares with Transformers' greedy one from one starting point."""
+
+    compared: int              # positions walked (from the start) while both had produced the same text
+    ended_at_near_tie: bool    # the walk stopped at an allowed flip (a near-tie)
+    wrong: Optional[int]       # the first confident position where the tokens differ (None: none)
+
+
+def agreement(got: List[int], want: List[int], margins: List[float], tolerance: float, start: int = 0) -> Agreement:
+    """Compare ``got`` (llama.cpp's tokens from position ``start`` on) with ``want[start:]``."""
+    for i, (a, b) in enumerate(zip(got, want[start:]), start):
+        if a == b:
+            continue
+        if margins[i] < tolerance:
+            return Agreement(i, True, None)
+        return Agreement(i, False, i)
+    n = start + min(len(got), len(want) - start)
+    return Agreement(n, False, None if n >= len(want) else n)
+
+
+def agreement_with_restarts(got: List[int], want: List[int], margins: List[float], tolerance: float,
+                            regenerate: Callable[[int], List[int]]) -> Tuple[Agreement, List[int]]:
+    """:func:`agreement` over the whole continuation: after an allowed flip at position i, ``regenerate(i + 1)``
+    gives llama.cpp's tokens from Transformers' text ``want[:i + 1]`` on. Returns the last walk and the
+    positions where a near-tie flip was allowed."""
+    flips: List[int] = []
+    start = 0
+    while True:
+        ag = agreement(got, want, margins, tolerance, start)
+        if not ag.ended_at_near_tie:
+            return ag, flips
+        flips.append(ag.compared)
+        start = ag.compared + 1
+        if start >= len(want):
+            return Agreement(len(want), False, None), flips
+        got = regenerate(start)
 
 
 def _corpus() -> str:
@@ -176,7 +223,7 @@ def test_spm_directories_export_with_their_tokenizer(spm_dirs):
 def llamacpp_results(spm_dirs, bpe_dir, spm_setup):
     """Every GGUF file of this module run in ONE llama.cpp process; {(dir kind, quantisation): result}."""
     if _WHY is not None:
-        pytest.skip(f"llama.cpp not available: {_WHY}")
+        require_or_skip(f"llama.cpp not available: {_WHY}")
     from transformers import AutoTokenizer
 
     dirs = dict(spm_dirs, bpe=bpe_dir)
@@ -195,7 +242,7 @@ def llamacpp_results(spm_dirs, bpe_dir, spm_setup):
             jobs.append({"model": out.path, "texts": TEXTS, "prompt_ids": prompt, "n_tokens": N_GEN})
             keys.append((kind, q))
     results = llamacpp.run_llamacpp_many(jobs, timeout=240)
-    return {k: r for k, r in zip(keys, results)}, expected
+    return {k: dict(r, job=j) for k, r, j in zip(keys, results, jobs)}, expected
 
 
 def _load(path):
@@ -222,11 +269,38 @@ def test_llamacpp_greedy_tokens_match_transformers(llamacpp_results, kind):
     for (k, q), res in results.items():
         if k != kind:
             continue
-        n = AGREE[q]
-        same = next((i for i, (a, b) in enumerate(zip(res["generated"], want)) if a != b), len(want))
-        print(f"{kind} {q}: llama.cpp agrees with Transformers on the first {same}/{len(want)} greedy tokens {want}")
-        assert res["generated"][:n] == want[:n], f"{kind} {q}: llama.cpp {res['generated']} vs Transformers {want} " \
-                                                 f"(Transformers top-1 margins {margins})"
+        tol = NEAR_TIE[q]
+        confident = sum(m >= tol for m in margins)
+        assert confident >= MIN_CONFIDENT, f"{kind}: Transformers' margins {margins} have too few positions above " \
+                                           f"{tol} for a fair {q} check"
+
+        def regenerate(n: int, job=res["job"]) -> List[int]:
+            again = dict(job, prompt_ids=list(job["prompt_ids"]) + want[:n], n_tokens=len(want) - n)
+            return llamacpp.run_llamacpp_many([again], timeout=120)[0]["generated"]
+
+        ag, flips = agreement_with_restarts(res["generated"], want, margins, tol, regenerate)
+        print(f"{kind} {q}: llama.cpp {res['generated']} vs Transformers {want}: near-tie flips allowed at {flips}, "
+              f"every other position agrees: {ag.wrong is None} (margins {margins})")
+        assert ag.wrong is None, f"{kind} {q}: llama.cpp differs from Transformers {want} at position {ag.wrong}, " \
+                                 f"whose Transformers top-1 margin {margins[ag.wrong]} is not a near-tie (< {tol}); " \
+                                 f"near-tie flips before it: {flips}"
+
+
+def test_agreement_rule_allows_only_near_tie_flips():
+    """The comparison rule itself, on constructed continuations (no llama.cpp needed)."""
+    want, margins = [5, 6, 7, 8, 9], [2.0, 1.5, 0.04, 1.0, 1.0]
+    assert agreement([5, 6, 7, 8, 9], want, margins, 0.0) == Agreement(5, False, None)
+    assert agreement([5, 6, 3, 1, 1], want, margins, 0.5) == Agreement(2, True, None)    # the near-tie flipped
+    assert agreement([5, 6, 3, 1, 1], want, margins, 0.0).wrong == 2                     # F16: no tolerance
+    assert agreement([5, 4, 7, 8, 9], want, margins, 0.5).wrong == 1                     # a confident flip
+    assert agreement([5, 6], want, margins, 0.5).wrong == 2                              # cut short
+    assert agreement([8, 9], want, margins, 0.5, start=3) == Agreement(5, False, None)   # a restarted walk
+    # after the allowed flip at 2, llama.cpp restarts from want[:3]: a confident flip there is still caught
+    asked = []
+    ag, flips = agreement_with_restarts([5, 6, 3, 1, 1], want, margins, 0.5, lambda n: asked.append(n) or [8, 1])
+    assert (ag.wrong, flips, asked) == (4, [2], [3])
+    ag, flips = agreement_with_restarts([5, 6, 3, 1, 1], want, margins, 0.5, lambda n: want[n:])
+    assert (ag.wrong, flips) == (None, [2])
 
 
 @needs_llamacpp
@@ -276,8 +350,9 @@ def test_apt_to_ollama_through_a_llama_student(tmp_path, logdir):
         assert "apt-tiny" in plugin.list_models(host=server.host)
         answer = plugin.test_model("apt-tiny", prompt, host=server.host, options={"num_predict": 12})
     assert answer["eval_count"] == 12
-    expected = ByteTokenizer().decode(want[:AGREE["Q8_0"]])
-    assert answer["response"].startswith(expected), (answer["response"], expected, margins)
+    got = ByteTokenizer().encode(answer["response"])[:len(want)]  # byte ids: the answer text re-encoded
+    ag = agreement(got, want, margins, NEAR_TIE["Q8_0"])
+    assert ag.wrong is None, (answer["response"], ByteTokenizer().decode(want), margins, ag)
     run.finish()
     keys = seetrain.read_run(run.dir).keys()
     assert "distill_llama/top1_agreement" in keys and "ollama/tokens_per_second" in keys
