@@ -2,23 +2,25 @@
 
 In-process API (the ``seetrain ui`` watcher calls these directly, the HTTP routes call them too)::
 
-    from seetrain.server.ingest import ingest_run, upsert_run, add_records, store_media
-    with store.engine.begin() as conn: ...          # or let ingest_run open the transactions
+    from seetrain.server.ingest import ingest_run, store_records, upsert_run, add_records, store_media
+    with store.write() as conn: ...          # or let ingest_run / store_records open the transactions
 
-A batch is validated whole before anything is written and stored in one transaction: a bad batch
-stores nothing, a re-sent or overlapping batch stores each seq exactly once. Scalar points go to
-packed ``series_chunks`` rows (one per key per batch), see :mod:`.db.models`.
+A batch is validated whole (every limit of :class:`~.validate.Limits`, media paths included) before
+anything is written, so a bad batch stores nothing. :func:`store_records` then writes it in parts,
+each in its own short write transaction (rows are built before the transaction begins), so a large
+batch never holds the SQLite write lock for long; a re-sent or overlapping batch, or one cut short
+by a crash between parts, stores each seq exactly once (the ``record_chunks`` seq ledger). Scalar
+points go to packed ``series_chunks`` rows (one per key per part), see :mod:`.db.models`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 import operator
 import time
 import zlib
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import orjson
@@ -27,11 +29,13 @@ from sqlalchemy.engine import Connection
 
 from . import series
 from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
-from .validate import (STATUSES, IngestError, caption_text, check_project, float_or_none, int_or_none, iter_refs,
-                       media_refs, no_nul, num, check_media_path, norm_uuid, validate_records)
+from .validate import (STATUSES, IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
+                       float_or_none, int_or_none, iter_refs, media_refs, no_nul, norm_uuid, num, validate_records)
 
-__all__ = ["IngestError", "IngestResult", "add_records", "finish_run", "ingest_run", "store_media", "upsert_run",
-           "validate_records"]
+__all__ = ["IngestError", "IngestResult", "Limits", "add_records", "finish_run", "ingest_run", "store_media",
+           "store_records", "upsert_run", "validate_records"]
+PART_VALUES = 200_000  # values (points, config/summary keys) written in one transaction, at most
+PART_KEYS = 5_000      # new (key, part) series rows in one transaction, at most (each is a row and a key upsert)
 
 _RUN_FIELDS = ("project", "id", "name", "status", "exit_code", "start_time", "end_time", "heartbeat", "tags",
                "config", "summary")
@@ -53,12 +57,15 @@ def _lock_run(conn: Connection, uuid: str):
     return conn.execute(q).mappings().first()
 
 
-def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int = 256) -> Dict[str, Any]:
+def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int = 256,
+               limits: Limits = Limits()) -> Dict[str, Any]:
     """Create the run ``uuid`` from run.json fields, or merge ``meta`` into it (a retried create or a
-    resume is the same run). Runs inside the caller's transaction. Returns the stored row."""
+    resume is the same run). Runs inside the caller's transaction; ``meta`` is checked against
+    ``limits`` before anything is written. Returns the stored row."""
     uuid = norm_uuid(uuid)
     if not isinstance(meta, dict):
         raise IngestError(422, "the run body must be a JSON object (the fields of run.json)")
+    meta = check_run_body(meta, limits)
     if meta.get("uuid") not in (None, "") and norm_uuid(meta["uuid"]) != uuid:
         raise IngestError(422, "the body's 'uuid' differs from the uuid in the URL")
     status = meta.get("status")
@@ -108,48 +115,150 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     return {**row, **values}
 
 
-def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
-    """Append validated records to run ``uuid`` inside the caller's transaction; seqs already
-    stored are skipped (counted as duplicates). The run must exist (see :func:`upsert_run`)."""
-    uuid = norm_uuid(uuid)
-    row = _lock_run(conn, uuid)
-    if row is None:
-        raise IngestError(404, f"run {uuid} does not exist; create it first with PUT /api/v1/runs/{uuid}")
-    if not recs:
-        return IngestResult(0, 0, row["last_seq"])
-    seqs = [r["seq"] for r in recs]
-    arr = np.array(seqs, dtype=np.int64)
+class _Rows(NamedTuple):
+    """The rows of some new records of one run, built before the write transaction begins."""
+
+    seqs: List[int]
+    chunk: Dict[str, Any]             # the record_chunks row (the seq ledger and the export's source)
+    series: List[Dict[str, Any]]
+    kinds: Dict[str, list]            # key -> [kind, count, last, last_step] for metric_keys
+    events: List[Dict[str, Any]]
+    console: List[Dict[str, Any]]
+    media: List[Dict[str, Any]]
+    summary: Dict[str, Any]
+    config: Dict[str, Any]
+
+
+def _in_seq_order(recs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The records sorted by seq, the first of each repeated seq kept."""
+    arr = np.fromiter((r["seq"] for r in recs), dtype=np.int64, count=len(recs))
     if arr.size > 1 and not (arr[1:] > arr[:-1]).all():  # out of order or repeated: first of each seq, sorted
         batch: Dict[int, Dict[str, Any]] = {}
         for r in recs:
             batch.setdefault(r["seq"], r)
-        seqs = sorted(batch)
-        recs = [batch[s] for s in seqs]
-    lo, hi = seqs[0], seqs[-1]
-    new = recs
-    if lo <= row["last_seq"]:
-        existing = set()
-        for (blob,) in conn.execute(select(record_chunks.c.seqs).where(
-                record_chunks.c.run_uuid == uuid, record_chunks.c.last_seq >= lo, record_chunks.c.first_seq <= hi)):
-            existing.update(np.frombuffer(blob, dtype="<i8").tolist())
-        if existing:
-            new = [r for r in recs if r["seq"] not in existing]
-            seqs = [r["seq"] for r in new]
-    dup = len(arr) - len(new)
+        return [batch[s] for s in sorted(batch)]
+    return recs
+
+
+def _stored_seqs(conn: Connection, uuid: str, lo: int, hi: int) -> set:
+    existing: set = set()
+    for (blob,) in conn.execute(select(record_chunks.c.seqs).where(
+            record_chunks.c.run_uuid == uuid, record_chunks.c.last_seq >= lo, record_chunks.c.first_seq <= hi)):
+        existing.update(np.frombuffer(blob, dtype="<i8").tolist())
+    return existing
+
+
+def _new_only(recs: List[Dict[str, Any]], existing: set) -> List[Dict[str, Any]]:
+    return [r for r in recs if r["seq"] not in existing] if existing else recs
+
+
+def _run_row(conn: Connection, uuid: str, lock: bool):
+    row = _lock_run(conn, uuid) if lock else conn.execute(select(runs).where(runs.c.uuid == uuid)).mappings().first()
+    if row is None:
+        raise IngestError(404, f"run {uuid} does not exist; create it first with PUT /api/v1/runs/{uuid}")
+    return row
+
+
+def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
+    """Append validated records to run ``uuid`` inside the caller's transaction (one transaction for
+    the whole batch: in a server, prefer :func:`store_records`); seqs already stored are skipped
+    (counted as duplicates). The run must exist (see :func:`upsert_run`)."""
+    uuid = norm_uuid(uuid)
+    row = _run_row(conn, uuid, lock=True)
+    if not recs:
+        return IngestResult(0, 0, row["last_seq"])
+    ordered = _in_seq_order(recs)
+    existing = _stored_seqs(conn, uuid, ordered[0]["seq"], ordered[-1]["seq"]) if ordered[0]["seq"] <= row["last_seq"] else set()
+    new = _new_only(ordered, existing)
     if not new:
-        return IngestResult(0, dup, row["last_seq"])
-    conn.execute(insert(record_chunks).values(
-        run_uuid=uuid, first_seq=seqs[0], last_seq=seqs[-1], n=len(new),
-        seqs=np.asarray(seqs, dtype="<i8").tobytes(), body=zlib.compress(orjson.dumps(new), 1)))
-    summary, config = _store_typed(conn, uuid, new)
-    last_seq = max(row["last_seq"], seqs[-1])
-    values: Dict[str, Any] = {"last_seq": last_seq, "n_records": row["n_records"] + len(new), "updated": time.time()}
-    if summary:
-        values["summary"] = {**(row["summary"] or {}), **summary}
-    if config:
-        values["config"] = {**(row["config"] or {}), **config}
+        return IngestResult(0, len(recs), row["last_seq"])
+    return IngestResult(len(new), len(recs) - len(new), _write(conn, uuid, row, _rows(uuid, new)))
+
+
+def _parts(recs: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
+    """Seq-ordered records cut into parts that each make a short write transaction: at most
+    :data:`PART_VALUES` values and :data:`PART_KEYS` (key, part) series rows per part (a record is
+    never cut: one record of the largest legal size is one part)."""
+    parts: List[List[Dict[str, Any]]] = []
+    cur: List[Dict[str, Any]] = []
+    n_vals = n_keys = 0
+    shapes: set = set()
+    for r in recs:
+        t = r["type"]
+        if t in _SCALAR_TYPES:
+            d = r["data"]
+            vals, kt = len(d), tuple(d)
+            keys = 0 if kt in shapes else len(kt)
+        else:
+            payload = r.get(t) if t in ("config", "summary") else None
+            vals, kt, keys = 1 + (len(payload) if type(payload) is dict else 0), None, 0
+        if cur and (n_vals + vals > PART_VALUES or n_keys + keys > PART_KEYS):
+            parts.append(cur)
+            cur, n_vals, n_keys, shapes = [], 0, 0, set()
+            keys = len(kt) if kt is not None else 0
+        cur.append(r)
+        n_vals += vals
+        n_keys += keys
+        if kt is not None:
+            shapes.add(kt)
+    if cur:
+        parts.append(cur)
+    return parts
+
+
+def store_records(store, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
+    """Append validated records to run ``uuid`` in short write transactions (see :func:`_parts`);
+    ``store`` is the app's :class:`~.app.Store`. Each part's rows are built before its transaction
+    begins; the transaction checks the seq ledger again and builds them anew only when a concurrent
+    request stored some of the same seqs meanwhile. Seqs already stored count as duplicates."""
+    uuid = norm_uuid(uuid)
+    with store.read() as conn:
+        row = _run_row(conn, uuid, lock=False)
+    if not recs:
+        return IngestResult(0, 0, row["last_seq"])
+    ordered = _in_seq_order(recs)
+    stored, last_seq = 0, row["last_seq"]
+    for part in _parts(ordered):
+        lo, hi = part[0]["seq"], part[-1]["seq"]
+        with store.read() as conn:
+            seen_last = _run_row(conn, uuid, lock=False)["last_seq"]
+            existing = _stored_seqs(conn, uuid, lo, hi) if lo <= seen_last else set()
+        new = _new_only(part, existing)
+        rows = _rows(uuid, new) if new else None
+        with store.write() as conn:
+            row = _run_row(conn, uuid, lock=True)
+            if lo <= row["last_seq"]:  # did a concurrent request store some of these seqs meanwhile?
+                now = _stored_seqs(conn, uuid, lo, hi)
+                if now != existing:
+                    new = _new_only(part, now)
+                    rows = _rows(uuid, new) if new else None
+            last_seq = _write(conn, uuid, row, rows) if rows is not None else row["last_seq"]
+        stored += len(new)
+    return IngestResult(stored, len(recs) - stored, last_seq)
+
+
+def _write(conn: Connection, uuid: str, row: Any, rows: _Rows) -> int:
+    """Insert ``rows`` and update the run's row (locked by the caller); returns the run's last seq."""
+    conn.execute(insert(record_chunks).values(**rows.chunk))
+    if rows.series:
+        conn.execute(insert(series_chunks), rows.series)
+    if rows.kinds:
+        _upsert_keys(conn, uuid, rows.kinds)
+    if rows.events:
+        conn.execute(insert(events), rows.events)
+    if rows.console:
+        conn.execute(insert(console), rows.console)
+    if rows.media:
+        conn.execute(insert(media), rows.media)
+    last_seq = max(row["last_seq"], rows.seqs[-1])
+    values: Dict[str, Any] = {"last_seq": last_seq, "n_records": row["n_records"] + len(rows.seqs),
+                              "updated": time.time()}
+    if rows.summary:
+        values["summary"] = {**(row["summary"] or {}), **rows.summary}
+    if rows.config:
+        values["config"] = {**(row["config"] or {}), **rows.config}
     conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
-    return IngestResult(len(new), dup, last_seq)
+    return last_seq
 
 
 def _group_scalars(new: List[Dict[str, Any]]):
@@ -185,8 +294,11 @@ def _group_values(kt: tuple, datas: List[Dict[str, Any]]) -> Optional[np.ndarray
         return None
 
 
-def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
-    """Write the derived rows of new records: packed series, keys, events, console, media."""
+def _rows(uuid: str, new: List[Dict[str, Any]]) -> _Rows:
+    """The rows of seq-ordered new records: the ledger chunk, packed series, keys, events, console, media."""
+    seqs = [r["seq"] for r in new]
+    chunk = dict(run_uuid=uuid, first_seq=seqs[0], last_seq=seqs[-1], n=len(new),
+                 seqs=np.asarray(seqs, dtype="<i8").tobytes(), body=zlib.compress(orjson.dumps(new), 1))
     summary: Dict[str, Any] = {}
     config: Dict[str, Any] = {}
     ev_rows, con_rows = [], []
@@ -203,7 +315,7 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
             config.update(r["config"])
         elif t == "summary":
             summary.update(r["summary"])
-    cols: Dict[str, List[tuple]] = {}  # key -> [(steps, times, vals) arrays], in arrival order
+    cols: Dict[str, List[tuple]] = {}  # key -> [(steps, times, vals, (step/time min/max) or None)], arrival order
     kinds: Dict[str, list] = {}        # key -> [kind, count, last, last_step]
     media_rows: List[Dict[str, Any]] = []
     for kt, recs in groups.items():
@@ -220,30 +332,27 @@ def _store_typed(conn: Connection, uuid: str, new: List[Dict[str, Any]]):
         if vals is not None:
             last_step = recs[-1].get("step")
             last = datas[-1]
+            bounds = (_nanmin(st), _nanmax(st), _nanmin(tms), _nanmax(tms))  # the same for every key of the group
             for j, k in enumerate(kt):
-                cols.setdefault(k, []).append((st, tms, vals[:, j]))
+                cols.setdefault(k, []).append((st, tms, vals[:, j], bounds))
                 _bump(kinds, k, "scalar", len(recs), last[k], last_step)
                 summary[k] = last[k]
         else:
             _slow_group(uuid, kt, st, tms, recs, cols, kinds, summary, media_rows)
-    if cols:
-        out = []
-        for k, parts in cols.items():
-            a_st, a_tm, a_v = (np.concatenate(x) if len(parts) > 1 else x[0] for x in zip(*parts))
-            stride = series.stride_of(a_st)
-            out.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=b"" if stride is not None else a_st.tobytes(),
-                            step_stride=stride, times=a_tm.tobytes(), vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(),
-                            step_min=_nanmin(a_st), step_max=_nanmax(a_st), time_min=_nanmin(a_tm), time_max=_nanmax(a_tm)))
-        conn.execute(insert(series_chunks), out)
-    if kinds:
-        _upsert_keys(conn, uuid, kinds)
-    if ev_rows:
-        conn.execute(insert(events), ev_rows)
-    if con_rows:
-        conn.execute(insert(console), con_rows)
-    if media_rows:
-        conn.execute(insert(media), media_rows)
-    return summary, config
+    series_rows = []
+    for k, parts in cols.items():
+        if len(parts) == 1:
+            a_st, a_tm, a_v, bounds = parts[0]
+        else:
+            a_st, a_tm, a_v = (np.concatenate(x) for x in list(zip(*parts))[:3])
+            bounds = None
+        if bounds is None:
+            bounds = (_nanmin(a_st), _nanmax(a_st), _nanmin(a_tm), _nanmax(a_tm))
+        stride = series.stride_of(a_st)
+        series_rows.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=b"" if stride is not None else a_st.tobytes(),
+                                step_stride=stride, times=a_tm.tobytes(), vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(),
+                                step_min=bounds[0], step_max=bounds[1], time_min=bounds[2], time_max=bounds[3]))
+    return _Rows(seqs, chunk, series_rows, kinds, ev_rows, con_rows, media_rows, summary, config)
 
 
 def _bump(kinds: Dict[str, list], key: str, kind: str, n: int, last: Any, last_step: Any) -> None:
@@ -283,7 +392,7 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
                 _bump(kinds, k, str(refs[0].get("_type"))[:16], len(refs), refs[-1], step)
     for k, (idx, vals) in per.items():
         ix = np.asarray(idx, dtype=np.int64)
-        cols.setdefault(k, []).append((st[ix], tms[ix], np.asarray(vals, dtype="<f8")))
+        cols.setdefault(k, []).append((st[ix], tms[ix], np.asarray(vals, dtype="<f8"), None))
 
 
 def _nanmin(a: np.ndarray) -> Optional[float]:
@@ -314,7 +423,7 @@ def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list]) -> None:
                      upd)
 
 
-def finish_run(conn: Connection, uuid: str, body: Dict[str, Any]) -> Dict[str, Any]:
+def finish_run(conn: Connection, uuid: str, body: Dict[str, Any], limits: Limits = Limits()) -> Dict[str, Any]:
     """Mark a run ended: ``{"status", "exit_code", "end_time", "summary"}`` (all optional but status)."""
     status = body.get("status") if isinstance(body, dict) else None
     if status not in STATUSES - {"running"}:
@@ -325,7 +434,7 @@ def finish_run(conn: Connection, uuid: str, body: Dict[str, Any]) -> Dict[str, A
             meta[k] = body[k]
     if _lock_run(conn, norm_uuid(uuid)) is None:
         raise IngestError(404, f"run {uuid} does not exist")
-    return upsert_run(conn, uuid, meta)
+    return upsert_run(conn, uuid, meta, limits=limits)
 
 
 def store_media(conn: Connection, blobs, uuid: str, path: str, tmp_file: str, sha256: str, size: int,
@@ -333,6 +442,10 @@ def store_media(conn: Connection, blobs, uuid: str, path: str, tmp_file: str, sh
     """Put a finished temp file into the blob store (by sha256) and map (run, media path) to it."""
     check_media_path(path)
     blobs.put_file(sha256, tmp_file, content_type)
+    _map_media(conn, uuid, path, sha256, size, content_type)
+
+
+def _map_media(conn: Connection, uuid: str, path: str, sha256: str, size: int, content_type: str) -> None:
     conn.execute(media_files.delete().where(media_files.c.run_uuid == uuid, media_files.c.path == path))
     conn.execute(insert(media_files).values(run_uuid=uuid, path=path, sha256=sha256, size=size,
                                             content_type=content_type))
@@ -345,28 +458,47 @@ def _may_hold_refs(recs: List[Dict[str, Any]]) -> bool:
     return dict in vtypes or list in vtypes
 
 
+def _file_sha256(path: str) -> Tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
 def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
                media_loader: Optional[Callable[[str], Optional[str]]] = None) -> IngestResult:
     """One call for in-process producers (the ui watcher): upsert the run from ``meta`` (run.json,
     which must carry ``uuid``), add ``recs``, and store the media they reference through
-    ``media_loader(path) -> local file path or None``. ``store`` is the app's :class:`~.app.Store`."""
+    ``media_loader(path) -> local file path or None``. ``store`` is the app's :class:`~.app.Store`.
+    Everything is checked first (the server's limits, any number of records); raises
+    :class:`IngestError` and stores nothing when run.json or a record is refused. The records are
+    then written in short transactions (:func:`store_records`), the media files copied before the
+    one transaction that maps them."""
     import mimetypes
     import os
 
     uuid = norm_uuid(meta.get("uuid", ""))
-    recs = validate_records(recs, 10**9, store.settings.max_key_length)
+    limits = Limits.of(store.settings, batch_records=10**9)
+    recs = validate_records(recs, limits=limits)
+    meta = check_run_body(meta, limits)
     with store.write() as conn:
-        upsert_run(conn, uuid, meta)
-        res = add_records(conn, uuid, recs)
-        if media_loader is not None and _may_hold_refs(recs):
-            for r in recs:
-                if r.get("type") == "metrics":
-                    for ref in iter_refs(r):
-                        local = media_loader(ref["path"])
-                        if local and os.path.isfile(local):
-                            with open(local, "rb") as f:
-                                data = f.read()
-                            ctype = mimetypes.guess_type(ref["path"])[0] or "application/octet-stream"
-                            store_media(conn, store.blobs, uuid, ref["path"], local,
-                                        hashlib.sha256(data).hexdigest(), len(data), ctype)
+        upsert_run(conn, uuid, meta, limits=limits)
+    res = store_records(store, uuid, recs)
+    if media_loader is not None and _may_hold_refs(recs):
+        found = []
+        for r in recs:
+            if r.get("type") == "metrics":
+                for ref in iter_refs(r):
+                    local = media_loader(ref["path"])
+                    if local and os.path.isfile(local):
+                        sha, size = _file_sha256(local)
+                        ctype = mimetypes.guess_type(ref["path"])[0] or "application/octet-stream"
+                        store.blobs.put_file(sha, local, ctype)
+                        found.append((ref["path"], sha, size, ctype))
+        if found:
+            with store.write() as conn:
+                for path, sha, size, ctype in found:
+                    _map_media(conn, uuid, path, sha, size, ctype)
     return res

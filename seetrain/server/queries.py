@@ -52,31 +52,59 @@ def list_projects(conn: Connection, allowed: Optional[str]) -> List[Dict[str, An
     return [{"name": p, "runs": n, "last_activity": t} for p, n, t in conn.execute(q.order_by(runs.c.project))]
 
 
+def _plain_label(part: str) -> bool:
+    """A key SQLite's JSON path syntax finds as written: printable ASCII, no quote or backslash.
+    (SQLite compares path labels with the stored, escaped key text, so ``ü`` stored as ``\\u00fc``
+    is never found by ``$."ü"``.)"""
+    return part != "" and part.isascii() and part.isprintable() and '"' not in part and "\\" not in part
+
+
+def _sqlite_each(col: Any, parts: Tuple[str, ...]) -> Tuple[Any, Any]:
+    """``(json type, value)`` at ``parts`` in SQLite, found with ``json_each`` one level at a time:
+    keys compared as decoded text, so any key (non-ASCII, quotes, empty) is found as written."""
+    froms, conds, prev = [], [], None
+    for part in parts:
+        arg = col if prev is None else case((prev.c.type == "object", prev.c.value), else_=literal("{}"))
+        each = func.json_each(arg).table_valued("key", "value", "type").alias()
+        froms.append(each)
+        conds.append(each.c.key == part)
+        prev = each
+
+    def one(c: Any) -> Any:
+        return select(c).select_from(*froms).where(*conds).limit(1).scalar_subquery()
+    return one(prev.c.type), one(prev.c.value)
+
+
 def _json_value(col: Any, dialect: str, key: str) -> Tuple[Any, Any]:
     """``(text, number)`` SQL expressions for the value at ``key`` in the JSON column ``col``.
 
     ``key`` is a top-level key when the object has it literally (``"opt.name"``), else a dotted
-    path into nested objects (``opt`` -> ``name``), as the list filters always read it. ``text`` is
-    the value as Python's ``str()`` writes it for strings, numbers and booleans (``True``); ``number``
-    is the value when it is a JSON number, else NULL. Uses only JSON functions of SQLite
-    (``json_extract``, ``json_type``) and PostgreSQL (``#>``, ``#>>``, ``json_typeof``)."""
+    path into nested objects (``opt`` -> ``name``), as the list filters always read it; any key
+    text but ``"`` works the same on both databases (non-ASCII, commas, backslashes, empty segments).
+    ``text`` is the value as Python's ``str()`` writes it for strings, numbers and booleans
+    (``True``); ``number`` is the value when it is a JSON number, else NULL. Uses only JSON functions
+    of SQLite (``json_extract``, ``json_type``, ``json_each``) and PostgreSQL (``json_extract_path``,
+    ``json_extract_path_text``, ``json_typeof``), each key passed as its own parameter."""
     if '"' in key or not key:
         raise ValueError(f"JSON key {key[:60]!r}: a config or summary key must be non-empty and have no '\"'")
     paths = [(key,)] + ([tuple(key.split("."))] if "." in key else [])
     texts, nums = [], []
     for parts in paths:
         if dialect == "postgresql":
-            node, txt = col[parts], col[parts].as_string()
-            typ = func.json_typeof(node)
+            txt = func.json_extract_path_text(col, *parts)
+            typ = func.json_typeof(func.json_extract_path(col, *parts))
             nums.append(case((typ == "number", cast(txt, Float)), else_=null()))
             texts.append(case((typ == "boolean", case((txt == "true", "True"), else_="False")),
                               (typ == "null", "None"), else_=txt))
-        else:
+            continue
+        if all(map(_plain_label, parts)):
             jp = "$" + "".join(f'."{p}"' for p in parts)
             typ, val = func.json_type(col, jp), func.json_extract(col, jp)
-            nums.append(case((typ.in_(("integer", "real")), cast(val, Float)), else_=null()))
-            texts.append(case((typ == "true", "True"), (typ == "false", "False"), (typ == "null", "None"),
-                              else_=cast(val, String)))
+        else:
+            typ, val = _sqlite_each(col, parts)
+        nums.append(case((typ.in_(("integer", "real")), cast(val, Float)), else_=null()))
+        texts.append(case((typ == "true", "True"), (typ == "false", "False"), (typ == "null", "None"),
+                          else_=cast(val, String)))
     if len(paths) == 1:
         return texts[0], nums[0]
     return func.coalesce(*texts), func.coalesce(*nums)
