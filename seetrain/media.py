@@ -35,6 +35,11 @@ def _to_numpy(data: Any):
 _made_dirs: set = set()  # media folders known to exist (the writer creates each once)
 
 
+class MediaInputError(ValueError):
+    """The media's own input cannot be encoded (found only when the media thread decodes it, e.g.
+    a truncated image): bad input, not a disk fault. The message says what to pass instead."""
+
+
 class Media:
     """Base class of loggable media. Subclasses implement :meth:`_write`."""
 
@@ -88,6 +93,7 @@ class Image(Media):
         self._array = None
         self._pil = None
         self._bytes: Optional[bytes] = None
+        self._path = ""
         try:
             self._take(data, mode)
         except Exception as exc:  # never raise into the training loop
@@ -101,6 +107,12 @@ class Image(Media):
                 return
             with open(path, "rb") as f:  # read now: the file may change after log()
                 self._bytes = f.read()
+            self._path = path
+            try:  # the header only (cheap): a file that is no image is refused here, at log()
+                require("PIL.Image", "media", "images").open(io.BytesIO(self._bytes))
+            except Exception as exc:
+                self._fail(f"image file {path!r} is not an image Pillow can read ({type(exc).__name__}); "
+                           "pass a PNG, JPEG, GIF, BMP or WebP file, an array or a PIL image")
             return
         if type(data).__module__.startswith("PIL."):
             self._pil = data.copy()
@@ -127,7 +139,12 @@ class Image(Media):
     def _write(self, path: str) -> Dict[str, Any]:
         PIL_Image = require("PIL.Image", "media", "images")
         if self._bytes is not None:
-            img = PIL_Image.open(io.BytesIO(self._bytes))
+            try:
+                img = PIL_Image.open(io.BytesIO(self._bytes))
+                img.load()
+            except Exception as exc:
+                raise MediaInputError(f"image file {self._path!r} could not be decoded ({type(exc).__name__}: {exc}); "
+                                      "check that the file is complete, or pass an array or a PIL image") from None
         elif self._pil is not None:
             img = self._pil
         else:
@@ -159,6 +176,7 @@ class Audio(Media):
         self.sample_rate = sample_rate
         self._array = None
         self._bytes: Optional[bytes] = None
+        self._path = ""
         try:
             self._take(data)
         except Exception as exc:
@@ -172,6 +190,12 @@ class Audio(Media):
                 return
             with open(path, "rb") as f:  # read now: the file may change after log()
                 self._bytes = f.read()
+            self._path = path
+            try:  # the header only: a file that is no WAV is refused here, at log()
+                self._wav_info()
+            except Exception as exc:
+                self._fail(f"audio file {path!r} is not a WAV file ({type(exc).__name__}: {exc}); pass a PCM WAV "
+                           "file, or an array with sample_rate=")
             return
         if not self.sample_rate or int(self.sample_rate) <= 0:
             self._fail("audio from an array needs sample_rate=<positive int>, e.g. Audio(x, sample_rate=16000)")
@@ -193,11 +217,14 @@ class Audio(Media):
         import wave
 
         if self._bytes is not None:
+            try:
+                info = self._wav_info()
+            except Exception as exc:
+                raise MediaInputError(f"audio file {self._path!r} could not be decoded ({type(exc).__name__}: "
+                                      f"{exc}); pass a PCM WAV file, or an array with sample_rate=") from None
             with open(path, "wb") as f:
                 f.write(self._bytes)
-            with wave.open(io.BytesIO(self._bytes), "rb") as w:
-                return {"sample_rate": w.getframerate(), "channels": w.getnchannels(),
-                        "duration": w.getnframes() / float(w.getframerate())}
+            return info
         arr = self._array
         channels = 1 if arr.ndim == 1 else arr.shape[1]
         with wave.open(path, "wb") as w:
@@ -207,6 +234,13 @@ class Audio(Media):
             w.writeframes(arr.astype("<i2").tobytes())
         return {"sample_rate": int(self.sample_rate), "channels": channels,
                 "duration": arr.shape[0] / float(self.sample_rate)}
+
+    def _wav_info(self) -> Dict[str, Any]:
+        import wave
+
+        with wave.open(io.BytesIO(self._bytes or b""), "rb") as w:
+            return {"sample_rate": w.getframerate(), "channels": w.getnchannels(),
+                    "duration": w.getnframes() / float(w.getframerate())}
 
     @property
     def nbytes(self) -> int:
@@ -258,17 +292,28 @@ class Histogram(Media):
                 if len(self._edges) != len(self._counts) + 1:
                     self._fail(f"histogram has {len(self._counts)} counts but {len(self._edges)} bin edges; "
                                "pass len(counts) + 1 edges")
+                else:
+                    self._check_edges(self._edges)
             elif values is not None:
                 arr = _to_numpy(values).astype("float64").ravel()
                 self._values = arr[_np().isfinite(arr)]
                 self._nbins = int(bins) if not hasattr(bins, "__len__") else len(bins) - 1
                 if not hasattr(bins, "__len__") and self._nbins <= 0:
                     self._fail("histogram bins must be a positive number of bins or a list of edges")
+                elif hasattr(bins, "__len__"):
+                    bins = [float(x) for x in _to_numpy(bins).ravel()]
+                    self._check_edges(bins)
                 self._bin_spec = bins if hasattr(bins, "__len__") else self._nbins
             else:
                 self._fail("Histogram needs values=... or bins=... with counts=...")
         except Exception as exc:
             self._fail(f"could not read the histogram ({type(exc).__name__}: {exc})")
+
+    def _check_edges(self, edges: Sequence[float]) -> None:
+        if len(edges) < 2 or not all(a <= b for a, b in zip(edges, edges[1:])):  # NaN compares false
+            shown = ", ".join(f"{e:g}" for e in edges[:8]) + (", ..." if len(edges) > 8 else "")
+            self._fail(f"histogram bin edges must increase monotonically (finite, at least 2), got [{shown}]; "
+                       "pass sorted edges, or a number of bins")
 
     def _write(self, path: str) -> Dict[str, Any]:
         import orjson

@@ -13,6 +13,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Set
 
+from .media import MediaInputError
 from .record_queue import Item
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,18 +73,34 @@ class MediaWriter(threading.Thread):
         owner = self.owner
         try:
             out: Dict[str, Any] = {}
+            refused: List[str] = []  # messages about bad input (not disk faults)
             for key, value in data.items():
                 base = f"media/{media_dirname(key)}/{step}_{seq}"
                 try:
                     if isinstance(value, list):
-                        out[key] = [self._one(m, f"{base}_{i}") for i, m in enumerate(value)]
+                        out[key] = self._many(key, value, base, refused)
+                        if not out[key]:
+                            del out[key]
                     else:
                         out[key] = self._one(value, base)
+                except MediaInputError as exc:
+                    refused.append(f"{key!r}: {exc}; this value was skipped")
+                    owner.problem(key, refused[-1])
                 except Exception as exc:
                     owner.problem(key, f"could not write the media of {key!r} ({type(exc).__name__}: {exc}); "
                                        "it was skipped")
+            if not out and refused and len(refused) >= len(data):
+                # only bad input: the seq holds a warning event (seqs stay gap-free; nothing was lost)
+                line = records.encode(seq, t, "event", {"event": "warning", "message": refused[0],
+                                                        "key": next(iter(data))})
+                err = owner.file.append(line)
+                if err is not None:
+                    owner.add_lost([seq], f"{type(err).__name__}: {err}")
+                else:
+                    owner._written(seq, ())
+                return
             if not out:
-                owner.add_lost([seq], "no media value of the record could be written")
+                owner.add_lost([seq], "no media value of the record could be written (see the warning before)")
                 return
             line, stored = records.encode_metrics(seq, t, step, out, owner.problem)
             err = owner.file.append(line)
@@ -96,6 +113,18 @@ class MediaWriter(threading.Thread):
             with self._lock:
                 self.pending.discard(seq)
             owner.notify_progress()
+
+    def _many(self, key: str, items: List[Any], base: str, refused: List[str]) -> List[Dict[str, Any]]:
+        """A list of media under one key: the items that encode (a bad item only drops itself)."""
+        out = []
+        for i, m in enumerate(items):
+            try:
+                out.append(self._one(m, f"{base}_{i}"))
+            except MediaInputError as exc:
+                self.owner.problem(key, f"{key!r}: {exc}; this item was skipped")
+        if not out:
+            refused.append(f"{key!r}: no item of the list could be decoded; it was skipped")
+        return out
 
     def _one(self, media: Any, rel: str) -> Dict[str, Any]:
         ref = media.encode(self.owner.run_dir, rel)

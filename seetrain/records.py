@@ -16,13 +16,15 @@ a lone surrogate, a recursion-deep structure) is repaired or dropped, and report
 
 from __future__ import annotations
 
+import decimal
 import math
+import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import orjson
 
 from .record_queue import FORMAT  # noqa: F401 - the run directory format, re-exported
-from .values import fix_text, safe_repr
+from .values import as_float, fix_text, safe_repr
 
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 MAX_DEPTH = 64  # deeper structures are cut (a record is data, not a recursion test)
@@ -69,7 +71,8 @@ def sanitize(obj: Any, _depth: int = 0) -> Any:
 
     Non-finite floats are tagged, ints beyond 64 bits become floats (or infinity tags), keys and
     strings are made valid UTF-8, structures deeper than :data:`MAX_DEPTH` are cut to a string,
-    and anything else becomes its ``str``.
+    other real numbers (``Decimal``, ``Fraction``, ``numpy.longdouble``) become floats, and anything
+    else becomes its ``str``.
     """
     t = type(obj)
     if obj is None or t is bool:
@@ -104,8 +107,17 @@ def sanitize(obj: Any, _depth: int = 0) -> Any:
     item = getattr(obj, "item", None)  # numpy / torch scalars
     if callable(item):
         try:
-            return sanitize(item(), _depth + 1)
+            num = item()
+            if type(num) is not type(obj):  # numpy.longdouble.item() is itself: taken as a real below
+                return sanitize(num, _depth + 1)
         except BaseException:  # noqa: B036
+            pass
+    if isinstance(obj, (decimal.Decimal, numbers.Real)):  # Decimal, Fraction: numbers, as log() takes them
+        try:
+            num = as_float(obj)
+            if num is not None:
+                return encode_value(num)
+        except BaseException:  # noqa: B036 - a signaling NaN
             pass
     return _safe_str(obj)
 

@@ -19,7 +19,7 @@ from . import lifecycle
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
-from .values import FAST, SKIP, as_step, coerce, flatten, media_nbytes, safe_repr
+from .values import FAST, SKIP, STEP_MAX, as_step, coerce, flatten, media_nbytes, safe_repr, step_problem
 
 MODES = ("local", "disabled", "online")
 DEFAULT_LOGDIR = "./seetrain_logs"
@@ -27,6 +27,7 @@ DEFAULT_QUEUE_SIZE = 100_000
 DEFAULT_QUEUE_BYTES = 256 << 20
 
 _FAST = FAST
+_STEP_MAX = STEP_MAX
 _active = lifecycle._active
 _pending_config = Config()  # seetrain.config before any init(): merged into the next run
 
@@ -125,7 +126,7 @@ class Run:
                 if type(value) not in _FAST or type(key) is not str:
                     clean, media = self._slow_record(data)
                     break
-            if step is not None and (type(step) is not int or step < 0):
+            if step is not None and (type(step) is not int or step < 0 or step > _STEP_MAX):
                 step = self._fix_step(step)
             q = self._queue
             if media is None:
@@ -187,8 +188,7 @@ class Run:
     def _fix_step(self, step: Any) -> Optional[int]:
         n = as_step(step)
         if n is None:
-            self._warn("step", f"step={safe_repr(step)} is not a non-negative integer; logged at the next step "
-                               "instead. Pass step as an int >= 0")
+            self._warn("step", step_problem(step))
         return n
 
     def _refused(self) -> None:

@@ -43,6 +43,15 @@ def to_plain(obj: Any, _depth: int = 0) -> Any:
             return item()
         except Exception:
             pass
+    if type(obj).__name__ in ("Decimal", "Fraction"):  # numbers, as log() takes them (str when beyond a float)
+        from .values import as_float
+
+        try:
+            num = as_float(obj)
+            if num is not None:
+                return num
+        except Exception:
+            pass
     try:
         return str(obj)
     except Exception:

@@ -95,15 +95,14 @@ def _coerce(key: Any, value: Any) -> Tuple[Any, Optional[str], Optional[str]]:
         return (good if good else SKIP), (f"media:{key}" if bad else None), msg
     mod = t.__module__
     if mod == "numpy" or (mod.startswith("torch") and "torch" in sys.modules):
-        try:
-            if getattr(value, "size", 1) == 1 if mod == "numpy" else value.numel() == 1:
-                num = value.item()
-                if isinstance(num, bool):
-                    return int(num), None, None
-                if isinstance(num, (int, float)):
-                    return num, None, None
-        except Exception:
-            pass
+        if (getattr(value, "size", 1) if mod == "numpy" else getattr(value, "numel", lambda: 0)()) == 1:
+            num = value.item()
+            if type(num) is not t and not isinstance(num, (str, bytes)):
+                return _coerce(key, num)  # a Python number, or the element of an object array (a Decimal)
+            if "complex" in t.__name__:
+                return _complex(key)
+            if "float" in t.__name__ or "double" in t.__name__:
+                return _real(key, num)  # numpy.longdouble: .item() keeps it (no Python float holds it)
         shape = tuple(getattr(value, "shape", ()))
         return SKIP, f"value:{key}", (f"{key!r}: a {mod} value of shape {shape} is not a scalar; it was skipped. "
                                       "Log a scalar (.mean().item()) or wrap it: seetrain.Histogram(x)")
@@ -113,26 +112,67 @@ def _coerce(key: Any, value: Any) -> Tuple[Any, Optional[str], Optional[str]]:
         return int(value), None, None
     if isinstance(value, float):
         return float(value), None, None
+    if isinstance(value, complex):
+        return _complex(key)
     import decimal
-    import fractions
+    import numbers
 
-    if isinstance(value, (decimal.Decimal, fractions.Fraction)):
-        return float(value), None, None
+    if isinstance(value, (decimal.Decimal, numbers.Real)):  # Decimal, Fraction: numbers like a float
+        return _real(key, value)
     return SKIP, f"value:{key}", (f"{key!r}: cannot log a value of type {t.__name__}; it was skipped. "
                                   "Log numbers, or seetrain.Image / Audio / Text / Histogram")
 
 
-def as_step(step: Any) -> Optional[int]:
-    """``step`` as a non-negative int (NumPy / torch integers included), or ``None`` if it is not one."""
-    if type(step) is int:
-        return step if step >= 0 else None
-    if isinstance(step, bool) or isinstance(step, float):
-        return None
+def as_float(value: Any) -> Optional[float]:
+    """A real number of another type (Decimal, Fraction, numpy.longdouble) as a float; ``None`` when
+    it is beyond a 64-bit float's range (a NaN or an infinity stays one)."""
     try:
-        n = operator.index(step)  # numpy.int64, torch integer scalars (0-d), IntEnum
-    except Exception:
+        num = float(value)
+    except OverflowError:
         return None
-    return n if n >= 0 else None
+    return num if num - num == 0 or value != value or num == value else None
+
+
+def _real(key: str, value: Any) -> Tuple[Any, Optional[str], Optional[str]]:
+    num = as_float(value)
+    if num is not None:
+        return num, None, None
+    return SKIP, f"value:{key}", (f"{key!r}: {safe_repr(value, 40)} is beyond the range of a 64-bit float (about "
+                                  "1.8e308); it was skipped. Rescale it (e.g. log its log10) or log it as text: "
+                                  "seetrain.Text(str(x))")
+
+
+def _complex(key: str) -> Tuple[Any, Optional[str], Optional[str]]:
+    return SKIP, f"value:{key}", (f"{key!r}: a complex value cannot be logged as a number; it was skipped. "
+                                  "Log its .real, .imag or abs() under keys of their own")
+
+
+STEP_MAX = 2**63 - 1  # steps are 64-bit integers in the record format, the readers and the server
+
+
+def as_step(step: Any) -> Optional[int]:
+    """``step`` as an int in 0..:data:`STEP_MAX` (NumPy / torch integers included), or ``None``."""
+    if type(step) is not int:
+        if isinstance(step, (bool, float)):
+            return None
+        try:
+            step = operator.index(step)  # numpy.int64, torch integer scalars (0-d), IntEnum
+        except Exception:
+            return None
+    return step if 0 <= step <= STEP_MAX else None
+
+
+def step_problem(step: Any) -> str:
+    """Why ``step`` (refused by :func:`as_step`) is not a step, and what to pass instead."""
+    try:
+        n = operator.index(step) if not isinstance(step, bool) else None
+    except Exception:
+        n = None
+    if n is not None and n > STEP_MAX:
+        return (f"step={n} is beyond the 64-bit range of steps (at most 2**63 - 1 = {STEP_MAX}); logged at the "
+                "next step instead. Pass a smaller step (e.g. count batches, not samples)")
+    return (f"step={safe_repr(step)} is not a non-negative integer; logged at the next step instead. "
+            "Pass step as an int >= 0")
 
 
 def media_nbytes(value: Any) -> int:
