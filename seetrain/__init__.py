@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "init", "log", "finish", "config", "Run", "Image", "Audio", "Text", "Histogram",
@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .run_config import Config
     from .media import Audio, Histogram, Image, Text
     from .reader import RunReader, list_runs, read_run
-    from .run import Run, SeeTrainError, SeeTrainWarning
+    from .errors import SeeTrainError, SeeTrainWarning
+    from .run import Run
 
 
 def init(project: Optional[str] = None, experiment_name: Optional[str] = None,
@@ -87,7 +88,7 @@ def _no_run(what: str) -> None:
         _warned_no_run = True
         import warnings
 
-        from .run import SeeTrainWarning
+        from .errors import SeeTrainWarning
 
         warnings.warn(f"seetrain.{what}() was called before seetrain.init(); nothing was recorded. "
                       "Call seetrain.init(project=...) first", SeeTrainWarning, stacklevel=3)
@@ -95,8 +96,8 @@ def _no_run(what: str) -> None:
 
 _LAZY = {
     "Run": ("run", "Run"),
-    "SeeTrainWarning": ("run", "SeeTrainWarning"),
-    "SeeTrainError": ("run", "SeeTrainError"),
+    "SeeTrainWarning": ("errors", "SeeTrainWarning"),
+    "SeeTrainError": ("errors", "SeeTrainError"),
     "Image": ("media", "Image"),
     "Audio": ("media", "Audio"),
     "Text": ("media", "Text"),

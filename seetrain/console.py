@@ -9,17 +9,18 @@ turns it off for a run.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, List
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .run import Run
+from typing import Any, Callable, List
 
 MAX_LINE = 16 << 10  # characters; longer lines are split
 
-_sinks: List["Run"] = []
+Sink = Callable[[str, str], None]  # sink(stream name, line): one captured line for one run
+
+_sinks: List[Sink] = []
 _lock = threading.Lock()
+_fork_hook = False
 
 
 class Tee:
@@ -54,8 +55,8 @@ class Tee:
             if "\r" in line:
                 line = line[line.rfind("\r") + 1:]
             for i in range(0, max(len(line), 1), MAX_LINE):
-                for run in list(_sinks):
-                    run._console(self._name, line[i:i + MAX_LINE])
+                for sink in list(_sinks):
+                    sink(self._name, line[i:i + MAX_LINE])
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -71,22 +72,26 @@ class Tee:
         return f"<seetrain console capture of {self._stream!r}>"
 
 
-def install(run: "Run") -> None:
-    """Start capturing for ``run`` (wraps the streams once)."""
+def install(sink: Sink) -> None:
+    """Start handing complete lines to ``sink(stream, line)`` (wraps the streams once)."""
+    global _fork_hook
     with _lock:
-        if run not in _sinks:
-            _sinks.append(run)
+        if not _fork_hook:
+            _fork_hook = True
+            os.register_at_fork(after_in_child=after_fork)
+        if sink not in _sinks:
+            _sinks.append(sink)
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name, None)
             if stream is not None and not isinstance(stream, Tee):
                 setattr(sys, name, Tee(stream, name))
 
 
-def uninstall(run: "Run") -> None:
-    """Stop capturing for ``run``; the streams are restored when no run captures any more."""
+def uninstall(sink: Sink) -> None:
+    """Stop handing lines to ``sink``; the streams are restored when no sink is left."""
     with _lock:
-        if run in _sinks:
-            _sinks.remove(run)
+        if sink in _sinks:
+            _sinks.remove(sink)
         if _sinks:
             return
         for name in ("stdout", "stderr"):

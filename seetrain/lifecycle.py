@@ -30,12 +30,9 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .run import Run
-
-_active: List["Run"] = []
+_active: List[Any] = []  # the open runs, oldest first (``seetrain.log`` writes to the last one)
 _active_lock = threading.Lock()
 _installed = False
 _state: Dict[str, Any] = {"exit": None, "signal": None, "last_value": None}
@@ -50,26 +47,49 @@ class Ending(NamedTuple):
     error: Optional[Dict[str, str]]
 
 
+class _Hooks(NamedTuple):
+    """What the process hooks may do with one open run: it was opened by ``pid``; ``end(Ending)``
+    finishes it; ``forked_away()`` makes it inert in a forked child."""
+
+    pid: int
+    end: Callable[[Ending], None]
+    forked_away: Callable[[], None]
+
+
+_hooks: Dict[int, _Hooks] = {}  # id(run) -> its hooks, for the runs in _active
+
+
 # --- the open runs -----------------------------------------------------------------------------
-def register(run: "Run") -> None:
+def register(run: Any, end: Callable[[Ending], None], forked_away: Callable[[], None]) -> None:
+    """Track ``run`` as open in this process: at exit or SIGTERM ``end(Ending)`` is called, in a
+    forked child ``forked_away()``."""
     with _active_lock:
         _active.append(run)
+        _hooks[id(run)] = _Hooks(os.getpid(), end, forked_away)
     install()
 
 
-def unregister(run: "Run") -> None:
+def unregister(run: Any) -> None:
     with _active_lock:
         if run in _active:
             _active.remove(run)
+        _hooks.pop(id(run), None)
 
 
-def current_run() -> Optional["Run"]:
-    """The most recently started run that is still open."""
+def current_run() -> Any:
+    """The most recently started run that is still open (a :class:`seetrain.Run`), or ``None``."""
     return _active[-1] if _active else None
 
 
-def active_runs() -> List["Run"]:
+def active_runs() -> List[Any]:
     return list(_active)
+
+
+def _own_runs() -> List[_Hooks]:
+    """The hooks of the runs this process opened, newest first."""
+    pid = os.getpid()
+    hooks = [_hooks.get(id(r)) for r in reversed(list(_active))]
+    return [h for h in hooks if h is not None and h.pid == pid]
 
 
 # --- endings -----------------------------------------------------------------------------------
@@ -156,14 +176,13 @@ def _observe_quitters() -> None:
 
 
 def _finish_all_at_exit() -> None:
-    pid = os.getpid()
-    runs = [r for r in reversed(list(_active)) if r._pid == pid]
+    runs = _own_runs()
     if not runs:
         return
     end = ending_at_exit()
     for run in runs:
         try:
-            run._end(end)
+            run.end(end)
         except Exception:
             pass
 
@@ -178,11 +197,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if not installed:
         return  # chained by a framework's handler: the default disposition would have done nothing here
     pid = os.getpid()
-    runs = [r for r in reversed(list(_active)) if r._pid == pid]
+    runs = _own_runs()
     if runs:
         end = Ending("killed", 128 + signum, None)
         # finish from a helper thread: this handler may have interrupted the main thread inside a lock
-        t = threading.Thread(target=lambda: [_quiet(r._end, end) for r in runs], name="seetrain-sigterm", daemon=True)
+        t = threading.Thread(target=lambda: [_quiet(r.end, end) for r in runs], name="seetrain-sigterm", daemon=True)
         t.start()
         t.join(10.0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -213,11 +232,9 @@ def _after_fork_in_child() -> None:
     _state.update(exit=None, signal=None)
     pid = os.getpid()
     for run in list(_active):
-        if run._pid != pid:
-            run._forked_away()
-    from . import console
-
-    console.after_fork()
+        hooks = _hooks.get(id(run))
+        if hooks is not None and hooks.pid != pid:
+            hooks.forked_away()
 
 
 def install() -> None:

@@ -18,6 +18,7 @@ import time
 import warnings
 from typing import Any, Callable, Dict, Optional, Tuple, Type, TypeVar
 
+from .errors import SeeTrainWarning
 from .transient import is_transient
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,8 +71,6 @@ def report_failure(operation: str, exc: BaseException, what: str, consequence: s
 
     With ``once=True`` only the first failure of ``operation`` is warned about; all are counted.
     """
-    from .run import SeeTrainWarning
-
     record_error(operation, exc)
     if once:
         with _stats_lock:

@@ -16,6 +16,7 @@ import warnings
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import lifecycle
+from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
@@ -30,14 +31,6 @@ _FAST = FAST
 _STEP_MAX = STEP_MAX
 _active = lifecycle._active
 _pending_config = Config()  # seetrain.config before any init(): merged into the next run
-
-
-class SeeTrainWarning(UserWarning):
-    """Something SeeTrain could not record; training goes on."""
-
-
-class SeeTrainError(Exception):
-    """Raised instead of a warning when a run was created with ``strict=True``."""
 
 
 class Run:
@@ -89,16 +82,16 @@ class Run:
         if mode == "disabled":
             self._blocked = True
             self.config.update(to_plain(config) or {})
-            lifecycle.register(self)
+            lifecycle.register(self, self._end, self._forked_away)
             return
         run_start.start(self, config=config, resume=resume, flush_interval=flush_interval,
                         heartbeat_interval=heartbeat_interval, max_queue=max_queue,
-                        max_queue_bytes=max_queue_bytes)
-        lifecycle.register(self)
+                        max_queue_bytes=max_queue_bytes, pending=_pending_config)
+        lifecycle.register(self, self._end, self._forked_away)
         if self._console_on:
             from . import console as _console
 
-            _console.install(self)
+            _console.install(self._console)
         if system_metrics and system_interval > 0:
             from .system import SystemSampler
 
@@ -298,7 +291,7 @@ class Run:
         self._end(Ending(status, exit_code, None))
 
     def _end(self, end: Ending) -> None:
-        from . import run_start
+        from . import run_finish
 
         if self.finished or self._forked or os.getpid() != self._pid:
             return
@@ -308,13 +301,13 @@ class Run:
         if self._console_on:
             from . import console as _console
 
-            _console.uninstall(self)
+            _console.uninstall(self._console)
         if self._sampler is not None:
             self._sampler.stop()
         self.status = end.status
         if self._writer is None:
             return
-        run_start.finish(self, end)
+        run_finish.finish(self, end)
 
     def _forked_away(self) -> None:
         """In a forked child: this run belongs to the parent; never touch its files."""

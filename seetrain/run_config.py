@@ -119,6 +119,10 @@ class Config(MutableMapping):
         if self._on_change is not None:
             self._on_change(changes)
 
+    def restore(self, values: Mapping[str, Any]) -> None:
+        """Put back values recorded earlier (a resumed run's config) without recording them again."""
+        self._data.update(values)
+
     def setdefaults(self, values: Mapping[str, Any]) -> None:
         """Set keys that are not yet present (as integrations do for framework defaults)."""
         self.update({k: v for k, v in to_plain(values).items() if k not in self._data})

@@ -1,18 +1,15 @@
-"""Starting, resuming and finishing a run directory (the parts of ``Run`` that touch disk)."""
+"""Starting and resuming a run directory (the part of ``Run.__init__`` that touches disk);
+finishing it is :mod:`seetrain.run_finish`."""
 
 from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
-from .lifecycle import Ending
 from .record_queue import EVENT, FORMAT, RecordQueue
-from .run_config import to_plain
-from .rundir import acquire_lock, check_name, cut_torn_tail, fsync_dir, read_tail, release_lock  # noqa: F401
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .run import Run
+from .run_config import Config, to_plain
+from .rundir import acquire_lock, check_name, cut_torn_tail, read_tail, release_lock  # noqa: F401
 
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -34,15 +31,16 @@ def new_uuid() -> str:
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__
 
 
-def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interval: float,
-          heartbeat_interval: float, max_queue: int, max_queue_bytes: int) -> None:
-    """Create or resume ``run.dir`` under its lock, queue the first records and start the writer."""
-    from . import run as _run
+def start(run: Any, config: Any, resume: Union[bool, str, None], flush_interval: float,
+          heartbeat_interval: float, max_queue: int, max_queue_bytes: int, pending: Config) -> None:
+    """Create or resume ``run.dir`` (of a :class:`seetrain.Run`) under its lock, queue the first
+    records and start the writer. ``pending``: ``seetrain.config`` set before ``init()``, merged in
+    and emptied."""
     from .system import EnvironmentCapture, basic_environment
     from .writer import RunWriter
 
@@ -101,11 +99,11 @@ def start(run: "Run", config: Any, resume: Union[bool, str, None], flush_interva
         run._writer = RunWriter(run.dir, queue, meta, warn=run._writer_warning, flush_interval=flush_interval,
                                 heartbeat_interval=heartbeat_interval)
         # the config: the earlier one comes back silently; only what is new becomes a record
-        initial = dict(to_plain(_run._pending_config.to_dict()))
-        _run._pending_config.clear()
+        initial = dict(to_plain(pending.to_dict()))
+        pending.clear()
         if plain:
             initial.update(plain)
-        run.config._data.update(old_config)
+        run.config.restore(old_config)
         changes = {k: v for k, v in initial.items() if k not in old_config or old_config[k] != v}
         if changes:
             run.config.update(changes)
@@ -123,7 +121,7 @@ def _int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def start_sender(run: "Run", host: Optional[str], api_key: Optional[str]) -> None:
+def start_sender(run: Any, host: Optional[str], api_key: Optional[str]) -> None:
     """``mode="online"``: ship the run directory to a server; any failure here only warns."""
     host = host or os.environ.get("SEETRAIN_HOST")
     api_key = api_key or os.environ.get("SEETRAIN_API_KEY")
@@ -140,40 +138,3 @@ def start_sender(run: "Run", host: Optional[str], api_key: Optional[str]) -> Non
     except Exception as exc:
         run._warn("sender", f"mode='online': the sender did not start ({type(exc).__name__}: {exc}); the run is "
                             "written locally only. Upload it later with `seetrain sync`", strict_ok=True)
-
-
-def finish(run: "Run", end: Ending) -> None:
-    """Write what is left, fsync, and leave ``run.json`` final (then upload, in online mode)."""
-    queue, writer = run._queue, run._writer
-    if end.error:
-        queue.put(EVENT, {"event": "exception", "exc_type": end.error["type"], "message": end.error["message"],
-                          "traceback": end.error["traceback"]})
-    queue.put(EVENT, {"event": "finish", "status": end.status, "exit_code": end.exit_code})
-    try:
-        writer.close(timeout=120)
-    except Exception as exc:
-        writer.report("close the writer", exc)
-    env = run._env
-    if env is not None:
-        facts = env.finish(2.0)  # a hung git must not hold finish() up for long
-        if facts:
-            writer.meta.update(facts)
-    now = time.time()
-    fields: Dict[str, Any] = {"status": end.status, "end_time": now, "exit_code": end.exit_code,
-                              "error": end.error, "config": run.config.to_dict()}
-    start_time = writer.meta.get("start_time")
-    if isinstance(start_time, (int, float)):
-        fields["duration"] = now - start_time
-    writer.write_meta(fsync=True, **fields)
-    try:
-        fsync_dir(run.dir)
-    except OSError:
-        pass
-    release_lock(run._lock_fd)
-    run._lock_fd = None
-    if run._sender is not None:
-        try:
-            run._sender.finish(timeout=run.upload_timeout)
-        except Exception as exc:
-            run._writer_warning(f"the upload did not finish ({type(exc).__name__}: {exc}); the run is complete "
-                                "on disk. Upload it later with `seetrain sync`", None)

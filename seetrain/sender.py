@@ -227,7 +227,7 @@ class RunSync:
 def warn(message: str) -> None:
     """A warning from a background thread that can never kill it (``-W error`` included)."""
     try:
-        from .run import SeeTrainWarning
+        from .errors import SeeTrainWarning
 
         warnings.warn(message, SeeTrainWarning, stacklevel=2)
     except Exception:  # noqa: BLE001 - a warning turned into an error must not end the sender

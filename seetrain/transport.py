@@ -1,6 +1,6 @@
 """HTTP transport to a SeeTrain server: a keep-alive ``http.client`` connection with tenacity
-retries (exponential backoff with jitter; ``Retry-After`` honoured on 429 and 503). Standard
-library only, so online mode needs no extra."""
+retries (exponential backoff with jitter; ``Retry-After`` honoured) on the statuses of
+:data:`seetrain.transient.RETRY_STATUS`. Standard library only, so online mode needs no extra."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 
 import orjson
 
-RETRY_STATUS = {429, 500, 502, 503, 504}
+from .transient import RETRY_STATUS  # the one set of retryable statuses: 408, 425, 429, 5xx
 
 
 class ServerError(Exception):

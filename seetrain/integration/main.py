@@ -231,7 +231,7 @@ def active_integrations() -> List[Integration]:
 
 def _each(action: Callable[[Integration], None], what: str) -> None:
     if not _active:
-        from seetrain.run import SeeTrainWarning
+        from seetrain import SeeTrainWarning
 
         warnings.warn(f"seetrain.integration.{what}() with no active integration; call integration.init(...) first",
                       SeeTrainWarning, stacklevel=3)

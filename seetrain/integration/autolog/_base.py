@@ -194,7 +194,7 @@ class AutologBase:
             from packaging.version import Version
 
             if self.tested_versions and Version(version) not in SpecifierSet(self.tested_versions):
-                from seetrain.run import SeeTrainWarning
+                from seetrain import SeeTrainWarning
 
                 warnings.warn(f"seetrain: {self.distribution} {version} is outside the versions SeeTrain's autolog "
                               f"is tested with ({self.tested_versions}); methods that are missing are skipped and "

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Optional
 
 import seetrain
 from seetrain.resilience import record_call, record_failure
-from seetrain.run import SeeTrainWarning
+from seetrain import SeeTrainWarning
 from seetrain.run_config import to_plain
 
 FRAMEWORK = "ultralytics"

@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 import seetrain
 from seetrain.resilience import report_failure
-from seetrain.run import SeeTrainWarning
+from seetrain import SeeTrainWarning
 
 FRAMEWORK = "optuna"
 _STATUS = {TrialState.COMPLETE: "success", TrialState.PRUNED: "killed", TrialState.FAIL: "failed"}

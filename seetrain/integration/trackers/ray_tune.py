@@ -25,7 +25,7 @@ from ray.tune.logger import LoggerCallback
 
 import seetrain
 from seetrain.resilience import report_failure
-from seetrain.run import SeeTrainWarning
+from seetrain import SeeTrainWarning
 
 FRAMEWORK = "ray_tune"
 
