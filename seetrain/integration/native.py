@@ -39,7 +39,7 @@ def _register(name: str, module: Any) -> None:
     except Exception as exc:  # the framework still imports; only the short name is missing
         import warnings
 
-        from seetrain import SeeTrainWarning
+        from seetrain.errors import SeeTrainWarning
 
         warnings.warn(f"seetrain: could not register with {name} ({type(exc).__name__}: {exc}); pass the "
                       "SeeTrain callback/tracker object explicitly instead of its name", SeeTrainWarning, stacklevel=2)

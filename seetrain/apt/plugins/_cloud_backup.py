@@ -12,6 +12,7 @@ import time
 import warnings
 from typing import Any, Dict, Iterable, List, Optional
 
+from ._model_files import save_model_files
 from .storage import StorageBackend
 from .storage.base import ChecksumMismatchError, StorageError
 
@@ -44,8 +45,6 @@ class _BackupMixin:
                     shutil.copy2(src, os.path.join(tmp, os.path.basename(src)))
                     src = tmp
             else:
-                from .cloud_storage import save_model_files
-
                 src = save_model_files(model_path, tmp)
             for dest in dests:
                 label = self._label(dest)

@@ -11,6 +11,10 @@ from typing import Any, Dict, List, Optional, Union
 PathLike = Union[str, os.PathLike]
 
 
+def _is_apt_model(model: Any) -> bool:
+    return type(getattr(model, "config", None)).__name__ == "APTConfig"
+
+
 class _TrainerMixin:
     """The training methods of :class:`~.huggingface_integration.HuggingFaceIntegrationPlugin` (needs
     ``to_transformers``, ``hf_tokenizer``, ``log`` and ``run``)."""
@@ -86,8 +90,6 @@ class _TrainerMixin:
             if "eval_loss" in metrics:
                 summary["hf/eval_loss"] = float(metrics["eval_loss"])
         self.log(summary)
-        from .huggingface_integration import _is_apt_model
-
         if hf_model is not model and _is_apt_model(model):
             model.load_state_dict(hf_model.model.state_dict())
         return trainer

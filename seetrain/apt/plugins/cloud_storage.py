@@ -23,6 +23,7 @@ import warnings
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from ._cloud_backup import BACKUP_MANIFEST, _BackupMixin  # noqa: F401  (re-exported)
+from ._model_files import save_model_files  # noqa: F401  (re-exported)
 from .base import APTPlugin
 from .storage import StorageBackend, file_sha256, make_backend
 from .storage.base import ChecksumMismatchError, Progress, StorageError  # noqa: F401  (re-exported)
@@ -49,19 +50,6 @@ def _local_files(root: str) -> Dict[str, str]:
             full = os.path.join(dirpath, name)
             out[os.path.relpath(full, root).replace(os.sep, "/")] = full
     return dict(sorted(out.items()))
-
-
-def save_model_files(model: Any, directory: str) -> str:
-    """Save an ``nn.Module`` into ``directory`` with safetensors (``save_pretrained`` when the model has
-    one, so config.json comes along) and return the directory."""
-    os.makedirs(directory, exist_ok=True)
-    if hasattr(model, "save_pretrained"):
-        model.save_pretrained(directory)
-    else:
-        from safetensors.torch import save_model
-
-        save_model(model, os.path.join(directory, "model.safetensors"))
-    return directory
 
 
 class CloudStoragePlugin(_BackupMixin, APTPlugin):

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from ._hf_card import _CARD_TEMPLATE, _ModelCardMixin  # noqa: F401  (re-exported)
-from ._hf_trainer import (_cuda, _LogForwardingCallback, _make_forwarding_callback_class,  # noqa: F401
-                          _TrainerMixin)
+from ._hf_trainer import (_cuda, _is_apt_model, _LogForwardingCallback,  # noqa: F401
+                          _make_forwarding_callback_class, _TrainerMixin)
 from .base import APTPlugin
 
 PathLike = Union[str, os.PathLike]
@@ -37,10 +37,6 @@ class HubUnavailableError(RuntimeError):
 
 def _dir_size(path: PathLike) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-def _is_apt_model(model: Any) -> bool:
-    return type(getattr(model, "config", None)).__name__ == "APTConfig"
 
 
 class HuggingFaceIntegrationPlugin(_ModelCardMixin, _TrainerMixin, APTPlugin):

@@ -322,7 +322,8 @@ class AutologBase:
         self.finish("crashed" if exc_type is not None else "success")
 
     # --- one record per call -----------------------------------------------------------------
-    def _emit(self, rec: CallRecorder, latency: float) -> None:
+    def emit(self, rec: CallRecorder, latency: float) -> None:
+        """Record one finished call (``rec``) that took ``latency`` seconds."""
         if not self.enabled or self.finished:
             return
         run = self.experiment

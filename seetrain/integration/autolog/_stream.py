@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Protocol, Tuple
 
 from . import _patch
 from ._formats import Call, Endpoint
 
-if TYPE_CHECKING:
-    from ._base import AutologBase
+
+class CallLog(Protocol):
+    """What a recorder needs from the autolog that patched the call (:class:`._base.AutologBase`)."""
+
+    provider: str
+    log_messages: bool
+
+    def stream_kind(self, result: Any) -> Optional[Tuple[str, bool]]: ...
+
+    def is_response(self, result: Any, endpoint: Endpoint) -> bool: ...
+
+    def emit(self, rec: "CallRecorder", latency: float) -> None: ...
 
 
 def client_secrets(resource: Any) -> Tuple[str, ...]:
@@ -36,7 +46,7 @@ class CallRecorder:
     __slots__ = ("log", "endpoint", "t0", "call", "kwargs", "prompt", "secrets", "stream", "ended",
                  "error", "ttft", "closed_early", "__weakref__")
 
-    def __init__(self, log: "AutologBase", endpoint: Endpoint, resource: Any, kwargs: Dict[str, Any]) -> None:
+    def __init__(self, log: CallLog, endpoint: Endpoint, resource: Any, kwargs: Dict[str, Any]) -> None:
         self.log = log
         self.endpoint = endpoint
         self.kwargs = kwargs
@@ -76,7 +86,7 @@ class CallRecorder:
             return
         self.ended = True
         self.closed_early = closed_early
-        self.log._emit(self, time.perf_counter() - self.t0)
+        self.log.emit(self, time.perf_counter() - self.t0)
 
 
 def _guarded_item(rec: CallRecorder, item: Any) -> None:
