@@ -3,6 +3,7 @@ media, series (downsampled) and export (docs/server-api.md)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Dict, List, Optional, Tuple
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -163,6 +164,9 @@ async def get_export(uuid: str, request: Request, format: str = Query("jsonl", p
                    else queries.export_jsonl(conn, row["uuid"]))
             yield from gen
 
+    # the run id is client text: an ASCII file name, and the exact one in RFC 5987 form
     name = f"{row['run_id']}.{format}"
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
     return StreamingResponse(produce(), media_type="text/csv" if format == "csv" else "application/x-ndjson",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                             headers={"Content-Disposition": disposition})

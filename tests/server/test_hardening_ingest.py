@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 import uuid as _uuid
 
 import orjson
@@ -168,6 +169,17 @@ def test_a_uuid_with_a_trailing_newline_is_not_a_second_identity(srv):
         body = orjson.dumps({"project": "p"} if method == "PUT" else {"records": []})
         status, answer = api(srv.url, path, method, body if method != "GET" else None)
         assert status == 400 and "32 hex digits" in answer["detail"], (method, path, status, answer)
+
+
+def test_a_run_id_of_any_text_still_exports(srv):
+    u = _uuid.uuid4().hex
+    assert put_run(srv.url, u, id="r\x13\U0005cc16 \"ü\";x")[0] == 200
+    assert post(srv.url, u, [metrics(0, {"loss": 1.0})])[0] == 200
+    for fmt in ("jsonl", "csv"):
+        req = urllib.request.Request(f"{srv.url}/api/v1/runs/{u}/export?format={fmt}")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200 and r.headers["content-disposition"].startswith('attachment; filename="r_')
+            assert b"1.0" in r.read()
 
 
 BAD_QUERIES = [
