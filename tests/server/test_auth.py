@@ -58,15 +58,16 @@ def test_keys_scope_projects_and_rights(make_server, tmp_path):
     status, body = api(srv.url, "/api/v1/runs", key=reader_a)
     assert status == 200 and [r["project"] for r in body["runs"]] == ["A"]
     assert [p["name"] for p in api(srv.url, "/api/v1/projects", key=reader_a)[1]] == ["A"]
-    assert api(srv.url, f"/api/v1/runs/{mb['uuid']}", key=reader_a)[0] == 403
-    assert api(srv.url, f"/api/v1/series?run={mb['uuid']}&key=k0", key=reader_a)[0] == 403
+    # ... and cannot tell another project's run (or its media) from none: the same 404
+    assert api(srv.url, f"/api/v1/runs/{mb['uuid']}", key=reader_a)[0] == 404
+    assert api(srv.url, f"/api/v1/series?run={mb['uuid']}&key=k0", key=reader_a)[0] == 404
     media = api(srv.url, f"/api/v1/runs/{mb['uuid']}/media", key=admin)[1]
-    assert api(srv.url, media[0]["url"], key=reader_a)[0] == 403
+    assert api(srv.url, media[0]["url"], key=reader_a)[0] == 404
     assert api(srv.url, media[0]["url"], key=admin) == (200, b"secret of B")
     # read-only key cannot write; a write key cannot write another project
     rec = orjson.dumps({"records": [{"seq": 99, "time": 1.0, "type": "metrics", "step": 99, "data": {"k0": 1}}]})
     assert api(srv.url, f"/api/v1/runs/{ma['uuid']}/records", "POST", rec, key=reader_a)[0] == 403
-    assert api(srv.url, f"/api/v1/runs/{mb['uuid']}/records", "POST", rec, key=writer_a)[0] == 403
+    assert api(srv.url, f"/api/v1/runs/{mb['uuid']}/records", "POST", rec, key=writer_a)[0] == 404
     new_b = dict(mb, uuid="f" * 32)
     assert api(srv.url, f"/api/v1/runs/{'f' * 32}", "PUT", orjson.dumps(new_b), key=writer_a)[0] == 403
     assert api(srv.url, f"/api/v1/runs/{ma['uuid']}/records", "POST", rec, key=writer_a)[1]["stored"] == 1
