@@ -71,7 +71,9 @@ def test_revoking_the_last_key_leaves_a_closed_server(backend, make_server, tmp_
     assert api(srv.url, "/api/v1/runs", key=key)[0] == 200
     kid = keys_cli(db, "list").split()[0]
     keys_cli(db, "revoke", kid)
-    wait_until(lambda: api(srv.url, "/api/v1/runs", key=key)[0] == 401, 30, "the revoked key to stop working")
+    # the server has noticed once the revoked key stops working (or, failing open, the anonymous call passes)
+    wait_until(lambda: api(srv.url, "/api/v1/runs", key=key)[0] == 401 or api(srv.url, "/api/v1/runs")[0] == 200,
+               30, "the server to notice the revocation")
 
     finish = orjson.dumps({"status": "killed"})
     for method, path, data in [("GET", "/api/v1/runs", None), ("GET", "/api/v1/projects", None),
@@ -157,7 +159,7 @@ def test_a_project_key_gets_the_same_404_for_another_projects_run(make_server, t
         theirs, missing = api(srv.url, blob, key=key), api(srv.url, "/api/v1/media/" + "0" * 64, key=key)
         assert theirs[0] == missing[0] == 404
         assert theirs[1]["detail"].replace(blob.rsplit("/", 1)[1], "S") == missing[1]["detail"].replace("0" * 64, "S")
-    for path, body in ((f"/api/v1/runs/{{}}/records", rec), (f"/api/v1/runs/{{}}/finish", b'{"status": "killed"}')):
+    for path, body in (("/api/v1/runs/{}/records", rec), ("/api/v1/runs/{}/finish", b'{"status": "killed"}')):
         theirs, missing = (answer("POST", path.format(u), writer_a, body) for u in (mb["uuid"], nobody))
         assert theirs == missing and theirs[0] == 404, (path, theirs, missing)
     # creating a run is still allowed in the key's own project, and refused (403) in another one

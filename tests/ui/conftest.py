@@ -140,7 +140,9 @@ class Page:
 
     def __init__(self, browser, ui: UI) -> None:
         self.ui = ui
-        self.ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        # bypass_csp: Playwright's wait_for_function evaluates its string with eval, which the page's
+        # CSP forbids; tests/ui/test_browser_security.py checks the page under its real policy
+        self.ctx = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
         self.page = self.ctx.new_page()
         self.requests: List[str] = []
         self.errors: List[str] = []
