@@ -76,11 +76,45 @@ def test_resume_of_a_run_whose_writer_lives_is_refused(tmp_path):
     child = _start_child(tmp_path, logdir, "live")
     try:
         run_dir, _ = child.stdout.readline().split()
-        with pytest.raises(TrainConfigError, match="still running in another process"):
+        with pytest.raises(TrainConfigError, match="still running in another process") as e:
             run_init_kwargs(_config(logdir), None, run_dir)
+        assert e.value.key == "trainer.resume"
     finally:
         child.stdin.close()
         child.wait(120)
     assert seetrain.read_run(run_dir).status == "success"
     kw = run_init_kwargs(_config(logdir), None, run_dir)  # once it has ended, it resumes
     assert kw["resume"] is True and kw["id"] == os.path.basename(run_dir)
+
+
+def test_a_new_run_takes_every_logger_field_and_no_checkpoint_means_no_resume(tmp_path):
+    config = {"logger": {"project": "cls", "experiment_name": "exp", "description": "why", "logdir": str(tmp_path),
+                         "tags": ["a"], "group": "g1"}, "seed": 3}
+    kw = run_init_kwargs(config, "fallback", None)
+    assert kw == dict(project="cls", experiment_name="exp", description="why", config=config, logdir=str(tmp_path),
+                      tags=["a", "group:g1"])
+    bare = run_init_kwargs({"logger": {}}, "fallback", None)
+    assert bare == dict(project="train", experiment_name="fallback", description=None, config={"logger": {}},
+                        logdir=None, tags=None)
+
+
+def test_checkpoint_depth_and_a_run_moved_out_of_its_place(tmp_path):
+    """Up to three folders below the run directory a checkpoint belongs to the run; deeper, or in a
+    run directory that no longer sits at <logdir>/<project>/<id>, it starts a new run."""
+    from seetrain.train.resume import checkpoint_run
+
+    logdir = str(tmp_path / "logs")
+    run = seetrain.init(project="train", logdir=logdir, system_metrics=False, console="off")
+    run.finish()
+    deep = os.path.join(run.dir, "checkpoints", "a", "b")
+    os.makedirs(os.path.join(deep, "c"))
+    for d in (deep, os.path.join(deep, "c")):
+        open(os.path.join(d, "x.ckpt"), "wb").close()
+    found = checkpoint_run(os.path.join(deep, "x.ckpt"))          # <run>/checkpoints/a/b/x.ckpt: 3 levels
+    assert found is not None and (found.path, found.logdir, found.id) == (run.dir, logdir, run.id)
+    assert checkpoint_run(os.path.join(deep, "c", "x.ckpt")) is None  # 4 levels: not this run's
+    moved = tmp_path / "elsewhere" / run.id                        # right id, wrong project folder
+    os.makedirs(moved.parent)
+    os.rename(run.dir, moved)
+    assert checkpoint_run(str(moved)) is None
+
