@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Mutation testing of SeeTrain's core guarantees with mutmut 3 (pinned in the dev extra).
+#
+#   scripts/mutation.sh                 # every core module, one after the other
+#   scripts/mutation.sh ingest auth     # only these (names: see MODULES below)
+#   MUTATION_REF=HEAD scripts/mutation.sh series   # mutate a commit instead of the working tree
+#
+# Each module is mutated in its own throw-away copy of the checkout ($MUTATION_DIR/<name>/, default
+# /tmp/seetrain-mutation): mutmut writes its mutants/ there, never into this tree. Only the module's
+# own test files run against its mutants. Tests that reach the code through child processes
+# (servers, CLI calls, training scripts) count too: the children import the mutated copy
+# (PYTHONPATH), run the active mutant (mutmut's MUTANT_UNDER_TEST is inherited), and report which
+# functions they ran while mutmut maps functions to tests (a sitecustomize + a pytest plugin below).
+#
+# Output per module: $MUTATION_DIR/<name>/result.txt (killed/total and every survivor) and the log.
+# Not part of every CI run: see docs/testing.md for how often to run it and the last scores.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+[ -x "$PY" ] || PY="$(command -v python3)"
+OUTDIR="${MUTATION_DIR:-/tmp/seetrain-mutation}"
+CHILDREN="${MUTATION_CHILDREN:-1}"   # parallel mutant workers (mutmut --max-children)
+LIMIT="${MUTATION_TIMEOUT:-0}"       # seconds per module (0: no limit); unfinished mutants stay "not checked"
+
+declare -A SOURCES TESTS
+SOURCES[records]="seetrain/records.py seetrain/writer.py"
+TESTS[records]="tests/core/test_records.py tests/core/test_write_faults.py tests/core/test_crash_safety.py tests/core/test_batched_codec.py"
+SOURCES[ingest]="seetrain/server/ingest.py"
+TESTS[ingest]="tests/server/test_ingest_batches.py tests/server/test_exactly_once_boundaries.py tests/server/test_hardening_ingest.py"
+SOURCES[series]="seetrain/server/series.py"
+TESTS[series]="tests/server/test_series.py tests/server/test_series_band.py tests/server/test_series_load.py tests/server/test_ingest_batches.py"
+SOURCES[auth]="seetrain/server/auth.py"
+TESTS[auth]="tests/server/test_auth.py"
+SOURCES[resilience]="seetrain/resilience.py"
+TESTS[resilience]="tests/core/test_resilience.py tests/core/test_breaker_consecutive.py tests/core/test_resilience_contract.py"
+SOURCES[lifecycle]="seetrain/lifecycle.py"
+TESTS[lifecycle]="tests/core/test_exits.py tests/core/test_exit_code_boundaries.py tests/core/test_fork.py"
+SOURCES[resume]="seetrain/train/resume.py"
+TESTS[resume]="tests/train/test_resume_liveness.py"
+ORDER=(ingest series auth resilience lifecycle resume records)
+
+"$PY" -c "import mutmut" 2>/dev/null || { echo "mutmut is not installed: pip install -e '.[dev]'" >&2; exit 2; }
+MODS=("$@")
+[ ${#MODS[@]} -gt 0 ] || MODS=("${ORDER[@]}")
+for m in "${MODS[@]}"; do
+    [ -n "${SOURCES[$m]:-}" ] || { echo "unknown module '$m'; one of: ${ORDER[*]}" >&2; exit 2; }
+done
+
+export KERAS_BACKEND=torch TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+
+copy_checkout() {  # $1: destination (the working tree as it is, or $MUTATION_REF)
+    mkdir -p "$1"
+    if [ -n "${MUTATION_REF:-}" ]; then
+        git -C "$ROOT" archive "$MUTATION_REF" | tar -x -C "$1"
+    else
+        (cd "$ROOT" && git ls-files -z -co --exclude-standard | xargs -0 tar -c --ignore-failed-read) | tar -x -C "$1"
+    fi
+}
+
+write_child_support() {  # $1: folder put on every child's PYTHONPATH
+    mkdir -p "$1"
+    # Children (servers, scripts) inherit MUTANT_UNDER_TEST. While mutmut maps functions to tests
+    # ("stats"), a child cannot reach the parent's table: it appends the functions it ran to a file.
+    cat > "$1/sitecustomize.py" <<'PY'
+import os
+
+if os.environ.get("MUTANT_UNDER_TEST") == "stats" and os.environ.get("SEETRAIN_MUTATION_HITS"):
+    try:
+        import mutmut.mutation.trampoline as _t
+
+        def _hit(name, caller=None, _path=os.environ["SEETRAIN_MUTATION_HITS"]):
+            with open(_path, "a") as f:
+                f.write(name + "\n")
+
+        _t.record_trampoline_hit = _hit
+    except Exception:
+        pass
+PY
+    # ... and a pytest plugin in mutmut's process adds them to the running test's hits.
+    cat > "$1/seetrain_mutation_hits.py" <<'PY'
+import os
+
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    path = os.environ.get("SEETRAIN_MUTATION_HITS")
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats" or not path or not os.path.exists(path):
+        return
+    from mutmut.state import state
+
+    with open(path, "r+") as f:
+        names = {line.strip() for line in f if line.strip()}
+        f.truncate(0)
+    state()._stats.update(names)
+PY
+}
+
+stop_leftovers() {  # $1: work folder; servers a stopped test left behind (they carry its marker)
+    local pid
+    for pid in $(grep -lsa "SEETRAIN_MUTATION_HITS=$1/" /proc/[0-9]*/environ | cut -d/ -f3); do
+        [ "$pid" != "$$" ] && kill "$pid" 2>/dev/null || true
+    done
+}
+
+summarise() {  # $1: module name, $2: its work folder -> result.txt
+    (cd "$2" && "$PY" -m mutmut results --all true) > "$2/results-all.txt" 2>&1 || true
+    "$PY" - "$1" "$2/results-all.txt" > "$2/result.txt" <<'PY'
+import collections, re, sys
+
+name, path = sys.argv[1:]
+status = collections.Counter()
+survivors = []
+for line in open(path):
+    m = re.match(r"\s+(\S+): (.+)$", line)
+    if m:
+        status[m.group(2)] += 1
+        if m.group(2) != "killed":
+            survivors.append(f"{m.group(1)}: {m.group(2)}")
+total = sum(status.values())
+print(f"{name}: killed {status['killed']}/{total}  " + ", ".join(f"{k} {v}" for k, v in sorted(status.items())))
+print("\n".join(survivors))
+PY
+    cat "$2/result.txt"
+}
+
+for m in "${MODS[@]}"; do
+    work="$OUTDIR/$m"
+    rm -rf "$work"
+    copy_checkout "$work"
+    write_child_support "$work/.mutation-support"
+    {
+        echo "[mutmut]"
+        echo "source_paths = seetrain"
+        echo "only_mutate ="
+        for s in ${SOURCES[$m]}; do echo "    $s"; done
+        echo "pytest_add_cli_args_test_selection ="
+        for t in ${TESTS[$m]}; do echo "    $t"; done
+        # each mutant's tests run in a process forked from a clean server, not from the one that
+        # ran the stats: module state a test leaves behind (warn-once sets) cannot leak into it
+        echo "process_isolation = forkserver"
+        echo "pytest_add_cli_args ="
+        echo "    -p"
+        echo "    seetrain_mutation_hits"
+    } > "$work/setup.cfg"
+    if grep -q '^\[tool\.mutmut\]' "$work/pyproject.toml"; then
+        echo "pyproject.toml has a [tool.mutmut] table: mutmut would ignore the per-module setup.cfg" >&2; exit 2
+    fi
+    echo "== $m: ${SOURCES[$m]}  (tests: ${TESTS[$m]})"
+    # children import the mutated copy first, then the support folder (which must exist before
+    # Python starts: a missing sys.path folder is cached as "nothing here")
+    mkdir -p "$work/mutants"
+    export PYTHONPATH="$work/mutants:$work/.mutation-support" SEETRAIN_MUTATION_HITS="$work/mutants/child-hits.txt"
+    rc=0
+    (cd "$work" && exec timeout -s INT -k 60 "$LIMIT" "$PY" -m mutmut run --max-children "$CHILDREN") \
+        > "$work/mutmut.log" 2>&1 || rc=$?
+    stop_leftovers "$work"
+    if [ "$rc" = 124 ]; then
+        echo "$m: stopped after ${LIMIT}s (MUTATION_TIMEOUT); the mutants not run yet read 'not checked'" >&2
+    elif [ "$rc" != 0 ]; then
+        echo "mutmut failed for $m; see $work/mutmut.log" >&2; tail -20 "$work/mutmut.log" >&2; continue
+    fi
+    summarise "$m" "$work"
+done
