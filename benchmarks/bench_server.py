@@ -6,7 +6,9 @@ the server down vs local mode, and a 1,000,000-point series query downsampled.
 Ingest is one client (``RunSync.drain``, the code of online mode and ``seetrain sync``) sending a
 run directory written by ``seetrain.init`` to a real ``seetrain server`` process on 127.0.0.1.
 Targets (issue 11): >= 300,000 points/s into SQLite; log() -> queryable p50/p99 < 2 s; log() with
-the server down as in local mode; the series query < 100 ms. Prints a table.
+the server down as in local mode; the series query < 100 ms. Issue 21: under 8 concurrent writers
+plus one client sending maximal legal records (10,000 keys of 256 characters), no other writer
+waits more than 2 s (``--only contention`` runs just that scenario). Prints a table.
 """
 
 from __future__ import annotations
@@ -221,6 +223,82 @@ def bench_series_inprocess(db: str, uuid: str, reps: int = 15) -> tuple:
     return wall, cpu
 
 
+def bench_contention(url: str, seconds: float, big: bool, writers: int = 8) -> tuple:
+    """Latencies of ``writers`` clients each posting 10-record batches (5 scalars) in a loop for
+    ``seconds``, while (``big``) one more client posts maximal legal records: 10,000 keys of 256
+    characters each (the server's keys-per-record and key-length limits), the same keys every
+    record as a wide model logging per-layer values. Returns (writer latencies, big-record times)."""
+    from seetrain.sender import Client
+
+    from seetrain.server.validate import MAX_RECORD_KEYS
+
+    stop_at = time.perf_counter() + seconds
+    lat: List[float] = []
+    big_times: List[float] = []
+    errors: List[str] = []
+
+    def writer(i: int) -> None:
+        c = Client(url, attempts=1, timeout=60)
+        uuid = os.urandom(16).hex()
+        c.call("PUT", f"/api/v1/runs/{uuid}", orjson.dumps({"project": "contention", "id": f"w{i}"}))
+        seq = 0
+        while time.perf_counter() < stop_at:
+            recs = [{"seq": seq + j, "time": time.time(), "type": "metrics", "step": seq + j,
+                     "data": {f"m{k}": (seq + j) * 0.1 + k for k in range(5)}} for j in range(10)]
+            body = orjson.dumps({"records": recs})
+            t = time.perf_counter()
+            try:
+                c.call("POST", f"/api/v1/runs/{uuid}/records", body)
+            except Exception as exc:  # noqa: BLE001 - counted and printed
+                errors.append(f"{type(exc).__name__}: {exc}"[:120])
+            lat.append(time.perf_counter() - t)
+            seq += 10
+        c.close()
+
+    def big_client() -> None:
+        c = Client(url, attempts=1, timeout=120)
+        uuid = os.urandom(16).hex()
+        c.call("PUT", f"/api/v1/runs/{uuid}", orjson.dumps({"project": "contention", "id": "wide"}))
+        names = [f"layer{k:05d}/" + "w" * 245 for k in range(MAX_RECORD_KEYS)]  # 256 characters each
+        seq = 0
+        while time.perf_counter() < stop_at:
+            rec = {"seq": seq, "time": time.time(), "type": "metrics", "step": seq,
+                   "data": {n: seq + k * 1e-3 for k, n in enumerate(names)}}
+            body = orjson.dumps({"records": [rec]})
+            t = time.perf_counter()
+            try:
+                c.call("POST", f"/api/v1/runs/{uuid}/records", body)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"big: {type(exc).__name__}: {exc}"[:120])
+            big_times.append(time.perf_counter() - t)
+            seq += 1
+        c.close()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+    if big:
+        threads.append(threading.Thread(target=big_client))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 300)
+    if errors:
+        print(f"({len(errors)} failed requests, first: {errors[0]})", file=sys.stderr)
+    return lat, big_times
+
+
+def contention_rows(url: str, seconds: float) -> List[tuple]:
+    rows = []
+    for big in (False, True):
+        lat, big_times = bench_contention(url, seconds, big)
+        what = "8 writers + maximal records" if big else "8 writers alone"
+        detail = f"p50 {pct(lat, .5) * 1e3:.0f} ms, max {max(lat):.2f} s, {len(lat):,} batches of 10 records"
+        if big:
+            detail += (f"; {len(big_times)} records of 10,000 keys x 256 chars, "
+                       f"{statistics.median(big_times):.2f} s each (median)")
+        rows.append((f"write latency p99, {what}", f"{pct(lat, .99):.2f} s", detail, "< 2 s (max)" if big else ""))
+    return rows
+
+
 def pct(xs: List[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -232,6 +310,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keys", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--only", choices=["contention"], help="run one scenario only")
+    ap.add_argument("--contention-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
     import warnings
 
@@ -241,6 +321,9 @@ def main(argv=None) -> int:
     try:
         srv, url = start_server(os.path.join(tmp, "db.sqlite"), os.path.join(tmp, "blobs"))
         try:
+            rows += contention_rows(url, args.contention_seconds)
+            if args.only == "contention":
+                return _table(rows)
             run_dir = write_run(os.path.join(tmp, "logs"), args.records, args.keys)
             points = args.records * args.keys
             r, scpu, ccpu = bench_ingest(url, run_dir, points, args.repeats, srv.pid)
@@ -285,6 +368,10 @@ def main(argv=None) -> int:
                     subprocess.run(stop_cmd, capture_output=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return _table(rows)
+
+
+def _table(rows: List[tuple]) -> int:
     w = [max(len(str(r[i])) for r in rows + [("measure", "value", "detail", "target")]) for i in range(4)]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for r in [("measure", "value", "detail", "target"), tuple("-" * x for x in w)] + rows:

@@ -24,11 +24,11 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import orjson
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from . import series
-from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
+from .db.models import console, events, media, media_files, record_chunks, runs
 from .validate import (STATUSES, IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
                        float_or_none, int_or_none, iter_refs, media_refs, no_nul, norm_uuid, num, validate_records)
 
@@ -241,7 +241,7 @@ def _write(conn: Connection, uuid: str, row: Any, rows: _Rows) -> int:
     """Insert ``rows`` and update the run's row (locked by the caller); returns the run's last seq."""
     conn.execute(insert(record_chunks).values(**rows.chunk))
     if rows.series:
-        conn.execute(insert(series_chunks), rows.series)
+        _insert_series(conn, rows.series)
     if rows.kinds:
         _upsert_keys(conn, uuid, rows.kinds)
     if rows.events:
@@ -332,26 +332,30 @@ def _rows(uuid: str, new: List[Dict[str, Any]]) -> _Rows:
         if vals is not None:
             last_step = recs[-1].get("step")
             last = datas[-1]
-            bounds = (_nanmin(st), _nanmax(st), _nanmin(tms), _nanmax(tms))  # the same for every key of the group
+            # steps, times and their bounds are the same for every key of the group: encoded once
+            stride = series.stride_of(st)
+            shared = (b"" if stride is not None else st.tobytes(), stride, tms.tobytes(),
+                      (_nanmin(st), _nanmax(st), _nanmin(tms), _nanmax(tms)))
+            by_key = np.ascontiguousarray(vals.T)
             for j, k in enumerate(kt):
-                cols.setdefault(k, []).append((st, tms, vals[:, j], bounds))
+                cols.setdefault(k, []).append((st, tms, by_key[j], shared))
                 _bump(kinds, k, "scalar", len(recs), last[k], last_step)
                 summary[k] = last[k]
         else:
             _slow_group(uuid, kt, st, tms, recs, cols, kinds, summary, media_rows)
     series_rows = []
     for k, parts in cols.items():
-        if len(parts) == 1:
-            a_st, a_tm, a_v, bounds = parts[0]
+        if len(parts) == 1 and parts[0][3] is not None:
+            a_v = parts[0][2]
+            steps_b, stride, times_b, bounds = parts[0][3]
         else:
-            a_st, a_tm, a_v = (np.concatenate(x) for x in list(zip(*parts))[:3])
-            bounds = None
-        if bounds is None:
+            a_st, a_tm, a_v = (np.concatenate(x) if len(parts) > 1 else x[0] for x in list(zip(*parts))[:3])
+            stride = series.stride_of(a_st)
+            steps_b, times_b = b"" if stride is not None else a_st.tobytes(), a_tm.tobytes()
             bounds = (_nanmin(a_st), _nanmax(a_st), _nanmin(a_tm), _nanmax(a_tm))
-        stride = series.stride_of(a_st)
-        series_rows.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=b"" if stride is not None else a_st.tobytes(),
-                                step_stride=stride, times=a_tm.tobytes(), vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(),
-                                step_min=bounds[0], step_max=bounds[1], time_min=bounds[2], time_max=bounds[3]))
+        series_rows.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=steps_b, step_stride=stride, times=times_b,
+                                vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(), step_min=bounds[0],
+                                step_max=bounds[1], time_min=bounds[2], time_max=bounds[3]))
     return _Rows(seqs, chunk, series_rows, kinds, ev_rows, con_rows, media_rows, summary, config)
 
 
@@ -403,24 +407,32 @@ def _nanmax(a: np.ndarray) -> Optional[float]:
     return None if np.isnan(a).all() else float(np.nanmax(a))
 
 
-def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list]) -> None:
-    have = {r[0]: r[1] for r in conn.execute(select(metric_keys.c.key, metric_keys.c.count).where(
-        metric_keys.c.run_uuid == uuid, metric_keys.c.key.in_(list(kinds))))}
-    ins, upd = [], []
-    for k, (kind, count, last, last_step) in kinds.items():
-        if k in have:
-            upd.append(dict(k_uuid=uuid, k_key=k, count=have[k] + count, last=last, last_step=last_step))
-        else:
-            ins.append(dict(run_uuid=uuid, key=k, kind=kind, count=count, last=last, last_step=last_step))
-    if ins:
-        conn.execute(insert(metric_keys), ins)
-    if upd:
-        from sqlalchemy import bindparam
+_SERIES_COLS = ("run_uuid", "key", "n", "steps", "step_stride", "times", "vals", "step_min", "step_max", "time_min",
+                "time_max")
 
-        conn.execute(update(metric_keys).where(and_(metric_keys.c.run_uuid == bindparam("k_uuid"),
-                                                    metric_keys.c.key == bindparam("k_key")))
-                     .values(count=bindparam("count"), last=bindparam("last"), last_step=bindparam("last_step")),
-                     upd)
+
+def _executemany(conn: Connection, sql: str, rows: List[tuple]) -> None:
+    """``sql`` (``?`` placeholders) run once per row straight on the driver: a batch's thousands of
+    series and key rows without SQLAlchemy's per-row parameter processing (time inside the write lock)."""
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    conn.exec_driver_sql(sql, rows)
+
+
+def _insert_series(conn: Connection, series_rows: List[Dict[str, Any]]) -> None:
+    cols = ", ".join(_SERIES_COLS)
+    _executemany(conn, f"INSERT INTO series_chunks ({cols}) VALUES ({', '.join('?' * len(_SERIES_COLS))})",
+                 [tuple(r[c] for c in _SERIES_COLS) for r in series_rows])
+
+
+def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list]) -> None:
+    """Add each key's count and set its last value, one upsert per key (SQLite and PostgreSQL alike)."""
+    json_param = "CAST(? AS json)" if conn.dialect.name == "postgresql" else "?"
+    _executemany(conn, "INSERT INTO metric_keys (run_uuid, key, kind, count, last, last_step) "
+                       f"VALUES (?, ?, ?, ?, {json_param}, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
+                       "count = metric_keys.count + excluded.count, last = excluded.last, last_step = excluded.last_step",
+                 [(uuid, k, kind, count, orjson.dumps(last).decode(), last_step)
+                  for k, (kind, count, last, last_step) in kinds.items()])
 
 
 def finish_run(conn: Connection, uuid: str, body: Dict[str, Any], limits: Limits = Limits()) -> Dict[str, Any]:
