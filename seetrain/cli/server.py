@@ -53,6 +53,8 @@ def add_http_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit-concurrency", type=int, default=int(env("SEETRAIN_SERVER_LIMIT_CONCURRENCY", 1000)),
                    metavar="N", help="connections and running requests per worker; past it requests get 503 "
                                      "(default 1000)")
+    p.add_argument("--http", default=env("SEETRAIN_SERVER_HTTP", "auto"), choices=("auto", "h11", "httptools"),
+                   help="uvicorn's HTTP/1.1 parser (default auto: httptools when installed, else h11)")
 
 
 def http_settings(args: argparse.Namespace) -> dict:
@@ -61,7 +63,8 @@ def http_settings(args: argparse.Namespace) -> dict:
 
     return dict(host=args.host, allowed_hosts=split_hosts(args.allowed_hosts),
                 timeout_keep_alive_s=args.timeout_keep_alive, header_timeout_s=args.header_timeout,
-                body_timeout_s=args.body_timeout, limit_concurrency=args.limit_concurrency)
+                body_timeout_s=args.body_timeout, limit_concurrency=args.limit_concurrency,
+                http_protocol=args.http)
 
 
 def uvicorn_options(settings) -> dict:

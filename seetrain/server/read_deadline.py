@@ -19,8 +19,7 @@ client, is holding the data back).
 from __future__ import annotations
 
 import asyncio
-import os
-from typing import Any, ClassVar, Optional, Type
+from typing import Any, ClassVar, Optional
 
 import orjson
 
@@ -38,8 +37,8 @@ def _timeout_response(what: str, seconds: float) -> bytes:
 class ReadDeadlineMixin:
     """Mixed in before a uvicorn HTTP/1.1 protocol class (see :func:`protocol_class`)."""
 
-    header_timeout: ClassVar[float] = float(os.environ.get("SEETRAIN_SERVER_HEADER_TIMEOUT_S", 10.0))
-    body_timeout: ClassVar[float] = float(os.environ.get("SEETRAIN_SERVER_BODY_TIMEOUT_S", 30.0))
+    header_timeout: ClassVar[float] = 10.0
+    body_timeout: ClassVar[float] = 30.0
 
     # what the wrapped uvicorn protocol provides
     transport: asyncio.Transport
@@ -112,20 +111,21 @@ class ReadDeadlineMixin:
         self.transport.close()
 
 
-def protocol_class(settings: Optional[Settings] = None, base: Optional[Type[asyncio.Protocol]] = None) -> type:
-    """uvicorn's automatic HTTP/1.1 protocol (or ``base``) with the read deadlines of ``settings``."""
-    if base is None:
-        from uvicorn.protocols.http.auto import AutoHTTPProtocol as base  # type: ignore[no-redef]
-    attrs = {}
-    if settings is not None:
-        attrs = {"header_timeout": settings.header_timeout_s, "body_timeout": settings.body_timeout_s}
+def protocol_class(settings: Optional[Settings] = None) -> type:
+    """uvicorn's HTTP/1.1 protocol named by ``settings.http_protocol`` (``auto``: httptools when
+    installed, else h11) with the read deadlines of ``settings`` (default: from the environment)."""
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
+    settings = settings or Settings.from_env()
+    name = settings.http_protocol
+    if name not in ("auto", "h11", "httptools"):
+        raise ValueError(f"unknown HTTP protocol {name!r}: use auto, h11 or httptools")
+    base = import_from_string(HTTP_PROTOCOLS[name])
+    attrs = {"header_timeout": settings.header_timeout_s, "body_timeout": settings.body_timeout_s}
     return type(f"ReadDeadline{base.__name__}", (ReadDeadlineMixin, base), attrs)
 
 
-def _env_protocol() -> type:
-    return protocol_class()
-
-
 # For ``seetrain server --workers N``: uvicorn imports this in each worker by name
-# ("seetrain.server.read_deadline:WorkerProtocol"); the timeouts come from the environment.
-WorkerProtocol = _env_protocol()
+# ("seetrain.server.read_deadline:WorkerProtocol"); the settings come from the environment.
+WorkerProtocol = protocol_class()

@@ -59,6 +59,7 @@ class Settings:
     header_timeout_s: float = 10.0      # a request's line and headers must arrive within this
     body_timeout_s: float = 30.0        # the longest pause allowed while a request body arrives
     limit_concurrency: int = 1000       # connections + running requests; past it requests get 503
+    http_protocol: str = "auto"         # uvicorn's HTTP/1.1 parser: auto (httptools when installed), h11, httptools
     run_migrations: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -76,7 +77,7 @@ class Settings:
                "SEETRAIN_SERVER_HOST": self.host, "SEETRAIN_SERVER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
                "SEETRAIN_SERVER_KEY_CACHE_S": repr(self.key_cache_s),
                "SEETRAIN_SERVER_HEADER_TIMEOUT_S": repr(self.header_timeout_s),
-               "SEETRAIN_SERVER_BODY_TIMEOUT_S": repr(self.body_timeout_s)}
+               "SEETRAIN_SERVER_BODY_TIMEOUT_S": repr(self.body_timeout_s), "SEETRAIN_SERVER_HTTP": self.http_protocol}
         if self.api_key:
             env["SEETRAIN_SERVER_API_KEY"] = self.api_key
         return env
@@ -89,4 +90,5 @@ class Settings:
                    api_key=e.get("SEETRAIN_SERVER_API_KEY") or None, host=e.get("SEETRAIN_SERVER_HOST", "127.0.0.1"),
                    allowed_hosts=split_hosts(e.get("SEETRAIN_SERVER_ALLOWED_HOSTS", "")),
                    header_timeout_s=float(e.get("SEETRAIN_SERVER_HEADER_TIMEOUT_S", 10.0)),
-                   body_timeout_s=float(e.get("SEETRAIN_SERVER_BODY_TIMEOUT_S", 30.0)))
+                   body_timeout_s=float(e.get("SEETRAIN_SERVER_BODY_TIMEOUT_S", 30.0)),
+                   http_protocol=e.get("SEETRAIN_SERVER_HTTP", "auto"))

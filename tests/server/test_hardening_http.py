@@ -222,8 +222,12 @@ def test_security_headers_on_the_page_and_the_api(server):
 
 
 # --- 7. connections that never finish a request ---------------------------------------------------
-def test_half_sent_requests_are_closed_by_the_server(make_server):
-    srv = make_server(env={"SEETRAIN_SERVER_HEADER_TIMEOUT_S": "1", "SEETRAIN_SERVER_BODY_TIMEOUT_S": "1"})
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_half_sent_requests_are_closed_by_the_server(parser, make_server):
+    if parser == "httptools":
+        pytest.importorskip("httptools", reason="uvicorn's httptools parser is not installed (uvicorn[standard])")
+    srv = make_server(env={"SEETRAIN_SERVER_HEADER_TIMEOUT_S": "1", "SEETRAIN_SERVER_BODY_TIMEOUT_S": "1",
+                           "SEETRAIN_SERVER_HTTP": parser})
     addr = ("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))
     head = (b"POST /api/v1/runs/" + b"f" * 32 + b"/records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\n")
@@ -250,3 +254,15 @@ def test_half_sent_requests_are_closed_by_the_server(make_server):
     assert answers == {"nothing": {b""}, "half headers": {b"HTTP/1.1 408 Request Timeout"},
                        "half body": {b"HTTP/1.1 408 Request Timeout"}}
     assert api(srv.url, "/api/v1/projects")[0] == 200  # the server serves on
+
+
+def test_connections_past_the_limit_get_503(make_server):
+    srv = make_server(env={"SEETRAIN_SERVER_LIMIT_CONCURRENCY": "4"})
+    addr = ("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))
+    held = [socket.create_connection(addr, timeout=30) for _ in range(4)]
+    try:
+        wait_until(lambda: raw(srv.url, "GET", "/api/v1/projects")[0] == 503, 30, "the limit to refuse a request")
+    finally:
+        for s in held:
+            s.close()
+    wait_until(lambda: raw(srv.url, "GET", "/api/v1/projects")[0] == 200, 30, "the server to serve again")
