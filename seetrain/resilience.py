@@ -177,7 +177,8 @@ class CircuitBreaker:
 
     def __init__(self, failure_threshold: int = 5, recovery_timeout: float = 30.0,
                  exceptions: Tuple[Type[BaseException], ...] = (Exception,), name: str = "circuit",
-                 on_state_change: Optional[Callable[[str, str], None]] = None) -> None:
+                 on_state_change: Optional[Callable[[str, str], None]] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
         self.failure_threshold = failure_threshold
@@ -185,6 +186,7 @@ class CircuitBreaker:
         self.exceptions = exceptions
         self.name = name
         self.on_state_change = on_state_change
+        self._clock = clock  # seconds; tests pass a clock they move by hand
         self._lock = threading.RLock()  # re-entrant: a state-change listener may read the breaker
         self._state = self.CLOSED
         self._failures = 0
@@ -195,7 +197,7 @@ class CircuitBreaker:
     @property
     def state(self) -> str:
         with self._lock:
-            if self._state == self.OPEN and time.monotonic() - self._opened_at >= self.recovery_timeout:
+            if self._state == self.OPEN and self._clock() - self._opened_at >= self.recovery_timeout:
                 return self.HALF_OPEN
             return self._state
 
@@ -209,7 +211,7 @@ class CircuitBreaker:
         """Let a call through (True if it is the half-open trial) or raise :class:`CircuitOpenError`."""
         with self._lock:
             if self._state == self.OPEN:
-                if time.monotonic() - self._opened_at < self.recovery_timeout:
+                if self._clock() - self._opened_at < self.recovery_timeout:
                     self.refused += 1
                     raise CircuitOpenError(f"circuit {self.name!r} is open after {self._failures} failures; "
                                            f"it lets a trial call through {self.recovery_timeout:g}s after opening")
@@ -237,7 +239,7 @@ class CircuitBreaker:
                 return
             self._failures += 1
             if trial or (self._state == self.CLOSED and self._failures >= self.failure_threshold):
-                self._opened_at = time.monotonic()
+                self._opened_at = self._clock()
                 self._set_state(self.OPEN)
 
     def _set_state(self, new: str) -> None:

@@ -44,16 +44,17 @@ def test_a_slow_git_does_not_delay_the_first_records(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     git = bindir / "git"
-    git.write_text("#!/bin/sh\nsleep 20\n")
+    git.write_text("#!/bin/sh\nsleep 600\n")  # hangs until the test ends
     git.chmod(git.stat().st_mode | stat.S_IEXEC)
     proc = _start(tmp_path, SLOW_GIT, env={"PATH": f"{bindir}:{os.environ['PATH']}"})
     try:
         run_dir = proc.stdout.readline().strip()
-        t0 = time.monotonic()
-        while not _metrics_on_disk(run_dir) and time.monotonic() - t0 < 5:
+        # git never answers while the test runs, so a scalar on disk at all was not held back by it
+        # (how soon it lands is the one-second bound, measured in benchmarks/, not asserted here)
+        deadline = time.monotonic() + 60
+        while not _metrics_on_disk(run_dir) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _metrics_on_disk(run_dir), "the first scalar was not written while git was slow"
-        assert time.monotonic() - t0 < 1.5
+        assert _metrics_on_disk(run_dir), "the first scalar was not written while git hung"
     finally:
         proc.kill()
         proc.wait()
@@ -108,16 +109,26 @@ def test_flush_returns_when_everything_before_it_is_written(logdir):
     run.finish()
 
 
+def _wait_meta(run_dir, condition, what, timeout=30.0):
+    """run.json once ``condition(meta)`` holds (the writer rewrites it on its own, without flush())."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = meta(run_dir)
+        if condition(m):
+            return m
+        assert time.monotonic() < deadline, f"run.json never showed {what}: {m}"
+        time.sleep(0.02)
+
+
 def test_heartbeat_keeps_run_json_current(logdir):
     run = seetrain.init(project="p", system_metrics=False, heartbeat_interval=0.2, flush_interval=0.05)
+    logged_at = time.time()
     for i in range(10):
         run.log({"loss": 1.0 / (i + 1)}, step=i * 10)
-    time.sleep(1.0)
-    m = meta(run.dir)
-    assert m["status"] == "running" and time.time() - m["heartbeat"] < 0.8
+    m = _wait_meta(run.dir, lambda m: m["last_step"] == 90, "the last step")
+    assert m["status"] == "running" and m["heartbeat"] >= logged_at
     assert m["format"] == 2 and len(m["uuid"]) == 32
-    assert m["last_step"] == 90 and m["summary"]["loss"] == pytest.approx(0.1)
+    assert m["summary"]["loss"] == pytest.approx(0.1)
     assert m["last_seq"] >= 10 and m["records"] == m["last_seq"] + 1 and m["lost"] == 0
-    time.sleep(0.6)
-    assert meta(run.dir)["heartbeat"] > m["heartbeat"]
+    _wait_meta(run.dir, lambda later: later["heartbeat"] > m["heartbeat"], "a newer heartbeat")  # it keeps beating
     run.finish()

@@ -105,30 +105,47 @@ def _boom():
     raise IOError("x")
 
 
+class Clock:
+    """A clock the test moves by hand (injected into the breaker): no sleeps, no timing windows."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_circuit_breaker_states():
-    br = CircuitBreaker(failure_threshold=2, recovery_timeout=0.2, name="svc")
+    clock = Clock()
+    br = CircuitBreaker(failure_threshold=2, recovery_timeout=30, name="svc", clock=clock)
     for _ in range(2):
         with pytest.raises(IOError):
             br.call(_boom)
     assert br.state == "open"
+    clock.now += 29.9  # not yet past recovery_timeout
+    assert br.state == "open"
     with pytest.raises(CircuitOpenError):
         br.call(lambda: 1)
-    time.sleep(0.25)
+    clock.now += 0.1
     assert br.state == "half_open"
     with pytest.raises(IOError):
-        br.call(_boom)  # failed trial: open again
+        br.call(_boom)  # failed trial: open again, from now
     assert br.state == "open"
-    time.sleep(0.25)
+    clock.now += 29.9
+    with pytest.raises(CircuitOpenError):
+        br.call(lambda: 1)
+    clock.now += 0.1
     assert br.call(lambda: 5) == 5 and br.state == "closed"
     assert get_error_stats()["svc"]["failures"] == 3
 
 
 def test_keyboard_interrupt_in_a_half_open_trial_proves_nothing():
     """Before: an interrupted trial counted as a success and closed the circuit."""
-    br = CircuitBreaker(failure_threshold=1, recovery_timeout=0.05, name="svc")
+    clock = Clock()
+    br = CircuitBreaker(failure_threshold=1, recovery_timeout=30, name="svc", clock=clock)
     with pytest.raises(IOError):
         br.call(_boom)
-    time.sleep(0.06)
+    clock.now += 30
 
     def interrupted():
         raise KeyboardInterrupt

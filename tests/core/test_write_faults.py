@@ -49,13 +49,22 @@ W_ERROR = """
     import os, sys, time, seetrain
     run = seetrain.init(project="p", logdir=sys.argv[1], system_metrics=False, flush_interval=0.1)
     print(run.dir, flush=True)
+    path = os.path.join(run.dir, "records.jsonl")
+
+    def written():
+        return sum(1 for line in open(path) if '"x":' in line) if os.path.exists(path) else 0
+
+    def wait_written(n):                   # no flush(): the writer alone must get there
+        deadline = time.monotonic() + 60
+        while written() < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     run.log({"huge": 10**400, "x": 0})     # a problem found on the writer thread: a warning there
-    time.sleep(0.5)
+    wait_written(1)                        # the warning was raised (as an error) on the writer thread
     for i in range(1, 50):
         run.log({"x": i})
-    time.sleep(1.0)                        # no flush(): the writer alone must still be writing
-    path = os.path.join(run.dir, "records.jsonl")
-    print(sum(1 for line in open(path) if '"x":' in line), flush=True)
+    wait_written(50)
+    print(written(), flush=True)
     run.finish()
 """
 

@@ -1,14 +1,14 @@
 """W&B bridge with the real wandb client in offline mode (WANDB_MODE=offline, WANDB_DIR in tmp).
 
-The original is the offline run directory W&B wrote (its run-<id>.wandb record log); the mirrored
-run and the imported run must both equal it, and both must hold what the script logged.
+The mirrored run and the run imported from the offline run directory W&B wrote (its run-<id>.wandb
+record log) must both hold what the script logged, under W&B's step rules (the expectations are
+written in the test: W&B ships no reader for its .wandb log that could serve as the reference).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import pathlib
 import time
 
 import numpy as np
@@ -80,6 +80,24 @@ def _media(r, key):
     return [(m["step"], m["bins"], m["counts"]) for m in items]
 
 
+def _assert_what_the_script_logged(first, second):
+    """``first`` and ``second`` hold what ``_script`` logged, under W&B's step rules (the reference is
+    written here, not read back through SeeTrain: W&B ships no reader for its .wandb log)."""
+    assert (first.name, first.status, first.meta["tags"]) == ("first", "success", ["t1"])
+    assert _series(first) == {
+        "loss": [(0, 1 / 3), (1, 1 / 3 + 1), (2, 1 / 3 + 2), (3, "nan")],
+        "acc/top1": [(0, 0.5), (1, 0.6), (2, 0.7)],
+        "extra": [(2, 2.0)], "part": [(3, 1.0)], "flag": [(3, 1)]}
+    config = {k: v for k, v in first.config.items() if not k.startswith(("wandb/", "_framework", "imported"))}
+    assert config == {"lr": 0.1, "nested": {"a": 1}, "bs": 32, "layers": 3}
+    assert first.config["wandb/summary/best"] == 0.9
+    counts, edges = np.histogram(np.arange(20.0), bins=4)
+    assert _media(first, "hist") == [(5, edges.tolist(), counts.tolist())]
+    assert _media(first, "img") == [(5, np.arange(48, dtype=np.uint8).reshape(4, 4, 3).tolist())]
+    assert (second.name, second.status) == ("second", "failed")
+    assert _series(second) == {"x": [(0, 1.5)]}
+
+
 def test_mirror_and_import_equal_the_offline_run(offline, logdir, tmp_path):
     sync = seetrain.sync_wandb()
     try:
@@ -88,40 +106,10 @@ def test_mirror_and_import_equal_the_offline_run(offline, logdir, tmp_path):
         sync.finish()
     mirrored = {r.config["wandb/run_id"]: r for r in seetrain.list_runs(logdir, project="wb")}
     assert set(mirrored) == {first, second}
-    m = mirrored[first]
-    assert (m.name, m.status, m.meta["tags"]) == ("first", "success", ["t1"])
-    assert _series(m) == {
-        "loss": [(0, 1 / 3), (1, 1 / 3 + 1), (2, 1 / 3 + 2), (3, "nan")],
-        "acc/top1": [(0, 0.5), (1, 0.6), (2, 0.7)],
-        "extra": [(2, 2.0)], "part": [(3, 1.0)], "flag": [(3, 1)]}
-    assert m.config["lr"] == 0.1 and m.config["nested"] == {"a": 1}
-    assert m.config["bs"] == 32 and m.config["layers"] == 3 and m.config["wandb/summary/best"] == 0.9
-    assert [s for s, *_ in _media(m, "hist")] == [5] and [s for s, _ in _media(m, "img")] == [5]
-    assert mirrored[second].status == "failed" and _series(mirrored[second]) == {"x": [(0, 1.5)]}
-
-    # the original: what W&B wrote in its offline run directory
-    for run_id, m in mirrored.items():
-        run_dir = pathlib.Path(first_dir if run_id == first else second_dir)
-        (path,) = wb_bridge.find_run_files(str(run_dir))
-        src = _read_when_complete(path)
-        assert src.exit_code == (0 if run_id == first else 2)
-        for key, points in _series(m).items():
-            wanted = []
-            for step, row in src.rows:
-                value = row
-                for part in key.split("/"):
-                    value = value.get(part) if isinstance(value, dict) else None
-                if value is not None:
-                    wanted.append((step, "nan" if isinstance(value, float) and math.isnan(value) else
-                                   int(value) if isinstance(value, bool) else value))
-            assert points == wanted, key
-        if run_id == first:
-            hist_row = dict(src.rows)[5]["hist"]
-            assert _media(m, "hist") == [(5, hist_row["bins"], hist_row["values"])]
-            with PILImage.open(run_dir / "files" / dict(src.rows)[5]["img"]["path"]) as img:
-                assert _media(m, "img") == [(5, np.asarray(img).tolist())]
-            assert {k: v for k, v in src.config.items() if k != "_wandb"} == \
-                {k: v for k, v in m.config.items() if not k.startswith(("wandb/", "_framework"))}
+    for run_id, run_dir in ((first, first_dir), (second, second_dir)):  # W&B has written its log out
+        (path,) = wb_bridge.find_run_files(run_dir)
+        _read_when_complete(path)
+    _assert_what_the_script_logged(mirrored[first], mirrored[second])
 
     # `seetrain import wandb` of the same directories gives the same runs
     target = str(tmp_path / "imported")
@@ -129,13 +117,10 @@ def test_mirror_and_import_equal_the_offline_run(offline, logdir, tmp_path):
     assert cli_main(["import", "wandb", wandb_dir, "--logdir", target]) == 0
     imported = {r.config["wandb/run_id"]: r for r in seetrain.list_runs(target, project="wb")}
     assert set(imported) == set(mirrored)
+    _assert_what_the_script_logged(imported[first], imported[second])  # read from W&B's own log
     for run_id, r in imported.items():
         m = mirrored[run_id]
-        assert (r.name, r.status, r.meta["tags"]) == (m.name, m.status, m.meta["tags"])
-        assert _series(r) == _series(m)
         assert {k: v for k, v in r.config.items() if k != "imported"} == m.config
-        for key in ("hist", "img"):
-            assert _media(r, key) == _media(m, key)
     assert cli_main(["import", "wandb", wandb_dir, "--logdir", target]) == 0  # again: skipped
     assert len(seetrain.list_runs(target, project="wb")) == 2
 
