@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 from . import records
 from .columns import Column, RecordScan, Series
 from .record_stream import Chunk, iter_chunks, read_records, records_path
+from .safe_open import open_nofollow
 
 __all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
            "HEARTBEAT_STALE_S", "ConsoleLine", "Row"]
@@ -77,7 +78,7 @@ class RunReader:
         if not os.path.isfile(meta_path):
             raise FileNotFoundError(f"{self.path} is not a SeeTrain run directory (no run.json); "
                                     "pass <logdir>/<project>/<run-id> or see `seetrain ls`")
-        with open(meta_path, "rb") as f:
+        with open_nofollow(meta_path) as f:  # a run.json that is a link is refused, never followed
             meta = records.loads(f.read())
         if not isinstance(meta, dict):
             raise ValueError(f"{meta_path} does not hold a JSON object; the run directory is damaged")

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 import orjson
 
 from .records import decode_record, normalize_record
+from .safe_open import open_nofollow
 
 _SEQ = b'{"seq":'
 _NEXT_SEQ = b'\n{"seq":'
@@ -110,13 +111,14 @@ def read_records(run_dir_or_file: "os.PathLike[str] | str", offset: int = 0, max
 
     ``max_records`` and ``max_bytes`` bound one call (a single line longer than ``max_bytes`` is
     still returned whole, so every call makes progress while there is a complete line).
-    A missing file reads as empty (the run has not written yet).
+    A missing file reads as empty (the run has not written yet); a ``records.jsonl`` that is a
+    symbolic link raises :class:`~seetrain.safe_open.LinkRefused`.
     """
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
     path = records_path(run_dir_or_file)
     try:
-        f = open(path, "rb")
+        f = open_nofollow(path)  # a records.jsonl that is a link is refused (LinkRefused), never followed
     except FileNotFoundError:
         return Chunk([], offset, 0)
     records: List[Dict[str, Any]] = []

@@ -19,11 +19,12 @@ import threading
 import urllib.parse
 import uuid as _uuid
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import orjson
 
 from . import resilience
+from .safe_open import LinkRefused, read_in_run
 from .transport import Client, ServerError, Transient
 
 from .reader import read_records  # the incremental reader of docs/record-format.md
@@ -61,8 +62,11 @@ class RunSync:
     """Sends one run directory to one server from its saved cursor (used by both the online sender
     and ``seetrain sync``). ``pump()`` sends one batch; ``drain()`` sends everything there is now."""
 
-    def __init__(self, run_dir: str, client: Client, batch_records: int = 5000, batch_bytes: int = 8 << 20) -> None:
+    def __init__(self, run_dir: str, client: Client, batch_records: int = 5000, batch_bytes: int = 8 << 20,
+                 report: Optional[Callable[[str], None]] = None) -> None:
         self.run_dir, self.client = os.path.abspath(run_dir), client
+        self.report = report or warn  # how a media file that is not sent is told (once per path)
+        self.refused: Dict[str, str] = {}  # media path -> why it was not sent (a link, a special file)
         self.batch_records, self.batch_bytes = batch_records, batch_bytes
         host_hash = hashlib.sha256(client.base.encode()).hexdigest()[:16]
         self.cursor_path = os.path.join(self.run_dir, ".sync", f"{host_hash}.json")
@@ -77,8 +81,7 @@ class RunSync:
     # --- cursor ------------------------------------------------------------------------------
     def _load_cursor(self) -> Dict[str, Any]:
         try:
-            with open(self.cursor_path, "rb") as f:
-                cur = orjson.loads(f.read())
+            cur = orjson.loads(read_in_run(self.run_dir, os.path.relpath(self.cursor_path, self.run_dir)))
             if isinstance(cur, dict) and isinstance(cur.get("offset"), int):
                 return cur
         except (OSError, orjson.JSONDecodeError):
@@ -88,6 +91,8 @@ class RunSync:
     def _save_cursor(self) -> None:
         try:
             os.makedirs(os.path.dirname(self.cursor_path), exist_ok=True)
+            if os.path.islink(os.path.dirname(self.cursor_path)):
+                return  # never write through a link: the cursor lives in memory
             tmp = f"{self.cursor_path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
                 f.write(orjson.dumps(self.cursor))
@@ -97,8 +102,7 @@ class RunSync:
 
     # --- steps -------------------------------------------------------------------------------
     def read_meta(self) -> Dict[str, Any]:
-        with open(os.path.join(self.run_dir, "run.json"), "rb") as f:
-            return orjson.loads(f.read())
+        return orjson.loads(read_in_run(self.run_dir, "run.json"))  # a run.json that is a link: LinkRefused
 
     def push_meta(self, force: bool = False) -> Dict[str, Any]:
         """PUT run.json when it changed since the last PUT (heartbeat, status, summary). On the
@@ -126,14 +130,15 @@ class RunSync:
                 refs = [v] if isinstance(v, dict) else v if isinstance(v, list) else ()
                 for ref in refs:
                     path = ref.get("path") if isinstance(ref, dict) and "_type" in ref else None
-                    if not path or path in self._sent_media:
+                    if not isinstance(path, str) or not path or path in self._sent_media or path in self.refused:
                         continue
-                    local = os.path.join(self.run_dir, path)
-                    if os.path.commonpath([self.run_dir, os.path.abspath(local)]) != self.run_dir:
-                        continue  # never read outside the run directory
-                    try:
-                        with open(local, "rb") as f:
-                            data = f.read()
+                    try:  # no link is followed: a media file linking outside the run is never read
+                        data = read_in_run(self.run_dir, path)
+                    except LinkRefused as exc:
+                        self.refused[path] = str(exc)
+                        self.report(f"seetrain: {exc}. It was not uploaded; the records of {self.run_dir} "
+                                    "are sent without it")
+                        continue
                     except OSError:
                         continue  # missing file: the record still goes; the media listing shows no url
                     sha = hashlib.sha256(data).hexdigest()

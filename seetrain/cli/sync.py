@@ -59,7 +59,8 @@ def _sync(args: argparse.Namespace) -> int:
         for run_dir in found:
             s = syncs.get(run_dir)
             if s is None:
-                s = syncs[run_dir] = RunSync(run_dir, Client(args.host, args.api_key, attempts=6))
+                s = syncs[run_dir] = RunSync(run_dir, Client(args.host, args.api_key, attempts=6),
+                                             report=lambda message: print(message, file=sys.stderr))
             try:
                 n = s.drain()
             except Transient as exc:

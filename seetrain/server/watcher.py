@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +24,8 @@ from typing import Any, Dict, List, Optional, Set
 
 import orjson
 
-from ..reader import read_records
+from ..reader import Chunk, read_records
+from ..safe_open import LinkRefused, open_in_run, open_nofollow
 from .ingest import IngestError, IngestResult, ingest_run
 
 log = logging.getLogger("seetrain.ui")
@@ -48,6 +51,8 @@ class RunState:
     rejected_reason: str = ""  # why, for the first of them
     missing: bool = False      # the directory vanished after it was indexed
     error: str = ""            # why the directory could not be read (empty when fine)
+    refused_links: int = 0     # media files not read: symbolic links or special files (never followed)
+    refused_reason: str = ""   # why, for the first of them
 
 
 def run_uuid(meta: Dict[str, Any], path: str) -> str:
@@ -62,12 +67,53 @@ def _partial_tail(path: str, offset: int, size: int) -> int:
     if rest <= 0 or rest > (1 << 20):
         return 0
     try:
-        with open(os.path.join(path, "records.jsonl"), "rb") as f:
+        with open_nofollow(os.path.join(path, "records.jsonl")) as f:
             f.seek(offset)
             tail = f.read(rest)
     except OSError:
         return 0
     return len(tail) if b"\n" not in tail else 0
+
+
+class _MediaCopies:
+    """The ingest's ``media_loader`` for one run: each media file is opened inside the run directory
+    with no link followed (:func:`~seetrain.safe_open.open_in_run`) and copied to a private temp
+    folder, so what the index stores is the file that was checked, never what a link points at."""
+
+    def __init__(self, st: RunState, parent: Optional[str], misses: Set[str]) -> None:
+        self.st, self.parent, self.misses, self.n = st, parent, misses, 0
+        self.refused: Set[str] = set()
+        self.folder: Optional[str] = None  # made on the first media file
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def __call__(self, rel: str) -> Optional[str]:
+        st = self.st
+        try:
+            src = open_in_run(st.path, rel)
+        except LinkRefused as exc:
+            if rel in self.refused:  # asked again (the ingest retries a refused batch in halves)
+                return None
+            self.refused.add(rel)
+            st.refused_links += 1
+            if not st.refused_reason:
+                st.refused_reason = str(exc)[:500]
+                log.warning("seetrain ui: %s", exc)
+            return None
+        except OSError:
+            self.misses.add(rel)
+            return None
+        with src:
+            if self.folder is None:
+                self.folder = tempfile.mkdtemp(prefix=".media-copies-", dir=self.parent)
+            self.n += 1
+            copy = os.path.join(self.folder, f"{self.n}{os.path.splitext(rel)[1]}")
+            with open(copy, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        return copy
 
 
 class Watcher:
@@ -85,6 +131,7 @@ class Watcher:
         self._thread: Optional[threading.Thread] = None
         self._saved_at = 0.0
         self._dirty = False
+        self._copies_in = os.path.dirname(os.path.abspath(state_file)) if state_file else None  # beside the index
         self._load_state()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -164,11 +211,13 @@ class Watcher:
         if mtime == st.meta_mtime and size == st.size and st.uuid:
             return 0
         try:
-            with open(meta_path, "rb") as f:
+            with open_nofollow(meta_path) as f:  # a run.json that is a link is refused, never followed
                 meta = orjson.loads(f.read())
             if not isinstance(meta, dict):
                 raise ValueError("run.json is not a JSON object")
         except (OSError, ValueError) as exc:
+            if isinstance(exc, LinkRefused) and st.error != f"run.json: {exc}":
+                log.warning("seetrain ui: %s", exc)  # the run has no uuid yet: the page cannot show it
             st.error = f"run.json: {exc}"
             return 0
         uuid = run_uuid(meta, st.path)
@@ -177,16 +226,13 @@ class Watcher:
         meta = dict(meta, uuid=uuid)
         meta.setdefault("project", os.path.basename(os.path.dirname(st.path)))
         meta.setdefault("id", os.path.basename(st.path))
-        chunk = read_records(st.path, st.offset, max_bytes=CHUNK_BYTES)
+        refused = ""
+        try:
+            chunk = read_records(st.path, st.offset, max_bytes=CHUNK_BYTES)
+        except LinkRefused as exc:  # records.jsonl is a link: the run is shown, its records are not read
+            chunk, refused = Chunk([], st.offset, 0), f"records.jsonl: {exc}"
         misses: Set[str] = set()
-
-        def media(rel: str) -> Optional[str]:
-            local = os.path.join(st.path, rel)
-            if not os.path.isfile(local):
-                misses.add(rel)
-                return None
-            return local
-
+        media = _MediaCopies(st, self._copies_in, misses)
         try:
             res = self._ingest(st, meta, chunk.records, media)
         except IngestError as exc:  # run.json itself was refused
@@ -194,14 +240,18 @@ class Watcher:
             st.meta_mtime = mtime  # do not retry the same bad content every pass
             st.size = size
             return 0
-        st.error = ""
+        finally:
+            media.close()
+        if refused and st.error != refused:
+            log.warning("seetrain ui: %s", refused)
+        st.error = refused
         st.offset = chunk.next_offset
         st.last_seq = max(st.last_seq, res.last_seq)
         st.corrupt += chunk.corrupt
         st.missing_media += len(misses)
         st.torn_bytes = _partial_tail(st.path, st.offset, size)
         st.meta_mtime = mtime
-        st.size = size if st.offset + st.torn_bytes >= size else -1  # more to read: come back next pass
+        st.size = size if st.offset + st.torn_bytes >= size or refused else -1  # more to read: come back next pass
         st.missing = False
         self._dirty = True
         return res.stored
@@ -231,13 +281,16 @@ class Watcher:
 
     # --- what the page is told ---------------------------------------------------------------
     def state(self) -> Dict[str, Any]:
-        """``{"logdir", "runs": {uuid: {path, torn_bytes, corrupt, missing_media, missing, error, rejected, ...}}}``."""
+        """``{"logdir", "runs": {uuid: {path, torn_bytes, corrupt, missing_media, missing, error, rejected,
+        refused_links, refused_reason, ...}}}`` (``refused_links``: media files that are symbolic links or
+        special files, never read)."""
         runs = {}
         for st in list(self.runs.values()):
             if st.uuid:
                 runs[st.uuid] = {"path": st.path, "torn_bytes": st.torn_bytes, "corrupt": st.corrupt,
                                  "missing_media": st.missing_media, "missing": st.missing, "error": st.error,
-                                 "rejected": st.rejected, "rejected_reason": st.rejected_reason}
+                                 "rejected": st.rejected, "rejected_reason": st.rejected_reason,
+                                 "refused_links": st.refused_links, "refused_reason": st.refused_reason}
         return {"logdir": self.logdir, "runs": runs}
 
     # --- offsets kept beside the index -------------------------------------------------------
@@ -255,7 +308,9 @@ class Watcher:
                     if row is not None and row["last_seq"] == d["last_seq"]:  # the index holds what the offset says
                         self.runs[path] = RunState(path=path, uuid=d["uuid"], offset=d["offset"], last_seq=d["last_seq"],
                                                    corrupt=d.get("corrupt", 0), missing_media=d.get("missing_media", 0),
-                                                   rejected=d.get("rejected", 0), rejected_reason=d.get("rejected_reason", ""))
+                                                   rejected=d.get("rejected", 0), rejected_reason=d.get("rejected_reason", ""),
+                                                   refused_links=d.get("refused_links", 0),
+                                                   refused_reason=d.get("refused_reason", ""))
         except Exception as exc:  # a damaged state file only costs a re-read
             log.warning("seetrain ui: ignoring %s (%s); runs are read again", self.state_file, exc)
             self.runs.clear()
@@ -265,7 +320,8 @@ class Watcher:
             return
         if not force and time.monotonic() - self._saved_at < 5.0:
             return
-        keep = ("uuid", "offset", "last_seq", "corrupt", "missing_media", "rejected", "rejected_reason")
+        keep = ("uuid", "offset", "last_seq", "corrupt", "missing_media", "rejected", "rejected_reason",
+                "refused_links", "refused_reason")
         data = {p: {k: v for k, v in asdict(st).items() if k in keep} for p, st in self.runs.items() if st.uuid}
         tmp = self.state_file + ".tmp"
         try:
