@@ -121,3 +121,18 @@ def test_nan_never_wins_the_band():
         b = int(px) // 10
         seg = y[b * 10:(b + 1) * 10]
         assert (lo, hi) == (np.nanmin(seg), np.nanmax(seg))
+
+
+def test_query_answers_each_run_with_total_last_x_and_points_after(store):
+    a, b, empty = _uuid.uuid4().hex, _uuid.uuid4().hex, _uuid.uuid4().hex
+    _ingest(store, a, range(0, 100), 0)
+    _ingest(store, b, range(0, 3), 0)
+    with store.read() as conn:
+        out = series.query(conn, [a, b, empty], "loss", points=8)
+        assert [(d["run"], d["key"], d["total"], d["last_x"], d["downsampled"]) for d in out] == [
+            (a, "loss", 100, 99.0, True), (b, "loss", 3, 2.0, False), (empty, "loss", 0, None, False)]
+        assert len(out[0]["x"]) <= 8 and out[0]["x"][0] == 0 and out[0]["x"][-1] == 99
+        after = series.query(conn, [a], "loss", points=0, after=96)[0]      # live tail: steps after 96 only
+        assert after["x"].tolist() == [97.0, 98.0, 99.0] and after["total"] == 3 and after["last_x"] == 99.0
+        ranged = series.query(conn, [a], "loss", x="time", start=1010.0, end=1014.0, points=0)[0]
+        assert ranged["x"].tolist() == [1010.0, 1012.0, 1014.0] and ranged["y"].tolist() == [0.5, 0.6, 0.7]
