@@ -339,8 +339,7 @@ def read_run(path: "os.PathLike[str] | str") -> RunReader:
     return RunReader(path)
 
 
-def default_logdir(logdir: Optional[str] = None) -> str:
-    return os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+from .logdir import default_logdir  # noqa: E402 - re-exported (seetrain.cli.runs)
 
 
 def list_runs(logdir: Optional[str] = None, project: Optional[str] = None) -> List[RunReader]:

@@ -17,13 +17,13 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import lifecycle
 from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
+from .logdir import DEFAULT_LOGDIR, default_logdir  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
 from .record_queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
 from .values import FAST, SKIP, STEP_MAX, as_step, coerce, flatten, media_nbytes, safe_repr, step_problem
 
 MODES = ("local", "disabled", "online")
-DEFAULT_LOGDIR = "./seetrain_logs"
 DEFAULT_QUEUE_SIZE = 100_000
 DEFAULT_QUEUE_BYTES = 256 << 20
 
@@ -58,7 +58,7 @@ class Run:
         self.name = str(experiment_name or os.environ.get("SEETRAIN_EXPERIMENT_NAME") or f"run-{self.id[-6:]}")
         self.description = description
         self.tags = list(tags or [])
-        self.logdir = os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or DEFAULT_LOGDIR)
+        self.logdir = default_logdir(logdir)
         self.dir = os.path.join(self.logdir, self.project, self.id)
         self.uuid: Optional[str] = None
         self.finished = False

@@ -7,27 +7,10 @@ import os
 import time
 from typing import Any, Dict, Optional, Union
 
+from .ids import new_id, new_uuid  # noqa: F401 - new_id: used by Run
 from .record_queue import EVENT, FORMAT, RecordQueue
 from .run_config import Config, to_plain
 from .rundir import acquire_lock, check_name, cut_torn_tail, read_tail, release_lock  # noqa: F401
-
-
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def new_id() -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    # OS entropy: a training script's random.seed() must not make two runs' ids collide
-    tail = "".join(_ALPHABET[b % 36] for b in os.urandom(6))
-    return f"{stamp}-{tail}"
-
-
-def new_uuid() -> str:
-    """A random (version 4) UUID as 32 hex digits, without importing :mod:`uuid`."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    return b.hex()
 
 
 def _version() -> str:

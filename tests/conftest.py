@@ -15,6 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
+# adapters and autolog re-raise their own internal errors instead of warning (seetrain.errors.testing)
+os.environ.setdefault("SEETRAIN_TESTING", "1")
 
 
 def pytest_configure(config):

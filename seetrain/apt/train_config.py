@@ -7,9 +7,10 @@ every plugin is built once so that it checks its own options.
 
 from __future__ import annotations
 
-import difflib
 import os
 from typing import Any, Dict, List, Optional, Sequence
+
+from seetrain.config_overrides import all_keys, apply_overrides, parse_value, split_args
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 GROUPS = ("model",)
@@ -49,60 +50,19 @@ def _resolve_group(group: str, value: Any):
     return _load_yaml(path)
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text) if text != "" else ""
-    except yaml.YAMLError:
-        return text
-
-
-def _all_keys(cfg, prefix: str = "") -> List[str]:
-    from omegaconf import OmegaConf
-
-    out = []
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        out.append(key)
-        if OmegaConf.is_dict(v):
-            out.extend(_all_keys(v, key + "."))
-    return out
-
-
 def load_config(argv: Optional[Sequence[str]] = None):
     """The training config (an OmegaConf ``DictConfig``) from the default, a YAML file and overrides."""
     from omegaconf import OmegaConf
 
-    argv = list(argv or [])
+    words = split_args(argv or [], GROUPS, example="trainer.max_steps=300")
     cfg = _load_yaml(os.path.join(CONFIG_DIR, "default.yaml"))
-    if argv and "=" not in argv[0]:
-        user = argv.pop(0)
-        if not user.endswith((".yaml", ".yml")):
-            raise ValueError(f"unexpected argument {user!r}: give a config file (*.yaml) first, then key=value overrides")
-        cfg = OmegaConf.merge(cfg, _load_yaml(user))
-    overrides = []
-    for item in argv:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value (e.g. trainer.max_steps=300)")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        if key in GROUPS:
-            cfg[key] = _parse_value(value) if value.strip().startswith("{") else value
-        else:
-            overrides.append((key, value))
+    if words.user_file:
+        cfg = OmegaConf.merge(cfg, _load_yaml(words.user_file))
+    for key, value in words.groups.items():
+        cfg[key] = parse_value(value) if value.strip().startswith("{") else value
     for group in GROUPS:
         cfg[group] = _resolve_group(group, cfg.get(group))
-    known = set(_all_keys(cfg))
-    for key, value in overrides:
-        add = key.startswith("+")
-        key = key.lstrip("+")
-        if not add and key not in known and not key.startswith(OPEN_SECTIONS):
-            hint = difflib.get_close_matches(key, sorted(known), n=1)
-            raise ValueError(f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                             + " (prefix it with + to add a new key)")
-        OmegaConf.update(cfg, key, _parse_value(value), merge=True, force_add=True)
-    return cfg
+    return apply_overrides(cfg, words.overrides, OPEN_SECTIONS)
 
 
 def build_model(model_cfg: Dict[str, Any]):
@@ -155,7 +115,7 @@ def _check_types(cfg) -> None:
     from omegaconf import OmegaConf
 
     default = _load_yaml(os.path.join(CONFIG_DIR, "default.yaml"))
-    for key in _all_keys(default):
+    for key in all_keys(default):
         if key.startswith(OPEN_SECTIONS) or key in GROUPS:
             continue
         want = OmegaConf.select(default, key)

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Dict, List
 
+from ..logdir import default_logdir
+
 
 def register(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("sync", help="upload runs to a SeeTrain server (resumes; never duplicates)",
@@ -48,7 +50,7 @@ def _sync(args: argparse.Namespace) -> int:
     if not args.host:
         print("seetrain sync: no server given; pass --host http://HOST:PORT or set SEETRAIN_HOST", file=sys.stderr)
         return 2
-    paths = args.paths or [os.environ.get("SEETRAIN_LOGDIR") or "seetrain_logs"]
+    paths = args.paths or [default_logdir()]
     syncs: Dict[str, RunSync] = {}
     failed = 0
     while True:

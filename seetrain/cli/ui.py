@@ -77,7 +77,9 @@ def _ui(args: argparse.Namespace) -> int:
         sys.exit(f"seetrain ui needs the server extra: pip install 'seetrain[server]' ({exc})")
     from ..server.settings import is_loopback
 
-    logdir = os.path.abspath(args.logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+    from ..logdir import default_logdir
+
+    logdir = default_logdir(args.logdir)
     if not os.path.isdir(logdir):
         print(f"seetrain ui: {logdir} does not exist yet; runs logged there will appear when they start",
               file=sys.stderr)

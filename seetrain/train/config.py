@@ -8,7 +8,9 @@ Order (later wins): ``configs/train.yaml`` < the user's YAML < ``experiment=<nam
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
+
+from seetrain.config_overrides import apply_overrides, split_args
 
 from .errors import TrainConfigError, did_you_mean
 
@@ -83,45 +85,13 @@ def load_group(group: str, value: Any):
     return OmegaConf.merge(load_group(group, base), cfg) if base else cfg
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    if text.strip().startswith("${"):
-        return text  # an interpolation, resolved later
-    try:
-        return yaml.safe_load(text) if text != "" else ""
-    except yaml.YAMLError:
-        return text
-
-
-def split_args(argv: Sequence[str]) -> Tuple[Optional[str], Dict[str, str], List[Tuple[str, str]]]:
-    """(user YAML path, group choices, key overrides) from command-line words."""
-    argv = list(argv)
-    user = None
-    if argv and "=" not in argv[0]:
-        user = argv.pop(0)
-        if not user.endswith((".yaml", ".yml")):
-            raise TrainConfigError(f"unexpected argument {user!r}: give a config file (*.yaml) first, then key=value "
-                                   f"overrides such as model=resnet18 trainer.max_epochs=3")
-    groups, overrides = {}, []
-    for item in argv:
-        if "=" not in item:
-            raise TrainConfigError(f"override {item!r} is not key=value (e.g. trainer.max_epochs=3)")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        if key in GROUPS:
-            groups[key] = value
-        else:
-            overrides.append((key, value))
-    return user, groups, overrides
-
-
 def compose(argv: Sequence[str] = (), base: Any = None):
     """The config (OmegaConf ``DictConfig``, unresolved) from ``argv``; ``base`` replaces the user file
     (``--from-run``: a recorded config)."""
     from omegaconf import OmegaConf
 
-    user_path, cli_groups, overrides = split_args(argv)
+    user_path, cli_groups, overrides = split_args(argv, GROUPS, example="trainer.max_epochs=3",
+                                                  error=TrainConfigError)
     cfg = _load_yaml(os.path.join(CONFIG_DIR, "train.yaml"))
     layers = []
     if base is not None:
@@ -160,28 +130,7 @@ def compose(argv: Sequence[str] = (), base: Any = None):
                 continue  # the command line picked this group; a file's mapping does not add to it
             else:
                 cfg[k] = OmegaConf.merge(cfg[k], v) if OmegaConf.is_dict(cfg.get(k)) and OmegaConf.is_dict(v) else v
-    known = set(_all_keys(cfg))
-    for key, value in overrides:
-        add = key.startswith("+")
-        key = key.lstrip("+")
-        if not add and key not in known and not key.startswith(OPEN_PREFIXES):
-            raise TrainConfigError(f"unknown config key {key!r}{did_you_mean(key, known)} (prefix it with + to add "
-                                   "a key the config does not have)", key=key)
-        OmegaConf.update(cfg, key, _parse_value(value), merge=True, force_add=True)
-    return cfg
-
-
-def _all_keys(cfg, prefix: str = "") -> List[str]:
-    from omegaconf import OmegaConf
-
-    out = []
-    for k in cfg.keys():
-        key = f"{prefix}{k}"
-        out.append(key)
-        v = cfg._get_node(k) if hasattr(cfg, "_get_node") else cfg[k]
-        if OmegaConf.is_dict(v):
-            out.extend(_all_keys(v, key + "."))
-    return out
+    return apply_overrides(cfg, overrides, OPEN_PREFIXES, error=TrainConfigError)
 
 
 def resolve(cfg) -> Dict[str, Any]:

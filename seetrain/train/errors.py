@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable, Optional
+
+from seetrain.errors import did_you_mean  # noqa: F401 - re-exported
 
 
 class TrainConfigError(ValueError):
@@ -24,12 +25,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, step: int, resume_from: Optional[str]) -> None:
         super().__init__(f"training interrupted at step {step}")
         self.step, self.resume_from = step, resume_from
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest option, or ``""``."""
-    hint = difflib.get_close_matches(str(word), sorted(set(map(str, options))), n=1, cutoff=0.6)
-    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
 def unknown(kind: str, name: str, options: Iterable[str], extra: str = "") -> TrainConfigError:

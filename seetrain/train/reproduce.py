@@ -17,7 +17,9 @@ def find_run(run: str, logdir: Optional[str] = None):
         return seetrain.read_run(run)
     matches = [r for r in seetrain.list_runs(logdir) if r.id == run or r.id.endswith(run) or r.name == run]
     if not matches:
-        where = os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+        from seetrain.logdir import default_logdir
+
+        where = default_logdir(logdir)
         raise TrainConfigError(f"--from-run: no run {run!r} under {where} (give a run directory, an id or a name; "
                                "see `seetrain ls`)")
     return matches[-1]

@@ -8,7 +8,9 @@ import copy
 import os
 from typing import Any, Dict, Optional, Sequence
 
-from .config import _all_keys, check_config, compose, resolve
+from seetrain.config_overrides import all_keys
+
+from .config import check_config, compose, resolve
 from .errors import TrainConfigError, did_you_mean
 
 SEARCH_KEYS = ("study_name", "metric", "direction", "n_trials", "timeout", "sampler", "pruner", "space",
@@ -49,7 +51,7 @@ def _check_search(hs: Dict[str, Any], config: Dict[str, Any]) -> None:
     if not isinstance(space, dict) or not space:
         raise TrainConfigError("hparams_search.space is empty: give config keys and their ranges, e.g. "
                                "optim.lr: {type: float, low: 1e-4, high: 1e-1, log: true}", key="hparams_search.space")
-    known = set(_all_keys(OmegaConf.create(config)))
+    known = set(all_keys(OmegaConf.create(config)))
     for key, spec in list(space.items()) + [(k, {"type": "categorical", "choices": [v]}) for k, v in (hs.get("overrides") or {}).items()]:
         where = f"hparams_search.space.{key}"
         if key not in known:

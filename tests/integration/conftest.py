@@ -14,6 +14,13 @@ def finish_integrations(logdir):
     integration.finish()
 
 
+@pytest.fixture
+def shielded(monkeypatch):
+    """The test switch off (``SEETRAIN_TESTING=0``): adapters warn about their own errors as they do
+    for users, for the tests of that shield (everywhere else the suite has them raise)."""
+    monkeypatch.setenv("SEETRAIN_TESTING", "0")
+
+
 @pytest.fixture(scope="module")
 def server():
     """A local server speaking the OpenAI, Anthropic and ZhipuAI wire formats."""

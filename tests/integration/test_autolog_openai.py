@@ -198,7 +198,7 @@ def test_log_messages_off_and_truncation(logdir, client):
         enable_openai_autolog(project="llm", max_text_chars=-1)
 
 
-def test_bug_in_recording_never_reaches_the_caller(logdir, client, monkeypatch):
+def test_bug_in_recording_never_reaches_the_caller(logdir, client, monkeypatch, shielded):
     from seetrain.integration.autolog import _formats
     from seetrain.resilience import get_integration_error_stats, reset_integration_error_stats
 

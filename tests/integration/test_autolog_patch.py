@@ -122,7 +122,7 @@ def _raise_directly():
 
 
 @pytest.mark.parametrize("broken", ["", "start", "fail"])
-def test_api_exception_reaches_caller_unchanged(broken):
+def test_api_exception_reaches_caller_unchanged(broken, shielded):
     reference = _raise_directly()
     rec = Recorder(broken)
     p = _patch.apply(Client, "create", rec, f"t4{broken}")
@@ -156,7 +156,7 @@ def test_async_api_exception_reaches_caller_unchanged():
 
 
 @pytest.mark.parametrize("broken", ["start", "done"])
-def test_logging_bug_is_counted_and_warned_once(broken):
+def test_logging_bug_is_counted_and_warned_once(broken, shielded):
     reset_integration_error_stats()
     owner = f"t6{broken}"
     p = _patch.apply(Client, "create", Recorder(broken), owner)

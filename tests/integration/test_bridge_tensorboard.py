@@ -45,8 +45,10 @@ def _assert_same_as_tensorboard(run, event_dir):
         assert [g["step"] for g in got] == [e.step for e in events]
         for g, e in zip(got, events):
             h = e.histogram_value
-            assert g["counts"] == list(h.bucket)
-            assert g["bins"] == [h.min] + list(h.bucket_limit)
+            assert h.bucket[0] == 0 and h.bucket_limit[0] <= h.min  # torch/tensorboardX: the left edge, not a bin
+            assert g["counts"] == list(h.bucket)[1:]
+            assert g["bins"] == list(h.bucket_limit)
+            assert sum(g["counts"]) == h.num
     for tag in tags["images"]:
         events = acc.Images(tag)
         got = run.media(tag)
@@ -129,7 +131,7 @@ def test_disable_restores_the_writer_classes(logdir, tmp_path):
     assert seetrain.list_runs(logdir, project="tb-off") == []
 
 
-def test_writer_errors_reach_the_user_and_bridge_errors_do_not(logdir, tmp_path, monkeypatch):
+def test_writer_errors_reach_the_user_and_bridge_errors_do_not(logdir, tmp_path, monkeypatch, shielded):
     sync = seetrain.sync_tensorboard(project="tb-err")
     try:
         writer = SummaryWriter(str(tmp_path / "e"))

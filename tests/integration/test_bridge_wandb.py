@@ -160,7 +160,7 @@ def test_import_bad_path_is_one_clear_message(tmp_path):
         cli_main(["import", "wandb", str(tmp_path)])
 
 
-def test_wandb_errors_reach_the_user_and_bridge_errors_do_not(offline, logdir):
+def test_wandb_errors_reach_the_user_and_bridge_errors_do_not(offline, logdir, shielded):
     sync = seetrain.sync_wandb(project="wb-err")
     try:
         with pytest.raises(RuntimeError, match="boom"):

@@ -109,7 +109,7 @@ def test_log_image_and_text_helpers(logdir):
         assert f.read() == "hello"
 
 
-def test_a_logging_failure_warns_and_counts_but_training_goes_on(logdir):
+def test_a_logging_failure_warns_and_counts_but_training_goes_on(logdir, shielded):
     from seetrain.resilience import get_integration_error_stats
 
     before = get_integration_error_stats().get("lightning.log_metrics", {}).get("failures", 0)

@@ -12,10 +12,11 @@ A failing plugin never stops training: the manager catches the exception, counts
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type
+
+from seetrain.errors import did_you_mean
 
 HOOKS = ("on_training_start", "on_epoch_start", "on_epoch_end", "on_batch_start", "on_batch_end",
          "on_training_end")
@@ -31,12 +32,6 @@ PLUGIN_CLASSES: Dict[str, str] = {
     "data-processors": "seetrain.apt.plugins.data_processors:DataProcessorsPlugin",
     "advanced-debugging": "seetrain.apt.plugins.advanced_debugging:AdvancedDebuggingPlugin",
 }
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
-    hint = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
-    return f"; did you mean {hint[0]!r}?" if hint else ""
 
 
 class APTPlugin:

@@ -18,12 +18,13 @@ _MISSING = object()
 
 
 def report(bridge: str, what: str, exc: BaseException) -> None:
-    """Count a failure of a bridge's own code and warn once per bridge."""
-    from seetrain.resilience import report_failure
+    """Count a failure of a bridge's own code and warn once per bridge (raised under
+    ``SEETRAIN_TESTING=1``: :func:`seetrain.integration.run_holder.shield`)."""
+    from seetrain.integration.run_holder import shield
 
-    report_failure(f"bridge.{bridge}", exc, f"the {bridge} bridge could not {what}",
-                   f"your {bridge} calls were not affected; further failures are only counted "
-                   "(seetrain.resilience.get_integration_error_stats())", stacklevel=4, once=True)
+    shield(f"bridge.{bridge}", exc, f"the {bridge} bridge could not {what}",
+           f"your {bridge} calls were not affected; further failures are only counted "
+           "(seetrain.resilience.get_integration_error_stats())", stacklevel=4, once=True)
 
 
 class Patches:

@@ -9,7 +9,7 @@
 
 Both paths go through :func:`summary_values`, which turns one TensorBoard ``Summary`` into
 SeeTrain values exactly as TensorBoard stored them: scalars (``simple_value``, a float32, or a
-scalar tensor), histograms (TensorBoard's buckets: edges ``[min] + bucket_limit``), images (the
+scalar tensor), histograms (TensorBoard's buckets: :func:`histogram_of`), images (the
 PNG TensorBoard wrote, decoded to the same pixels) and text. A SeeTrain run therefore reads back
 value for value what TensorBoard reads from its event file.
 
@@ -51,6 +51,16 @@ def _tensor_scalar(tensor: Any) -> Optional[float]:
     return None
 
 
+def histogram_of(h: Any) -> Tuple[List[float], List[float]]:
+    """(edges, counts) of a TensorBoard ``HistogramProto``, which keeps only right edges
+    (``bucket_limit``): the left edge is ``min``, unless the writer put an empty bucket first to carry
+    the left edge in its limit (torch and tensorboardX do), which is then that edge, not a bin."""
+    limits, counts = list(h.bucket_limit), list(h.bucket)
+    if len(counts) > 1 and counts[0] == 0 and limits[0] <= h.min:
+        return limits, counts[1:]
+    return [h.min] + limits, counts
+
+
 def summary_values(summary: Any) -> Dict[str, Any]:
     """SeeTrain values (numbers, Image, Histogram, Text) for every supported value of a Summary."""
     out: Dict[str, Any] = {}
@@ -60,10 +70,9 @@ def summary_values(summary: Any) -> Dict[str, Any]:
         if kind == "simple_value":
             out[tag] = value.simple_value
         elif kind == "histo":
-            h = value.histo
-            edges = [h.min] + list(h.bucket_limit)
-            if len(h.bucket) and len(edges) == len(h.bucket) + 1:
-                out[tag] = seetrain.Histogram(bins=edges, counts=list(h.bucket))
+            edges, counts = histogram_of(value.histo)
+            if counts and len(edges) == len(counts) + 1:
+                out[tag] = seetrain.Histogram(bins=edges, counts=counts)
         elif kind == "image":
             from PIL import Image as PILImage
 

@@ -33,6 +33,7 @@ from typing import Any, Dict, Optional, Union
 import keras
 
 import seetrain
+from seetrain.integration.run_holder import RunHolder
 from seetrain.integration.model_artifacts import ModelArtifacts
 from seetrain.resilience import report_failure
 
@@ -54,7 +55,7 @@ def _number(value: Any) -> Optional[float]:
     return None
 
 
-class SeeTrainCallback(keras.callbacks.Callback):
+class SeeTrainCallback(RunHolder, keras.callbacks.Callback):
     """Log a Keras ``fit`` (epoch and optional batch metrics, learning rate, model summary).
 
     Args:
@@ -86,24 +87,15 @@ class SeeTrainCallback(keras.callbacks.Callback):
         self._last_epoch = -1
 
     # --- the run -----------------------------------------------------------------------------
-    @property
-    def experiment(self) -> "seetrain.Run":
-        """The SeeTrain run, created on first use."""
-        if self._run is None:
-            kwargs = dict(self._init)
-            kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
-            self._run = seetrain.init(**kwargs)
-            self._run.config.update({"_framework": FRAMEWORK, "keras": {"version": keras.__version__,
-                                                                        "backend": keras.backend.backend()}})
-        return self._run
+    FRAMEWORK, SUBJECT = FRAMEWORK, "the Keras callback"
 
-    def finish(self, status: str = "success") -> None:
-        """Finish the run now (otherwise it is finished when the process exits)."""
-        if self._run is not None:
-            try:
-                self._run.finish(status)
-            except Exception as exc:
-                self._warn("finish", exc)
+    def _create_run(self) -> "seetrain.Run":
+        kwargs = dict(self._init)
+        kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
+        run = seetrain.init(**kwargs)
+        run.config.update({"_framework": FRAMEWORK, "keras": {"version": keras.__version__,
+                                                              "backend": keras.backend.backend()}})
+        return run
 
     # --- Keras hooks -------------------------------------------------------------------------
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
@@ -206,8 +198,6 @@ class SeeTrainCallback(keras.callbacks.Callback):
                 out["optimizer"] = {"name": type(optimizer).__name__}
         return out
 
-    def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"keras.{what}", exc, f"the Keras callback could not {what}")
 
 
 def _size(weight: Any) -> int:

@@ -22,10 +22,7 @@ Works with the ``lightning`` package or, when only that is installed, ``pytorch_
 from __future__ import annotations
 
 import os
-import random
-import string
 import sys
-import time
 from argparse import Namespace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -38,20 +35,15 @@ except ImportError:  # only the standalone pytorch_lightning package is installe
 
 import seetrain
 from seetrain.integration.model_artifacts import ModelArtifacts
-from seetrain.resilience import report_failure
+from seetrain.integration.run_holder import RunHolder
+from seetrain.ids import new_id
+from seetrain.logdir import default_logdir
 
 FRAMEWORK = "pytorch_lightning"
 
 
 def _rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
-
-
-def _new_run_id() -> str:
-    """A run id chosen before the run exists (in the format SeeTrain uses), so that processes
-    spawned with a pickled logger and the parent all name the same run."""
-    tail = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=6))
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{tail}"
 
 
 def _asked_by_trainer_log_dir() -> bool:
@@ -61,7 +53,7 @@ def _asked_by_trainer_log_dir() -> bool:
     return frame is not None and frame.f_code.co_name == "log_dir" and "trainer" in frame.f_code.co_filename
 
 
-class SeeTrainLogger(Logger):
+class SeeTrainLogger(RunHolder, Logger):
     """A Lightning logger that writes one SeeTrain run from global rank zero.
 
     Args:
@@ -87,7 +79,7 @@ class SeeTrainLogger(Logger):
         self._experiment_name = experiment_name
         self._description = description
         self._config = config
-        self._logdir = os.path.abspath(logdir or os.environ.get("SEETRAIN_LOGDIR") or "./seetrain_logs")
+        self._logdir = default_logdir(logdir)
         self._prefix = str(prefix or "")
         self._artifacts = ModelArtifacts(log_model, FRAMEWORK)
         self._run_id: Optional[str] = init_kwargs.pop("id", None) or None
@@ -96,6 +88,8 @@ class SeeTrainLogger(Logger):
         self._reopen = False  # finalize("failed") finished the run; the next logging call resumes it
 
     # --- the run -----------------------------------------------------------------------------
+    FRAMEWORK, SUBJECT = "lightning", "the Lightning logger"
+
     @property
     def experiment(self) -> "seetrain.Run":
         """The SeeTrain run, created on first use (a disabled run on ranks other than zero)."""
@@ -267,12 +261,7 @@ class SeeTrainLogger(Logger):
         self._finish(status)
 
     def _finish(self, status: str) -> None:
-        if self._run is None:
-            return
-        try:
-            self._run.finish(status)
-        except Exception as exc:
-            self._warn("finish", exc)
+        RunHolder.finish(self, status)  # without touching _reopen (a hand-over to spawned processes)
 
     # --- pickling (ddp_spawn): the run's id travels, the open run does not -------------------
     def __getstate__(self) -> Dict[str, Any]:
@@ -285,7 +274,8 @@ class SeeTrainLogger(Logger):
         """
         if _rank() == 0:
             if self._run_id is None:
-                self._run_id = _new_run_id()
+                # chosen before the run exists, so the spawned processes and this one name one run
+                self._run_id = new_id()
             if self._run is not None and not self._run.finished and self._run.mode != "disabled":
                 self._finish("success")
                 self._reopen = True
@@ -293,9 +283,6 @@ class SeeTrainLogger(Logger):
         state["_run"] = None
         state["_reopen"] = False
         return state
-
-    def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"lightning.{what}", exc, f"the Lightning logger could not {what}")
 
 
 __all__: List[str] = ["SeeTrainLogger"]

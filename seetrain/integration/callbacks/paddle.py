@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional
 import paddle
 
 import seetrain
-from seetrain.resilience import report_failure
+from seetrain.integration.run_holder import RunHolder
 
 FRAMEWORK = "paddle"
 
@@ -65,7 +65,7 @@ def _is_writer() -> bool:
         return True
 
 
-class SeeTrainPaddleCallback(paddle.callbacks.Callback):
+class SeeTrainPaddleCallback(RunHolder, paddle.callbacks.Callback):
     """Log a ``paddle.Model`` fit/evaluate: per-step and per-epoch metrics, learning rate, summaries.
 
     Args:
@@ -102,25 +102,16 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
         self._summary_keys: Optional[Dict[str, str]] = None
 
     # --- the run -----------------------------------------------------------------------------
-    @property
-    def experiment(self) -> "seetrain.Run":
-        """The SeeTrain run, created on first use."""
-        if self._run is None:
-            kwargs = dict(self._init)
-            kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
-            self._run = seetrain.init(**kwargs)
-            self._run.config.update({"_framework": FRAMEWORK,
-                                     "paddle": {"version": paddle.__version__,
-                                                "device": paddle.device.get_device()}})
-        return self._run
+    FRAMEWORK, SUBJECT = FRAMEWORK, "the PaddlePaddle callback"
 
-    def finish(self, status: str = "success") -> None:
-        """Finish the run now (otherwise it is finished when the process exits)."""
-        if self._run is not None:
-            try:
-                self._run.finish(status)
-            except Exception as exc:
-                self._warn("finish", exc)
+    def _create_run(self) -> "seetrain.Run":
+        kwargs = dict(self._init)
+        kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
+        run = seetrain.init(**kwargs)
+        run.config.update({"_framework": FRAMEWORK,
+                           "paddle": {"version": paddle.__version__, "device": paddle.device.get_device()}})
+        return run
+
 
     # --- Paddle hooks ------------------------------------------------------------------------
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
@@ -257,8 +248,6 @@ class SeeTrainPaddleCallback(paddle.callbacks.Callback):
             out["optimizer"] = desc
         return out
 
-    def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"paddle.{what}", exc, f"the PaddlePaddle callback could not {what}")
 
 
 __all__ = ["SeeTrainPaddleCallback"]

@@ -32,8 +32,8 @@ from typing import Any, Dict, Optional, Set, Tuple
 from transformers import TrainerCallback
 
 import seetrain
+from seetrain.integration.run_holder import RunHolder
 from seetrain.integration.model_artifacts import ModelArtifacts
-from seetrain.resilience import report_failure
 
 FRAMEWORK = "transformers"
 _PREFIXES = (("eval_", "eval/"), ("test_", "test/"), ("predict_", "predict/"))
@@ -75,7 +75,7 @@ def _log_model_from_env() -> Any:
     return "all" if value == "all" else value in ("1", "true", "yes", "on")
 
 
-class SeeTrainCallback(TrainerCallback):
+class SeeTrainCallback(RunHolder, TrainerCallback):
     """Record a Hugging Face ``Trainer`` run in SeeTrain (world process zero only).
 
     Args:
@@ -105,12 +105,7 @@ class SeeTrainCallback(TrainerCallback):
         self._logged_eval: Set[Tuple[int, str]] = set()
 
     # --- the run -----------------------------------------------------------------------------
-    @property
-    def experiment(self) -> "seetrain.Run":
-        """The SeeTrain run, created on first use (a disabled run on processes other than zero)."""
-        if self._run is None:
-            self._run = self._create_run()
-        return self._run
+    FRAMEWORK, SUBJECT = FRAMEWORK, "the Transformers callback"
 
     def _create_run(self, args: Any = None) -> "seetrain.Run":
         zero = self._rank_zero if self._rank_zero is not None else _is_rank_zero()
@@ -148,14 +143,6 @@ class SeeTrainCallback(TrainerCallback):
         # what the user passed as config= wins over the TrainingArguments of the same name
         user = set((run.config.to_dict()))
         run.config.update({k: v for k, v in values.items() if k not in user})
-
-    def finish(self, status: str = "success") -> None:
-        """Finish the run now (otherwise it is finished when the process exits)."""
-        if self._run is not None:
-            try:
-                self._run.finish(status)
-            except Exception as exc:
-                self._warn("finish", exc)
 
     # --- Trainer events ----------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -233,8 +220,6 @@ class SeeTrainCallback(TrainerCallback):
         except Exception as exc:
             self._warn("flush", exc)
 
-    def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"transformers.{what}", exc, f"the Transformers callback could not {what}")
 
 
 def register(integration_utils: Any = None) -> None:

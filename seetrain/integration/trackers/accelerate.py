@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional
 from accelerate.tracking import GeneralTracker, on_main_process
 
 import seetrain
-from seetrain.resilience import report_failure
+from seetrain.integration.run_holder import RunHolder
 
 FRAMEWORK = "accelerate"
 
@@ -55,7 +55,7 @@ def _project_from_init_trackers() -> Optional[str]:
     return None
 
 
-class SeeTrainTracker(GeneralTracker):
+class SeeTrainTracker(RunHolder, GeneralTracker):
     """An Accelerate tracker that writes one SeeTrain run from the main process.
 
     Args:
@@ -65,6 +65,7 @@ class SeeTrainTracker(GeneralTracker):
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
     """
 
+    FRAMEWORK, SUBJECT = FRAMEWORK, "the Accelerate tracker"
     name = "seetrain"
     requires_logging_directory = False
     main_process_only = True
@@ -116,13 +117,6 @@ class SeeTrainTracker(GeneralTracker):
         """The SeeTrain run (created on first use)."""
         return self.experiment
 
-    @property
-    def experiment(self) -> "seetrain.Run":
-        """The SeeTrain run (a disabled one on non-main processes)."""
-        if self._run is None:
-            self._create_run()
-        return self._run  # type: ignore[return-value]
-
     # --- logging -----------------------------------------------------------------------------
     @on_main_process
     def store_init_configuration(self, values: Dict[str, Any]) -> None:
@@ -155,18 +149,6 @@ class SeeTrainTracker(GeneralTracker):
             self.experiment.log(data, step=step)
         except Exception as exc:
             self._warn("log_images", exc)
-
-    def finish(self, status: str = "success") -> None:
-        """Finish the run (``accelerator.end_training()`` calls this)."""
-        if self._run is None:
-            return
-        try:
-            self._run.finish(status)
-        except Exception as exc:
-            self._warn("finish", exc)
-
-    def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"accelerate.{what}", exc, f"the Accelerate tracker could not {what}")
 
 
 class _RegisteredSeeTrainTracker(SeeTrainTracker):

@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import seetrain
-from seetrain.resilience import report_failure
+from seetrain.integration.run_holder import shield
 from seetrain import SeeTrainWarning
 
 FRAMEWORK = "optuna"
@@ -249,4 +249,4 @@ class SeeTrainOptunaCallback:
         self.finish("crashed" if exc_type is not None else "success")
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"optuna.{what.split()[0]}", exc, f"the Optuna callback could not {what}", "the study goes on")
+        shield(f"optuna.{what.split()[0]}", exc, f"the Optuna callback could not {what}", "the study goes on")

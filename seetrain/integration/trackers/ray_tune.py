@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from ray.tune.logger import LoggerCallback
 
 import seetrain
-from seetrain.resilience import report_failure
+from seetrain.integration.run_holder import shield
 from seetrain import SeeTrainWarning
 
 FRAMEWORK = "ray_tune"
@@ -224,16 +224,16 @@ class SeeTrainLoggerCallback(LoggerCallback):
                     run.config.update({"ray/status": "UNFINISHED"})
                     run.finish(status)
             except Exception as exc:
-                report_failure("ray_tune.finish", exc, f"the Ray Tune callback could not finish trial {trial_id}",
-                               "the experiment goes on")
+                shield("ray_tune.finish", exc, f"the Ray Tune callback could not finish trial {trial_id}",
+                       "the experiment goes on")
         self._runs.clear()
         if self._placeholder is not None:
             self._placeholder.finish(status)
 
     def _warn(self, what: str, trial: Any, exc: BaseException) -> None:
-        report_failure(f"ray_tune.{what.split()[0]}", exc,
-                       f"the Ray Tune callback could not {what} trial {getattr(trial, 'trial_id', trial)}",
-                       "the experiment goes on")
+        shield(f"ray_tune.{what.split()[0]}", exc,
+               f"the Ray Tune callback could not {what} trial {getattr(trial, 'trial_id', trial)}",
+               "the experiment goes on")
 
 
 def _error_text(trial: Any) -> str:

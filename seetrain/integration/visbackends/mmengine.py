@@ -21,7 +21,7 @@ from mmengine.registry import VISBACKENDS
 from mmengine.visualization.vis_backend import BaseVisBackend, force_init_env
 
 import seetrain
-from seetrain.resilience import report_failure
+from seetrain.integration.run_holder import RunHolder
 
 FRAMEWORK = "mmengine"
 _INIT_KEYS = ("project", "experiment_name", "description", "config", "logdir")
@@ -50,7 +50,7 @@ def _runner_experiment_name() -> Optional[str]:
 
 
 @VISBACKENDS.register_module(name="SeeTrainVisBackend", force=True)
-class SeeTrainVisBackend(BaseVisBackend):
+class SeeTrainVisBackend(RunHolder, BaseVisBackend):
     """Write MMEngine's scalars, images and config to a SeeTrain run.
 
     Args:
@@ -61,6 +61,8 @@ class SeeTrainVisBackend(BaseVisBackend):
         project, experiment_name, description, config, logdir, **kwargs: the same, given directly
             (they win over ``init_kwargs``).
     """
+
+    FRAMEWORK, SUBJECT = FRAMEWORK, "the MMEngine backend"
 
     def __init__(self, save_dir: Optional[str] = None, init_kwargs: Optional[Dict[str, Any]] = None, *,
                  project: Optional[str] = None, experiment_name: Optional[str] = None,
@@ -176,13 +178,4 @@ class SeeTrainVisBackend(BaseVisBackend):
         except Exception as exc:
             self._warn("close", exc)
 
-    def finish(self, status: str = "success") -> None:
-        """Finish the run with ``status`` (the unified integration API calls this)."""
-        if self._run is not None:
-            try:
-                self._run.finish(status)
-            except Exception as exc:
-                self._warn("finish", exc)
 
-    def _warn(self, what: str, exc: BaseException) -> None:
-        report_failure(f"mmengine.{what}", exc, f"the MMEngine backend could not {what}")

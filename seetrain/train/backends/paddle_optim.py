@@ -1,35 +1,14 @@
 """Optimizer and learning-rate schedule for the PaddlePaddle backend from the same ``optim`` and
 ``scheduler`` config sections as the PyTorch one (:mod:`seetrain.train.backends.torch_optim`): the
-same optimizers, weight decay on weights only (not biases or norms), the same per-step factors."""
+same optimizers, weight decay on weights only (not biases or norms), the same per-step factors (:mod:`.lr_schedule`)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Optional
 
 import paddle
 
-
-def lr_factor(cfg: Dict[str, Any], total_steps: int, steps_per_epoch: float):
-    """The per-step LR factor of ``scheduler`` (linear warm-up, then cosine / step decay), or None."""
-    name = cfg.get("name", "none")
-    total_steps = max(int(total_steps), 1)
-    warmup = int(round(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch))
-    if name == "none" and not warmup:
-        return None
-    floor, gamma, every = float(cfg.get("min_lr_ratio", 0.0)), float(cfg.get("gamma", 0.1)), int(cfg.get("step_size", 30))
-
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if name == "cosine":
-            progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        if name == "step":
-            return gamma ** int(step / max(steps_per_epoch, 1e-9) // every)
-        return 1.0
-
-    return factor
+from .lr_schedule import lr_factor
 
 
 def build_schedule(lr: float, cfg: Dict[str, Any], total_steps: int, steps_per_epoch: float):
