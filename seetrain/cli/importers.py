@@ -14,6 +14,8 @@ import argparse
 import os
 from typing import List, Optional, Tuple
 
+from ..logdir import DEFAULT_LOGDIR
+
 
 def _report(kind: str, results: List[Tuple[str, Optional[int], Optional[str]]]) -> int:
     """Print one line per source run; exit code 0 when nothing failed."""
@@ -108,5 +110,5 @@ def register(sub: "argparse._SubParsersAction") -> None:
     for p, default in ((wb, None), (tb, None), (ml, None)):
         p.add_argument("--project", default=default,
                        help="SeeTrain project (default: the W&B project / log directory name / MLflow experiment)")
-        p.add_argument("--logdir", default=None, help="SeeTrain log directory (default: $SEETRAIN_LOGDIR or "
-                                                      "./seetrain_logs)")
+        p.add_argument("--logdir", default=None,
+                       help=f"SeeTrain log directory (default: $SEETRAIN_LOGDIR or {DEFAULT_LOGDIR})")
