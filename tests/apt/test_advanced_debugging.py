@@ -147,14 +147,14 @@ def test_memory_tracking_and_leak_detection(logdir):
 
 def test_profile_section_ranks_bottlenecks():
     plugin = AdvancedDebuggingPlugin()
-    for _ in range(2):
+    for _ in range(2):  # a sleep lasts at least its time; an empty section takes microseconds
         with plugin.profile_section("slow"):
-            time.sleep(0.03)
+            time.sleep(0.1)
         with plugin.profile_section("fast"):
-            time.sleep(0.005)
+            pass
     ranked = plugin.bottlenecks()
     assert [b["section"] for b in ranked] == ["slow", "fast"] and ranked[0]["calls"] == 2
-    assert ranked[0]["mean_ms"] >= 25 and 0.5 < ranked[0]["share"] < 1.0
+    assert ranked[0]["mean_ms"] >= 100 and 0.5 < ranked[0]["share"] < 1.0
     with pytest.raises(RuntimeError):
         with plugin.profile_section("boom"):
             raise RuntimeError("boom")

@@ -16,8 +16,6 @@ KILLED_SCRIPT = textwrap.dedent("""
     i = 0
     while True:
         run.log({"i": i})
-        if i % 100 == 0:
-            print(i, flush=True)
         i += 1
         time.sleep(0.0005)
 """)
@@ -28,18 +26,24 @@ def test_sigkill_keeps_everything_flushed(tmp_path):
     script.write_text(KILLED_SCRIPT)
     proc = popen_python([str(script), str(tmp_path / "logs")], stdout=subprocess.PIPE, text=True)
     run_dir = proc.stdout.readline().strip()
-    last_printed = 0
-    deadline = time.time() + 3.0
-    while time.time() < deadline:
-        last_printed = int(proc.stdout.readline())
+    records = os.path.join(run_dir, "records.jsonl")
+    on_disk = 0  # records the writer flushed on its own (the script never calls flush()) before the kill
+    deadline = time.monotonic() + 60
+    while on_disk < 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if os.path.exists(records):
+            with open(records, "rb") as f:
+                data = f.read()
+            on_disk = data[:data.rfind(b"\n") + 1].count(b'"i":')  # whole lines only
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    time.sleep(0.1)
+    assert on_disk >= 2000, "the writer did not flush on its own"
     r = seetrain.read_run(run_dir)
     values = r.scalars("i").values
-    # everything up to roughly one flush interval (0.2 s) before the kill is on disk, in order, no gaps
+    # everything flushed before the kill is still there after it, in order, no gaps
+    # (how recent the last flushed record is, the one-second bound, is measured in benchmarks/)
     assert values == list(range(len(values)))
-    assert len(values) >= last_printed - 1500, (len(values), last_printed)
+    assert len(values) >= on_disk, (len(values), on_disk)
     # nobody finished the run: run.json still says running, with the heartbeat that lets readers
     # call it vanished once it is stale (the reader's tests cover that side)
     assert r.meta["status"] == "running" and r.meta["heartbeat"] >= r.meta["start_time"]
