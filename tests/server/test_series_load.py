@@ -136,3 +136,33 @@ def test_query_answers_each_run_with_total_last_x_and_points_after(store):
         assert after["x"].tolist() == [97.0, 98.0, 99.0] and after["total"] == 3 and after["last_x"] == 99.0
         ranged = series.query(conn, [a], "loss", x="time", start=1010.0, end=1014.0, points=0)[0]
         assert ranged["x"].tolist() == [1010.0, 1012.0, 1014.0] and ranged["y"].tolist() == [0.5, 0.6, 0.7]
+
+
+def test_steps_out_of_order_inside_one_batch_come_back_sorted(store):
+    """Records are stored in seq order; their steps need not be (a user may log step 5 before 3)."""
+    a, b = _uuid.uuid4().hex, _uuid.uuid4().hex
+    _ingest(store, a, [5, 3, 4], 0)
+    _ingest(store, b, [7, 2], 0)
+    with store.read() as conn:
+        assert series.load(conn, a, "loss")[0].tolist() == [3.0, 4.0, 5.0]
+        assert series.load(conn, b, "loss")[0].tolist() == [2.0, 7.0]
+
+
+def test_repeated_steps_keep_arrival_order_in_long_series(store):
+    """A resumed run logs steps 0..299 again after 200..499: each repeated step gives its first
+    value, then its second (a stable sort), whatever the length."""
+    a = _uuid.uuid4().hex
+    _ingest(store, a, range(200, 500), 0, value=lambda s: 1.0)
+    _ingest(store, a, range(0, 300), 300, value=lambda s: 2.0)
+    with store.read() as conn:
+        xs, ys = series.load(conn, a, "loss")
+    want = sorted([(s, 1.0) for s in range(200, 500)] + [(s, 2.0) for s in range(0, 300)], key=lambda p: p[0])
+    assert list(zip(xs.tolist(), ys.tolist())) == [(float(s), v) for s, v in want]
+
+
+def test_chunk_steps_from_a_stride_or_from_the_blob():
+    from seetrain.server.series import chunk_steps
+
+    assert chunk_steps(3, 10.0, 2.5, b"").tolist() == [10.0, 12.5, 15.0]
+    blob = np.array([1.0, 4.0, 9.0], dtype="<f8").tobytes()
+    assert chunk_steps(3, 1.0, None, blob).tolist() == [1.0, 4.0, 9.0]
