@@ -15,12 +15,14 @@ points go to packed ``series_chunks`` rows (one per key per part), see :mod:`.db
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import threading
 import operator
 import time
 import zlib
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import orjson
@@ -206,6 +208,43 @@ def _parts(recs: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
     return parts
 
 
+class _WriterQueue:
+    """First come, first served among one process's record writers. SQLite makes a waiting writer
+    poll with growing sleeps (up to 100 ms), so a writer that just arrived overtakes one that has
+    waited for seconds; queueing here first gives each part its turn in arrival order."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._next = self._serving = 0
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._cv:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._cv.wait()
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._serving += 1
+                self._cv.notify_all()
+
+
+_QUEUES: Dict[int, _WriterQueue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def _writer_turn(store) -> Any:
+    """The store's writer queue on SQLite (PostgreSQL locks rows, so writers of other runs never wait)."""
+    if store.engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _QUEUES_LOCK:
+        q = _QUEUES.setdefault(id(store.engine), _WriterQueue())
+    return q.turn()
+
+
 def store_records(store, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
     """Append validated records to run ``uuid`` in short write transactions (see :func:`_parts`);
     ``store`` is the app's :class:`~.app.Store`. Each part's rows are built before its transaction
@@ -225,7 +264,7 @@ def store_records(store, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
             existing = _stored_seqs(conn, uuid, lo, hi) if lo <= seen_last else set()
         new = _new_only(part, existing)
         rows = _rows(uuid, new) if new else None
-        with store.write() as conn:
+        with _writer_turn(store), store.write() as conn:
             row = _run_row(conn, uuid, lock=True)
             if lo <= row["last_seq"]:  # did a concurrent request store some of these seqs meanwhile?
                 now = _stored_seqs(conn, uuid, lo, hi)
