@@ -9,9 +9,8 @@ sends half a request holds each one, with its file descriptor, for ever.
   two reads (as nginx's ``client_body_timeout``), so a large upload on a slow link still works.
 
 On expiry a request that was not answered yet gets ``408`` and the connection is closed (one that
-never sent a byte is closed without a word). The
-deadlines wrap whichever protocol uvicorn picks (``h11``, or ``httptools`` when installed) and read
-only what both keep per request: ``cycle.more_body`` (the body is still arriving),
+never sent a byte is closed without a word). The deadlines wrap uvicorn's ``h11`` or ``httptools``
+protocol and read only what both keep per request: ``cycle.more_body`` (the body is still arriving),
 ``cycle.response_started``/``response_complete`` and ``flow.read_paused`` (the server, not the
 client, is holding the data back).
 """
