@@ -86,6 +86,7 @@ def test_a_revoked_key_stops_working_once_the_key_cache_expires(make_server, tmp
     db = str(tmp_path / "revoke.sqlite")
     doomed, doomed_id = _create(db, "--project", "A", "--write")
     kept, _ = _create(db, "--project", "A")
+    assert doomed.startswith("st_") and len(doomed) > 40 and doomed_id == doomed[3:11]  # the id shows 8 characters
     srv = make_server(db=db)
     assert api(srv.url, "/api/v1/runs", key=doomed)[0] == 200      # looked up and cached
     assert api(srv.url, "/api/v1/runs", key=kept)[0] == 200
