@@ -4,7 +4,11 @@ A media object copies its input when created (so the caller may reuse its buffer
 read then, so later changes to the file do not change what was logged) and is encoded to a
 standard file under ``media/`` by the media thread, never on the ``log()`` hot path. A media
 object built from bad input does not raise: it carries an ``error`` that ``log()`` reports once,
-naming the key, and the rest of the record is kept.
+naming the key, and the rest of the record is kept (``strict=True`` raises there). What can be
+checked cheaply is checked then: a path image or WAV by its header, histogram edges by their order.
+What only full decoding finds (a truncated image) is a :class:`MediaInputError` in the media
+thread: one warning naming the key, never counted as a lost record; ``strict=True`` raises it at
+the next ``log()``.
 """
 
 from __future__ import annotations
