@@ -3,7 +3,6 @@
 import os
 import subprocess
 import textwrap
-import time
 
 import pytest
 
@@ -66,27 +65,25 @@ def test_seqs_and_steps_continue_across_resumes_without_config_re_emitted(logdir
         seetrain.init(project="p", id="nope", resume="must")
 
 
+def _bytes_read() -> int:
+    """Bytes this process has read through read() calls so far (Linux /proc/self/io ``rchar``)."""
+    with open("/proc/self/io") as f:
+        return int(next(line for line in f if line.startswith("rchar:")).split()[1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="counts bytes read through Linux /proc/self/io")
 def test_resume_reads_only_the_tail(logdir):
-    """A run of 200,000 records resumes as fast as a short one (its cost does not grow with length)."""
+    """Resuming a run of 200,000 records reads a tail of its records, not the file (its cost does not grow
+    with length); counted in bytes read, not timed (resume speed is measured in benchmarks/)."""
     run = seetrain.init(project="p", id="long", system_metrics=False, console="off")
     for i in range(200_000):
         run.log({"x": i})
     run.finish()
-    short = seetrain.init(project="p", id="short", system_metrics=False, console="off")
-    short.log({"x": 0})
-    short.finish()
-
-    def resume_time(rid):
-        best = 1e9
-        for _ in range(3):
-            t = time.perf_counter()
-            r = seetrain.init(project="p", id=rid, resume=True, system_metrics=False, console="off")
-            best = min(best, time.perf_counter() - t)
-            r.finish()
-        return best
-
-    long_t, short_t = resume_time("long"), resume_time("short")
-    assert long_t < short_t + 0.05, (long_t, short_t)
+    size = os.path.getsize(os.path.join(run.dir, "records.jsonl"))
+    before = _bytes_read()
+    seetrain.init(project="p", id="long", resume=True, system_metrics=False, console="off").finish()
+    read = _bytes_read() - before
+    assert read < size / 20, (read, size)
     assert seetrain.init(project="p", id="long", resume=True, system_metrics=False).step == 200_000
 
 
