@@ -43,18 +43,14 @@ def test_a_run_training_in_another_process_updates_on_the_page(browser, ui):
         p.wait_rendered()
         assert pg.get_attribute("[data-status]", "data-status") == "running"
         first = int(p.chart("train/loss")["total"])
-        delays = []
         for _ in range(3):  # the page follows the run: each point logged shows up, with the right value
-            step, value, t_logged = open(progress).read().split()
-            step = int(step)
+            step = int(open(progress).read().split()[0])
             pg.wait_for_function(f"+document.querySelector('.chart[data-key=\"train/loss\"]').dataset.total >= {step + 1}",
-                                 timeout=15_000)
-            delays.append(time.time() - float(t_logged))
+                                 timeout=15_000)  # how soon: benchmarks/bench_ui.py (the < 2 s target)
         c = p.chart("train/loss")
         total = int(c["total"])
         assert total > first and int(c["points"]) == total
         assert float(c["last"]) == pytest.approx(round(1.0 / total, 6))  # value logged at step total-1
-        assert max(delays) < 10, delays  # the < 2 s target is measured by benchmarks/bench_ui.py
         first_loads = [u for u in p.requests if "/api/v1/ui/series" in u and "train%2Floss" in u]
         updates = [u for u in p.requests if "/api/v1/series" in u and "train%2Floss" in u]
         assert len(first_loads) == 1  # one full load, then only what is new (a cursor: after=last x)
