@@ -211,3 +211,29 @@ def test_decorator_defaults_and_listener():
     assert flaky.breaker.state == "open" and changes == [("closed", "open")]
     with pytest.raises(CircuitOpenError, match="30s after opening"):
         flaky()
+
+
+def test_after_reset_a_later_half_open_trial_still_goes_through():
+    br = CircuitBreaker(failure_threshold=1, recovery_timeout=0.0)
+    with pytest.raises(Down):
+        br.call(_fail)
+    br.reset()
+    with pytest.raises(Down):
+        br.call(_fail)                        # open again; with no recovery time the next call is the trial
+    assert br.call(lambda: "trial") == "trial" and br.state == "closed"
+
+
+def test_a_call_while_the_half_open_trial_runs_is_refused_with_the_reason():
+    br = CircuitBreaker(failure_threshold=1, recovery_timeout=0.0, name="svc")
+    with pytest.raises(Down):
+        br.call(_fail)
+    seen = []
+
+    def trial():                              # the breaker's lock is not held while the call runs
+        with pytest.raises(CircuitOpenError) as e:
+            br.call(lambda: "second")
+        seen.append(str(e.value))
+        return "first"
+
+    assert br.call(trial) == "first" and br.state == "closed"
+    assert seen == ["circuit 'svc' is half-open and its trial call is running"]
