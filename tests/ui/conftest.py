@@ -53,7 +53,7 @@ class UI:
         self.log = open(os.path.join(index_dir, "ui.log"), "w+")
         cmd = [sys.executable, "-m", "seetrain.cli", "ui", logdir, "--port", "0", "--index-dir", index_dir]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     env={**os.environ, **(env or {})}, cwd=str(REPO))
+                                     env=child_env(**(env or {})), cwd=str(REPO))
         line = self.proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if not m:
