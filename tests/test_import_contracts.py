@@ -6,15 +6,16 @@ no framework, adapters use only the public API), and no module import circle any
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Dict, List, Set
 
 import pytest
 
 import seetrain
-from tests._child import CHECKOUT
+from tests._child import CHECKOUT, run_python
 
 grimp = pytest.importorskip("grimp", reason="import-linter is in the dev extra: pip install -e .[dev]")
-importlinter_cli = pytest.importorskip("importlinter.cli")
+pytest.importorskip("importlinter", reason="import-linter is in the dev extra: pip install -e .[dev]")
 
 try:
     import tomllib
@@ -81,10 +82,28 @@ def test_the_checkout_under_test_is_analysed():
     assert os.path.dirname(os.path.abspath(seetrain.__file__)) == os.path.join(CHECKOUT, "seetrain")
 
 
-def test_import_linter_contracts_are_kept(capsys):
-    code = importlinter_cli.lint_imports(config_filename=PYPROJECT, no_cache=True, no_logo=True)
-    out = capsys.readouterr().out
-    assert code == 0, out
+def lint(config: str) -> "subprocess.CompletedProcess[str]":
+    """``lint-imports`` on ``config`` in a child process that imports this checkout."""
+    code = ("import sys; from importlinter.cli import lint_imports; "
+            "sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))")
+    return run_python(["-c", code, config], cwd=CHECKOUT, capture_output=True, text=True, timeout=240)
+
+
+def test_import_linter_contracts_are_kept():
+    done = lint(PYPROJECT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "broken" in done.stdout and " 0 broken" in done.stdout
+
+
+def test_a_broken_contract_fails_the_check(tmp_path):
+    """The check can fail: a contract the code breaks (Run does import run_start) is reported by name."""
+    config = tmp_path / "contracts.toml"
+    config.write_text('[tool.importlinter]\nroot_package = "seetrain"\n\n[[tool.importlinter.contracts]]\n'
+                      'name = "run_start knows no Run"\ntype = "forbidden"\nsource_modules = ["seetrain.run"]\n'
+                      'forbidden_modules = ["seetrain.run_start"]\n')
+    done = lint(str(config))
+    assert done.returncode == 1
+    assert "run_start knows no Run BROKEN" in done.stdout
 
 
 def test_no_module_import_circle_in_seetrain():

@@ -8,48 +8,17 @@ every plugin is built once so that it checks its own options.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from seetrain.config_overrides import all_keys, apply_overrides, parse_value, split_args
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+from .model_config import CONFIG_DIR, _group_options, _load_yaml, _resolve_group, build_model  # noqa: F401
+
 GROUPS = ("model",)
 OPEN_SECTIONS = ("plugins.", "model.")  # keys under these are checked by the plugin / APTConfig instead
 
 
 # --- configuration -----------------------------------------------------------------------------
-def _load_yaml(path: str):
-    from omegaconf import OmegaConf
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    cfg = OmegaConf.load(path)
-    if not isinstance(cfg, dict) and not OmegaConf.is_dict(cfg):
-        raise ValueError(f"{path} must hold a YAML mapping at the top level")
-    return cfg
-
-
-def _group_options(group: str) -> List[str]:
-    folder = os.path.join(CONFIG_DIR, group)
-    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
-
-
-def _resolve_group(group: str, value: Any):
-    """A mapping for ``group``: a name in ``configs/<group>/``, a YAML path, or already a mapping."""
-    from omegaconf import OmegaConf
-
-    if value is None or OmegaConf.is_dict(value) or isinstance(value, dict):
-        return OmegaConf.create(value or {})
-    value = str(value)
-    if value.endswith((".yaml", ".yml")) or os.sep in value:
-        return _load_yaml(value)
-    path = os.path.join(CONFIG_DIR, group, value + ".yaml")
-    if not os.path.isfile(path):
-        raise ValueError(f"unknown {group} config {value!r}; choose one of {_group_options(group)} "
-                         f"or give a path to a YAML file")
-    return _load_yaml(path)
-
-
 def load_config(argv: Optional[Sequence[str]] = None):
     """The training config (an OmegaConf ``DictConfig``) from the default, a YAML file and overrides."""
     from omegaconf import OmegaConf
@@ -63,17 +32,6 @@ def load_config(argv: Optional[Sequence[str]] = None):
     for group in GROUPS:
         cfg[group] = _resolve_group(group, cfg.get(group))
     return apply_overrides(cfg, words.overrides, OPEN_SECTIONS)
-
-
-def build_model(model_cfg: Dict[str, Any]):
-    """An :class:`APTLanguageModel` or :class:`StandardLanguageModel` from the ``model`` section."""
-    from .model import APTConfig, MODEL_TYPES
-
-    spec = dict(model_cfg)
-    kind = spec.pop("type", "apt")
-    if kind not in MODEL_TYPES:
-        raise ValueError(f"model.type={kind!r} is not known; use one of {sorted(MODEL_TYPES)}")
-    return MODEL_TYPES[kind](APTConfig.from_dict(spec))
 
 
 def validate_config(cfg) -> Any:

@@ -21,7 +21,7 @@ def load_or_train_teacher(plugin: Any, context: Dict[str, Any]) -> Any:
                          "(a model config such as vft_small, trained first for teacher_steps)")
     from omegaconf import OmegaConf
 
-    from seetrain.apt.train_config import _resolve_group, build_model
+    from seetrain.apt.model_config import _resolve_group, build_model
 
     spec = OmegaConf.to_container(_resolve_group("model", cfg["teacher_config"]), resolve=True)
     teacher = build_model(spec)
