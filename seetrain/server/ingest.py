@@ -86,7 +86,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
         project = check_project(meta.get("project"), max_len)
         rid = no_nul(str(meta.get("id") or uuid[:8])[:max_len])
         values = dict(uuid=uuid, project=project, run_id=rid, name=no_nul(str(meta.get("name") or rid)[:512]),
-                      status=status or "running", exit_code=int_or_none(meta.get("exit_code")),
+                      status=status or "running", exit_code=int_or_none(meta.get("exit_code"), 32),
                       start_time=float_or_none(meta.get("start_time")) or now,
                       end_time=float_or_none(meta.get("end_time")),
                       heartbeat=float_or_none(meta.get("heartbeat")), tags=tags or [],
@@ -103,7 +103,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
         values["status"] = status
     for k in ("exit_code",):
         if k in meta:
-            values[k] = int_or_none(meta[k])
+            values[k] = int_or_none(meta[k], 32)  # runs.exit_code is a 32-bit column
     for k in ("start_time", "end_time", "heartbeat"):
         if meta.get(k) is not None:
             values[k] = float_or_none(meta[k])

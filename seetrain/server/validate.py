@@ -89,8 +89,9 @@ def caption_text(c: Any) -> Optional[str]:
     return None if c is None else no_nul(c if isinstance(c, str) else str(c))
 
 
-def int_or_none(v: Any) -> Optional[int]:
-    return v if type(v) is int and -2**63 <= v < 2**63 else None
+def int_or_none(v: Any, bits: int = 64) -> Optional[int]:
+    """``v`` when it is an integer that fits ``bits`` signed bits (the column), else None."""
+    return v if type(v) is int and -2**(bits - 1) <= v < 2**(bits - 1) else None
 
 
 def float_or_none(v: Any) -> Optional[float]:
@@ -173,10 +174,16 @@ def cut_line(line: str, limit: int) -> str:
     return line[:limit] + f" ... [{len(line) - limit:,} characters cut: the server keeps {limit:,} per line]"
 
 
+def _where(i: int, r: Dict[str, Any]) -> str:
+    """Record ``i`` of the batch, named by its seq too (what a user finds in records.jsonl)."""
+    seq = r.get("seq")
+    return f"records[{i}] (seq {seq})" if type(seq) is int else f"records[{i}]"
+
+
 def _scan_record(i: int, r: Dict[str, Any], t: Any, lim: Limits) -> bool:
     """Check record ``i`` against the limits (raises); True when it must be rewritten (a NUL, or a
     console line to cut)."""
-    scan = _Scan(lim, f"records[{i}]")
+    scan = _Scan(lim, _where(i, r))
     rewrite = False
     for k, v in r.items():
         scan.string(k)
@@ -308,7 +315,7 @@ def _validate_each(recs: List[Any], lim: Limits) -> List[Dict[str, Any]]:
             kt = tuple(data)
             if kt not in good_keys:
                 if len(kt) > lim.keys:
-                    raise IngestError(413, f"records[{i}] holds more than {lim.keys:,} keys; split it into "
+                    raise IngestError(413, f"{_where(i, r)} holds more than {lim.keys:,} keys; split it into "
                                            "several records")
                 for k in kt:
                     if len(k) > max_key:
@@ -319,7 +326,7 @@ def _validate_each(recs: List[Any], lim: Limits) -> List[Dict[str, Any]]:
                 raise IngestError(422, f"records[{i}].step must be an integer")
             for v in data.values():
                 for ref in media_refs(v) or ():
-                    check_media_path(ref.get("path"), f"records[{i}] media path")
+                    check_media_path(ref.get("path"), f"{_where(i, r)} media path")
         else:
             _check_other(i, r, t)
         tm = r.get("time")

@@ -22,9 +22,10 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 
+INT = st.integers(-2**63, 2**64 - 1)  # what JSON encoders write
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # NUL and any plane; no lone surrogate
 KEY = st.one_of(TEXT, st.sampled_from(["a", "a.b", "ü", "a,b", "a\\", "", "\x00", "lr", "_type", "path"]))
-LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st.floats(allow_nan=False, allow_infinity=False),
+LEAF = st.one_of(st.none(), st.booleans(), INT, st.floats(allow_nan=False, allow_infinity=False),
                  TEXT, st.sampled_from(["NaN", "Infinity", "-Infinity"]))
 JSON = st.recursive(LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEY, inner, max_size=4),
                     max_leaves=20)
@@ -47,7 +48,7 @@ RECORD = st.fixed_dictionaries(
     {"seq": st.one_of(st.integers(0, 40), st.integers(-5, 2**63 - 1), TEXT)},
     optional={"type": st.sampled_from(["metrics", "system", "config", "summary", "event", "console", "custom", 7]),
               "time": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.none(), TEXT, st.booleans()),
-              "step": st.one_of(st.integers(-2**63, 2**64 - 1), st.none(), TEXT),
+              "step": st.one_of(INT, st.none(), TEXT),
               "data": st.one_of(st.dictionaries(KEY, VALUE, max_size=6), JSON),
               "config": st.one_of(st.dictionaries(KEY, VALUE, max_size=4), JSON),
               "summary": st.one_of(st.dictionaries(KEY, VALUE, max_size=4), JSON),
@@ -57,12 +58,12 @@ RUN_BODY = st.fixed_dictionaries(
     optional={"name": st.one_of(TEXT, JSON), "id": st.one_of(TEXT, JSON), "tags": st.one_of(st.lists(TEXT, max_size=4), JSON),
               "config": st.one_of(st.dictionaries(KEY, VALUE, max_size=6), deep_json()),
               "summary": st.one_of(st.dictionaries(KEY, VALUE, max_size=4), deep_json()),
-              "status": st.sampled_from(["running", "success", "nope"]), "exit_code": st.one_of(st.integers(), TEXT),
-              "start_time": st.one_of(st.floats(allow_nan=False), st.integers(-2**63, 2**64 - 1), TEXT),
+              "status": st.sampled_from(["running", "success", "nope"]), "exit_code": st.one_of(INT, TEXT),
+              "start_time": st.one_of(st.floats(allow_nan=False), INT, TEXT),
               "heartbeat": st.floats(allow_nan=False, allow_infinity=False), "host": VALUE, "env": VALUE})
 FINISH = st.fixed_dictionaries({"status": st.sampled_from(["success", "failed", "killed", "running", "x"])},
                                optional={"summary": st.one_of(st.dictionaries(KEY, VALUE, max_size=4), deep_json()),
-                                         "exit_code": st.one_of(st.integers(), TEXT),
+                                         "exit_code": st.one_of(INT, TEXT),
                                          "end_time": st.one_of(st.floats(allow_nan=False), TEXT)})
 
 

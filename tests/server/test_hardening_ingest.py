@@ -171,6 +171,13 @@ def test_a_uuid_with_a_trailing_newline_is_not_a_second_identity(srv):
         assert status == 400 and "32 hex digits" in answer["detail"], (method, path, status, answer)
 
 
+def test_an_exit_code_beyond_32_bits_is_not_stored(srv):
+    u = _uuid.uuid4().hex
+    assert put_run(srv.url, u, exit_code=-11_665_340_349)[0] == 200
+    status, body = api(srv.url, f"/api/v1/runs/{u}/finish", "POST", orjson.dumps({"status": "failed", "exit_code": 2**40}))
+    assert status == 200 and body["exit_code"] is None, body
+
+
 def test_a_run_id_of_any_text_still_exports(srv):
     u = _uuid.uuid4().hex
     assert put_run(srv.url, u, id="r\x13\U0005cc16 \"ü\";x")[0] == 200
