@@ -83,16 +83,20 @@ def _json_value(col: Any, dialect: str, key: str) -> Tuple[Any, Any]:
     text but ``"`` works the same on both databases (non-ASCII, commas, backslashes, empty segments).
     ``text`` is the value as Python's ``str()`` writes it for strings, numbers and booleans
     (``True``); ``number`` is the value when it is a JSON number, else NULL. Uses only JSON functions
-    of SQLite (``json_extract``, ``json_type``, ``json_each``) and PostgreSQL (``json_extract_path``,
-    ``json_extract_path_text``, ``json_typeof``), each key passed as its own parameter."""
+    of SQLite (``json_extract``, ``json_type``, ``json_each``) and PostgreSQL (``->``, ``->>``,
+    ``json_typeof``), each key passed as its own parameter; a segment names an object's key on both,
+    never an array index."""
     if '"' in key or not key:
         raise ValueError(f"JSON key {key[:60]!r}: a config or summary key must be non-empty and have no '\"'")
     paths = [(key,)] + ([tuple(key.split("."))] if "." in key else [])
     texts, nums = [], []
     for parts in paths:
         if dialect == "postgresql":
-            txt = func.json_extract_path_text(col, *parts)
-            typ = func.json_typeof(func.json_extract_path(col, *parts))
+            parent = col  # json -> text finds object keys only (json_extract_path would index arrays too)
+            for part in parts[:-1]:
+                parent = parent.op("->")(cast(literal(part), String))
+            last = cast(literal(parts[-1]), String)
+            txt, typ = parent.op("->>")(last), func.json_typeof(parent.op("->")(last))
             nums.append(case((typ == "number", cast(txt, Float)), else_=null()))
             texts.append(case((typ == "boolean", case((txt == "true", "True"), else_="False")),
                               (typ == "null", "None"), else_=txt))

@@ -211,7 +211,8 @@ def test_nul_or_an_integer_beyond_int64_in_a_query_parameter_is_a_400_saying_whi
 
 def test_json_key_paths_behave_the_same_on_both_databases(srv):
     runs = {"comma": {"a,b": 1}, "nested": {"a": {"b": 1}}, "umlaut": {"ü": 2, "ß": {"é": "x"}},
-            "emptyseg": {"a": {"": {"b": 3}}}, "backslash": {"a\\": 4}, "other": {"ü": 1}}
+            "emptyseg": {"a": {"": {"b": 3}}}, "backslash": {"a\\": 4}, "other": {"ü": 1},
+            "array": {"layers": [64, 32], "k": {"0": 7}}}
     ids = {}
     for name, config in runs.items():
         ids[name] = u = _uuid.uuid4().hex
@@ -226,6 +227,7 @@ def test_json_key_paths_behave_the_same_on_both_databases(srv):
     assert names("config.%C3%9F.%C3%A9=x") == ["umlaut"]
     assert names("config.a..b=3") == ["emptyseg"]
     assert names("config.a%5C=4") == ["backslash"]
+    assert names("config.layers.0=64") == [] and names("config.k.0=7") == ["array"]  # keys of objects, never indices
     status, body = api(srv.url, "/api/v1/runs?project=p&config.q%22k=5")
     assert status == 422 and "no '\"'" in body["detail"], body  # refused alike on both
     ordered = [r["name"] for r in runs_of(srv.url, "project=p&sort=config.%C3%BC")["runs"]]
