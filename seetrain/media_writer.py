@@ -11,13 +11,30 @@ import collections
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Set
+from typing import Any, Deque, Dict, Iterable, List, Optional, Protocol, Set, Tuple
 
 from .media import MediaInputError
-from .record_queue import Item
+from .record_queue import Item, RecordQueue
+from .rundir import RecordFile
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .writer import RunWriter
+
+class MediaOwner(Protocol):
+    """What the media writer needs of the run's writer (:class:`~seetrain.writer.RunWriter` is one):
+    where the run lives, its record file and queue, and where to report what was written or lost."""
+
+    run_dir: str
+    file: RecordFile
+    queue: RecordQueue
+
+    def records_written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None: ...
+
+    def add_lost(self, seqs: List[int], reason: str) -> None: ...
+
+    def problem(self, key: str, message: str) -> None: ...
+
+    def report(self, what: str, exc: BaseException, key: Optional[str] = None, extra: str = "") -> None: ...
+
+    def notify_progress(self) -> None: ...
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -31,7 +48,7 @@ def media_dirname(key: str) -> str:
 class MediaWriter(threading.Thread):
     """Writes the media records handed over by a :class:`~seetrain.writer.RunWriter`."""
 
-    def __init__(self, owner: "RunWriter") -> None:
+    def __init__(self, owner: MediaOwner) -> None:
         super().__init__(name="seetrain-media", daemon=True)
         self.owner = owner
         self.items: Deque[Item] = collections.deque()
@@ -97,7 +114,7 @@ class MediaWriter(threading.Thread):
                 if err is not None:
                     owner.add_lost([seq], f"{type(err).__name__}: {err}")
                 else:
-                    owner._written(seq, ())
+                    owner.records_written(seq, ())
                 return
             if not out:
                 owner.add_lost([seq], "no media value of the record could be written (see the warning before)")
@@ -107,7 +124,7 @@ class MediaWriter(threading.Thread):
             if err is not None:
                 owner.add_lost([seq], f"{type(err).__name__}: {err}")
             else:
-                owner._written(seq, [(step, stored)])
+                owner.records_written(seq, [(step, stored)])
         finally:
             owner.queue.media_done(nbytes)
             with self._lock:

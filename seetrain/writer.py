@@ -102,7 +102,7 @@ class RunWriter(threading.Thread):
                     last_written = max(it[1] for it in batch if it[0] != MEDIA and it[1] not in failed) \
                         if failed else next(it[1] for it in reversed(batch) if it[0] != MEDIA)
                     stored.append((last_step, {}))
-                    self._written(last_written, stored)
+                    self.records_written(last_written, stored)
             with self.progress:
                 self.done_seq = batch[-1][1]
                 self.progress.notify_all()
@@ -188,7 +188,7 @@ class RunWriter(threading.Thread):
             failed.append(seq)
         return None
 
-    def _written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
+    def records_written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
         with self._lock:
             if last_seq > self.last_seq:
                 self.last_seq = last_seq

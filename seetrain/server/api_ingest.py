@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import ingest
 from .auth import Principal
-from .app import JSONResponse, Store, principal, readable_run, require
+from .deps import JSONResponse, Store, principal, readable_run, require
 from .queries import get_run, run_detail
 
 router = APIRouter()

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from . import queries, series
-from .app import JSONResponse, Store, principal, readable_run, require
+from .deps import JSONResponse, Store, principal, readable_run, require
 from .auth import Principal
 from .blobs import check_sha
 from .ingest import norm_uuid

@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from . import queries, series
-from .app import JSONResponse, principal, readable_run
+from .deps import JSONResponse, principal, readable_run
 from .auth import Principal
 from .ingest import norm_uuid
 
