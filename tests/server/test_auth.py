@@ -112,3 +112,68 @@ def test_open_server_refuses_non_loopback_without_key(tmp_path):
                           str(tmp_path / "b"), "--host", "0.0.0.0", "--port", "1"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode != 0 and "without an API key" in out.stderr
+
+
+# --- in process: the Authenticator and the key table on a real, migrated SQLite database --------
+def _migrated_engine(path: str):
+    from seetrain.server.db import make_engine, upgrade
+    from seetrain.server.settings import normalize_db_url
+
+    engine = make_engine(normalize_db_url(path))
+    upgrade(engine)
+    return engine
+
+
+def test_a_database_that_held_a_key_stays_closed_even_without_its_marker(tmp_path):
+    """``keys_ever_created``: False on a new database, even one holding other server facts; True
+    once a key was created, after it is revoked (the marker), and for a key row whose marker is
+    missing (a database written before the marker existed)."""
+    from sqlalchemy import delete, insert
+
+    from seetrain.server.auth import KEYS_EVER_CREATED, create_key, keys_ever_created, revoke_key
+    from seetrain.server.db.models import server_state
+
+    engine = _migrated_engine(str(tmp_path / "ever.sqlite"))
+    with engine.begin() as conn:
+        conn.execute(insert(server_state).values(name="some_other_fact", value="1", updated=0.0))
+    with engine.connect() as conn:
+        assert keys_ever_created(conn) is False
+    _, kid = create_key(engine, "A", write=False)
+    _, kid2 = create_key(engine, "B", write=True)                 # a second key: the marker is kept once
+    with engine.connect() as conn:
+        assert keys_ever_created(conn) is True
+    assert revoke_key(engine, kid) and revoke_key(engine, kid2)
+    with engine.connect() as conn:
+        assert keys_ever_created(conn) is True                     # revoking every key opens nothing
+    create_key(engine, "A", write=False)
+    with engine.begin() as conn:
+        conn.execute(delete(server_state).where(server_state.c.name == KEYS_EVER_CREATED))
+    with engine.connect() as conn:
+        assert keys_ever_created(conn) is True                     # the key row alone is enough
+    engine.dispose()
+
+
+def test_an_api_key_or_a_public_address_closes_a_server_with_an_empty_database(tmp_path):
+    from seetrain.server.auth import Authenticator
+
+    engine = _migrated_engine(str(tmp_path / "closed.sqlite"))
+    assert Authenticator(engine, None, ttl=0.0, loopback=True).is_open() is True
+    assert Authenticator(engine, "admin-" + "x" * 20, ttl=0.0, loopback=True).is_open() is False
+    assert Authenticator(engine, None, ttl=0.0, loopback=False).is_open() is False
+    engine.dispose()
+
+
+def test_keys_list_shows_id_scope_rights_and_the_note_cut_to_256_characters(tmp_path):
+    from seetrain.server.auth import create_key, list_keys
+
+    engine = _migrated_engine(str(tmp_path / "list.sqlite"))
+    _, plain = create_key(engine, "A", write=False)
+    _, noted = create_key(engine, "*", write=True, note="n" * 300)
+    rows = {r["id"]: r for r in list_keys(engine)}
+    assert set(rows) == {plain, noted}
+    assert {k: rows[plain][k] for k in ("project", "can_write", "note")} == {"project": "A", "can_write": False,
+                                                                              "note": ""}
+    assert {k: rows[noted][k] for k in ("project", "can_write")} == {"project": "*", "can_write": True}
+    assert rows[noted]["note"] == "n" * 256
+    assert all(isinstance(r["created"], float) and r["created"] > 0 for r in rows.values())
+    engine.dispose()
