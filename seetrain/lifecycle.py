@@ -20,7 +20,9 @@ SeeTrain only observes how a program ends; it never changes it:
   closed (the parent's ``.lock`` stays held by the parent alone) and the locks a child may touch
   are made anew. A ``log()`` on an inherited run is refused with one warning that says what to do
   (recording it into the parent's run would need a second writer of one file; the run directory
-  has exactly one writer). A child may start its own run with ``seetrain.init()``.
+  has exactly one writer). A child may start its own run with ``seetrain.init()``. A child is born
+  with SIGTERM's default disposition (ours is set aside across ``fork()``), so a child terminated at
+  once dies as it would without SeeTrain; a run the child starts installs the handler again.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional
 _active: List[Any] = []  # the open runs, oldest first (``seetrain.log`` writes to the last one)
 _active_lock = threading.Lock()
 _installed = False
-_state: Dict[str, Any] = {"exit": None, "signal": None, "last_value": None}
+_state: Dict[str, Any] = {"exit": None, "signal": None, "last_value": None, "sigterm_pid": None}
 _real_exit = sys.exit
 
 
@@ -67,6 +69,7 @@ def register(run: Any, end: Callable[[Ending], None], forked_away: Callable[[], 
         _active.append(run)
         _hooks[id(run)] = _Hooks(os.getpid(), end, forked_away)
     install()
+    _install_sigterm()  # again in a forked child, which starts with the default (see _before_fork)
 
 
 def unregister(run: Any) -> None:
@@ -197,6 +200,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if not installed:
         return  # chained by a framework's handler: the default disposition would have done nothing here
     pid = os.getpid()
+    if pid != _state["sigterm_pid"]:
+        # a forked child that got SIGTERM before its after-fork hook gave it the default back: die of it
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(pid, signal.SIGTERM)
+        return
     runs = _own_runs()
     if runs:
         end = Ending("killed", 128 + signum, None)
@@ -221,15 +229,43 @@ def _install_sigterm() -> None:
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
+            _state["sigterm_pid"] = os.getpid()
     except (ValueError, OSError, TypeError):
         pass
+
+
+def _set_sigterm(handler: Any) -> bool:
+    """Swap the SIGTERM disposition between ours and the default; False where that cannot be done."""
+    try:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, handler)
+            return True
+    except (ValueError, OSError, TypeError):
+        pass
+    return False
+
+
+# A forked child must get SIGTERM's default disposition, as it would without SeeTrain: Python drops
+# the signals that arrive in a child before its interpreter is re-initialised, so a child that
+# inherited our handler and was terminated at once (multiprocessing's Pool.terminate) could lose
+# the signal and hang. The default is therefore in place across fork(), and ours restored in the
+# parent right after; a parent terminated during those microseconds dies of SIGTERM unrecorded.
+def _before_fork() -> None:
+    _state["sigterm_paused"] = signal.getsignal(signal.SIGTERM) is _on_sigterm and _set_sigterm(signal.SIG_DFL)
+
+
+def _after_fork_in_parent() -> None:
+    if _state.pop("sigterm_paused", False) and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _set_sigterm(_on_sigterm)
 
 
 # --- fork --------------------------------------------------------------------------------------
 def _after_fork_in_child() -> None:
     global _active_lock
     _active_lock = threading.Lock()
-    _state.update(exit=None, signal=None)
+    _state.update(exit=None, signal=None, sigterm_paused=False)
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # forked from another thread: not paused before
+        _set_sigterm(signal.SIG_DFL)
     pid = os.getpid()
     for run in list(_active):
         hooks = _hooks.get(id(run))
@@ -245,7 +281,7 @@ def install() -> None:
     _installed = True
     _state["last_value"] = getattr(sys, "last_value", None)
     atexit.register(_finish_all_at_exit)
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
     if sys.exit is _real_exit:
         sys.exit = _exit
     _observe_quitters()

@@ -141,3 +141,37 @@ def test_spawned_children_have_no_run(tmp_path):
     assert [r["data"] for r in lines(run_dir) if r["type"] == "metrics"] == [{"x": 1}]
     assert meta(run_dir)["status"] == "success"
     assert "called before seetrain.init()" in out.stderr
+
+
+BORN_WITH_DEFAULT_SIGTERM = """
+    import os, signal, sys
+    seen = []
+    os.register_at_fork(after_in_child=lambda: seen.append(signal.getsignal(signal.SIGTERM)))  # runs first
+    import seetrain
+    run = seetrain.init(project="p", logdir=sys.argv[1], system_metrics=False)
+    ours = signal.getsignal(signal.SIGTERM)
+    assert ours is not signal.SIG_DFL                      # SeeTrain records SIGTERM in this process
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        born = "default" if seen[0] is signal.SIG_DFL else repr(seen[0])
+        own = seetrain.init(project="p", logdir=sys.argv[1], system_metrics=False)   # its own run
+        again = "ours" if signal.getsignal(signal.SIGTERM) is ours else "other"
+        os.write(w, f"{born} {again}".encode())
+        os._exit(0)
+    os.close(w)
+    print(os.read(r, 100).decode(), flush=True)
+    os.waitpid(pid, 0)
+    print("parent", "ours" if signal.getsignal(signal.SIGTERM) is ours else "lost", flush=True)
+    run.finish()
+"""
+
+
+def test_a_forked_child_is_born_with_the_default_sigterm(tmp_path):
+    """Python drops signals that reach a child before its interpreter is re-initialised; a child that
+    inherited SeeTrain's handler and was terminated at once (Pool.terminate right after the Pool
+    started) hung. The child is born with the default disposition, as without SeeTrain; a run it
+    starts itself gets the handler; the parent keeps it."""
+    out = run_script(tmp_path, BORN_WITH_DEFAULT_SIGTERM, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["default", "ours", "parent", "ours"], out.stdout
