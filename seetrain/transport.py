@@ -65,7 +65,7 @@ class Client:
             self._conn.close()
             self._conn = None
 
-    def _once(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str]) -> Any:
+    def _once(self, method: str, path: str, body: Optional[bytes], headers: Dict[str, str], raw: bool = False) -> Any:
         if self._conn is None:
             cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
             self._conn = cls(self.netloc, timeout=self.timeout)
@@ -82,6 +82,8 @@ class Client:
         if resp.getheader("connection", "").lower() == "close":
             self.close()
         if 200 <= resp.status < 300:
+            if raw:
+                return data
             return orjson.loads(data) if data else None
         try:
             detail = orjson.loads(data).get("detail", "")
@@ -90,8 +92,10 @@ class Client:
         cls_ = Transient if resp.status in RETRY_STATUS else ServerError
         raise cls_(resp.status, str(detail), _retry_after(resp.getheader("retry-after")))
 
-    def call(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None) -> Any:
-        """One request with retries on transient failures; raises the last error."""
+    def call(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
+             raw: bool = False) -> Any:
+        """One request with retries on transient failures; raises the last error. The answer's
+        JSON decoded, or its bytes with ``raw=True``."""
         import tenacity
 
         exp = tenacity.wait_random_exponential(multiplier=0.25, max=8.0)
@@ -104,5 +108,5 @@ class Client:
         for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(self.attempts), wait=wait, reraise=True,
                                          retry=tenacity.retry_if_exception_type(Transient)):
             with attempt:
-                return self._once(method, path, body, headers or {})
+                return self._once(method, path, body, headers or {}, raw)
         raise AssertionError("unreachable")  # pragma: no cover
