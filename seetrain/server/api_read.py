@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..run_filter import parse as parse_filter
 from . import queries, series
 from .deps import JSONResponse, Store, principal, readable_run, require
 from .auth import Principal
@@ -63,6 +64,7 @@ def get_projects(request: Request, p: Principal = Depends(principal)):
 @router.get("/runs")
 def get_runs(request: Request, project: Optional[str] = None, status: Optional[str] = None,
              tag: Optional[str] = None, q: Optional[str] = None, sort: str = "-start_time",
+             filter: Optional[str] = None,
              limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
              p: Principal = Depends(principal)):
     store: Store = request.app.state.store
@@ -70,10 +72,11 @@ def get_runs(request: Request, project: Optional[str] = None, status: Optional[s
         require(p, project, write=False)
     cfg = {k[len("config."):]: v for k, v in request.query_params.items() if k.startswith("config.")}
     try:
+        flt = parse_filter(filter) if filter else None  # a filter it cannot read: 422 naming where and what
         with store.read() as conn:
             return queries.list_runs(conn, allowed=p.project, project=project, status=status, tag=tag, q=q,
                                      config=cfg, sort=sort, limit=limit, offset=offset,
-                                     stale_s=store.settings.heartbeat_stale_s)
+                                     stale_s=store.settings.heartbeat_stale_s, filter=flt)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 

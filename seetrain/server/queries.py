@@ -13,6 +13,7 @@ from sqlalchemy import Float, String, and_, case, cast, exists, func, literal, n
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
+from ..run_filter import ORDERING, Condition, Filter, Literal
 from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
 
 LIST_FIELDS = ("uuid", "run_id", "name", "project", "status", "start_time", "end_time", "heartbeat", "tags",
@@ -137,6 +138,52 @@ def _has_tag(dialect: str, tag: str) -> Any:
     return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
 
 
+def _text_cmp(dialect: str, expr: Any, op: str, text: str) -> Any:
+    """``expr op text`` by code point on both databases (PostgreSQL's collation could sort otherwise)."""
+    if dialect == "postgresql":
+        expr = expr.collate("C")
+    return {"<": expr < text, "<=": expr <= text, ">": expr > text, ">=": expr >= text}[op]
+
+
+def _json_equal(text: Any, number: Any, lit: Literal) -> Any:
+    """A JSON value equals ``lit`` (never NULL): the same number, the same text, or the boolean
+    ``true``/``false`` names (as :func:`seetrain.run_filter._json_equal`)."""
+    conds = [and_(text.isnot(None), text == lit.text)]
+    if lit.number is not None:
+        conds.append(and_(number.isnot(None), number == lit.number))
+    if lit.text.lower() in ("true", "false"):
+        conds.append(and_(text.isnot(None), text == lit.text.capitalize()))
+    return or_(*conds)
+
+
+def _condition(dialect: str, cond: Condition, eff: Any) -> Any:
+    """One filter condition as a two-valued SQL expression (no NULL: ``!=`` negates ``=`` exactly)."""
+    f, op = cond.field, cond.op
+    negate = op in ("!=", "not in")
+    if f.kind == "tag":
+        hit = or_(*[_has_tag(dialect, lit.text) for lit in cond.values])
+    elif f.kind in ("status", "name", "id"):
+        col = {"status": eff, "name": runs.c.name, "id": runs.c.run_id}[f.kind]
+        if op in ORDERING:
+            return _text_cmp(dialect, col, op, cond.values[0].text)
+        hit = col.in_([lit.text for lit in cond.values])
+    else:
+        text, number = _json_value(runs.c.config if f.kind == "config" else runs.c.summary, dialect, f.key)
+        if op in ORDERING:
+            lit = cond.values[0]
+            if lit.number is not None:
+                return and_(number.isnot(None), {"<": number < lit.number, "<=": number <= lit.number,
+                                                 ">": number > lit.number, ">=": number >= lit.number}[op])
+            return and_(number.is_(None), text.isnot(None), _text_cmp(dialect, text, op, lit.text))
+        hit = or_(*[_json_equal(text, number, lit) for lit in cond.values])
+    return not_(hit) if negate else hit
+
+
+def filter_clause(dialect: str, flt: Filter, eff: Any) -> List[Any]:
+    """WHERE terms for a parsed runs filter (:mod:`seetrain.run_filter`); ``eff`` is the effective status."""
+    return [_condition(dialect, c, eff) for c in flt.conditions]
+
+
 def _status_exprs(now: float, stale_s: float):
     """``(stale, effective status, duration)`` as SQL, the same as :func:`run_summary` computes."""
     beat = func.coalesce(func.nullif(runs.c.heartbeat, 0), runs.c.updated)
@@ -174,7 +221,7 @@ def _order_by(dialect: str, sort: str, eff: Any, duration: Any) -> List[Any]:
 
 def list_runs(conn: Connection, *, allowed: Optional[str], project: Optional[str], status: Optional[str],
               tag: Optional[str], q: Optional[str], config: Dict[str, str], sort: str, limit: int, offset: int,
-              stale_s: float) -> Dict[str, Any]:
+              stale_s: float, filter: Optional[Filter] = None) -> Dict[str, Any]:
     """One page of runs, filtered, sorted and paged by the database (``total`` counts every match)."""
     dialect = conn.dialect.name
     now = time.time()
@@ -197,6 +244,8 @@ def list_runs(conn: Connection, *, allowed: Optional[str], project: Optional[str
         where.append(_has_tag(dialect, tag))
     for k, v in config.items():
         where.append(_config_match(dialect, k, v))
+    if filter is not None:
+        where.extend(filter_clause(dialect, filter, eff))
     order = _order_by(dialect, sort, eff, duration)
     total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
     # sort the uuids alone, then read the page's rows (the sorter never carries config/summary JSON)
