@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from typing import Any, Callable, List
+
+
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -119,9 +124,31 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         os.environ.update(settings.to_env())
         common["http"] = "seetrain.server.read_deadline:WorkerProtocol"  # a worker imports it by name
-        uvicorn.run("seetrain.server.app:app_from_env", factory=True, workers=args.workers, **common)
-    else:
-        uvicorn.run(create_app(settings), **common)
+        return serve_until_interrupted(lambda: uvicorn.run("seetrain.server.app:app_from_env", factory=True,
+                                                           workers=args.workers, **common), "seetrain server")
+    app = create_app(settings)
+    return serve_until_interrupted(lambda: uvicorn.run(app, **common), "seetrain server")
+
+
+def serve_until_interrupted(serve: Callable[[], None], name: str) -> int:
+    """Run ``serve`` (a uvicorn server, which closes itself on Ctrl-C); 0 when it ends by itself,
+    ``INTERRUPTED`` after Ctrl-C, with one line on stderr instead of a traceback."""
+    interrupted: List[int] = []
+
+    def on_sigint(signum: int, frame: Any) -> None:  # uvicorn hands a caught Ctrl-C back to this handler
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        serve()
+    except KeyboardInterrupt:
+        interrupted.append(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        print(f"{name}: stopped (Ctrl-C)", file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 

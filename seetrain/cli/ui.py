@@ -15,7 +15,7 @@ import socket
 import sys
 from typing import Optional, Tuple
 
-from .server import add_http_options, http_settings, uvicorn_options
+from .server import add_http_options, http_settings, serve_until_interrupted, uvicorn_options
 
 DEFAULT_PORT = 5096  # beside `seetrain server`'s 5095, so both can run on one machine
 
@@ -102,7 +102,6 @@ def _ui(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False,
                                            timeout_graceful_shutdown=2, **uvicorn_options(settings)))
     try:
-        server.run(sockets=[sock])
+        return serve_until_interrupted(lambda: server.run(sockets=[sock]), "seetrain ui")
     finally:
         watcher.stop()
-    return 0
