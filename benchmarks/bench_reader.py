@@ -81,7 +81,7 @@ def run_py(code: str) -> str:
 def bench_incremental(path: str, repeat: int) -> list:
     code = f"""
         import time
-        from seetrain.reader import read_records
+        from seetrain.rundir.reader import read_records
         for _ in range({repeat}):
             off, n, t, c0 = 0, 0, time.perf_counter(), time.process_time()
             while True:
@@ -99,7 +99,7 @@ def bench_read_run_memory(run_dir: str, repeat: int) -> list:
     size = os.path.getsize(os.path.join(run_dir, "records.jsonl"))
     code = f"""
         import resource
-        import seetrain.reader as R
+        import seetrain.rundir.reader as R
         base = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
         r = R.read_run({run_dir!r})
         s = [r.scalars(k) for k in r.keys()]
@@ -159,7 +159,7 @@ def main() -> None:
         # which would make every fresh process compile SeeTrain first); a first run fills the cache
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
-        run_py("import seetrain, seetrain.reader, seetrain.run_start, seetrain.writer, seetrain.cli.runs")
+        run_py("import seetrain, seetrain.rundir.reader, seetrain.run_start, seetrain.rundir.writer, seetrain.cli.runs")
         meta = template_meta(os.path.join(tmp, "template"))
         ls_dir = os.path.join(tmp, "ls")
         make_ls_logdir(ls_dir, args.runs, meta)

@@ -24,7 +24,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .run_config import Config
     from .media import Audio, Histogram, Image, Text
-    from .reader import RunReader, list_runs, read_run
+    from .rundir.reader import RunReader, list_runs, read_run
     from .errors import SeeTrainError, SeeTrainWarning
     from .run import Run
 
@@ -102,9 +102,9 @@ _LAZY = {
     "Audio": ("media", "Audio"),
     "Text": ("media", "Text"),
     "Histogram": ("media", "Histogram"),
-    "read_run": ("reader", "read_run"),
-    "list_runs": ("reader", "list_runs"),
-    "RunReader": ("reader", "RunReader"),
+    "read_run": ("rundir.reader", "read_run"),
+    "list_runs": ("rundir.reader", "list_runs"),
+    "RunReader": ("rundir.reader", "RunReader"),
     "Config": ("run_config", "Config"),
     "sync_wandb": ("integration.bridges.wandb", "sync_wandb"),
     "sync_tensorboard": ("integration.bridges.tensorboard", "sync_tensorboard"),

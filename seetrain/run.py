@@ -1,7 +1,7 @@
 """Run: init / log / finish, steps and modes.
 
 ``Run.log`` is the hot path: it validates, flattens and stamps a record and hands it to the
-run's :class:`~seetrain.record_queue.RecordQueue`. It does no I/O and never raises (unless
+run's :class:`~seetrain.rundir.queue.RecordQueue`. It does no I/O and never raises (unless
 ``strict=True``): problems become one-time warnings that name the key, and the rest of the record
 is kept. Starting and resuming a run directory is in :mod:`seetrain.run_start`, process hooks
 (exit codes, signals, fork) in :mod:`seetrain.lifecycle`.
@@ -19,7 +19,7 @@ from . import lifecycle
 from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
 from .logdir import DEFAULT_LOGDIR, default_logdir  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
-from .record_queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
+from .rundir.queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
 from .values import FAST, SKIP, STEP_MAX, as_step, coerce, flatten, media_nbytes, safe_repr, step_problem
 
@@ -315,7 +315,7 @@ class Run:
         self._blocked = True
         if self._writer is not None:
             self._writer.forget()
-        from .rundir import release_lock
+        from .rundir.files import release_lock
 
         release_lock(self._lock_fd)
         self._lock_fd = None

@@ -6,8 +6,8 @@ import time
 from typing import Any, Dict
 
 from .lifecycle import Ending
-from .record_queue import EVENT
-from .rundir import fsync_dir, release_lock
+from .rundir.queue import EVENT
+from .rundir.files import fsync_dir, release_lock
 
 
 def finish(run: Any, end: Ending) -> None:

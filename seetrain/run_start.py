@@ -8,9 +8,9 @@ import time
 from typing import Any, Dict, Optional, Union
 
 from .ids import new_id, new_uuid  # noqa: F401 - new_id: used by Run
-from .record_queue import EVENT, FORMAT, RecordQueue
+from .rundir.queue import EVENT, FORMAT, RecordQueue
 from .run_config import Config, to_plain
-from .rundir import acquire_lock, check_name, cut_torn_tail, read_tail, release_lock  # noqa: F401
+from .rundir.files import acquire_lock, check_name, cut_torn_tail, read_tail, release_lock  # noqa: F401
 
 
 def _version() -> str:
@@ -25,7 +25,7 @@ def start(run: Any, config: Any, resume: Union[bool, str, None], flush_interval:
     records and start the writer. ``pending``: ``seetrain.config`` set before ``init()``, merged in
     and emptied."""
     from .system import EnvironmentCapture, basic_environment
-    from .writer import RunWriter
+    from .rundir.writer import RunWriter
 
     plain = to_plain(config) if config is not None else None
     if plain is not None and not isinstance(plain, dict):

@@ -24,10 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import orjson
 
 from . import resilience
-from .safe_open import LinkRefused, read_in_run
+from .rundir.safe_open import LinkRefused, read_in_run
 from .transport import Client, ServerError, Transient
 
-from .reader import read_records  # the incremental reader of docs/record-format.md
+from .rundir.stream import read_records  # the incremental reader of docs/record-format.md
 
 __all__ = ["Client", "OnlineSender", "RunSync", "ServerError", "Transient", "run_uuid", "wire"]
 _TAGGED = {"metrics": "data", "system": "data", "summary": "summary"}

@@ -13,8 +13,9 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from ..reader import RunReader, default_logdir, list_runs, read_run
-from ..record_stream import records_path
+from ..logdir import default_logdir
+from ..rundir.reader import RunReader, list_runs, read_run
+from ..rundir.stream import records_path
 
 RESERVED_COLUMNS = ("step", "time")
 

@@ -24,8 +24,8 @@ from typing import Any, Dict, List, Optional, Set
 
 import orjson
 
-from ..reader import Chunk, read_records
-from ..safe_open import LinkRefused, open_in_run, open_nofollow
+from ..rundir.stream import Chunk, read_records
+from ..rundir.safe_open import LinkRefused, open_in_run, open_nofollow
 from .ingest import IngestError, IngestResult, ingest_run
 
 log = logging.getLogger("seetrain.ui")
@@ -77,7 +77,7 @@ def _partial_tail(path: str, offset: int, size: int) -> int:
 
 class _MediaCopies:
     """The ingest's ``media_loader`` for one run: each media file is opened inside the run directory
-    with no link followed (:func:`~seetrain.safe_open.open_in_run`) and copied to a private temp
+    with no link followed (:func:`~seetrain.rundir.safe_open.open_in_run`) and copied to a private temp
     folder, so what the index stores is the file that was checked, never what a link points at."""
 
     def __init__(self, st: RunState, parent: Optional[str], misses: Set[str]) -> None:

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import seetrain
-from seetrain import records
-from seetrain.reader import read_records
+from seetrain.rundir import records
+from seetrain.rundir.reader import read_records
 
 keys = st.text(min_size=1, max_size=12)
 numbers = st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.floats())

@@ -13,8 +13,8 @@ import time
 import pytest
 
 import seetrain
-from seetrain import records
-from seetrain.reader import HEARTBEAT_STALE_S, read_records, read_run
+from seetrain.rundir import records
+from seetrain.rundir.reader import HEARTBEAT_STALE_S, read_records, read_run
 from tests._child import popen_python, run_python
 
 
@@ -263,7 +263,7 @@ def test_memory_error_is_raised_not_counted_as_corrupt(tmp_path):
                   [metrics(i, i, {"loss": float(i)}) for i in range(50000)])
     code = textwrap.dedent(f"""
         import resource, sys
-        import seetrain.reader as R
+        import seetrain.rundir.reader as R
         def vm():
             for line in open("/proc/self/status"):
                 if line.startswith("VmSize:"):

@@ -32,7 +32,7 @@ def test_two_million_records_read_within_twice_the_file_size(tmp_path):
     size = _write_big_run(run_dir)
     code = textwrap.dedent(f"""
         import resource
-        import seetrain.reader as R
+        import seetrain.rundir.reader as R
 
         def vm():
             for line in open("/proc/self/status"):

@@ -5,7 +5,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seetrain import records
+from seetrain.rundir import records
 
 keys = st.text(min_size=1, max_size=20)
 numbers = st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1),

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 import seetrain
-from seetrain.rundir import RunLockedError
+from seetrain.rundir.files import RunLockedError
 from tests.core._scripts import assert_seqs_complete, lines, meta
 from tests._child import popen_python
 

@@ -89,7 +89,7 @@ def _train(model, shapes: Path, project: Path, **overrides):
     return model.train(**args)
 
 
-def _only_run(logdir: str, project: str) -> "seetrain.reader.RunReader":
+def _only_run(logdir: str, project: str) -> "seetrain.rundir.reader.RunReader":
     runs = sorted((Path(logdir) / project).iterdir())
     assert len(runs) == 1, f"expected one run under {project}, found {[r.name for r in runs]}"
     return seetrain.read_run(str(runs[0]))

@@ -12,8 +12,9 @@ import time
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 from . import records
+from ..logdir import default_logdir
 from .columns import Column, RecordScan, Series
-from .record_stream import Chunk, iter_chunks, read_records, records_path
+from .stream import Chunk, iter_chunks, read_records, records_path
 from .safe_open import open_nofollow
 
 __all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
@@ -337,9 +338,6 @@ class RunReader:
 def read_run(path: "os.PathLike[str] | str") -> RunReader:
     """Open a run directory for reading (records are streamed on first use)."""
     return RunReader(path)
-
-
-from .logdir import default_logdir  # noqa: E402 - re-exported (seetrain.cli.runs)
 
 
 def list_runs(logdir: Optional[str] = None, project: Optional[str] = None) -> List[RunReader]:

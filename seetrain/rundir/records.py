@@ -23,8 +23,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import orjson
 
-from .record_queue import FORMAT  # noqa: F401 - the run directory format, re-exported
-from .values import as_float, fix_text, safe_repr
+from .queue import FORMAT  # noqa: F401 - the run directory format, re-exported
+from ..values import as_float, fix_text, safe_repr
 
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 MAX_DEPTH = 64  # deeper structures are cut (a record is data, not a recursion test)

@@ -11,7 +11,7 @@ import array
 from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from .record_stream import Chunk
+from .stream import Chunk
 
 
 class Column(array.array):

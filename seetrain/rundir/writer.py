@@ -1,9 +1,9 @@
 """The background writer of a run directory.
 
-It drains the run's :class:`~seetrain.record_queue.RecordQueue` at once when started and then at
+It drains the run's :class:`~seetrain.rundir.queue.RecordQueue` at once when started and then at
 least every ``flush_interval`` seconds, so a scalar logged at any time after ``init()`` is in the
 OS within about that long (a SIGKILL loses at most that much). Media go to a
-:class:`~seetrain.media_writer.MediaWriter` thread, so encoding a large image never holds scalars
+:class:`~seetrain.rundir.media_writer.MediaWriter` thread, so encoding a large image never holds scalars
 back. Every ``heartbeat_interval`` seconds it rewrites ``run.json`` with a heartbeat and the
 current counters and summary.
 
@@ -21,9 +21,9 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from .media_writer import MediaWriter, media_dirname  # noqa: F401 - media_dirname is re-exported
-from .record_queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
-from .rundir import RecordFile, write_json_atomic
+from .media_writer import MediaWriter
+from .queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
+from .files import RecordFile, write_json_atomic
 
 _kind, _step, _payload = itemgetter(0), itemgetter(3), itemgetter(4)
 Warn = Callable[[str, Optional[str]], None]  # (message, key) -> None; must not raise

@@ -13,13 +13,13 @@ import re
 import threading
 from typing import Any, Deque, Dict, Iterable, List, Optional, Protocol, Set, Tuple
 
-from .media import MediaInputError
-from .record_queue import Item, RecordQueue
-from .rundir import RecordFile
+from ..media import MediaInputError
+from .queue import Item, RecordQueue
+from .files import RecordFile
 
 
 class MediaOwner(Protocol):
-    """What the media writer needs of the run's writer (:class:`~seetrain.writer.RunWriter` is one):
+    """What the media writer needs of the run's writer (:class:`~seetrain.rundir.writer.RunWriter` is one):
     where the run lives, its record file and queue, and where to report what was written or lost."""
 
     run_dir: str
@@ -46,7 +46,7 @@ def media_dirname(key: str) -> str:
 
 
 class MediaWriter(threading.Thread):
-    """Writes the media records handed over by a :class:`~seetrain.writer.RunWriter`."""
+    """Writes the media records handed over by a :class:`~seetrain.rundir.writer.RunWriter`."""
 
     def __init__(self, owner: MediaOwner) -> None:
         super().__init__(name="seetrain-media", daemon=True)

@@ -112,7 +112,7 @@ def read_records(run_dir_or_file: "os.PathLike[str] | str", offset: int = 0, max
     ``max_records`` and ``max_bytes`` bound one call (a single line longer than ``max_bytes`` is
     still returned whole, so every call makes progress while there is a complete line).
     A missing file reads as empty (the run has not written yet); a ``records.jsonl`` that is a
-    symbolic link raises :class:`~seetrain.safe_open.LinkRefused`.
+    symbolic link raises :class:`~seetrain.rundir.safe_open.LinkRefused`.
     """
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
