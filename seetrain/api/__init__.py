@@ -138,10 +138,9 @@ def filter_view(item: Any) -> Dict[str, Any]:
 
 
 def compile_filter(text: str) -> Callable[[Dict[str, Any]], bool]:
-    """The dashboard's filter language (``seetrain.run_filter``) as a predicate over a run view."""
-    try:
-        from .. import run_filter  # type: ignore[attr-defined]
-    except ImportError:
-        raise NotImplementedError("filter strings need seetrain.run_filter (the dashboard's filter language), "
-                                  "which this install does not have; pass a callable filter=lambda run: ...") from None
-    return run_filter.compile_filter(text)  # type: ignore[no-any-return]
+    """The dashboard's filter language (:mod:`seetrain.run_filter`) as a predicate over a run view;
+    a filter it cannot read raises its ``FilterError`` (a ValueError saying where and what)."""
+    from .. import run_filter
+
+    flt = run_filter.parse(text)
+    return lambda view: run_filter.matches(flt, view)

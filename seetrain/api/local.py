@@ -7,6 +7,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from .history import sort_by_x
+from .runs import untag
 
 
 def _reader_api():
@@ -15,12 +16,6 @@ def _reader_api():
     return seetrain.read_run, seetrain.list_runs
 
 
-def _untag(d: Any) -> Dict[str, Any]:
-    from ..rundir.records import NON_FINITE
-
-    if not isinstance(d, dict):
-        return {}
-    return {k: NON_FINITE.get(v, v) if type(v) is str else v for k, v in d.items()}
 
 
 def run_info(r: Any) -> Dict[str, Any]:
@@ -73,7 +68,7 @@ class LocalSource:
         for r in list_runs(self.logdir, project=project):
             self._readers[r.path] = r
             out.append((run_info(r), {"config": dict(r.meta.get("config") or {}),
-                                      "summary": _untag(r.meta.get("summary"))}))
+                                      "summary": untag(r.meta.get("summary"))}))
         return out
 
     def get(self, ref: str) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ import urllib.parse
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..transport import Client, ServerError
+from .runs import untag
 
 PAGE = 1000  # the server's largest page of runs
 ARROW_TYPE = "application/vnd.apache.arrow.stream"
@@ -67,7 +68,7 @@ class RemoteSource:
             n = PAGE if limit is None else min(PAGE, limit - len(out))
             page = self.get_json("/runs", project=project, filter=filter or None, sort=sort, limit=n, offset=offset)
             for d in page["runs"]:
-                out.append((_info(d), {"config": d.get("config") or {}, "summary": d.get("summary") or {}}))
+                out.append((_info(d), {"config": d.get("config") or {}, "summary": untag(d.get("summary"))}))
             offset += len(page["runs"])
             if not page["runs"] or offset >= page["total"]:
                 break
@@ -103,7 +104,7 @@ class RemoteSource:
         return dict(self._detail_of(info).get("config") or {})
 
     def summary(self, info: Dict[str, Any]) -> Dict[str, Any]:
-        return dict(self._detail_of(info).get("summary") or {})
+        return untag(self._detail_of(info).get("summary"))
 
     def _keys(self, info: Dict[str, Any]) -> List[Dict[str, Any]]:
         return self.get_json(f"/runs/{info['uuid']}/keys")
@@ -119,7 +120,7 @@ class RemoteSource:
         is installed, else JSON from ``/series?full=true``."""
         if self.use_arrow:
             cols = self.arrow_history(info["uuid"], key, x)
-            return cols[x], cols["value"]
+            return [float(v) for v in cols[x]], cols["value"]
         d = self.get_json("/series", run=info["uuid"], key=key, x=x, full=True)["series"][0]
         return [float(v) for v in d["x"]], [_num(v) for v in d["y"]]
 

@@ -132,6 +132,16 @@ class RunList(List[Run]):
 _MISSING = object()
 
 
+def untag(d: Any) -> Dict[str, Any]:
+    """A summary with the record format's NaN/infinity tags (``"NaN"``, ``"Infinity"``) as floats:
+    how run.json and the server store it, turned into what the reader gives."""
+    from ..rundir.records import NON_FINITE
+
+    if not isinstance(d, dict):
+        return {}
+    return {k: NON_FINITE.get(v, v) if type(v) is str else v for k, v in d.items()}
+
+
 def lookup(d: Dict[str, Any], key: str) -> Any:
     """``d[key]`` when the key exists as written, else the dotted path into nested dicts (as the
     server and the dashboard read ``config.KEY``); ``_MISSING`` when neither exists."""

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "sync",   # sync runs to a server
     "ui",     # ui: the dashboard over a LOGDIR
     "importers",  # import wandb|tensorboard|mlflow: runs from other trackers
+    "query",  # query: read-only SQL over runs
 )
 
 
