@@ -14,6 +14,7 @@ waits more than 2 s (``--only contention`` runs just that scenario). Prints a ta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -111,6 +112,44 @@ def bench_ingest(url: str, run_dir: str, points: int, repeats: int, server_pid: 
         server_cpu.append(points / (sum(proc.cpu_times()[:2]) - s0))
         client_cpu.append(points / (time.process_time() - c0))
     return rates, server_cpu, client_cpu
+
+
+def bench_executemany(run_dir: str, repeats: int) -> List[float]:
+    """Points/s of the plain baseline: the run's scalar points, read from the run directory beforehand,
+    inserted with one ``executemany`` into a row-per-point SQLite table indexed on (run, key, step),
+    with the server's settings (WAL, synchronous=NORMAL), in one transaction, committed."""
+    import sqlite3
+
+    from seetrain import read_run
+
+    r = read_run(run_dir)
+    rates = []
+    for rep in range(repeats):
+        run = os.urandom(16).hex()
+        points = [(run, key, int(st), float(tm), float(v)) for key in r.scalar_keys()
+                  for st, tm, v in zip(*_series_of(r, key))]
+        path = os.path.join(os.path.dirname(os.path.dirname(run_dir)), f"baseline-{rep}.sqlite")
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE points (run TEXT, key TEXT, step INTEGER, time REAL, value REAL)")
+        db.execute("CREATE INDEX points_run_key_step ON points (run, key, step)")
+        t = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO points VALUES (?, ?, ?, ?, ?)", points)
+        db.execute("COMMIT")
+        rates.append(len(points) / (time.perf_counter() - t))
+        db.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(path + suffix)
+    return rates
+
+
+def _series_of(r, key: str) -> tuple:
+    """(steps, times, values) of one scalar key of a :class:`seetrain.reader.RunReader`."""
+    s = r.scalars(key)
+    return s.steps, s.times, s.values
 
 
 def bench_queryable(url: str, logdir: str, seconds: float = 8.0, every: float = 0.05) -> List[float]:
@@ -310,7 +349,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keys", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-pg", action="store_true")
-    ap.add_argument("--only", choices=["contention"], help="run one scenario only")
+    ap.add_argument("--only", choices=["contention", "ingest"], help="run one scenario only")
     ap.add_argument("--contention-seconds", type=float, default=20.0)
     args = ap.parse_args(argv)
     import warnings
@@ -321,17 +360,30 @@ def main(argv=None) -> int:
     try:
         srv, url = start_server(os.path.join(tmp, "db.sqlite"), os.path.join(tmp, "blobs"))
         try:
-            rows += contention_rows(url, args.contention_seconds)
+            if args.only != "ingest":
+                rows += contention_rows(url, args.contention_seconds)
             if args.only == "contention":
                 return _table(rows)
             run_dir = write_run(os.path.join(tmp, "logs"), args.records, args.keys)
             points = args.records * args.keys
             r, scpu, ccpu = bench_ingest(url, run_dir, points, args.repeats, srv.pid)
+            base = bench_executemany(run_dir, args.repeats)
             rows.append(("ingest, SQLite, 1 client", f"{statistics.median(r):,.0f} points/s",
                          f"min {min(r):,.0f} max {max(r):,.0f} ({args.records:,} records x {args.keys} scalars)",
                          ">= 300,000"))
+            rows.append(("  baseline: executemany, row per point", f"{statistics.median(base):,.0f} points/s",
+                         f"min {min(base):,.0f} max {max(base):,.0f}; indexed (run, key, step), WAL, "
+                         "synchronous=NORMAL, one transaction", ""))
+            rows.append(("  ingest / baseline", f"{statistics.median(r) / statistics.median(base):.2f}x",
+                         "medians of the two rows above, same run of this script", ">= 1.0x"))
             rows.append(("  per CPU-second: server / client", f"{statistics.median(scpu):,.0f} / "
                          f"{statistics.median(ccpu):,.0f}", "points per CPU-second of each process", ""))
+            per_rec = [c / args.keys for c in ccpu]  # records per client CPU-second
+            rows.append(("  sender CPU per record", f"{1e6 / statistics.median(per_rec):.2f} us",
+                         f"min {1e6 / max(per_rec):.2f} max {1e6 / min(per_rec):.2f} us; process CPU time "
+                         "of RunSync.drain (read, encode, send) per record", "falls (issue 22)"))
+            if args.only == "ingest":
+                return _table(rows)
             q = bench_queryable(url, os.path.join(tmp, "logs"))
             rows.append(("log() -> queryable p50", f"{pct(q, 0.5):.2f} s", f"p99 {pct(q, 0.99):.2f} s, "
                          f"{len(q)} probes every 50 ms", "< 2 s"))

@@ -16,6 +16,7 @@ from .auth import ADMIN, Authenticator, Principal
 from .blobs import open_store
 from .db import make_engine, upgrade
 from .settings import Settings, is_loopback
+from .write_queue import turn as write_turn
 
 
 class JSONResponse(Response):
@@ -41,8 +42,9 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (IMMEDIATE on SQLite, so concurrent writers queue, never deadlock)."""
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn:
+        """A write transaction (IMMEDIATE on SQLite, so concurrent writers queue, never deadlock),
+        begun in arrival order among this process's writers (:mod:`.write_queue`)."""
+        with write_turn(self.engine), self.engine.connect().execution_options(sqlite_immediate=True) as conn:
             with conn.begin():
                 yield conn
 

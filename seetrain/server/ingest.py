@@ -15,10 +15,8 @@ points go to packed ``series_chunks`` rows (one per key per part), see :mod:`.db
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
-import threading
 import operator
 import time
 import zlib
@@ -34,7 +32,8 @@ from .db.models import console, events, media, media_files, record_chunks, runs
 from .validate import (STATUSES, IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
                        float_or_none, int_or_none, iter_refs, media_refs, no_nul, norm_uuid, num, validate_records)
 
-__all__ = ["IngestError", "IngestResult", "Limits", "add_records", "finish_run", "ingest_run", "store_media",
+__all__ = ["IngestError", "IngestResult", "Limits", "add_records", "finish_run", "ingest_records", "ingest_run",
+           "store_media",
            "store_records", "upsert_run", "validate_records"]
 PART_VALUES = 200_000  # values (points, config/summary keys) written in one transaction, at most
 PART_KEYS = 5_000      # new (key, part) series rows in one transaction, at most (each is a row and a key upsert)
@@ -181,6 +180,10 @@ def _parts(recs: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
     """Seq-ordered records cut into parts that each make a short write transaction: at most
     :data:`PART_VALUES` values and :data:`PART_KEYS` (key, part) series rows per part (a record is
     never cut: one record of the largest legal size is one part)."""
+    if set(map(_get_type, recs)) <= _SCALAR_TYPES:  # the usual batch: scalars only; one part when it fits
+        datas = list(map(_get_data, recs))
+        if sum(map(len, datas)) <= PART_VALUES and len(set(map(tuple, datas))) * max(map(len, datas)) <= PART_KEYS:
+            return [recs]
     parts: List[List[Dict[str, Any]]] = []
     cur: List[Dict[str, Any]] = []
     n_vals = n_keys = 0
@@ -208,41 +211,16 @@ def _parts(recs: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
     return parts
 
 
-class _WriterQueue:
-    """First come, first served among one process's record writers. SQLite makes a waiting writer
-    poll with growing sleeps (up to 100 ms), so a writer that just arrived overtakes one that has
-    waited for seconds; queueing here first gives each part its turn in arrival order."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._next = self._serving = 0
-
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._cv:
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cv.wait()
-        try:
-            yield
-        finally:
-            with self._cv:
-                self._serving += 1
-                self._cv.notify_all()
-
-
-_QUEUES: Dict[int, _WriterQueue] = {}
-_QUEUES_LOCK = threading.Lock()
-
-
-def _writer_turn(store) -> Any:
-    """The store's writer queue on SQLite (PostgreSQL locks rows, so writers of other runs never wait)."""
-    if store.engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    with _QUEUES_LOCK:
-        q = _QUEUES.setdefault(id(store.engine), _WriterQueue())
-    return q.turn()
+def ingest_records(store, uuid: str, records: Any, limits: Limits,
+                   authorize: Optional[Callable[[], None]] = None) -> IngestResult:
+    """The one way a batch of records is stored, by the HTTP route and by the in-process sink of
+    ``seetrain ui``: checked whole against ``limits`` (nothing is written when a record is refused),
+    then ``authorize()`` (the route's permission check: it may raise), then written in short
+    transactions (:func:`store_records`)."""
+    recs = validate_records(records, limits=limits)
+    if authorize is not None:
+        authorize()
+    return store_records(store, uuid, recs)
 
 
 def store_records(store, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
@@ -264,7 +242,7 @@ def store_records(store, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
             existing = _stored_seqs(conn, uuid, lo, hi) if lo <= seen_last else set()
         new = _new_only(part, existing)
         rows = _rows(uuid, new) if new else None
-        with _writer_turn(store), store.write() as conn:
+        with store.write() as conn:  # the write's turn in arrival order: Store.write
             row = _run_row(conn, uuid, lock=True)
             if lo <= row["last_seq"]:  # did a concurrent request store some of these seqs meanwhile?
                 now = _stored_seqs(conn, uuid, lo, hi)
@@ -327,8 +305,13 @@ def _group_values(kt: tuple, datas: List[Dict[str, Any]]) -> Optional[np.ndarray
             k = kt[0]
             vals = np.array([d[k] for d in datas], dtype="<f8")
             return vals[:, None] if vals.ndim == 1 else None
-        vals = np.array([list(d.values()) for d in datas], dtype="<f8")
-        return vals if vals.ndim == 2 else None
+        try:  # one C pass over plain numbers (the group's dicts share one key order)
+            flat = np.fromiter(itertools.chain.from_iterable(map(dict.values, datas)), dtype="<f8",
+                               count=len(datas) * len(kt))
+            return flat.reshape(len(datas), len(kt))
+        except (ValueError, TypeError):  # None, a tag or something else: numpy's own conversion decides
+            vals = np.array([list(d.values()) for d in datas], dtype="<f8")
+            return vals if vals.ndim == 2 else None
     except (ValueError, TypeError):
         return None
 
@@ -531,8 +514,10 @@ def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
     import os
 
     uuid = norm_uuid(meta.get("uuid", ""))
-    limits = Limits.of(store.settings, batch_records=10**9)
-    recs = validate_records(recs, limits=limits)
+    limits = Limits.of(store.settings)
+    n = limits.batch_records  # the server's batches: any number of records is checked in slices of its size
+    batches = [validate_records(recs[i:i + n], limits=limits) for i in range(0, len(recs), n)]
+    recs = [r for b in batches for r in b] if len(batches) != 1 else batches[0]
     meta = check_run_body(meta, limits)
     with store.write() as conn:
         upsert_run(conn, uuid, meta, limits=limits)
