@@ -51,6 +51,10 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         app.include_router(api_ingest.router, prefix=API)
     app.include_router(api_read.router, prefix=API)
     app.include_router(api_history.router, prefix=API)
+    from . import api_analysis, views  # analysis of many runs and saved views (issue 25)
+
+    app.include_router(api_analysis.router, prefix=API)
+    app.include_router(views.router, prefix=API)
     try:  # the dashboard's own routes (issue 12), when shipped
         from . import ui_api
     except ImportError:

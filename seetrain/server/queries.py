@@ -148,11 +148,11 @@ def _text_cmp(dialect: str, expr: Any, op: str, text: str) -> Any:
 def _json_equal(text: Any, number: Any, lit: Literal) -> Any:
     """A JSON value equals ``lit`` (never NULL): the same number, the same text, or the boolean
     ``true``/``false`` names (as :func:`seetrain.run_filter._json_equal`)."""
-    conds = [and_(text.isnot(None), text == lit.text)]
+    conds = [and_(number.is_(None), text.isnot(None), text == lit.text)]  # a number never equals text
     if lit.number is not None:
         conds.append(and_(number.isnot(None), number == lit.number))
     if lit.text.lower() in ("true", "false"):
-        conds.append(and_(text.isnot(None), text == lit.text.capitalize()))
+        conds.append(and_(number.is_(None), text.isnot(None), text == lit.text.capitalize()))
     return or_(*conds)
 
 

@@ -40,7 +40,7 @@ FILTERS = [
     "status!=crashed", "status=crashed", "status in (running, failed)", "status>k",
     "tag=x", "tag!=best", "tag in (y, best)", "tag not in (x)",
     "model.depth>=4", "model.depth=2", "config.model.act=relu", "flag=true", "flag!=FALSE", "note=None",
-    "ü=ö", "name<c", "id in (a, f)",
+    "ü=ö", "name<c", "id in (a, f)", "lr='1'", "lr=1", "lr in ('0.001', 1)",
     "lr>0.001 and optimizer in (adam, adamw) and summary.val/acc>=0.9 and status!=crashed",
     "lr>0.0001, tag!=best",
 ]

@@ -133,3 +133,15 @@ server_state = Table(
     Column("value", String(256), nullable=False),
     Column("updated", Float, nullable=False),
 )
+
+# Saved views of the dashboard (issue 25): per project, a name, the page's URL state and its chart
+# layout, as the page sent them (JSON objects the server does not interpret).
+saved_views = Table(
+    "saved_views", metadata,
+    Column("project", String(256), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("layout", JSON, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
