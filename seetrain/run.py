@@ -45,7 +45,8 @@ class Run:
                  system_interval: float = 10.0, max_queue: int = DEFAULT_QUEUE_SIZE,
                  max_queue_bytes: int = DEFAULT_QUEUE_BYTES, heartbeat_interval: float = 5.0,
                  console: Union[str, bool] = "on", host: Optional[str] = None,
-                 api_key: Optional[str] = None, upload_timeout: float = 30.0) -> None:
+                 api_key: Optional[str] = None, upload_timeout: float = 30.0,
+                 alert_webhook: Optional[str] = None) -> None:
         from . import run_start
 
         mode = (mode or os.environ.get("SEETRAIN_MODE") or "local").lower()
@@ -78,6 +79,8 @@ class Run:
         self._console_on = console not in (False, "off", None)
         self._summary_set: Dict[str, Any] = {}
         self.stats: Dict[str, Any] = {"records": 0, "errors": 0, "last_error": None}
+        self._alert_url = alert_webhook or os.environ.get("SEETRAIN_ALERT_WEBHOOK") or None
+        self._alert_hook: Any = None  # seetrain.alert_webhook.AlertWebhook, made at the first alert
         self.config = Config(on_change=self._config_changed)
         if mode == "disabled":
             self._blocked = True
@@ -259,6 +262,41 @@ class Run:
         if not self._blocked:
             self._queue.put(CONSOLE, (stream, line))
 
+    def alert(self, title: str, text: str = "", level: str = "info") -> None:
+        """Record an alert (an ``alert`` event: the dashboard, the API and ``seetrain mcp`` show it)
+        and post it to the run's webhook if one is set (``init(alert_webhook=URL)``). ``level``:
+        ``"info"``, ``"warn"`` or ``"error"``. Never raises (unless ``strict=True``) and never waits
+        on the network: the webhook is posted from a background thread."""
+        if self._blocked:
+            return self._refused()
+        try:
+            from .alerts import alert_fields
+
+            fields, problem = alert_fields(title, text, level)
+            if problem is not None:
+                self._warn("alert", f"{problem}. Call it as seetrain.alert('title', 'text', level='warn')")
+            self._queue.put(EVENT, fields)
+            if self._alert_url is not None:
+                self._post_alert(fields)
+        except SeeTrainError:
+            raise
+        except Exception as exc:
+            self._warn("alert-internal", f"alert() could not record this alert ({type(exc).__name__}: "
+                                         f"{safe_repr(exc)}); training goes on")
+
+    def _post_alert(self, fields: Dict[str, Any]) -> None:
+        from . import alert_webhook
+
+        if self._alert_hook is None:
+            problem = alert_webhook.check_url(self._alert_url)
+            if problem is not None:
+                self._alert_url = None
+                self._warn("alert-webhook", f"{problem}; alerts are recorded in the run but not posted")
+                return
+            self._alert_hook = alert_webhook.AlertWebhook(self._alert_url)
+        self._alert_hook.notify(alert_webhook.Alert(fields["title"], fields["text"], fields["level"],
+                                                    f"{self.project}/{self.name} ({self.id})", time.time()))
+
     @property
     def step(self) -> int:
         """The step the next ``log()`` without ``step=`` will use."""
@@ -308,6 +346,8 @@ class Run:
         if self._writer is None:
             return
         run_finish.finish(self, end)
+        if self._alert_hook is not None:  # the last alerts get a few seconds to go out
+            self._alert_hook.close(timeout=5.0)
 
     def _forked_away(self) -> None:
         """In a forked child: this run belongs to the parent; never touch its files."""
