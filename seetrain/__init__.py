@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 from .version import __version__
 
 __all__ = [
-    "init", "log", "finish", "config", "Run", "Image", "Audio", "Text", "Histogram",
+    "init", "log", "finish", "alert", "config", "Run", "Image", "Audio", "Text", "Histogram",
     "read_run", "list_runs", "get_run", "SeeTrainWarning", "SeeTrainError", "__version__",
 ]
 
@@ -44,7 +44,8 @@ def init(project: Optional[str] = None, experiment_name: Optional[str] = None,
     continues an earlier run. ``console="off"`` stops capturing stdout/stderr into the run.
     Extra settings: ``flush_interval`` (seconds, default 1.0), ``heartbeat_interval`` (seconds,
     default 5), ``system_interval`` (seconds, default 10), ``max_queue`` (records, default 100000),
-    ``max_queue_bytes`` (bytes of media waiting to be written, default 256 MiB).
+    ``max_queue_bytes`` (bytes of media waiting to be written, default 256 MiB), ``alert_webhook``
+    (a URL that gets a Slack-style POST per :func:`alert`; default ``$SEETRAIN_ALERT_WEBHOOK``).
     """
     from .run import Run
 
@@ -70,6 +71,17 @@ def finish(status: str = "success", exit_code: Optional[int] = None) -> None:
 
     if _active:
         _active[-1].finish(status, exit_code)
+
+
+def alert(title: str, text: str = "", level: str = "info") -> None:
+    """Record an alert on the current run (see :meth:`Run.alert`): shown by the dashboard, read
+    by the API and ``seetrain mcp``, posted to ``init(alert_webhook=URL)`` if set."""
+    from .run import _active
+
+    if _active:
+        _active[-1].alert(title, text, level)
+    else:
+        _no_run("alert")
 
 
 def get_run() -> Optional["Run"]:

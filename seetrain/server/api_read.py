@@ -97,11 +97,12 @@ def get_keys(uuid: str, request: Request, p: Principal = Depends(principal)):
 
 @router.get("/runs/{uuid}/events")
 def get_events(uuid: str, request: Request, after_seq: int = -1, limit: int = Query(1000, ge=1, le=100_000),
-               p: Principal = Depends(principal)):
+               since: Optional[float] = Query(None, allow_inf_nan=False),
+               event: Optional[str] = Query(None, max_length=64), p: Principal = Depends(principal)):
     store: Store = request.app.state.store
     row = _run(store, p, uuid)
     with store.read() as conn:
-        return queries.list_events(conn, row["uuid"], after_seq, limit)
+        return queries.list_events(conn, row["uuid"], after_seq, limit, since, event)
 
 
 @router.get("/runs/{uuid}/console")

@@ -252,7 +252,13 @@ def list_runs(conn: Connection, *, allowed: Optional[str], project: Optional[str
     page = [u for (u,) in conn.execute(select(runs.c.uuid).where(*where).order_by(*order).limit(limit).offset(offset))]
     rows = {r["uuid"]: r for r in conn.execute(select(*[runs.c[f] for f in LIST_FIELDS])
                                                .where(runs.c.uuid.in_(page))).mappings()} if page else {}
-    return {"total": total, "runs": [run_summary(dict(rows[u]), stale_s, now) for u in page if u in rows]}
+    alerts = alert_counts(conn, page)
+    out = []
+    for u in page:
+        if u in rows:
+            out.append(run_summary(dict(rows[u]), stale_s, now))
+            out[-1]["alerts"] = alerts.get(u)
+    return {"total": total, "runs": out}
 
 
 def get_run(conn: Connection, uuid: str) -> Optional[Dict[str, Any]]:
@@ -274,10 +280,34 @@ def keys(conn: Connection, uuid: str) -> List[Dict[str, Any]]:
     return [{"key": k, "kind": kind, "count": n, "last": last, "last_step": s} for k, kind, n, last, s in conn.execute(q)]
 
 
-def list_events(conn: Connection, uuid: str, after_seq: int, limit: int) -> List[Dict[str, Any]]:
-    q = (select(events.c.body).where(events.c.run_uuid == uuid, events.c.seq > after_seq)
-         .order_by(events.c.seq).limit(limit))
-    return [b for (b,) in conn.execute(q)]
+def list_events(conn: Connection, uuid: str, after_seq: int, limit: int, since: Optional[float] = None,
+                event: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Events of a run in seq order: after ``after_seq``, at or after time ``since``, of kind ``event``."""
+    q = select(events.c.body).where(events.c.run_uuid == uuid, events.c.seq > after_seq)
+    if since is not None:
+        q = q.where(events.c.time >= since)
+    if event:
+        q = q.where(events.c.event == event)
+    return [b for (b,) in conn.execute(q.order_by(events.c.seq).limit(limit))]
+
+
+def alert_counts(conn: Connection, uuids: List[str]) -> Dict[str, Dict[str, Any]]:
+    """Per run of ``uuids`` that has alerts: ``{"count", "level" (the highest), "last_time"}``."""
+    if not uuids:
+        return {}
+    level = events.c.body["level"].as_string()
+    q = (select(events.c.run_uuid, level, func.count(), func.max(events.c.time))
+         .where(events.c.run_uuid.in_(uuids), events.c.event == "alert").group_by(events.c.run_uuid, level))
+    rank = {"info": 0, "warn": 1, "error": 2}
+    out: Dict[str, Dict[str, Any]] = {}
+    for u, lvl, n, t in conn.execute(q):
+        a = out.setdefault(u, {"count": 0, "level": "info", "last_time": t})
+        a["count"] += n
+        if t is not None and (a["last_time"] is None or t > a["last_time"]):
+            a["last_time"] = t
+        if rank.get(lvl, -1) > rank[a["level"]]:
+            a["level"] = lvl
+    return out
 
 
 def list_console(conn: Connection, uuid: str, after_seq: int, limit: int) -> List[Dict[str, Any]]:
