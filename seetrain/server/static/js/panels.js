@@ -32,6 +32,7 @@ function eventRow(ev) {
   let body;
   if (kind === "exception") body = h("div", {}, h("b", {}, `${ev.exc_type}: ${ev.message}`), ev.traceback ? h("pre", {class: "tb"}, ev.traceback) : null);
   else if (kind === "lost") body = `${ev.count} records lost (seq ${ev.first_seq}–${ev.last_seq}): ${ev.reason || "write error"}`;
+  else if (kind === "alert") body = h("span", {}, h("b", {}, `[${ev.level}] ${ev.title}`), ev.text ? ` ${ev.text}` : "");
   else if (kind === "warning") body = (ev.key ? `[${ev.key}] ` : "") + (ev.message || "");
   else if (kind === "finish") body = `status ${ev.status}` + (ev.exit_code != null ? `, exit code ${ev.exit_code}` : "");
   else if (kind === "start" || kind === "resume") body = `pid ${ev.pid} on ${ev.host}` + (ev.from_seq != null ? ` from seq ${ev.from_seq}` : "");

@@ -4,6 +4,7 @@ import {h, clear, fmtTime, fmtDuration, statusBadge} from "./util.js";
 import {ChartGrid} from "./chartgrid.js";
 import {ConsolePanel, EventsPanel, configPanel} from "./panels.js";
 import {MediaPanel} from "./media.js";
+import {AlertsBox} from "./alerts.js";
 import {uiState, problemsOf} from "./state.js";
 
 const POLL_MS = 1000;
@@ -25,7 +26,8 @@ export async function runPage(root, uuid, setCrumbs) {
   const media = new MediaPanel(uuid);
   const cons = new ConsolePanel(uuid);
   const notable = [];  // lost-record and exception events, for the notes at the top
-  const events = new EventsPanel(uuid, (ev) => { if (ev.event === "lost" || ev.event === "exception") notable.push(ev); });
+  const alerts = new AlertsBox();
+  const events = new EventsPanel(uuid, (ev) => { if (ev.event === "lost" || ev.event === "exception") notable.push(ev); alerts.add(ev); });
   const panes = {charts: grid.el, media: media.el, console: cons.el, events: events.el, config: h("div", {})};
   const tabs = h("div", {class: "tabs"});
   const body = h("div", {});
@@ -37,7 +39,7 @@ export async function runPage(root, uuid, setCrumbs) {
     if (name === "media") media.poll();
   };
   for (const name of Object.keys(panes)) tabs.append(h("button", {dataset: {tab: name}, onclick: () => show(name)}, name));
-  root.append(head, warn, tabs, body);
+  root.append(head, warn, alerts.el, tabs, body);
   show("charts");
 
   const renderHead = () => {

@@ -2,6 +2,10 @@
 // columns; selection for compare; statuses refresh live.
 import {get} from "./api.js";
 import {h, clear, fmtTime, fmtDuration, fmtNum, flatten, statusBadge, debounce} from "./util.js";
+import {mountAnalysis} from "./analysis.js";
+import {mountViews} from "./views.js";
+import {defaultMetricCols} from "./metriccols.js";
+import {alertMark} from "./alerts.js";
 
 const PAGE = 50;
 const STATUSES = ["running", "success", "failed", "crashed", "killed"];
@@ -33,15 +37,17 @@ export async function runsPage(root, project, setCrumbs) {
   const status = h("select", {name: "status", onchange: () => { st.status = status.value; st.offset = 0; refresh(); }},
     h("option", {value: ""}, "any status"), STATUSES.map((s) => h("option", {value: s}, s)));
   const tag = h("input", {type: "search", name: "tag", placeholder: "tag", oninput: debounce(() => { st.tag = tag.value.trim(); st.offset = 0; refresh(); }, 250)});
-  const cfg = h("input", {type: "search", name: "config", placeholder: "config key=value, ...", size: 24,
-    oninput: debounce(() => { st.cfg = cfg.value; st.offset = 0; refresh(); }, 400)});
+  const cfg = h("input", {type: "search", name: "config", placeholder: "filter: lr>0.001 and optimizer in (adam, adamw)", size: 40,
+    title: "filter runs: lr>0.001, optimizer in (adam, adamw), summary.val/acc>=0.9, status!=crashed, tag=x; combine with and",
+    oninput: debounce(() => { st.cfg = cfg.value; st.offset = 0; refresh(); analysis.refresh(); }, 400)});
   const compare = h("button", {class: "primary", disabled: true, onclick: () => { location.hash = `#/compare?runs=${[...st.selected].join(",")}`; }}, "Compare");
   const colBtn = h("button", {onclick: () => toggleCols()}, "Columns");
   const colBox = h("div", {class: "colpick", hidden: true});
   const msg = h("span", {class: "muted"});
   const table = h("table", {class: "grid runs"});
   const pager = h("div", {class: "pager"});
-  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, h("span", {class: "rel"}, colBtn, colBox), compare, msg), table, pager);
+  const analysis = mountAnalysis({project, userFilter: () => st.cfg, selected: st.selected, onFilter: () => { st.offset = 0; refresh(); }});
+  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, h("span", {class: "rel"}, colBtn, colBox), compare, mountViews(project), msg), analysis.el, table, pager);
 
   let asked = 0, last = {runs: [], total: 0}, timer = null, stopped = false, seenKeys = {config: new Set(), metric: new Set()};
 
@@ -51,10 +57,8 @@ export async function runsPage(root, project, setCrumbs) {
     if (SERVER_SORT.has(field)) p.sort = st.sort;
     else if (/^(config|metric):/.test(field))  // config/metric columns sort server-side: sort=config.KEY / summary.KEY
       p.sort = `${st.sort.startsWith("-") ? "-" : ""}${field.startsWith("config:") ? "config." : "summary."}${field.slice(7)}`;
-    for (const part of st.cfg.split(",")) {
-      const i = part.indexOf("=");
-      if (i > 0) p[`config.${part.slice(0, i).trim()}`] = part.slice(i + 1).trim();
-    }
+    const filter = [st.cfg.trim(), analysis.brushFilter()].filter(Boolean).join(" and ");  // runs filter language
+    if (filter) p.filter = filter;
     return p;
   }
 
@@ -63,7 +67,7 @@ export async function runsPage(root, project, setCrumbs) {
     const cfgVals = {};
     for (const r of runs) for (const [k, v] of Object.entries(flatten(r.config))) (cfgVals[k] ||= new Set()).add(JSON.stringify(v));
     const config = Object.keys(cfgVals).filter((k) => cfgVals[k].size > 1).sort().slice(0, 4);
-    const metric = [...new Set(runs.flatMap((r) => Object.keys(r.summary || {}).filter((k) => !k.startsWith("sys/") && typeof r.summary[k] !== "object")))].sort().slice(0, 4);
+    const metric = defaultMetricCols(runs);  // validation metrics, then the most common last values
     return {config, metric};
   }
 
@@ -117,7 +121,7 @@ export async function runsPage(root, project, setCrumbs) {
         }});
         return h("tr", {dataset: {uuid: r.uuid, name: r.name}},
           h("td", {}, cb), h("td", {class: "name"}, h("a", {href: `#/run/${r.uuid}`, title: r.id}, r.name)),
-          h("td", {class: "st"}, statusBadge(r)), h("td", {}, fmtTime(r.start_time)), h("td", {class: "num"}, fmtDuration(r.duration)),
+          h("td", {class: "st"}, statusBadge(r), alertMark(r)), h("td", {}, fmtTime(r.start_time)), h("td", {class: "num"}, fmtDuration(r.duration)),
           h("td", {}, (r.tags || []).map((t) => h("span", {class: "tag"}, t))),
           st.cols.config.map((k) => h("td", {}, flat[k] == null ? "" : fmtNum(flat[k]))),
           st.cols.metric.map((k) => h("td", {class: "num"}, fmtNum((r.summary || {})[k]))));
@@ -144,10 +148,15 @@ export async function runsPage(root, project, setCrumbs) {
       if (mine !== asked) return;  // a newer filter or page was asked for meanwhile: its answer wins
       last = ans;
       msg.textContent = "";
+      cfg.classList.remove("bad"); cfg.removeAttribute("aria-invalid");
       render();
     } catch (e) {
       if (mine !== asked) return;
       msg.textContent = e.message;
+      if (e.status === 422 && /^422: filter /.test(e.message)) {  // a filter the parser cannot read: say where
+        cfg.classList.add("bad"); cfg.setAttribute("aria-invalid", "true");
+        msg.className = "filter-error"; msg.setAttribute("role", "alert");
+      }
     }
     // live statuses every 2 s, but never more than a fifth of the server's time on a slow index
     if (!stopped) timer = setTimeout(() => refresh(true), Math.max(2000, 5 * (performance.now() - t0)));
