@@ -118,7 +118,8 @@ def execute(con: Any, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: 
             raise QueryError("timeout", f"the query was stopped at the time limit of {timeout_s:g} s; narrow it "
                                         "(WHERE key = '...', fewer runs) or raise --timeout") from None
         if "Permission" in type(exc).__name__:
-            raise QueryError("refused", f"refused: {_first_line(exc)} (seetrain query reads only its own tables)") from None
+            raise QueryError("refused", f"{_first_line(exc)}: seetrain query reads only its own tables, no file, "
+                                        "URL or extension") from None
         raise QueryError("sql", _first_line(exc)) from None
     finally:
         if timer:

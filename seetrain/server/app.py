@@ -25,7 +25,7 @@ STATIC = os.path.join(os.path.dirname(__file__), "static")
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     """The server app for ``settings`` (database migrated to the newest schema on startup)."""
-    from . import api_history, api_ingest, api_read
+    from . import api_history, api_ingest, api_query, api_read
 
     settings = settings or Settings()
     app = FastAPI(title="SeeTrain server", version="1", openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs",
@@ -55,6 +55,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     app.include_router(api_analysis.router, prefix=API)
     app.include_router(views.router, prefix=API)
+    app.include_router(api_query.router, prefix=API)
     try:  # the dashboard's own routes (issue 12), when shipped
         from . import ui_api
     except ImportError:

@@ -1,0 +1,13 @@
+"""The SDK-written sweep every query and API test reads (written once per module)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.query.sweep import write_sweep
+
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> str:
+    return write_sweep(str(tmp_path_factory.mktemp("sweep") / "logs"))
