@@ -39,14 +39,24 @@ def with_mirror(url: str, mirror: Optional[str]) -> str:
 
 def fetch(url: str, dest: str, md5: Optional[str] = None, what: str = "file", timeout: float = 60.0,
           key: Optional[str] = None) -> str:
-    """``dest`` (downloaded from ``url`` unless already there with the right MD5). Returns ``dest``."""
-    if os.path.isfile(dest) and (md5 is None or md5sum(dest) == md5):
-        return dest
-    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest) or ".", prefix=".part-")
+    """``dest`` (downloaded from ``url`` unless already there with the right MD5). Returns ``dest``.
+
+    The messages name the file, its folder and, for a copy already there with another MD5, both
+    checksums; the advice fits what is fetched (``key``: ``model.pretrained`` or a ``data.*`` key)."""
+    found = None
+    if os.path.isfile(dest):
+        found = md5sum(dest) if md5 is not None else None
+        if md5 is None or found == md5:
+            return dest
+    folder, name = os.path.split(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
     try:
         with os.fdopen(fd, "wb") as out:
-            _download(url, out, timeout)
+            try:
+                _download(url, out, timeout)
+            except _Unreachable as exc:
+                raise TrainConfigError(_unreachable_message(url, str(exc), name, folder, md5, found, key), key=key) from None
         got = md5sum(tmp)
         if md5 is not None and got != md5:
             raise TrainConfigError(f"{what}: {url} has MD5 {got}, expected {md5}; the download is corrupt or not "
@@ -56,6 +66,24 @@ def fetch(url: str, dest: str, md5: Optional[str] = None, what: str = "file", ti
         if os.path.exists(tmp):
             os.remove(tmp)
     return dest
+
+
+class _Unreachable(Exception):
+    """The download failed; the message is why."""
+
+
+def _unreachable_message(url: str, reason: str, name: str, folder: str, md5: Optional[str], found: Optional[str],
+                         key: Optional[str]) -> str:
+    msg = f"could not download {url} ({reason})"
+    if found is not None:
+        msg += (f"; the copy already in the cache, {name} in {folder}, has MD5 {found} but {md5} is expected "
+                "(another version, or a broken copy): replace it with the published file")
+    elif key == "model.pretrained":
+        return msg + ("; check the network, or download the weights yourself and give model.pretrained=PATH "
+                      "(a file), or model.pretrained=false to train from scratch")
+    else:
+        msg += f"; check the network, or put {name} in {folder} (data.root / $SEETRAIN_DATA_DIR)"
+    return msg + (", or set data.mirror to a reachable copy" if key != "model.pretrained" else "")
 
 
 def _download(url: str, out, timeout: float) -> None:
@@ -78,8 +106,6 @@ def _download(url: str, out, timeout: float) -> None:
     try:
         attempt()
     except urllib.error.HTTPError as exc:
-        raise TrainConfigError(f"could not download {url}: HTTP {exc.code} {exc.reason}") from None
+        raise _Unreachable(f"HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TrainConfigError(f"could not download {url} ({reason}); check the network, or put the files in the "
-                               "cache folder (data.root / $SEETRAIN_DATA_DIR), or set data.mirror to a reachable copy") from None
+        raise _Unreachable(str(getattr(exc, "reason", exc))) from None

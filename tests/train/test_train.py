@@ -41,7 +41,7 @@ def test_digits_small_cnn_reaches_095_in_one_command(logdir, capsys):
     assert r.config["data_info"]["train_samples"] == 1438 and r.config["num_parameters"] > 10_000
     ckpts = os.listdir(os.path.join(r.path, "checkpoints"))
     assert "last.ckpt" in ckpts and any(c.startswith("epoch") for c in ckpts)
-    assert len(r.scalars("train/loss").values) >= 6 and r.scalars("lr").values[-1] < r.config["optim"]["lr"]
+    assert len(r.scalars("train/loss").values) >= 6 and r.scalars("train/lr").values[-1] < r.config["optim"]["lr"]
 
 
 def test_from_run_trains_again_with_the_recorded_config(logdir, tmp_path, capsys, monkeypatch):

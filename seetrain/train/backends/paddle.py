@@ -18,7 +18,7 @@ import time
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
-from ..errors import TrainConfigError
+from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
 from ..resume import checkpoint_run, run_init_kwargs
 from . import check_common, gradient_clip, limit_batches
@@ -193,9 +193,9 @@ def _callback(job: Job, t: Dict[str, Any], start: Dict[str, Any], prefix: Option
     lc = job.config["logger"]
     if not lc.get("enabled", True):
         return None
-    from seetrain.integration.callbacks.paddle import SeeTrainPaddleCallback
+    from .paddle_callbacks import tracking_callback
 
-    return SeeTrainPaddleCallback(
+    return tracking_callback(
         log_every_n_steps=int(t["log_every_n_steps"]), eval_prefix="val", initial_step=int(start.get("batches", 0)),
         initial_epoch=int(start.get("epoch", 0)), **run_init_kwargs(job.config, job.run_name, prefix and prefix + CKPT_EXT))
 
@@ -251,6 +251,7 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
                               start_steps=int(start.get("steps", 0)), best=start.get("best"), best_epoch=start.get("best_epoch"),
                               early_stopping=t["early_stopping"], checkpoint=ck)
     report.max_steps = int(t["max_steps"]) if int(t["max_steps"]) > 0 else None
+    report.config = job.config
     callbacks = [report] + ([cb] if cb is not None else []) + [StepSchedule(acc)]
     status, t0 = "crashed", time.perf_counter()
     try:
@@ -269,7 +270,11 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
         status = "killed" if report.stop_reason else "success"
     except KeyboardInterrupt:
         status = "killed"  # Ctrl-C: stopped on purpose, not a crash
-        raise
+        last = report.last_checkpoint
+        run = cb.experiment if cb is not None else None
+        if last is not None and run is not None and os.path.dirname(last) == os.path.abspath(os.path.join(run.dir, "checkpoints")):
+            last = os.path.abspath(run.dir)  # resuming the run directory continues the run
+        raise TrainingInterrupted(report.steps, last) from None
     finally:
         if cb is not None:
             cb.finish(status)

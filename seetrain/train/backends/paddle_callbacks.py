@@ -48,6 +48,7 @@ class ValidationReport(paddle.callbacks.Callback):
         self.top: List[Tuple[float, str]] = []
         self.last_checkpoint: Optional[str] = None
         self.max_steps: Optional[int] = None
+        self.config: Optional[Dict[str, Any]] = None  # the run's config, saved with every checkpoint (resume restores it)
         self._loss_sum, self._loss_n = 0.0, 0
 
     # --- training ---------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ class ValidationReport(paddle.callbacks.Callback):
     # --- checkpoints ------------------------------------------------------------------------------
     def state(self) -> Dict[str, Any]:
         return {"epoch": self.epochs_done, "batches": self.batches, "steps": self.steps, "best": self.best,
-                "best_epoch": self.best_epoch, "metric": self.metric, "backend": "paddle"}
+                "best_epoch": self.best_epoch, "metric": self.metric, "backend": "paddle", "config": self.config}
 
     def _save(self, name: str) -> str:
         os.makedirs(self.ckpt_dir, exist_ok=True)
@@ -151,3 +152,21 @@ class StepSchedule(paddle.callbacks.LRScheduler):
         lr = getattr(getattr(self.model, "_optimizer", None), "_learning_rate", None)
         if isinstance(lr, paddle.optimizer.lr.LRScheduler):
             lr.step()
+
+
+def tracking_callback(**kwargs: Any) -> paddle.callbacks.Callback:
+    """The SeeTrain callback with the trainer's metric keys, the same on both backends: ``train/loss``,
+    ``train/lr`` and ``train/epoch`` at every logged step, ``val/*`` and ``val/epoch`` after each
+    validation (no ``train/acc`` of single batches, no ``epoch/*`` end-of-epoch copies)."""
+    from seetrain.integration.callbacks.paddle import SeeTrainPaddleCallback
+
+    class TrainerCallback(SeeTrainPaddleCallback):
+        def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+            return None
+
+        @staticmethod
+        def _metrics(prefix: str, logs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+            data = SeeTrainPaddleCallback._metrics(prefix, logs)
+            return {k: v for k, v in data.items() if k == "train/loss"} if prefix == "train" else data
+
+    return TrainerCallback(**kwargs)

@@ -222,7 +222,8 @@ class TrainLoop:
         loss = float(self._loss_sum) / self._loss_n  # the mean over the steps since the last log
         self._loss_sum, self._loss_n = None, 0
         if self.run is not None:
-            self.run.log({"train/loss": loss, "lr": self.lr()}, step=self.pos.global_step - 1)
+            self.run.log({"train/loss": loss, "train/lr": self.lr(), "train/epoch": self.pos.epoch},
+                         step=self.pos.global_step - 1)
         self.bar.show(loss=loss)
 
     # --- validation ----------------------------------------------------------------------------
@@ -240,14 +241,13 @@ class TrainLoop:
         if fabric.world_size > 1:
             sums = fabric.all_reduce(sums, reduce_op="sum")
         metrics = self.step.val_metrics(sums)
-        metrics["lr"] = self.lr()
         p.last.update(metrics)
         self._validated_at = p.global_step
         value = metrics.get(self.metric)
         if value is not None and improves(value, p.best, self.mode):
             p.best, p.best_epoch = value, p.epoch
         if self.run is not None:
-            self.run.log({**metrics, "epoch": p.epoch}, step=max(p.global_step - 1, 0))
+            self.run.log({**metrics, "val/epoch": p.epoch}, step=max(p.global_step - 1, 0))  # keys as on paddle
         self.bar.show(**{k.split("/")[-1]: v for k, v in metrics.items() if k == self.metric})
         if fabric.is_global_zero:
             for hook in self.hooks:
