@@ -15,7 +15,8 @@ from seetrain.cli.ui import index_dir  # noqa: E402
 from seetrain.server.app import create_app  # noqa: E402
 from seetrain.server.queries import get_run, keys  # noqa: E402
 from seetrain.server.settings import Settings  # noqa: E402
-from seetrain.server.watcher import Watcher, run_uuid  # noqa: E402
+from seetrain.rundir.format import run_uuid  # noqa: E402
+from seetrain.server.watcher import Watcher  # noqa: E402
 
 from .rundirs import write_run_json  # noqa: E402
 
@@ -126,12 +127,13 @@ def test_a_restart_resumes_from_the_saved_offsets(store, run_dir, tmp_path):
 def test_format_1_run_without_uuid_gets_a_stable_one(store, tmp_path):
     d = str(tmp_path / "logs" / "old" / "r0")
     os.makedirs(d)
+    meta = {"id": "r0", "name": "old-run", "project": "old", "status": "success", "start_time": 1.0}
     with open(os.path.join(d, "run.json"), "wb") as f:
-        f.write(orjson.dumps({"id": "r0", "name": "old-run", "project": "old", "status": "success", "start_time": 1.0}))
+        f.write(orjson.dumps(meta))
     append(d, b'{"seq": 0, "step": 0, "time": 1.5, "data": {"acc": 0.5}}\n{"seq": 1, "time": 1.6, "config": {"lr": 0.1}}\n')
     w = Watcher(str(tmp_path / "logs"), store)
     assert w.poll_once() == 2
-    uuid = run_uuid({}, d)
+    uuid = run_uuid(meta)
     row = stored(store, uuid)
     assert row["name"] == "old-run" and row["config"] == {"lr": 0.1}
 
