@@ -122,7 +122,7 @@ class RemoteSource:
             cols = self.arrow_history(info["uuid"], key, x)
             return [float(v) for v in cols[x]], cols["value"]
         d = self.get_json("/series", run=info["uuid"], key=key, x=x, full=True)["series"][0]
-        return [float(v) for v in d["x"]], [_num(v) for v in d["y"]]
+        return [float(v) for v in d["x"]], _values(d)
 
     def arrow_history(self, uuid: str, key: str, x: str = "step") -> Dict[str, List[Any]]:
         """``{"step", "time", "value"}`` columns of one key (Arrow IPC decoded to lists)."""
@@ -136,8 +136,12 @@ class RemoteSource:
     def downsampled(self, info: Dict[str, Any], key: str, x: str, points: int) -> Dict[str, Any]:
         """The server's own downsampling (``/series?points=N``)."""
         d = self.get_json("/series", run=info["uuid"], key=key, x=x, points=points)["series"][0]
-        return {"x": [float(v) for v in d["x"]], "y": [_num(v) for v in d["y"]],
-                "ymin": [_num(v) for v in d["ymin"]], "ymax": [_num(v) for v in d["ymax"]],
+        ys = _values(d)
+        if not d["downsampled"]:  # every point kept: its band is itself
+            lo = hi = ys
+        else:  # JSON has no infinity: a band edge that was infinite reads NaN
+            lo, hi = [_num(v) for v in d["ymin"]], [_num(v) for v in d["ymax"]]
+        return {"x": [float(v) for v in d["x"]], "y": ys, "ymin": lo, "ymax": hi,
                 "downsampled": bool(d["downsampled"]), "total": int(d["total"])}
 
     def media(self, info: Dict[str, Any], key: Optional[str]) -> List[Dict[str, Any]]:
@@ -166,6 +170,18 @@ class RemoteSource:
 
     def close(self) -> None:
         self.client.close()
+
+
+NONFINITE = {"NaN": float("nan"), "+Inf": float("inf"), "-Inf": float("-inf")}
+
+
+def _values(d: Dict[str, Any]) -> List[float]:
+    """``y`` of a ``/series`` answer as floats: JSON null is NaN unless ``nonfinite`` says it was
+    an infinity."""
+    ys = [_num(v) for v in d["y"]]
+    for mark in d.get("nonfinite") or ():
+        ys[mark["i"]] = NONFINITE.get(mark["value"], ys[mark["i"]])
+    return ys
 
 
 def _num(v: Any) -> float:
