@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .lazy import require
 
@@ -65,19 +65,16 @@ class Media:
     def _write(self, path: str) -> Dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def encode(self, run_dir: str, rel_path: str) -> Dict[str, Any]:
-        """Write the file ``run_dir/rel_path + suffix``; return the reference stored in the record."""
+    def write_file(self, run_dir: str, rel_path: str) -> Tuple[str, Dict[str, Any]]:
+        """Write the file ``run_dir/rel_path + suffix``; return its path relative to ``run_dir`` and
+        what the record's media reference says of it (size, sample rate ...)."""
         rel = rel_path + self.suffix
         full = os.path.join(run_dir, rel)
         folder = os.path.dirname(full)
         if folder not in _made_dirs:
             os.makedirs(folder, exist_ok=True)
             _made_dirs.add(folder)
-        ref = {"_type": self.kind, "path": rel}
-        ref.update(self._write(full))
-        if self.caption is not None:
-            ref["caption"] = self.caption
-        return ref
+        return rel, self._write(full)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(caption={self.caption!r}{', error=' + repr(self.error) if self.error else ''})"

@@ -8,7 +8,8 @@ import time
 from typing import Any, Dict, Optional, Union
 
 from .ids import new_id, new_uuid  # noqa: F401 - new_id: used by Run
-from .rundir.queue import EVENT, FORMAT, RecordQueue
+from .rundir.format import FORMAT
+from .rundir.queue import EVENT, RecordQueue
 from .run_config import Config, to_plain
 from .rundir.files import acquire_lock, check_name, cut_torn_tail, read_tail, release_lock  # noqa: F401
 

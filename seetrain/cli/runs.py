@@ -14,6 +14,7 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from ..logdir import default_logdir
+from ..rundir.format import is_media_ref, media_kind
 from ..rundir.reader import RunReader, list_runs, read_run
 from ..rundir.stream import records_path
 
@@ -23,8 +24,8 @@ RESERVED_COLUMNS = ("step", "time")
 def _fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    if isinstance(v, dict) and "_type" in v:
-        return f"<{v['_type']}>"
+    if is_media_ref(v):
+        return f"<{media_kind(v)}>"
     if isinstance(v, list):
         return f"<{len(v)} media>"
     return str(v)

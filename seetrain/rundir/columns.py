@@ -11,6 +11,7 @@ import array
 from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
+from .format import media_refs
 from .stream import Chunk
 
 
@@ -152,7 +153,7 @@ class Table:
                 return
             col.rows.append(row)
         else:
-            if (t is dict or t is list) and _media_refs(v):
+            if (t is dict or t is list) and media_refs(v) is not None:
                 self.media.setdefault(k, []).append((row, v))
             self.other[k] = (row, v)
 
@@ -182,12 +183,6 @@ class Table:
 
 def _take(src: "array.array[Any]", rows: "array.array[int]") -> Iterable[Any]:
     return map(src.__getitem__, rows)
-
-
-def _media_refs(v: Any) -> bool:
-    if type(v) is dict:
-        return "_type" in v
-    return bool(v) and all(type(x) is dict and "_type" in x for x in v)
 
 
 class RecordScan:

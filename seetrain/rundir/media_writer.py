@@ -14,6 +14,7 @@ import threading
 from typing import Any, Deque, Dict, Iterable, List, Optional, Protocol, Set, Tuple
 
 from ..media import MediaInputError
+from .format import media_ref
 from .queue import Item, RecordQueue
 from .files import RecordFile
 
@@ -144,9 +145,9 @@ class MediaWriter(threading.Thread):
         return out
 
     def _one(self, media: Any, rel: str) -> Dict[str, Any]:
-        ref = media.encode(self.owner.run_dir, rel)
-        self.files.append(os.path.join(self.owner.run_dir, ref["path"]))
-        return ref
+        path, fields = media.write_file(self.owner.run_dir, rel)
+        self.files.append(os.path.join(self.owner.run_dir, path))
+        return media_ref(media.kind, path, fields, media.caption)
 
     def close(self, timeout: Any = None) -> None:
         with self._lock:

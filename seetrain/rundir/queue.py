@@ -13,8 +13,6 @@ import threading
 from time import time as _time
 from typing import Any, Deque, Dict, List, NamedTuple, Optional, Tuple
 
-FORMAT = 2  # the run directory format (docs/record-format.md)
-
 # item kinds (METRICS must stay 0: the writer tests a batch for "metrics only" with any())
 METRICS, MEDIA, CONFIG, SYSTEM, EVENT, CONSOLE, SUMMARY, LOST = range(8)
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 from . import records
 from ..logdir import default_logdir
 from .columns import Column, RecordScan, Series
+from .format import MEDIA_TYPE, media_refs, untag_values
 from .stream import Chunk, iter_chunks, read_records, records_path
 from .safe_open import open_nofollow
 
@@ -51,12 +52,6 @@ def _pid_alive(pid: int) -> bool:
             return f.read().split(b")")[-1].split()[0] != b"Z"
     except OSError:
         return True
-
-
-def _untag(values: Any) -> Dict[str, Any]:
-    if not isinstance(values, dict):
-        return {}
-    return {k: records.NON_FINITE.get(v, v) if type(v) is str else v for k, v in values.items()}
 
 
 class RunReader:
@@ -257,9 +252,9 @@ class RunReader:
         """Media logged under ``key``: dicts with ``step``, ``type``, absolute ``path``, caption, ..."""
         out = []
         for step, _t, v in self._scanned().metrics.media_items(key):
-            for ref in (v if isinstance(v, list) else [v]):
+            for ref in media_refs(v) or ():
                 item = dict(ref)
-                item["type"] = item.pop("_type")
+                item["type"] = item.pop(MEDIA_TYPE)
                 item["path"] = os.path.join(self.path, ref["path"])
                 item["step"] = step
                 out.append(item)
@@ -271,14 +266,14 @@ class RunReader:
         Starts from ``run.json``'s summary (kept current by the writer), then what the records say.
         """
         scan = self._scanned()
-        out = {k: v for k, v in _untag(self.meta.get("summary")).items() if not k.startswith("sys/")}
+        out = {k: v for k, v in untag_values(self.meta.get("summary")).items() if not k.startswith("sys/")}
         out.update(scan.metrics.last_values())
         out.update(scan.summary)
         return out
 
     def meta_summary(self) -> Dict[str, Any]:
         """The summary as ``run.json`` has it, without reading records (what ``seetrain ls`` shows)."""
-        return _untag(self.meta.get("summary"))
+        return untag_values(self.meta.get("summary"))
 
     def console(self) -> List[ConsoleLine]:
         """Captured stdout/stderr lines, in order (read on demand, not kept)."""

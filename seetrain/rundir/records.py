@@ -6,8 +6,9 @@ One record is one line of ``records.jsonl``; every record has ``seq``, ``time`` 
     {"seq":8,"time":1764079200.13,"type":"config","config":{"lr":0.001}}
     {"seq":9,"time":1764079200.20,"type":"event","event":"warning","message":"...","key":"x"}
 
-See ``docs/record-format.md`` for every type. JSON has no NaN or infinity, so non-finite floats
-are written as ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` and turned back into floats when read.
+See ``docs/record-format.md`` for every type and :mod:`seetrain.rundir.format` for the schema's
+facts (record types, the ``"NaN"``/``"Infinity"``/``"-Infinity"`` tags of non-finite floats, media
+references).
 
 The encoders never raise on a value: anything JSON cannot hold (an int beyond 64 bits, a key with
 a lone surrogate, a recursion-deep structure) is repaired or dropped, and reported through the
@@ -17,16 +18,14 @@ a lone surrogate, a recursion-deep structure) is repaired or dropped, and report
 from __future__ import annotations
 
 import decimal
-import math
 import numbers
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import orjson
 
-from .queue import FORMAT  # noqa: F401 - the run directory format, re-exported
 from ..values import as_float, fix_text, safe_repr
+from .format import INF_TAG, NEG_INF_TAG, NON_FINITE, TAGGED_FIELD, UNKNOWN, infer_type, tag
 
-NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 MAX_DEPTH = 64  # deeper structures are cut (a record is data, not a recursion test)
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -37,19 +36,6 @@ METRICS_LINE = b'{"seq":%d,"time":%r,"type":"metrics","step":%d,"data":%b}\n'
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and most JSON readers) hold exactly
 
 Problem = Optional[Callable[[str, str], None]]
-
-
-def _finite_or_tag(value: float) -> Any:
-    if value != value:
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def encode_value(value: Any) -> Any:
-    """Make one metric value JSON-safe (non-finite floats become tags)."""
-    if type(value) is float and not math.isfinite(value):
-        return _finite_or_tag(value)
-    return value
 
 
 def _safe_str(obj: Any) -> str:
@@ -63,7 +49,7 @@ def _big_int(value: int) -> Any:
     try:
         return float(value)
     except OverflowError:
-        return "Infinity" if value > 0 else "-Infinity"
+        return INF_TAG if value > 0 else NEG_INF_TAG
 
 
 def sanitize(obj: Any, _depth: int = 0) -> Any:
@@ -80,7 +66,7 @@ def sanitize(obj: Any, _depth: int = 0) -> Any:
     if t is int:
         return obj if _INT_MIN <= obj <= _INT_MAX else _big_int(obj)
     if t is float:
-        return encode_value(obj)
+        return tag(obj)
     if t is str:
         return fix_text(obj)
     if _depth >= MAX_DEPTH:
@@ -101,7 +87,7 @@ def sanitize(obj: Any, _depth: int = 0) -> Any:
             return _safe_str(obj)
     if isinstance(obj, float):
         try:
-            return encode_value(float(obj))
+            return tag(float(obj))
         except BaseException:  # noqa: B036
             return _safe_str(obj)
     item = getattr(obj, "item", None)  # numpy / torch scalars
@@ -116,7 +102,7 @@ def sanitize(obj: Any, _depth: int = 0) -> Any:
         try:
             num = as_float(obj)
             if num is not None:
-                return encode_value(num)
+                return tag(num)
         except BaseException:  # noqa: B036 - a signaling NaN
             pass
     return _safe_str(obj)
@@ -131,7 +117,7 @@ def _clean_metrics(data: Dict[Any, Any], problem: Problem) -> Dict[str, Any]:
             problem(name, f"metric key {safe_repr(key)} is not valid UTF-8 (a lone surrogate); stored as {name!r}")
         t = type(value)
         if t is float:
-            value = encode_value(value)
+            value = tag(value)
         elif t is int:
             if not _INT_MIN <= value <= _INT_MAX:
                 try:
@@ -204,10 +190,6 @@ def encode_record(seq: int, time: float, step: Optional[int] = None,
     return encode(seq, time, "config", {"config": config or {}})
 
 
-# decode side (owned by the reader): which field of a typed record holds tagged numbers
-_TAGGED_FIELD = {"metrics": "data", "system": "data", "summary": "summary"}
-
-
 def normalize_record(rec: Dict[str, Any]) -> Dict[str, Any]:
     """Give a parsed record its ``type`` and turn ``"NaN"``/``"Infinity"`` tags back into floats.
 
@@ -216,8 +198,8 @@ def normalize_record(rec: Dict[str, Any]) -> Dict[str, Any]:
     """
     kind = rec.get("type")
     if kind is None:
-        kind = rec["type"] = "metrics" if "data" in rec else "config" if "config" in rec else "unknown"
-    field = _TAGGED_FIELD.get(kind)
+        kind = rec["type"] = infer_type(rec) or UNKNOWN
+    field = TAGGED_FIELD.get(kind)
     if field is not None:
         values = rec.get(field)
         if values and type(values) is dict:

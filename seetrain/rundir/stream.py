@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import orjson
 
+from .format import INF_TAG, NAN_TAG
 from .records import decode_record, normalize_record
 from .safe_open import open_nofollow
 
@@ -54,10 +55,14 @@ def _gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+_NAN_BYTES = b'"%s"' % NAN_TAG.encode()     # "NaN" as written
+_INF_BYTES = INF_TAG.encode() + b'"'        # the end of "Infinity" and "-Infinity"
+
+
 def _maybe_tagged(block: bytes) -> bool:
     """Whether ``block`` may hold a ``"NaN"``/``"Infinity"`` tag (a one-byte memchr first: most
     blocks have no ``N`` or ``I`` at all, and the two exact searches cost far more)."""
-    return (b"N" in block and b'"NaN"' in block) or (b"I" in block and b'Infinity"' in block)
+    return (b"N" in block and _NAN_BYTES in block) or (b"I" in block and _INF_BYTES in block)
 
 
 def _decode_lines(block: bytes) -> Tuple[List[Dict[str, Any]], int]:

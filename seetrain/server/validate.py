@@ -8,19 +8,15 @@ import re
 from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-RECORD_TYPES = {"metrics", "config", "system", "event", "console", "summary"}
+from ..rundir.format import NON_FINITE, RECORD_TYPES, infer_type, media_refs, norm_uuid as _norm
+from ..rundir.format import STATUSES  # noqa: F401 - the statuses ingest checks against
+
 MAX_JSON_DEPTH = 64        # objects/lists nested in one another, in a record's fields or a run's fields
 MAX_RECORD_KEYS = 10_000   # object keys in one record (all levels), or in one run body's fields
 INT_QUERY_PARAMS = ("offset", "limit", "after_seq", "points")
 INT64 = 2**63
 
 _UUID = re.compile(r"[0-9a-f]{32}")
-
-
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-STATUSES = {"running", "success", "failed", "crashed", "killed"}
 
 
 class IngestError(ValueError):
@@ -48,7 +44,7 @@ class Limits(NamedTuple):
 
 
 def norm_uuid(uuid: str) -> str:
-    u = str(uuid).replace("-", "").lower()
+    u = _norm(uuid)
     if not _UUID.fullmatch(u):
         raise IngestError(400, f"run uuid {str(uuid)[:80]!r} is not 32 hex digits (run.json 'uuid')")
     return u
@@ -62,15 +58,7 @@ def num(v: Any) -> Optional[float]:
     if t is bool:
         return float(v)
     if t is str:
-        return _NONFINITE.get(v)
-    return None
-
-
-def media_refs(v: Any) -> Optional[List[Dict[str, Any]]]:
-    if isinstance(v, dict) and "_type" in v:
-        return [v]
-    if isinstance(v, list) and v and all(isinstance(i, dict) and "_type" in i for i in v):
-        return v
+        return NON_FINITE.get(v)
     return None
 
 
@@ -307,7 +295,7 @@ def _validate_each(recs: List[Any], lim: Limits) -> List[Dict[str, Any]]:
             raise IngestError(422, f"records[{i}].seq must be a non-negative integer")
         t = r.get("type")
         if t is None:  # format 1 record
-            t = r["type"] = "metrics" if "data" in r else "config" if "config" in r else None
+            t = r["type"] = infer_type(r)
         if t == "metrics" or t == "system":
             data = r.get("data")
             if type(data) is not dict:
