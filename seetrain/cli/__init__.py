@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "ui",     # ui: the dashboard over a LOGDIR
     "importers",  # import wandb|tensorboard|mlflow: runs from other trackers
     "query",  # query: read-only SQL over runs
+    "mcp",    # mcp: an MCP server over runs for agents
 )
 
 
