@@ -17,8 +17,19 @@ from typing import List, Optional, Tuple
 from ..logdir import DEFAULT_LOGDIR
 
 
-def _report(kind: str, results: List[Tuple[str, Optional[int], Optional[str]]]) -> int:
-    """Print one line per source run; exit code 0 when nothing failed."""
+def _report(kind: str, results: List[Tuple[str, Optional[int], Optional[str]]], as_json: bool = False) -> int:
+    """Print one line per source run (or, ``as_json``, one JSON document); exit code 0 when nothing failed."""
+    if as_json:
+        from .output import emit
+
+        runs = [{"path": d or None, "records": n, "status": "imported" if p is None else
+                 "skipped" if p.startswith("skipped") else "failed",
+                 "problem": None if p is None else p[len("skipped"):].strip() if p.startswith("skipped") else p}
+                for d, n, p in results]
+        failed = sum(r["status"] == "failed" for r in runs)
+        emit("seetrain.import/1", {"source": kind, "runs": runs,
+                                   "imported": sum(r["status"] == "imported" for r in runs), "failed": failed})
+        return 1 if failed else 0
     failed = 0
     for run_dir, records, problem in results:
         if problem is None:
@@ -63,7 +74,7 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
         rel = os.path.relpath(run_dir, logdir)
         return bridge.import_run_dir(run_dir, os.path.basename(logdir) if rel == "." else rel, project, args.logdir)
 
-    return _report("TensorBoard", _each(runs, one))
+    return _report("TensorBoard", _each(runs, one), args.json)
 
 
 def cmd_wandb(args: argparse.Namespace) -> int:
@@ -73,7 +84,7 @@ def cmd_wandb(args: argparse.Namespace) -> int:
         runs = bridge.find_run_files(args.path)
     except FileNotFoundError as exc:
         raise SystemExit(f"seetrain import wandb: {exc}")
-    return _report("W&B", _each(runs, lambda path: bridge.import_run_file(path, args.project, args.logdir)))
+    return _report("W&B", _each(runs, lambda path: bridge.import_run_file(path, args.project, args.logdir)), args.json)
 
 
 def cmd_mlflow(args: argparse.Namespace) -> int:
@@ -84,7 +95,7 @@ def cmd_mlflow(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"seetrain import mlflow: {exc}")
     return _report("MLflow", _each(runs, lambda run: bridge.import_run(args.tracking_uri, run, args.project,
-                                                                        args.logdir)))
+                                                                        args.logdir)), args.json)
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -112,3 +123,4 @@ def register(sub: "argparse._SubParsersAction") -> None:
                        help="SeeTrain project (default: the W&B project / log directory name / MLflow experiment)")
         p.add_argument("--logdir", default=None,
                        help=f"SeeTrain log directory (default: $SEETRAIN_LOGDIR or {DEFAULT_LOGDIR})")
+        p.add_argument("--json", action="store_true", help="one JSON document (docs/cli.md)")

@@ -41,6 +41,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     rv.set_defaults(func=_keys_revoke)
     for q in (c, ls, rv):
         q.add_argument("--db", dest="keys_db", default=None, help="database (as for `seetrain server --db`)")
+        q.add_argument("--json", action="store_true", help="one JSON document (docs/cli.md)")
 
 
 def add_http_options(p: argparse.ArgumentParser) -> None:
@@ -167,6 +168,12 @@ def _keys_create(args: argparse.Namespace) -> int:
     key, kid = create_key(_engine(args), args.project, args.write, args.note)
     print(f"created key {kid} for project {args.project!r} ({'read+write' if args.write else 'read'}); "
           "it is shown only now:", file=sys.stderr)
+    if args.json:
+        from .output import emit
+
+        emit("seetrain.server.keys.create/1", {"id": kid, "key": key, "project": args.project,
+                                               "write": bool(args.write), "note": args.note})
+        return 0
     print(key)
     return 0
 
@@ -174,7 +181,15 @@ def _keys_create(args: argparse.Namespace) -> int:
 def _keys_list(args: argparse.Namespace) -> int:
     from ..server.auth import list_keys
 
-    for k in list_keys(_engine(args)):
+    keys = list_keys(_engine(args))
+    if args.json:
+        from .output import emit
+
+        emit("seetrain.server.keys.list/1", {"keys": [{"id": k["id"], "project": k["project"],
+                                                       "write": bool(k["can_write"]), "note": k["note"],
+                                                       "created": k["created"]} for k in keys]})
+        return 0
+    for k in keys:
         print(f"{k['id']}  {k['project']}  {'write' if k['can_write'] else 'read'}  {k['note']}")
     return 0
 
@@ -182,7 +197,12 @@ def _keys_list(args: argparse.Namespace) -> int:
 def _keys_revoke(args: argparse.Namespace) -> int:
     from ..server.auth import revoke_key
 
-    if not revoke_key(_engine(args), args.key_id):
+    revoked = revoke_key(_engine(args), args.key_id)
+    if args.json:
+        from .output import emit
+
+        emit("seetrain.server.keys.revoke/1", {"id": args.key_id, "revoked": revoked})
+    if not revoked:
         print(f"no key with id {args.key_id!r} (see `seetrain server keys list`)", file=sys.stderr)
         return 1
     return 0

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from ..logdir import default_logdir
 
@@ -20,6 +20,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--api-key", default=os.environ.get("SEETRAIN_API_KEY"), help="API key (or SEETRAIN_API_KEY)")
     p.add_argument("--watch", action="store_true", help="keep following live runs until Ctrl-C")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between passes with --watch")
+    p.add_argument("--json", action="store_true", help="a JSON document per pass on stdout (docs/cli.md)")
     p.set_defaults(func=_sync)
 
 
@@ -44,6 +45,12 @@ def find_runs(paths: List[str]) -> List[str]:
     return out
 
 
+def _emit(host: str, runs: List[Dict[str, Any]], failed: int) -> None:
+    from .output import emit
+
+    emit("seetrain.sync/1", {"host": host, "runs": runs, "sent": sum(r["sent"] for r in runs), "failed": failed})
+
+
 def _sync(args: argparse.Namespace) -> int:
     from ..sender import Client, RunSync, ServerError, Transient
 
@@ -57,7 +64,10 @@ def _sync(args: argparse.Namespace) -> int:
         found = find_runs(paths)
         if not found and not args.watch:
             print(f"seetrain sync: no run directories (holding run.json) under {', '.join(paths)}", file=sys.stderr)
+            if args.json:
+                _emit(args.host, [], 1)
             return 1
+        status: List[Dict[str, Any]] = []  # one entry per run directory of this pass (--json)
         for run_dir in found:
             s = syncs.get(run_dir)
             if s is None:
@@ -69,18 +79,24 @@ def _sync(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"seetrain sync: server {args.host} unreachable ({exc}); nothing is lost: run sync again "
                       "when it is back", file=sys.stderr)
+                status.append({"path": run_dir, "uuid": s.uuid, "sent": 0, "error": f"unreachable: {exc}"})
                 break
             except ServerError as exc:
                 failed += 1
                 print(f"seetrain sync: {run_dir}: {exc}; the cursor stays where the server last acknowledged, "
                       "run sync again", file=sys.stderr)
+                status.append({"path": run_dir, "uuid": s.uuid, "sent": 0, "error": str(exc)})
                 continue
             except (OSError, ValueError) as exc:
                 failed += 1
                 print(f"seetrain sync: {run_dir}: cannot read it ({type(exc).__name__}: {exc}); skipped", file=sys.stderr)
+                status.append({"path": run_dir, "uuid": None, "sent": 0, "error": f"{type(exc).__name__}: {exc}"})
                 continue
-            if n or not args.watch:
+            status.append({"path": run_dir, "uuid": s.uuid, "sent": n, "error": None})
+            if (n or not args.watch) and not args.json:
                 print(f"{run_dir}: {n} records sent ({s.uuid})")
+        if args.json:
+            _emit(args.host, status, failed)
         if not args.watch:
             return 1 if failed else 0
         try:
