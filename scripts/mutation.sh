@@ -4,6 +4,7 @@
 #   scripts/mutation.sh                 # every core module, one after the other
 #   scripts/mutation.sh ingest auth     # only these (names: see MODULES below)
 #   MUTATION_REF=HEAD scripts/mutation.sh series   # mutate a commit instead of the working tree
+#   MUTATION_RESUME=1 scripts/mutation.sh ingest   # go on with a stopped run in its existing copy
 #
 # Each module is mutated in its own throw-away copy of the checkout ($MUTATION_DIR/<name>/, default
 # /tmp/seetrain-mutation): mutmut writes its mutants/ there, never into this tree. Only the module's
@@ -22,9 +23,11 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 OUTDIR="${MUTATION_DIR:-/tmp/seetrain-mutation}"
 CHILDREN="${MUTATION_CHILDREN:-1}"   # parallel mutant workers (mutmut --max-children)
 LIMIT="${MUTATION_TIMEOUT:-0}"       # seconds per module (0: no limit); unfinished mutants stay "not checked"
+RESUME="${MUTATION_RESUME:-0}"       # 1: reuse $MUTATION_DIR/<name>/ as it is (mutmut keeps every verdict
+                                     # it reached and runs only the mutants not checked yet)
 
 declare -A SOURCES TESTS
-SOURCES[records]="seetrain/records.py seetrain/writer.py"
+SOURCES[records]="seetrain/rundir/records.py seetrain/rundir/writer.py"
 TESTS[records]="tests/core/test_records.py tests/core/test_write_faults.py tests/core/test_crash_safety.py tests/core/test_batched_codec.py"
 SOURCES[ingest]="seetrain/server/ingest.py"
 TESTS[ingest]="tests/server/test_ingest_batches.py tests/server/test_exactly_once_boundaries.py tests/server/test_hardening_ingest.py"
@@ -126,36 +129,46 @@ PY
     cat "$2/result.txt"
 }
 
-for m in "${MODS[@]}"; do
-    work="$OUTDIR/$m"
-    rm -rf "$work"
-    copy_checkout "$work"
-    write_child_support "$work/.mutation-support"
+fresh_copy() {  # $1: work folder, $2: module name -> a new copy with its setup.cfg
+    rm -rf "$1"
+    copy_checkout "$1"
+    write_child_support "$1/.mutation-support"
     {
         echo "[mutmut]"
         echo "source_paths = seetrain"
         echo "only_mutate ="
-        for s in ${SOURCES[$m]}; do echo "    $s"; done
+        for s in ${SOURCES[$2]}; do echo "    $s"; done
         echo "pytest_add_cli_args_test_selection ="
-        for t in ${TESTS[$m]}; do echo "    $t"; done
+        for t in ${TESTS[$2]}; do echo "    $t"; done
         # each mutant's tests run in a process forked from a clean server, not from the one that
         # ran the stats: module state a test leaves behind (warn-once sets) cannot leak into it
         echo "process_isolation = forkserver"
         echo "pytest_add_cli_args ="
         echo "    -p"
         echo "    seetrain_mutation_hits"
-    } > "$work/setup.cfg"
-    if grep -q '^\[tool\.mutmut\]' "$work/pyproject.toml"; then
+    } > "$1/setup.cfg"
+    if grep -q '^\[tool\.mutmut\]' "$1/pyproject.toml"; then
         echo "pyproject.toml has a [tool.mutmut] table: mutmut would ignore the per-module setup.cfg" >&2; exit 2
     fi
-    echo "== $m: ${SOURCES[$m]}  (tests: ${TESTS[$m]})"
+}
+
+for m in "${MODS[@]}"; do
+    work="$OUTDIR/$m"
+    if [ "$RESUME" = 1 ] && [ -f "$work/setup.cfg" ] && [ -d "$work/mutants" ]; then
+        # the copy, its setup.cfg and mutants/ stay as they were: a changed test selection or
+        # source would make mutmut start over (or mix verdicts of two versions of the code)
+        echo "== $m: resuming in $work (the copy is not refreshed from the checkout)"
+    else
+        fresh_copy "$work" "$m"
+        echo "== $m: ${SOURCES[$m]}  (tests: ${TESTS[$m]})"
+    fi
     # children import the mutated copy first, then the support folder (which must exist before
     # Python starts: a missing sys.path folder is cached as "nothing here")
     mkdir -p "$work/mutants"
     export PYTHONPATH="$work/mutants:$work/.mutation-support" SEETRAIN_MUTATION_HITS="$work/mutants/child-hits.txt"
     rc=0
     (cd "$work" && exec timeout -s INT -k 60 "$LIMIT" "$PY" -m mutmut run --max-children "$CHILDREN") \
-        > "$work/mutmut.log" 2>&1 || rc=$?
+        >> "$work/mutmut.log" 2>&1 || rc=$?
     stop_leftovers "$work"
     if [ "$rc" = 124 ]; then
         echo "$m: stopped after ${LIMIT}s (MUTATION_TIMEOUT); the mutants not run yet read 'not checked'" >&2
