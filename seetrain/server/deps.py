@@ -1,15 +1,17 @@
-"""What every route shares, below the routers and the app: the orjson response, the :class:`Store`
-(settings, engine, blob store, authenticator), and the auth dependencies (``principal``, ``require``,
+"""What every route shares, below the routers and the app: the orjson response, the streamed answer
+read from the database (:class:`DatabaseStream`), the :class:`Store` (settings, engine, blob store,
+authenticator), and the auth dependencies (``principal``, ``require``,
 ``readable_run``). Routers import this module, never :mod:`.app`, so the app can import them."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Generator, Iterator, Mapping, Optional
 
+import anyio
 import orjson
 from fastapi import HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.engine import Connection
 
 from .auth import ADMIN, Authenticator, Principal
@@ -26,6 +28,26 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+class DatabaseStream(StreamingResponse):
+    """A streamed answer made by a generator that reads the database inside ``with store.read()``:
+    the generator is closed, and its connection given back to the pool, as soon as the answer ends,
+    sent whole, failed or abandoned by a client that hung up. (Left to the garbage collector, an
+    abandoned generator kept its connection checked out meanwhile, so reads waited the pool's 30 s,
+    and the collector then gave the connection back twice: two requests shared one connection.)"""
+
+    def __init__(self, content: Generator[bytes, None, None], **kw: Any) -> None:
+        self._source = content
+        super().__init__(content, **kw)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # never while a step of it runs: a cancelled worker-thread call returns only when it is done
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._source.close)
 
 
 class Store:
