@@ -49,7 +49,9 @@ def get_values(project: str, request: Request, metric: List[str] = Query([]), ag
     runs = [{"uuid": r["uuid"], "id": r["id"], "name": r["name"], "status": r["status"], "tags": r["tags"],
              "config": analysis.flatten(r["config"]), "metrics": {m: vals[m][r["uuid"]] for m in metric}}
             for r in page["runs"]]
-    return {"total": page["total"], "agg": agg, "runs": runs}
+    keys = sorted({k for r in page["runs"] for k, v in (r["summary"] or {}).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return {"total": page["total"], "agg": agg, "runs": runs, "metric_keys": keys}
 
 
 @router.get("/projects/{project}/analysis/importance")

@@ -85,3 +85,15 @@ export function downloadLink(label, path, params, filename) {
   }
   return a;
 }
+
+/** A state-changing request with a JSON body (saved views ...); the answer's JSON, or an ApiError. */
+export async function send(method, path, body) {
+  const res = await fetch(url(path), {method, headers: {...headers(), "Content-Type": "application/json"},
+    body: body === undefined ? undefined : JSON.stringify(body)});
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }
+    throw new ApiError(res.status, `${res.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return res.json();
+}
