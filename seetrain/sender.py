@@ -1,10 +1,14 @@
-"""Ships a run directory to a SeeTrain server: the online-mode sender thread and ``seetrain sync``.
+"""Ships a run directory to a SeeTrain server: the follower's HTTP sink, used by the online-mode
+sender thread and by ``seetrain sync``.
 
-The run directory is the source of truth. The sender reads new records with the incremental
-reader from a cursor kept in ``<run>/.sync/<host-hash>.json``, uploads the media they reference
-(content-addressed by sha256), posts the batch, and advances the cursor only after the server
-acknowledged it; the server stores by (run uuid, seq), so anything re-sent after a crash or a
-lost answer is stored once. HTTP goes through :mod:`seetrain.transport` (standard library only).
+The run directory is the source of truth. :class:`RunSync` follows it with the one follower
+(:mod:`seetrain.rundir.follow`) from a cursor kept in ``<run>/.sync/<host-hash>.json`` and posts
+the lines it read as they are (``{"records": [line, line, ...]}``: no decode, no re-encode); it
+decodes a batch only to find the media it references (uploaded first, content-addressed by
+sha256) or when the server refused it. The cursor advances only after the server acknowledged a
+batch; the server stores by (run uuid, seq), so anything re-sent after a crash or a lost answer is
+stored once. A record the server refuses for its content is left out (the rest of the run is
+sent) and reported. HTTP goes through :mod:`seetrain.transport` (standard library only).
 Failures: tenacity retries with exponential backoff and jitter, honouring ``Retry-After`` on
 429/503; a circuit breaker stops calls while the server is down; one warning when it becomes
 unreachable and one when it is back. Nothing here ever runs on the training loop's thread.
@@ -17,22 +21,23 @@ import os
 import threading
 import urllib.parse
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import orjson
 
 from . import resilience
+from .rundir.follow import Batch, Cursor, Follower, Refused, StartOver
 from .rundir.format import TAGGED_FIELD, has_non_finite, media_refs, run_uuid, tag_values
 from .rundir.safe_open import LinkRefused, read_in_run
 from .transport import Client, ServerError, Transient
 
-from .rundir.stream import read_records  # the incremental reader of docs/record-format.md
-
 __all__ = ["Client", "OnlineSender", "RunSync", "ServerError", "Transient", "run_uuid", "wire"]
+
+REFUSED_STATUSES = frozenset((400, 413, 422))  # the server refuses what a batch holds: a smaller one may pass
 
 
 def wire(records: List[Dict[str, Any]]) -> bytes:
-    """The ``{"records": [...]}`` body; non-finite floats go back to their ``"NaN"`` tags."""
+    """The ``{"records": [...]}`` body of decoded records; non-finite floats go back to their tags."""
     body = orjson.dumps({"records": records})
     if b"null" not in body:
         return body
@@ -47,34 +52,33 @@ def wire(records: List[Dict[str, Any]]) -> bytes:
 
 
 class RunSync:
-    """Sends one run directory to one server from its saved cursor (used by both the online sender
-    and ``seetrain sync``). ``pump()`` sends one batch; ``drain()`` sends everything there is now."""
+    """The HTTP sink: sends one run directory to one server from its saved cursor (used by both the
+    online sender and ``seetrain sync``). ``pump()`` sends one batch; ``drain()`` everything there is now."""
 
     def __init__(self, run_dir: str, client: Client, batch_records: int = 5000, batch_bytes: int = 8 << 20,
                  report: Optional[Callable[[str], None]] = None) -> None:
         self.run_dir, self.client = os.path.abspath(run_dir), client
         self.report = report or warn  # how a media file that is not sent is told (once per path)
         self.refused: Dict[str, str] = {}  # media path -> why it was not sent (a link, a special file)
-        self.batch_records, self.batch_bytes = batch_records, batch_bytes
         host_hash = hashlib.sha256(client.base.encode()).hexdigest()[:16]
         self.cursor_path = os.path.join(self.run_dir, ".sync", f"{host_hash}.json")
         self.cursor = self._load_cursor()
-        self._meta_sig: Optional[Tuple[int, int]] = None
-        self._meta: Optional[Dict[str, Any]] = None
+        self.follower = Follower(self.run_dir, self, self.cursor, batch_records, batch_bytes)
         self._sent_media: set = set()
-        self._ahead: Optional[tuple] = None  # (offset, future of _read(offset)) while draining
-        self._pool: Any = None
+        self._opened = False
+        self.last_refusal: Optional[ServerError] = None  # the server's answer to the last record it refused
         self.uuid: Optional[str] = None
 
-    # --- cursor ------------------------------------------------------------------------------
-    def _load_cursor(self) -> Dict[str, Any]:
+    # --- cursor: <run>/.sync/<host-hash>.json ----------------------------------------------------
+    def _load_cursor(self) -> Cursor:
         try:
-            cur = orjson.loads(read_in_run(self.run_dir, os.path.relpath(self.cursor_path, self.run_dir)))
-            if isinstance(cur, dict) and isinstance(cur.get("offset"), int):
-                return cur
+            saved = orjson.loads(read_in_run(self.run_dir, os.path.relpath(self.cursor_path, self.run_dir)))
         except (OSError, orjson.JSONDecodeError):
-            pass
-        return {"host": self.client.base, "offset": 0, "finished": None}
+            saved = None
+        cur = Cursor.from_dict(saved)
+        cur.extra.setdefault("host", self.client.base)
+        cur.extra.setdefault("finished", None)
+        return cur
 
     def _save_cursor(self) -> None:
         try:
@@ -83,32 +87,47 @@ class RunSync:
                 return  # never write through a link: the cursor lives in memory
             tmp = f"{self.cursor_path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
-                f.write(orjson.dumps(self.cursor))
+                f.write(orjson.dumps(self.cursor.to_dict()))
             os.replace(tmp, self.cursor_path)
         except OSError:
             pass  # a read-only run directory: the cursor lives in memory; the server dedups re-sends
 
-    # --- steps -------------------------------------------------------------------------------
-    def read_meta(self) -> Dict[str, Any]:
-        return orjson.loads(read_in_run(self.run_dir, "run.json"))  # a run.json that is a link: LinkRefused
+    # --- the Sink of the follower ------------------------------------------------------------------
+    def open_run(self, meta: Dict[str, Any], uuid: str) -> bool:
+        """PUT run.json (it changed: heartbeat, status, summary). True on the first PUT when the
+        server holds nothing of the run (a new or wiped server at the same address): all is sent again."""
+        self.uuid = uuid
+        answer = self.client.call("PUT", f"/api/v1/runs/{uuid}",
+                                  orjson.dumps(dict(meta, uuid=uuid), option=orjson.OPT_NON_STR_KEYS))
+        first, self._opened = not self._opened, True
+        if first and isinstance(answer, dict) and answer.get("last_seq") == -1 and self.cursor.offset > 0:
+            self.cursor.extra["finished"] = None
+            return True
+        return False
 
-    def push_meta(self, force: bool = False) -> Dict[str, Any]:
-        """PUT run.json when it changed since the last PUT (heartbeat, status, summary). On the
-        first PUT, a server that holds nothing of the run (a new or wiped server at the same
-        address) resets the cursor, so everything is sent again rather than lost."""
-        st = os.stat(os.path.join(self.run_dir, "run.json"))
-        sig = (st.st_mtime_ns, st.st_size)
-        if not force and sig == self._meta_sig and self._meta is not None:
-            return self._meta
-        meta = self.read_meta()
-        first = self._meta_sig is None
-        self.uuid = run_uuid(meta)
-        body = dict(meta, uuid=self.uuid)
-        answer = self.client.call("PUT", f"/api/v1/runs/{self.uuid}", orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
-        if first and isinstance(answer, dict) and answer.get("last_seq") == -1 and self.cursor["offset"] > 0:
-            self.cursor.update(offset=0, finished=None)
-        self._meta_sig, self._meta = sig, meta
-        return meta
+    def send_batch(self, batch: Batch) -> int:
+        """The lines as read, in one body (media they reference uploaded first)."""
+        if batch.may_hold_media():
+            self._upload_media(batch.records())
+        return self._post(b'{"records":' + batch.json_array() + b"}")
+
+    def send_records(self, records: List[Dict[str, Any]]) -> int:
+        self._upload_media(records)
+        return self._post(wire(records))
+
+    def _post(self, body: bytes) -> int:
+        try:
+            answer = self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", body)
+        except ServerError as exc:
+            if exc.status == 404:  # the server lost the run (a wiped database): create it again, send it all
+                self.cursor.extra["finished"] = None
+                self._opened = False
+                raise StartOver() from exc
+            if exc.status in REFUSED_STATUSES and not exc.transient:
+                self.last_refusal = exc
+                raise Refused(exc.detail, exc.status) from exc
+            raise
+        return answer.get("last_seq", -1) if isinstance(answer, dict) else -1
 
     def _upload_media(self, records: List[Dict[str, Any]]) -> None:
         for r in records:
@@ -133,52 +152,22 @@ class RunSync:
                                      {"X-Content-SHA256": sha, "Content-Type": "application/octet-stream"})
                     self._sent_media.add(path)
 
-    def _read(self, offset: int):
-        chunk = read_records(self.run_dir, offset, max_records=self.batch_records, max_bytes=self.batch_bytes)
-        return chunk, (wire(chunk.records) if chunk.records else b"")
+    # --- steps -------------------------------------------------------------------------------------
+    def push_meta(self, force: bool = False) -> Dict[str, Any]:
+        """PUT run.json when it changed since the last PUT; returns it."""
+        return self.follower.sync_meta(force)
 
-    def pump(self, prefetch: bool = False) -> int:
-        """Send the next batch (media first); returns the number of records the server acknowledged.
-        With ``prefetch`` the batch after it is read and encoded while this one is in flight."""
-        if self.uuid is None or self._meta_sig is None:
-            self.push_meta()
-        try:
-            size = os.path.getsize(os.path.join(self.run_dir, "records.jsonl"))
-        except OSError:
-            size = 0
-        if size < self.cursor["offset"]:  # the file was replaced: start over (the server dedups)
-            self.cursor["offset"] = 0
-        offset = self.cursor["offset"]
-        ahead, self._ahead = self._ahead, None
-        chunk, body = ahead[1].result() if ahead is not None and ahead[0] == offset else self._read(offset)
-        if chunk.next_offset == offset:
-            return 0
-        if prefetch:
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="seetrain-sync-read")
-            self._ahead = (chunk.next_offset, self._pool.submit(self._read, chunk.next_offset))
-        if chunk.records:
-            self._upload_media(chunk.records)
-            try:
-                self.client.call("POST", f"/api/v1/runs/{self.uuid}/records", body)
-            except ServerError as exc:
-                if exc.status != 404:
-                    raise
-                # the server lost the run (a wiped database): create it again and send it all
-                self.cursor.update(offset=0, finished=None)
-                self._meta_sig = self._meta = None
-                self._save_cursor()
-                return 1
-        self.cursor["offset"] = chunk.next_offset
-        self.cursor["uuid"] = self.uuid
-        self._save_cursor()
-        return max(len(chunk.records), 1)
+    def pump(self) -> int:
+        """Send the next batch; returns the lines the server acknowledged (0: nothing new)."""
+        n = self.follower.step()
+        if n:
+            self.cursor.extra["uuid"] = self.uuid  # kept for older readers of the cursor file
+            self._save_cursor()
+        return n
 
     def pending_bytes(self) -> int:
         try:
-            return max(0, os.path.getsize(os.path.join(self.run_dir, "records.jsonl")) - self.cursor["offset"])
+            return max(0, os.path.getsize(os.path.join(self.run_dir, "records.jsonl")) - self.cursor.offset)
         except OSError:
             return 0
 
@@ -189,30 +178,29 @@ class RunSync:
         if status in (None, "running"):
             return False
         mark = [status, meta.get("end_time")]
-        if self.cursor.get("finished") != mark:
+        if self.cursor.extra.get("finished") != mark:
             self.client.call("POST", f"/api/v1/runs/{self.uuid}/finish", orjson.dumps(
                 {"status": status, "exit_code": meta.get("exit_code"), "end_time": meta.get("end_time"),
                  "summary": meta.get("summary") or {}}, option=orjson.OPT_NON_STR_KEYS))
-            self.cursor["finished"] = mark
+            self.cursor.extra["finished"] = mark
             self._save_cursor()
         return True
 
     def drain(self) -> int:
-        """Everything written so far, then the finish when the run has ended; returns records sent."""
-        total = 0
-        try:
-            while True:
-                n = self.pump(prefetch=True)
-                if n == 0:
-                    break
-                total += n
-        finally:
-            self._ahead = None
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        """Everything written so far, then the finish when the run has ended; returns lines sent.
+        Raises the server's :class:`ServerError` after the rest was sent when it refused some record."""
+        total, rejected = 0, self.cursor.rejected
+        while True:
+            n = self.pump()
+            if n == 0:
+                break
+            total += n
         self.push_meta()
         self.finish_if_ended()
+        if self.cursor.rejected > rejected and self.last_refusal is not None:
+            exc = self.last_refusal
+            raise ServerError(exc.status, f"{self.cursor.rejected - rejected} record(s) of {self.run_dir} refused "
+                                          f"and left out ({self.cursor.rejected_reason}); the rest was sent")
         return total
 
 
@@ -224,8 +212,6 @@ def warn(message: str) -> None:
         warnings.warn(message, SeeTrainWarning, stacklevel=2)
     except Exception:  # noqa: BLE001 - a warning turned into an error must not end the sender
         pass
-
-
 class OnlineSender:
     """The online-mode sender: a daemon thread that follows the run directory and uploads it.
 
@@ -245,6 +231,7 @@ class OnlineSender:
         self._done = threading.Event()
         self._down = False
         self._refused: Optional[Exception] = None  # why the sender stopped early (already warned about)
+        self._rejected_told = self.sync.cursor.rejected  # records the server refused, warned about
         self._thread = threading.Thread(target=self._loop, name="seetrain-sender", daemon=True)
 
     def start(self) -> "OnlineSender":
@@ -253,6 +240,11 @@ class OnlineSender:
 
     def _step(self) -> int:
         n = self.sync.pump()
+        cur = self.sync.cursor
+        if cur.rejected > self._rejected_told:
+            self._rejected_told = cur.rejected
+            warn(f"seetrain: server {self.host} refused {cur.rejected} record(s) of {self.run_dir} "
+                 f"({cur.rejected_reason}); they were left out and the rest is uploaded")
         if n == 0 and self._stopping.is_set():
             if self.sync.finish_if_ended() or self._abandon.is_set():
                 self._done.set()

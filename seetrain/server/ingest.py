@@ -33,7 +33,7 @@ from .validate import (STATUSES, IngestError, Limits, caption_text, check_media_
                        float_or_none, int_or_none, iter_refs, media_refs, no_nul, norm_uuid, num, validate_records)
 
 __all__ = ["IngestError", "IngestResult", "Limits", "add_records", "finish_run", "ingest_records", "ingest_run",
-           "store_media",
+           "store_media", "store_media_refs",
            "store_records", "upsert_run", "validate_records"]
 PART_VALUES = 200_000  # values (points, config/summary keys) written in one transaction, at most
 PART_KEYS = 5_000      # new (key, part) series rows in one transaction, at most (each is a row and a key upsert)
@@ -509,10 +509,7 @@ def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
     Everything is checked first (the server's limits, any number of records); raises
     :class:`IngestError` and stores nothing when run.json or a record is refused. The records are
     then written in short transactions (:func:`store_records`), the media files copied before the
-    one transaction that maps them."""
-    import mimetypes
-    import os
-
+    one transaction that maps them (:func:`store_media_refs`)."""
     uuid = norm_uuid(meta.get("uuid", ""))
     limits = Limits.of(store.settings)
     n = limits.batch_records  # the server's batches: any number of records is checked in slices of its size
@@ -522,19 +519,33 @@ def ingest_run(store, meta: Dict[str, Any], recs: List[Dict[str, Any]],
     with store.write() as conn:
         upsert_run(conn, uuid, meta, limits=limits)
     res = store_records(store, uuid, recs)
-    if media_loader is not None and _may_hold_refs(recs):
-        found = []
-        for r in recs:
-            if r.get("type") == "metrics":
-                for ref in iter_refs(r):
-                    local = media_loader(ref["path"])
-                    if local and os.path.isfile(local):
-                        sha, size = _file_sha256(local)
-                        ctype = mimetypes.guess_type(ref["path"])[0] or "application/octet-stream"
-                        store.blobs.put_file(sha, local, ctype)
-                        found.append((ref["path"], sha, size, ctype))
-        if found:
-            with store.write() as conn:
-                for path, sha, size, ctype in found:
-                    _map_media(conn, uuid, path, sha, size, ctype)
+    if media_loader is not None:
+        store_media_refs(store, uuid, recs, media_loader)
     return res
+
+
+def store_media_refs(store, uuid: str, recs: List[Dict[str, Any]],
+                     media_loader: Callable[[str], Optional[str]]) -> int:
+    """Store the media files that validated records reference, each through
+    ``media_loader(path) -> local file path or None`` (None: not stored); the files are copied into
+    the blob store before the one transaction that maps them. Returns the files stored."""
+    import mimetypes
+    import os
+
+    if not _may_hold_refs(recs):
+        return 0
+    found = []
+    for r in recs:
+        if r.get("type") == "metrics":
+            for ref in iter_refs(r):
+                local = media_loader(ref["path"])
+                if local and os.path.isfile(local):
+                    sha, size = _file_sha256(local)
+                    ctype = mimetypes.guess_type(ref["path"])[0] or "application/octet-stream"
+                    store.blobs.put_file(sha, local, ctype)
+                    found.append((ref["path"], sha, size, ctype))
+    if found:
+        with store.write() as conn:
+            for path, sha, size, ctype in found:
+                _map_media(conn, uuid, path, sha, size, ctype)
+    return len(found)
