@@ -80,9 +80,9 @@ export function mountAnalysis(ctx) {
     el.classList.toggle("open", !!t);
     if (!t) return;
     try {
-      const first = await load(urlState.get("metric") ? [urlState.get("metric")] : []);
-      const metric = urlState.get("metric") || defaultMetricCols(first.runs.map((r) => ({summary: r.metrics})))[0]
-        || defaultMetricCols(await sampleSummaries())[0] || first.metric_keys[0] || "";
+      const given = urlState.get("metric") || (t === "group" ? urlState.getAll("gmetric", true)[0] : null);
+      const first = await load(given ? [given] : []);
+      const metric = given || defaultMetricCols(await sampleSummaries())[0] || first.metric_keys[0] || "";
       const mkeys = first.metric_keys;
       const metricSel = select("an-metric", metric, mkeys.map((k) => [k, k]), (v) => { urlState.set({metric: v}); show(); });
       const aggSel = select("an-agg", agg(), [["last", "last"], ["min", "min"], ["max", "max"]], (v) => { urlState.set({agg: v === "last" ? null : v}); show(); });
@@ -192,12 +192,18 @@ export function mountAnalysis(ctx) {
     const mIn = h("input", {type: "search", name: "gmetric", value: metrics.join(", "), placeholder: "metrics", size: 28, list: "an-mkeys",
       onchange: () => { urlState.set({gmetric: mIn.value.split(",").map((s) => s.trim()).filter(Boolean).join(",")}); show(); }});
     controls.append(h("label", {}, "group by ", byIn), h("label", {}, " metrics ", mIn), h("datalist", {id: "an-mkeys"}, mkeys.map((k) => h("option", {value: k}))));
-    const d = await load(metrics);
     const t0 = performance.now();
-    const res = await drawGroups(body, {project: ctx.project, by, metrics, filter: ctx.userFilter().trim(), runs: d.runs});
+    const filter = ctx.userFilter().trim();
+    const lines = by.length && metrics.length  // asked while the runs' values load
+      ? get(`/projects/${encodeURIComponent(ctx.project)}/analysis/groups`, {group: by, metric: metrics, filter, points: 300}) : null;
+    const d = await load(metrics);
+    const res = await drawGroups(body, {by, metrics, runs: d.runs, lines});
     window.seetrain.groups = {runs: d.runs.length, tableMs: res && res.tableMs, ms: performance.now() - t0};
   }
 
   show();
-  return {el, brushFilter, refresh: () => { data = null; if (tab()) show(); }};
+  // refresh(): fetch again and redraw (the filter changed); a promise, so a benchmark can time it
+  const api = {el, brushFilter, refresh: () => { data = null; return tab() ? show() : Promise.resolve(); }};
+  window.seetrain.analysis = api;
+  return api;
 }

@@ -1,7 +1,6 @@
 // Runs grouped by config keys (or tag): a table with each group's size and, per metric, the mean
 // [min–max] of its runs' last values; and one chart per metric with a line per group (the mean over
 // its runs at each step) inside its min–max band (GET /projects/{p}/analysis/groups).
-import {get} from "./api.js";
 import {h, clear, fmtNum, uplotReady} from "./util.js";
 
 const COLORS = ["#1971c2", "#e8590c", "#2b8a3e", "#c2255c", "#6741d9", "#0c8599", "#f08c00", "#495057"];
@@ -29,8 +28,9 @@ export function groupRuns(runs, by) {
   return [...out.values()].sort((a, b) => (JSON.stringify(a.label) < JSON.stringify(b.label) ? -1 : 1));
 }
 
-/** The group table (from the runs' last values, computed here) and the group charts (from the server). */
-export async function drawGroups(root, {project, by, metrics, filter, runs}) {
+/** The group table (from the runs' last values, computed here) and the group charts (`lines`: the
+ *  promised answer of GET /projects/{p}/analysis/groups). */
+export async function drawGroups(root, {by, metrics, runs, lines}) {
   const t0 = performance.now();
   clear(root);
   if (!by.length) { root.append(h("p", {class: "muted"}, "Choose one or more config keys (or tag) to group by.")); return; }
@@ -49,9 +49,7 @@ export async function drawGroups(root, {project, by, metrics, filter, runs}) {
   if (!metrics.length) return {tableMs};
   const charts = h("div", {class: "charts"});
   root.append(charts);
-  const [ans] = await Promise.all([
-    get(`/projects/${encodeURIComponent(project)}/analysis/groups`, {group: by, metric: metrics, filter, points: 300}),
-    uplotReady()]);
+  const [ans] = await Promise.all([lines, uplotReady()]);
   for (const m of metrics) {
     const el = h("div", {class: "chart group-chart", dataset: {key: m}}, h("div", {class: "ctitle"}, h("span", {}, `${m} by ${by.join(" / ")}`)));
     charts.append(el);
