@@ -71,6 +71,8 @@ export async function drawGroups(root, {by, metrics, runs, lines}) {
     const u = new uPlot({width: Math.max(360, (charts.clientWidth || 900) / 2 - 20), height: 240, series, bands,
       legend: {show: true}, scales: {x: {time: false}}}, data, el);
     el.__u = u;
+    // the band's edges stay out of the legend: one entry a group
+    u.root.querySelectorAll(".u-legend .u-series").forEach((row, i) => { if (i > 0 && (i - 1) % 3 !== 0) row.hidden = true; });
     el.dataset.groups = ans.groups.length;
   }
   root.dataset.ms = (performance.now() - t0).toFixed(1);

@@ -18,8 +18,14 @@ function scale(vals, log, lo0, hi0) {
   if (hi === lo) { lo -= 0.5; hi += 0.5; }
   const pad = (hi - lo) * 0.04;
   lo -= pad; hi += pad;
-  return {f, lo, hi, px: (v) => lo0 + ((f(v) - lo) / (hi - lo)) * (hi0 - lo0),
-    ticks: [0, 0.25, 0.5, 0.75, 1].map((t) => { const x = lo + t * (hi - lo); return log ? 10 ** x : x; })};
+  let ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => { const x = lo + t * (hi - lo); return log ? 10 ** x : x; });
+  if (log) {  // powers of ten inside the range (every other one when there are many)
+    const decades = [];
+    for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) decades.push(e);
+    const every = Math.ceil(decades.length / 6);
+    if (decades.length >= 2) ticks = decades.filter((e, i) => i % every === 0).map((e) => 10 ** e);
+  }
+  return {f, lo, hi, px: (v) => lo0 + ((f(v) - lo) / (hi - lo)) * (hi0 - lo0), ticks};
 }
 
 /** points: [{uuid, name, x, y}] (numbers or null); opts: {xLabel, yLabel, logx, logy}. */
