@@ -65,6 +65,7 @@ def _last_metrics(r: RunReader, n: int) -> str:
         summary = r.summary()
     shown = [(k, v) for k, v in summary.items()
              if not k.startswith("sys/") and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    shown.sort(key=lambda kv: not kv[0].startswith(("val/", "eval/", "test/")))  # validation figures first (stable)
     return ", ".join(f"{k}={_fmt_value(v)}" for k, v in shown[:n])
 
 

@@ -38,6 +38,13 @@ def _options_text() -> str:
     return "\n".join(lines)
 
 
+def resume_command(prog: str, resume_from: str) -> str:
+    """The exact command that goes on from ``resume_from``: the run's own config is restored from it."""
+    import shlex
+
+    return f"{prog} {shlex.quote('trainer.resume=' + resume_from)}"
+
+
 def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train") -> int:
     """Entry point of ``seetrain train``; returns the exit code (2 for a config error)."""
     from .errors import TrainConfigError, TrainingInterrupted
@@ -56,6 +63,12 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
 
             base = config_of_run(args.from_run, args.logdir)
         config = load_config(rest, base)
+        if config["trainer"].get("resume") and base is None:  # the run's own config, plus what argv changes
+            from .resume_config import config_for_resume
+
+            config, changes = config_for_resume(rest, config, load_config)
+            for line in changes.lines():
+                print(f"{prog}: {line}", file=sys.stderr)
         if args.print_config:
             import yaml
 
@@ -72,7 +85,8 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
         note = "interrupted"
         if isinstance(exc, TrainingInterrupted):  # raised by the loop: it knows where training stood
             note += f" at step {exc.step}; the run is marked killed" + (
-                f"; go on with: trainer.resume={exc.resume_from}" if exc.resume_from else "; no checkpoint was saved yet")
+                f"; go on with: {resume_command(prog, exc.resume_from)}" if exc.resume_from
+                else "; no checkpoint was saved yet")
         print(f"\n{prog}: {note}", file=sys.stderr)
         return 130
     if result.is_global_zero:

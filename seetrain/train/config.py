@@ -8,7 +8,7 @@ Order (later wins): ``configs/train.yaml`` < the user's YAML < ``experiment=<nam
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from seetrain.config_overrides import apply_overrides, split_args
 
@@ -44,10 +44,14 @@ def group_options(group: str) -> List[str]:
     return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
 
 
-def _load_yaml(path: str, key: Optional[str] = None):
+def _load_yaml(path: str, key: Optional[str] = None, chain: Tuple[str, ...] = ()):
+    """A YAML mapping; ``extends: FILE`` (or a list of files, relative to this one) merges those files
+    first, in order, then this file over them."""
     from omegaconf import OmegaConf
 
     if not os.path.isfile(path):
+        if chain:
+            raise TrainConfigError(f"{chain[-1]}: extends: {path} does not exist", key=key)
         raise TrainConfigError(f"config file {path!r} does not exist", key=key)
     try:
         cfg = OmegaConf.load(path)
@@ -55,7 +59,44 @@ def _load_yaml(path: str, key: Optional[str] = None):
         raise TrainConfigError(f"{path} is not valid YAML: {exc}", key=key) from None
     if not OmegaConf.is_dict(cfg):
         raise TrainConfigError(f"{path} must hold a YAML mapping at the top level", key=key)
-    return cfg
+    if "extends" not in cfg:
+        return cfg
+    parents = cfg.pop("extends")
+    parents = [parents] if isinstance(parents, str) else list(parents or [])
+    here = os.path.abspath(path)
+    out = OmegaConf.create({})
+    for parent in parents:
+        full = os.path.normpath(os.path.join(os.path.dirname(here), os.path.expanduser(str(parent))))
+        if full in chain + (here,):
+            names = " -> ".join(os.path.basename(p) for p in chain + (here, full))
+            raise TrainConfigError(f"{here}: extends: {full} extends itself ({names})", key=key)
+        out = OmegaConf.merge(out, _load_yaml(full, key, chain + (here,)))
+    return OmegaConf.merge(out, cfg)
+
+
+# the keys every model / dataset config has: what a builder registered by the user's module (--import),
+# which has no YAML file of its own, starts from
+REGISTERED_DEFAULTS = {
+    "model": {"num_classes": None, "pretrained": False, "pretrained_md5": None},
+    "data": {"batch_size": 32, "num_workers": 0, "val_split": None, "subset": None, "image_size": None,
+             "channels": None, "normalize": True, "augment": {}},
+}
+
+
+def _registered_only(group: str, name: str):
+    """``{name: NAME, ...defaults}`` when ``NAME`` is a registered model / dataset without a YAML file."""
+    from omegaconf import OmegaConf
+
+    if group not in REGISTERED_DEFAULTS:
+        return None
+    from .registry import DATASETS, MODELS
+
+    registry = MODELS if group == "model" else DATASETS
+    if name not in registry.names():
+        return None
+    from_data = ("in_channels", "image_size", "in_features")  # the data decides these (tasks/classification.py)
+    own = {k: v for k, v in registry.defaults(name).items() if k not in from_data}
+    return OmegaConf.create({"name": name, **REGISTERED_DEFAULTS[group], **own})
 
 
 def load_group(group: str, value: Any):
@@ -147,9 +188,28 @@ def resolve(cfg) -> Dict[str, Any]:
 
 def load_config(argv: Sequence[str] = (), base: Any = None) -> Dict[str, Any]:
     """The checked, resolved config for ``seetrain train ARGV`` (raises :class:`TrainConfigError`)."""
-    config = resolve(compose(argv, base))
-    check_config(config)
+    cfg = compose(argv, base)
+    config = resolve(cfg)
+    check_config(config, interpolated(cfg))
     return config
+
+
+def interpolated(cfg) -> FrozenSet[str]:
+    """The dotted keys whose whole value is one interpolation (``${oc.env:BS,32}``): their resolved
+    strings are read as YAML scalars where a number is expected, as a value written in YAML would be."""
+    from omegaconf import OmegaConf
+
+    out = set()
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        elif isinstance(node, str) and node.startswith("${") and node.endswith("}") and node.count("${") == 1:
+            out.add(prefix[:-1])
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return frozenset(out)
 
 
 # --- checking -------------------------------------------------------------------------------------
@@ -216,8 +276,32 @@ def _check_section(section: Dict[str, Any], ref: Dict[str, Any], prefix: str) ->
             section[k] = _check_value(key, v, ref[k])
 
 
-def check_config(config: Dict[str, Any]) -> None:
-    """Every key known (with "did you mean"), every value of the right type and range."""
+def _coerce_group(group: str, section: Dict[str, Any], from_env: FrozenSet[str]) -> None:
+    """Numeric strings in ``model``/``data`` (an environment variable) read as numbers: where the group's
+    own file has a number there, or the value was one whole interpolation and is no string by default."""
+    from omegaconf import OmegaConf
+
+    name = section.get("name")
+    path = os.path.join(CONFIG_DIR, group, f"{name}.yaml")
+    ref = OmegaConf.to_container(load_group(group, name), resolve=False) if name and os.path.isfile(path) else {}
+
+    def walk(node: Dict[str, Any], ref_node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            r = ref_node.get(k) if isinstance(ref_node, dict) else None
+            if isinstance(v, dict):
+                walk(v, r, f"{prefix}{k}.")
+            elif isinstance(v, str):
+                if isinstance(r, (bool, int, float)):
+                    node[k] = _coerce(v, r)
+                elif r is None and f"{prefix}{k}" in from_env:
+                    node[k] = _coerce(v, 0.0)
+
+    walk(section, ref, f"{group}.")
+
+
+def check_config(config: Dict[str, Any], from_env: FrozenSet[str] = frozenset()) -> None:
+    """Every key known (with "did you mean"), every value of the right type and range; ``from_env``: the
+    keys whose value was one interpolation (:func:`interpolated`)."""
     ref = _reference()
     for k in config:
         if k not in TOP_KEYS:
@@ -234,3 +318,4 @@ def check_config(config: Dict[str, Any]) -> None:
     for k in ("model", "data"):
         if not isinstance(config.get(k), dict) or not config[k].get("name"):
             raise TrainConfigError(f"{k} must name a {k} (e.g. {k}={'small_cnn' if k == 'model' else 'digits'})", key=k)
+        _coerce_group(k, config[k], from_env)

@@ -57,8 +57,15 @@ class FitResult:
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
+        """The closing lines on both backends: the final validation figures, then the best one and where
+        it is saved, then the run directory."""
         best = "n/a" if self.best is None else f"{self.best:.4f}"
-        lines = [f"best {self.metric}: {best}" + (f" (epoch {self.best_epoch})" if self.best_epoch is not None else "")
+        lines = []
+        final = [(k, v) for k, v in self.last.items() if k.startswith("val/") and k != "val/epoch"]
+        final.sort(key=lambda kv: kv[0] != self.metric)  # the metric that decides "best" first
+        if final:
+            lines.append("final " + ", ".join(f"{k}: {v:.4f}" for k, v in final))
+        lines += [f"best {self.metric}: {best}" + (f" (epoch {self.best_epoch})" if self.best_epoch is not None else "")
                  + f" after {self.steps} steps, {self.epochs} epochs, {self.seconds:.1f} s"]
         if self.best_checkpoint or self.last_checkpoint:
             lines.append(f"checkpoint: {self.best_checkpoint or self.last_checkpoint}")

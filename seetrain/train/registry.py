@@ -23,6 +23,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .errors import TrainConfigError, unknown
 
 
+TRAINER_BACKEND = {"torch": "lightning", "paddle": "paddle"}  # a model backend -> the trainer.backend that trains it
+
+
 @dataclass
 class Entry:
     """One registered builder and what is known about it."""
@@ -73,7 +76,8 @@ class Registry:
         others = sorted(b for (n, b) in self._entries if n == name and b is not None)
         if others:
             raise TrainConfigError(f"{self.kind} {name!r} is not available for backend {backend!r}; it exists for "
-                                   f"{', '.join(others)} (set trainer.backend={others[0]})", key=self.kind)
+                                   f"{', '.join(others)} (set trainer.backend={TRAINER_BACKEND.get(others[0], others[0])})",
+                                   key=self.kind)
         raise unknown(self.kind, name, self.names(backend))
 
 

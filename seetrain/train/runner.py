@@ -11,11 +11,13 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 from .backends import get_backend
 from .config import load_config
 from .job import FitResult, Job, ValidationHook
+from .preflight import check_paths
 from .tasks import get_task
 
 
 def plan(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()):
     """(backend module, job, model): everything checked and built, nothing trained, no run yet."""
+    check_paths(config)  # log, checkpoint and data folders: before any framework or user module is imported
     backend = get_backend(config["trainer"]["backend"])
     backend.check(config)
     job: Job = get_task(config["task"]).prepare(config, backend.MODEL_BACKEND)

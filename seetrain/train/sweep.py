@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from seetrain.config_overrides import all_keys
 
@@ -63,6 +63,40 @@ def _check_search(hs: Dict[str, Any], config: Dict[str, Any]) -> None:
         if spec["type"] != "categorical" and not (isinstance(spec.get("low"), (int, float)) and
                                                   isinstance(spec.get("high"), (int, float)) and spec["low"] < spec["high"]):
             raise TrainConfigError(f"{where} needs numbers low < high, got {spec.get('low')!r}, {spec.get('high')!r}", key=where)
+
+
+def command_line_keys(argv: Sequence[str]) -> List[str]:
+    """The config keys ``argv`` sets (``key=value`` overrides; the search's own keys left out)."""
+    from seetrain.config_overrides import split_args
+
+    from .config import GROUPS
+
+    _, groups, overrides = split_args(argv, GROUPS, example="trainer.max_epochs=3", error=TrainConfigError)
+    keys = [k.lstrip("+~") for k, _ in overrides] + [g for g in groups if g != "hparams_search"]
+    return [k for k in keys if not k.startswith("hparams_search")]
+
+
+def _given(key: str, given: Sequence[str]) -> bool:
+    return any(key == g or key.startswith(g + ".") for g in given)
+
+
+def _get(cfg: Dict[str, Any], key: str) -> Any:
+    node: Any = cfg
+    for p in key.split("."):
+        node = node.get(p) if isinstance(node, dict) else None
+    return node
+
+
+def precedence_lines(applied: Dict[str, Any], beaten: Dict[str, Any], config: Dict[str, Any]) -> List[str]:
+    """What ``seetrain sweep`` prints at the start: the search's overrides it applies to every trial, and
+    those the command line overrode (the command line always wins)."""
+    out = []
+    if applied:
+        out.append("search overrides for every trial: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
+    if beaten:
+        out.append("the command line wins over the search's overrides: " + ", ".join(
+            f"{k}={_get(config, k)} (the search says {v})" for k, v in beaten.items()))
+    return out
 
 
 def _suggest(trial, key: str, spec: Dict[str, Any]) -> Any:
@@ -147,8 +181,13 @@ def run_sweep(argv: Sequence[str], storage: Optional[str] = None, study_name: Op
     hs["space"] = _flatten(hs.get("space") or {}, lambda v: "type" in v)
     hs["overrides"] = _flatten(hs.get("overrides") or {}, lambda v: False)
     _check_search(hs, config)
-    for k, v in (hs.get("overrides") or {}).items():
+    given = command_line_keys(argv)
+    beaten = {k: v for k, v in hs["overrides"].items() if _given(k, given)}
+    applied = {k: v for k, v in hs["overrides"].items() if k not in beaten}
+    for k, v in applied.items():
         _set(config, k, v)
+    for line in precedence_lines(applied, beaten, config):
+        print(line, flush=True)
     check_config(config)
     from .runner import plan
 
@@ -168,10 +207,14 @@ def run_sweep(argv: Sequence[str], storage: Optional[str] = None, study_name: Op
         trial.set_user_attr("config", cfg)
         backend, job, model = plan(cfg)
         target = metric or job.metric
+        best: List[float] = []  # the objective: the best validation value of `target` (by direction)
 
         def report(epoch: int, step: int, metrics: Dict[str, float]) -> Optional[str]:
             if target in metrics:
-                trial.report(metrics[target], epoch)
+                value = float(metrics[target])
+                if not best or (value > best[0] if hs["direction"] == "maximize" else value < best[0]):
+                    best[:] = [value]
+                trial.report(value, epoch)
                 if trial.should_prune():
                     return "pruned"
             return None
@@ -182,7 +225,7 @@ def run_sweep(argv: Sequence[str], storage: Optional[str] = None, study_name: Op
             trial.set_user_attr("run_dir", result.run_dir)
         if result.stop_reason == "pruned":
             raise optuna.TrialPruned()
-        value = result.last.get(target) if metric else result.best
+        value = best[0] if best else None
         if value is None:
             raise TrainConfigError(f"hparams_search.metric={target!r} was never reported; the task reports "
                                    f"{', '.join(sorted(result.last)) or 'nothing'}", key="hparams_search.metric")
@@ -208,7 +251,11 @@ def _report(study, name: str, hs: Dict[str, Any]) -> Dict[str, Any]:
     folder = os.path.abspath(hs.get("output_dir") or os.path.join("seetrain_sweeps", name))
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "best_config.yaml")
-    best_cfg = best.user_attrs.get("config") or {}
+    best_cfg = copy.deepcopy(best.user_attrs.get("config") or {})
+    if isinstance(best_cfg.get("trainer"), dict):  # trained again, the best config keeps its checkpoints
+        best_cfg["trainer"].setdefault("checkpoint", {})["enabled"] = True
+    if isinstance(best_cfg.get("logger"), dict):    # and is a run of its own name, not trial N's
+        best_cfg["logger"]["experiment_name"] = f"{name}-best"
     with open(path, "w", encoding="utf-8") as f:
         f.write(f"# best of study {name!r}: trial {best.number}, value {best.value}\n")
         f.write(f"# train it again: seetrain train {path}\n")

@@ -19,6 +19,8 @@ from tests._child import run_python  # noqa: E402
 CASES = [
     # (arguments, what the message must say)
     (["data.subset=0"], r"data.subset=0 leaves dataset 'digits' empty"),
+    (["data.subset=1"], r"data.subset=1 leaves 1 sample, too few to hold out validation data \(data.val_split=0.2\); "
+                        r"use at least 2 samples$"),
     (["data=synthetic", "data.num_samples=0"], r"dataset 'synthetic' is empty \(0 training samples\)"),
     (["data.batch_size=5000"], r"data.batch_size=5000 is larger than the training set \(1438 samples of 'digits'\)"),
     (["model=resnt18"], r"unknown model config 'resnt18'; did you mean 'resnet18'\?"),

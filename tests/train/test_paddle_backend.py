@@ -153,7 +153,7 @@ PADDLE_CASES = SHARED + [
     (["trainer.precision=bf16-mixed"], r"trainer.precision=bf16-mixed: PaddlePaddle has no bfloat16 mixed precision "
                                        r"on this CPU \(PaddlePaddle's auto_cast runs only on GPU, XPU and custom "
                                        r"devices\); on CPU use bf16-mixed with trainer.backend=lightning"),
-    (["trainer.precision=16-mixed"], r"no float16 mixed precision on this CPU"),
+    (["trainer.precision=16-mixed"], r"float16 mixed precision needs a GPU, and this run would train on the CPU"),
     (["trainer.precision=64-true"], r"use trainer.backend=lightning for float64"),
     (["trainer.devices=2"], r"trainer.devices=2: the paddle backend trains on one device per command; use "
                             r"trainer.backend=lightning for several devices"),
@@ -189,8 +189,10 @@ def test_cpu_mixed_precision_is_refused_even_where_paddle_reports_support(precis
     monkeypatch.setattr(paddle.amp, "is_float16_supported", lambda *a, **k: True)
     assert train_main(TINY + [f"trainer.precision={precision}"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"seetrain train: trainer.precision={precision}: PaddlePaddle has no ") and \
-        "on this CPU" in err and len(err.strip().splitlines()) == 1, err
+    said = "float16 mixed precision needs a GPU, and this run would train on the CPU" if precision.startswith("16") \
+        else "PaddlePaddle has no bfloat16 mixed precision on this CPU"   # float16: the same words as on Lightning
+    assert err.startswith(f"seetrain train: trainer.precision={precision}: {said}") and \
+        len(err.strip().splitlines()) == 1, err
     assert not seetrain.list_runs(logdir)
 
 

@@ -17,6 +17,7 @@ Add one with :func:`register_backend` (or a line in ``BACKENDS``).
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any, Dict, Optional
 
 from ..errors import TrainConfigError, unknown
@@ -50,6 +51,34 @@ def check_common(backend, config: dict) -> None:
         others = [n for n in BACKENDS if n != backend.NAME]
         raise TrainConfigError(f"trainer.backend={backend.NAME} cannot train task={task}"
                                + (f"; use trainer.backend={others[0]}" if others else ""), key="task")
+
+
+def announce(run: Any = None, checkpoints: Optional[str] = None) -> None:
+    """The first lines of every training, on both backends, before any of its output: where the run is
+    and how to watch it; for an untracked run (logger=none), where its checkpoints go."""
+    import shlex
+
+    if run is not None and getattr(run, "dir", None):
+        logdir = os.path.dirname(os.path.dirname(os.path.abspath(run.dir)))  # <logdir>/<project>/<id>
+        print(f"run dir: {run.dir}\nwatch it: seetrain ui {shlex.quote(logdir)}", flush=True)
+    elif checkpoints:
+        print(f"checkpoints: {checkpoints}", flush=True)
+
+
+def untracked_checkpoint_dir() -> str:
+    """A checkpoint folder of its own for a run without tracking: ``./seetrain_outputs/checkpoints/<run id>``
+    (a new run id: two such runs never share, nor overwrite each other's ``last``)."""
+    from seetrain.ids import new_id
+
+    return os.path.abspath(os.path.join("seetrain_outputs", "checkpoints", new_id()))
+
+
+def float16_on_cpu(precision: str) -> TrainConfigError:
+    """The one answer of every backend to float16 (``16-mixed``, ``16-true``) on a CPU: no backend trains
+    float16 there (Lightning would silently switch to bfloat16, paddle's AMP has no CPU kernels)."""
+    return TrainConfigError(f"trainer.precision={precision}: float16 mixed precision needs a GPU, and this run would "
+                            "train on the CPU; use 32-true, or auto (it picks what the device supports)",
+                            key="trainer.precision")
 
 
 def limit_batches(limit: Any, full: int, key: str) -> int:

@@ -19,7 +19,7 @@ from lightning.fabric import Fabric, seed_everything
 from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
 from ..resume import checkpoint_run, run_init_kwargs
-from . import check_common, gradient_clip, limit_batches
+from . import announce, check_common, float16_on_cpu, gradient_clip, limit_batches, untracked_checkpoint_dir
 from .early_stopping import EarlyStopping
 from .torch_checkpoints import CheckpointKeeper, check_checkpoint
 from .torch_data import batches
@@ -61,9 +61,16 @@ def check(config: Dict[str, Any]) -> None:
         if config["logger"].get("enabled", True):
             checkpoint_run(ckpt)  # a run still being written is refused here, before anything starts
         check_checkpoint(ckpt)
-    if t["precision"] in ("16-mixed", "16-true") and t["accelerator"] == "cpu":
-        raise TrainConfigError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed or 32-true (or auto)",
-                               key="trainer.precision")
+    if t["precision"] in ("16-mixed", "16-true") and on_cpu(str(t["accelerator"])):
+        raise float16_on_cpu(t["precision"])
+
+
+def on_cpu(accelerator: str) -> bool:
+    """Does ``trainer.accelerator`` put this run on the CPU (``auto`` with no GPU)?"""
+    if accelerator == "cpu":
+        return True
+    mps = getattr(torch.backends, "mps", None)
+    return accelerator == "auto" and not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
 def build_model(job: Job) -> torch.nn.Module:
@@ -181,9 +188,11 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
     ck, es = t["checkpoint"], t["early_stopping"]
     if ck["enabled"]:
         where = ck.get("dirpath") or (os.path.join(run.dir, "checkpoints") if run is not None and run.dir
-                                      else os.path.abspath(os.path.join("seetrain_outputs", "checkpoints")))
+                                      else untracked_checkpoint_dir())
         where = fabric.broadcast(os.path.abspath(os.path.expanduser(where)))
         keeper = CheckpointKeeper(where, job.metric, job.mode, int(ck["save_top_k"]), bool(ck["save_last"]))
+    if fabric.is_global_zero:
+        announce(run, keeper.dirpath if keeper is not None else None)
     if es["enabled"]:
         early = EarlyStopping(job.mode, int(es["patience"]), float(es["min_delta"]))
     loop = TrainLoop(fabric, STEPS[job.task], module, optimizer, scheduler, train, val, schedule, metric=job.metric,

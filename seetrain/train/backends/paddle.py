@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
 from ..resume import checkpoint_run, run_init_kwargs
-from . import check_common, gradient_clip, limit_batches
+from . import announce, check_common, gradient_clip, limit_batches, untracked_checkpoint_dir
 
 try:
     with warnings.catch_warnings():
@@ -260,7 +260,8 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
             run.config.update({"data_info": job.info, "num_parameters": num_parameters(net),
                                "backend": NAME, "precision": precision.dtype})
             ckpt_dir = ckpt_dir or os.path.join(run.dir, "checkpoints")
-        report.ckpt_dir = os.path.abspath(ckpt_dir or os.path.join("seetrain_outputs", "paddle", "checkpoints"))
+        report.ckpt_dir = os.path.abspath(os.path.expanduser(ckpt_dir or untracked_checkpoint_dir()))
+        announce(cb.experiment if cb is not None else None, report.ckpt_dir if ck["enabled"] else None)
         if epochs > 0 and iters != 0:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*always track global mean and variance.*")

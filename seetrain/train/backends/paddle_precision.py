@@ -91,6 +91,10 @@ def precision_of(precision: str, device: str) -> PaddlePrecision:
         return PaddlePrecision()
     dtype = "bfloat16" if precision.startswith("bf16") else "float16"
     if not amp_supported(dtype, device):
+        if dtype == "float16" and device == "cpu":
+            from . import float16_on_cpu
+
+            raise float16_on_cpu(precision)  # the same answer as the Lightning backend's
         why = " (PaddlePaddle's auto_cast runs only on GPU, XPU and custom devices)" if device == "cpu" else ""
         hint = f"; on CPU use bf16-mixed with {ALT}, or 32-true" if device == "cpu" else ", or 32-true"
         raise TrainConfigError(f"trainer.precision={precision}: PaddlePaddle has no {dtype} mixed precision on this "

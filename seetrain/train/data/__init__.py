@@ -98,6 +98,10 @@ def _prepare(raw: RawData, cfg: Dict[str, Any], rng: np.random.Generator, prefix
                                    f"split), got {split!r}", key=f"{prefix}.val_split")
         perm = rng.permutation(len(x))
         n_val = int(round(len(x) * float(split)))
+        if len(x) < 2:
+            what = f"{prefix}.subset={subset} leaves" if subset is not None else f"dataset {name!r} has"
+            raise TrainConfigError(f"{what} {len(x)} sample, too few to hold out validation data "
+                                   f"({prefix}.val_split={split}); use at least 2 samples", key=f"{prefix}.val_split")
         if n_val == 0 or n_val == len(x):
             raise TrainConfigError(f"{prefix}.val_split={split} of {len(x)} samples leaves "
                                    f"{'no validation' if n_val == 0 else 'no training'} samples; use a fraction "
