@@ -30,12 +30,13 @@ import orjson
 
 from .format import MEDIA_TYPE, run_uuid
 from .safe_open import open_nofollow
-from .stream import _complete_end, _cut_lines, _decode_lines
+from .stream import _decode_lines
 
 __all__ = ["Batch", "Cursor", "Follower", "Refused", "Sink", "StartOver", "read_batch"]
 
 BATCH_RECORDS = 5_000   # lines in one batch, at most
 BATCH_BYTES = 8 << 20   # bytes in one batch, at most (a single longer line is still one batch)
+_READ_STEP = 256 << 10  # bytes read at a time
 _MEDIA_MARK = b'"%s"' % MEDIA_TYPE.encode()  # every media reference has this key (rundir/format.py)
 
 
@@ -134,8 +135,10 @@ class Cursor:
 
 def read_batch(path: str, offset: int, max_records: int = BATCH_RECORDS,
                max_bytes: int = BATCH_BYTES) -> Tuple[Optional[Batch], int]:
-    """The complete lines of ``path`` from ``offset`` (bounded), and the file's size now. None when
-    there is no complete line yet. A missing file reads as empty; a link raises ``LinkRefused``."""
+    """The complete lines of ``path`` from ``offset`` (at most ``max_records`` lines and, unless one
+    line is longer, ``max_bytes`` bytes), and the file's size now; None when no line is complete yet.
+    Reads in steps, so a batch of a few lines costs a few reads, not ``max_bytes``. A missing file
+    reads as empty; a link raises ``LinkRefused``."""
     try:
         f = open_nofollow(path)
     except FileNotFoundError:
@@ -144,11 +147,29 @@ def read_batch(path: str, offset: int, max_records: int = BATCH_RECORDS,
         size = os.fstat(f.fileno()).st_size
         if offset >= size:
             return None, size
-        block, end = _complete_end(f, offset, min(max_bytes, size - offset), size, read_on=True)
-    if end == offset:
+        f.seek(offset)
+        want, got, lines, pieces = min(max_bytes, size - offset), 0, 0, []
+        while got < size - offset and (got < want or lines == 0):  # one line longer than max_bytes: read on
+            piece = f.read(min(_READ_STEP, size - offset - got))
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+            lines += piece.count(b"\n")
+            if lines >= max_records:
+                break
+    block = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    if lines > max_records:
+        end = -1
+        for _ in range(max_records):
+            end = block.index(b"\n", end + 1)
+    else:
+        end = block.rfind(b"\n")
+    if end < 0:
         return None, size
-    block, end = _cut_lines(block, offset, max_records)
-    return Batch(block, offset, end), size
+    if end + 1 > want:  # over max_bytes: the lines that end within it (at least the first line)
+        end = max(block.rfind(b"\n", 0, want), block.index(b"\n"))
+    return Batch(block[:end + 1] if end + 1 < len(block) else block, offset, offset + end + 1), size
 
 
 class Follower:
