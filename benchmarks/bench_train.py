@@ -1,6 +1,6 @@
 """The config-driven trainer against a hand-written PyTorch loop doing the same work.
 
-    python benchmarks/bench_train.py [--repeats 3] [--cli-repeats N] [--skip-cli] [--skip-loops] [--pairs 8]
+    python benchmarks/bench_train.py [--repeats 3] [--cli-repeats N] [--skip-cli] [--skip-loops] [--pairs 8] [--errors]
 
 1. ``seetrain train model=small_cnn data=digits`` as a user runs it (a fresh process, default
    config, tracking on): wall time of the whole command including start-up, the time at which
@@ -26,6 +26,11 @@ after a warm-up pair; its median ratio is the figure the <= 5 % target is read f
 4. The per-step cost probe: the digits workload with one linear layer on both sides, so that the
    "extra CPU per step" row is the trainer's own per-step cost (plus its one-time ``fit`` set-up
    spread over the steps) with next to no arithmetic beside it.
+
+5. ``--errors``: the time from launch to a config or path error (a typo, an unwritable log or
+   checkpoint folder, a missing data folder, a bad batch size), fresh process, start-up included.
+   Target (issue 27): < 1 s, before any framework is imported. A batch size larger than the training
+   set needs the data, so it comes after the imports (shown for comparison).
 
 Backend columns: ``lightning`` today; ``paddle`` is the column issue 15 fills (``WORKERS`` below).
 """
@@ -265,8 +270,41 @@ def paired_line(name: str, pairs: int) -> None:
           f"(median of the pairs; all pairs' CPU summed: {total:+.2f} %) (target <= 5 %)\n", flush=True)
 
 
+# --- time to a config or path error (issue 27: < 1 s, before any framework import) -----------------
+ERROR_CASES = [  # (what, arguments after `python -m seetrain.train`)
+    ("typo in a key", ["trainer.max_epoch=3"]),
+    ("unwritable log dir", ["logger.logdir={tmp}/a-file/logs"]),
+    ("unwritable checkpoint dir", ["trainer.checkpoint.dirpath={tmp}/a-file/ckpt"]),
+    ("missing data folder", ["data=folder", "data.root={tmp}/no-such-folder"]),
+    ("batch size 0", ["data.batch_size=0"]),
+    ("batch size > training set (needs the data)", ["data.batch_size=5000"]),
+]
+
+
+def errors_table(repeats: int) -> None:
+    """Wall time of ``python -m seetrain.train ARGS`` up to its one-line error (fresh process, start-up included)."""
+    tmp = tempfile.mkdtemp(prefix="bench_train_err_")
+    open(os.path.join(tmp, "a-file"), "w").close()
+    env = {**os.environ, "SEETRAIN_LOGDIR": os.path.join(tmp, "logs")}
+    print("## time to a config or path error  (fresh process, start-up included)")
+    print("| error | wall, median (min-max) | exit | target |")
+    print("|---|---|---|---|")
+    for what, args in ERROR_CASES:
+        walls, code = [], None
+        for _ in range(max(repeats, 1)):
+            t0 = time.perf_counter()
+            res = subprocess.run([sys.executable, "-m", "seetrain.train"] + [a.format(tmp=tmp) for a in args],
+                                 capture_output=True, text=True, env=env, timeout=600, cwd=tmp)
+            walls.append(time.perf_counter() - t0)
+            code = res.returncode
+        target = "-" if "needs the data" in what else "< 1 s"
+        print(f"| {what} | {_fmt(walls)} | {code} | {target} |", flush=True)
+    print()
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("--errors", action="store_true", help="only the time-to-error section")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-cli", action="store_true")
     p.add_argument("--skip-loops", action="store_true", help="only the one-command part")
@@ -284,6 +322,9 @@ def main() -> None:
         print(json.dumps(out))
         return
     print(f"# bench_train  ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start)\n", flush=True)
+    if a.errors:
+        errors_table(a.repeats)
+        return
     if not a.skip_cli:
         n = a.cli_repeats or a.repeats
         rows = [cli_run(seed) for seed in range(n)]
