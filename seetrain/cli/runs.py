@@ -167,6 +167,8 @@ def csv_columns(keys: List[str]) -> Dict[str, str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format in MODEL_FORMATS:  # a trained run's model (seetrain train), not its records
+        return _export_model(args)
     r = _resolve(args.run, args.logdir)
     if args.format == "jsonl":  # the records as written (complete lines only), streamed
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
@@ -199,6 +201,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_FORMATS = ("torchscript", "onnx", "safetensors")
+
+
+def _export_model(args: argparse.Namespace) -> int:
+    from ..train.errors import TrainConfigError
+    from ..train.export import export
+
+    try:
+        out = export(args.run, args.format, args.output, logdir=args.logdir, checkpoint=args.checkpoint)
+    except TrainConfigError as exc:
+        print(f"seetrain export: {exc}", file=sys.stderr)
+        return 2
+    print(f"{out.format}: {out.path} ({out.bytes} bytes, from {out.checkpoint})")
+    return 0
+
+
 def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``ls``, ``show`` and ``export``."""
     ls = sub.add_parser("ls", help="list runs (from each run.json; fast for long runs)")
@@ -214,7 +232,9 @@ def register(sub: "argparse._SubParsersAction") -> None:
                         description="CSV columns: step, time, then one per metric key; a metric named "
                                     "'step' or 'time' becomes 'metric:step' / 'metric:time'.")
     ex.add_argument("run", help="run directory, id, project/id, uuid or name")
-    ex.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    ex.add_argument("--format", choices=["csv", "jsonl", *MODEL_FORMATS], default="csv",
+                    help="csv / jsonl: the run's records; torchscript / onnx / safetensors: a trained model")
+    ex.add_argument("--checkpoint", default="best", help="model formats: best (default), last or a .ckpt path")
     ex.add_argument("--logdir", default=None)
     ex.add_argument("-o", "--output", default=None)
     ex.set_defaults(func=cmd_export)

@@ -25,7 +25,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--from-run", default=None, help="train again from this run's recorded config (dir, id or name)")
     p.add_argument("--logdir", default=None, help="where --from-run looks for runs")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import your module (a dotted name from the current folder, or a .py file) first; "
+                        "recorded in the run (repeatable)")
     return p
+
+
+def _with_imports(config, specs):
+    """``config`` with the modules of ``--import`` imported now and added to its ``imports`` list."""
+    from .user_code import import_module, merged
+
+    config["imports"] = merged(config.get("imports"), [import_module(s) for s in specs])
+    return config
 
 
 def _options_text() -> str:
@@ -62,11 +73,17 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
             from .reproduce import config_of_run
 
             base = config_of_run(args.from_run, args.logdir)
-        config = load_config(rest, base)
+        if args.imports:  # before the config: a YAML file may name the module's classes
+            from .user_code import import_module
+
+            for spec in args.imports:
+                import_module(spec)
+        config = _with_imports(load_config(rest, base), args.imports)
         if config["trainer"].get("resume") and base is None:  # the run's own config, plus what argv changes
             from .resume_config import config_for_resume
 
             config, changes = config_for_resume(rest, config, load_config)
+            config = _with_imports(config, args.imports)
             for line in changes.lines():
                 print(f"{prog}: {line}", file=sys.stderr)
         if args.print_config:
@@ -94,6 +111,12 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
     return 0
 
 
+def _yaml_list(items) -> str:
+    import json
+
+    return json.dumps(items)  # a JSON list is a YAML flow sequence: one override value
+
+
 def sweep_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain sweep") -> int:
     """Entry point of ``seetrain sweep``."""
     from .errors import TrainConfigError
@@ -104,13 +127,19 @@ def sweep_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain sweep
                    "postgresql://user:pass@host/db (default: in memory, this process only)")
     p.add_argument("--study-name", default=None, help="overrides hparams_search.study_name")
     p.add_argument("--n-trials", type=int, default=None, help="trials for this worker (overrides hparams_search.n_trials)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import your module first (as for seetrain train); recorded in every trial's run")
     args, rest = p.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     bad = [a for a in rest if a.startswith("--")]
     if bad:
         p.error(f"unrecognized arguments: {' '.join(bad)}")
     try:
         from .sweep import run_sweep
+        from .user_code import import_module
 
+        imported = [import_module(s).record() for s in args.imports]
+        if imported:  # every trial's config records them, so --from-run on a trial finds them again
+            rest = list(rest) + [f"imports={_yaml_list(imported)}"]
         out = run_sweep(rest, storage=args.storage, study_name=args.study_name, n_trials=args.n_trials)
     except TrainConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)

@@ -17,8 +17,8 @@ from .errors import TrainConfigError, did_you_mean
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 GROUPS = ("model", "data", "trainer", "logger", "experiment", "hparams_search")
 DEFAULT_CHOICE = {"trainer": "default", "logger": "seetrain"}  # a mapping for these merges over this file
-TOP_KEYS = ("task", "seed", "optim", "scheduler") + GROUPS
-TASKS = ("classification", "language_model")
+TOP_KEYS = ("task", "seed", "imports", "optim", "scheduler") + GROUPS
+TASKS = ("classification", "regression", "language_model")
 CHOICES = {
     "optim.name": ("adamw", "adam", "sgd"),
     "scheduler.name": ("none", "cosine", "step", "onecycle"),
@@ -118,9 +118,14 @@ def load_group(group: str, value: Any):
     else:
         path = os.path.join(CONFIG_DIR, group, value + ".yaml")
         if not os.path.isfile(path):
+            registered = _registered_only(group, value)
+            if registered is not None:
+                return registered
             options = group_options(group)
+            yours = (f"; your own {group}: --import MODULE that registers it, or {group}._target_=package.Class in "
+                     "a YAML file" if group in REGISTERED_DEFAULTS else "")
             raise TrainConfigError(f"unknown {group} config {value!r}{did_you_mean(value, options)} "
-                                   f"(known: {', '.join(options)}; or give a path to a YAML file)", key=group)
+                                   f"(known: {', '.join(options)}; or give a path to a YAML file{yours})", key=group)
         cfg = _load_yaml(path, key=group)
     base = cfg.pop("defaults_from", None) if "defaults_from" in cfg else None
     return OmegaConf.merge(load_group(group, base), cfg) if base else cfg
@@ -164,9 +169,10 @@ def compose(argv: Sequence[str] = (), base: Any = None):
             v = layer[k]
             if k in GROUPS and not OmegaConf.is_dict(v):
                 continue
-            if k in ("model", "data") and OmegaConf.is_dict(v) and v.get("name") and cfg[k] is not None \
-                    and v.get("name") != cfg[k].get("name") and k not in cli_groups:
-                cfg[k] = load_group(k, v)  # another model/dataset: start from its own file
+            if k in ("model", "data") and OmegaConf.is_dict(v) and (v.get("name") or v.get("_target_")) \
+                    and cfg[k] is not None and k not in cli_groups \
+                    and (v.get("name") != cfg[k].get("name") or v.get("_target_") != cfg[k].get("_target_")):
+                cfg[k] = load_group(k, v)  # another model/dataset (or your own class): start from its own file
             elif k in cli_groups:
                 continue  # the command line picked this group; a file's mapping does not add to it
             else:
@@ -309,6 +315,9 @@ def check_config(config: Dict[str, Any], from_env: FrozenSet[str] = frozenset())
                                    f"{', '.join(TOP_KEYS)})", key=k)
     for k in ("task", "seed"):
         config[k] = _check_value(k, config.get(k), ref[k])
+    if not isinstance(config.setdefault("imports", []), list):
+        raise TrainConfigError(f"imports must be a list of modules (--import MODULE adds one), got {config['imports']!r}",
+                               key="imports")
     for k in ("optim", "scheduler", "trainer", "logger"):
         if config.get(k) is None:
             raise TrainConfigError(f"{k} is missing", key=k)
@@ -316,6 +325,8 @@ def check_config(config: Dict[str, Any], from_env: FrozenSet[str] = frozenset())
             raise TrainConfigError(f"{k} must be a mapping, got {config[k]!r}", key=k)
         _check_section(config[k], ref[k], k + ".")
     for k in ("model", "data"):
+        if isinstance(config.get(k), dict) and config[k].get("_target_") and not config[k].get("name"):
+            config[k]["name"] = str(config[k]["_target_"]).rpartition(".")[2]  # a user class: named after it
         if not isinstance(config.get(k), dict) or not config[k].get("name"):
             raise TrainConfigError(f"{k} must name a {k} (e.g. {k}={'small_cnn' if k == 'model' else 'digits'})", key=k)
         _coerce_group(k, config[k], from_env)

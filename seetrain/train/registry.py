@@ -62,6 +62,9 @@ class Registry:
             self._loaded = True
             for mod in self._providers:
                 importlib.import_module(mod)
+            from .user_code import load_entry_points
+
+            load_entry_points()
 
     def names(self, backend: Optional[str] = None) -> List[str]:
         self._load()
@@ -78,11 +81,35 @@ class Registry:
             raise TrainConfigError(f"{self.kind} {name!r} is not available for backend {backend!r}; it exists for "
                                    f"{', '.join(others)} (set trainer.backend={TRAINER_BACKEND.get(others[0], others[0])})",
                                    key=self.kind)
-        raise unknown(self.kind, name, self.names(backend))
+        raise unknown(self.kind, name, self.names(backend),
+                      f"; your own {self.kind}: `--import MODULE` (its @{self.kind.upper()}S.register builders) or "
+                      f"{self.kind}._target_=package.module.Name in a YAML file (see docs/train.md)")
+
+    def defaults(self, name: str) -> Dict[str, Any]:
+        """The keyword defaults of ``name``'s builder (the first registered for any backend): the
+        config keys a builder without a YAML file of its own takes."""
+        self._load()
+        for (n, _b), entry in self._entries.items():
+            if n == name:
+                return {p.name: p.default for p in inspect.signature(entry.fn).parameters.values()
+                        if p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return {}
+
+    def target(self, target: str, backend: Optional[str], key: str) -> Entry:
+        """The entry for a ``_target_`` import path (``pkg.mod.Class``), registered under that path."""
+        from .user_code import resolve_target
+
+        entry = self._entries.get((target, backend))
+        if entry is None:
+            fn = resolve_target(target, key)
+            self.register(target, backend, user=True)(fn)
+            entry = self._entries[(target, backend)]
+        return entry
 
 
 MODELS = Registry("model", providers=("seetrain.train.models.small", "seetrain.train.models.resnet",
                                       "seetrain.train.models.efficientnet", "seetrain.train.models.apt_lm",
-                                      "seetrain.train.models.paddle_zoo"))
+                                      "seetrain.train.models.paddle_zoo", "seetrain.train.models.mlp"))
 DATASETS = Registry("dataset", providers=("seetrain.train.data.builtin", "seetrain.train.data.mnist",
+                                          "seetrain.train.data.folder", "seetrain.train.data.tabular",
                                           "seetrain.train.data.cifar"))

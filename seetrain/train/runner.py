@@ -18,6 +18,9 @@ from .tasks import get_task
 def plan(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()):
     """(backend module, job, model): everything checked and built, nothing trained, no run yet."""
     check_paths(config)  # log, checkpoint and data folders: before any framework or user module is imported
+    from .user_code import restore
+
+    restore(config.get("imports"))  # the user's modules a run recorded (--import), before any lookup
     backend = get_backend(config["trainer"]["backend"])
     backend.check(config)
     job: Job = get_task(config["task"]).prepare(config, backend.MODEL_BACKEND)

@@ -29,7 +29,7 @@ from .torch_tasks import STEPS
 
 NAME = "lightning"
 MODEL_BACKEND = "torch"
-TASKS = ("classification", "language_model")
+TASKS = ("classification", "regression", "language_model")
 
 
 def auto_precision(accelerator: str) -> str:

@@ -65,4 +65,29 @@ class LanguageModelStep:
         return {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0))}
 
 
-STEPS = {"classification": ClassificationStep, "language_model": LanguageModelStep}
+class RegressionStep:
+    """Mean squared error on a ``(batch, 1)`` output; validation gives ``val/loss`` (MSE), ``val/rmse``
+    and ``val/mae``."""
+
+    n_sums = 3
+
+    @staticmethod
+    def loss(model: Any, batch: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        loss = F.mse_loss(model(x).reshape(-1).float(), y.float())
+        return loss, loss
+
+    @staticmethod
+    def val_sums(model: Any, batch: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        err = model(x).reshape(-1).float() - y.float()
+        return torch.stack([(err * err).sum(), err.abs().sum(), torch.tensor(float(y.shape[0]), device=y.device)])
+
+    @staticmethod
+    def val_metrics(sums: torch.Tensor) -> Dict[str, float]:
+        sq, ab, n = sums.tolist()
+        n = max(n, 1.0)
+        return {"val/loss": sq / n, "val/rmse": math.sqrt(sq / n), "val/mae": ab / n}
+
+
+STEPS = {"classification": ClassificationStep, "regression": RegressionStep, "language_model": LanguageModelStep}

@@ -14,9 +14,10 @@ import numpy as np
 from ..errors import TrainConfigError, did_you_mean
 from ..registry import DATASETS
 from .arrays import Augment, DataBundle, ImageSet, RawData
+from .files import PathList
 
 # keys of a data config that the trainer handles; any other key goes to the dataset source
-COMMON_KEYS = ("name", "batch_size", "num_workers", "val_split", "subset", "image_size", "channels",
+COMMON_KEYS = ("name", "_target_", "batch_size", "num_workers", "val_split", "subset", "image_size", "channels",
                "normalize", "augment", "sources", "labels", "weight")
 
 __all__ = ["build_data", "DataBundle", "ImageSet", "RawData", "Augment", "DATASETS", "COMMON_KEYS", "source_keys"]
@@ -30,7 +31,8 @@ def _source(cfg: Dict[str, Any], prefix: str = "data") -> RawData:
     name = cfg.get("name")
     if not name:
         raise TrainConfigError(f"{prefix}.name is missing; pick a dataset, e.g. data=digits", key=f"{prefix}.name")
-    entry = DATASETS.get(str(name))
+    target = cfg.get("_target_")
+    entry = DATASETS.target(str(target), None, f"{prefix}._target_") if target else DATASETS.get(str(name))
     params = entry.parameters()
     kwargs = {}
     for k, v in cfg.items():
@@ -116,6 +118,9 @@ def _prepare(raw: RawData, cfg: Dict[str, Any], rng: np.random.Generator, prefix
     size, ch = cfg.get("image_size"), cfg.get("channels")
     out = []
     for xs, ys in ((x, y), val):
+        if isinstance(xs, PathList):  # files: decoded, resized and converted batch by batch (build_data)
+            out.append(RawData(train=(xs, ys), num_classes=raw.num_classes, classes=raw.classes))
+            continue
         if size:
             xs = _resize(xs, int(size))
         out.append(RawData(train=(_channels(xs, ch, f"{prefix}.channels"), ys), num_classes=raw.num_classes,
@@ -133,8 +138,9 @@ def _check_int(cfg: Dict[str, Any], key: str, low: int, allow_none: bool = False
     return v
 
 
-def build_data(cfg: Dict[str, Any], seed: int = 0) -> DataBundle:
-    """Train and validation sets for the ``data`` config ``cfg``; raises :class:`TrainConfigError`."""
+def build_data(cfg: Dict[str, Any], seed: int = 0, task: str = "classification") -> DataBundle:
+    """Train and validation sets for the ``data`` config ``cfg``; raises :class:`TrainConfigError`.
+    ``task`` matters to tables only (``regression``: numeric targets)."""
     cfg = dict(cfg)
     rng = np.random.default_rng(seed)
     batch_size = _check_int(cfg, "batch_size", 1)
@@ -149,9 +155,18 @@ def build_data(cfg: Dict[str, Any], seed: int = 0) -> DataBundle:
         if cfg.get("sources"):
             raise TrainConfigError("data.sources is only for data.name=mix", key="data.sources")
         raw = _source(cfg)
+        from .tabular import Table, table_bundle
+
+        if isinstance(raw, Table):
+            return table_bundle(raw, cfg, task == "regression", seed)
+        if task == "regression":
+            raise TrainConfigError(f"task=regression needs a table (data=csv); data {cfg.get('name')!r} holds images",
+                                   key="task")
         train, val = _prepare(raw, cfg, rng, "data")
         num_classes, classes = raw.num_classes, raw.classes
     xt, yt = train.train
+    if isinstance(xt, PathList):
+        return _file_bundle(cfg, train, val, num_classes, classes, augment, seed, batch_size)
     if batch_size > len(xt):
         raise TrainConfigError(f"data.batch_size={batch_size} is larger than the training set ({len(xt)} samples of "
                                f"{cfg.get('name')!r}); use data.batch_size<={len(xt)} or more data", key="data.batch_size")
@@ -169,7 +184,40 @@ def build_data(cfg: Dict[str, Any], seed: int = 0) -> DataBundle:
         train=ImageSet(xt, yt, mean, std, augment, seed, weights),
         val=ImageSet(val.train[0], val.train[1], mean, std, None, seed),
         info={"train_samples": len(xt), "val_samples": len(val.train[0]), "mean": [float(m) for m in mean],
-              "std": [float(s) for s in std]},
+              "std": [float(s) for s in std], "image_size": int(xt.shape[2]), "channels": int(xt.shape[1])},
+    )
+
+
+def _file_bundle(cfg: Dict[str, Any], train: RawData, val: RawData, num_classes: int, classes: Optional[List[str]],
+                 augment: Optional[Augment], seed: int, batch_size: int) -> DataBundle:
+    """Train and validation sets decoded from image files while training (``data=folder``)."""
+    from .files import FileSet, channel_stats, first_size
+
+    xt, yt = train.train
+    xv, yv = val.train
+    if batch_size > len(xt):
+        raise TrainConfigError(f"data.batch_size={batch_size} is larger than the training set ({len(xt)} images); "
+                               f"use data.batch_size<={len(xt)} or more data", key="data.batch_size")
+    size = cfg.get("image_size") or first_size(xt)
+    if not size:
+        raise TrainConfigError(f"the images of data={cfg.get('name')} are not square ({xt.paths[0]}); set "
+                               "data.image_size=N to resize them to N x N", key="data.image_size")
+    channels = int(cfg.get("channels") or 3)
+    if channels not in (1, 3):
+        raise TrainConfigError(f"data.channels must be 1 or 3 for image files, got {channels}", key="data.channels")
+    norm = cfg.get("normalize", True)
+    if not isinstance(norm, bool):
+        raise TrainConfigError(f"data.normalize must be true or false, got {norm!r}", key="data.normalize")
+    try:
+        mean, std = channel_stats(xt, int(size), channels, seed) if norm else (np.zeros(channels), np.ones(channels))
+    except ValueError as exc:
+        raise TrainConfigError(f"data.root: {exc}", key="data.root") from None
+    return DataBundle(
+        name=str(cfg.get("name")), num_classes=num_classes, classes=classes,
+        train=FileSet(xt, yt, int(size), channels, mean, std, augment, seed),
+        val=FileSet(xv, yv, int(size), channels, mean, std, None, seed),
+        info={"train_samples": len(xt), "val_samples": len(xv), "mean": [float(m) for m in mean],
+              "std": [float(s) for s in std], "image_size": int(size), "channels": channels, "streamed": True},
     )
 
 

@@ -53,13 +53,17 @@ class ImageSet:
     def batch(self, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
         """Images ``float32 (B, C, H, W)`` (scaled, augmented, normalised) and labels ``int64 (B,)``."""
         idx = np.asarray(indices, dtype=np.int64)
-        x = self.images[idx].astype(np.float32) * (1.0 / 255.0)
+        x = self.pixels(idx).astype(np.float32) * (1.0 / 255.0)
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, int(idx.sum()) & 0x7FFFFFFF, len(idx), int(idx[0]) if len(idx) else 0])
             x = self.augment(x, rng)
         x -= self.mean
         x /= self.std
         return x, self.labels[idx]
+
+    def pixels(self, idx: np.ndarray) -> np.ndarray:
+        """``uint8 (B, C, H, W)`` of the examples ``idx`` (a subclass may read them from disk)."""
+        return self.images[idx]
 
     def __getitem__(self, i: int) -> Tuple[np.ndarray, int]:
         x, y = self.batch([int(i)])
@@ -136,8 +140,8 @@ class DataBundle:
 
     @property
     def channels(self) -> int:
-        return int(self.train.images.shape[1])
+        return int(self.train.shape[0])
 
     @property
     def image_size(self) -> int:
-        return int(self.train.images.shape[2])
+        return int(self.train.shape[1])

@@ -11,6 +11,7 @@ from ..errors import unknown
 
 TASKS = {
     "classification": "seetrain.train.tasks.classification",
+    "regression": "seetrain.train.tasks.regression",
     "language_model": "seetrain.train.tasks.language_model",
 }
 

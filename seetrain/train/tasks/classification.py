@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from ..data import build_data
 from ..errors import TrainConfigError, did_you_mean
 from ..job import Job
 from ..registry import MODELS
 
-MODEL_COMMON = ("name", "num_classes", "pretrained", "pretrained_md5")
-FROM_DATA = ("in_channels", "image_size")
+MODEL_COMMON = ("name", "_target_", "num_classes", "pretrained", "pretrained_md5")
+FROM_DATA = ("in_channels", "image_size", "in_features")
+DATA_KEY = {"in_channels": "data.channels", "image_size": "data.image_size", "in_features": "data.features"}
 
 
 def model_arguments(mcfg: Dict[str, Any], model_backend: str):
     """(registry entry, builder kwargs) with every key checked against the builder's parameters."""
     mcfg = dict(mcfg)
     name = str(mcfg.pop("name"))
-    entry = MODELS.get(name, model_backend)
+    target = mcfg.get("_target_")
+    entry = MODELS.target(str(target), model_backend, "model._target_") if target else MODELS.get(name, model_backend)
     if entry.info.get("task", "classification") != "classification":
         raise TrainConfigError(f"model {name!r} is a {entry.info['task']} model; use it with task={entry.info['task']}",
                                key="model.name")
@@ -27,13 +29,31 @@ def model_arguments(mcfg: Dict[str, Any], model_backend: str):
         if k in MODEL_COMMON:
             continue
         if k in FROM_DATA:
-            raise TrainConfigError(f"model.{k} comes from the data; set data.{'channels' if k == 'in_channels' else k} "
-                                   "instead", key=f"model.{k}")
+            raise TrainConfigError(f"model.{k} comes from the data; set {DATA_KEY[k]} instead", key=f"model.{k}")
         if k not in params:
             raise TrainConfigError(f"unknown key model.{k} for model {name!r}{did_you_mean(k, params + list(MODEL_COMMON))}"
                                    f" (it takes: {', '.join(list(MODEL_COMMON[1:]) + params)})", key=f"model.{k}")
         kwargs[k] = v
     return entry, kwargs
+
+
+def from_data(entry, shape: Tuple[int, ...], num_classes: int) -> Dict[str, Any]:
+    """The builder arguments the data decides from one example's ``shape`` (``num_classes``,
+    ``in_channels``, ``image_size``; tabular data: ``in_features``), limited to those a user's
+    ``_target_`` class takes."""
+    given: Dict[str, Any] = {"num_classes": int(num_classes)}
+    if len(shape) == 1:
+        given["in_features"] = int(shape[0])
+    else:
+        given.update(in_channels=int(shape[0]), image_size=int(shape[1]))
+    if not entry.info.get("user"):
+        return given
+    import inspect
+
+    params = inspect.signature(entry.fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return given
+    return {k: v for k, v in given.items() if k in params}
 
 
 def prepare(config: Dict[str, Any], model_backend: str) -> Job:
@@ -48,7 +68,11 @@ def prepare(config: Dict[str, Any], model_backend: str) -> Job:
         raise TrainConfigError(f"model.num_classes={nc} disagrees with data {data.name!r}, which has {data.num_classes} "
                                f"classes; set model.num_classes={data.num_classes} or null (taken from the data)",
                                key="model.num_classes")
-    kwargs.update(num_classes=data.num_classes, in_channels=data.channels, image_size=data.image_size)
+    if len(data.train.shape) == 1 and "in_features" not in entry.parameters() and not entry.info.get("user"):
+        raise TrainConfigError(f"data {data.name!r} gives feature vectors ({data.train.shape[0]} features) but model "
+                               f"{entry.name!r} takes images; use model=mlp (or your own model taking in_features)",
+                               key="model.name")
+    kwargs.update(from_data(entry, tuple(data.train.shape), data.num_classes))
     check = entry.info.get("check_input")
     problem = check(**kwargs) if check else None
     if problem:
@@ -60,4 +84,4 @@ def prepare(config: Dict[str, Any], model_backend: str) -> Job:
                num_workers=int(dcfg.get("num_workers") or 0), metric="val/acc", mode="max",
                pretrained=mcfg.get("pretrained", False), pretrained_md5=mcfg.get("pretrained_md5"),
                info={"num_classes": data.num_classes, "classes": data.classes, **data.info},
-               run_name=f"{entry.name}-{data.name}")
+               run_name=f"{mcfg['name']}-{data.name}")
