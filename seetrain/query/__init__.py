@@ -16,29 +16,18 @@ __all__ = ["run_query", "QueryError", "QueryResult", "DEFAULT_MAX_ROWS", "DEFAUL
 
 def run_query(sql: str, logdir: Optional[str] = None, host: Optional[str] = None, api_key: Optional[str] = None,
               project: Optional[str] = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-              max_rows: int = DEFAULT_MAX_ROWS) -> QueryResult:
+              max_rows: int = DEFAULT_MAX_ROWS, cache: bool = True) -> QueryResult:
     """Run one read-only SELECT over the runs under ``logdir`` or on the server ``host``.
 
     Raises :class:`QueryError` (``kind``: ``refused``, ``sql``, ``timeout``, ``unavailable``,
     ``server``) with a message saying what was wrong; a result cut at ``max_rows`` has
-    ``truncated=True``.
+    ``truncated=True``. Offline, ``cache=False`` reads every run's records for this query instead
+    of keeping them in the query cache (:mod:`seetrain.query.cache`).
     """
     if host:
         from .remote import query_server
 
         return query_server(sql, host, api_key, project=project, timeout_s=timeout_s, max_rows=max_rows)
-    from .local import tables
-    from . import engine
-    from .tables import NAMES
+    from .local import query_logdir
 
-    try:
-        con = engine.connect()
-    except ImportError as exc:
-        raise QueryError("unavailable", str(exc)) from None
-    try:
-        for name, table in tables(logdir, engine.tables_named(sql, NAMES), project).items():
-            con.register(name, table)
-        engine.lock(con)
-        return engine.execute(con, sql, timeout_s, max_rows)
-    finally:
-        con.close()
+    return query_logdir(sql, logdir, project, timeout_s, max_rows, use_cache=cache)

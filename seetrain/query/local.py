@@ -93,8 +93,70 @@ def _relative(path: Optional[str], run_path: str) -> Optional[str]:
     return path
 
 
-def tables(logdir: Optional[str], names: List[str], project: Optional[str] = None) -> Dict[str, Any]:
-    """The tables ``names`` over every run under ``logdir`` (or one ``project``)."""
+def ref_of(r: Any) -> str:
+    return run_ref(r.uuid, r.project, r.id)
+
+
+def query_logdir(sql: str, logdir: Optional[str], project: Optional[str], timeout_s: float, max_rows: int,
+                 use_cache: bool = True) -> Any:
+    """Run ``sql`` over the runs under ``logdir``: ``runs``/``config`` from ``run.json`` now, the
+    tables read from records from the cache file (:mod:`.cache`, refreshed first) or, with
+    ``use_cache=False`` (or no writable cache folder), built in memory for this query."""
     import seetrain
 
-    return build(seetrain.list_runs(logdir, project=project), names)
+    from . import cache, engine
+    from .tables import NAMES
+
+    logdir = default_logdir(logdir)
+    names = engine.tables_named(sql, NAMES)
+    cached = [n for n in names if n in cache.CACHED]
+    try:
+        con = engine.connect()  # checks the query extra is there before any work
+    except ImportError as exc:
+        raise engine.QueryError("unavailable", str(exc)) from None
+    try:
+        engine.check_statement(con, sql)  # refused before anything is read or cached
+    except engine.QueryError:
+        con.close()
+        raise
+    if not cached or not use_cache or not cache.usable(logdir):
+        try:
+            for name, table in build(seetrain.list_runs(logdir, project=project), names).items():
+                con.register(name, table)
+            engine.lock(con)
+            return engine.execute(con, sql, timeout_s, max_rows)
+        finally:
+            con.close()
+    con.close()
+    readers = seetrain.list_runs(logdir)
+    db = cache.cache_path(logdir)
+    with cache.locked(db, exclusive=True):
+        cache.refresh(logdir, readers, ref_of)
+    with cache.locked(db, exclusive=False):
+        con = engine.connect(db, read_only=True)
+        try:
+            mine = [r for r in readers if project is None or r.project == project]
+            for name, table in build(mine, [n for n in names if n not in cache.CACHED]).items():
+                con.register(name, table)
+            if project is not None:  # the cache holds every project: views that keep this one's runs
+                ((dbname,),) = con.execute("SELECT current_database()").fetchall()
+                con.register("_project_runs", _refs_table([ref_of(r) for r in mine]))
+                for name in cached:
+                    con.execute(f'CREATE TEMP VIEW {name} AS SELECT * FROM "{dbname}".main.{name} '
+                                "WHERE run IN (SELECT run FROM _project_runs)")
+            engine.lock(con)
+            return engine.execute(con, sql, timeout_s, max_rows)
+        finally:
+            con.close()
+
+
+def _refs_table(refs: List[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.table({"run": pa.array(refs, pa.string())})
+
+
+def default_logdir(logdir: Optional[str]) -> str:
+    from ..logdir import default_logdir as default
+
+    return default(logdir)

@@ -8,11 +8,11 @@ from typing import Optional
 
 import orjson
 
+from ..rundir.format import NON_FINITE
 from .engine import QueryError, QueryResult
 
 KINDS = ("refused", "sql", "timeout")
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
-NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 def query_server(sql: str, host: str, api_key: Optional[str], project: Optional[str], timeout_s: float,

@@ -12,6 +12,8 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 
 import orjson
 
+from ..rundir.format import NON_FINITE, tag
+
 
 class Col(NamedTuple):
     name: str
@@ -81,9 +83,6 @@ def run_ref(uuid: Optional[str], project: str, run_id: str) -> str:
     return uuid or f"{project}/{run_id}"
 
 
-NON_FINITE_TAGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
 def value_text(v: Any) -> Optional[str]:
     """A config or summary value as text: strings as they are, floats as Python writes them
     (``nan``, ``inf`` as ``NaN``/``Infinity``), anything else as JSON."""
@@ -92,7 +91,7 @@ def value_text(v: Any) -> Optional[str]:
     if isinstance(v, str):
         return v
     if isinstance(v, float) and not math.isfinite(v):
-        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+        return tag(float(v))
     try:
         return orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
     except (TypeError, orjson.JSONEncodeError):
@@ -109,8 +108,8 @@ def value_number(v: Any, tags: bool = False) -> Optional[float]:
             return float(v)
         except OverflowError:
             return math.inf if v > 0 else -math.inf
-    if tags and isinstance(v, str) and v in NON_FINITE_TAGS:
-        return NON_FINITE_TAGS[v]
+    if tags and isinstance(v, str) and v in NON_FINITE:
+        return NON_FINITE[v]
     return None
 
 
@@ -140,7 +139,7 @@ class Rows:
     def key_values(self, run: str, items: Iterable[Tuple[str, Any]], tags: bool = False) -> None:
         """config/summary rows: ``run``, ``key``, ``value`` (text), ``number``."""
         for k, v in items:
-            if tags and isinstance(v, str) and v in NON_FINITE_TAGS:
+            if tags and isinstance(v, str) and v in NON_FINITE:
                 text = v
             else:
                 text = value_text(v)

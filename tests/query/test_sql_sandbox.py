@@ -42,6 +42,8 @@ REFUSED = [
 
 @pytest.mark.parametrize("sql,message", REFUSED, ids=[s.split("(")[0].split(" '")[0][:40] for s, _ in REFUSED])
 def test_escape_is_refused(sweep, tmp_path, sql, message):
+    tmp_path = tmp_path / "files"
+    tmp_path.mkdir()
     secret = tmp_path / "secret.csv"
     secret.write_text("password\nhunter2\n")
     with pytest.raises(QueryError) as err:

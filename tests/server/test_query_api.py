@@ -31,6 +31,11 @@ def same_rows(a, b):
     return len(a) == len(b) and all(len(x) == len(y) and all(map(same, x, y)) for x, y in zip(a, b))
 
 
+@pytest.fixture(autouse=True)
+def query_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEETRAIN_QUERY_CACHE", str(tmp_path / "query-cache"))
+
+
 def create_key(db: str, project: str) -> str:
     out = subprocess.run([PY, "-m", "seetrain.cli", "server", "keys", "create", "--db", db, "--project", project],
                          capture_output=True, text=True, timeout=120, check=True, env=child_env())
