@@ -120,3 +120,25 @@ def test_a_forked_childs_run_ends_as_the_child_ends(tmp_path, case):
     assert words[words.index("child-exit") + 1] == "0"
     m = meta(child_dir)
     assert (m["status"], m["exit_code"]) == ("success", 0)
+
+
+EXIT_WITH = """
+    import sys, seetrain
+    run = seetrain.init(project="p", logdir=sys.argv[1], system_metrics=False)
+    print(run.dir, flush=True)
+    {ending}
+"""
+
+
+@pytest.mark.parametrize("ending, code, status", [
+    ("sys.exit()", 0, "success"),
+    ("sys.exit(None)", 0, "success"),
+    ("exit()", 0, "success"),
+    ("sys.exit(False)", 0, "success"),   # a bool is an int to Python's exit: False is 0, True is 1
+    ("sys.exit(True)", 1, "failed"),
+])
+def test_exit_without_a_number_is_recorded_as_python_exits(tmp_path, ending, code, status):
+    out = run_script(tmp_path, EXIT_WITH.format(ending=ending))
+    assert out.returncode == code, out.stderr[-2000:]
+    m = meta(out.stdout.split()[0])
+    assert (m["status"], m["exit_code"]) == (status, code)
