@@ -120,7 +120,7 @@ class RemoteSource:
         is installed, else JSON from ``/series?full=true``."""
         if self.use_arrow:
             cols = self.arrow_history(info["uuid"], key, x)
-            return [float(v) for v in cols[x]], cols["value"]
+            return cols[x], cols["value"]
         d = self.get_json("/series", run=info["uuid"], key=key, x=x, full=True)["series"][0]
         return [float(v) for v in d["x"]], _values(d)
 
@@ -131,7 +131,13 @@ class RemoteSource:
         body = self.client.call("GET", f"/api/v1/runs/{uuid}/history?" + _q(key=key, x=x, format="arrow"),
                                 headers={"Accept": ARROW_TYPE}, raw=True)
         table = pa.ipc.open_stream(body).read_all()
-        return {name: table.column(name).to_pylist() for name in ("step", "time", "value")}
+        out = {}
+        for name in ("step", "time", "value"):
+            col = table.column(name)
+            if name == "step" and col.null_count == 0:
+                col = col.cast(pa.float64())  # steps as the floats every history gives (exact below 2**53)
+            out[name] = col.to_numpy().tolist() if col.null_count == 0 else col.to_pylist()
+        return out
 
     def downsampled(self, info: Dict[str, Any], key: str, x: str, points: int) -> Dict[str, Any]:
         """The server's own downsampling (``/series?points=N``)."""

@@ -62,6 +62,32 @@ def locked(db_path: str, exclusive: bool) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _index_path(db_path: str) -> str:
+    return db_path + ".runs.json"
+
+
+def is_current(logdir: str, readers: List[Any], ref_of: Any) -> bool:
+    """Whether the cache already holds exactly these runs as their files are now (read from the
+    index written beside it at each refresh: no database is opened)."""
+    import orjson
+
+    try:
+        with open(_index_path(cache_path(logdir)), "rb") as f:
+            known = orjson.loads(f.read())
+    except (OSError, ValueError):
+        return False
+    return len(known) == len(readers) and all(known.get(r.path) == [ref_of(r), signature(r.path)] for r in readers)
+
+
+def _write_index(db_path: str, entries: Dict[str, List[str]]) -> None:
+    import orjson
+
+    tmp = _index_path(db_path) + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(orjson.dumps(entries))
+    os.replace(tmp, _index_path(db_path))
+
+
 def _create(con: Any) -> None:
     for name in CACHED:
         cols = ", ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in TABLES[name])
@@ -86,6 +112,7 @@ def refresh(logdir: str, readers: List[Any], ref_of: Any) -> Dict[str, int]:
         stale_set = set(stale)
         todo = [now[p] for p in now if p not in known or p in stale_set]
         if not stale and not todo:
+            _write_index(path, {p: [run, sig] for p, (run, sig) in known.items()})
             return {"read": 0, "dropped": 0}
         con.execute("BEGIN")
         if stale:
@@ -103,6 +130,7 @@ def refresh(logdir: str, readers: List[Any], ref_of: Any) -> Dict[str, int]:
             con.executemany("INSERT INTO _runs VALUES (?, ?, ?)", [[r.path, ref, sig] for ref, sig, r in part])
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
+        _write_index(path, {p: [run, sig] for p, run, sig in con.execute("SELECT path, run, sig FROM _runs").fetchall()})
         return {"read": len(todo), "dropped": len([p for p in stale if p not in now])}
     finally:
         con.close()

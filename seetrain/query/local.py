@@ -110,6 +110,10 @@ def query_logdir(sql: str, logdir: Optional[str], project: Optional[str], timeou
     logdir = default_logdir(logdir)
     names = engine.tables_named(sql, NAMES)
     cached = [n for n in names if n in cache.CACHED]
+    use_cache = bool(cached) and use_cache and cache.usable(logdir)
+    readers = seetrain.list_runs(logdir)
+    if use_cache and cache.is_current(logdir, readers, ref_of):  # the common case: one connection
+        return _run_cached(sql, logdir, readers, project, names, cached, timeout_s, max_rows)
     try:
         con = engine.connect()  # checks the query extra is there before any work
     except ImportError as exc:
@@ -119,19 +123,26 @@ def query_logdir(sql: str, logdir: Optional[str], project: Optional[str], timeou
     except engine.QueryError:
         con.close()
         raise
-    if not cached or not use_cache or not cache.usable(logdir):
+    if not use_cache:
+        readers = [r for r in readers if project is None or r.project == project]
         try:
-            for name, table in build(seetrain.list_runs(logdir, project=project), names).items():
+            for name, table in build(readers, names).items():
                 con.register(name, table)
             engine.lock(con)
             return engine.execute(con, sql, timeout_s, max_rows)
         finally:
             con.close()
     con.close()
-    readers = seetrain.list_runs(logdir)
-    db = cache.cache_path(logdir)
-    with cache.locked(db, exclusive=True):
+    with cache.locked(cache.cache_path(logdir), exclusive=True):
         cache.refresh(logdir, readers, ref_of)
+    return _run_cached(sql, logdir, readers, project, names, cached, timeout_s, max_rows)
+
+
+def _run_cached(sql: str, logdir: str, readers: List[Any], project: Optional[str], names: List[str],
+                cached: List[str], timeout_s: float, max_rows: int) -> Any:
+    from . import cache, engine
+
+    db = cache.cache_path(logdir)
     with cache.locked(db, exclusive=False):
         con = engine.connect(db, read_only=True)
         try:
