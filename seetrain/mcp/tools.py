@@ -104,7 +104,7 @@ class Tools:
     def _scalar_key(self, run: Any, key: Any) -> str:
         if not isinstance(key, str) or not key:
             raise ToolInputError(f"key {key!r}: give a metric key name (get_run lists them under metric_keys)")
-        keys = run.scalar_keys()
+        keys = self.source.scalar_keys(run)
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=5, cutoff=0.5)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -182,9 +182,11 @@ class Tools:
         self.budget(max_tokens)
         r = self.source.run(run)
         alerts = self.source.events(r, "alert", None, -1, 10_000)
+        scalar = self.source.scalar_keys(r)
         return tag_nonfinite({
-            "run": {f: getattr(r, f) for f in FIELDS}, "config": r.config, "summary": r.summary,
-            "metric_keys": r.scalar_keys(), "other_keys": sorted(set(r.keys()) - set(r.scalar_keys())),
+            "run": {f: getattr(r, f) for f in FIELDS}, "config": self.source.config(r),
+            "summary": self.source.summary(r), "metric_keys": scalar,
+            "other_keys": sorted(set(self.source.keys(r)) - set(scalar)),
             "alerts": {"count": len(alerts), "latest": alerts[-5:][::-1]},
         })
 
@@ -303,7 +305,8 @@ class Tools:
         labels = [self._label(r) for r in rs]
         if len(set(labels)) < len(labels):
             raise ToolInputError(f"runs: the same run is given twice ({labels})")
-        flat = [_flat(r.config) for r in rs]
+        flat = [_flat(self.source.config(r)) for r in rs]
+        scalar = {lab: set(self.source.scalar_keys(r)) for lab, r in zip(labels, rs)}
         all_keys = sorted(set().union(*flat))
         differ, same = {}, {}
         for k in all_keys:
@@ -313,14 +316,12 @@ class Tools:
             else:
                 differ[k] = {lab: (None if v is _MISSING else v) for lab, v in zip(labels, vals)}
         if keys is None:
-            common = set(rs[0].scalar_keys())
-            for r in rs[1:]:
-                common &= set(r.scalar_keys())
+            common = set.intersection(*scalar.values())
             names = sorted(k for k in common if not k.startswith("sys/"))[:30]
         else:
             names = []
             for k in keys:
-                if not any(k in r.scalar_keys() for r in rs):
+                if not any(k in keys_of for keys_of in scalar.values()):
                     self._scalar_key(rs[0], k)  # raises, naming the keys there are
                 names.append(k)
         goals = dict(goals or {})
@@ -332,7 +333,7 @@ class Tools:
             goal = goals.get(key) or ("min" if _is_lower_better(key) else "max")
             per: Dict[str, Any] = {}
             for lab, r in zip(labels, rs):
-                if key not in r.scalar_keys():
+                if key not in scalar[lab]:
                     per[lab] = None
                     continue
                 h = self.source.history(r, key, "step", None, None, 4)
@@ -352,7 +353,8 @@ class Tools:
             return None
         y, lo, hi = h["y"], h["ymin"], h["ymax"]
         finite_lo, finite_hi = lo[~np.isnan(lo)], hi[~np.isnan(hi)]
-        return {"last": float(y[-1]), "last_step": float(h["x"][-1]),
+        last_x = float(h["x"][-1])
+        return {"last": float(y[-1]), "last_step": int(last_x) if last_x.is_integer() else last_x,
                 "min": float(finite_lo.min()) if finite_lo.size else float("nan"),
                 "max": float(finite_hi.max()) if finite_hi.size else float("nan"), "points": h["total"]}
 
