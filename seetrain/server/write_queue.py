@@ -14,7 +14,7 @@ import threading
 import weakref
 from typing import Any, Iterator
 
-__all__ = ["WriteQueue", "turn"]
+__all__ = ["WriteQueue", "queue_of", "turn"]
 
 
 class WriteQueue:
@@ -54,12 +54,17 @@ _QUEUES: "weakref.WeakKeyDictionary[Any, WriteQueue]" = weakref.WeakKeyDictionar
 _QUEUES_LOCK = threading.Lock()
 
 
-def turn(engine: Any) -> Any:
-    """The writer's turn on ``engine`` (a context manager): queued on SQLite, immediate otherwise."""
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
+def queue_of(engine: Any) -> WriteQueue:
+    """The write queue of ``engine`` (made on first use)."""
     with _QUEUES_LOCK:
         q = _QUEUES.get(engine)
         if q is None:
             q = _QUEUES[engine] = WriteQueue()
-    return q.turn()
+    return q
+
+
+def turn(engine: Any) -> Any:
+    """The writer's turn on ``engine`` (a context manager): queued on SQLite, immediate otherwise."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return queue_of(engine).turn()
