@@ -56,6 +56,7 @@ def test_against_a_server_with_an_api_key(tmp_path):
                             system_metrics=False, config={"lr": 0.1})
         for step in range(50_000):
             seetrain.log({"loss": 9.5 if step == 31_337 else 1.0 + (step % 10) * 0.01})
+        print("training done", flush=True)
         run.alert("spike", "loss=9.5", level="error")
         seetrain.finish()
         RunSync(run.dir, Client(server.url, key)).drain()
@@ -65,6 +66,11 @@ def test_against_a_server_with_an_api_key(tmp_path):
             async with stdio_session("--host", server.url, "--api-key", key) as s:
                 projects = answer(await s.call_tool("list_projects", {}))
                 assert [p["name"] for p in projects["projects"]] == ["remote"] and projects["source"] == server.url
+                page = answer(await s.call_tool("list_runs", {"filter": "lr>0.05", "fields": ["name", "config.lr"]}))
+                assert page["runs"] == [{"name": "spiky", "config.lr": 0.1}] and page["next_cursor"] is None
+                assert answer(await s.call_tool("list_runs", {"filter": "lr>0.5"}))["runs"] == []
+                con = answer(await s.call_tool("tail_console", {"run": "spiky", "lines": 1}))
+                assert [ln["line"] for ln in con["lines"]] == ["training done"]
                 one = answer(await s.call_tool("get_run", {"run": run.uuid}))
                 assert one["config"] == {"lr": 0.1} and one["alerts"]["count"] == 1
                 h = answer(await s.call_tool("get_metric_history", {"run": "spiky", "keys": "loss", "points": 200}))
