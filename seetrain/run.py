@@ -19,7 +19,7 @@ from . import lifecycle
 from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
 from .logdir import DEFAULT_LOGDIR, default_logdir  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
-from .rundir.queue import CONFIG, CONSOLE, EVENT, SUMMARY, SYSTEM
+from .rundir.queue import CONFIG, EVENT, FULL, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
 from .values import FAST, SKIP, STEP_MAX, as_step, coerce, flatten, media_nbytes, safe_repr, step_problem
 
@@ -102,7 +102,7 @@ class Run:
             self._sampler.start()
         if mode == "online":
             run_start.start_sender(self, host, api_key)
-        self._writer.started.set()
+        self._writer.init_returned()
 
     # --- hot path ----------------------------------------------------------------------------
     def log(self, data: Dict[str, Any], step: Optional[int] = None) -> None:
@@ -124,18 +124,15 @@ class Run:
                     break
             if step is not None and (type(step) is not int or step < 0 or step > _STEP_MAX):
                 step = self._fix_step(step)
-            q = self._queue
             if media is None:
                 if not clean:
                     return
-                n = q.put_metrics(step, clean)
+                fill = self._queue.put_metrics(step, clean)
             else:
-                n = q.put_split(step, clean, media, sum(media_nbytes(v) for v in media.values()))
-                if q.media_bytes > q.max_bytes:
-                    self._backpressure()
-            if n > q.high:
+                fill = self._queue.put_split(step, clean, media, sum(media_nbytes(v) for v in media.values()))
+            if fill:  # past the high-water mark: wake the writer; full: wait for it
                 self._writer.request_flush()
-                if n >= q.max_items:
+                if fill == FULL:
                     self._backpressure()
         except SeeTrainError:
             raise
@@ -206,8 +203,7 @@ class Run:
                                  "log() now waits for the writer rather than dropping data (raise max_queue / "
                                  "max_queue_bytes or log less often)", strict_ok=True)
         deadline = time.monotonic() + 60
-        while ((len(q) >= q.max_items or q.media_bytes > q.max_bytes) and w.is_alive()
-               and time.monotonic() < deadline):
+        while q.full() and w.is_alive() and time.monotonic() < deadline:
             w.wait_space(0.05)
 
     # --- warnings ----------------------------------------------------------------------------
@@ -260,7 +256,7 @@ class Run:
 
     def _console(self, stream: str, line: str) -> None:
         if not self._blocked:
-            self._queue.put(CONSOLE, (stream, line))
+            self._queue.put_console(stream, line)
 
     def alert(self, title: str, text: str = "", level: str = "info") -> None:
         """Record an alert (an ``alert`` event: the dashboard, the API and ``seetrain mcp`` show it)
@@ -300,7 +296,7 @@ class Run:
     @property
     def step(self) -> int:
         """The step the next ``log()`` without ``step=`` will use."""
-        return self._queue.next_step if self._queue is not None else 0
+        return self._queue.counters().next_step if self._queue is not None else 0
 
     @property
     def summary(self) -> "RunSummary":
@@ -310,7 +306,7 @@ class Run:
     def get_stats(self) -> Dict[str, Any]:
         """Records logged, errors and the last error message."""
         out = dict(self.stats)
-        out["records"] = self._queue.seq if self._queue is not None else 0
+        out["records"] = self._queue.counters().next_seq if self._queue is not None else 0
         if self._writer is not None:
             out["lost"] = self._writer.lost
         return out
@@ -319,7 +315,7 @@ class Run:
         """Block until everything logged before this call is written to the OS (media included)."""
         if self._writer is None or self._blocked:
             return
-        self._writer.wait_written(self._queue.seq - 1)
+        self._writer.wait_written(self._queue.counters().next_seq - 1)
 
     # --- finish ------------------------------------------------------------------------------
     def finish(self, status: str = "success", exit_code: Optional[int] = None) -> None:

@@ -10,7 +10,6 @@ before format 2 (which has none in its ``run.json``). It imports nothing of seet
 from __future__ import annotations
 
 import math
-import uuid as _uuid
 from typing import Any, Dict, List, Mapping, Optional
 
 FORMAT = 2  # the run directory format written today (run.json "format"; absent: 1)
@@ -123,5 +122,7 @@ def run_uuid(meta: Mapping[str, Any]) -> str:
     u = norm_uuid(meta.get("uuid"))
     if valid_uuid(u):
         return u
+    import uuid as _uuid  # here: the module costs a training process's init() several milliseconds
+
     ident = f"seetrain:{meta.get('project')}/{meta.get('id')}/{meta.get('start_time')}"
     return _uuid.uuid5(_uuid.NAMESPACE_URL, ident).hex

@@ -11,12 +11,22 @@ import collections
 import os
 import re
 import threading
-from typing import Any, Deque, Dict, Iterable, List, Optional, Protocol, Set, Tuple
+from typing import Any, Deque, Dict, List, NamedTuple, Optional, Protocol, Set
 
 from ..media import MediaInputError
 from .format import media_ref
 from .queue import Item, RecordQueue
 from .files import RecordFile
+
+
+class Written(NamedTuple):
+    """What a write put in ``records.jsonl``: reported to :meth:`MediaOwner.records_written` by both
+    writer threads (the scalar one for each batch, the media one for each media record)."""
+
+    last_seq: int                               # the highest seq written
+    last_step: int = -1                         # the highest metrics step written (-1: none)
+    logged: Optional[Dict[str, Any]] = None     # values logged, as stored: the summary's last values
+    summary_set: Optional[Dict[str, Any]] = None  # values set with run.summary[...]: kept over logged ones
 
 
 class MediaOwner(Protocol):
@@ -27,7 +37,7 @@ class MediaOwner(Protocol):
     file: RecordFile
     queue: RecordQueue
 
-    def records_written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None: ...
+    def records_written(self, written: Written) -> None: ...
 
     def add_lost(self, seqs: List[int], reason: str) -> None: ...
 
@@ -61,7 +71,7 @@ class MediaWriter(threading.Thread):
 
     def submit(self, item: Item) -> None:
         with self._lock:
-            self.pending.add(item[1])
+            self.pending.add(item.seq)
             self.items.append(item)
             if not self.is_alive() and not self._stopping:
                 self.start()
@@ -87,7 +97,8 @@ class MediaWriter(threading.Thread):
     def _write(self, item: Item) -> None:
         from . import records
 
-        kind, seq, t, step, (data, nbytes) = item
+        seq, t, step = item.seq, item.time, item.step
+        data, nbytes = item.payload.values, item.payload.nbytes
         owner = self.owner
         try:
             out: Dict[str, Any] = {}
@@ -115,7 +126,7 @@ class MediaWriter(threading.Thread):
                 if err is not None:
                     owner.add_lost([seq], f"{type(err).__name__}: {err}")
                 else:
-                    owner.records_written(seq, ())
+                    owner.records_written(Written(seq))
                 return
             if not out:
                 owner.add_lost([seq], "no media value of the record could be written (see the warning before)")
@@ -125,7 +136,7 @@ class MediaWriter(threading.Thread):
             if err is not None:
                 owner.add_lost([seq], f"{type(err).__name__}: {err}")
             else:
-                owner.records_written(seq, [(step, stored)])
+                owner.records_written(Written(seq, step, stored))
         finally:
             owner.queue.media_done(nbytes)
             with self._lock:

@@ -156,7 +156,8 @@ _LINE_SEP = b'}\n{"seq":'
 
 
 def encode_metrics_batch(items: Sequence[Tuple[int, int, float, int, Dict[str, Any]]]) -> Optional[List[Any]]:
-    """The lines of consecutive queued metrics items ``(kind, seq, time, step, data)`` made in one
+    """The lines of consecutive queued metrics items (:class:`~seetrain.rundir.queue.Item` s:
+    ``kind, seq, time, step, data``) made in one
     orjson call (a third of the cost of one call per record), as bytes-like parts to join; or
     ``None`` when any record needs :func:`encode_metrics`' careful path (non-finite floats, ints
     beyond 64 bits, odd keys).

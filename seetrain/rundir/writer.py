@@ -18,15 +18,22 @@ import os
 import threading
 import time
 from itertools import groupby
-from operator import itemgetter
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from operator import attrgetter
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .media_writer import MediaWriter
-from .queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, RecordQueue
 from .files import RecordFile, write_json_atomic
+from .media_writer import MediaWriter, Written
+from .queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, Item, RecordQueue
 
-_kind, _step, _payload = itemgetter(0), itemgetter(3), itemgetter(4)
+_kind, _step, _payload = attrgetter("kind"), attrgetter("step"), attrgetter("payload")
 Warn = Callable[[str, Optional[str]], None]  # (message, key) -> None; must not raise
+
+
+class SeqRange(NamedTuple):
+    """Seqs ``first`` to ``last`` (both included): assigned and never written (lost)."""
+
+    first: int
+    last: int
 
 
 class RunWriter(threading.Thread):
@@ -44,15 +51,16 @@ class RunWriter(threading.Thread):
         self.file = RecordFile(os.path.join(run_dir, "records.jsonl"))
         self.media = MediaWriter(self)
         self.wake = threading.Event()
-        self.started = threading.Event()  # set when init() has returned
+        self._init_returned = threading.Event()
         self.progress = threading.Condition()
         self.summary: Dict[str, Any] = dict(meta.get("summary") or {})
         self.summary_set: Dict[str, Any] = {}
         self.last_step: int = meta.get("last_step", -1) if isinstance(meta.get("last_step"), int) else -1
-        self.last_seq = queue.seq - 1
-        self.done_seq = queue.seq - 1   # every seq <= this was handled by the scalar path
+        next_seq = queue.counters().next_seq
+        self.last_seq = next_seq - 1
+        self.done_seq = next_seq - 1    # every seq <= this was handled by the scalar path
         self.lost = int(meta.get("lost") or 0)
-        self._lost_ranges: List[Tuple[int, int]] = []
+        self._lost_ranges: List[SeqRange] = []
         self._lost_reason = ""
         self._lost_queued = False
         self._lock = threading.Lock()   # lost ranges, summary and run.json
@@ -62,8 +70,13 @@ class RunWriter(threading.Thread):
         self._reported: set = set()
 
     # --- thread body -------------------------------------------------------------------------
+    def init_returned(self) -> None:
+        """``init()`` has returned: drain at once (until then the thread waits up to 0.2 s, so
+        init's last few milliseconds are not shared with the first write)."""
+        self._init_returned.set()
+
     def run(self) -> None:
-        self.started.wait(0.2)  # let init() return first (its last few ms), then drain at once
+        self._init_returned.wait(0.2)
         while True:
             try:
                 stopping = self._stopping
@@ -85,30 +98,29 @@ class RunWriter(threading.Thread):
             if not batch:
                 return
             buf: List[Any] = []  # bytes-like parts of the lines, joined for one write
-            stored: List[Tuple[int, Dict[str, Any]]] = []
-            taken: List[Tuple[int, int]] = []
+            summary_set: Dict[str, Any] = {}  # set with run.summary[...] in this batch
+            taken: List[SeqRange] = []
             failed: List[int] = []
             if not any(map(_kind, batch)):  # the usual batch: metrics only (METRICS is kind 0)
                 last_step = self._metrics_lines(batch, buf, failed)
             else:
-                last_step = self._mixed_lines(batch, buf, stored, failed, taken)
+                last_step = self._mixed_lines(batch, buf, summary_set, failed, taken)
             if buf:
                 err = self.file.append(b"".join(buf))
                 if err is not None:
                     self._readd(taken)
-                    self.add_lost([it[1] for it in batch if it[0] != MEDIA and it[1] not in failed],
+                    self.add_lost([it.seq for it in batch if it.kind != MEDIA and it.seq not in failed],
                                   f"{type(err).__name__}: {err}")
                 else:
-                    last_written = max(it[1] for it in batch if it[0] != MEDIA and it[1] not in failed) \
-                        if failed else next(it[1] for it in reversed(batch) if it[0] != MEDIA)
-                    stored.append((last_step, {}))
-                    self.records_written(last_written, stored)
+                    last_written = max(it.seq for it in batch if it.kind != MEDIA and it.seq not in failed) \
+                        if failed else next(it.seq for it in reversed(batch) if it.kind != MEDIA)
+                    self.records_written(Written(last_written, last_step, None, summary_set or None))
             with self.progress:
-                self.done_seq = batch[-1][1]
+                self.done_seq = batch[-1].seq
                 self.progress.notify_all()
 
-    def _mixed_lines(self, batch: List[Tuple[Any, ...]], buf: List[Any], stored: List[Tuple[int, Dict[str, Any]]],
-                     failed: List[int], taken: List[Tuple[int, int]]) -> int:
+    def _mixed_lines(self, batch: List[Item], buf: List[Any], summary_set: Dict[str, Any],
+                     failed: List[int], taken: List[SeqRange]) -> int:
         """Encode a batch of several kinds into ``buf`` (media go to the media thread); returns the
         last metrics step."""
         last_step = -1
@@ -120,12 +132,12 @@ class RunWriter(threading.Thread):
                     self.media.submit(item)
             else:
                 for item in group:
-                    line = self._other_line(item, stored, failed, taken)
+                    line = self._other_line(item, summary_set, failed, taken)
                     if line is not None:
                         buf.append(line)
         return last_step
 
-    def _metrics_lines(self, group: List[Tuple[Any, ...]], buf: List[Any], failed: List[int]) -> int:
+    def _metrics_lines(self, group: List[Item], buf: List[Any], failed: List[int]) -> int:
         """Encode consecutive metrics items into ``buf``, update the summary; returns their last step."""
         from . import records
 
@@ -142,31 +154,32 @@ class RunWriter(threading.Thread):
                     summary_update(payload)
             return max(map(_step, group))
         last_step = -1
-        for _, seq, t, step, payload in group:  # the careful path, record by record
+        for item in group:  # the careful path, record by record
             try:
-                line, payload = records.encode_metrics(seq, t, step, payload, self.problem)
+                line, stored = records.encode_metrics(item.seq, item.time, item.step, item.payload, self.problem)
             except Exception as exc:
-                self.add_lost([seq], f"could not encode a record ({type(exc).__name__}: {exc})")
-                failed.append(seq)
+                self.add_lost([item.seq], f"could not encode a record ({type(exc).__name__}: {exc})")
+                failed.append(item.seq)
                 continue
             buf.append(line)
-            summary_update(payload)
-            if step > last_step:
-                last_step = step
+            summary_update(stored)
+            if item.step > last_step:
+                last_step = item.step
         return last_step
 
-    def _other_line(self, item: Tuple[Any, ...], stored: List[Tuple[int, Dict[str, Any]]],
-                    failed: List[int], taken: List[Tuple[int, int]]) -> Optional[bytes]:
+    def _other_line(self, item: Item, summary_set: Dict[str, Any], failed: List[int],
+                    taken: List[SeqRange]) -> Optional[bytes]:
         """The line of a config, system, console, event, summary or lost record (None: it is lost).
-        A lost event adds the seq ranges it reports to ``taken`` (given back if the write fails)."""
+        A summary record's values go to ``summary_set``; a lost event adds the seq ranges it reports
+        to ``taken`` (given back if the write fails)."""
         from . import records
 
-        kind, seq, t, _, payload = item
+        kind, seq, t, payload = item.kind, item.seq, item.time, item.payload
         try:
             if kind == SYSTEM:
                 return records.encode_metrics(seq, t, 0, payload, self.problem, kind="system")[0]
             if kind == CONSOLE:
-                return records.encode(seq, t, "console", {"stream": payload[0], "line": payload[1]})
+                return records.encode(seq, t, "console", {"stream": payload.stream, "line": payload.line})
             if kind == EVENT:
                 return records.encode(seq, t, "event", payload)
             if kind == CONFIG:
@@ -176,7 +189,7 @@ class RunWriter(threading.Thread):
                 return line
             if kind == SUMMARY:
                 line = records.encode(seq, t, "summary", {"summary": payload})
-                stored.append((-2, records.sanitize(payload)))
+                summary_set.update(records.sanitize(payload))
                 self._meta_due = True
                 return line
             if kind == LOST:
@@ -188,17 +201,17 @@ class RunWriter(threading.Thread):
             failed.append(seq)
         return None
 
-    def records_written(self, last_seq: int, stored: Iterable[Tuple[int, Dict[str, Any]]]) -> None:
+    def records_written(self, written: Written) -> None:
+        """Lines are in the file (this thread's or the media thread's): counters and summary follow."""
         with self._lock:
-            if last_seq > self.last_seq:
-                self.last_seq = last_seq
-            for step, values in stored:
-                if step == -2:  # set with run.summary[...]: kept over later logged values
-                    self.summary_set.update(values)
-                    continue
-                self.summary.update(values)
-                if step > self.last_step:
-                    self.last_step = step
+            if written.last_seq > self.last_seq:
+                self.last_seq = written.last_seq
+            if written.last_step > self.last_step:
+                self.last_step = written.last_step
+            if written.logged:
+                self.summary.update(written.logged)
+            if written.summary_set:  # set with run.summary[...]: kept over later logged values
+                self.summary_set.update(written.summary_set)
 
     def notify_progress(self) -> None:
         with self.progress:
@@ -225,25 +238,25 @@ class RunWriter(threading.Thread):
     def _merge(self, seqs: List[int]) -> None:
         ranges = self._lost_ranges
         for s in sorted(seqs):
-            if ranges and ranges[-1][0] <= s <= ranges[-1][1] + 1:
-                ranges[-1] = (ranges[-1][0], max(ranges[-1][1], s))
+            if ranges and ranges[-1].first <= s <= ranges[-1].last + 1:
+                ranges[-1] = SeqRange(ranges[-1].first, max(ranges[-1].last, s))
             else:
-                ranges.append((s, s))
+                ranges.append(SeqRange(s, s))
         ranges.sort()
-        merged: List[Tuple[int, int]] = []
-        for a, b in ranges:
-            if merged and a <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        merged: List[SeqRange] = []
+        for r in ranges:
+            if merged and r.first <= merged[-1].last + 1:
+                merged[-1] = SeqRange(merged[-1].first, max(merged[-1].last, r.last))
             else:
-                merged.append((a, b))
+                merged.append(r)
         self._lost_ranges = merged
 
-    def _readd(self, taken: List[Tuple[int, int]]) -> None:
+    def _readd(self, taken: List[SeqRange]) -> None:
         if taken:
             with self._lock:
-                self._merge([s for a, b in taken for s in range(a, b + 1)])
+                self._merge([s for r in taken for s in range(r.first, r.last + 1)])
 
-    def _lost_event(self, seq: int, t: float) -> Tuple[bytes, List[Tuple[int, int]]]:
+    def _lost_event(self, seq: int, t: float) -> Tuple[bytes, List[SeqRange]]:
         from . import records
 
         with self._lock:
@@ -252,8 +265,8 @@ class RunWriter(threading.Thread):
             reason = self._lost_reason
         if not ranges:
             raise ValueError("no lost records to report")
-        fields: Dict[str, Any] = {"event": "lost", "first_seq": ranges[0][0], "last_seq": ranges[-1][1],
-                                  "count": sum(b - a + 1 for a, b in ranges), "reason": reason}
+        fields: Dict[str, Any] = {"event": "lost", "first_seq": ranges[0].first, "last_seq": ranges[-1].last,
+                                  "count": sum(r.last - r.first + 1 for r in ranges), "reason": reason}
         if len(ranges) > 1:
             fields["ranges"] = [list(r) for r in ranges]
         return records.encode(seq, t, "event", fields), ranges

@@ -46,7 +46,7 @@ def test_non_finite_values_survive_writer_reader_and_wire_in_every_tagged_record
     queue = RecordQueue()
     warnings = []
     writer = RunWriter(run_dir, queue, {"id": "r", "uuid": "0" * 32}, warn=lambda m, k: warnings.append(m))
-    writer.started.set()
+    writer.init_returned()
     writer.start()
     queue.put_metrics(0, dict(SPECIAL))
     queue.put(SYSTEM, {f"sys/{k}": v for k, v in SPECIAL.items()})
