@@ -135,11 +135,9 @@ _MISSING = object()
 def untag(d: Any) -> Dict[str, Any]:
     """A summary with the record format's NaN/infinity tags (``"NaN"``, ``"Infinity"``) as floats:
     how run.json and the server store it, turned into what the reader gives."""
-    from ..rundir.records import NON_FINITE
+    from ..rundir.format import untag_values
 
-    if not isinstance(d, dict):
-        return {}
-    return {k: NON_FINITE.get(v, v) if type(v) is str else v for k, v in d.items()}
+    return untag_values(d)
 
 
 def lookup(d: Dict[str, Any], key: str) -> Any:

@@ -15,6 +15,8 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import orjson
 
+from ..rundir.format import tag
+
 CHARS_PER_TOKEN = 4
 DEFAULT_MAX_TOKENS = 20_000
 MIN_TOKENS = 500
@@ -35,9 +37,7 @@ def _default(obj: Any) -> Any:
 def tag_nonfinite(obj: Any) -> Any:
     """``obj`` with every NaN/infinite float replaced by its record-format tag (JSON has none)."""
     if isinstance(obj, float):
-        if math.isfinite(obj):
-            return obj
-        return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
+        return obj if math.isfinite(obj) else tag(float(obj))
     if isinstance(obj, dict):
         return {k: tag_nonfinite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ..rundir.format import tag
 from .auth import Principal
 from .deps import Store, principal, require
 
@@ -32,8 +33,7 @@ def tag_nonfinite(rows):
     out = []
     for r in rows:
         if any(type(v) is float and not math.isfinite(v) for v in r):
-            r = tuple(("NaN" if v != v else "Infinity" if v > 0 else "-Infinity")
-                      if type(v) is float and not math.isfinite(v) else v for v in r)
+            r = tuple(map(tag, r))
         out.append(r)
     return out
 
