@@ -81,7 +81,7 @@ def run_py(code: str) -> str:
 def bench_incremental(path: str, repeat: int) -> list:
     code = f"""
         import time
-        from seetrain.rundir.reader import read_records
+        from seetrain.rundir.stream import read_records
         for _ in range({repeat}):
             off, n, t, c0 = 0, 0, time.perf_counter(), time.process_time()
             while True:
