@@ -72,11 +72,21 @@ if os.environ.get("MUTANT_UNDER_TEST") == "stats" and os.environ.get("SEETRAIN_M
     try:
         import mutmut.mutation.trampoline as _t
 
-        def _hit(name, caller=None, _path=os.environ["SEETRAIN_MUTATION_HITS"]):
+        _seen = set()
+
+        def _hit(name, caller=None, _base=os.environ["SEETRAIN_MUTATION_HITS"]):
+            # one small file per process, each function once: a test's child under a file size
+            # limit (RLIMIT_FSIZE, a "full disk") must still be able to say what it ran
+            path = f"{_base}.{os.getpid()}"
+            if not os.path.exists(path):
+                _seen.clear()  # the plugin took the file: the next test began (or a fork)
+            if name in _seen:
+                return
             try:
-                with open(_path, "a") as f:
+                with open(path, "a") as f:
                     f.write(name + "\n")
-            except OSError:  # a test's child under a file size limit (RLIMIT_FSIZE) or a full disk
+                _seen.add(name)
+            except OSError:
                 pass
 
         _t.record_trampoline_hit = _hit
@@ -85,6 +95,7 @@ if os.environ.get("MUTANT_UNDER_TEST") == "stats" and os.environ.get("SEETRAIN_M
 PY
     # ... and a pytest plugin in mutmut's process adds them to the running test's hits.
     cat > "$1/seetrain_mutation_hits.py" <<'PY'
+import glob
 import os
 
 import pytest
@@ -92,14 +103,23 @@ import pytest
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item, nextitem):
-    path = os.environ.get("SEETRAIN_MUTATION_HITS")
-    if os.environ.get("MUTANT_UNDER_TEST") != "stats" or not path or not os.path.exists(path):
+    base = os.environ.get("SEETRAIN_MUTATION_HITS")
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats" or not base:
         return
     from mutmut.state import state
 
-    with open(path, "r+") as f:
-        names = {line.strip() for line in f if line.strip()}
-        f.truncate(0)
+    names = set()
+    for path in glob.glob(glob.escape(base) + ".*"):
+        if path.endswith(".taken"):
+            continue
+        taken = path + ".taken"
+        try:
+            os.rename(path, taken)  # a child writing on creates a new file (and lists again)
+        except OSError:
+            continue
+        with open(taken) as f:
+            names.update(line.strip() for line in f if line.strip())
+        os.unlink(taken)
     state()._stats.update(names)
 PY
 }
