@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -142,17 +143,39 @@ def get_blob(sha: str, request: Request, p: Principal = Depends(principal)):
     return StreamingResponse(store.blobs.open_iter(sha), media_type=ctype, headers=headers)
 
 
+# One request may ask for every chart of a page: runs x keys series, up to this many (a compare of
+# 100 runs x 25 charts); beyond it a 422 says how many were asked and what to do.
+MAX_SERIES = 2500
+
+
+def _mark_nonfinite(d: Dict) -> None:
+    """NaN and +/-Inf travel as JSON null in ``y``; ``nonfinite`` says which points they were
+    (``[{"i": index into x/y, "value": "NaN" | "+Inf" | "-Inf"}]``), so a chart can mark them."""
+    y = np.asarray(d["y"], dtype=float)
+    bad = np.flatnonzero(~np.isfinite(y))
+    d["nonfinite"] = [{"i": int(i), "value": "NaN" if np.isnan(y[i]) else ("+Inf" if y[i] > 0 else "-Inf")}
+                      for i in bad[:10_000]]
+
+
 @router.get("/series")
-def get_series(request: Request, run: List[str] = Query(...), key: str = Query(...),
+@router.get("/ui/series", include_in_schema=False)  # the dashboard's former batch route: an alias
+def get_series(request: Request, run: List[str] = Query(...), key: List[str] = Query(...),
                x: str = Query("step", pattern="^(step|time)$"), start: Optional[float] = None,
                end: Optional[float] = None, points: int = Query(1000, ge=0, le=100_000), full: bool = False,
                after: Optional[float] = None, p: Principal = Depends(principal)):
+    """Series of every (key, run) pair, key by key then run by run, downsampled to ``points`` each."""
     store: Store = request.app.state.store
-    if len(run) > 100:
-        raise HTTPException(422, "at most 100 runs in one series request")
-    uuids = [_run(store, p, u)["uuid"] for u in run]
-    with store.read() as conn:
-        out = series.query(conn, uuids, key, x, start, end, 0 if full else points, after)
+    asked = len(run) * len(key)
+    if asked > MAX_SERIES:
+        raise HTTPException(422, f"{len(run)} runs x {len(key)} keys = {asked} series in one request; at most "
+                                 f"{MAX_SERIES}: ask for fewer keys (or runs) per request")
+    out = []
+    with store.read() as conn:  # one connection for the read checks and every series
+        uuids = [readable_run(p, queries.get_run(conn, norm_uuid(u)), norm_uuid(u))["uuid"] for u in run]
+        for k in key:
+            out.extend(series.query(conn, uuids, k, x, start, end, 0 if full else points, after))
+    for d in out:
+        _mark_nonfinite(d)
     return JSONResponse({"series": out})
 
 

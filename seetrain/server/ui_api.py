@@ -1,8 +1,11 @@
 """UI-only routes (owned by the dashboard; ``create_app`` includes this router when it exists).
 
-``GET /api/v1/ui/series?run=U&key=A&key=B...&x=step&points=N``: the ``/series`` answer for several
-keys at once (the run page's first paint: one request instead of one per chart). Same downsampling
-(:func:`seetrain.server.series.query`), same read check per run.
+(The dashboard's batched series live in ``GET /api/v1/series``, which takes several runs and keys;
+``/ui/series`` is an alias of it in :mod:`seetrain.server.api_read`.)
+
+``GET /api/v1/ui/compare?run=U&run=V...``: what a compare page needs before its charts, in one
+request: each run (as ``/runs/{uuid}``) and their scalar keys merged (``{"key", "kind", "count"}``,
+counts summed over the runs). At most ``MAX_COMPARE`` runs; each is read-checked.
 
 ``GET /api/v1/ui/state``: what the ``seetrain ui`` watcher knows that the index cannot say: the
 LOGDIR it follows and, per run uuid, a torn last line, skipped corrupt lines, missing media files,
@@ -16,13 +19,31 @@ from typing import Any, Dict, List
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from . import queries, series
-from .deps import JSONResponse, principal, readable_run
+from . import queries
+from .deps import principal, readable_run
 from .auth import Principal
 from .ingest import norm_uuid
 
 router = APIRouter()
-MAX_KEYS = 100
+MAX_COMPARE = 1000
+
+
+@router.get("/ui/compare")
+def ui_compare(request: Request, run: List[str] = Query(...), p: Principal = Depends(principal)) -> Dict[str, Any]:
+    if len(run) > MAX_COMPARE:
+        raise HTTPException(422, f"{len(run)} runs asked; a compare shows at most {MAX_COMPARE}")
+    store = request.app.state.store
+    runs, merged = [], {}
+    with store.read() as conn:
+        for u in dict.fromkeys(norm_uuid(u) for u in run):
+            row = readable_run(p, queries.get_run(conn, u), u)
+            runs.append(queries.run_detail(row, store.settings.heartbeat_stale_s))
+            for k in queries.keys(conn, row["uuid"]):
+                if k["kind"] != "scalar":
+                    continue
+                m = merged.setdefault(k["key"], {"key": k["key"], "kind": k["kind"], "count": 0})
+                m["count"] += k["count"]
+    return {"runs": runs, "keys": list(merged.values())}
 
 
 @router.get("/ui/state")
@@ -40,21 +61,3 @@ def _project_of(run_path: str) -> str:
     import os
 
     return os.path.basename(os.path.dirname(run_path))
-
-
-@router.get("/ui/series")
-def ui_series(request: Request, run: List[str] = Query(...), key: List[str] = Query(...),
-              x: str = Query("step", pattern="^(step|time)$"), points: int = Query(1000, ge=0, le=100_000),
-              p: Principal = Depends(principal)) -> JSONResponse:
-    if len(key) > MAX_KEYS or len(run) > 20:
-        raise HTTPException(422, f"at most {MAX_KEYS} keys and 20 runs in one request")
-    store = request.app.state.store
-    uuids = []
-    with store.read() as conn:
-        for u in run:
-            uuid = norm_uuid(u)
-            uuids.append(readable_run(p, queries.get_run(conn, uuid), uuid)["uuid"])
-        out = []
-        for k in key:
-            out.extend(series.query(conn, uuids, k, x, None, None, points, None))
-    return JSONResponse({"series": out})  # numpy arrays: encoded by orjson, not pydantic

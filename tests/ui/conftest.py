@@ -182,3 +182,20 @@ def page(browser, ui) -> Iterator[Page]:
     p.close()
     assert not outside, f"the page requested something outside the server: {outside[:5]}"
     assert not p.errors, f"errors on the page: {p.errors[:5]}"
+
+
+@pytest.fixture(scope="session")
+def edges_run(ui, demo_logdir) -> Dict[str, Any]:
+    """Project "edges" in the session's LOGDIR: tiny/huge values, NaN and +/-Inf, system metrics, a
+    long multi-line text, a 600x400 image (make_demo.py --edges); its index row once fully read."""
+    sdk(demo_logdir, "--edges")
+    return wait_for(lambda: next((r for r in ui.runs("edges") if r["status"] == "success" and r["records"] >= 100), None),
+                    60, "the edges run to be indexed")
+
+
+@pytest.fixture(scope="session")
+def wide_runs(ui, demo_logdir) -> List[Dict[str, Any]]:
+    """Project "wide": 60 finished runs with seven config keys each (make_demo.py --wide 60)."""
+    sdk(demo_logdir, "--wide", "60")
+    return wait_for(lambda: (lambda rs: rs if len(rs) == 60 and all(r["status"] == "success" for r in rs) else None)(ui.runs("wide")),
+                    90, "the 60 wide runs to be indexed")
