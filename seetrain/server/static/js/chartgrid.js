@@ -1,62 +1,125 @@
-// A page of metric charts grouped by key prefix (train/, eval/, sys/ ...), shared view controls,
-// live polling of only the keys whose point count grew.
+// A page of charts grouped by key prefix (train/, eval/, sys/ ...) plus custom panels; the page's
+// view controls; hidden charts; zoom synced on demand; one batched /series request for the first
+// paint and one per live update (only the keys whose point count grew). Everything set here is
+// kept in the URL (js/urlstate.js).
 import {get} from "./api.js";
 import {h, clear, groupOf, uplotReady} from "./util.js";
 import {MetricChart, viewControls, serverX} from "./charts.js";
+import {urlState} from "./urlstate.js";
 
-const BATCH = 25;  // keys per /ui/series request on first paint
+const MAX_SERIES = 2500;  // the server's bound on runs x keys in one /series request
+const MAX_KEYS = 200;     // keys in one first-paint request
+const PANELS = " panels"; // the group of custom panels (a name no metric prefix has)
+const X_MODES = ["step", "time", "relative"];
 
 function groupOrder(a, b) {
-  const rank = (g) => (g === "" ? 0 : g === "sys" ? 2 : 1);
+  const rank = (g) => (g === PANELS ? -1 : g === "" ? 0 : g === "sys" ? 2 : 1);
   return rank(a) - rank(b) || a.localeCompare(b);
+}
+
+/** "lo~hi~key" (the URL's zoom) -> [key, [lo, hi]]. */
+function parseZoom(v) {
+  const [lo, hi, ...rest] = v.split("~");
+  return [rest.join("~"), [Number(lo), Number(hi)]];
 }
 
 export class ChartGrid {
   constructor(runs) {
     this.runs = runs;
-    this.view = {xMode: "step", smoothing: 0, logY: false};
+    const x = urlState.get("x", "step");
+    this.view = {xMode: X_MODES.includes(x) ? x : "step", smoothing: Math.min(0.99, Math.max(0, urlState.getNum("smooth", 0))),
+      logY: urlState.getBool("logy"), syncZoom: urlState.getBool("sync")};
+    this.hidden = new Set(urlState.getAll("hide"));
+    this.zooms = new Map(urlState.getAll("zoom").map(parseZoom).filter(([, r]) => r.every(Number.isFinite)));
+    this.own = new Map();      // key -> {logY?, smoothing?} from the URL
+    for (const k of urlState.getAll("clog")) this.ownOf(k).logY = true;
+    for (const k of urlState.getAll("clin")) this.ownOf(k).logY = false;
+    for (const v of urlState.getAll("csmooth")) { const i = v.lastIndexOf("~"); if (i > 0) this.ownOf(v.slice(0, i)).smoothing = +v.slice(i + 1) || 0; }
+    this.panelKeys = urlState.getAll("panel").filter((k) => k.includes(","));
+    this.scalarKeys = [];
     this.charts = new Map();   // key -> MetricChart
     this.counts = new Map();   // key -> point count seen in /keys (the cursor that says "grew")
     this.groups = new Map();   // group -> grid element
-    this.filter = h("input", {type: "search", placeholder: "filter charts", oninput: () => this.applyFilter()});
+    this.filter = h("input", {type: "search", name: "chartfilter", placeholder: "filter charts", value: urlState.get("cf", ""),
+      oninput: () => { this.applyFilter(); this.saveUrl(); }});
+    this.hiddenBtn = h("button", {type: "button", class: "hidden-charts", hidden: true, onclick: () => { this.hiddenList.hidden = !this.hiddenList.hidden; }});
+    this.hiddenList = h("div", {class: "hidden-list colpick", hidden: true});
+    this.panelBox = h("div", {class: "panel-form colpick", hidden: true});
     this.body = h("div", {class: "groups"});
     this.el = h("div", {},
-      h("div", {class: "toolbar"}, viewControls(this.view, (reload) => this.viewChanged(reload)), this.filter),
+      h("div", {class: "toolbar"}, viewControls(this.view, (what) => this.viewChanged(what)), this.filter,
+        h("span", {class: "rel"}, h("button", {type: "button", class: "add-panel", title: "a chart of several metrics",
+          onclick: () => this.panelForm()}, "+ panel"), this.panelBox),
+        h("span", {class: "rel"}, this.hiddenBtn, this.hiddenList)),
       this.body);
     this.resizeObs = new ResizeObserver(() => { for (const c of this.charts.values()) c.resize(); });
     window.seetrain = window.seetrain || {};
     window.seetrain.charts = this.charts;
   }
 
-  /** Add charts for new scalar keys; return the load promises of the new ones. */
+  ownOf(key) { if (!this.own.has(key)) this.own.set(key, {}); return this.own.get(key); }
+
+  makeChart(key, group) {
+    const c = new MetricChart(key, this.runs, this.view, {own: this.own.get(key), onZoom: (ch, r) => this.zoomFrom(ch, r),
+      onHide: (ch) => this.hide(ch.key), onChange: () => this.saveUrl()});
+    if (this.zooms.has(key)) c.zoom = this.zooms.get(key);
+    this.charts.set(key, c);
+    this.groupEl(group).append(c.el);
+    this.resizeObs.observe(c.plotEl);
+    return c;
+  }
+
+  /** Add charts for new scalar keys (and the URL's custom panels); return the load promises. */
   update(keys) {
     const fresh = [];
+    for (const k of keys) if (!this.scalarKeys.includes(k.key)) this.scalarKeys.push(k.key);
+    for (const p of this.panelKeys) {
+      if (!this.charts.has(p) && p.split(",").every((k) => this.scalarKeys.includes(k))) fresh.push(this.makeChart(p, PANELS));
+    }
     const sorted = keys.slice().sort((a, b) => groupOrder(groupOf(a.key), groupOf(b.key)) || a.key.localeCompare(b.key));
     for (const k of sorted) {
       if (this.charts.has(k.key)) continue;
-      const c = new MetricChart(k.key, this.runs, this.view);
-      this.charts.set(k.key, c);
+      fresh.push(this.makeChart(k.key, groupOf(k.key)));
       this.counts.set(k.key, k.count);
-      this.groupEl(groupOf(k.key)).append(c.el);
-      this.resizeObs.observe(c.plotEl);
-      fresh.push(c);
     }
     this.applyFilter();
+    return this.loadAll(fresh);
+  }
+
+  /** Load charts: the zoomed ones alone, the rest in as few /series requests as the bound allows. */
+  loadAll(charts, range) {
     const pending = [];
-    for (let i = 0; i < fresh.length; i += BATCH) pending.push(this.loadBatch(fresh.slice(i, i + BATCH)));
+    const bySx = new Map();
+    for (const c of charts) {
+      if (c.zoom && !range) { pending.push(c.load().catch((e) => { c.info.textContent = String(e.message || e); })); continue; }
+      const sx = serverX(c.mode());
+      if (!bySx.has(sx)) bySx.set(sx, []);
+      bySx.get(sx).push(c);
+    }
+    const per = Math.max(1, Math.min(MAX_KEYS, Math.floor(MAX_SERIES / Math.max(1, this.runs.length))));
+    for (const [sx, list] of bySx) {
+      let batch = [], nkeys = 0;
+      for (const c of list) {
+        if (batch.length && nkeys + c.keys.length > per) { pending.push(this.loadBatch(batch, sx, range)); batch = []; nkeys = 0; }
+        batch.push(c); nkeys += c.keys.length;
+      }
+      if (batch.length) pending.push(this.loadBatch(batch, sx, range));
+    }
     return pending;
   }
 
-  /** First load of several charts in one request (one per chart if that fails). */
-  async loadBatch(charts) {
+  /** Several charts in one request (one request per chart if that fails). */
+  async loadBatch(charts, sx, range) {
     try {
-      const ans = await get("/ui/series", {run: this.runs.map((r) => r.uuid), key: charts.map((c) => c.key),
-        x: serverX(this.view.xMode), points: charts[0].points()});
+      const keys = [...new Set(charts.flatMap((c) => c.keys))];
+      const q = {run: this.runs.map((r) => r.uuid), key: keys, x: sx, points: Math.min(...charts.map((c) => c.points()))};
+      if (range) [q.start, q.end] = range;
+      const ans = await get("/series", q);
       const byKey = new Map();
       for (const s of ans.series) { if (!byKey.has(s.key)) byKey.set(s.key, []); byKey.get(s.key).push(s); }
       await uplotReady();
       const widths = charts.map((c) => c.plotEl.clientWidth);  // one layout for the batch, not one per chart
-      charts.forEach((c, i) => { c.width = widths[i]; c.accept(byKey.get(c.key) || []); });
+      charts.forEach((c, i) => { c.width = widths[i]; c.accept(c.keys.flatMap((k) => byKey.get(k) || [])); });
     } catch (e) {
       await Promise.all(charts.map((c) => c.load().catch((err) => { c.info.textContent = String(err.message || err); })));
     }
@@ -65,7 +128,7 @@ export class ChartGrid {
   groupEl(g) {
     if (!this.groups.has(g)) {
       const grid = h("div", {class: "charts"});
-      const sec = h("section", {class: "group", dataset: {group: g}}, h("h2", {}, g ? `${g}/` : "metrics"), grid);
+      const sec = h("section", {class: "group", dataset: {group: g}}, h("h2", {}, g === PANELS ? "custom panels" : g ? `${g}/` : "metrics"), grid);
       const names = [...this.groups.keys(), g].sort(groupOrder);
       const idx = names.indexOf(g);
       const after = idx + 1 < names.length ? this.groups.get(names[idx + 1]).parentElement : null;
@@ -75,27 +138,116 @@ export class ChartGrid {
     return this.groups.get(g);
   }
 
-  /** Poll the charts whose key count changed (keys: the fresh /keys answer, merged over runs). */
+  /** Live update (keys: the fresh /keys answer, merged over runs): new charts, then one request per
+   *  x kind for the charts whose key count grew, asking only for points after their cursor. */
   async poll(keys) {
     const news = this.update(keys);
-    const grown = [];
+    const grownKeys = new Set();
     for (const k of keys) {
-      const c = this.charts.get(k.key);
-      if (c && this.counts.get(k.key) !== k.count) { this.counts.set(k.key, k.count); grown.push(c.poll()); }
+      if (this.counts.has(k.key) && this.counts.get(k.key) !== k.count) grownKeys.add(k.key);
+      this.counts.set(k.key, k.count);
     }
-    await Promise.all([...news, ...grown]);
+    const grown = [...this.charts.values()].filter((c) => !c.zoom && c.keys.some((k) => grownKeys.has(k)));
+    const reload = [], bySx = new Map();
+    for (const c of grown) {
+      const cur = c.cursor();
+      if (cur === undefined) { reload.push(c); continue; }
+      const sx = serverX(c.mode());
+      if (!bySx.has(sx)) bySx.set(sx, {charts: [], after: Infinity});
+      const g = bySx.get(sx);
+      g.charts.push(c);
+      g.after = cur == null ? -Infinity : Math.min(g.after, cur);
+    }
+    const work = [...news, ...reload.map((c) => c.load())];
+    for (const [sx, g] of bySx) {
+      work.push((async () => {
+        const keyList = [...new Set(g.charts.flatMap((c) => c.keys))];
+        const ans = await get("/series", {run: this.runs.map((r) => r.uuid), key: keyList, x: sx,
+          points: Math.min(...g.charts.map((c) => c.points())), after: Number.isFinite(g.after) ? g.after : null});
+        const byKey = new Map();
+        for (const s of ans.series) { if (!byKey.has(s.key)) byKey.set(s.key, []); byKey.get(s.key).push(s); }
+        await Promise.all(g.charts.map((c) => (c.append(c.keys.flatMap((k) => byKey.get(k) || [])).refetch ? c.load() : null)));
+      })());
+    }
+    await Promise.all(work);
   }
 
-  viewChanged(reload) {
-    for (const c of this.charts.values()) {
-      if (reload) { c.zoom = null; c.load(); } else c.draw(false);
+  viewChanged(what) {
+    if (what === "x") {
+      for (const c of this.charts.values()) c.zoom = null;
+      this.loadAll([...this.charts.values()]);
+    } else if (what !== "sync") {
+      for (const c of this.charts.values()) { c.syncOwn(); c.draw(false); }
     }
+    this.saveUrl();
+  }
+
+  /** A zoom asked on chart `from` (null: back to everything): that chart, or every chart with the
+   *  same x when zoom is synced. */
+  async zoomFrom(from, range) {
+    const targets = this.view.syncZoom ? [...this.charts.values()].filter((c) => c.mode() === from.mode()) : [from];
+    for (const c of targets) c.zoom = range;
+    this.saveUrl();
+    if (targets.length > 1 && from.mode() !== "relative") await Promise.all(this.loadAll(targets, range || undefined));
+    else await Promise.all(targets.map((c) => c.load()));
+  }
+
+  hide(key) {
+    this.hidden.add(key);
+    this.applyFilter();
+    this.saveUrl();
+  }
+
+  unhide(key) {
+    this.hidden.delete(key);
+    this.applyFilter();
+    this.saveUrl();
+    const c = this.charts.get(key);
+    if (c) requestAnimationFrame(() => c.resize());
+  }
+
+  panelForm() {
+    const box = this.panelBox;
+    box.hidden = !box.hidden;
+    if (box.hidden) return;
+    const order = [];  // the metrics in the order they were ticked (the panel's legend order)
+    const boxes = this.scalarKeys.slice().sort().map((k) => h("label", {style: "display:block"}, h("input", {type: "checkbox", value: k,
+      onchange: (e) => { const i = order.indexOf(k); if (i >= 0) order.splice(i, 1); if (e.target.checked) order.push(k); }}), " ", k));
+    clear(box).append(h("div", {class: "muted"}, "metrics on one chart"), ...boxes,
+      h("button", {type: "button", class: "primary", onclick: () => {
+        const keys = order.slice();
+        if (!keys.length) return;
+        box.hidden = true;
+        const key = keys.length === 1 ? `${keys[0]},${keys[0]}` : keys.join(",");
+        if (this.charts.has(key)) return;
+        this.panelKeys.push(key);
+        this.saveUrl();
+        this.loadAll([this.makeChart(key, PANELS)]);
+      }}, "add"));
   }
 
   applyFilter() {
     const f = this.filter.value.trim().toLowerCase();
-    for (const c of this.charts.values()) c.el.hidden = !!f && !c.key.toLowerCase().includes(f);
+    for (const c of this.charts.values()) c.el.hidden = this.hidden.has(c.key) || (!!f && !c.key.toLowerCase().includes(f));
     for (const grid of this.groups.values()) grid.parentElement.hidden = ![...grid.children].some((e) => !e.hidden);
+    const hidden = [...this.hidden].filter((k) => this.charts.has(k));
+    this.hiddenBtn.hidden = !hidden.length;
+    this.hiddenBtn.textContent = `${hidden.length} hidden`;
+    clear(this.hiddenList).append(h("div", {class: "muted"}, "show again"),
+      ...hidden.map((k) => h("button", {type: "button", style: "display:block", onclick: () => this.unhide(k)}, k)));
+    if (!hidden.length) this.hiddenList.hidden = true;
+  }
+
+  /** Write the charts' state into the URL. */
+  saveUrl() {
+    const own = [...this.charts.values()].filter((c) => Object.keys(c.own).length);
+    const num = (v) => +v.toPrecision(10);
+    urlState.set({x: this.view.xMode === "step" ? null : this.view.xMode, smooth: this.view.smoothing || null,
+      logy: this.view.logY, sync: this.view.syncZoom, cf: this.filter.value.trim(), hide: [...this.hidden],
+      clog: own.filter((c) => c.own.logY === true).map((c) => c.key), clin: own.filter((c) => c.own.logY === false).map((c) => c.key),
+      csmooth: own.filter((c) => c.own.smoothing != null).map((c) => `${c.key}~${c.own.smoothing}`),
+      zoom: [...this.charts.values()].filter((c) => c.zoom).map((c) => `${num(c.zoom[0])}~${num(c.zoom[1])}~${c.key}`),
+      panel: this.panelKeys});
   }
 
   destroy() {

@@ -1,6 +1,7 @@
-// Media: images per step with a step slider, audio players, text records, histograms over steps.
+// Media: images per step with a step slider (click one to see it full size), audio players, text
+// records shown whole with their whitespace, histograms over steps with axes and hover.
 import {get, setMediaSrc, getText} from "./api.js";
-import {h, clear, fmtNum} from "./util.js";
+import {h, clear, fmtNum, fmtTicks} from "./util.js";
 
 function stepsOf(items) { return [...new Set(items.map((i) => i.step))].sort((a, b) => a - b); }
 
@@ -32,9 +33,23 @@ function imgSize(i) {
   return `width:${Math.round(i.width * k * s)}px;height:${Math.round(i.height * k * s)}px`;
 }
 
+/** The image full size over the page (Esc, a click or the close button closes it). */
+function lightbox(item) {
+  const close = () => { box.remove(); document.removeEventListener("keydown", onKey); };
+  const onKey = (e) => { if (e.key === "Escape") close(); };
+  const k = item.width && item.height ? Math.max(1, Math.floor(Math.min(innerWidth * 0.9 / item.width, innerHeight * 0.8 / item.height))) : 1;
+  const img = setMediaSrc(h("img", {alt: item.caption || item.key, style: item.width ? `width:${item.width * k}px` : null}), item);
+  const box = h("div", {class: "lightbox", role: "dialog", "aria-label": item.caption || item.key, onclick: close},
+    h("figure", {}, img, h("figcaption", {}, [item.caption, item.width ? `${item.width}×${item.height}` : null, `step ${item.step}`, k > 1 ? `shown ×${k}` : null].filter(Boolean).join(" · "))),
+    h("button", {type: "button", class: "close", "aria-label": "close"}, "✕"));
+  document.addEventListener("keydown", onKey);
+  document.body.append(box);
+}
+
 function images(items) {
   return stepSlider(items, (at) => h("div", {class: "media-grid"}, at.map((i) => i.url
-    ? h("figure", {}, setMediaSrc(h("img", {alt: i.caption || i.key, style: imgSize(i)}), i),
+    ? h("figure", {}, setMediaSrc(h("img", {alt: i.caption || i.key, style: imgSize(i), title: "click to enlarge", tabindex: 0,
+      onclick: () => lightbox(i), onkeydown: (e) => { if (e.key === "Enter") lightbox(i); }}), i),
       h("figcaption", {}, i.caption || `${i.width || "?"}×${i.height || "?"}`))
     : missing(i))));
 }
@@ -46,13 +61,17 @@ function audios(items) {
     : missing(i))));
 }
 
+const FULL_TEXTS = 20;  // the newest texts load whole by themselves; older ones on a click
+
 function texts(items) {
-  const rows = items.slice(-200).reverse().map((i) => {
-    const cell = h("td", {class: "text"}, i.preview ?? "");
+  const rows = items.slice(-200).reverse().map((i, n) => {
+    const pre = h("pre", {class: "mtext", tabindex: 0}, i.preview ?? "");
+    const cell = h("td", {class: "text"}, pre);
     if (i.url && (i.chars == null || i.chars > (i.preview || "").length)) {
-      cell.append(" ", h("a", {href: "#", onclick: async (e) => {
-        e.preventDefault(); cell.textContent = await getText(i.url.replace(/^\/api\/v1/, ""));
-      }}, "full text"));
+      const load = async () => { pre.textContent = await getText(i.url.replace(/^\/api\/v1/, "")); more.remove(); };
+      const more = h("button", {type: "button", onclick: load}, `full text${i.chars ? ` (${i.chars} characters)` : ""}`);
+      cell.append(more);
+      if (n < FULL_TEXTS) load().catch(() => {});
     }
     return h("tr", {}, h("td", {class: "num"}, i.step), h("td", {}, i.caption || ""), cell);
   });
@@ -77,19 +96,28 @@ function histograms(items) {
       ctx.fillRect(x0, r * rowH, Math.max(1, x1 - x0), rowH);
     });
   });
+  const ticks = fmtTicks(Array.from({length: 5}, (_, i) => lo + (span * i) / 4));
+  const axis = () => h("div", {class: "hist-axis", style: `width:${W}px`}, ticks.map((t) => h("span", {}, t)));
   const bars = (at) => {
     const it = at[0];
-    const c2 = h("canvas", {width: W, height: 120});
+    const c2 = h("canvas", {width: W, height: 120, class: "bars"});
     const g = c2.getContext("2d"), max = Math.max(...it.counts) || 1;
     g.fillStyle = "#3b5bdb";
     it.counts.forEach((c, b) => {
       const x0 = ((it.bins[b] - lo) / span) * W, x1 = ((it.bins[b + 1] - lo) / span) * W, bh = (c / max) * 115;
       g.fillRect(x0, 120 - bh, Math.max(1, x1 - x0 - 0.5), bh);
     });
-    return h("div", {}, c2, h("div", {class: "muted"}, `range ${fmtNum(it.bins[0])} … ${fmtNum(it.bins[it.bins.length - 1])}, ${it.counts.reduce((a, b) => a + b, 0)} values`));
+    const readout = h("div", {class: "hist-readout muted"}, "hover the bars for a bin's range and count");
+    c2.addEventListener("mousemove", (e) => {
+      const x = lo + ((e.offsetX / c2.clientWidth) * span);
+      const b = it.bins.findIndex((edge, k) => k < it.counts.length && x >= edge && x < it.bins[k + 1]);
+      readout.textContent = b < 0 ? "" : `[${fmtNum(it.bins[b])}, ${fmtNum(it.bins[b + 1])}): count ${it.counts[b]}`;
+    });
+    return h("div", {}, h("div", {class: "hist-y muted"}, `count (max ${max})`), c2, axis(), readout,
+      h("div", {class: "muted"}, `range ${fmtNum(it.bins[0])} … ${fmtNum(it.bins[it.bins.length - 1])}, ${it.counts.reduce((a, b) => a + b, 0)} values`));
   };
   return h("div", {}, h("div", {class: "muted"}, `steps ${ok[0].step} (top) … ${ok[ok.length - 1].step} (bottom); x from ${fmtNum(lo)} to ${fmtNum(hi)}`),
-    cv, stepSlider(ok, bars));
+    cv, axis(), stepSlider(ok, bars));
 }
 
 const RENDER = {image: images, audio: audios, text: texts, histogram: histograms};

@@ -1,6 +1,6 @@
 // Run page panels: console, events, config and environment.
 import {get} from "./api.js";
-import {h, clear, fmtTime, flatten, fmtNum} from "./util.js";
+import {h, clear, fmtTime, flatten, fmtNum, fmtBytes, fmtDuration} from "./util.js";
 
 /** Console lines, fetched by seq cursor (only new lines on each poll). */
 export class ConsolePanel {
@@ -62,12 +62,23 @@ function shortValue(v) {
   return s.length > 300 ? s.slice(0, 300) + "…" : s;
 }
 
-function kvTable(obj, cls) {
+/** An environment value with its unit, from the key's name: bytes as GiB/MiB, seconds as a
+ *  duration, Unix times as dates; anything else as it is. */
+export function envValue(key, v) {
+  if (typeof v !== "number" || !Number.isFinite(v)) return shortValue(v);
+  const leaf = key.split(".").pop();
+  if (/(^|_)(memory|mem|bytes|size)(_total|_bytes|_available|_free)?$|_bytes$|^memory_/.test(leaf)) return fmtBytes(v);
+  if (/(^|_)(duration|elapsed|uptime)(_s)?$|_seconds$/.test(leaf)) return fmtDuration(v);
+  if (/(^|_)(time|heartbeat)$/.test(leaf) && v > 1e9) return fmtTime(v);
+  return shortValue(v);
+}
+
+function kvTable(obj, cls, format = (k, v) => shortValue(v)) {
   const flat = flatten(obj);
   const keys = Object.keys(flat).sort();
   if (!keys.length) return h("p", {class: "muted"}, "none");
   return h("table", {class: `kv ${cls || ""}`}, h("tbody", {}, keys.map((k) =>
-    h("tr", {}, h("td", {}, k), h("td", {}, shortValue(flat[k]))))));
+    h("tr", {}, h("td", {}, k), h("td", {title: typeof flat[k] === "number" ? String(flat[k]) : null}, format(k, flat[k]))))));
 }
 
 /** Config, then environment: git, Python, packages, host, command and the rest of run.json. */
@@ -76,7 +87,7 @@ export function configPanel(run) {
   const packages = env.packages; delete env.packages;
   const parts = [h("h3", {}, "Config"), kvTable(run.config, "config")];
   if (run.description) parts.unshift(h("p", {}, run.description));
-  parts.push(h("h3", {}, "Environment"), kvTable(env, "env"));
+  parts.push(h("h3", {}, "Environment"), kvTable(env, "env", envValue));
   if (packages) {
     const list = Array.isArray(packages) ? packages.map(String) : Object.entries(packages).map(([k, v]) => `${k}==${v}`);
     parts.push(h("details", {}, h("summary", {}, `packages (${list.length})`), h("pre", {}, list.join("\n"))));

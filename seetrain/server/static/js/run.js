@@ -6,6 +6,7 @@ import {ConsolePanel, EventsPanel, configPanel} from "./panels.js";
 import {MediaPanel} from "./media.js";
 import {AlertsBox} from "./alerts.js";
 import {uiState, problemsOf} from "./state.js";
+import {urlState} from "./urlstate.js";
 
 const POLL_MS = 1000;
 
@@ -34,13 +35,14 @@ export async function runPage(root, uuid, setCrumbs) {
   let current = "charts";
   const show = (name) => {
     current = name;
+    urlState.set({tab: name === "charts" ? null : name});
     for (const b of tabs.children) b.classList.toggle("on", b.dataset.tab === name);
     clear(body).append(panes[name]);
     if (name === "media") media.poll();
   };
   for (const name of Object.keys(panes)) tabs.append(h("button", {dataset: {tab: name}, onclick: () => show(name)}, name));
   root.append(head, warn, alerts.el, tabs, body);
-  show("charts");
+  show(panes[urlState.get("tab")] ? urlState.get("tab") : "charts");
 
   const renderHead = () => {
     clear(head).append(...[h("h1", {}, run.name), statusBadge(run),
@@ -48,7 +50,7 @@ export async function runPage(root, uuid, setCrumbs) {
       (run.tags || []).map((t) => h("span", {class: "tag"}, t)),
       h("span", {class: "export"}, "export: ", downloadLink("CSV", `/runs/${uuid}/export`, {format: "csv"}, `${run.id}.csv`), " · ",
         downloadLink("JSONL", `/runs/${uuid}/export`, {format: "jsonl"}, `${run.id}.jsonl`)),
-      h("a", {class: "btn", href: `#/compare?runs=${uuid}`}, "compare…")].flat());
+      h("a", {class: "btn", href: urlState.href("/compare", {runs: uuid, add: 1}), title: "compare this run with others of its project"}, "compare…")].flat());
     clear(panes.config).append(configPanel(run));
   };
   const renderWarnings = async () => {

@@ -6,6 +6,7 @@ import {mountAnalysis} from "./analysis.js";
 import {mountViews} from "./views.js";
 import {defaultMetricCols} from "./metriccols.js";
 import {alertMark} from "./alerts.js";
+import {urlState} from "./urlstate.js";
 
 const PAGE = 50;
 const STATUSES = ["running", "success", "failed", "crashed", "killed"];
@@ -32,12 +33,15 @@ function loadCols(project) {
 
 export async function runsPage(root, project, setCrumbs) {
   setCrumbs([["projects", "#/"], [project, null]]);
-  const st = {q: "", status: "", tag: "", cfg: "", sort: "-start_time", offset: 0, selected: new Set(), cols: loadCols(project)};
-  const q = h("input", {type: "search", name: "q", placeholder: "search name or id", oninput: debounce(() => { st.q = q.value; st.offset = 0; refresh(); }, 250)});
-  const status = h("select", {name: "status", onchange: () => { st.status = status.value; st.offset = 0; refresh(); }},
+  // the table's state starts from the URL (js/urlstate.js) and is written back as it changes
+  const st = {q: urlState.get("q", ""), status: urlState.get("status", ""), tag: urlState.get("tag", ""), cfg: urlState.get("cfg", ""),
+    sort: urlState.get("sort", "-start_time"), offset: Math.max(0, (Math.floor(urlState.getNum("page", 1)) - 1) * PAGE),
+    selected: new Set(urlState.getAll("sel", true)), cols: loadCols(project)};
+  const q = h("input", {type: "search", name: "q", value: st.q, placeholder: "search name or id", oninput: debounce(() => { st.q = q.value; st.offset = 0; refresh(); }, 250)});
+  const status = h("select", {name: "status", value: st.status, onchange: () => { st.status = status.value; st.offset = 0; refresh(); }},
     h("option", {value: ""}, "any status"), STATUSES.map((s) => h("option", {value: s}, s)));
-  const tag = h("input", {type: "search", name: "tag", placeholder: "tag", oninput: debounce(() => { st.tag = tag.value.trim(); st.offset = 0; refresh(); }, 250)});
-  const cfg = h("input", {type: "search", name: "config", placeholder: "filter: lr>0.001 and optimizer in (adam, adamw)", size: 40,
+  const tag = h("input", {type: "search", name: "tag", value: st.tag, placeholder: "tag", oninput: debounce(() => { st.tag = tag.value.trim(); st.offset = 0; refresh(); }, 250)});
+  const cfg = h("input", {type: "search", name: "config", value: st.cfg, placeholder: "filter: lr>0.001 and optimizer in (adam, adamw)", size: 40,
     title: "filter runs: lr>0.001, optimizer in (adam, adamw), summary.val/acc>=0.9, status!=crashed, tag=x; combine with and",
     oninput: debounce(() => { st.cfg = cfg.value; st.offset = 0; refresh(); analysis.refresh(); }, 400)});
   const compare = h("button", {class: "primary", disabled: true, onclick: () => { location.hash = `#/compare?runs=${[...st.selected].join(",")}`; }}, "Compare");
@@ -45,11 +49,14 @@ export async function runsPage(root, project, setCrumbs) {
   const colBox = h("div", {class: "colpick", hidden: true});
   const msg = h("span", {class: "muted"});
   const table = h("table", {class: "grid runs"});
+  const selection = h("span", {class: "selection muted", "aria-live": "polite"});
   const pager = h("div", {class: "pager"});
   const analysis = mountAnalysis({project, userFilter: () => st.cfg, selected: st.selected, onFilter: () => { st.offset = 0; refresh(); }});
-  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, h("span", {class: "rel"}, colBtn, colBox), compare, mountViews(project), msg), analysis.el, table, pager);
+  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, h("span", {class: "rel"}, colBtn, colBox), compare, selection, mountViews(project), msg), analysis.el,
+    table, pager);
+  status.value = st.status;
 
-  let asked = 0, last = {runs: [], total: 0}, timer = null, stopped = false, seenKeys = {config: new Set(), metric: new Set()};
+  let asked = 0, last = {runs: [], total: 0}, shown = null, timer = null, stopped = false, seenKeys = {config: new Set(), metric: new Set()};
 
   function params() {
     const p = {project, q: st.q, status: st.status, tag: st.tag, limit: PAGE, offset: st.offset};
@@ -94,7 +101,28 @@ export async function runsPage(root, project, setCrumbs) {
     refresh();
   }
 
+  function saveUrl() {
+    urlState.set({q: st.q, status: st.status, tag: st.tag, cfg: st.cfg, sort: st.sort === "-start_time" ? null : st.sort,
+      page: st.offset ? Math.floor(st.offset / PAGE) + 1 : null, sel: [...st.selected].join(",")});
+  }
+
+  function toggleAll() {
+    const {runs} = last;
+    const allOn = runs.length > 0 && runs.every((r) => st.selected.has(r.uuid));
+    for (const r of runs) allOn ? st.selected.delete(r.uuid) : st.selected.add(r.uuid);
+    render();
+  }
+
+  /** Redraw the table, keeping keyboard focus on the same header or row checkbox. */
   function render() {
+    const a = document.activeElement;
+    const focus = a && table.contains(a) ? (a.dataset.sort ? `th[data-sort="${CSS.escape(a.dataset.sort)}"]`
+      : a.closest("tr[data-uuid]") ? `tr[data-uuid="${a.closest("tr[data-uuid]").dataset.uuid}"] input` : a.matches("thead input") ? "thead input" : null) : null;
+    draw();
+    if (focus) table.querySelector(focus)?.focus();
+  }
+
+  function draw() {
     const {runs, total} = last;
     for (const r of runs) {
       for (const k of Object.keys(flatten(r.config))) seenKeys.config.add(k);
@@ -104,26 +132,31 @@ export async function runsPage(root, project, setCrumbs) {
     const rows = runs;  // sorted by the server, config/metric columns too
     const field = st.sort.replace(/^-/, ""), desc = st.sort.startsWith("-");
     const arrow = (f) => (field === f ? (desc ? " ▼" : " ▲") : "");
-    const th = (label, f, cls, pre) => h("th", {class: cls, onclick: () => sortBy(f), title: "sort"},
+    const th = (label, f, cls, pre) => h("th", {class: cls, tabindex: 0, dataset: {sort: f}, title: `${pre || ""}${label}: sort (Enter)`,
+      "aria-sort": field === f ? (desc ? "descending" : "ascending") : "none", onclick: () => sortBy(f),
+      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(f); } }},
       pre ? h("span", {class: "muted"}, pre) : null, label + arrow(f));
-    const all = h("input", {type: "checkbox", title: "select all on this page", onchange: () => {
-      for (const r of runs) all.checked ? st.selected.add(r.uuid) : st.selected.delete(r.uuid);
-      render();
-    }});
+    const onPage = runs.filter((r) => st.selected.has(r.uuid)).length;
+    const all = h("input", {type: "checkbox", title: "select all on this page (again: clear)", "aria-label": "select all runs on this page",
+      checked: runs.length > 0 && onPage === runs.length, onclick: (e) => { e.preventDefault(); toggleAll(); }});
+    all.indeterminate = onPage > 0 && onPage < runs.length;
     clear(table).append(
       h("thead", {}, h("tr", {}, h("th", {}, all), th("name", "name"), th("status", "status"), th("start", "start_time"),
         th("duration", "duration", "num"), h("th", {}, "tags"),
         st.cols.config.map((k) => th(k, `config:${k}`, "cfg", "cfg ")), st.cols.metric.map((k) => th(k, `metric:${k}`, "num")))),
       h("tbody", {}, rows.map((r) => {
         const flat = flatten(r.config);
-        const cb = h("input", {type: "checkbox", checked: st.selected.has(r.uuid), onchange: () => {
-          cb.checked ? st.selected.add(r.uuid) : st.selected.delete(r.uuid); updateCompare();
+        const cb = h("input", {type: "checkbox", checked: st.selected.has(r.uuid), "aria-label": `select ${r.name}`, onchange: () => {
+          cb.checked ? st.selected.add(r.uuid) : st.selected.delete(r.uuid);
+          const n = runs.filter((x) => st.selected.has(x.uuid)).length;
+          all.checked = n === runs.length; all.indeterminate = n > 0 && n < runs.length;
+          updateCompare();
         }});
         return h("tr", {dataset: {uuid: r.uuid, name: r.name}},
-          h("td", {}, cb), h("td", {class: "name"}, h("a", {href: `#/run/${r.uuid}`, title: r.id}, r.name)),
+          h("td", {}, cb), h("td", {class: "name", title: r.name}, h("a", {href: `#/run/${r.uuid}`, title: r.id}, r.name)),
           h("td", {class: "st"}, statusBadge(r), alertMark(r)), h("td", {}, fmtTime(r.start_time)), h("td", {class: "num"}, fmtDuration(r.duration)),
           h("td", {}, (r.tags || []).map((t) => h("span", {class: "tag"}, t))),
-          st.cols.config.map((k) => h("td", {}, flat[k] == null ? "" : fmtNum(flat[k]))),
+          st.cols.config.map((k) => h("td", {title: flat[k] == null ? "" : fmtNum(flat[k])}, flat[k] == null ? "" : fmtNum(flat[k]))),
           st.cols.metric.map((k) => h("td", {class: "num"}, fmtNum((r.summary || {})[k]))));
       })));
     const end = Math.min(total, st.offset + runs.length);
@@ -138,6 +171,10 @@ export async function runsPage(root, project, setCrumbs) {
   function updateCompare() {
     compare.disabled = st.selected.size < 1;
     compare.textContent = `Compare (${st.selected.size})`;
+    const off = [...st.selected].filter((u) => !last.runs.some((r) => r.uuid === u)).length;
+    clear(selection).append(...(st.selected.size ? [`${st.selected.size} selected` + (off ? ` (${off} on other pages)` : ""), " ",
+      h("button", {type: "button", onclick: () => { st.selected.clear(); render(); }}, "clear")] : []));
+    saveUrl();
   }
 
   async function refresh(quiet) {
@@ -147,9 +184,11 @@ export async function runsPage(root, project, setCrumbs) {
       const ans = await get("/runs", params());
       if (mine !== asked) return;  // a newer filter or page was asked for meanwhile: its answer wins
       last = ans;
-      msg.textContent = "";
-      cfg.classList.remove("bad"); cfg.removeAttribute("aria-invalid");
-      render();
+      if (msg.textContent) msg.textContent = "";
+      if (cfg.classList.contains("bad")) { cfg.classList.remove("bad"); cfg.removeAttribute("aria-invalid"); }
+      // nothing changed since the last draw (answer and columns): no DOM work at all
+      const seen = () => JSON.stringify([ans, st.cols, st.sort, st.offset, [...st.selected]]);
+      if (seen() !== shown) { render(); shown = seen(); }
     } catch (e) {
       if (mine !== asked) return;
       msg.textContent = e.message;
@@ -160,7 +199,7 @@ export async function runsPage(root, project, setCrumbs) {
     }
     // live statuses every 2 s, but never more than a fifth of the server's time on a slow index
     if (!stopped) timer = setTimeout(() => refresh(true), Math.max(2000, 5 * (performance.now() - t0)));
-    if (!quiet) window.seetrain.rendered = performance.now();
+    if (!quiet) { saveUrl(); window.seetrain.rendered = performance.now(); }
   }
   window.seetrain = window.seetrain || {};
   await refresh();

@@ -1,5 +1,8 @@
 // Small DOM and formatting helpers shared by the views.
 
+/** A CSS custom property of the page's theme (light or dark), e.g. cssVar("--fg"). */
+export function cssVar(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+
 /** Create an element: h("div", {class: "x", onclick: f}, child, "text", ...). */
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -29,6 +32,38 @@ export function fmtNum(v) {
   if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v);
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : String(+v.toPrecision(5));
+}
+
+/** Tick labels of one axis: short, all distinct, scientific ("1.5e-4", "9.7e7") for very small or
+ *  large magnitudes, plain ("0.25", "1200") otherwise; trailing zeros dropped. */
+export function fmtTicks(vals) {
+  const finite = vals.filter((v) => v != null && Number.isFinite(v));
+  const big = finite.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const sci = big >= 1e5 || (big > 0 && big < 1e-3);
+  const one = (v, p) => {
+    if (v == null || !Number.isFinite(v)) return "";
+    if (v === 0) return "0";
+    if (sci) {
+      const [m, e] = v.toExponential(p).split("e");
+      return `${m.includes(".") ? m.replace(/\.?0+$/, "") : m}e${e.replace("+", "")}`;
+    }
+    const s = Math.abs(v) >= 1 && Number.isInteger(v) ? String(v) : String(+v.toPrecision(p + 1));
+    return s;
+  };
+  for (let p = 1; p <= 8; p++) {
+    const out = vals.map((v) => one(v, p));
+    if (new Set(out.filter(Boolean)).size === new Set(finite).size) return out;
+  }
+  return vals.map((v) => one(v, 9));
+}
+
+/** Bytes for people: 2.528e10 -> "23.5 GiB". */
+export function fmtBytes(b) {
+  if (b == null || !Number.isFinite(+b)) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = +b, i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${i ? +v.toFixed(v >= 100 ? 0 : 1) : v} ${units[i]}`;
 }
 
 export function fmtTime(t) {
@@ -73,9 +108,9 @@ export function debounce(fn, ms) {
   return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
 }
 
-/** Save text as a file download. */
+/** Save text (or a Blob) as a file download. */
 export function download(name, text, type = "text/plain") {
-  const url = URL.createObjectURL(new Blob([text], {type}));
+  const url = URL.createObjectURL(text instanceof Blob ? text : new Blob([text], {type}));
   const a = h("a", {href: url, download: name});
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
