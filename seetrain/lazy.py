@@ -27,6 +27,10 @@ EXTRAS = {
     "fastapi": "server",
     "sqlalchemy": "server",
     "pynvml": "gpu",
+    "duckdb": "query",
+    "pyarrow": "query",
+    "pandas": "query",
+    "polars": "query",
 }
 
 

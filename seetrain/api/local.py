@@ -11,9 +11,9 @@ from .runs import untag
 
 
 def _reader_api():
-    import seetrain
+    from ..rundir.reader import list_runs, read_run  # what seetrain.read_run / list_runs are
 
-    return seetrain.read_run, seetrain.list_runs
+    return read_run, list_runs
 
 
 

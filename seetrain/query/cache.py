@@ -95,12 +95,11 @@ def _create(con: Any) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS _runs (path VARCHAR PRIMARY KEY, run VARCHAR, sig VARCHAR)")
 
 
-def refresh(logdir: str, readers: List[Any], ref_of: Any) -> Dict[str, int]:
-    """Bring the cache of ``logdir`` up to date with ``readers`` (the runs now there); returns
-    ``{"read": runs read, "dropped": runs removed}``. The caller holds the exclusive lock."""
+def refresh(logdir: str, readers: List[Any], ref_of: Any, build: Any) -> Dict[str, int]:
+    """Bring the cache of ``logdir`` up to date with ``readers`` (the runs now there), reading the
+    changed ones with ``build(readers, table names)``; returns ``{"read": runs read, "dropped":
+    runs removed}``. The caller holds the exclusive lock."""
     import duckdb
-
-    from .local import build
 
     path = cache_path(logdir)
     con = duckdb.connect(path)

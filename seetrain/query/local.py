@@ -102,7 +102,7 @@ def query_logdir(sql: str, logdir: Optional[str], project: Optional[str], timeou
     """Run ``sql`` over the runs under ``logdir``: ``runs``/``config`` from ``run.json`` now, the
     tables read from records from the cache file (:mod:`.cache`, refreshed first) or, with
     ``use_cache=False`` (or no writable cache folder), built in memory for this query."""
-    import seetrain
+    from ..rundir.reader import list_runs  # what seetrain.list_runs is
 
     from . import cache, engine
     from .tables import NAMES
@@ -111,7 +111,7 @@ def query_logdir(sql: str, logdir: Optional[str], project: Optional[str], timeou
     names = engine.tables_named(sql, NAMES)
     cached = [n for n in names if n in cache.CACHED]
     use_cache = bool(cached) and use_cache and cache.usable(logdir)
-    readers = seetrain.list_runs(logdir)
+    readers = list_runs(logdir)
     if use_cache and cache.is_current(logdir, readers, ref_of):  # the common case: one connection
         return _run_cached(sql, logdir, readers, project, names, cached, timeout_s, max_rows)
     try:
@@ -134,7 +134,7 @@ def query_logdir(sql: str, logdir: Optional[str], project: Optional[str], timeou
             con.close()
     con.close()
     with cache.locked(cache.cache_path(logdir), exclusive=True):
-        cache.refresh(logdir, readers, ref_of)
+        cache.refresh(logdir, readers, ref_of, build)
     return _run_cached(sql, logdir, readers, project, names, cached, timeout_s, max_rows)
 
 

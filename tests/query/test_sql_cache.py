@@ -16,7 +16,7 @@ pytest.importorskip("duckdb", reason="seetrain query needs the query extra: pip 
 pytest.importorskip("pyarrow", reason="seetrain query needs the query extra: pip install -e '.[query]'")
 
 from seetrain.query import cache, run_query  # noqa: E402
-from seetrain.query.local import ref_of  # noqa: E402
+from seetrain.query.local import build, ref_of  # noqa: E402
 from seetrain.rundir.records import METRICS_LINE  # noqa: E402
 
 QUERIES = ["SELECT * FROM metrics ORDER BY ALL", "SELECT * FROM summary ORDER BY ALL",
@@ -45,8 +45,8 @@ def test_cached_answers_equal_reading_every_run(logs, sql):
 def test_only_changed_runs_are_read_again(logs, query_cache):
     readers = seetrain.list_runs(logs)
     with cache.locked(cache.cache_path(logs), exclusive=True):
-        assert cache.refresh(logs, readers, ref_of) == {"read": 4, "dropped": 0}
-        assert cache.refresh(logs, seetrain.list_runs(logs), ref_of) == {"read": 0, "dropped": 0}
+        assert cache.refresh(logs, readers, ref_of, build) == {"read": 4, "dropped": 0}
+        assert cache.refresh(logs, seetrain.list_runs(logs), ref_of, build) == {"read": 0, "dropped": 0}
     assert os.path.dirname(cache.cache_path(logs)) == query_cache
     assert not [f for _, _, files in os.walk(logs) for f in files if "duckdb" in f]  # nothing in the log folder
 
@@ -57,7 +57,7 @@ def test_only_changed_runs_are_read_again(logs, query_cache):
                 "GROUP BY ALL ORDER BY ALL", logs)
     assert ("lr0", 7.5) in best
     with cache.locked(cache.cache_path(logs), exclusive=True):
-        assert cache.refresh(logs, seetrain.list_runs(logs), ref_of)["read"] == 0  # the query refreshed it
+        assert cache.refresh(logs, seetrain.list_runs(logs), ref_of, build)["read"] == 0  # the query refreshed it
 
     shutil.rmtree([r for r in readers if r.name == "lr1"][0].path)
     names = rows("SELECT DISTINCT r.name FROM metrics m JOIN runs r USING (run) ORDER BY 1", logs)
