@@ -103,6 +103,12 @@ def _resolve(run: str, logdir: Optional[str]) -> RunReader:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     runs = list_runs(args.logdir, project=args.project)
+    if getattr(args, "json", False):
+        from . import run_docs
+        from .output import emit
+
+        emit(run_docs.LS, run_docs.ls_doc(runs, default_logdir(args.logdir)))
+        return 0
     if not runs:
         print(f"no runs under {default_logdir(args.logdir)}")
         return 0
@@ -114,6 +120,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     r = _resolve(args.run, args.logdir)
+    if getattr(args, "json", False):
+        from . import run_docs
+        from .output import emit
+
+        emit(run_docs.SHOW, run_docs.show_doc(r))
+        return 0
     m = r.meta
     print(f"run       {r.project}/{r.name} ({r.id})")
     if r.uuid:
@@ -170,6 +182,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format in MODEL_FORMATS:  # a trained run's model (seetrain train), not its records
         return _export_model(args)
     r = _resolve(args.run, args.logdir)
+    if getattr(args, "json", False):  # the scalar history as one JSON document
+        from . import run_docs
+        from .output import dumps
+
+        data = dumps({"schema": run_docs.EXPORT, **run_docs.export_doc(r)}) + b"\n"
+        if args.output:
+            with open(args.output, "wb") as f:
+                f.write(data)
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+        return 0
     if args.format == "jsonl":  # the records as written (complete lines only), streamed
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
@@ -223,10 +247,12 @@ def register(sub: "argparse._SubParsersAction") -> None:
     ls.add_argument("logdir", nargs="?", default=None)
     ls.add_argument("--project", default=None)
     ls.add_argument("--metrics", type=int, default=3, help="how many last metrics to show")
+    ls.add_argument("--json", action="store_true", help="one JSON document (schema seetrain.ls/1, docs/cli.md)")
     ls.set_defaults(func=cmd_ls)
     show = sub.add_parser("show", help="show one run's status, config and summary")
     show.add_argument("run", help="run directory, id, project/id, uuid or name")
     show.add_argument("--logdir", default=None)
+    show.add_argument("--json", action="store_true", help="one JSON document (schema seetrain.show/1)")
     show.set_defaults(func=cmd_show)
     ex = sub.add_parser("export", help="export a run's records (csv: one row per step; jsonl: as written)",
                         description="CSV columns: step, time, then one per metric key; a metric named "
@@ -237,4 +263,6 @@ def register(sub: "argparse._SubParsersAction") -> None:
     ex.add_argument("--checkpoint", default="best", help="model formats: best (default), last or a .ckpt path")
     ex.add_argument("--logdir", default=None)
     ex.add_argument("-o", "--output", default=None)
+    ex.add_argument("--json", action="store_true", help="the scalar history as one JSON document "
+                                                        "(schema seetrain.export/1) instead of --format")
     ex.set_defaults(func=cmd_export)
