@@ -296,6 +296,7 @@ def test_saved_view_round_trip(spage, browser, sweep_ui):
         p2.wait_for_selector('.pc[data-runs="200"]')
         wait_table(p2, want)
         assert p2.evaluate("location.hash") == saved_hash
+        p2.wait_for_function("document.querySelector('select[name=view]').value === 'low lr'")  # named as shown
         assert p2.get_attribute('.pc-axis[data-key="lr"]', "data-lo") == repr(lo) or float(p2.get_attribute('.pc-axis[data-key="lr"]', "data-lo")) == lo
         shot(other, "ui25b-saved-view")
         assert not other.errors, other.errors

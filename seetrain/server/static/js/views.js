@@ -36,6 +36,7 @@ export function mountViews(project) {
 
   async function load(selected) {
     try { views = await get(base); } catch (e) { msg.textContent = e.message; views = []; }
+    if (!selected) selected = (views.find((v) => viewHash(v) === location.hash) || {}).name;  // the page shows a saved view
     clear(list).append(h("option", {value: ""}, views.length ? "views…" : "no saved views"),
       ...views.map((v) => h("option", {value: v.name, selected: v.name === selected}, v.name)));
     del.hidden = !list.value;
@@ -51,6 +52,7 @@ export function mountViews(project) {
     if (name.hidden) { name.hidden = false; name.focus(); save.textContent = "Save"; return; }
     const n = name.value.trim();
     if (!n) { msg.textContent = "name the view first"; return; }
+    if (n.includes("/")) { msg.textContent = "a view's name cannot contain '/'"; return; }
     try {
       await send("PUT", `${base}/${encodeURIComponent(n)}`, currentView());
       msg.textContent = `saved “${n}”`;
