@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
+_STARTED: List[subprocess.Popen] = []  # every popen_python child, for reap_children at the session's end
 
 
 def child_env(base: Optional[Mapping[str, str]] = None, **extra: str) -> dict:
@@ -38,4 +39,24 @@ def run_python(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProces
 
 def popen_python(args: Sequence[str], **kwargs: Any) -> subprocess.Popen:
     """``subprocess.Popen([python, *args], ...)`` importing this checkout (``env`` is extended, not replaced)."""
-    return subprocess.Popen([PY, *args], **_with_env(kwargs))
+    proc = subprocess.Popen([PY, *args], **_with_env(kwargs))
+    _STARTED[:] = [p for p in _STARTED if p.poll() is None]
+    _STARTED.append(proc)
+    return proc
+
+
+def reap_children() -> int:
+    """SIGKILL every child started by :func:`popen_python` that still runs; returns how many.
+
+    A test that fails (or a mutant that makes a child ignore SIGINT) before it stops its child must
+    not leave an endless training loop behind: the session's end reaps them (tests/conftest.py)."""
+    alive = [p for p in _STARTED if p.poll() is None]
+    for p in alive:
+        p.kill()
+    for p in alive:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    _STARTED.clear()
+    return len(alive)

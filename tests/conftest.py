@@ -19,6 +19,12 @@ os.environ.setdefault("WANDB_DISABLED", "true")
 os.environ.setdefault("SEETRAIN_TESTING", "1")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    from tests._child import reap_children
+
+    reap_children()  # children a failed test left running (e.g. a loop that ignored SIGINT)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "needs_service(reason): the service the test needs is missing when reason is "
                             "not None: the test skips, or fails where services are required (tests/_services.py)")

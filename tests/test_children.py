@@ -31,3 +31,12 @@ def test_a_script_elsewhere_imports_the_same_seetrain_as_the_tests(tmp_path):
 def test_inline_code_from_another_cwd_imports_the_same_seetrain(tmp_path):
     out = run_python(["-c", PRINT_FILE], cwd=str(tmp_path), capture_output=True, text=True, timeout=60, check=True)
     assert os.path.realpath(out.stdout.strip()) == os.path.realpath(seetrain.__file__)
+
+
+def test_children_left_running_are_reaped_at_the_end_of_the_session():
+    from tests._child import popen_python, reap_children
+
+    proc = popen_python(["-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"])
+    assert proc.poll() is None
+    assert reap_children() >= 1
+    assert proc.wait(timeout=10) == -9

@@ -96,10 +96,13 @@ def test_ctrl_c_is_killed_in_every_path(tmp_path, path):
     script.write_text(textwrap.dedent(LOOP))
     proc = popen_python([str(script), str(tmp_path / "logs"), path], stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, text=True)
-    run_dir = proc.stdout.readline().strip()
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    try:
+        run_dir = proc.stdout.readline().strip()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()  # a no-op once it ended; a child that ignored SIGINT must not loop on
     assert proc.returncode == -signal.SIGINT  # Python's own ending for an uncaught Ctrl-C
     m = meta(run_dir)
     assert (m["status"], m["exit_code"]) == ("killed", 130)
