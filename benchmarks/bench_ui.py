@@ -38,6 +38,8 @@ from tests.ui.rundirs import scalar_series_run, write_run_json  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
+# pages open with bypass_csp: Playwright evaluates wait_for_function strings with eval, which the page's
+# Content-Security-Policy forbids (tests/ui/test_browser_security.py checks the page under its real policy)
 
 
 def pct(xs, q):
@@ -87,6 +89,23 @@ def index_many_runs(store, n: int) -> None:
                                        "data": {"loss": 1.0 / (s + 1), "acc": s / 3}} for s in range(3)])
 
 
+def index_compare_runs(store, n: int, keys: int, steps: int) -> list:
+    """n runs of project "cmp", each with ``keys`` metrics over ``steps`` steps; their uuids."""
+    from seetrain.server.ingest import add_records, upsert_run
+
+    t0, uuids = time.time() - 3600, []
+    for i in range(n):
+        u = _uuid.uuid4().hex
+        uuids.append(u)
+        with store.write() as conn:
+            upsert_run(conn, u, {"project": "cmp", "id": f"c{i:03d}", "name": f"cmp-{i:03d}", "status": "success",
+                                 "start_time": t0 + i, "end_time": t0 + i + steps, "config": {"lr": 1e-4 * (1 + i), "seed": i}})
+            add_records(conn, u, [{"seq": s, "time": t0 + i + s, "type": "metrics", "step": s,
+                                   "data": {f"{('train', 'val')[k % 2]}/m{k}": float(np.exp(-s / (50 + i)) + 0.01 * k + 0.001 * i)
+                                            for k in range(keys)}} for s in range(steps)])
+    return uuids
+
+
 def start_ui(logdir: str, index: str):
     proc = subprocess.Popen([sys.executable, "-m", "seetrain.cli", "ui", logdir, "--port", "0", "--index-dir", index],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
@@ -110,6 +129,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--live-samples", type=int, default=15)
+    ap.add_argument("--compare-runs", type=int, default=100)
+    ap.add_argument("--shots", default="/tmp/ui25", help="folder for the screenshots to look at")
     args = ap.parse_args(argv)
 
     from seetrain.server.app import create_app
@@ -144,6 +165,7 @@ def main(argv=None) -> int:
                  f"{n_rec:,} records ({args.points:,} x 1 key, 1,000 x 20 keys) in {took:.1f} s"))
     w.stop()
     index_many_runs(store, args.runs)
+    cmp_uuids = index_compare_runs(store, args.compare_runs, 10, 300)
     store.engine.dispose()
 
     proc, url = start_ui(logdir, index)
@@ -170,7 +192,7 @@ def main(argv=None) -> int:
             # 4. first render of 20 charts
             renders, statics, busy, cpu = [], [], [], []
             for _ in range(5):
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
                 page.goto(f"{url}/vendor/uPlot.LICENSE.txt")  # a tab on the site (its renderer process running)
                 cdp = page.context.new_cdp_session(page)
                 cdp.send("Performance.enable")
@@ -192,13 +214,41 @@ def main(argv=None) -> int:
                          f"{statistics.median(busy):.0f} ms wall; CPU used by Chromium + server "
                          f"{statistics.median(cpu):.0f} ms"))
             # runs table in the browser
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
             t = time.perf_counter()
             page.goto(f"{url}/#/p/many")
             page.wait_for_function("window.seetrain && window.seetrain.rendered", timeout=60_000)
             rows.append((f"runs table page render ({args.runs:,} runs)", f"{page.evaluate('window.seetrain.rendered'):.0f} ms",
                          "-", "from navigation to the first 50 rows shown"))
+            # the runs table does no DOM work while nothing changes (live refresh every 2 s)
+            page.evaluate("""() => { window.__mut = 0; new MutationObserver(ms => { window.__mut += ms.length; })
+                .observe(document.querySelector('table.runs'), {subtree: true, childList: true, attributes: true, characterData: true}); }""")
+            asks = "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/v1/runs?')).length"
+            n0 = page.evaluate(asks)
+            page.wait_for_function(f"{asks} >= {n0 + 3}", timeout=60_000, polling=200)
+            rows.append(("runs table DOM mutations while nothing changed", f"{page.evaluate('window.__mut')}", "0",
+                         f"MutationObserver on the table over {page.evaluate(asks) - n0} live refreshes"))
+            os.makedirs(args.shots, exist_ok=True)
+            page.screenshot(path=os.path.join(args.shots, "bench-runs-table.png"))
             page.close()
+            # compare of N runs x 10 charts: first render, one batched series request
+            cmp_ms, cmp_series = [], []
+            for i in range(5):
+                page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+                page.goto(f"{url}/vendor/uPlot.LICENSE.txt")
+                page.goto(f"{url}/#/compare?runs={','.join(cmp_uuids)}")
+                page.wait_for_function("window.seetrain && window.seetrain.rendered", timeout=60_000)
+                n = page.eval_on_selector_all(f".chart[data-runs='{len(cmp_uuids)}']", "e => e.length")
+                assert n == 10, n
+                cmp_ms.append(page.evaluate("window.seetrain.rendered"))
+                cmp_series.append(page.evaluate("performance.getEntriesByType('resource')"
+                                                ".filter(e => e.name.includes('/api/v1/series')).length"))
+                if i == 0:
+                    page.screenshot(path=os.path.join(args.shots, "bench-compare-100.png"))
+                page.close()
+            rows.append((f"compare {len(cmp_uuids)} runs x 10 charts, first render", f"{statistics.median(cmp_ms):.0f} ms",
+                         "< 1.5 s", f"from navigation to every chart drawn; max {max(cmp_ms):.0f} ms (5 loads); "
+                         f"{statistics.median(cmp_series):.0f} /series request(s); 300 steps a run"))
             # 3. log-to-chart latency of a live run
             progress = os.path.join(logdir, "live.progress")
             live = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "ui", "make_demo.py"), logdir, "--live", "120"],
@@ -209,7 +259,7 @@ def main(argv=None) -> int:
                     if runs:
                         break
                     time.sleep(0.1)
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page = browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
                 page.goto(f"{url}/#/run/{runs[0]['uuid']}")
                 page.wait_for_function("window.seetrain && window.seetrain.rendered", timeout=60_000)
                 lat = []
