@@ -42,3 +42,13 @@ def test_float16_on_a_cpu_is_the_same_error_on_both_backends(logdir, capsys):
     assert errs[0].strip() == ("seetrain train: trainer.precision=16-mixed: float16 mixed precision needs a GPU, and "
                                "this run would train on the CPU; use 32-true, or auto (it picks what the device supports)")
     assert not seetrain.list_runs(logdir)
+
+
+@pytest.mark.parametrize("backend", ["lightning", "paddle"])
+def test_the_progress_bar_is_the_same_on_both_backends(backend, logdir, capfd):
+    args = [a for a in TINY if a != "trainer.enable_progress_bar=false"]
+    assert train_main(args + ["data.num_samples=160", f"trainer.backend={backend}", "trainer.checkpoint.enabled=false"]) == 0
+    out, err = capfd.readouterr()
+    assert "Epoch 0" in err and "Epoch 1" in err and "10/10" in err, err[-2000:]
+    assert "loss=" in err and "acc=" in err, err[-2000:]
+    assert "step 10/10" not in out and "Eval begin" not in out, out[-2000:]   # no second, framework-own progress

@@ -31,7 +31,7 @@ except ImportError as exc:  # get_backend reports a TrainConfigError as it is
     raise TrainConfigError(f"trainer.backend=paddle needs PaddlePaddle ({exc}); install it with: "
                            'pip install "seetrain[train,paddle]"', key="trainer.backend") from None
 
-from .paddle_callbacks import CKPT_EXT, StepSchedule, ValidationReport
+from .paddle_callbacks import CKPT_EXT, Progress, StepSchedule, ValidationReport
 from .paddle_data import Batches
 from .paddle_optim import build_optimizer, build_schedule
 from .paddle_precision import ALT, precision_of
@@ -252,7 +252,8 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
                               early_stopping=t["early_stopping"], checkpoint=ck)
     report.max_steps = int(t["max_steps"]) if int(t["max_steps"]) > 0 else None
     report.config = job.config
-    callbacks = [report] + ([cb] if cb is not None else []) + [StepSchedule(acc)]
+    progress = Progress(bool(t["enable_progress_bar"]), job.metric, int(t["log_every_n_steps"]), int(start.get("epoch", 0)))
+    callbacks = [report] + ([cb] if cb is not None else []) + [StepSchedule(acc), progress]
     status, t0 = "crashed", time.perf_counter()
     try:
         if cb is not None:
@@ -266,7 +267,7 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*always track global mean and variance.*")
                 model.fit(train, val, epochs=epochs, eval_freq=int(t["check_val_every_n_epoch"]),
-                          log_freq=int(t["log_every_n_steps"]), verbose=1 if t["enable_progress_bar"] else 0,
+                          log_freq=int(t["log_every_n_steps"]), verbose=0,  # the progress bar: Progress
                           accumulate_grad_batches=acc, callbacks=callbacks)
         status = "killed" if report.stop_reason else "success"
     except KeyboardInterrupt:
@@ -277,6 +278,7 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
             last = os.path.abspath(run.dir)  # resuming the run directory continues the run
         raise TrainingInterrupted(report.steps, last) from None
     finally:
+        progress.bar.close()
         if cb is not None:
             cb.finish(status)
     run = cb.experiment if cb is not None else None

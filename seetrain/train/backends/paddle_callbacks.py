@@ -170,3 +170,33 @@ def tracking_callback(**kwargs: Any) -> paddle.callbacks.Callback:
             return {k: v for k, v in data.items() if k == "train/loss"} if prefix == "train" else data
 
     return TrainerCallback(**kwargs)
+
+
+class Progress(paddle.callbacks.Callback):
+    """The Lightning backend's progress bar for ``paddle.Model.fit`` (whose own output is turned off):
+    ``Epoch N``, batches of the epoch, the training loss every ``log_every`` batches, the job's metric."""
+
+    def __init__(self, enabled: bool, metric: str, log_every: int, start_epoch: int = 0) -> None:
+        super().__init__()
+        from .progress import ProgressBar
+
+        self.bar, self.metric, self.log_every, self.start_epoch = ProgressBar(enabled), metric, int(log_every), start_epoch
+        self.epoch = start_epoch
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.epoch = self.start_epoch + epoch
+        self.bar.start(self.epoch, int((self.params or {}).get("steps") or 0), 0)
+
+    def on_train_batch_end(self, step: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.bar.update(1)
+        loss = _num((logs or {}).get("loss"))
+        if loss is not None and (step + 1) % self.log_every == 0:
+            self.bar.show(loss=loss)
+
+    def on_eval_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        value = _num((logs or {}).get(self.metric.split("/", 1)[-1]))
+        if value is not None:
+            self.bar.show(**{self.metric.split("/")[-1]: value})
+
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.bar.close()

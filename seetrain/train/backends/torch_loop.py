@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from .early_stopping import EarlyStopping, improves
+from .progress import ProgressBar
 from .torch_checkpoints import FORMAT, CheckpointKeeper
 
 
@@ -51,34 +52,6 @@ class Position:
     epochs_done: int = 0
 
 
-class _Bar:
-    """A tqdm bar per epoch on global rank zero (nothing when off)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar, self.postfix = enabled, None, {}
-
-    def start(self, epoch: int, total: int, initial: int) -> Any:
-        if not self.enabled:
-            return None
-        from tqdm.auto import tqdm
-
-        self.close()
-        self.bar = tqdm(total=total, initial=initial, desc=f"Epoch {epoch}", dynamic_ncols=True, leave=True)
-        if self.postfix:
-            self.bar.set_postfix(self.postfix, refresh=False)
-        return self.bar
-
-    def show(self, **values: float) -> None:
-        self.postfix.update({k: f"{v:.4g}" for k, v in values.items()})
-        if self.bar is not None:
-            self.bar.set_postfix(self.postfix)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 class TrainLoop:
     """Trains ``module`` with ``optimizer`` (both set up by ``fabric``) on the job's task."""
 
@@ -94,7 +67,7 @@ class TrainLoop:
         self.pos = Position()
         self.stop_reason: Optional[str] = None
         self.should_stop = False
-        self.bar = _Bar(progress and fabric.is_global_zero)
+        self.bar = ProgressBar(progress and fabric.is_global_zero)
         self.autocast = fabric.autocast if mixed else contextlib.nullcontext
         self.move = move_batches            # batches come on the CPU: move each to the device
         self.gen = order_rng                # draws each epoch's data order; saved so a resume repeats it
