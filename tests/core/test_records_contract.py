@@ -1,0 +1,51 @@
+"""What the run directory keeps of values JSON has no place for (mutation survivors of
+``rundir/records.py`` and ``rundir/writer.py``): integers beyond 64 bits and beyond any float,
+keys that are not text, and one warning per key that names it."""
+
+import decimal
+import warnings
+
+import seetrain
+
+
+class _NoStr:
+    """A key whose ``str()`` fails: it is stored as ``<unprintable _NoStr>``."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this key")
+
+
+def test_integers_past_64_bits_and_past_any_float_read_back_with_their_sign(logdir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = seetrain.init(project="p", system_metrics=False,
+                            config={"huge": 10**400, "tiny": -10**400, "big": -2**70})
+        run.log({"huge": 10**400, "tiny": -10**400, "big": 2**70, "neg": -2**70})
+        run.finish()
+    r = seetrain.read_run(run.dir)
+    assert r.config["big"] == -float(2**70)
+    assert (r.config["huge"], r.config["tiny"]) == ("Infinity", "-Infinity")  # config keeps JSON's tags
+    assert (r.scalars("big").values, r.scalars("neg").values) == ([float(2**70)], [-float(2**70)])
+
+
+def test_keys_that_are_not_text_are_stored_as_their_text(logdir):
+    config = {1: "int", (1, 2): "tuple", decimal.Decimal("1.5"): "decimal", _NoStr(): "repr"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = seetrain.init(project="p", system_metrics=False, config={"nested": config})
+        run.finish()
+    assert seetrain.read_run(run.dir).config["nested"] == {"1": "int", "(1, 2)": "tuple", "1.5": "decimal",
+                                                            "<unprintable _NoStr>": "repr"}
+
+
+def test_a_value_stored_differently_is_reported_once_per_key_naming_it(logdir):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = seetrain.init(project="p", system_metrics=False)
+        for i in range(3):
+            run.log({"a": 2**70 + i, "ok": 1.0})
+        run.log({"b": -2**70, "ok": 1.0})
+        run.finish()
+    said = [str(w.message) for w in caught if "beyond 64 bits" in str(w.message)]
+    assert len(said) == 2 and any("'a'" in m for m in said) and any("'b'" in m for m in said), said
+    assert seetrain.read_run(run.dir).scalars("a").values == [float(2**70 + i) for i in range(3)]
