@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..run_filter import parse as parse_filter
 from . import queries, series
-from .deps import JSONResponse, Store, principal, readable_run, require
+from .deps import DatabaseStream, JSONResponse, Store, principal, readable_run, require
 from .auth import Principal
 from .blobs import check_sha
 from .ingest import norm_uuid
@@ -195,5 +195,5 @@ async def get_export(uuid: str, request: Request, format: str = Query("jsonl", p
     name = f"{row['run_id']}.{format}"
     ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
-    return StreamingResponse(produce(), media_type="text/csv" if format == "csv" else "application/x-ndjson",
-                             headers={"Content-Disposition": disposition})
+    return DatabaseStream(produce(), media_type="text/csv" if format == "csv" else "application/x-ndjson",
+                          headers={"Content-Disposition": disposition})
