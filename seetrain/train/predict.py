@@ -65,6 +65,7 @@ def predict(run: str, inputs: Sequence[str], logdir: Optional[str] = None, check
     with torch.no_grad():
         start = 0
         for x, _ in loader(dataset, batch_size, train=False, num_workers=num_workers):
+            x = x.contiguous(memory_format=torch.channels_last)  # oneDNN convolutions: ~2x faster on a CPU
             probs = torch.softmax(trained.model(x).float(), dim=1)
             score, index = probs.max(dim=1)
             for j in range(len(index)):
