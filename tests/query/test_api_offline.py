@@ -136,3 +136,17 @@ def test_frames_name_the_missing_package(api, monkeypatch):
     with pytest.raises(ImportError) as err:
         api.run("lr0").history("val/acc").to_pandas()
     assert "pip install" in str(err.value) and "pandas" in str(err.value)
+
+
+def test_import_stays_light():
+    """`import seetrain` loads no part of the API; `seetrain.Api` over a logdir loads no DuckDB,
+    Arrow, NumPy or pandas until a frame or a query asks for them."""
+    from tests._child import run_python
+
+    code = ("import sys, seetrain; before = {m for m in ('seetrain.api', 'seetrain.query') if m in sys.modules}; "
+            "api = seetrain.Api(logdir='.'); api.runs(); "
+            "heavy = {m for m in ('duckdb', 'pyarrow', 'numpy', 'pandas', 'polars', 'seetrain.server') if m in sys.modules}; "
+            "print(sorted(before), sorted(heavy))")
+    res = run_python(["-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[] []"
