@@ -18,7 +18,7 @@ from .version import __version__
 
 __all__ = [
     "init", "log", "finish", "alert", "config", "Run", "Image", "Audio", "Text", "Histogram",
-    "read_run", "list_runs", "get_run", "SeeTrainWarning", "SeeTrainError", "__version__",
+    "read_run", "list_runs", "get_run", "Api", "SeeTrainWarning", "SeeTrainError", "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,6 +118,7 @@ _LAZY = {
     "list_runs": ("rundir.reader", "list_runs"),
     "RunReader": ("rundir.reader", "RunReader"),
     "Config": ("run_config", "Config"),
+    "Api": ("api", "Api"),
     "sync_wandb": ("integration.bridges.wandb", "sync_wandb"),
     "sync_tensorboard": ("integration.bridges.tensorboard", "sync_tensorboard"),
     "sync_mlflow": ("integration.bridges.mlflow", "sync_mlflow"),
