@@ -28,7 +28,7 @@ RESUME="${MUTATION_RESUME:-0}"       # 1: reuse $MUTATION_DIR/<name>/ as it is (
 
 declare -A SOURCES TESTS
 SOURCES[records]="seetrain/rundir/records.py seetrain/rundir/writer.py"
-TESTS[records]="tests/core/test_records.py tests/core/test_write_faults.py tests/core/test_crash_safety.py tests/core/test_batched_codec.py"
+TESTS[records]="tests/core/test_records.py tests/core/test_write_faults.py tests/core/test_crash_safety.py tests/core/test_batched_codec.py tests/core/test_records_contract.py tests/core/test_value_edges.py"
 SOURCES[ingest]="seetrain/server/ingest.py"
 TESTS[ingest]="tests/server/test_ingest_batches.py tests/server/test_exactly_once_boundaries.py tests/server/test_hardening_ingest.py"
 SOURCES[series]="seetrain/server/series.py"
@@ -38,7 +38,7 @@ TESTS[auth]="tests/server/test_auth.py tests/server/test_hardening_http.py::test
 SOURCES[resilience]="seetrain/resilience.py"
 TESTS[resilience]="tests/core/test_resilience.py tests/core/test_breaker_consecutive.py tests/core/test_resilience_contract.py"
 SOURCES[lifecycle]="seetrain/lifecycle.py"
-TESTS[lifecycle]="tests/core/test_exits.py tests/core/test_exit_code_boundaries.py tests/core/test_fork.py"
+TESTS[lifecycle]="tests/core/test_exits.py tests/core/test_exit_code_boundaries.py tests/core/test_fork.py tests/core/test_lifecycle_contract.py"
 SOURCES[resume]="seetrain/train/resume.py"
 TESTS[resume]="tests/train/test_resume_liveness.py"
 ORDER=(ingest series auth resilience lifecycle resume records)
