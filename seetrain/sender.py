@@ -31,9 +31,14 @@ from .rundir.format import TAGGED_FIELD, has_non_finite, media_refs, run_uuid, t
 from .rundir.safe_open import LinkRefused, read_in_run
 from .transport import Client, ServerError, Transient
 
-__all__ = ["Client", "OnlineSender", "RunSync", "ServerError", "Transient", "run_uuid", "wire"]
+__all__ = ["Client", "OnlineSender", "RecordsRefused", "RunSync", "ServerError", "Transient", "run_uuid", "wire"]
 
 REFUSED_STATUSES = frozenset((400, 413, 422))  # the server refuses what a batch holds: a smaller one may pass
+
+
+class RecordsRefused(ServerError):
+    """The server refused some records for their content: they were left out, the rest was sent
+    (syncing again will not change the server's answer)."""
 
 
 def wire(records: List[Dict[str, Any]]) -> bytes:
@@ -199,8 +204,8 @@ class RunSync:
         self.finish_if_ended()
         if self.cursor.rejected > rejected and self.last_refusal is not None:
             exc = self.last_refusal
-            raise ServerError(exc.status, f"{self.cursor.rejected - rejected} record(s) of {self.run_dir} refused "
-                                          f"and left out ({self.cursor.rejected_reason}); the rest was sent")
+            raise RecordsRefused(exc.status, f"{self.cursor.rejected - rejected} record(s) of {self.run_dir} refused "
+                                             f"and left out ({self.cursor.rejected_reason}); the rest was sent")
         return total
 
 

@@ -52,7 +52,7 @@ def _emit(host: str, runs: List[Dict[str, Any]], failed: int) -> None:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from ..sender import Client, RunSync, ServerError, Transient
+    from ..sender import Client, RecordsRefused, RunSync, ServerError, Transient
 
     if not args.host:
         print("seetrain sync: no server given; pass --host http://HOST:PORT or set SEETRAIN_HOST", file=sys.stderr)
@@ -83,8 +83,9 @@ def _sync(args: argparse.Namespace) -> int:
                 break
             except ServerError as exc:
                 failed += 1
-                print(f"seetrain sync: {run_dir}: {exc}; the cursor stays where the server last acknowledged, "
-                      "run sync again", file=sys.stderr)
+                again = ("" if isinstance(exc, RecordsRefused)  # the same records would be refused again
+                         else "; the cursor stays where the server last acknowledged, run sync again")
+                print(f"seetrain sync: {run_dir}: {exc}{again}", file=sys.stderr)
                 status.append({"path": run_dir, "uuid": s.uuid, "sent": 0, "error": str(exc)})
                 continue
             except (OSError, ValueError) as exc:

@@ -157,3 +157,15 @@ def test_seetrain_sync_reports_a_refused_record_after_sending_the_rest(server, t
     assert err.value.status == 422 and "1 record(s)" in str(err.value), err.value
     run = api(server.url, f"/api/v1/runs/{meta['uuid']}")[1]
     assert run["records"] == 6 and run["last_seq"] == 6 and run["status"] == "success"
+
+
+def test_the_sync_command_does_not_advise_a_retry_that_cannot_help(server, tmp_path):
+    from tests._child import run_python
+
+    run_dir = str(tmp_path / "logs" / "p" / "bad")
+    write_run(run_dir, 2, extra=[{"seq": 2, "type": "metrics", "step": 2, "data": {"k" * 300: 1.0}}])
+    p = run_python(["-m", "seetrain.cli", "sync", run_dir, "--host", server.url], capture_output=True, text=True,
+                   timeout=120)
+    assert p.returncode != 0
+    assert "refused and left out" in p.stderr and "the rest was sent" in p.stderr
+    assert "run sync again" not in p.stderr  # the server would refuse the same record again
