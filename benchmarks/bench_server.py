@@ -150,7 +150,7 @@ def bench_executemany(run_dir: str, repeats: int) -> List[float]:
 
 
 def _series_of(r, key: str) -> tuple:
-    """(steps, times, values) of one scalar key of a :class:`seetrain.reader.RunReader`."""
+    """(steps, times, values) of one scalar key of a :class:`seetrain.rundir.reader.RunReader`."""
     s = r.scalars(key)
     return s.steps, s.times, s.values
 

@@ -6,6 +6,7 @@ import os
 from typing import Optional
 
 DEFAULT_LOGDIR = "./seetrain_logs"
+DEFAULT_LOGDIR_HELP = f"$SEETRAIN_LOGDIR or {DEFAULT_LOGDIR}"  # how command help names the default
 
 
 def default_logdir(logdir: Optional[str] = None) -> str:

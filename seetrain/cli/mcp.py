@@ -8,12 +8,14 @@ import argparse
 import os
 import sys
 
+from ..logdir import DEFAULT_LOGDIR_HELP
+
 DEFAULT_PORT = 8765
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("mcp", help="MCP server over runs for agents (stdio or --http; extra: mcp)",
-                       description="Serve the runs of LOGDIR (default $SEETRAIN_LOGDIR or ./seetrain_logs) or of "
+                       description=f"Serve the runs of LOGDIR (default {DEFAULT_LOGDIR_HELP}) or of "
                                    "a server (--host) to an MCP client: tools list_projects, list_runs, get_run, "
                                    "get_metric_history, compare_runs, query_sql, tail_console, get_events. "
                                    "Read-only. See docs/mcp.md.")

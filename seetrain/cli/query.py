@@ -7,14 +7,15 @@ import csv
 import os
 import sys
 
+from ..logdir import DEFAULT_LOGDIR_HELP
 from . import output
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("query", help="read-only SQL over runs: tables runs, config, summary, metrics, events, "
                                      "console, media (docs/query.md)",
-                       description="Run one SELECT over the runs of LOGDIR (default $SEETRAIN_LOGDIR or "
-                                   "./seetrain_logs) or of a server (--host). Example: seetrain query \"SELECT "
+                       description=f"Run one SELECT over the runs of LOGDIR (default {DEFAULT_LOGDIR_HELP}) "
+                                   "or of a server (--host). Example: seetrain query \"SELECT "
                                    "run, max(value) FROM metrics WHERE key='val/acc' GROUP BY run\"")
     p.add_argument("sql", help="one SELECT statement")
     p.add_argument("logdir", nargs="?", default=None, help="log directory (offline)")

@@ -15,6 +15,7 @@ import socket
 import sys
 from typing import Optional, Tuple
 
+from ..logdir import DEFAULT_LOGDIR_HELP
 from .server import add_http_options, http_settings, serve_until_interrupted, uvicorn_options
 
 DEFAULT_PORT = 5096  # beside `seetrain server`'s 5095, so both can run on one machine
@@ -25,7 +26,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                        description="Serve the SeeTrain dashboard for the run directories under LOGDIR; runs "
                                    "still training update live and new runs appear by themselves.")
     p.add_argument("logdir", nargs="?", default=None,
-                   help="folder of runs (default $SEETRAIN_LOGDIR or ./seetrain_logs)")
+                   help=f"folder of runs (default {DEFAULT_LOGDIR_HELP})")
     p.add_argument("--port", type=int, default=None,
                    help=f"port (default {DEFAULT_PORT}, or the next free one; 0 picks any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
