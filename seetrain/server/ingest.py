@@ -27,10 +27,11 @@ import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from ..rundir.format import STATUSES, media_kind, media_refs
 from . import series
 from .db.models import console, events, media, media_files, record_chunks, runs
-from .validate import (STATUSES, IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
-                       float_or_none, int_or_none, iter_refs, media_refs, no_nul, norm_uuid, num, validate_records)
+from .validate import (IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
+                       float_or_none, int_or_none, iter_refs, no_nul, norm_uuid, num, validate_records)
 
 __all__ = ["IngestError", "IngestResult", "Limits", "add_records", "finish_run", "ingest_records", "ingest_run",
            "store_media", "store_media_refs",
@@ -413,9 +414,9 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
                 for j, ref in enumerate(refs):
                     path = check_media_path(ref.get("path"), f"seq {r['seq']} key {k[:60]!r} media path")
                     media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=j, step=step,
-                                           type=str(ref.get("_type"))[:32], path=path, caption=caption_text(ref.get("caption")),
+                                           type=media_kind(ref)[:32], path=path, caption=caption_text(ref.get("caption")),
                                            meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
-                _bump(kinds, k, str(refs[0].get("_type"))[:16], len(refs), refs[-1], step)
+                _bump(kinds, k, media_kind(refs[0])[:16], len(refs), refs[-1], step)
     for k, (idx, vals) in per.items():
         ix = np.asarray(idx, dtype=np.int64)
         cols.setdefault(k, []).append((st[ix], tms[ix], np.asarray(vals, dtype="<f8"), None))

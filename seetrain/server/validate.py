@@ -9,7 +9,6 @@ from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ..rundir.format import NON_FINITE, RECORD_TYPES, infer_type, media_refs, norm_uuid as _norm
-from ..rundir.format import STATUSES  # noqa: F401 - the statuses ingest checks against
 
 MAX_JSON_DEPTH = 64        # objects/lists nested in one another, in a record's fields or a run's fields
 MAX_RECORD_KEYS = 10_000   # object keys in one record (all levels), or in one run body's fields
