@@ -87,6 +87,17 @@ class HttpMCP:
         self.proc.stderr.close()
 
 
+def run_async(fn: Any, *args: Any) -> Any:
+    """``anyio.run(fn, *args)`` on a thread of its own: the browser tests' Playwright (sync API) keeps
+    an event loop running on the main thread for the whole session, where a second loop cannot start."""
+    import concurrent.futures
+
+    import anyio
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, fn, *args).result()
+
+
 def answer(result: Any) -> Dict[str, Any]:
     """The JSON of a successful tool result (fails showing the error text otherwise)."""
     text = result.content[0].text

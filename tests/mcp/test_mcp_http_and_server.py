@@ -3,7 +3,6 @@ and `seetrain mcp --host URL --api-key K` against a real `seetrain server` (its 
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 import seetrain
@@ -11,7 +10,7 @@ from seetrain.sender import Client, RunSync
 from seetrain.mcp.server import TOOL_NAMES
 from tests.server.conftest import ServerProc
 
-from .conftest import HttpMCP, answer, error_text, http_session, stdio_session
+from .conftest import HttpMCP, answer, error_text, http_session, run_async, stdio_session
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def test_streamable_http_lists_tools_pages_runs_and_polls_alerts(http_mcp):
             assert "did you mean 'loss'" in error_text(await s.call_tool("get_metric_history",
                                                                          {"run": "lr0.1", "keys": "los"}))
 
-    anyio.run(go)
+    run_async(go)
 
 
 def test_against_a_server_with_an_api_key(tmp_path):
@@ -89,6 +88,6 @@ def test_against_a_server_with_an_api_key(tmp_path):
                 msg = error_text(await s.call_tool("list_projects", {}))
                 assert "401" in msg or "API key" in msg, msg
 
-        anyio.run(go)
+        run_async(go)
     finally:
         server.stop()

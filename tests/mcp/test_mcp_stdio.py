@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import anyio
 import pytest
 
 import seetrain
@@ -13,7 +12,7 @@ from seetrain.mcp.budget import CHARS_PER_TOKEN, DEFAULT_MAX_TOKENS
 from seetrain.mcp.server import TOOL_NAMES
 from tests._child import run_python
 
-from .conftest import MILLION, SPIKE_STEP, SPIKE_VALUE, answer, error_text, mcp_cmd, stdio_session
+from .conftest import MILLION, SPIKE_STEP, SPIKE_VALUE, answer, error_text, mcp_cmd, run_async, stdio_session
 
 
 def _runs(logdir, project):
@@ -78,7 +77,7 @@ def test_lists_every_tool_and_each_answers_what_the_runs_hold(mcp_logdir):
             polled = answer(await s.call_tool("get_events", {"run": "lr0.1", "after_seq": ev["next_after_seq"]}))
             assert [e["event"] for e in polled["events"]] == ["finish"]
 
-    anyio.run(go)
+    run_async(go)
 
 
 def test_million_points_within_the_token_budget_with_the_spike_kept(mcp_logdir):
@@ -96,7 +95,7 @@ def test_million_points_within_the_token_budget_with_the_spike_kept(mcp_logdir):
                 assert max(h["ymax"]) == SPIKE_VALUE
                 assert h["x"][0] == 0 and h["x"][-1] == MILLION - 1
 
-    anyio.run(go)
+    run_async(go)
 
 
 def test_paging_through_a_long_history_gives_every_point_once(mcp_logdir):
@@ -124,7 +123,7 @@ def test_paging_through_a_long_history_gives_every_point_once(mcp_logdir):
                     break
         return xs, ys, pages
 
-    xs, ys, pages = anyio.run(go)
+    xs, ys, pages = run_async(go)
     assert pages > 10
     assert xs == list(range(3000)) and ys == pytest.approx(list(loss.values))
 
@@ -157,7 +156,7 @@ def test_bad_arguments_are_tool_errors_and_the_session_goes_on(mcp_logdir):
                 assert expect in msg, (tool, args, msg)
             assert answer(await s.call_tool("get_run", {"run": "lr0.1"}))["run"]["name"] == "lr0.1"
 
-    anyio.run(go)
+    run_async(go)
 
 
 def test_writes_need_a_server_and_a_key(mcp_logdir):
@@ -175,6 +174,6 @@ def test_query_sql_is_left_out_where_sql_cannot_run(mcp_logdir):
     async def names(tools):
         return sorted(t.name for t in await build(tools).list_tools())
 
-    with_sql = anyio.run(names, Tools(Source(logdir=mcp_logdir), sql=True))
-    without = anyio.run(names, Tools(Source(logdir=mcp_logdir), sql=False))
+    with_sql = run_async(names, Tools(Source(logdir=mcp_logdir), sql=True))
+    without = run_async(names, Tools(Source(logdir=mcp_logdir), sql=False))
     assert "query_sql" in with_sql and sorted(set(with_sql) - set(without)) == ["query_sql"]
