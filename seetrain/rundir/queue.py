@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from itertools import repeat
 from time import time as _time
 from typing import Any, Deque, Dict, List, NamedTuple, Optional
 
@@ -51,7 +52,7 @@ class Counters(NamedTuple):
     next_step: int
 
 
-_as_item = Item._make  # a queued plain tuple (kind, seq, time, step, payload) as the Item it is
+_new = tuple.__new__  # _new(Item, plain): a queued plain tuple as the Item it is (half of Item._make's cost)
 
 
 class RecordQueue:
@@ -128,7 +129,7 @@ class RecordQueue:
                 taken = list(items)
                 self.items.extend(taken[limit:])  # still under the lock: nothing newer is queued yet
                 items = taken[:limit]
-        return list(map(_as_item, items))
+        return list(map(_new, repeat(Item, len(items)), items))
 
     def media_done(self, nbytes: int) -> None:
         """The media writer wrote (or gave up on) media holding ``nbytes``."""
