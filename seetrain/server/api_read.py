@@ -162,18 +162,17 @@ def _mark_nonfinite(d: Dict) -> None:
 def get_series(request: Request, run: List[str] = Query(...), key: List[str] = Query(...),
                x: str = Query("step", pattern="^(step|time)$"), start: Optional[float] = None,
                end: Optional[float] = None, points: int = Query(1000, ge=0, le=100_000), full: bool = False,
-               after: Optional[float] = None, p: Principal = Depends(principal)):
-    """Series of every (key, run) pair, key by key then run by run, downsampled to ``points`` each."""
+               after: Optional[float] = None, band: bool = True, p: Principal = Depends(principal)):
+    """Series of every (key, run) pair, key by key then run by run, downsampled to ``points`` each;
+    ``band=false`` leaves out each point's bucket band ``ymin``/``ymax`` (charts of several runs)."""
     store: Store = request.app.state.store
     asked = len(run) * len(key)
     if asked > MAX_SERIES:
         raise HTTPException(422, f"{len(run)} runs x {len(key)} keys = {asked} series in one request; at most "
                                  f"{MAX_SERIES}: ask for fewer keys (or runs) per request")
-    out = []
     with store.read() as conn:  # one connection for the read checks and every series
         uuids = [readable_run(p, queries.get_run(conn, norm_uuid(u)), norm_uuid(u))["uuid"] for u in run]
-        for k in key:
-            out.extend(series.query(conn, uuids, k, x, start, end, 0 if full else points, after))
+        out = series.query_keys(conn, uuids, key, x, start, end, 0 if full else points, after, band)
     for d in out:
         _mark_nonfinite(d)
     return JSONResponse({"series": out})

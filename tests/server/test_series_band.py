@@ -51,3 +51,21 @@ def test_band_when_bucket_extremes_alternate():
     within = x % 10
     y = np.where(b % 2 == 0, within, 9 - within) + 1000.0 * b
     _check_band(x, y, 32, lambda xs: (np.asarray(xs) // 10).astype(int))
+
+
+def test_both_bucket_methods_pick_the_first_extreme_of_each_bucket():
+    """Long buckets use a loop, short ones whole-array passes: on ties, +/-Inf and buckets of one
+    point both give, per bucket, the first index of the minimum and of the maximum."""
+    from seetrain.server.series import bucket_extremes
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 300))
+        y = rng.integers(0, 4, n).astype("f8")
+        y[rng.integers(0, n, 2)] = [np.inf, -np.inf]
+        bounds = np.unique(np.concatenate(([0], rng.integers(0, n, int(rng.integers(0, 40))), [n])))
+        want_min = [a + int(y[a:b].argmin()) for a, b in zip(bounds[:-1], bounds[1:])]
+        want_max = [a + int(y[a:b].argmax()) for a, b in zip(bounds[:-1], bounds[1:])]
+        for loop in (True, False):
+            amin, amax = bucket_extremes(y, y, bounds, loop=loop)
+            assert amin.tolist() == want_min and amax.tolist() == want_max

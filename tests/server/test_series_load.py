@@ -21,6 +21,26 @@ def store(tmp_path):
     return create_app(Settings(db=str(tmp_path / "s.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, tmp_path):
+    """A store on SQLite, and one on PostgreSQL (whose rows stream through a server-side cursor)."""
+    from seetrain.server.app import create_app
+    from seetrain.server.settings import Settings
+
+    db = str(tmp_path / "s.db")
+    if request.param == "postgres":
+        import psycopg
+
+        pg_url = request.getfixturevalue("pg_url")
+        name = "t" + _uuid.uuid4().hex[:12]
+        with psycopg.connect(pg_url + "/postgres", autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        db = f"{pg_url}/{name}"
+    st = create_app(Settings(db=db, blobs=str(tmp_path / "b"), api_key="")).state.store
+    yield st
+    st.engine.dispose()
+
+
 def _ingest(store, uuid: str, steps, first_seq: int, value=lambda s: s / 10, time=lambda s: 1000.0 + 2 * s):
     from seetrain.server.ingest import ingest_run
 
@@ -136,6 +156,39 @@ def test_query_answers_each_run_with_total_last_x_and_points_after(store):
         assert after["x"].tolist() == [97.0, 98.0, 99.0] and after["total"] == 3 and after["last_x"] == 99.0
         ranged = series.query(conn, [a], "loss", x="time", start=1010.0, end=1014.0, points=0)[0]
         assert ranged["x"].tolist() == [1010.0, 1012.0, 1014.0] and ranged["y"].tolist() == [0.5, 0.6, 0.7]
+
+
+def test_many_runs_and_keys_at_once_equal_each_series_alone(any_store, monkeypatch):
+    """A compare page asks for every (key, run) pair in one go: key by key then run by run, as asked
+    (a repeated run and a run without the key included), each exactly what its own load gives,
+    even when the runs and keys span several statements."""
+    runs = [_uuid.uuid4().hex for _ in range(5)]
+    for i, u in enumerate(runs[:4]):
+        _ingest(any_store, u, range(0, 40 + 10 * i), 0, value=lambda s, i=i: 50.0 if s == 33 else (s % 7) * (i + 1))
+        _ingest(any_store, u, range(100, 90, -1), 100)  # a later chunk with its steps descending
+    monkeypatch.setattr(series, "IN_BATCH", 2)
+    asked = [runs[2], runs[0], runs[4], runs[0], runs[1], runs[3]]
+    with any_store.read() as conn:
+        out = series.query_keys(conn, asked, ["loss", "nokey"], points=16)
+        for d, (k, u) in zip(out, [(k, u) for k in ("loss", "nokey") for u in asked]):
+            assert (d["key"], d["run"]) == (k, u)
+            xs, ys = series.load(conn, u, k)
+            alone = downsample(xs, ys, 16)
+            for f in ("x", "y", "ymin", "ymax"):
+                assert d[f].tolist() == alone[f].tolist(), (k, u, f)
+            assert d["total"] == xs.size and d["downsampled"] == alone["downsampled"]
+        assert len(out) == 12 and [d["total"] for d in out[:6]] == [70, 50, 0, 50, 60, 80]
+        assert all(50.0 in d["y"].tolist() for d in out[:6] if d["total"])  # the spike of every run kept
+
+
+def test_band_false_leaves_out_ymin_ymax_and_keeps_the_same_points(store):
+    a = _uuid.uuid4().hex
+    _ingest(store, a, range(0, 200), 0, value=lambda s: 9.0 if s == 150 else s / 100)
+    with store.read() as conn:
+        banded = series.query(conn, [a], "loss", points=20)[0]
+        bare = series.query(conn, [a], "loss", points=20, band=False)[0]
+    assert "ymin" in banded and "ymin" not in bare and "ymax" not in bare
+    assert bare["x"].tolist() == banded["x"].tolist() and 9.0 in bare["y"].tolist() and bare["downsampled"]
 
 
 def test_steps_out_of_order_inside_one_batch_come_back_sorted(store):

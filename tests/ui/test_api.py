@@ -133,6 +133,9 @@ def test_series_points_last_value_cursor_range_and_runs(ui):
     small = ui.get("/series", run=u1, key="train/loss", points=40)["series"][0]
     assert small["downsampled"] and len(small["x"]) <= 40 and small["x"][0] == 0 and small["x"][-1] == 119
     assert max(small["ymax"]) == pytest.approx(max(s["y"]))
+    bare = ui.get("/series", run=[u0, u1], key="train/loss", points=40, band=0)["series"]  # a chart of several runs
+    assert [b["run"] for b in bare] == [u0, u1] and all("ymin" not in b and "ymax" not in b for b in bare)
+    assert bare[1]["x"] == small["x"] and bare[1]["y"] == small["y"]
 
 
 def test_export_csv_and_jsonl(ui, demo_logdir):

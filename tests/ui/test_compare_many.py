@@ -33,6 +33,7 @@ def test_compare_of_60_runs_one_request_shared_legend_distinct_colours(page, wid
         assert page.chart(k)["runs"] == "60"
     series_calls = [u for u in page.requests if "/api/v1/series" in u or "/api/v1/ui/series" in u]
     assert len(series_calls) == 1, series_calls[:3]
+    assert "band=0" in series_calls[0]  # 60 lines draw no min/max band: the answer leaves it out
     # no 60-entry legend under every chart: one shared legend names each run once
     per_chart = pg.eval_on_selector_all(".chart .u-legend", "ls => ls.filter(l => l.offsetParent !== null).length")
     assert per_chart == 0

@@ -112,7 +112,8 @@ export class ChartGrid {
   async loadBatch(charts, sx, range) {
     try {
       const keys = [...new Set(charts.flatMap((c) => c.keys))];
-      const q = {run: this.runs.map((r) => r.uuid), key: keys, x: sx, points: Math.min(...charts.map((c) => c.points()))};
+      const q = {run: this.runs.map((r) => r.uuid), key: keys, x: sx, points: Math.min(...charts.map((c) => c.points())),
+        band: charts.some((c) => c.banded()) ? 1 : 0};
       if (range) [q.start, q.end] = range;
       const ans = await get("/series", q);
       const byKey = new Map();
@@ -163,7 +164,8 @@ export class ChartGrid {
       work.push((async () => {
         const keyList = [...new Set(g.charts.flatMap((c) => c.keys))];
         const ans = await get("/series", {run: this.runs.map((r) => r.uuid), key: keyList, x: sx,
-          points: Math.min(...g.charts.map((c) => c.points())), after: Number.isFinite(g.after) ? g.after : null});
+          points: Math.min(...g.charts.map((c) => c.points())), after: Number.isFinite(g.after) ? g.after : null,
+          band: g.charts.some((c) => c.banded()) ? 1 : 0});
         const byKey = new Map();
         for (const s of ans.series) { if (!byKey.has(s.key)) byKey.set(s.key, []); byKey.get(s.key).push(s); }
         await Promise.all(g.charts.map((c) => (c.append(c.keys.flatMap((k) => byKey.get(k) || [])).refetch ? c.load() : null)));

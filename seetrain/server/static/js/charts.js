@@ -81,9 +81,12 @@ export class MetricChart {
     return this.runs.length <= 4 ? full : Math.max(150, Math.round(full * 4 / this.runs.length));
   }
 
+  /** Whether this chart draws the min/max band (one run, one key): otherwise the server leaves it out. */
+  banded() { return this.runs.length === 1 && !this.panel; }
+
   /** The /series query for this chart (several keys and runs in one request). */
   query(extra = {}) {
-    const q = {run: this.runs.map((r) => r.uuid), key: this.keys, x: serverX(this.mode()), points: this.points()};
+    const q = {run: this.runs.map((r) => r.uuid), key: this.keys, x: serverX(this.mode()), points: this.points(), band: this.banded() ? 1 : 0};
     if (this.zoom && this.mode() !== "relative") [q.start, q.end] = this.zoom;
     return Object.assign(q, extra);
   }
@@ -93,7 +96,7 @@ export class MetricChart {
     if (this.zoom && this.mode() === "relative") {  // each run's own origin: one request per run
       const ans = await Promise.all(this.runs.map((r) => {
         const [lo, hi] = this.toServer(r, this.zoom);
-        return get("/series", {run: r.uuid, key: this.keys, x: "time", points: this.points(), start: lo, end: hi});
+        return get("/series", {run: r.uuid, key: this.keys, x: "time", points: this.points(), start: lo, end: hi, band: this.banded() ? 1 : 0});
       }));
       ans.forEach((a) => { for (const s of a.series) this.data.set(`${s.run}|${s.key}`, s); });
     } else {
@@ -118,7 +121,8 @@ export class MetricChart {
       const from = cur.last_x == null ? 0 : a.x.findIndex((x) => x > cur.last_x);
       if (from < 0 || !a.x.length) continue;
       const n0 = cur.x.length;
-      for (const f of ["x", "y", "ymin", "ymax"]) cur[f] = cur[f].concat(a[f].slice(from));
+      for (const f of ["x", "y"]) cur[f] = cur[f].concat(a[f].slice(from));
+      for (const f of ["ymin", "ymax"]) cur[f] = cur[f] && a[f] ? cur[f].concat(a[f].slice(from)) : undefined;  // band only if both had it
       cur.nonfinite = (cur.nonfinite || []).concat((a.nonfinite || []).filter((m) => m.i >= from).map((m) => ({i: m.i - from + n0, value: m.value})));
       cur.total += a.x.length - from;
       cur.last_x = a.last_x;
@@ -162,7 +166,7 @@ export class MetricChart {
     const xfmt = (v) => (v == null ? "" : mode === "time" ? new Date(v * 1000).toLocaleString() : mode === "relative" ? fmtDuration(v) : fmtNum(v));
     const series = [{label: X_LABEL[mode], value: (u, v) => xfmt(v)}];
     const bands = [], names = [null];
-    const banded = this.runs.length === 1 && !this.panel;
+    const banded = this.banded();
     let n = 0;
     this.runs.forEach((r, ri) => this.keys.forEach((k, ki) => {
       const d = this.data.get(`${r.uuid}|${k}`);
@@ -184,7 +188,7 @@ export class MetricChart {
       cols.push(fix(smooth(d.y, w)));
       series.push({label: name, stroke: color, width: 1.5, spanGaps: false, value});
       names.push(name);
-      if (d.downsampled && banded) {
+      if (d.downsampled && banded && d.ymin && d.ymax) {
         cols.push(fix(d.ymin), fix(d.ymax));
         const lo = series.length, hi = series.length + 1;
         series.push({label: "min", stroke: color + "30", width: 0.5, spanGaps: false, points: {show: false}, value: (u, v) => fmtNum(v)},
@@ -280,7 +284,7 @@ export class MetricChart {
     if (!first) return;
     const n = first.x.length, last = n ? first.y[n - 1] : null;
     let max = -Infinity;
-    for (const arr of [first.y, first.ymax]) for (const v of arr) if (v != null && v > max) max = v;
+    for (const arr of [first.y, first.ymax || []]) for (const v of arr) if (v != null && v > max) max = v;
     Object.assign(this.el.dataset, {runs: new Set([...this.data.keys()].map((k) => k.split("|")[0])).size, points: n, total: first.total,
       last: last == null ? "" : last, max: Number.isFinite(max) ? max : "", downsampled: first.downsampled ? "1" : "0", zoomed: this.zoom ? "1" : "0"});
     const sys = this.mode() !== this.view.xMode ? " · x: elapsed time (system metrics have no step)" : "";
