@@ -8,4 +8,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[all,dev]"
+# the MCP server's SDK on its own (pyproject.toml says why it is not in `all`): pip then says that zhipuai
+# pins pyjwt<2.9; expected, zhipuai works with the newer pyjwt
+.venv/bin/python -m pip install -q -e ".[mcp]"
 .venv/bin/python -c "import torch, seetrain; print('installed seetrain', seetrain.__version__, 'with torch', torch.__version__)"
