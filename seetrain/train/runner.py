@@ -21,9 +21,11 @@ def plan(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()):
     from .user_code import restore
 
     restore(config.get("imports"))  # the user's modules a run recorded (--import), before any lookup
+    task = get_task(config["task"])
+    data = task.load_data(config)  # framework-free: data errors (a batch larger than the data) before the imports
     backend = get_backend(config["trainer"]["backend"])
     backend.check(config)
-    job: Job = get_task(config["task"]).prepare(config, backend.MODEL_BACKEND)
+    job: Job = task.prepare(config, backend.MODEL_BACKEND, data)
     job.hooks.extend(hooks)
     model = backend.build_model(job)
     return backend, job, model

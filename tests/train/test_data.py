@@ -106,3 +106,13 @@ def test_weighted_mixing_draws_by_weight(data_server, tmp_path):
     with pytest.raises(TrainConfigError, match="different image shapes"):
         build_data(_data_cfg(["data=mix", "data.image_size=null", "data.channels=null",
                               "data.sources=[digits, {name: synthetic, num_samples: 64}]"]), seed=0)
+
+
+def test_digits_are_scikit_learns_load_digits_without_importing_it():
+    """data=digits reads the CSV file scikit-learn ships (no SciPy/pandas import): the same images and labels."""
+    from seetrain.train.data.builtin import digits_arrays
+
+    images, target = digits_arrays()
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    ds = sklearn_datasets.load_digits()
+    assert np.array_equal(images, ds.images) and np.array_equal(target, ds.target)

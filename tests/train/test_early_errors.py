@@ -89,6 +89,22 @@ def test_path_errors_come_before_any_framework_import_and_leave_no_run(case, tmp
     assert not logs.exists()                                # no run was created (none left marked crashed)
 
 
+def test_a_batch_larger_than_the_training_set_is_told_before_any_framework_import_and_leaves_no_run(tmp_path):
+    """The data is built (and sized) before the backend and the model are loaded: a batch size larger
+    than the training set needs the data, not torch, lightning or paddle."""
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    logs = tmp_path / "logs"
+    res = run_python([str(script)] + FAST + ["data=digits", "data.batch_size=5000"], capture_output=True, text=True,
+                     timeout=120, cwd=tmp_path, env={**os.environ, "SEETRAIN_LOGDIR": str(logs)})
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["rc"] == 2, res.stderr
+    assert "data.batch_size=5000 is larger than the training set" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert out["heavy"] == [], out  # nor scikit-learn: data=digits reads the CSV file it ships
+    assert not logs.exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("paddle") is None, reason="PaddlePaddle is not installed")
 def test_a_model_of_the_other_backend_names_the_real_backend(capsys):
     assert train_main(FAST + ["trainer.backend=paddle", "model=small_cnn", "model.name=apt_lm", "model.width=8"]) == 2

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+import os
+from typing import Tuple
+
 import numpy as np
 
 from ..registry import DATASETS
 from .arrays import RawData
 
 
-@DATASETS.register("digits")
-def digits() -> RawData:
-    """1,797 8x8 grey images of the digits 0-9 (values 0-16 scaled to 0-255); no test split."""
+def digits_arrays() -> Tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as ``load_digits`` gives them (images 0-16, targets), read straight from the
+    CSV file scikit-learn ships: importing scikit-learn (SciPy, pandas) costs seconds, the file a few ms."""
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "digits.csv.gz") if spec and spec.origin else ""
+    if os.path.isfile(path):
+        with gzip.open(path, "rt") as f:
+            data = np.loadtxt(f, delimiter=",")
+        return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
     from seetrain.lazy import require
 
     ds = require("sklearn.datasets", "train", "the digits dataset").load_digits()
-    images = np.round(ds.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    return RawData(train=(images, ds.target.astype(np.int64)), num_classes=10, classes=[str(i) for i in range(10)])
+    return ds.images, ds.target.astype(np.int64)
+
+
+@DATASETS.register("digits")
+def digits() -> RawData:
+    """1,797 8x8 grey images of the digits 0-9 (values 0-16 scaled to 0-255); no test split."""
+    images, target = digits_arrays()
+    images = np.round(images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    return RawData(train=(images, target), num_classes=10, classes=[str(i) for i in range(10)])
 
 
 @DATASETS.register("synthetic")

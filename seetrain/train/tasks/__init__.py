@@ -1,6 +1,9 @@
 """Tasks: how a config becomes a :class:`~seetrain.train.job.Job` (data built, model checked).
 
-A task is a module with ``prepare(config, model_backend) -> Job``; backends say which tasks they train.
+A task is a module with ``load_data(config)`` (the train/val sets, built and sized; framework-free, so
+a data error such as a batch larger than the training set comes before any framework is imported) and
+``prepare(config, model_backend, data) -> Job`` (the model checked against that data); backends say
+which tasks they train.
 """
 
 from __future__ import annotations

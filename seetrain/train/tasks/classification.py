@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-from ..data import build_data
+from ..data import DataBundle, build_data
 from ..errors import TrainConfigError, did_you_mean
 from ..job import Job
 from ..registry import MODELS
@@ -56,10 +56,14 @@ def from_data(entry, shape: Tuple[int, ...], num_classes: int) -> Dict[str, Any]
     return {k: v for k, v in given.items() if k in params}
 
 
-def prepare(config: Dict[str, Any], model_backend: str) -> Job:
+def load_data(config: Dict[str, Any]) -> DataBundle:
+    """The train/val sets, built and sized (framework-free: called before the backend is imported)."""
+    return build_data(config["data"], seed=int(config["seed"]))
+
+
+def prepare(config: Dict[str, Any], model_backend: str, data: DataBundle) -> Job:
     mcfg = config["model"]
     entry, kwargs = model_arguments(mcfg, model_backend)
-    data = build_data(config["data"], seed=int(config["seed"]))
     nc = mcfg.get("num_classes")
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
         raise TrainConfigError(f"model.num_classes must be a positive whole number or null (from the data), got {nc!r}",

@@ -6,7 +6,7 @@ built from APT's public API (:mod:`seetrain.apt.model`, :mod:`seetrain.apt.data`
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -44,20 +44,20 @@ class TokenSet:
         return x, x.copy()
 
 
-def prepare(config: Dict[str, Any], model_backend: str) -> Job:
+class TextData(NamedTuple):
+    """The token windows a language model trains and validates on."""
+
+    train: TokenSet
+    val: TokenSet
+    info: Dict[str, Any]
+
+
+def load_data(config: Dict[str, Any]) -> TextData:
+    """The corpus, tokenised and cut into windows, and sized against the batch (framework-free: called
+    before the backend is imported)."""
     from seetrain.apt.data import ByteTokenizer, load_corpus, split_ids
 
-    from ..models.apt_lm import apt_fields
-
     mcfg, dcfg = dict(config["model"]), dict(config["data"])
-    entry = MODELS.get(str(mcfg.pop("name")), model_backend)
-    if entry.info.get("task") != "language_model":
-        raise TrainConfigError(f"model {entry.name!r} is not a language model; task=language_model takes model=apt_vft_tiny "
-                               "or another apt_lm config", key="model.name")
-    fields = apt_fields()
-    for k in mcfg:
-        if k not in fields and k not in ("pretrained", "pretrained_md5", "num_classes"):
-            raise TrainConfigError(f"unknown key model.{k} for model 'apt_lm'{did_you_mean(k, fields)}", key=f"model.{k}")
     for k in dcfg:
         if k not in DATA_KEYS:
             raise TrainConfigError(f"unknown key data.{k} for the language-model data{did_you_mean(k, DATA_KEYS)} "
@@ -83,9 +83,25 @@ def prepare(config: Dict[str, Any], model_backend: str) -> Job:
         if bs > len(s):
             raise TrainConfigError(f"data.batch_size={bs} is larger than the {name} set ({len(s)} windows of "
                                    f"{seq_len} tokens); use a smaller batch or more text", key="data.batch_size")
+    return TextData(train, val, {"train_tokens": len(train_ids), "val_tokens": len(val_ids),
+                                 "tokens_per_batch": bs * seq_len})
+
+
+def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
+    from ..models.apt_lm import apt_fields
+
+    mcfg, dcfg = dict(config["model"]), dict(config["data"])
+    entry = MODELS.get(str(mcfg.pop("name")), model_backend)
+    if entry.info.get("task") != "language_model":
+        raise TrainConfigError(f"model {entry.name!r} is not a language model; task=language_model takes model=apt_vft_tiny "
+                               "or another apt_lm config", key="model.name")
+    fields = apt_fields()
+    for k in mcfg:
+        if k not in fields and k not in ("pretrained", "pretrained_md5", "num_classes"):
+            raise TrainConfigError(f"unknown key model.{k} for model 'apt_lm'{did_you_mean(k, fields)}", key=f"model.{k}")
     kwargs = {k: v for k, v in mcfg.items() if k in fields}
-    return Job(config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=train, val=val,
-               batch_size=bs, num_workers=int(dcfg.get("num_workers") or 0), metric="val/loss", mode="min",
-               pretrained=mcfg.get("pretrained", False), pretrained_md5=mcfg.get("pretrained_md5"),
-               info={"train_tokens": len(train_ids), "val_tokens": len(val_ids), "tokens_per_batch": bs * seq_len},
+    return Job(config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=data.train,
+               val=data.val, batch_size=int(dcfg.get("batch_size", 16)), num_workers=int(dcfg.get("num_workers") or 0),
+               metric="val/loss", mode="min", pretrained=mcfg.get("pretrained", False),
+               pretrained_md5=mcfg.get("pretrained_md5"), info=dict(data.info),
                run_name=f"apt_lm-{mcfg.get('type', 'apt')}")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from ..data import build_data
+from ..data import DataBundle, build_data
 from ..errors import TrainConfigError
 from ..job import Job
 from .classification import from_data, model_arguments
 
 
-def prepare(config: Dict[str, Any], model_backend: str) -> Job:
+def load_data(config: Dict[str, Any]) -> DataBundle:
+    """The table's train/val sets, built and sized (framework-free: called before the backend is imported)."""
+    return build_data(config["data"], seed=int(config["seed"]), task="regression")
+
+
+def prepare(config: Dict[str, Any], model_backend: str, data: DataBundle) -> Job:
     mcfg = config["model"]
     entry, kwargs = model_arguments(mcfg, model_backend)
-    data = build_data(config["data"], seed=int(config["seed"]), task="regression")
     if mcfg.get("num_classes") not in (None, 1):
         raise TrainConfigError(f"task=regression predicts one value; model.num_classes must be null or 1, got "
                                f"{mcfg.get('num_classes')!r}", key="model.num_classes")
