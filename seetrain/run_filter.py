@@ -29,7 +29,7 @@ OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in")
 ORDERING = ("<", "<=", ">", ">=")
 RUN_FIELDS = ("status", "tag", "name", "id")  # everything else is a config or summary key
 _STOP = set(" \t\r\n=!<>(),\"'")
-_MISSING = object()
+MISSING = object()  # what lookup() gives for an absent key
 
 
 class FilterError(ValueError):
@@ -215,17 +215,17 @@ def parse(text: str) -> Filter:
 
 def lookup(obj: Any, key: str) -> Any:
     """The value at ``key`` in a config/summary dict: the literal key first, else the dotted path
-    through nested dicts; ``_MISSING`` when absent."""
+    through nested dicts; ``MISSING`` when absent."""
     if not isinstance(obj, dict):
-        return _MISSING
+        return MISSING
     if key in obj:
         return obj[key]
     if "." not in key:
-        return _MISSING
+        return MISSING
     cur: Any = obj
     for part in key.split("."):
         if not isinstance(cur, dict) or part not in cur:
-            return _MISSING
+            return MISSING
         cur = cur[part]
     return cur
 
@@ -249,7 +249,7 @@ _CMP: Dict[str, Callable[[Any, Any], bool]] = {"<": operator.lt, "<=": operator.
 
 
 def _json_equal(v: Any, lit: Literal) -> bool:
-    if v is _MISSING:
+    if v is MISSING:
         return False
     if lit.number is not None and _is_number(v) and float(v) == lit.number:
         return True
@@ -277,7 +277,7 @@ def _holds(cond: Condition, run: Dict[str, Any]) -> bool:
         lit = cond.values[0]
         if lit.number is not None:
             return _is_number(v) and _CMP[op](float(v), lit.number)
-        return v is not _MISSING and not _is_number(v) and _text(v) is not None and _CMP[op](_text(v), lit.text)
+        return v is not MISSING and not _is_number(v) and _text(v) is not None and _CMP[op](_text(v), lit.text)
     return any(_json_equal(v, lit) for lit in cond.values) != negate
 
 

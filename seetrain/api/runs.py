@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from ..run_filter import MISSING, lookup
 from .frames import records_to_columns, to_pandas, to_polars
 from .history import History, KeySeries, make_series
 
@@ -129,28 +130,12 @@ class RunList(List[Run]):
         return to_polars(records_to_columns(self.rows()))
 
 
-_MISSING = object()
-
-
 def untag(d: Any) -> Dict[str, Any]:
     """A summary with the record format's NaN/infinity tags (``"NaN"``, ``"Infinity"``) as floats:
     how run.json and the server store it, turned into what the reader gives."""
     from ..rundir.format import untag_values
 
     return untag_values(d)
-
-
-def lookup(d: Dict[str, Any], key: str) -> Any:
-    """``d[key]`` when the key exists as written, else the dotted path into nested dicts (as the
-    server and the dashboard read ``config.KEY``); ``_MISSING`` when neither exists."""
-    if key in d:
-        return d[key]
-    cur: Any = d
-    for part in key.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return _MISSING
-        cur = cur[part]
-    return cur
 
 
 def sort_key_fn(sort: str) -> Callable[[Any], Any]:
@@ -166,14 +151,14 @@ def sort_key_fn(sort: str) -> Callable[[Any], Any]:
     elif field in SORTABLE:
         def get(item: Any) -> Any:
             v = item[0].get(field)
-            return _MISSING if v is None else v
+            return MISSING if v is None else v
     else:
         raise ValueError(f"sort={sort!r}: sort by one of {list(SORTABLE)}, config.KEY or summary.KEY "
                          "(prefix '-' for descending)")
 
     def order(item: Any) -> Any:
         v = get(item)
-        if v is _MISSING or v is None:
+        if v is MISSING or v is None:
             return (2, 0)
         if isinstance(v, bool):
             v = int(v)

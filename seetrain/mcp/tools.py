@@ -13,6 +13,7 @@ import importlib.util
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..api.runs import FIELDS, RunList
+from ..run_filter import MISSING, lookup
 from .budget import (DEFAULT_MAX_TOKENS, MIN_TOKENS, ToolInputError, chars_for, decode_cursor, dumps,
                      encode_cursor, tag_nonfinite, take_fitting)
 from .source import Source
@@ -23,7 +24,6 @@ ENVELOPE = 600  # characters kept free for the fields around a list
 LOWER_IS_BETTER = ("loss", "err", "error", "perplexity", "ppl", "mse", "mae", "rmse", "wer", "cer", "nll",
                    "distance", "latency", "time")
 
-_MISSING = object()
 
 
 def _flat(d: Any, prefix: str = "", out: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -36,18 +36,6 @@ def _flat(d: Any, prefix: str = "", out: Optional[Dict[str, Any]] = None) -> Dic
             else:
                 out[name] = v
     return out
-
-
-def _lookup(d: Dict[str, Any], key: str) -> Any:
-    """``d[key]``, else the dotted path into nested dicts (as ``config.KEY`` reads), else None."""
-    if key in d:
-        return d[key]
-    cur: Any = d
-    for part in key.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
 
 
 def _time_arg(since: Union[float, int, str, None]) -> Optional[float]:
@@ -171,7 +159,8 @@ class Tools:
                 out[f] = summary
             elif f.startswith(("config.", "summary.")):
                 section, name = f.split(".", 1)
-                out[f] = _lookup(config if section == "config" else summary, name)
+                v = lookup(config if section == "config" else summary, name)
+                out[f] = None if v is MISSING else v
             else:
                 out[f] = row.get(f)
         return tag_nonfinite(out)
@@ -310,11 +299,11 @@ class Tools:
         all_keys = sorted(set().union(*flat))
         differ, same = {}, {}
         for k in all_keys:
-            vals = [f.get(k, _MISSING) for f in flat]
-            if all(v is not _MISSING for v in vals) and all(dumps(v) == dumps(vals[0]) for v in vals):
+            vals = [f.get(k, MISSING) for f in flat]
+            if all(v is not MISSING for v in vals) and all(dumps(v) == dumps(vals[0]) for v in vals):
                 same[k] = vals[0]
             else:
-                differ[k] = {lab: (None if v is _MISSING else v) for lab, v in zip(labels, vals)}
+                differ[k] = {lab: (None if v is MISSING else v) for lab, v in zip(labels, vals)}
         if keys is None:
             common = set.intersection(*scalar.values())
             names = sorted(k for k in common if not k.startswith("sys/"))[:30]
