@@ -16,7 +16,7 @@ from typing import Any, Deque, Dict, List, NamedTuple, Optional, Protocol, Set
 from ..media import MediaInputError
 from .format import media_ref
 from .queue import Item, RecordQueue
-from .files import RecordFile
+from .files import RecordFile, fsync_dir
 
 
 class Written(NamedTuple):
@@ -183,14 +183,6 @@ class MediaWriter(threading.Thread):
                 os.close(fd)
             dirs.add(os.path.dirname(path))
         for d in sorted(dirs, key=len, reverse=True):
-            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(d)
         if files:
-            fd = os.open(os.path.join(self.owner.run_dir, "media"), os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(os.path.join(self.owner.run_dir, "media"))
