@@ -15,6 +15,34 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 TAIL_BYTES = 256 << 10  # bytes read from the end of records.jsonl to resume (grows only for huge lines)
 
 
+class WriterLog(NamedTuple):
+    """One writer's log in a run directory (format 3, see :mod:`.format`)."""
+    label: str         # PRIMARY_WRITER ("") for the run directory's own records.jsonl
+    folder: str        # where its records.jsonl (and, for a non-primary writer, writer.json) lie
+    records_path: str
+
+
+def writer_logs(run_dir: str) -> List[WriterLog]:
+    """Every writer's log of a run directory: the primary's (when ``records.jsonl`` exists) first,
+    then ``writers/<label>/`` in label order (those with a valid label and a ``records.jsonl``)."""
+    from .format import PRIMARY_WRITER, WRITERS_DIR, valid_writer_label
+
+    out: List[WriterLog] = []
+    own = os.path.join(run_dir, "records.jsonl")
+    if os.path.exists(own):
+        out.append(WriterLog(PRIMARY_WRITER, run_dir, own))
+    try:
+        labels = sorted(os.listdir(os.path.join(run_dir, WRITERS_DIR)))
+    except OSError:
+        return out
+    for label in labels:
+        folder = os.path.join(run_dir, WRITERS_DIR, label)
+        path = os.path.join(folder, "records.jsonl")
+        if valid_writer_label(label) and os.path.exists(path):
+            out.append(WriterLog(label, folder, path))
+    return out
+
+
 class RunLockedError(RuntimeError):
     """Another live process is writing this run."""
 

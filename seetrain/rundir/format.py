@@ -104,6 +104,25 @@ def media_kind(ref: Mapping[str, Any]) -> str:
     return str(ref.get(MEDIA_TYPE))
 
 
+# --- writers (format 3: shared runs, issue 23) --------------------------------------------------
+# A run may be written by many processes. Each writer owns one append-only log with its own gap-free
+# seqs. The primary writer's log is the run directory's own ``records.jsonl`` (so a one-writer run
+# is laid out as in format 2); every other writer's is ``writers/<label>/records.jsonl``, beside
+# its ``writers/<label>/writer.json`` (label, rank, host, pid, status, exit code, heartbeat).
+WRITERS_DIR = "writers"
+WRITER_META = "writer.json"
+PRIMARY_WRITER = ""  # the primary writer's label where a (run, writer, seq) key is stored
+WRITER_LABEL_MAX = 64
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def valid_writer_label(label: Any) -> bool:
+    """Whether ``label`` can name a writer (and its folder): 1..64 of ``A-Z a-z 0-9 . _ -``, not
+    starting with a dot."""
+    return (type(label) is str and 0 < len(label) <= WRITER_LABEL_MAX and not label.startswith(".")
+            and all(c in _LABEL_CHARS for c in label))
+
+
 # --- uuids ---------------------------------------------------------------------------------------
 def norm_uuid(value: Any) -> str:
     """A uuid as stored: 32 lower-case hex digits, without dashes (may be invalid: see :func:`valid_uuid`)."""
