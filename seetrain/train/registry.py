@@ -26,6 +26,11 @@ from .errors import TrainConfigError, unknown
 TRAINER_BACKEND = {"torch": "lightning", "paddle": "paddle"}  # a model backend -> the trainer.backend that trains it
 
 
+def model_backend_of(trainer_backend: str) -> Optional[str]:
+    """The registry backend ``trainer.backend`` builds from (None for a backend a plugin added)."""
+    return {v: k for k, v in TRAINER_BACKEND.items()}.get(trainer_backend)
+
+
 @dataclass
 class Entry:
     """One registered builder and what is known about it."""
@@ -107,8 +112,9 @@ class Registry:
         return entry
 
 
-MODELS = Registry("model", providers=("seetrain.train.models.small", "seetrain.train.models.resnet",
-                                      "seetrain.train.models.efficientnet", "seetrain.train.models.apt_lm",
+# the providers import no framework (each builder imports its network when called): the names are known,
+# and a typo answered with "did you mean", before torch or paddle is loaded
+MODELS = Registry("model", providers=("seetrain.train.models.torch_zoo", "seetrain.train.models.apt_lm",
                                       "seetrain.train.models.paddle_zoo", "seetrain.train.models.mlp"))
 DATASETS = Registry("dataset", providers=("seetrain.train.data.builtin", "seetrain.train.data.mnist",
                                           "seetrain.train.data.folder", "seetrain.train.data.tabular",

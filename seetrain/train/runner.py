@@ -21,6 +21,7 @@ def plan(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()):
     from .user_code import restore
 
     restore(config.get("imports"))  # the user's modules a run recorded (--import), before any lookup
+    check_model_name(config)  # a typo in the model's name: "did you mean" from the registry, before torch
     task = get_task(config["task"])
     data = task.load_data(config)  # framework-free: data errors (a batch larger than the data) before the imports
     backend = get_backend(config["trainer"]["backend"])
@@ -29,6 +30,16 @@ def plan(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()):
     job.hooks.extend(hooks)
     model = backend.build_model(job)
     return backend, job, model
+
+
+def check_model_name(config: Dict[str, Any]) -> None:
+    """Raise :class:`TrainConfigError` (with "did you mean") when ``model.name`` is not registered for the
+    backend; the registry's built-in builders load no framework, so this comes before any heavy import."""
+    from .registry import MODELS, model_backend_of
+
+    mcfg, backend = config.get("model") or {}, model_backend_of(str(config["trainer"]["backend"]))
+    if backend is not None and not mcfg.get("_target_"):  # a plugin's backend checks its own names
+        MODELS.get(str(mcfg.get("name")), backend)
 
 
 def run(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()) -> FitResult:

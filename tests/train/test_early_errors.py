@@ -110,3 +110,23 @@ def test_a_model_of_the_other_backend_names_the_real_backend(capsys):
     assert train_main(FAST + ["trainer.backend=paddle", "model=small_cnn", "model.name=apt_lm", "model.width=8"]) == 2
     err = capsys.readouterr().err
     assert "trainer.backend=lightning" in err and "trainer.backend=torch" not in err, err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["model=resnt18"], "unknown model config 'resnt18'; did you mean 'resnet18'?"),
+    (["model.name=smal_cnn"], "unknown model 'smal_cnn'; did you mean 'small_cnn'?"),
+    (["data=digts"], "unknown data config 'digts'; did you mean 'digits'?"),
+], ids=["model group", "model name", "data group"])
+def test_an_unknown_model_or_dataset_gets_did_you_mean_before_torch_is_imported(args, expected, tmp_path):
+    """The registry knows its built-in names without loading a framework: a typo is answered from the
+    names alone, in well under a second, with no torch (nor lightning or paddle) in the process."""
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    logs = tmp_path / "logs"
+    res = run_python([str(script)] + FAST + args, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                     env={**os.environ, "SEETRAIN_LOGDIR": str(logs)})
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["rc"] == 2, res.stderr
+    assert expected in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert out["heavy"] == [], out                          # torch was not imported to find the names
+    assert not logs.exists()

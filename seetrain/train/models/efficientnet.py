@@ -4,13 +4,9 @@ depth). ``stem="cifar"`` makes the stem convolution stride 1 so 32x32 inputs kee
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import nn
-
-from ..registry import MODELS
-from .common import resolve_stem
 
 # expand ratio, kernel, stride, out channels, repeats (the B0 table)
 B0 = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -87,15 +83,3 @@ class EfficientNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.blocks(self.stem(x)))
         return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
-
-
-def _check(image_size: int, stem: str = "auto", **_) -> Optional[str]:
-    if resolve_stem(stem, image_size) == "imagenet" and image_size < 32:
-        return "the ImageNet stem (stride 2) needs at least 32x32 inputs; use model.stem=cifar"
-    return None
-
-
-@MODELS.register("efficientnet_b0", backend="torch", check_input=_check)
-def efficientnet_b0(num_classes: int, in_channels: int = 3, image_size: int = 32, stem: str = "auto",
-                    width_mult: float = 1.0, dropout: float = 0.2, drop_path: float = 0.2) -> EfficientNet:
-    return EfficientNet(num_classes, in_channels, resolve_stem(stem, image_size), width_mult, dropout, drop_path)

@@ -9,9 +9,6 @@ from typing import List, Optional, Type, Union
 import torch
 from torch import nn
 
-from ..registry import MODELS
-from .common import resolve_stem
-
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -93,27 +90,3 @@ class ResNet(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
-
-
-_TV = "https://download.pytorch.org/models/"
-
-
-def _make(block, layers):
-    def build(num_classes: int, in_channels: int = 3, image_size: int = 32, stem: str = "auto",
-              width: int = 64, dropout: float = 0.0) -> ResNet:
-        return ResNet(block, layers, num_classes, in_channels, resolve_stem(stem, image_size), width, dropout)
-    return build
-
-
-def _check(image_size: int, stem: str = "auto", **_) -> Optional[str]:
-    if resolve_stem(stem, image_size) == "imagenet" and image_size < 32:
-        return "the ImageNet stem (7x7 stride 2 and max-pool) needs at least 32x32 inputs; use model.stem=cifar"
-    return None
-
-
-resnet18 = MODELS.register("resnet18", backend="torch", check_input=_check,
-                           weights_url=_TV + "resnet18-f37072fd.pth")(_make(BasicBlock, [2, 2, 2, 2]))
-resnet34 = MODELS.register("resnet34", backend="torch", check_input=_check,
-                           weights_url=_TV + "resnet34-b627a593.pth")(_make(BasicBlock, [3, 4, 6, 3]))
-resnet50 = MODELS.register("resnet50", backend="torch", check_input=_check,
-                           weights_url=_TV + "resnet50-0676ba61.pth")(_make(Bottleneck, [3, 4, 6, 3]))

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
-
-from ..registry import MODELS
 
 
 class SmallCNN(nn.Module):
@@ -54,23 +50,7 @@ class SmallViT(nn.Module):
         return self.head(self.norm(self.encoder(x))[:, 0])
 
 
-@MODELS.register("small_cnn", backend="torch")
 def small_cnn(num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 32,
               dropout: float = 0.0) -> SmallCNN:
+    """A :class:`SmallCNN` (the registry's ``small_cnn`` builder lives in :mod:`.torch_zoo`)."""
     return SmallCNN(num_classes, in_channels, image_size, width, dropout)
-
-
-def _vit_check(image_size: int, patch_size: int = 4, dim: int = 64, heads: int = 4, **_) -> Optional[str]:
-    if image_size % patch_size:
-        return (f"the image side {image_size} is not a multiple of model.patch_size={patch_size}; choose a patch "
-                f"size that divides it (e.g. {max(d for d in range(1, image_size + 1) if image_size % d == 0 and d <= patch_size)}) "
-                "or resize the data (data.image_size)")
-    if dim % heads:
-        return f"model.dim={dim} is not divisible by model.heads={heads}"
-    return None
-
-
-@MODELS.register("small_vit", backend="torch", check_input=_vit_check)
-def small_vit(num_classes: int, in_channels: int = 3, image_size: int = 32, patch_size: int = 4, dim: int = 64,
-              depth: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0) -> SmallViT:
-    return SmallViT(num_classes, in_channels, image_size, patch_size, dim, depth, heads, mlp_ratio, dropout)
