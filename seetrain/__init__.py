@@ -18,7 +18,7 @@ from .version import __version__
 
 __all__ = [
     "init", "log", "finish", "alert", "config", "Run", "Image", "Audio", "Text", "Histogram",
-    "read_run", "list_runs", "get_run", "Api", "SeeTrainWarning", "SeeTrainError", "__version__",
+    "read_run", "list_runs", "get_run", "use_artifact", "Api", "SeeTrainWarning", "SeeTrainError", "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,6 +82,27 @@ def alert(title: str, text: str = "", level: str = "info") -> None:
         _active[-1].alert(title, text, level)
     else:
         _no_run("alert")
+
+
+def use_artifact(ref: str, root: Optional[str] = None, project: Optional[str] = None,
+                 logdir: Optional[str] = None, host: Optional[str] = None, api_key: Optional[str] = None) -> Any:
+    """Use artifact version ``ref`` (``"name:vN"``, ``"name:alias"``, ``"name"`` = ``name:latest``):
+    its files are put under ``root`` (hard links to the local store, no copy; default
+    ``<logdir>/.artifacts/checkouts/...``) and the returned version's ``path`` says where. The local
+    store answers first (no network); otherwise the server at ``host`` (``$SEETRAIN_HOST``, or the
+    current online run's). The current run, if any, records the input edge (see
+    :meth:`Run.use_artifact`). Project and logdir default to the current run's."""
+    from .run import _active
+
+    if _active:
+        return _active[-1].use_artifact(ref, root=root, host=host, api_key=api_key)
+    import os
+
+    from .artifacts.api import use_version
+    from .logdir import default_logdir
+
+    return use_version(default_logdir(logdir), project or os.environ.get("SEETRAIN_PROJECT") or "default", ref,
+                       root=root, host=host, api_key=api_key)
 
 
 def get_run() -> Optional["Run"]:

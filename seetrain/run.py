@@ -293,6 +293,49 @@ class Run:
         self._alert_hook.notify(alert_webhook.Alert(fields["title"], fields["text"], fields["level"],
                                                     f"{self.project}/{self.name} ({self.id})", time.time()))
 
+    def log_artifact(self, path_or_dir: Any, name: str, type: str = "artifact", aliases: Sequence[str] = (),
+                     metadata: Optional[Dict[str, Any]] = None) -> Any:
+        """Log a file, a folder, a URI (``s3://``, ``https://``: kept where it is) or a list of those
+        as the next immutable version ``name:vN`` (content already logged under ``name`` is that
+        version again). Files are stored once by content in ``<logdir>/.artifacts``; ``latest`` and
+        ``aliases`` move to the version; an ``artifact`` event records it (online mode and
+        ``seetrain sync`` ship it). Returns the version (see docs/artifacts.md); a bad name, alias
+        or path raises :class:`~seetrain.artifacts.ArtifactError`."""
+        if self._blocked:
+            return self._refused()
+        from .artifacts import api as artifacts
+
+        version, _stats = artifacts.log_version(self.logdir, self.project, path_or_dir, name, type, aliases, metadata,
+                                                producer=self._artifact_user())
+        self._record_artifact(artifacts.event_fields(version, "output"))
+        return version
+
+    def use_artifact(self, ref: str, root: Optional[str] = None, host: Optional[str] = None,
+                     api_key: Optional[str] = None) -> Any:
+        """Use version ``ref`` (``"name:vN"``, ``"name:alias"`` or ``"name"``) of this run's project:
+        its files are put under ``root`` (hard links to the local store; the version's ``path``) and an
+        ``artifact`` input event records the edge. Works offline from the local store; otherwise asks
+        the server (``host``, or this online run's)."""
+        from .artifacts import api as artifacts
+
+        sender = self._sender
+        host = host or (getattr(getattr(sender, "client", None), "base", None) if sender is not None else None)
+        key = api_key or (getattr(getattr(sender, "client", None), "api_key", None) if sender is not None else None)
+        user = None if self._blocked else self._artifact_user()
+        version = artifacts.use_version(self.logdir, self.project, ref, root=root, host=host, api_key=key, user=user)
+        if user is not None:
+            self._record_artifact(artifacts.event_fields(version, "input"))
+        return version
+
+    def _artifact_user(self) -> Dict[str, Any]:
+        return {"uuid": self.uuid, "id": self.id, "name": self.name, "project": self.project}
+
+    def _record_artifact(self, fields: Dict[str, Any]) -> None:
+        """The artifact event, written before this returns (the version is then in the run's log)."""
+        self._queue.put(EVENT, fields)
+        self._writer.request_flush()
+        self.flush()
+
     @property
     def step(self) -> int:
         """The step the next ``log()`` without ``step=`` will use."""

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "importers",  # import wandb|tensorboard|mlflow: runs from other trackers
     "query",  # query: read-only SQL over runs
     "mcp",    # mcp: an MCP server over runs for agents
+    "artifact",  # artifact ls/get/alias/rm/gc: versioned artifacts
 )
 
 
