@@ -25,6 +25,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--from-run", default=None, help="train again from this run's recorded config (dir, id or name)")
     p.add_argument("--logdir", default=None, help="where --from-run looks for runs")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--resume-from", type=int, default=None, metavar="STEP",
+                   help="with trainer.resume=: the run's history goes back to STEP (default: the checkpoint's "
+                        "step); what was logged after it is superseded, never deleted")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import your module (a dotted name from the current folder, or a .py file) first; "
                         "recorded in the run (repeatable)")
@@ -65,14 +68,27 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
         print(TRAIN_USAGE)
         print(_options_text())
         return 0
+    if args.resume_from is not None:  # read where the resumed run is started (train/resume.py)
+        import os
+
+        from .resume import REWIND_ENV
+
+        if args.resume_from < 0 or not any(a.startswith(("trainer.resume=", "+trainer.resume=")) for a in rest):
+            print(f"{prog}: --resume-from {args.resume_from}: give a step >= 0 and the checkpoint to resume with "
+                  "trainer.resume=CHECKPOINT", file=sys.stderr)
+            return 2
+        os.environ[REWIND_ENV] = str(args.resume_from)
     try:
         from .config import load_config
 
         base = None
         if args.from_run:
-            from .reproduce import config_of_run
+            from .reproduce import recorded_config
 
-            base = config_of_run(args.from_run, args.logdir)
+            recorded = recorded_config(args.from_run, args.logdir)
+            base = recorded.config
+            if recorded.note():
+                print(f"{prog}: {recorded.note()}", file=sys.stderr)
         if args.imports:  # before the config: a YAML file may name the module's classes
             from .user_code import import_module
 
@@ -84,6 +100,10 @@ def train_main(argv: Optional[Sequence[str]] = None, prog: str = "seetrain train
 
             config, changes = config_for_resume(rest, config, load_config)
             config = _with_imports(config, args.imports)
+            given = [a for a in rest if not a.startswith(("trainer.resume=", "+trainer.resume="))]
+            if given:  # recorded in the run: what really ran, for --from-run and for the reader of run.json
+                config["resume_overrides"] = list(config.get("resume_overrides") or []) + [
+                    {"checkpoint": str(config["trainer"]["resume"]), "overrides": given}]
             for line in changes.lines():
                 print(f"{prog}: {line}", file=sys.stderr)
         if args.print_config:

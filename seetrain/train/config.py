@@ -17,7 +17,7 @@ from .errors import TrainConfigError, did_you_mean
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 GROUPS = ("model", "data", "trainer", "logger", "experiment", "hparams_search")
 DEFAULT_CHOICE = {"trainer": "default", "logger": "seetrain"}  # a mapping for these merges over this file
-TOP_KEYS = ("task", "seed", "imports", "optim", "scheduler") + GROUPS
+TOP_KEYS = ("task", "seed", "imports", "resume_overrides", "optim", "scheduler") + GROUPS
 TASKS = ("classification", "regression", "language_model")
 CHOICES = {
     "optim.name": ("adamw", "adam", "sgd"),
@@ -318,6 +318,11 @@ def check_config(config: Dict[str, Any], from_env: FrozenSet[str] = frozenset())
     if not isinstance(config.setdefault("imports", []), list):
         raise TrainConfigError(f"imports must be a list of modules (--import MODULE adds one), got {config['imports']!r}",
                                key="imports")
+    resumes = config.setdefault("resume_overrides", [])
+    if not isinstance(resumes, list) or not all(isinstance(r, dict) and isinstance(r.get("overrides"), list)
+                                                for r in resumes):
+        raise TrainConfigError("resume_overrides is written by resume (a list of {checkpoint, overrides}); got "
+                               f"{resumes!r}: leave it out of your config", key="resume_overrides")
     for k in ("optim", "scheduler", "trainer", "logger"):
         if config.get(k) is None:
             raise TrainConfigError(f"{k} is missing", key=k)

@@ -120,3 +120,26 @@ def test_a_resume_without_changes_says_nothing_about_overrides(logdir, capsys):
     assert train_main([f"trainer.resume={first.path}", "trainer.max_epochs=1"]) == 0
     err = capsys.readouterr().err
     assert "changed on the command line" not in err and "warning" not in err, err
+
+
+def test_overrides_given_on_resume_are_recorded_in_the_run_and_from_run_trains_what_really_ran(logdir, capsys):
+    """The run keeps, in its config, the overrides each resume gave (``resume_overrides``); ``--from-run``
+    on it trains with them in effect, from the start (no ``trainer.resume``), and says so."""
+    import yaml
+
+    assert train_main(ARGS + ["trainer.max_epochs=1", "optim.lr=0.01"]) == 0
+    (first,) = seetrain.list_runs(logdir)
+    assert train_main([f"trainer.resume={first.path}", "trainer.max_epochs=2", "optim.lr=0.01"]) == 0
+    assert train_main([f"trainer.resume={first.path}", "trainer.max_epochs=3"]) == 0
+    (run,) = seetrain.list_runs(logdir)
+    assert run.config["resume_overrides"] == [
+        {"checkpoint": first.path, "overrides": ["trainer.max_epochs=2", "optim.lr=0.01"]},
+        {"checkpoint": first.path, "overrides": ["trainer.max_epochs=3"]}]
+    assert run.config["trainer"]["max_epochs"] == 3
+    capsys.readouterr()
+    assert train_main(["--from-run", run.path, "--print-config"]) == 0
+    out, err = capsys.readouterr()
+    again = yaml.safe_load(out)
+    assert again["trainer"]["max_epochs"] == 3 and again["optim"]["lr"] == 0.01
+    assert again["trainer"]["resume"] is None and again.get("resume_overrides") in (None, [])  # a new run, from step 0
+    assert "was resumed with trainer.max_epochs=2 optim.lr=0.01, then trainer.max_epochs=3" in err, err
