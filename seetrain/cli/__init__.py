@@ -13,6 +13,7 @@ from typing import List, Optional
 # One line per command group, in help order.
 COMMAND_MODULES = (
     "runs",   # ls, show, export
+    "curate", # tag, note, rename, archive, rm, restore
     "apt",    # apt train
     "train",  # train, sweep: the config-driven trainer
     "server", # server, server keys

@@ -42,6 +42,9 @@ def register(sub: "argparse._SubParsersAction") -> None:
     for q in (c, ls, rv):
         q.add_argument("--db", dest="keys_db", default=None, help="database (as for `seetrain server --db`)")
         q.add_argument("--json", action="store_true", help="one JSON document (docs/cli.md)")
+    from .curate import add_gc_command  # seetrain server gc
+
+    add_gc_command(ks)
 
 
 def add_http_options(p: argparse.ArgumentParser) -> None:

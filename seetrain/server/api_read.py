@@ -9,14 +9,16 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..run_filter import parse as parse_filter
-from . import queries, series
+from . import forks, queries, series
 from .deps import DatabaseStream, JSONResponse, Store, principal, readable_run, require
 from .auth import Principal
 from .blobs import check_sha
-from .ingest import norm_uuid
+from .ingest import IngestError, check_writer, norm_uuid
+from .writers import list_writers
 from .validate import check_query_params
 
 
@@ -48,6 +50,20 @@ def blob_headers(sha: str, stored_type: str) -> Tuple[str, Dict[str, str]]:
     return ctype, headers
 
 
+def _writer_labels(labels: Optional[List[str]]) -> Optional[List[str]]:
+    """``writer=`` query values checked (422 naming a bad one); None when none was given."""
+    if labels is None:
+        return None
+    try:
+        return [check_writer(w) for w in labels]
+    except IngestError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+
+
+def _one_writer(label: Optional[str]) -> Optional[str]:
+    return None if label is None else _writer_labels([label])[0]
+
+
 def _run(store: Store, p: Principal, uuid: str):
     uuid = norm_uuid(uuid)
     with store.read() as conn:
@@ -65,7 +81,7 @@ def get_projects(request: Request, p: Principal = Depends(principal)):
 @router.get("/runs")
 def get_runs(request: Request, project: Optional[str] = None, status: Optional[str] = None,
              tag: Optional[str] = None, q: Optional[str] = None, sort: str = "-start_time",
-             filter: Optional[str] = None,
+             filter: Optional[str] = None, state: str = Query("active", pattern="^(active|archived|deleted|all)$"),
              limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
              p: Principal = Depends(principal)):
     store: Store = request.app.state.store
@@ -77,7 +93,7 @@ def get_runs(request: Request, project: Optional[str] = None, status: Optional[s
         with store.read() as conn:
             return queries.list_runs(conn, allowed=p.project, project=project, status=status, tag=tag, q=q,
                                      config=cfg, sort=sort, limit=limit, offset=offset,
-                                     stale_s=store.settings.heartbeat_stale_s, filter=flt)
+                                     stale_s=store.settings.heartbeat_stale_s, filter=flt, state=state)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -85,34 +101,48 @@ def get_runs(request: Request, project: Optional[str] = None, status: Optional[s
 @router.get("/runs/{uuid}")
 def get_one_run(uuid: str, request: Request, p: Principal = Depends(principal)):
     store: Store = request.app.state.store
-    return queries.run_detail(_run(store, p, uuid), store.settings.heartbeat_stale_s)
+    out = queries.run_detail(_run(store, p, uuid), store.settings.heartbeat_stale_s)
+    with store.read() as conn:  # the lineage links of a forked run and of its parent (issue 26)
+        out.update(forks.lineage(conn, out["uuid"], p.project))
+    return out
 
 
 @router.get("/runs/{uuid}/keys")
-def get_keys(uuid: str, request: Request, p: Principal = Depends(principal)):
+def get_keys(uuid: str, request: Request, p: Principal = Depends(principal), writer: Optional[str] = None):
     store: Store = request.app.state.store
     row = _run(store, p, uuid)
     with store.read() as conn:
-        return queries.keys(conn, row["uuid"])
+        return queries.keys(conn, row["uuid"], _one_writer(writer))
+
+
+@router.get("/runs/{uuid}/writers")
+def get_writers(uuid: str, request: Request, p: Principal = Depends(principal)):
+    """The writers of a run (one for a one-writer run: the primary, ``""``), each with its status."""
+    store: Store = request.app.state.store
+    row = _run(store, p, uuid)
+    with store.read() as conn:
+        return list_writers(conn, row["uuid"], store.settings.heartbeat_stale_s)
 
 
 @router.get("/runs/{uuid}/events")
 def get_events(uuid: str, request: Request, after_seq: int = -1, limit: int = Query(1000, ge=1, le=100_000),
                since: Optional[float] = Query(None, allow_inf_nan=False),
-               event: Optional[str] = Query(None, max_length=64), p: Principal = Depends(principal)):
+               event: Optional[str] = Query(None, max_length=64), p: Principal = Depends(principal),
+               writer: Optional[str] = None):
     store: Store = request.app.state.store
     row = _run(store, p, uuid)
     with store.read() as conn:
-        return queries.list_events(conn, row["uuid"], after_seq, limit, since, event)
+        return queries.list_events(conn, row["uuid"], after_seq, limit, since, event, _one_writer(writer))
 
 
 @router.get("/runs/{uuid}/console")
 def get_console(uuid: str, request: Request, after_seq: int = -1, limit: int = Query(1000, ge=1, le=100_000),
-                p: Principal = Depends(principal)):
+                p: Principal = Depends(principal), writer: Optional[str] = None):
+    """Console lines in seq order; a shared run's writer by ``writer=LABEL`` (empty: the primary)."""
     store: Store = request.app.state.store
     row = _run(store, p, uuid)
     with store.read() as conn:
-        return queries.list_console(conn, row["uuid"], after_seq, limit)
+        return queries.list_console(conn, row["uuid"], after_seq, limit, _one_writer(writer))
 
 
 @router.get("/runs/{uuid}/media")
@@ -162,9 +192,16 @@ def _mark_nonfinite(d: Dict) -> None:
 def get_series(request: Request, run: List[str] = Query(...), key: List[str] = Query(...),
                x: str = Query("step", pattern="^(step|time)$"), start: Optional[float] = None,
                end: Optional[float] = None, points: int = Query(1000, ge=0, le=100_000), full: bool = False,
-               after: Optional[float] = None, band: bool = True, p: Principal = Depends(principal)):
+               after: Optional[float] = None, band: bool = True, p: Principal = Depends(principal),
+               superseded: bool = False, writer: Optional[List[str]] = Query(None),
+               writers: str = Query("", pattern="^(|each|mean)$")):
     """Series of every (key, run) pair, key by key then run by run, downsampled to ``points`` each;
-    ``band=false`` leaves out each point's bucket band ``ymin``/``ymax`` (charts of several runs)."""
+    ``band=false`` leaves out each point's bucket band ``ymin``/``ymax`` (charts of several runs).
+    A rewound run's superseded points are left out; ``superseded=true`` lists only them.
+    Shared runs (issue 23): ``writer=LABEL`` (repeatable; empty: the primary) keeps those writers'
+    points; ``writers=each`` answers a series per writer (``"writer"``), ``writers=mean`` their mean
+    with the min-max band across writers (``"writers"``: how many); by default every writer's points
+    make one line."""
     store: Store = request.app.state.store
     asked = len(run) * len(key)
     if asked > MAX_SERIES:
@@ -172,10 +209,37 @@ def get_series(request: Request, run: List[str] = Query(...), key: List[str] = Q
                                  f"{MAX_SERIES}: ask for fewer keys (or runs) per request")
     with store.read() as conn:  # one connection for the read checks and every series
         uuids = [readable_run(p, queries.get_run(conn, norm_uuid(u)), norm_uuid(u))["uuid"] for u in run]
-        out = series.query_keys(conn, uuids, key, x, start, end, 0 if full else points, after, band)
+        out = series.query_keys(conn, uuids, key, x, start, end, 0 if full else points, after, band,
+                                writers=_writer_labels(writer), view=writers, superseded=superseded)
     for d in out:
         _mark_nonfinite(d)
     return JSONResponse({"series": out})
+
+
+class SeriesQuery(BaseModel):
+    """``GET /series``'s parameters as a JSON body (``POST /series``)."""
+
+    run: List[str] = Field(min_length=1)
+    key: List[str] = Field(min_length=1)
+    x: str = Field("step", pattern="^(step|time)$")
+    start: Optional[float] = None
+    end: Optional[float] = None
+    points: int = Field(1000, ge=0, le=100_000)
+    full: bool = False
+    after: Optional[float] = None
+    band: bool = True
+    superseded: bool = False
+    writer: Optional[List[str]] = None
+    writers: str = Field("", pattern="^(|each|mean)$")
+
+
+@router.post("/series")
+def post_series(body: SeriesQuery, request: Request, p: Principal = Depends(principal)):
+    """``GET /series`` with its query in a JSON body: hundreds of runs' uuids do not fit in a URL
+    (a compare of 500 runs); reads only, the same answer."""
+    return get_series(request, body.run, body.key, body.x, body.start, body.end, body.points, body.full,
+                      body.after, body.band, p, superseded=body.superseded, writer=body.writer,
+                      writers=body.writers)
 
 
 @router.get("/runs/{uuid}/export")

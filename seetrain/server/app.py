@@ -55,7 +55,13 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
 
     app.include_router(api_analysis.router, prefix=API)
     app.include_router(views.router, prefix=API)
+    from . import api_curation  # edit, archive, delete, restore, purge runs (issues 25/26)
+
+    app.include_router(api_curation.router, prefix=API)
     app.include_router(api_query.router, prefix=API)
+    from . import api_artifacts  # versioned artifacts, aliases, lineage (issue 26)
+
+    app.include_router(api_artifacts.router, prefix=API)
     try:  # the dashboard's own routes (issue 12), when shipped
         from . import ui_api
     except ImportError:

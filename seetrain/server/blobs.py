@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -28,6 +28,9 @@ class BlobStore:
     def put_file(self, sha: str, tmp_path: str, content_type: str) -> None: raise NotImplementedError
     def open_iter(self, sha: str, chunk: int = 1 << 20) -> Iterator[bytes]: raise NotImplementedError
     def local_path(self, sha: str) -> Optional[str]: return None
+    # garbage collection (server/gc.py): every stored blob with its size, and removal
+    def iter_blobs(self) -> Iterator[Tuple[str, int]]: raise NotImplementedError
+    def delete(self, sha: str) -> None: raise NotImplementedError
 
 
 class LocalBlobs(BlobStore):
@@ -56,6 +59,21 @@ class LocalBlobs(BlobStore):
     def local_path(self, sha: str) -> Optional[str]:
         p = self._path(sha)
         return p if os.path.isfile(p) else None
+
+    def iter_blobs(self) -> Iterator[Tuple[str, int]]:
+        """``(sha256, size)`` of every blob (staged ``*.tmp`` files and foreign names left out)."""
+        for sub in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if not sub.is_dir(follow_symlinks=False) or len(sub.name) != 2:
+                continue
+            for e in os.scandir(sub.path):
+                if _SHA.match(e.name) and e.name[:2] == sub.name and e.is_file(follow_symlinks=False):
+                    yield e.name, e.stat(follow_symlinks=False).st_size
+
+    def delete(self, sha: str) -> None:
+        try:
+            os.unlink(self._path(sha))
+        except FileNotFoundError:
+            pass
 
     def open_iter(self, sha: str, chunk: int = 1 << 20) -> Iterator[bytes]:
         with open(self._path(sha), "rb") as f:
@@ -96,6 +114,18 @@ class S3Blobs(BlobStore):
     def put_file(self, sha: str, tmp_path: str, content_type: str) -> None:
         if not self.exists(sha):
             self.client.upload_file(tmp_path, self.bucket, self._key(sha), ExtraArgs={"ContentType": content_type})
+
+    def iter_blobs(self) -> Iterator[Tuple[str, int]]:
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(prefix):]
+                sub, _, sha = name.partition("/")
+                if _SHA.match(sha) and sub == sha[:2]:
+                    yield sha, int(obj["Size"])
+
+    def delete(self, sha: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(sha))
 
     def open_iter(self, sha: str, chunk: int = 1 << 20) -> Iterator[bytes]:
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(sha))["Body"]

@@ -1,4 +1,4 @@
-"""Ingest: create/resume runs and append record batches, idempotent by (run uuid, seq).
+"""Ingest: create/resume runs and append record batches, idempotent by (run uuid, writer, seq).
 
 In-process API (the ``seetrain ui`` watcher calls these directly, the HTTP routes call them too)::
 
@@ -11,6 +11,13 @@ each in its own short write transaction (rows are built before the transaction b
 batch never holds the SQLite write lock for long; a re-sent or overlapping batch, or one cut short
 by a crash between parts, stores each seq exactly once (the ``record_chunks`` seq ledger). Scalar
 points go to packed ``series_chunks`` rows (one per key per part), see :mod:`.db.models`.
+
+Shared runs (issue 23): every writer of a run has its own seqs; a batch names its ``writer`` (""
+the primary, the default: old clients and one-writer runs are simply the primary). Each writer's
+ledger, series, keys, events, console and media rows carry its label, and ``run_writers`` keeps
+its last seq, count and status. Run-level fields (name, tags, config, summary) come from the
+primary only; a non-primary writer (:func:`upsert_writer`) may create the run when it arrives
+first. The run's status combines its writers' (:func:`combined_status`).
 """
 
 from __future__ import annotations
@@ -27,15 +34,17 @@ import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from ..rundir.format import STATUSES, media_kind, media_refs
-from . import series
-from .db.models import console, events, media, media_files, record_chunks, runs
+from ..rundir.format import FINAL_STATUSES, PRIMARY_WRITER, STATUSES, media_kind, media_refs, ref_paths
+from ..rundir.format import valid_writer_label
+from . import forks, rewind, series
+from .gc import UploadLease, hold_against_gc
+from .db.models import console, events, media, media_files, record_chunks, run_writers, runs
 from .validate import (IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
                        float_or_none, int_or_none, iter_refs, no_nul, norm_uuid, num, validate_records)
 
-__all__ = ["IngestError", "IngestResult", "Limits", "add_records", "finish_run", "ingest_records", "ingest_run",
-           "store_media", "store_media_refs",
-           "store_records", "upsert_run", "validate_records"]
+__all__ = ["IngestError", "IngestResult", "Limits", "add_records", "check_writer", "combined_status", "finish_run",
+           "ingest_records", "ingest_run", "store_media", "store_media_refs", "store_records", "upsert_run",
+           "upsert_writer", "validate_records"]
 PART_VALUES = 200_000  # values (points, config/summary keys) written in one transaction, at most
 PART_KEYS = 5_000      # new (key, part) series rows in one transaction, at most (each is a row and a key upsert)
 
@@ -82,6 +91,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     now = time.time()
     row = _lock_run(conn, uuid)
     rest = {k: v for k, v in meta.items() if k not in _RUN_FIELDS and k != "uuid"}
+    forks.link(conn, uuid, meta.get("fork_from"))  # a forked run's link to its parent (issue 26)
     if row is None:
         project = check_project(meta.get("project"), max_len)
         rid = no_nul(str(meta.get("id") or uuid[:8])[:max_len])
@@ -93,11 +103,13 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
                       config=meta.get("config") or {}, summary=meta.get("summary") or {}, meta=rest,
                       last_seq=-1, n_records=0, created=now, updated=now)
         conn.execute(insert(runs).values(**values))
+        _put_writer(conn, uuid, PRIMARY_WRITER, {k: values[k] for k in _WRITER_STATE}, now)
         return values
     values: Dict[str, Any] = {"updated": now, "meta": {**(row["meta"] or {}), **rest}}
     if "project" in meta and meta["project"] != row["project"]:
         raise IngestError(409, f"run {uuid} belongs to project {row['project']!r}; a run cannot move project")
-    if meta.get("name"):
+    edited = row.get("edited") or ()  # a user's edit of the name or tags wins over run.json (curation.py)
+    if meta.get("name") and "name" not in edited:
         values["name"] = no_nul(str(meta["name"])[:512])
     if status:
         values["status"] = status
@@ -107,14 +119,123 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     for k in ("start_time", "end_time", "heartbeat"):
         if meta.get(k) is not None:
             values[k] = float_or_none(meta[k])
-    if tags is not None:
+    if tags is not None and "tags" not in edited:
         values["tags"] = tags
     if meta.get("config"):
         values["config"] = {**(row["config"] or {}), **meta["config"]}
     if meta.get("summary"):
         values["summary"] = {**(row["summary"] or {}), **meta["summary"]}
+    _put_writer(conn, uuid, PRIMARY_WRITER, {k: values[k] for k in _WRITER_STATE if k in values}, now)
+    values.update(_combined(conn, uuid))  # a shared run: the status its writers' together make
     conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
     return {**row, **values}
+
+
+# --- writers (issue 23) ------------------------------------------------------------------------
+_WRITER_STATE = ("status", "exit_code", "start_time", "end_time", "heartbeat")  # a writer's own, as the run's
+_STATUS_PRECEDENCE = ("crashed", "running", "failed", "killed", "success")  # the first any writer has wins
+
+
+def check_writer(label: Any) -> str:
+    """A writer label as stored: ``""`` (or None) for the primary, else a valid label (422 otherwise)."""
+    if label is None or label == PRIMARY_WRITER:
+        return PRIMARY_WRITER
+    if not valid_writer_label(label):
+        raise IngestError(422, f"writer {str(label)[:70]!r} is not a writer label: 1 to 64 of A-Z a-z 0-9 . _ -, "
+                               "not starting with a dot (leave it out, or \"\", for the primary writer)")
+    return label
+
+
+def combined_status(statuses: List[str]) -> str:
+    """The run's status from its writers': any crashed -> crashed; else running while any writer runs;
+    else failed, killed, success in that order."""
+    have = set(statuses)
+    return next((s for s in _STATUS_PRECEDENCE if s in have), "running")
+
+
+def _put_writer(conn: Connection, uuid: str, writer: str, fields: Dict[str, Any], now: float) -> None:
+    """Set a writer's fields in ``run_writers`` (the row made on first use)."""
+    c = run_writers.c
+    if conn.execute(update(run_writers).where(c.run_uuid == uuid, c.writer == writer)
+                    .values(**fields, updated=now)).rowcount == 0:
+        row = dict(run_uuid=uuid, writer=writer, last_seq=-1, n_records=0, status="running", meta={}, updated=now)
+        row.update(fields)
+        conn.execute(insert(run_writers).values(**row))
+
+
+def _combined(conn: Connection, uuid: str) -> Dict[str, Any]:
+    """The run-row fields its writers make together (status, heartbeat, end and exit code); ``{}``
+    for a run whose only writer is the primary (its own fields are the run's)."""
+    c = run_writers.c
+    ws = conn.execute(select(c.writer, c.status, c.exit_code, c.heartbeat, c.end_time)
+                      .where(c.run_uuid == uuid).order_by(c.writer)).all()
+    if len(ws) == 0 or (len(ws) == 1 and ws[0].writer == PRIMARY_WRITER):
+        return {}
+    status = combined_status([w.status for w in ws])
+    beats = [w.heartbeat for w in ws if w.heartbeat is not None]
+    out: Dict[str, Any] = {"status": status, "heartbeat": max(beats) if beats else None}
+    ends = [w.end_time for w in ws]
+    out["end_time"] = max(e for e in ends if e is not None) if status in FINAL_STATUSES and any(
+        e is not None for e in ends) else None
+    out["exit_code"] = next((w.exit_code for w in ws if w.status == status), None)
+    return out
+
+
+def upsert_writer(conn: Connection, uuid: str, writer: str, body: Dict[str, Any], max_len: int = 256,
+                  limits: Limits = Limits()) -> Dict[str, Any]:
+    """Create or update a non-primary writer of run ``uuid`` from its ``writer.json`` fields (rank,
+    host, pid, status, exit_code, start_time, end_time, heartbeat; the rest kept in its meta). The
+    body's ``run`` object (project, id, name, start_time) creates the run when this writer arrives
+    before the primary (another machine synced first); it never changes an existing run's fields.
+    Runs inside the caller's transaction; returns the writer's row."""
+    uuid = norm_uuid(uuid)
+    writer = check_writer(writer)
+    if writer == PRIMARY_WRITER:
+        raise IngestError(422, f"the primary writer's fields are the run's: PUT /api/v1/runs/{uuid}")
+    if not isinstance(body, dict):
+        raise IngestError(422, "the writer body must be a JSON object (the fields of writer.json)")
+    body = check_run_body(body, limits)
+    status = body.get("status")
+    if status is not None and status not in STATUSES:
+        raise IngestError(422, f"status {str(status)[:40]!r} is not one of {sorted(STATUSES)}")
+    for k in ("rank", "pid", "exit_code"):
+        if body.get(k) is not None and type(body[k]) is not int:
+            raise IngestError(422, f"the writer's '{k}' must be an integer")
+    if body.get("host") is not None and not isinstance(body["host"], str):
+        raise IngestError(422, "the writer's 'host' must be a string")
+    run_fields = body.get("run") or {}
+    if not isinstance(run_fields, dict):
+        raise IngestError(422, "the writer's 'run' must be a JSON object (project, id, name of the run)")
+    if body.get("uuid") not in (None, "") and norm_uuid(body["uuid"]) != uuid:
+        raise IngestError(422, "the body's 'uuid' differs from the uuid in the URL")
+    now = time.time()
+    row = _lock_run(conn, uuid)
+    if row is None:  # this writer's machine synced before the primary's: the run begins here
+        project = check_project(run_fields.get("project"), max_len)
+        rid = no_nul(str(run_fields.get("id") or uuid[:8])[:max_len])
+        conn.execute(insert(runs).values(
+            uuid=uuid, project=project, run_id=rid, name=no_nul(str(run_fields.get("name") or rid)[:512]),
+            status="running", start_time=float_or_none(run_fields.get("start_time") or body.get("start_time")) or now,
+            tags=[], config={}, summary={}, meta={}, last_seq=-1, n_records=0, created=now, updated=now))
+    elif run_fields.get("project") not in (None, row["project"]):
+        raise IngestError(409, f"run {uuid} belongs to project {row['project']!r}; a writer cannot move it")
+    c = run_writers.c
+    old = conn.execute(select(c.meta).where(c.run_uuid == uuid, c.writer == writer)).first()
+    fields: Dict[str, Any] = {k: body[k] for k in ("rank", "pid") if body.get(k) is not None}
+    if body.get("host") is not None:
+        fields["host"] = no_nul(body["host"][:256])
+    for k in ("start_time", "end_time", "heartbeat"):
+        if body.get(k) is not None:
+            fields[k] = float_or_none(body[k])
+    if status:
+        fields["status"] = status
+    if "exit_code" in body:
+        fields["exit_code"] = int_or_none(body["exit_code"], 32)
+    rest = {k: v for k, v in body.items() if k not in _WRITER_STATE and k not in ("rank", "pid", "host", "run", "uuid")}
+    fields["meta"] = {**((old[0] if old else None) or {}), **rest}
+    _put_writer(conn, uuid, writer, fields, now)
+    conn.execute(update(runs).where(runs.c.uuid == uuid).values(updated=now, **_combined(conn, uuid)))
+    return dict(conn.execute(select(run_writers).where(c.run_uuid == uuid, c.writer == writer)).mappings().first())
 
 
 class _Rows(NamedTuple):
@@ -142,10 +263,12 @@ def _in_seq_order(recs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return recs
 
 
-def _stored_seqs(conn: Connection, uuid: str, lo: int, hi: int) -> set:
+def _stored_seqs(conn: Connection, uuid: str, lo: int, hi: int, writer: str = PRIMARY_WRITER) -> set:
+    """The seqs in ``lo..hi`` that ``writer`` of the run has stored (its own ledger only)."""
     existing: set = set()
-    for (blob,) in conn.execute(select(record_chunks.c.seqs).where(
-            record_chunks.c.run_uuid == uuid, record_chunks.c.last_seq >= lo, record_chunks.c.first_seq <= hi)):
+    c = record_chunks.c
+    for (blob,) in conn.execute(select(c.seqs).where(
+            c.run_uuid == uuid, c.writer == writer, c.last_seq >= lo, c.first_seq <= hi)):
         existing.update(np.frombuffer(blob, dtype="<i8").tolist())
     return existing
 
@@ -161,20 +284,38 @@ def _run_row(conn: Connection, uuid: str, lock: bool):
     return row
 
 
-def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
-    """Append validated records to run ``uuid`` inside the caller's transaction (one transaction for
-    the whole batch: in a server, prefer :func:`store_records`); seqs already stored are skipped
-    (counted as duplicates). The run must exist (see :func:`upsert_run`)."""
-    uuid = norm_uuid(uuid)
+def _writer_row(conn: Connection, uuid: str, writer: str, run_row: Any) -> Dict[str, Any]:
+    """What ingest needs of a writer: its last seq (the primary's is the run row's) and, for a
+    non-primary writer, its meta (its config and summary)."""
+    if writer == PRIMARY_WRITER:
+        return {"last_seq": run_row["last_seq"], "meta": None}
+    c = run_writers.c
+    w = conn.execute(select(c.last_seq, c.meta).where(c.run_uuid == uuid, c.writer == writer)).first()
+    return {"last_seq": w[0], "meta": w[1] or {}} if w else {"last_seq": -1, "meta": {}}
+
+
+def add_records(conn: Connection, uuid: str, recs: List[Dict[str, Any]],
+                writer: str = PRIMARY_WRITER) -> IngestResult:
+    """Append validated records of ``writer`` to run ``uuid`` inside the caller's transaction (one
+    transaction for the whole batch: in a server, prefer :func:`store_records`); seqs that writer
+    already stored are skipped (counted as duplicates). The run must exist (see :func:`upsert_run`)."""
+    uuid, writer = norm_uuid(uuid), check_writer(writer)
     row = _run_row(conn, uuid, lock=True)
+    w = _writer_row(conn, uuid, writer, row)
     if not recs:
-        return IngestResult(0, 0, row["last_seq"])
+        return IngestResult(0, 0, w["last_seq"])
     ordered = _in_seq_order(recs)
-    existing = _stored_seqs(conn, uuid, ordered[0]["seq"], ordered[-1]["seq"]) if ordered[0]["seq"] <= row["last_seq"] else set()
+    existing = (_stored_seqs(conn, uuid, ordered[0]["seq"], ordered[-1]["seq"], writer)
+                if ordered[0]["seq"] <= w["last_seq"] else set())
     new = _new_only(ordered, existing)
     if not new:
-        return IngestResult(0, len(recs), row["last_seq"])
-    return IngestResult(len(new), len(recs) - len(new), _write(conn, uuid, row, _rows(uuid, new)))
+        return IngestResult(0, len(recs), w["last_seq"])
+    last_seq = w["last_seq"]
+    for part in rewind.split_parts([new]):  # a rewind ends its part (server/rewind.py)
+        last_seq = _write(conn, uuid, row, _rows(uuid, part, writer), writer)
+        rewind.store(conn, uuid, writer, part)
+        row = _run_row(conn, uuid, lock=False)
+    return IngestResult(len(new), len(recs) - len(new), last_seq)
 
 
 def _parts(recs: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
@@ -213,69 +354,101 @@ def _parts(recs: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
 
 
 def ingest_records(store, uuid: str, records: Any, limits: Limits,
-                   authorize: Optional[Callable[[], None]] = None) -> IngestResult:
+                   authorize: Optional[Callable[[], None]] = None, writer: Any = PRIMARY_WRITER) -> IngestResult:
     """The one way a batch of records is stored, by the HTTP route and by the in-process sink of
     ``seetrain ui``: checked whole against ``limits`` (nothing is written when a record is refused),
     then ``authorize()`` (the route's permission check: it may raise), then written in short
-    transactions (:func:`store_records`)."""
+    transactions (:func:`store_records`) as ``writer``'s records."""
+    writer = check_writer(writer)
     recs = validate_records(records, limits=limits)
     if authorize is not None:
         authorize()
-    return store_records(store, uuid, recs)
+    return store_records(store, uuid, recs, writer)
 
 
-def store_records(store, uuid: str, recs: List[Dict[str, Any]]) -> IngestResult:
-    """Append validated records to run ``uuid`` in short write transactions (see :func:`_parts`);
-    ``store`` is the app's :class:`~.app.Store`. Each part's rows are built before its transaction
-    begins; the transaction checks the seq ledger again and builds them anew only when a concurrent
-    request stored some of the same seqs meanwhile. Seqs already stored count as duplicates."""
-    uuid = norm_uuid(uuid)
+def store_records(store, uuid: str, recs: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) -> IngestResult:
+    """Append validated records of ``writer`` to run ``uuid`` in short write transactions (see
+    :func:`_parts`); ``store`` is the app's :class:`~.app.Store`. Each part's rows are built before
+    its transaction begins; the transaction checks the writer's seq ledger again and builds them
+    anew only when a concurrent request stored some of the same seqs meanwhile. Seqs the writer
+    already stored count as duplicates; the result's last seq is the writer's."""
+    uuid, writer = norm_uuid(uuid), check_writer(writer)
     with store.read() as conn:
         row = _run_row(conn, uuid, lock=False)
+        last_seq = _writer_row(conn, uuid, writer, row)["last_seq"]
     if not recs:
-        return IngestResult(0, 0, row["last_seq"])
+        return IngestResult(0, 0, last_seq)
+    from . import artifacts  # artifact events: refused whole while a blob they name is missing
+
+    arts = artifacts.incoming(uuid, recs)
+    if arts:
+        artifacts.check_blobs(store.blobs, arts)
     ordered = _in_seq_order(recs)
-    stored, last_seq = 0, row["last_seq"]
-    for part in _parts(ordered):
+    stored = 0
+    for part in rewind.split_parts(_parts(ordered)):  # a rewind ends its part (server/rewind.py)
         lo, hi = part[0]["seq"], part[-1]["seq"]
         with store.read() as conn:
-            seen_last = _run_row(conn, uuid, lock=False)["last_seq"]
-            existing = _stored_seqs(conn, uuid, lo, hi) if lo <= seen_last else set()
+            seen_last = _writer_row(conn, uuid, writer, _run_row(conn, uuid, lock=False))["last_seq"]
+            existing = _stored_seqs(conn, uuid, lo, hi, writer) if lo <= seen_last else set()
         new = _new_only(part, existing)
-        rows = _rows(uuid, new) if new else None
+        rows = _rows(uuid, new, writer) if new else None
         with store.write() as conn:  # the write's turn in arrival order: Store.write
             row = _run_row(conn, uuid, lock=True)
-            if lo <= row["last_seq"]:  # did a concurrent request store some of these seqs meanwhile?
-                now = _stored_seqs(conn, uuid, lo, hi)
+            w = _writer_row(conn, uuid, writer, row)
+            if lo <= w["last_seq"]:  # did a concurrent request store some of these seqs meanwhile?
+                now = _stored_seqs(conn, uuid, lo, hi, writer)
                 if now != existing:
                     new = _new_only(part, now)
-                    rows = _rows(uuid, new) if new else None
-            last_seq = _write(conn, uuid, row, rows) if rows is not None else row["last_seq"]
+                    rows = _rows(uuid, new, writer) if new else None
+            last_seq = _write(conn, uuid, row, rows, writer, w) if rows is not None else w["last_seq"]
+            if rows is not None:
+                rewind.store(conn, uuid, writer, new)
         stored += len(new)
+    if arts:
+        artifacts.apply(store, uuid, arts)  # idempotent: a batch sent again changes nothing
     return IngestResult(stored, len(recs) - stored, last_seq)
 
 
-def _write(conn: Connection, uuid: str, row: Any, rows: _Rows) -> int:
-    """Insert ``rows`` and update the run's row (locked by the caller); returns the run's last seq."""
+def _write(conn: Connection, uuid: str, row: Any, rows: _Rows, writer: str = PRIMARY_WRITER,
+           w: Optional[Dict[str, Any]] = None) -> int:
+    """Insert ``rows`` of ``writer`` and update the run's and the writer's rows (the run locked by
+    the caller); returns the writer's last seq. Only the primary's records set the run's config and
+    summary; another writer's are kept as its own (its ``run_writers`` meta)."""
     conn.execute(insert(record_chunks).values(**rows.chunk))
     if rows.series:
         _insert_series(conn, rows.series)
     if rows.kinds:
-        _upsert_keys(conn, uuid, rows.kinds)
+        _upsert_keys(conn, uuid, rows.kinds, writer)
     if rows.events:
         conn.execute(insert(events), rows.events)
     if rows.console:
         conn.execute(insert(console), rows.console)
     if rows.media:
         conn.execute(insert(media), rows.media)
-    last_seq = max(row["last_seq"], rows.seqs[-1])
-    values: Dict[str, Any] = {"last_seq": last_seq, "n_records": row["n_records"] + len(rows.seqs),
-                              "updated": time.time()}
-    if rows.summary:
-        values["summary"] = {**(row["summary"] or {}), **rows.summary}
-    if rows.config:
-        values["config"] = {**(row["config"] or {}), **rows.config}
+    w = w if w is not None else _writer_row(conn, uuid, writer, row)
+    last_seq = max(w["last_seq"], rows.seqs[-1])
+    now = time.time()
+    values: Dict[str, Any] = {"n_records": row["n_records"] + len(rows.seqs), "updated": now}
+    own: Dict[str, Any] = {"last_seq": last_seq, "n_records": run_writers.c.n_records + len(rows.seqs)}
+    if writer == PRIMARY_WRITER:
+        values["last_seq"] = last_seq
+        if rows.summary:
+            values["summary"] = {**(row["summary"] or {}), **rows.summary}
+        if rows.config:
+            values["config"] = {**(row["config"] or {}), **rows.config}
+    elif rows.summary or rows.config:
+        meta = dict(w["meta"] or {})
+        for k, part in (("summary", rows.summary), ("config", rows.config)):
+            if part:
+                meta[k] = {**(meta.get(k) or {}), **part}
+        own["meta"] = meta
     conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
+    c = run_writers.c
+    if conn.execute(update(run_writers).where(c.run_uuid == uuid, c.writer == writer)
+                    .values(**own, updated=now)).rowcount == 0:
+        conn.execute(insert(run_writers).values(run_uuid=uuid, writer=writer, last_seq=last_seq,
+                                                n_records=len(rows.seqs), status="running",
+                                                meta=own.get("meta", {}), updated=now))
     return last_seq
 
 
@@ -317,10 +490,11 @@ def _group_values(kt: tuple, datas: List[Dict[str, Any]]) -> Optional[np.ndarray
         return None
 
 
-def _rows(uuid: str, new: List[Dict[str, Any]]) -> _Rows:
-    """The rows of seq-ordered new records: the ledger chunk, packed series, keys, events, console, media."""
+def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) -> _Rows:
+    """The rows of seq-ordered new records of ``writer``: the ledger chunk, packed series, keys,
+    events, console, media."""
     seqs = [r["seq"] for r in new]
-    chunk = dict(run_uuid=uuid, first_seq=seqs[0], last_seq=seqs[-1], n=len(new),
+    chunk = dict(run_uuid=uuid, writer=writer, first_seq=seqs[0], last_seq=seqs[-1], n=len(new),
                  seqs=np.asarray(seqs, dtype="<i8").tobytes(), body=zlib.compress(orjson.dumps(new), 1))
     summary: Dict[str, Any] = {}
     config: Dict[str, Any] = {}
@@ -329,10 +503,10 @@ def _rows(uuid: str, new: List[Dict[str, Any]]) -> _Rows:
     for r in others:
         t = r["type"]
         if t == "event":
-            ev_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=num(r.get("time")), event=no_nul(r["event"][:64]),
-                                body=r))
+            ev_rows.append(dict(run_uuid=uuid, writer=writer, seq=r["seq"], time=num(r.get("time")),
+                                event=no_nul(r["event"][:64]), body=r))
         elif t == "console":
-            con_rows.append(dict(run_uuid=uuid, seq=r["seq"], time=num(r.get("time")),
+            con_rows.append(dict(run_uuid=uuid, writer=writer, seq=r["seq"], time=num(r.get("time")),
                                  stream=no_nul(str(r.get("stream", "stdout"))[:16]), line=no_nul(r["line"])))
         elif t == "config":
             config.update(r["config"])
@@ -376,9 +550,11 @@ def _rows(uuid: str, new: List[Dict[str, Any]]) -> _Rows:
             stride = series.stride_of(a_st)
             steps_b, times_b = b"" if stride is not None else a_st.tobytes(), a_tm.tobytes()
             bounds = (_nanmin(a_st), _nanmax(a_st), _nanmin(a_tm), _nanmax(a_tm))
-        series_rows.append(dict(run_uuid=uuid, key=k, n=int(a_v.size), steps=steps_b, step_stride=stride, times=times_b,
+        series_rows.append(dict(run_uuid=uuid, writer=writer, key=k, n=int(a_v.size), steps=steps_b, step_stride=stride, times=times_b,
                                 vals=np.ascontiguousarray(a_v, dtype="<f8").tobytes(), step_min=bounds[0],
                                 step_max=bounds[1], time_min=bounds[2], time_max=bounds[3]))
+    for m in media_rows:
+        m["writer"] = writer
     return _Rows(seqs, chunk, series_rows, kinds, ev_rows, con_rows, media_rows, summary, config)
 
 
@@ -430,7 +606,7 @@ def _nanmax(a: np.ndarray) -> Optional[float]:
     return None if np.isnan(a).all() else float(np.nanmax(a))
 
 
-_SERIES_COLS = ("run_uuid", "key", "n", "steps", "step_stride", "times", "vals", "step_min", "step_max", "time_min",
+_SERIES_COLS = ("run_uuid", "writer", "key", "n", "steps", "step_stride", "times", "vals", "step_min", "step_max", "time_min",
                 "time_max")
 
 
@@ -448,13 +624,13 @@ def _insert_series(conn: Connection, series_rows: List[Dict[str, Any]]) -> None:
                  [tuple(r[c] for c in _SERIES_COLS) for r in series_rows])
 
 
-def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list]) -> None:
+def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list], writer: str = PRIMARY_WRITER) -> None:
     """Add each key's count and set its last value, one upsert per key (SQLite and PostgreSQL alike)."""
     json_param = "CAST(? AS json)" if conn.dialect.name == "postgresql" else "?"
-    _executemany(conn, "INSERT INTO metric_keys (run_uuid, key, kind, count, last, last_step) "
-                       f"VALUES (?, ?, ?, ?, {json_param}, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "
+    _executemany(conn, "INSERT INTO metric_keys (run_uuid, writer, key, kind, count, last, last_step) "
+                       f"VALUES (?, ?, ?, ?, ?, {json_param}, ?) ON CONFLICT (run_uuid, writer, key) DO UPDATE SET "
                        "count = metric_keys.count + excluded.count, last = excluded.last, last_step = excluded.last_step",
-                 [(uuid, k, kind, count, orjson.dumps(last).decode(), last_step)
+                 [(uuid, writer, k, kind, count, orjson.dumps(last).decode(), last_step)
                   for k, (kind, count, last, last_step) in kinds.items()])
 
 
@@ -469,6 +645,10 @@ def finish_run(conn: Connection, uuid: str, body: Dict[str, Any], limits: Limits
             meta[k] = body[k]
     if _lock_run(conn, norm_uuid(uuid)) is None:
         raise IngestError(404, f"run {uuid} does not exist")
+    writer = check_writer(body.get("writer"))
+    if writer != PRIMARY_WRITER:  # one writer of a shared run ended: the run's status combines theirs
+        upsert_writer(conn, uuid, writer, {k: v for k, v in meta.items() if k != "summary"}, limits=limits)
+        return dict(_lock_run(conn, norm_uuid(uuid)))
     return upsert_run(conn, uuid, meta, limits=limits)
 
 
@@ -476,6 +656,7 @@ def store_media(conn: Connection, blobs, uuid: str, path: str, tmp_file: str, sh
                 content_type: str) -> None:
     """Put a finished temp file into the blob store (by sha256) and map (run, media path) to it."""
     check_media_path(path)
+    hold_against_gc(conn)  # the blob is referenced in this transaction: no gc between the two
     blobs.put_file(sha256, tmp_file, content_type)
     _map_media(conn, uuid, path, sha256, size, content_type)
 
@@ -536,17 +717,20 @@ def store_media_refs(store, uuid: str, recs: List[Dict[str, Any]],
     if not _may_hold_refs(recs):
         return 0
     found = []
+    lease = UploadLease(store)  # the blobs are written before the transaction that maps them (gc.py)
     for r in recs:
         if r.get("type") == "metrics":
-            for ref in iter_refs(r):
-                local = media_loader(ref["path"])
+            for path in (p for ref in iter_refs(r) for p in ref_paths(ref)):  # a table's cells too
+                local = media_loader(path)
                 if local and os.path.isfile(local):
                     sha, size = _file_sha256(local)
-                    ctype = mimetypes.guess_type(ref["path"])[0] or "application/octet-stream"
+                    ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                    lease.add(sha)
                     store.blobs.put_file(sha, local, ctype)
-                    found.append((ref["path"], sha, size, ctype))
+                    found.append((path, sha, size, ctype))
     if found:
         with store.write() as conn:
             for path, sha, size, ctype in found:
                 _map_media(conn, uuid, path, sha, size, ctype)
+    lease.release()
     return len(found)

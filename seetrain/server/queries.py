@@ -14,10 +14,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from ..run_filter import ORDERING, Condition, Filter, Literal
+from .curation import curation_fields, state_clause
 from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
 
 LIST_FIELDS = ("uuid", "run_id", "name", "project", "status", "start_time", "end_time", "heartbeat", "tags",
-               "config", "summary", "updated", "exit_code", "n_records")
+               "config", "summary", "updated", "exit_code", "n_records", "archived", "deleted")
 SORTABLE = {"start_time", "end_time", "name", "id", "status", "duration", "updated", "project"}
 JSON_SORTS = ("config.", "summary.")  # sort=config.KEY / sort=summary.KEY: by a config or last metric value
 
@@ -43,7 +44,7 @@ def run_summary(row: Dict[str, Any], stale_s: float, now: Optional[float] = None
             "start_time": start, "end_time": end,
             "duration": (last - start) if (start and last) else None, "tags": row.get("tags") or [],
             "config": row.get("config") or {}, "summary": row.get("summary") or {},
-            "records": row.get("n_records", 0)}
+            "records": row.get("n_records", 0), "archived": row.get("archived"), "deleted": row.get("deleted")}
 
 
 def list_projects(conn: Connection, allowed: Optional[str]) -> List[Dict[str, Any]]:
@@ -221,12 +222,13 @@ def _order_by(dialect: str, sort: str, eff: Any, duration: Any) -> List[Any]:
 
 def list_runs(conn: Connection, *, allowed: Optional[str], project: Optional[str], status: Optional[str],
               tag: Optional[str], q: Optional[str], config: Dict[str, str], sort: str, limit: int, offset: int,
-              stale_s: float, filter: Optional[Filter] = None) -> Dict[str, Any]:
-    """One page of runs, filtered, sorted and paged by the database (``total`` counts every match)."""
+              stale_s: float, filter: Optional[Filter] = None, state: str = "active") -> Dict[str, Any]:
+    """One page of runs, filtered, sorted and paged by the database (``total`` counts every match);
+    ``state``: active (neither archived nor deleted), archived, deleted or all (:mod:`.curation`)."""
     dialect = conn.dialect.name
     now = time.time()
     stale, eff, duration = _status_exprs(now, stale_s)
-    where = []
+    where = state_clause(state)
     if allowed not in (None, "*"):
         where.append(runs.c.project == allowed)
     if project:
@@ -271,24 +273,41 @@ def run_detail(row: Dict[str, Any], stale_s: float) -> Dict[str, Any]:
     meta = row.get("meta") or {}
     out.update(heartbeat=row.get("heartbeat"), last_seq=row.get("last_seq"), description=meta.get("description"),
                environment={k: v for k, v in meta.items() if k not in ("description",)})
+    out.update(curation_fields(row))
     return out
 
 
-def keys(conn: Connection, uuid: str) -> List[Dict[str, Any]]:
-    q = (select(metric_keys.c.key, metric_keys.c.kind, metric_keys.c.count, metric_keys.c.last,
-                metric_keys.c.last_step).where(metric_keys.c.run_uuid == uuid).order_by(metric_keys.c.key))
-    return [{"key": k, "kind": kind, "count": n, "last": last, "last_step": s} for k, kind, n, last, s in conn.execute(q)]
+def keys(conn: Connection, uuid: str, writer: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The run's keys; a shared run's counts summed over its writers (last value: the first writer's
+    in label order, the primary's when it logged the key), or ``writer``'s alone."""
+    mk = metric_keys.c
+    q = (select(mk.key, mk.kind, mk.count, mk.last, mk.last_step).where(mk.run_uuid == uuid)
+         .order_by(mk.key, mk.writer))
+    if writer is not None:
+        q = q.where(mk.writer == writer)
+    out: List[Dict[str, Any]] = []
+    for k, kind, n, last, s in conn.execute(q):
+        if out and out[-1]["key"] == k:  # the same key from another writer
+            out[-1]["count"] += n
+        else:
+            out.append({"key": k, "kind": kind, "count": n, "last": last, "last_step": s})
+    return out
 
 
 def list_events(conn: Connection, uuid: str, after_seq: int, limit: int, since: Optional[float] = None,
-                event: Optional[str] = None) -> List[Dict[str, Any]]:
-    """Events of a run in seq order: after ``after_seq``, at or after time ``since``, of kind ``event``."""
+                event: Optional[str] = None, writer: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Events of a run in seq order: after ``after_seq``, at or after time ``since``, of kind ``event``
+    (of ``writer`` alone, when given)."""
+    if writer is None and only_primary(conn, uuid):
+        writer = ""  # the primary's events by the primary key, as a one-writer run always read
     q = select(events.c.body).where(events.c.run_uuid == uuid, events.c.seq > after_seq)
+    if writer is not None:
+        q = q.where(events.c.writer == writer)
     if since is not None:
         q = q.where(events.c.time >= since)
     if event:
         q = q.where(events.c.event == event)
-    return [b for (b,) in conn.execute(q.order_by(events.c.seq).limit(limit))]
+    return [b for (b,) in conn.execute(q.order_by(events.c.writer, events.c.seq).limit(limit))]
 
 
 def alert_counts(conn: Connection, uuids: List[str]) -> Dict[str, Dict[str, Any]]:
@@ -310,9 +329,25 @@ def alert_counts(conn: Connection, uuids: List[str]) -> Dict[str, Dict[str, Any]
     return out
 
 
-def list_console(conn: Connection, uuid: str, after_seq: int, limit: int) -> List[Dict[str, Any]]:
+def only_primary(conn: Connection, uuid: str) -> bool:
+    """Whether run ``uuid`` has no writer but its primary (a one-writer run)."""
+    from .db.models import run_writers
+
+    w = run_writers.c
+    return conn.execute(select(w.writer).where(w.run_uuid == uuid, w.writer != "").limit(1)).first() is None
+
+
+def list_console(conn: Connection, uuid: str, after_seq: int, limit: int,
+                 writer: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Console lines in seq order; ``writer``'s alone (a shared run's writers each have their seqs:
+    without ``writer`` its lines come writer by writer)."""
+    if writer is None and only_primary(conn, uuid):
+        writer = ""  # the primary's lines by the primary key, as a one-writer run always read
     q = (select(console.c.seq, console.c.time, console.c.stream, console.c.line)
-         .where(console.c.run_uuid == uuid, console.c.seq > after_seq).order_by(console.c.seq).limit(limit))
+         .where(console.c.run_uuid == uuid, console.c.seq > after_seq).order_by(console.c.writer, console.c.seq)
+         .limit(limit))
+    if writer is not None:
+        q = q.where(console.c.writer == writer)
     return [{"seq": s, "time": t, "stream": st, "line": ln} for s, t, st, ln in conn.execute(q)]
 
 
@@ -330,7 +365,23 @@ def list_media(conn: Connection, uuid: str, key: Optional[str]) -> List[Dict[str
                  caption=r["caption"], sha256=r["sha256"], size=r["size"],
                  url=f"/api/v1/media/{r['sha256']}" if r["sha256"] else None)
         out.append(d)
+    _add_file_urls(conn, uuid, out)
     return out
+
+
+def _add_file_urls(conn: Connection, uuid: str, items: List[Dict[str, Any]]) -> None:
+    """A table's image cells: ``file_urls`` maps each of its ``files`` to its blob's url (None: not stored)."""
+    tables = [d for d in items if isinstance(d.get("files"), list) and d["files"]]
+    if not tables:
+        return
+    wanted = sorted({p for d in tables for p in d["files"] if isinstance(p, str)})
+    urls: Dict[str, str] = {}
+    for i in range(0, len(wanted), 500):
+        q = select(media_files.c.path, media_files.c.sha256).where(media_files.c.run_uuid == uuid,
+                                                                   media_files.c.path.in_(wanted[i:i + 500]))
+        urls.update((p, f"/api/v1/media/{sha}") for p, sha in conn.execute(q))
+    for d in tables:
+        d["file_urls"] = {p: urls.get(p) for p in d["files"] if isinstance(p, str)}
 
 
 def blob_info(conn: Connection, sha: str) -> List[Dict[str, Any]]:
@@ -352,22 +403,28 @@ def export_jsonl(conn: Connection, uuid: str) -> Iterator[bytes]:
 
 
 def export_csv(conn: Connection, uuid: str, key: Optional[str]) -> Iterator[bytes]:
-    """Scalar points in long form: ``key,step,time,value`` (so no metric name can shadow a column)."""
+    """Scalar points in long form: ``key,step,time,value`` (so no metric name can shadow a column);
+    a rewound run's history, without the points its rewinds superseded."""
     import numpy as np
 
     yield b"key,step,time,value\n"
+    from . import rewind
     from .series import chunk_steps
 
     c = series_chunks.c
-    q = (select(c.key, c.n, c.step_min, c.step_stride, c.steps, c.times, c.vals)
+    q = (select(c.key, c.n, c.step_min, c.step_stride, c.steps, c.times, c.vals, c.id, c.writer)
          .where(c.run_uuid == uuid).order_by(c.key, c.id))
     if key:
         q = q.where(c.key == key)
-    for k, n, step_min, stride, st_blob, tm, vs in conn.execute(q):
+    cuts = rewind.cuts_of(conn, [uuid]).get(uuid)
+    for k, n, step_min, stride, st_blob, tm, vs, cid, writer in conn.execute(q):
         st = chunk_steps(n, step_min, stride, st_blob)
+        tm, vs = np.frombuffer(tm, "<f8"), np.frombuffer(vs, "<f8")
+        live = rewind.keep(st, rewind.limit(cuts, writer, cid), False) if cuts else None
+        if live is not None:
+            st, tm, vs = st[live], tm[live], vs[live]
         kq = '"' + k.replace('"', '""') + '"' if any(c in k for c in ',"\n\r') else k
         lines = []
-        for s, t, v in zip(st.tolist(), np.frombuffer(tm, "<f8").tolist(),
-                           np.frombuffer(vs, "<f8").tolist()):
+        for s, t, v in zip(st.tolist(), tm.tolist(), vs.tolist()):
             lines.append(f"{kq},{'' if s != s else int(s)},{t!r},{v!r}\n")
         yield "".join(lines).encode()
