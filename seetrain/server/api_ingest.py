@@ -31,9 +31,12 @@ def _body(description: str, schema: Dict[str, Any], media: str = "application/js
 _OBJ = {"type": "object"}
 RUN_BODY = _body("run.json fields: project (required on create), id, name, tags, config, status, start_time, "
                  "end_time, heartbeat, summary, and any environment fields", _OBJ)
-RECORDS_BODY = _body("a batch of records in the format of docs/record-format.md",
+RECORDS_BODY = _body("a batch of records in the format of docs/record-format.md, of one writer of the run "
+                     "(absent or \"\": the primary)",
                      {"type": "object", "required": ["records"],
-                      "properties": {"records": {"type": "array", "items": _OBJ}}})
+                      "properties": {"records": {"type": "array", "items": _OBJ}, "writer": {"type": "string"}}})
+WRITER_BODY = _body("writer.json fields: rank, host, pid, status, exit_code, start_time, end_time, heartbeat (others "
+                    "kept), and run: {project, id, name, start_time} to create the run if it does not exist", _OBJ)
 MEDIA_BODY = _body("the file's bytes (header X-Content-SHA256 optional)", {"type": "string", "format": "binary"},
                    "application/octet-stream")
 FINISH_BODY = _body("how the run ended", {"type": "object", "required": ["status"], "properties": {
@@ -120,6 +123,31 @@ async def put_run(uuid: str, request: Request, p: Principal = Depends(principal)
     return await run_in_threadpool(_retry_integrity, work)
 
 
+@router.put("/runs/{uuid}/writers/{writer}", openapi_extra=WRITER_BODY)
+async def put_writer(uuid: str, writer: str, request: Request, p: Principal = Depends(principal)):
+    """Create or update one writer of a shared run (issue 23) from its writer.json; its ``run``
+    object creates the run when this writer's machine syncs before the primary's."""
+    store: Store = request.app.state.store
+    uuid = ingest.norm_uuid(uuid)
+    body = await read_json(request, store.settings.max_body_bytes)
+    if not isinstance(body, dict):
+        raise HTTPException(422, "the writer body must be a JSON object (the fields of writer.json)")
+
+    def work():
+        with store.write() as conn:
+            row = get_run(conn, uuid)
+            if row is not None:
+                readable_run(p, row, uuid)
+            run_fields = body.get("run") if isinstance(body.get("run"), dict) else {}
+            require(p, row["project"] if row else str(run_fields.get("project")), write=True)
+            w = ingest.upsert_writer(conn, uuid, writer, body, store.settings.max_key_length,
+                                     ingest.Limits.of(store.settings))
+            return {"writer": w["writer"], "last_seq": w["last_seq"], "records": w["n_records"],
+                    "status": w["status"]}
+
+    return await run_in_threadpool(_retry_integrity, work)
+
+
 @router.post("/runs/{uuid}/records", openapi_extra=RECORDS_BODY)
 async def post_records(uuid: str, request: Request, p: Principal = Depends(principal)):
     store: Store = request.app.state.store
@@ -131,7 +159,8 @@ async def post_records(uuid: str, request: Request, p: Principal = Depends(princ
 
     def work():
         res = ingest.ingest_records(store, uuid, body["records"], ingest.Limits.of(s),
-                                    authorize=lambda: require(p, _project_of(store, uuid, p), write=True))
+                                    authorize=lambda: require(p, _project_of(store, uuid, p), write=True),
+                                    writer=body.get("writer"))
         return {"stored": res.stored, "duplicates": res.duplicates, "last_seq": res.last_seq}
 
     return JSONResponse(await run_in_threadpool(work))
