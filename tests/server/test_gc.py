@@ -1,0 +1,121 @@
+"""``seetrain server gc``: a dry run first, ``--yes`` deletes exactly the blobs no run references,
+disk usage after it equals the remaining references, and a gc racing a paused upload never
+deletes the blob being uploaded (real SQLite / PostgreSQL, real blob folder, gc as a child process)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid as _uuid
+
+import orjson
+import pytest
+
+from seetrain.server import ingest
+from seetrain.server.blobs import LocalBlobs
+from seetrain.server.deps import Store
+from seetrain.server.settings import Settings
+from tests._child import run_python
+
+from .test_curation import blob_files, make_run
+
+
+def gc_cli(db: str, blobs: str, *flags: str) -> dict:
+    out = run_python(["-m", "seetrain.cli", "server", "gc", "--db", db, "--blobs", blobs, "--json", *flags],
+                     capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return orjson.loads(out.stdout)
+
+
+def test_gc_dry_run_then_yes_deletes_only_unreferenced_blobs(server):
+    a = make_run(server.url, "gc", "a", {"media/img/x.png": b"kept" * 500})
+    orphan = b"left by a purge that crashed" * 50
+    sha = hashlib.sha256(orphan).hexdigest()
+    tmp = os.path.join(server.blobs, "orphan.tmp")
+    with open(tmp, "wb") as f:
+        f.write(orphan)
+    LocalBlobs(server.blobs).put_file(sha, tmp, "image/png")
+    os.unlink(tmp)
+    before = blob_files(server.blobs)
+    assert len(before) == 2
+    dry = gc_cli(server.db, server.blobs)
+    assert dry["dry_run"] and dry["shas"] == [sha] and dry["collected_bytes"] == len(orphan)
+    assert blob_files(server.blobs) == before                     # a dry run deletes nothing
+    done = gc_cli(server.db, server.blobs, "--yes")
+    assert done["shas"] == [sha] and not done["dry_run"]
+    kept = blob_files(server.blobs)
+    assert kept == {hashlib.sha256(b"kept" * 500).hexdigest(): 2000}  # disk == the remaining references
+    assert gc_cli(server.db, server.blobs, "--yes")["collected"] == 0
+    from .conftest import api
+
+    media = api(server.url, f"/api/v1/runs/{a}/media")[1]
+    assert api(server.url, media[0]["url"])[1] == b"kept" * 500
+
+
+class PausingBlobs(LocalBlobs):
+    """A real blob folder whose ``put_file`` stops after the blob is written, until released."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.written, self.release = threading.Event(), threading.Event()
+
+    def put_file(self, sha: str, tmp_path: str, content_type: str) -> None:
+        super().put_file(sha, tmp_path, content_type)
+        self.written.set()
+        assert self.release.wait(120), "the test never released the upload"
+
+
+@pytest.mark.parametrize("path", ["lease", "one transaction"])
+def test_gc_racing_a_paused_upload_never_deletes_its_blob(tmp_path, path):
+    """An upload paused between writing its blob and recording the reference: ``gc --yes`` meanwhile
+    keeps the blob (a lease, or the upload's transaction), and after the upload the run serves it."""
+    db, root = str(tmp_path / "db.sqlite"), str(tmp_path / "blobs")
+    store = Store(Settings(db=db, blobs=root))
+    store.blobs = blobs = PausingBlobs(root)
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        ingest.upsert_run(conn, u, {"project": "race", "id": "r"})
+    raw = b"\x89PNG being uploaded" * 1000
+    sha = hashlib.sha256(raw).hexdigest()
+    src = tmp_path / "a.png"
+    src.write_bytes(raw)
+    recs = [{"seq": 0, "time": 1.0, "type": "metrics", "step": 0,
+             "data": {"img": {"_type": "image", "path": "media/img/a.png"}}}]
+    ingest.store_records(store, u, ingest.validate_records(recs))
+
+    def upload() -> None:
+        if path == "lease":  # the ui watcher: blob first, reference in a later transaction
+            ingest.store_media_refs(store, u, recs, lambda rel: str(src))
+        else:                # PUT /media: blob and reference in one write transaction
+            with store.write() as conn:
+                ingest.store_media(conn, store.blobs, u, "media/img/a.png", str(src), sha, len(raw), "image/png")
+
+    t = threading.Thread(target=upload)
+    t.start()
+    try:
+        assert blobs.written.wait(60)
+        if path == "lease":
+            report = gc_cli(db, root, "--yes")   # runs to the end while the upload is paused
+            assert report["leased"] == 1 and report["collected"] == 0
+            assert blob_files(root) == {sha: len(raw)}
+        else:
+            from tests._child import popen_python
+            import subprocess
+
+            gc = popen_python(["-m", "seetrain.cli", "server", "gc", "--db", db, "--blobs", root, "--yes", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert blob_files(root) == {sha: len(raw)}
+    finally:
+        blobs.release.set()
+        t.join(60)
+    if path != "lease":
+        out, err = gc.communicate(timeout=300)
+        assert gc.returncode == 0, err
+        assert orjson.loads(out)["collected"] == 0   # it waited for the upload's transaction, then saw the reference
+    assert blob_files(root) == {sha: len(raw)}
+    assert gc_cli(db, root, "--yes")["collected"] == 0
+    with store.read() as conn:
+        from seetrain.server.queries import list_media
+
+        assert [m["sha256"] for m in list_media(conn, u, None)] == [sha]
