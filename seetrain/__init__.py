@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 from .version import __version__
 
 __all__ = [
-    "init", "log", "finish", "alert", "config", "Run", "Image", "Audio", "Text", "Histogram",
+    "init", "log", "finish", "alert", "config", "Run", "Image", "Audio", "Text", "Histogram", "Table",
     "read_run", "list_runs", "get_run", "use_artifact", "Api", "SeeTrainWarning", "SeeTrainError", "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run_config import Config
-    from .media import Audio, Histogram, Image, Text
+    from .media import Audio, Histogram, Image, Table, Text
     from .rundir.reader import RunReader, list_runs, read_run
     from .errors import SeeTrainError, SeeTrainWarning
     from .run import Run
@@ -34,14 +34,22 @@ def init(project: Optional[str] = None, experiment_name: Optional[str] = None,
          mode: str = "local", logdir: Optional[str] = None, id: Optional[str] = None,
          resume: Union[bool, str, None] = None, strict: bool = False, system_metrics: bool = True,
          console: Union[str, bool] = "on", host: Optional[str] = None, api_key: Optional[str] = None,
-         upload_timeout: float = 30.0, **settings: Any) -> "Run":
+         upload_timeout: float = 30.0, resume_from: Optional[int] = None, fork_from: Any = None,
+         shared: Optional[bool] = None, writer: Optional[str] = None, **settings: Any) -> "Run":
     """Start a run and make it the current one (``seetrain.log`` writes to it).
 
     ``mode``: ``"local"`` writes ``<logdir>/<project>/<id>/``; ``"online"`` also ships it to the
     server at ``host`` (``$SEETRAIN_HOST``) with ``api_key`` (``$SEETRAIN_API_KEY``), waiting up to
     ``upload_timeout`` seconds at finish; ``"disabled"`` makes every call a no-op.
     ``logdir`` defaults to ``$SEETRAIN_LOGDIR`` or ``./seetrain_logs``. ``resume=True`` with ``id=``
-    continues an earlier run. ``console="off"`` stops capturing stdout/stderr into the run.
+    continues an earlier run; ``resume_from=STEP`` (with ``id=``) continues it from ``STEP``: the
+    records logged after that step are superseded (kept in the log, hidden by every reader, listed
+    with ``scalars(key, superseded=True)``). ``fork_from=(RUN, STEP)`` starts a new run whose history
+    is ``RUN``'s up to ``STEP`` (a run id, ``"project/id"`` or a run directory), linked to it both
+    ways (docs/history.md). ``console="off"`` stops capturing stdout/stderr into the run.
+    ``shared=True`` (with ``id=``, the same in every process; default ``$SEETRAIN_SHARED``) makes
+    this process one writer of a run many processes write (DDP ranks, nodes, workers), labelled
+    ``writer`` (default ``rank<RANK>`` under a launcher, else ``<host>-<pid>``): docs/shared-runs.md.
     Extra settings: ``flush_interval`` (seconds, default 1.0), ``heartbeat_interval`` (seconds,
     default 5), ``system_interval`` (seconds, default 10), ``max_queue`` (records, default 100000),
     ``max_queue_bytes`` (bytes of media waiting to be written, default 256 MiB), ``alert_webhook``
@@ -52,7 +60,8 @@ def init(project: Optional[str] = None, experiment_name: Optional[str] = None,
     return Run(project=project, experiment_name=experiment_name, description=description,
                config=config, tags=tags, mode=mode, logdir=logdir, id=id, resume=resume,
                strict=strict, system_metrics=system_metrics, console=console, host=host, api_key=api_key,
-               upload_timeout=upload_timeout, **settings)
+               upload_timeout=upload_timeout, resume_from=resume_from, fork_from=fork_from, shared=shared,
+               writer=writer, **settings)
 
 
 def log(data: Dict[str, Any], step: Optional[int] = None) -> None:
@@ -135,6 +144,7 @@ _LAZY = {
     "Audio": ("media", "Audio"),
     "Text": ("media", "Text"),
     "Histogram": ("media", "Histogram"),
+    "Table": ("media", "Table"),
     "read_run": ("rundir.reader", "read_run"),
     "list_runs": ("rundir.reader", "list_runs"),
     "RunReader": ("rundir.reader", "RunReader"),

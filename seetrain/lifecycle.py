@@ -19,8 +19,9 @@ SeeTrain only observes how a program ends; it never changes it:
   them: they go inert in the child (``os.register_at_fork``), their inherited descriptors are
   closed (the parent's ``.lock`` stays held by the parent alone) and the locks a child may touch
   are made anew. A ``log()`` on an inherited run is refused with one warning that says what to do
-  (recording it into the parent's run would need a second writer of one file; the run directory
-  has exactly one writer). A child may start its own run with ``seetrain.init()``. A child is born
+  (recording it into the parent's run would need a second writer of one file). A child may start
+  its own run with ``seetrain.init()``. In a *shared* run (``init(shared=True)``) a child that logs
+  becomes a writer of its own instead (``Run._fork_writer``), finished at its exit like any run. A child is born
   with SIGTERM's default disposition (ours is set aside across ``fork()``), so a child terminated at
   once dies as it would without SeeTrain; a run the child starts installs the handler again.
 """
@@ -182,12 +183,18 @@ def _finish_all_at_exit() -> None:
     runs = _own_runs()
     if not runs:
         return
+    pid = os.getpid()
+    _state["exiting"] = pid  # a SIGTERM now waits for these runs to be finished (see _on_sigterm)
     end = ending_at_exit()
     for run in runs:
         try:
             run.end(end)
         except Exception:
             pass
+    _state["exiting"] = None
+    if _state.get("deferred_sigterm") == pid:  # die of it now, as the default disposition would have
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(pid, signal.SIGTERM)
 
 
 # --- SIGTERM -----------------------------------------------------------------------------------
@@ -200,6 +207,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if not installed:
         return  # chained by a framework's handler: the default disposition would have done nothing here
     pid = os.getpid()
+    if _state.get("exiting") == pid:
+        # the process is already leaving and finishing its runs (at exit, or after multiprocessing's
+        # exit hooks, as a terminated Pool's workers are): let that complete, then die of the signal
+        _state["deferred_sigterm"] = pid
+        return
     if pid != _state["sigterm_pid"]:
         # a forked child that got SIGTERM before its after-fork hook gave it the default back: die of it
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -263,7 +275,7 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     global _active_lock
     _active_lock = threading.Lock()
-    _state.update(exit=None, signal=None, sigterm_paused=False)
+    _state.update(exit=None, signal=None, sigterm_paused=False, exiting=None, deferred_sigterm=None)
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # forked from another thread: not paused before
         _set_sigterm(signal.SIG_DFL)
     pid = os.getpid()
@@ -271,6 +283,15 @@ def _after_fork_in_child() -> None:
         hooks = _hooks.get(id(run))
         if hooks is not None and hooks.pid != pid:
             hooks.forked_away()
+
+
+def finish_at_process_exit() -> None:
+    """In a forked child that now owns a run (a shared run's fork writer): finish it as well where the
+    child leaves through ``os._exit`` after multiprocessing's exit hooks (``Pool`` and ``Process``
+    workers, DataLoader workers), which run no ``atexit`` handler."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(None, _finish_all_at_exit, exitpriority=100)
 
 
 def install() -> None:

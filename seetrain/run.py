@@ -15,7 +15,7 @@ import time
 import warnings
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-from . import lifecycle
+from . import lifecycle, run_shared
 from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
 from .logdir import DEFAULT_LOGDIR, default_logdir  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
@@ -46,7 +46,8 @@ class Run:
                  max_queue_bytes: int = DEFAULT_QUEUE_BYTES, heartbeat_interval: float = 5.0,
                  console: Union[str, bool] = "on", host: Optional[str] = None,
                  api_key: Optional[str] = None, upload_timeout: float = 30.0,
-                 alert_webhook: Optional[str] = None) -> None:
+                 alert_webhook: Optional[str] = None, resume_from: Optional[int] = None,
+                 fork_from: Any = None, shared: Optional[bool] = None, writer: Optional[str] = None) -> None:
         from . import run_start
 
         mode = (mode or os.environ.get("SEETRAIN_MODE") or "local").lower()
@@ -56,6 +57,8 @@ class Run:
         self.strict = bool(strict)
         self.project = run_start.check_name("project", str(project or os.environ.get("SEETRAIN_PROJECT") or "default"))
         self.id = run_start.check_name("id", str(id or os.environ.get("SEETRAIN_RUN_ID") or run_start.new_id()))
+        self.primary = True       # a shared run's primary writer (run.json is its to rewrite)
+        run_shared.prepare(self, shared, writer, id_given=bool(id or os.environ.get("SEETRAIN_RUN_ID")))
         self.name = str(experiment_name or os.environ.get("SEETRAIN_EXPERIMENT_NAME") or f"run-{self.id[-6:]}")
         self.description = description
         self.tags = list(tags or [])
@@ -68,6 +71,7 @@ class Run:
         self._pid = os.getpid()
         self._blocked = False    # hot-path guard: finished, disabled, forked away or a strict error pending
         self._forked = False
+        self._fork_failed: Optional[BaseException] = None
         self._strict_error: Optional[SeeTrainError] = None
         self._warned: set = set()
         self._queue: Any = None
@@ -76,6 +80,7 @@ class Run:
         self._env: Any = None
         self._sender: Any = None
         self._lock_fd: Optional[int] = None
+        self._label_lock_fd: Optional[int] = None  # a shared run's writer label lock
         self._console_on = console not in (False, "off", None)
         self._summary_set: Dict[str, Any] = {}
         self.stats: Dict[str, Any] = {"records": 0, "errors": 0, "last_error": None}
@@ -89,7 +94,8 @@ class Run:
             return
         run_start.start(self, config=config, resume=resume, flush_interval=flush_interval,
                         heartbeat_interval=heartbeat_interval, max_queue=max_queue,
-                        max_queue_bytes=max_queue_bytes, pending=_pending_config)
+                        max_queue_bytes=max_queue_bytes, pending=_pending_config,
+                        resume_from=resume_from, fork_from=fork_from)
         lifecycle.register(self, self._end, self._forked_away)
         if self._console_on:
             from . import console as _console
@@ -107,7 +113,7 @@ class Run:
     # --- hot path ----------------------------------------------------------------------------
     def log(self, data: Dict[str, Any], step: Optional[int] = None) -> None:
         """Record ``data`` (metric name -> number or media) at ``step`` (default: the next step)."""
-        if self._blocked:
+        if self._blocked and not self._fork_writer():
             return self._refused()
         try:
             if type(data) is not dict:
@@ -244,7 +250,7 @@ class Run:
 
     # --- other records -----------------------------------------------------------------------
     def _config_changed(self, changes: Dict[str, Any]) -> None:
-        if self._blocked:
+        if self._blocked and not self._fork_writer():
             if self._forked:
                 self._refused()
             return
@@ -263,7 +269,7 @@ class Run:
         and post it to the run's webhook if one is set (``init(alert_webhook=URL)``). ``level``:
         ``"info"``, ``"warn"`` or ``"error"``. Never raises (unless ``strict=True``) and never waits
         on the network: the webhook is posted from a background thread."""
-        if self._blocked:
+        if self._blocked and not self._fork_writer():
             return self._refused()
         try:
             from .alerts import alert_fields
@@ -389,15 +395,36 @@ class Run:
             self._alert_hook.close(timeout=5.0)
 
     def _forked_away(self) -> None:
-        """In a forked child: this run belongs to the parent; never touch its files."""
+        """In a forked child: this run belongs to the parent; never touch its files (a shared run:
+        the child becomes a writer of its own when it first logs, see :meth:`_fork_writer`)."""
         self._forked = True
         self._blocked = True
         if self._writer is not None:
             self._writer.forget()
-        from .rundir.files import release_lock
+        run_shared.release(self)
 
-        release_lock(self._lock_fd)
-        self._lock_fd = None
+    def _fork_writer(self) -> bool:
+        """A forked child of a shared run's writer that logs: make it a writer of its own (its own log,
+        seqs and writer thread); True when it now is one. Anything else: False (refused as before)."""
+        if not (self._forked and self.shared and not self.finished and self._writer is not None):
+            return False
+        if self._fork_failed is not None:
+            return False
+        try:
+            run_shared.start_fork_writer(self)
+        except Exception as exc:
+            self._fork_failed = exc
+            self._warn("fork-writer", f"this forked process (pid {os.getpid()}) could not become a writer of shared run "
+                                      f"{self.name!r} ({type(exc).__name__}: {exc}); its log() calls are not recorded",
+                       strict_ok=True)
+            return False
+        self._pid = os.getpid()
+        self._forked = self._blocked = False
+        self._sampler = None
+        lifecycle.unregister(self)  # the parent's registration, inherited
+        lifecycle.register(self, self._end, self._forked_away)
+        lifecycle.finish_at_process_exit()
+        return True
 
     def __enter__(self) -> "Run":
         return self

@@ -7,7 +7,8 @@ from typing import Any, Dict
 
 from .lifecycle import Ending
 from .rundir.queue import EVENT
-from .rundir.files import fsync_dir, release_lock
+from . import run_shared
+from .rundir.files import fsync_dir
 
 
 def finish(run: Any, end: Ending) -> None:
@@ -34,11 +35,10 @@ def finish(run: Any, end: Ending) -> None:
         fields["duration"] = now - start_time
     writer.write_meta(fsync=True, **fields)
     try:
-        fsync_dir(run.dir)
+        fsync_dir(writer.folder)  # a shared run's other writers: their own folder
     except OSError:
         pass
-    release_lock(run._lock_fd)
-    run._lock_fd = None
+    run_shared.release(run)
     if run._sender is not None:
         try:
             run._sender.finish(timeout=run.upload_timeout)

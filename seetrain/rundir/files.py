@@ -59,11 +59,11 @@ def check_name(what: str, value: str) -> str:
 
 
 # --- the writer lock ---------------------------------------------------------------------------
-def acquire_lock(run_dir: str) -> int:
-    """Hold ``run_dir/.lock`` (flock) for this process; refuse with a clear error if a live writer holds it.
+def acquire_lock(run_dir: str, name: str = ".lock") -> int:
+    """Hold ``run_dir/<name>`` (flock) for this process; refuse with a clear error if a live writer holds it.
 
     The kernel releases the lock when the process dies (SIGKILL and power loss included)."""
-    path = os.path.join(run_dir, ".lock")
+    path = os.path.join(run_dir, name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

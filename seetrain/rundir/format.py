@@ -13,10 +13,14 @@ import math
 from typing import Any, Dict, List, Mapping, Optional
 
 FORMAT = 2  # the run directory format written today (run.json "format"; absent: 1)
+FORMAT_SHARED = 3  # a shared run's (several writers, see "writers" below)
 
 # --- record types ------------------------------------------------------------------------------
 METRICS, CONFIG, SYSTEM, EVENT, CONSOLE, SUMMARY = "metrics", "config", "system", "event", "console", "summary"
-RECORD_TYPES = frozenset((METRICS, CONFIG, SYSTEM, EVENT, CONSOLE, SUMMARY))
+# ``{"type": "rewind", "step": S}``: the metrics records before it (in its writer's log) whose step
+# is above S are superseded (``seetrain.init(resume_from=S)``): kept in the log, hidden by readers
+REWIND = "rewind"
+RECORD_TYPES = frozenset((METRICS, CONFIG, SYSTEM, EVENT, CONSOLE, SUMMARY, REWIND))
 UNKNOWN = "unknown"  # a format-1 record that is neither metrics nor config (readers skip it)
 
 # the field of a typed record whose values are numbers that may be tagged
@@ -99,6 +103,13 @@ def media_refs(value: Any) -> Optional[List[Dict[str, Any]]]:
     return None
 
 
+def ref_paths(ref: Mapping[str, Any]) -> List[Any]:
+    """The files one reference names: its own ``path`` and, for a table, its image cells' ``files``
+    (what a sender uploads and a server stores and checks)."""
+    files = ref.get("files")
+    return [ref.get("path"), *files] if type(files) is list else [ref.get("path")]
+
+
 def media_kind(ref: Mapping[str, Any]) -> str:
     """What a reference's file is (``image``, ``audio``, ``text``, ``histogram`` ...)."""
     return str(ref.get(MEDIA_TYPE))
@@ -121,6 +132,14 @@ def valid_writer_label(label: Any) -> bool:
     starting with a dot."""
     return (type(label) is str and 0 < len(label) <= WRITER_LABEL_MAX and not label.startswith(".")
             and all(c in _LABEL_CHARS for c in label))
+
+
+def shared_run_uuid(project: str, run_id: str) -> str:
+    """The uuid of shared run ``project/run_id``: the same on every machine that writes it (its
+    writers start apart, so none can hand the others a random one)."""
+    import uuid as _uuid
+
+    return _uuid.uuid5(_uuid.NAMESPACE_URL, f"seetrain-shared:{project}/{run_id}").hex
 
 
 # --- uuids ---------------------------------------------------------------------------------------

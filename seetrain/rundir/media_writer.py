@@ -1,4 +1,4 @@
-"""The media thread: encodes Image / Audio / Text / Histogram values to files off the scalar path.
+"""The media thread: encodes Image / Audio / Text / Histogram / Table values to files off the scalar path.
 
 A media record is written when its files are, so it may land in ``records.jsonl`` after records
 with a higher seq (seq stays unique and gap-free; see docs/record-format.md). It is started the
@@ -104,7 +104,7 @@ class MediaWriter(threading.Thread):
             out: Dict[str, Any] = {}
             refused: List[str] = []  # messages about bad input (not disk faults)
             for key, value in data.items():
-                base = f"media/{media_dirname(key)}/{step}_{seq}"
+                base = f"media/{media_dirname(key)}/{step}_{seq}{owner.media_suffix}"
                 try:
                     if isinstance(value, list):
                         out[key] = self._many(key, value, base, refused)
@@ -157,7 +157,8 @@ class MediaWriter(threading.Thread):
 
     def _one(self, media: Any, rel: str) -> Dict[str, Any]:
         path, fields = media.write_file(self.owner.run_dir, rel)
-        self.files.append(os.path.join(self.owner.run_dir, path))
+        for written in (path, *fields.get("files", ())):  # a table's image cells are files of their own
+            self.files.append(os.path.join(self.owner.run_dir, written))
         return media_ref(media.kind, path, fields, media.caption)
 
     def close(self, timeout: Any = None) -> None:

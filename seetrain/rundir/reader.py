@@ -11,15 +11,16 @@ import socket
 import time
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
-from . import records
+from . import edits, records
 from ..logdir import default_logdir
 from .columns import Column, RecordScan, Series
 from .format import MEDIA_TYPE, media_refs, untag_values
 from .stream import Chunk, iter_chunks, read_records, records_path
+from .writers import PRIMARY_WRITER, WriterState, combined_status, primary_label, writer_states
 from .safe_open import open_nofollow
 
 __all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
-           "HEARTBEAT_STALE_S", "ConsoleLine", "Row"]
+           "HEARTBEAT_STALE_S", "ConsoleLine", "Row", "WriterSeries", "WriterState"]
 
 HEARTBEAT_STALE_S = 30.0  # a running run whose heartbeat is older than this has vanished
 
@@ -36,6 +37,42 @@ class ConsoleLine(NamedTuple):
     time: float
     stream: str  # "stdout" or "stderr"
     line: str
+
+
+class WriterSeries(Series):
+    """The points of a shared run's writers together: ``steps``, ``values``, ``times`` as in
+    :class:`Series` (writer by writer, the primary first, each in log order) and ``writers``: the
+    label of each point's writer. A key logged by several writers at one step keeps every value."""
+
+    writers: List[str]
+
+
+class _WriterScan(NamedTuple):
+    label: str
+    primary: bool
+    folder: str       # its records.jsonl lies here
+    scan: RecordScan
+
+
+def _merge(parts: List[Any]) -> WriterSeries:
+    """One :class:`WriterSeries` from ``(label, Series)`` pairs."""
+    floats = any(s.values.typecode == "d" for _, s in parts)
+    steps, values, times = Column("q"), Column("d" if floats else "q"), Column("d")
+    writers: List[str] = []
+    for label, s in parts:
+        steps.extend(s.steps)
+        values.extend(Column("d", s.values) if floats and s.values.typecode != "d" else s.values)
+        times.extend(s.times)
+        writers += [label] * len(s.steps)
+    out = WriterSeries(steps, values, times)
+    out.writers = writers
+    return out
+
+
+def _key_series(scan: RecordScan, key: str, superseded: bool) -> Series:
+    if key not in scan.metrics.keys and key in scan.system.keys:
+        return scan.system.series(key, sample_steps=True, superseded=superseded)
+    return scan.metrics.series(key, superseded=superseded)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -67,6 +104,8 @@ class RunReader:
             path = os.path.dirname(path)
         self.path = path
         self._scan: Optional[RecordScan] = None
+        self._others: Optional[List[_WriterScan]] = None  # a shared run's other writers, read on first use
+        self._states: Optional[List[WriterState]] = None
         self.meta: Dict[str, Any] = self._read_meta()
 
     def _read_meta(self) -> Dict[str, Any]:
@@ -78,7 +117,7 @@ class RunReader:
             meta = records.loads(f.read())
         if not isinstance(meta, dict):
             raise ValueError(f"{meta_path} does not hold a JSON object; the run directory is damaged")
-        return meta
+        return edits.applied(meta, self.path)  # a user's name, tags, notes, archived: kept beside the run
 
     def refresh(self) -> "RunReader":
         """Re-read ``run.json`` and read the records a live run appended since (records are only
@@ -96,6 +135,13 @@ class RunReader:
                 old = self.format < 2
                 for chunk in iter_chunks(records_path(self.path), offset=scan.end):
                     scan.add(chunk, old)
+        self._states = None
+        for w in self._others or ():  # a shared run's other writers: only ever appended as well
+            for chunk in iter_chunks(records_path(w.folder), offset=w.scan.end):
+                w.scan.add(chunk, False)
+        if self._others is not None:
+            known = {w.label for w in self._others}
+            self._others += [w for w in self._read_others() if w.label not in known]
         return self
 
     # --- identity and state (run.json only) ------------------------------------------------------
@@ -146,7 +192,10 @@ class RunReader:
     def alive(self) -> bool:
         """Whether the writing process is live: a fresh heartbeat (any host sharing the folder),
         and, when the writer ran on this host, a live pid (so a SIGKILLed run reads as dead at
-        once, not only when its heartbeat goes stale); for runs without heartbeats, the pid alone."""
+        once, not only when its heartbeat goes stale); for runs without heartbeats, the pid alone.
+        A shared run: while any of its writers is."""
+        if self.shared:
+            return any(w.status == "running" for w in self.writers)
         if self.meta.get("status") != "running":
             return False
         pid = self.meta.get("pid")
@@ -169,11 +218,75 @@ class RunReader:
     @property
     def status(self) -> str:
         """``success``/``failed``/``crashed``/``killed``; ``running`` only while the writer lives,
-        else ``crashed`` (and :attr:`vanished` is true)."""
+        else ``crashed`` (and :attr:`vanished` is true). A shared run: ``running`` while any writer
+        lives, then ``crashed`` if any writer crashed (:attr:`crashed_writers` names them), else the
+        primary writer's."""
+        if self.shared:
+            return combined_status(self.writers)
         status = self.meta.get("status") or "unknown"
         if status != "running":
             return status
         return "running" if self.alive else "crashed"
+
+    # --- writers (a shared run, format 3: docs/record-format.md) -------------------------------------
+    @property
+    def shared(self) -> bool:
+        """Whether several processes may write this run (``seetrain.init(shared=True)``)."""
+        return bool(self.meta.get("shared"))
+
+    @property
+    def writers(self) -> List[WriterState]:
+        """Every writer of the run (label, primary, status, exit_code, rank, host, pid, n_records,
+        folder), the primary first; from their ``writer.json`` files (the primary: ``run.json``).
+        A run that is not shared has one, labelled ``""``."""
+        if self._states is None:
+            self._states = writer_states(self.path, self.meta)
+        return list(self._states)
+
+    @property
+    def crashed_writers(self) -> List[str]:
+        """The labels of the writers that crashed (or vanished: killed, out of memory)."""
+        return [w.label for w in self.writers if w.status == "crashed"]
+
+    def _writer_scans(self) -> List[_WriterScan]:
+        """Every writer's records, the primary first (a run that is not shared: its one log)."""
+        own = _WriterScan(primary_label(self.meta), True, self.path, self._scanned())
+        if not self.shared:
+            return [own]
+        if self._others is None:
+            self._others = self._read_others()
+        return [own, *self._others]
+
+    def _read_others(self) -> List[_WriterScan]:
+        out = []
+        for w in self.writers:
+            if w.primary:
+                continue
+            scan = RecordScan()
+            for chunk in iter_chunks(records_path(w.folder)):
+                scan.add(chunk, False)
+            out.append(_WriterScan(w.label, False, w.folder, scan))
+        return out
+
+    def _writer_scan(self, writer: str) -> _WriterScan:
+        for w in self._writer_scans():
+            if w.label == writer or (w.primary and writer == PRIMARY_WRITER):
+                return w
+        labels = ", ".join(repr(w.label) for w in self._writer_scans())
+        raise KeyError(f"run {self.id!r} has no writer {writer!r}; its writers are {labels} (see RunReader.writers)")
+
+    def _per_writer(self, writer: Optional[str], series_of: Any) -> Series:
+        """``series_of(scan)`` of one writer, or (a shared run, ``writer=None``) of all, merged."""
+        if writer is not None:
+            return series_of(self._writer_scan(writer).scan)
+        if not self.shared:
+            return series_of(self._scanned())
+        return _merge([(w.label, series_of(w.scan)) for w in self._writer_scans()])
+
+    def writer_config(self, writer: str) -> Dict[str, Any]:
+        """The config updates one writer recorded (another writer's are never the run's config)."""
+        w = self._writer_scan(writer)
+        return self.config if w.primary else dict(w.scan.config)
 
     # --- records (streamed once, on first use) ----------------------------------------------------
     def _scanned(self) -> RecordScan:
@@ -205,7 +318,8 @@ class RunReader:
 
     @property
     def num_records(self) -> int:
-        return self._scanned().count
+        """Records read, of every writer."""
+        return sum(w.scan.count for w in self._writer_scans())
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -223,35 +337,49 @@ class RunReader:
         return [e for e in self._scanned().events if e.get("event") == "lost"]
 
     def keys(self) -> List[str]:
-        """The user's scalar and media keys (system metrics are in :meth:`system_keys`)."""
-        t = self._scanned().metrics
-        return sorted(set(t.keys) | set(t.media))
+        """The user's scalar and media keys (system metrics are in :meth:`system_keys`), of every writer."""
+        return sorted(set().union(*(set(w.scan.metrics.keys) | set(w.scan.metrics.media)
+                                    for w in self._writer_scans())))
 
     def scalar_keys(self) -> List[str]:
-        """The user's keys that have numbers (what :meth:`scalars` and :meth:`rows` give)."""
-        return sorted(self._scanned().metrics.keys)
+        """The user's keys that have numbers (what :meth:`scalars` and :meth:`rows` give), of every writer."""
+        return sorted(set().union(*(w.scan.metrics.keys for w in self._writer_scans())))
 
-    def scalars(self, key: str) -> Series:
-        """Steps, values and times of one metric key (compact :class:`Column` s, equal to lists).
+    def scalars(self, key: str, superseded: bool = False, writer: Optional[str] = None) -> Series:
+        """Steps, values and times of one metric key (compact :class:`Column` s, equal to lists):
+        the run's history, where a rewind (``seetrain.init(resume_from=STEP)``) hid the points it
+        superseded; ``superseded=True`` gives only those hidden points.
 
         A system key (``sys/...``) that is not also a metric gives :meth:`system`'s series.
+        A shared run: every writer's points (a :class:`WriterSeries`), or ``writer=LABEL``'s alone.
         """
-        scan = self._scanned()
-        if key not in scan.metrics.keys and key in scan.system.keys:
-            return scan.system.series(key, sample_steps=True)
-        return scan.metrics.series(key)
+        return self._per_writer(writer, lambda scan: _key_series(scan, key, superseded))
+
+    @property
+    def rewinds(self) -> List[Dict[str, Any]]:
+        """The run's ``rewind`` records (``seq``, ``time``, ``step``), in log order."""
+        return list(self._scanned().rewinds)
+
+    @property
+    def fork_from(self) -> Optional[Dict[str, Any]]:
+        """For a run made with ``seetrain.init(fork_from=(RUN, STEP))``: ``{"id", "project", "uuid",
+        "step"}`` of its parent (see :func:`seetrain.lineage.forks_of` for the reverse link)."""
+        link = self.meta.get("fork_from")
+        return dict(link) if isinstance(link, dict) else None
 
     def system_keys(self) -> List[str]:
-        return sorted(self._scanned().system.keys)
+        return sorted(set().union(*(w.scan.system.keys for w in self._writer_scans())))
 
-    def system(self, key: str) -> Series:
-        """One system metric (``sys/...``): its own times; ``steps`` are sample numbers."""
-        return self._scanned().system.series(key, sample_steps=True)
+    def system(self, key: str, writer: Optional[str] = None) -> Series:
+        """One system metric (``sys/...``): its own times; ``steps`` are sample numbers. A shared
+        run: every writer's samples (a :class:`WriterSeries`), or ``writer=LABEL``'s alone."""
+        return self._per_writer(writer, lambda scan: scan.system.series(key, sample_steps=True))
 
-    def media(self, key: str) -> List[Dict[str, Any]]:
-        """Media logged under ``key``: dicts with ``step``, ``type``, absolute ``path``, caption, ..."""
+    def media(self, key: str, superseded: bool = False) -> List[Dict[str, Any]]:
+        """Media logged under ``key``: dicts with ``step``, ``type``, absolute ``path``, caption, ...
+        (``superseded=True``: only those a rewind superseded)."""
         out = []
-        for step, _t, v in self._scanned().metrics.media_items(key):
+        for step, _t, v in self._scanned().metrics.media_items(key, superseded):
             for ref in media_refs(v) or ():
                 item = dict(ref)
                 item["type"] = item.pop(MEDIA_TYPE)
@@ -275,18 +403,33 @@ class RunReader:
         """The summary as ``run.json`` has it, without reading records (what ``seetrain ls`` shows)."""
         return untag_values(self.meta.get("summary"))
 
-    def console(self) -> List[ConsoleLine]:
-        """Captured stdout/stderr lines, in order (read on demand, not kept)."""
+    def console(self, writer: Optional[str] = None) -> List[ConsoleLine]:
+        """Captured stdout/stderr lines, in order (read on demand, not kept); a shared run: the
+        primary's, or ``writer=LABEL``'s."""
         out = []
-        for chunk in iter_chunks(records_path(self.path)):
+        folder = self.path if writer is None else self._writer_scan(writer).folder
+        for chunk in iter_chunks(records_path(folder)):
             out.extend(ConsoleLine(r.get("time"), r.get("stream", "stdout"), r.get("line", ""))
                        for r in chunk.records if r["type"] == "console")
         return out
 
-    def iter_records(self) -> Iterator[Dict[str, Any]]:
-        """Every record, in file order, streamed (bounded memory)."""
-        for chunk in iter_chunks(records_path(self.path)):
-            yield from chunk.records
+    def iter_records(self, writer: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+        """Every record, in file order, streamed (bounded memory). A shared run: every writer's,
+        writer by writer (the primary first), each record with its ``writer`` label added; or
+        ``writer=LABEL``'s alone (as written)."""
+        if writer is not None:
+            for chunk in iter_chunks(records_path(self._writer_scan(writer).folder)):
+                yield from chunk.records
+            return
+        if not self.shared:
+            for chunk in iter_chunks(records_path(self.path)):
+                yield from chunk.records
+            return
+        for w in self.writers:
+            for chunk in iter_chunks(records_path(w.folder)):
+                for rec in chunk.records:
+                    rec["writer"] = w.label
+                    yield rec
 
     def records(self) -> List[Dict[str, Any]]:
         """Every record as a list (several times the file size in memory: prefer iter_records)."""
@@ -302,6 +445,7 @@ class RunReader:
         keys = sorted(table.keys) if keys is None else [k for k in keys if k in table.keys]
         cols = [(k, table.keys[k].rows, table.keys[k].values) for k in keys]
         pos = [0] * len(cols)
+        live = table.live
         for row in range(len(table)):
             values = {}
             for i, (k, rows, vals) in enumerate(cols):
@@ -309,7 +453,7 @@ class RunReader:
                 if p < len(rows) and rows[p] == row:
                     values[k] = vals[p]
                     pos[i] = p + 1
-            if values:
+            if values and live(row):
                 yield Row(table.steps[row], table.times[row], values)
 
     @property

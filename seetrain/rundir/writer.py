@@ -40,15 +40,23 @@ class RunWriter(threading.Thread):
     """Writes one run directory from a :class:`RecordQueue` filled by :meth:`seetrain.run.Run.log`."""
 
     def __init__(self, run_dir: str, queue: RecordQueue, meta: Dict[str, Any], warn: Warn,
-                 flush_interval: float = 1.0, heartbeat_interval: float = 5.0) -> None:
+                 flush_interval: float = 1.0, heartbeat_interval: float = 5.0,
+                 folder: Optional[str] = None, meta_name: str = "run.json", label: str = "") -> None:
+        """``folder``: where this writer's ``records.jsonl`` and ``meta_name`` lie (default
+        ``run_dir``: the primary writer; a shared run's other writers have ``writers/<label>/``
+        and ``writer.json``, see :mod:`.writers`); their media files (under the run's ``media/``)
+        end in ``_<label>``, as their seqs are their own."""
         super().__init__(name=f"seetrain-writer-{meta.get('id')}", daemon=True)
         self.run_dir = run_dir
+        self.folder = folder or run_dir
+        self.meta_path = os.path.join(self.folder, meta_name)
+        self.media_suffix = f"_{label}" if label else ""
         self.queue = queue
         self.meta = meta
         self.flush_interval = max(float(flush_interval), 0.01)
         self.heartbeat_interval = max(float(heartbeat_interval), 0.05)
         self.warn = warn
-        self.file = RecordFile(os.path.join(run_dir, "records.jsonl"))
+        self.file = RecordFile(os.path.join(self.folder, "records.jsonl"))
         self.media = MediaWriter(self)
         self.wake = threading.Event()
         self._init_returned = threading.Event()
@@ -304,7 +312,7 @@ class RunWriter(threading.Thread):
                 meta.update(heartbeat=time.time(), last_seq=self.last_seq, last_step=self.last_step,
                             records=max(self.last_seq + 1 - self.lost, 0), lost=self.lost,
                             summary={**self.summary, **self.summary_set})
-                write_json_atomic(os.path.join(self.run_dir, "run.json"), meta, fsync=fsync, plain=first)
+                write_json_atomic(self.meta_path, meta, fsync=fsync, plain=first)
         except Exception as exc:
             self.report("write run.json", exc)
 
