@@ -29,7 +29,8 @@ def run_info(r: Any) -> Dict[str, Any]:
             "vanished": r.vanished, "exit_code": r.exit_code, "start_time": start, "end_time": end,
             "duration": (float(last) - float(start)) if (start and last) else None,
             "tags": list(m.get("tags") or []), "host": m.get("host"), "git": git or None,
-            "description": m.get("description"), "path": r.path}
+            "description": m.get("description"), "path": r.path,
+            "fork_from": m.get("fork_from") if isinstance(m.get("fork_from"), dict) else None}
 
 
 class LocalSource:
@@ -101,13 +102,22 @@ class LocalSource:
     def scalar_keys(self, info: Dict[str, Any]) -> List[str]:
         return self.reader(info).scalar_keys()
 
-    def series(self, info: Dict[str, Any], key: str, x: str) -> Tuple[List[float], List[float]]:
-        """Every point of ``key``, sorted by ``x`` (``step`` or ``time``), values as floats."""
-        s = self.reader(info).scalars(key)
+    def series(self, info: Dict[str, Any], key: str, x: str,
+               superseded: bool = False) -> Tuple[List[float], List[float]]:
+        """Every point of ``key``, sorted by ``x`` (``step`` or ``time``), values as floats
+        (``superseded``: only the points a rewind superseded)."""
+        reader = self.reader(info)
+        s = reader.scalars(key, superseded=True) if superseded else reader.scalars(key)
         return sort_by_x(s.steps if x == "step" else s.times, s.values)
 
     def downsampled(self, info: Dict[str, Any], key: str, x: str, points: int):
         return None  # downsampled by the caller, from series()
+
+    def forks(self, info: Dict[str, Any]) -> List[Dict[str, Any]]:
+        from ..lineage import forks_of
+
+        return [{"id": f.id, "project": f.project, "uuid": f.uuid, "step": f.step}
+                for f in forks_of(self.reader(info), self.logdir)]
 
     def media(self, info: Dict[str, Any], key: Optional[str]) -> List[Dict[str, Any]]:
         r = self.reader(info)

@@ -29,7 +29,7 @@ def _info(d: Dict[str, Any]) -> Dict[str, Any]:
             "vanished": d.get("vanished", False), "exit_code": d.get("exit_code"),
             "start_time": d.get("start_time"), "end_time": d.get("end_time"), "duration": d.get("duration"),
             "tags": list(d.get("tags") or []), "host": env.get("host"), "git": env.get("git"),
-            "description": d.get("description"), "path": None}
+            "description": d.get("description"), "path": None, "fork_from": d.get("fork_from")}
 
 
 def has_pyarrow() -> bool:
@@ -106,6 +106,9 @@ class RemoteSource:
     def summary(self, info: Dict[str, Any]) -> Dict[str, Any]:
         return untag(self._detail_of(info).get("summary"))
 
+    def forks(self, info: Dict[str, Any]) -> List[Dict[str, Any]]:
+        return list(self._fetch_detail(info["uuid"]).get("forks") or [])
+
     def _keys(self, info: Dict[str, Any]) -> List[Dict[str, Any]]:
         return self.get_json(f"/runs/{info['uuid']}/keys")
 
@@ -115,9 +118,14 @@ class RemoteSource:
     def scalar_keys(self, info: Dict[str, Any]) -> List[str]:
         return [k["key"] for k in self._keys(info) if k["kind"] == "scalar" and not k["key"].startswith("sys/")]
 
-    def series(self, info: Dict[str, Any], key: str, x: str) -> Tuple[List[float], List[float]]:
+    def series(self, info: Dict[str, Any], key: str, x: str,
+               superseded: bool = False) -> Tuple[List[float], List[float]]:
         """Every point of ``key`` sorted by ``x``: Arrow IPC from ``/runs/{uuid}/history`` when pyarrow
-        is installed, else JSON from ``/series?full=true``."""
+        is installed, else JSON from ``/series?full=true`` (``superseded``: the points a rewind
+        superseded, from ``/series?superseded=true``)."""
+        if superseded:
+            d = self.get_json("/series", run=info["uuid"], key=key, x=x, full=True, superseded=True)["series"][0]
+            return [float(v) for v in d["x"]], _values(d)
         if self.use_arrow:
             cols = self.arrow_history(info["uuid"], key, x)
             return cols[x], cols["value"]

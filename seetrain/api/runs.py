@@ -61,12 +61,14 @@ class Run:
         return self._source.scalar_keys(self._info)
 
     def history(self, keys: Union[str, Sequence[str], None] = None, x: str = "step", points: Optional[int] = None,
-                with_minmax: bool = True) -> History:
+                with_minmax: bool = True, superseded: bool = False) -> History:
         """The history of ``keys`` (one key, several, or ``None``: every scalar key).
 
         ``x``: ``"step"`` or ``"time"``. ``points=None`` gives every point (full resolution); ``points=N``
         at most N per key, downsampled so spikes survive (``ymin``/``ymax`` hold each bucket's band
         unless ``with_minmax=False``). Values are floats (NaN and infinities kept offline and over Arrow).
+        The history is the run's as rewound (``seetrain.init(resume_from=STEP)``); ``superseded=True``
+        gives instead only the points a rewind superseded.
         """
         if x not in ("step", "time"):
             raise ValueError(f"x={x!r}: give 'step' or 'time'")
@@ -75,6 +77,10 @@ class Run:
         names = self.scalar_keys() if keys is None else [keys] if isinstance(keys, str) else list(keys)
         out: List[KeySeries] = []
         for key in names:
+            if superseded:
+                xs, ys = self._source.series(self._info, key, x, superseded=True)
+                out.append(make_series(key, xs, ys, points, with_minmax))
+                continue
             d = self._source.downsampled(self._info, key, x, points) if points else None
             if d is not None:
                 out.append(KeySeries(key, d["x"], d["y"], d["ymin"] if with_minmax else None,
@@ -83,6 +89,16 @@ class Run:
             xs, ys = self._source.series(self._info, key, x)
             out.append(make_series(key, xs, ys, points, with_minmax))
         return History(out, x)
+
+    @property
+    def fork_from(self) -> Optional[Dict[str, Any]]:
+        """For a forked run (``seetrain.init(fork_from=(RUN, STEP))``): its parent's ``id``,
+        ``project``, ``uuid`` and the ``step`` it was forked at; None otherwise."""
+        return self._info.get("fork_from")
+
+    def forks(self) -> List[Dict[str, Any]]:
+        """The runs forked from this one (the reverse lineage link): ``id``, ``project``, ``uuid``, ``step``."""
+        return self._source.forks(self._info)
 
     def media(self, key: Optional[str] = None) -> List[Dict[str, Any]]:
         """Media references of ``key`` (default: every media key): ``key``, ``step``, ``type``,

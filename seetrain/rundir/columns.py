@@ -11,7 +11,7 @@ import array
 from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from .format import media_refs
+from .format import REWIND, media_refs
 from .stream import Chunk
 
 
@@ -77,9 +77,29 @@ class Table:
         self.keys: Dict[str, KeyColumn] = {}
         self.media: Dict[str, List[Tuple[int, Any]]] = {}
         self.other: Dict[str, Tuple[int, Any]] = {}  # last non-number value of a key, with its row
+        self.superseded: Optional[bytearray] = None  # 1 for a row a later rewind superseded (None: none)
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def rewind(self, step: int) -> int:
+        """A ``rewind`` record: every row so far whose step is above ``step`` is superseded (kept,
+        hidden from :meth:`series` unless asked for). Returns how many rows it superseded."""
+        dead = self.superseded
+        if dead is None:
+            dead = self.superseded = bytearray()
+        dead.extend(bytes(len(self.steps) - len(dead)))
+        n = 0
+        for row, s in enumerate(self.steps):
+            if s > step and not dead[row]:
+                dead[row] = 1
+                n += 1
+        return n
+
+    def live(self, row: int) -> bool:
+        """Whether ``row`` is part of the run's history (no rewind superseded it)."""
+        dead = self.superseded
+        return dead is None or row >= len(dead) or not dead[row]
 
     def add(self, step: Optional[int], time: Any, data: Dict[str, Any]) -> None:
         row = len(self.steps)
@@ -161,24 +181,40 @@ class Table:
         """The last value of each key (numbers from their columns, anything else as logged)."""
         out: Dict[str, Any] = {}
         rows: Dict[str, int] = {}
+        live = self.live
         for k, col in self.keys.items():
-            rows[k], out[k] = col.rows[-1], col.values[-1]
+            i = len(col.rows) - 1
+            if self.superseded is not None:
+                while i >= 0 and not live(col.rows[i]):
+                    i -= 1
+                if i < 0:
+                    continue
+            rows[k], out[k] = col.rows[i], col.values[i]
         for k, (row, v) in self.other.items():
-            if row >= rows.get(k, -1):
+            if row >= rows.get(k, -1) and live(row):
                 out[k] = v
         return out
 
-    def series(self, key: str, sample_steps: bool = False) -> Series:
+    def series(self, key: str, sample_steps: bool = False, superseded: bool = False) -> Series:
+        """One key's points: the run's history, or with ``superseded=True`` only the points a
+        rewind superseded."""
         col = self.keys.get(key)
         if col is None:
             return Series(Column("q"), Column("d"), Column("d"))
-        rows = col.rows
+        rows, values = col.rows, col.values
+        if self.superseded is not None or superseded:
+            live = self.live
+            pick = [i for i, r in enumerate(rows) if live(r) != superseded]
+            if len(pick) != len(rows):
+                rows = array.array("I", _take(rows, pick))
+                values = Column(values.typecode, _take(values, pick))
         steps = Column("q", rows) if sample_steps else Column("q", _take(self.steps, rows))
-        return Series(steps, col.values, Column("d", _take(self.times, rows)))
+        return Series(steps, values, Column("d", _take(self.times, rows)))
 
-    def media_items(self, key: str) -> Iterable[Tuple[int, float, Any]]:
+    def media_items(self, key: str, superseded: bool = False) -> Iterable[Tuple[int, float, Any]]:
         for row, v in self.media.get(key, ()):
-            yield self.steps[row], self.times[row], v
+            if self.live(row) != superseded:
+                yield self.steps[row], self.times[row], v
 
 
 def _take(src: "array.array[Any]", rows: "array.array[int]") -> Iterable[Any]:
@@ -194,6 +230,7 @@ class RecordScan:
         self.config: Dict[str, Any] = {}
         self.summary: Dict[str, Any] = {}  # summary records (run.summary[...] = ...)
         self.events: List[Dict[str, Any]] = []
+        self.rewinds: List[Dict[str, Any]] = []  # rewind records, in log order
         self.last_seq = -1
         self.count = 0
         self.corrupt = 0
@@ -208,7 +245,16 @@ class RecordScan:
             self.last_seq = max(self.last_seq, max(r["seq"] for r in recs)) if recs else self.last_seq
         except TypeError:  # a foreign seq: count the int ones
             self.last_seq = max([self.last_seq] + [r["seq"] for r in recs if type(r["seq"]) is int])
+        self._add(recs, old_format)
+
+    def _add(self, recs: List[Dict[str, Any]], old_format: bool) -> None:
         mets = [r for r in recs if r["type"] == "metrics" and type(r.get("data")) is dict]
+        if len(mets) < len(recs):  # a rewind supersedes only what came before it: split after the first one
+            cut = next((i for i, r in enumerate(recs) if r["type"] == REWIND), len(recs)) + 1
+            if cut < len(recs):
+                self._add(recs[:cut], old_format)
+                self._add(recs[cut:], old_format)
+                return
         if mets and not (old_format and any(k.startswith("sys/") for r in mets for k in r["data"])):
             self.metrics.add_many([r.get("step") for r in mets], [r.get("time") for r in mets],
                                   [r["data"] for r in mets])
@@ -236,3 +282,7 @@ class RecordScan:
             elif kind == "summary":
                 if isinstance(rec.get("summary"), dict):
                     self.summary.update(rec["summary"])
+            elif kind == REWIND:
+                if type(rec.get("step")) is int:
+                    self.metrics.rewind(rec["step"])
+                    self.rewinds.append(rec)

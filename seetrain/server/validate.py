@@ -279,6 +279,9 @@ def _check_other(i: int, r: Dict[str, Any], t: Any) -> None:
         raise IngestError(422, f"records[{i}].event must be a string")
     elif t == "console" and type(r.get("line")) is not str:
         raise IngestError(422, f"records[{i}].line must be a string")
+    elif t == "rewind" and not (type(r.get("step")) is int and 0 <= r["step"] < 2**63):
+        raise IngestError(422, f"records[{i}].step of a rewind must be a non-negative integer (the step "
+                               "the run's history goes back to)")
 
 
 def _validate_each(recs: List[Any], lim: Limits) -> List[Dict[str, Any]]:
