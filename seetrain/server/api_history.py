@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from . import queries
+from . import queries, rewind
 from .auth import Principal
 from .db.models import series_chunks
 from .deps import Store, principal, readable_run
@@ -28,19 +28,26 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 router = APIRouter()
 
 
-def load_columns(conn: Connection, run_uuid: str, key: str, x: str = "step"):
-    """``(steps, times, values)`` float64 arrays of every point of ``key``, sorted by ``x``."""
+def load_columns(conn: Connection, run_uuid: str, key: str, x: str = "step", superseded: bool = False):
+    """``(steps, times, values)`` float64 arrays of every point of ``key``, sorted by ``x``; a rewound
+    run's superseded points left out (``superseded=True``: only them)."""
     c = series_chunks.c
-    q = (select(c.n, c.step_min, c.step_stride, c.steps, c.times, c.vals)
+    q = (select(c.n, c.step_min, c.step_stride, c.steps, c.times, c.vals, c.id, c.writer)
          .where(c.run_uuid == run_uuid, c.key == key).order_by(c.id))
     rows = conn.execute(q).all()
-    total = sum(r[0] for r in rows)
+    cuts = rewind.cuts_of(conn, [run_uuid]).get(run_uuid)
+    parts = []
+    for n, step_min, stride, st_blob, tm_blob, v_blob, cid, writer in rows:
+        st = chunk_steps(n, step_min, stride, st_blob)
+        tm, vs = np.frombuffer(tm_blob, dtype=F8), np.frombuffer(v_blob, dtype=F8)
+        k = rewind.keep(st, rewind.limit(cuts, writer, cid), superseded) if (cuts or superseded) else None
+        parts.append((st, tm, vs) if k is None else (st[k], tm[k], vs[k]))
+    total = sum(p[0].size for p in parts)
     steps, times, vals = np.empty(total, F8), np.empty(total, F8), np.empty(total, F8)
     o = 0
-    for n, step_min, stride, st_blob, tm_blob, v_blob in rows:
-        steps[o:o + n] = chunk_steps(n, step_min, stride, st_blob)
-        times[o:o + n] = np.frombuffer(tm_blob, dtype=F8)
-        vals[o:o + n] = np.frombuffer(v_blob, dtype=F8)
+    for st, tm, vs in parts:
+        n = st.size
+        steps[o:o + n], times[o:o + n], vals[o:o + n] = st, tm, vs
         o += n
     xs = steps if x == "step" else times
     keep = ~np.isnan(xs)
@@ -69,14 +76,15 @@ def arrow_bytes(steps: np.ndarray, times: np.ndarray, vals: np.ndarray) -> bytes
 @router.get("/runs/{uuid}/history")
 async def get_history(uuid: str, request: Request, key: str = Query(..., min_length=1, max_length=256),
                       x: str = Query("step", pattern="^(step|time)$"),
-                      format: str = Query("arrow", pattern="^(arrow|json)$"), p: Principal = Depends(principal)):
+                      format: str = Query("arrow", pattern="^(arrow|json)$"), superseded: bool = False,
+                      p: Principal = Depends(principal)):
     store: Store = request.app.state.store
 
     def produce():
         u = norm_uuid(uuid)
         with store.read() as conn:
             row = readable_run(p, queries.get_run(conn, u), u)
-            steps, times, vals = load_columns(conn, row["uuid"], key, x)
+            steps, times, vals = load_columns(conn, row["uuid"], key, x, superseded)
         if format == "json":
             return None, {"run": row["uuid"], "key": key, "x": x, "total": int(steps.size),
                           "step": steps, "time": times, "value": vals}
