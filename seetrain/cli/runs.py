@@ -101,8 +101,28 @@ def _resolve(run: str, logdir: Optional[str]) -> RunReader:
     return found[0]
 
 
+def runs_in_state(logdir: Optional[str], project: Optional[str], state: str) -> List[RunReader]:
+    """The log folder's runs that are ``active`` (not archived), ``archived``, ``deleted`` (in its
+    trash) or ``all`` (rundir/edits.py)."""
+    from ..rundir import edits
+
+    runs = [] if state == "deleted" else list_runs(logdir, project=project)
+    if state == "active":
+        return [r for r in runs if not r.meta.get("archived")]
+    if state == "archived":
+        return [r for r in runs if r.meta.get("archived")]
+    for p in edits.trashed_runs(default_logdir(logdir)):
+        try:
+            r = RunReader(p)
+        except (OSError, ValueError):
+            continue
+        if project is None or r.project == project:
+            runs.append(r)
+    return runs
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    runs = list_runs(args.logdir, project=args.project)
+    runs = runs_in_state(args.logdir, args.project, getattr(args, "state", "active"))
     if getattr(args, "json", False):
         from . import run_docs
         from .output import emit
@@ -248,6 +268,12 @@ def register(sub: "argparse._SubParsersAction") -> None:
     ls.add_argument("--project", default=None)
     ls.add_argument("--metrics", type=int, default=3, help="how many last metrics to show")
     ls.add_argument("--json", action="store_true", help="one JSON document (schema seetrain.ls/1, docs/cli.md)")
+    shown = ls.add_mutually_exclusive_group()
+    for flag, state, what in (("--archived", "archived", "archived runs only"),
+                              ("--deleted", "deleted", "deleted runs only (the trash)"),
+                              ("--all", "all", "every run, archived and deleted ones too")):
+        shown.add_argument(flag, dest="state", action="store_const", const=state, help=what)
+    ls.set_defaults(state="active")
     ls.set_defaults(func=cmd_ls)
     show = sub.add_parser("show", help="show one run's status, config and summary")
     show.add_argument("run", help="run directory, id, project/id, uuid or name")

@@ -95,6 +95,10 @@ def _ui(args: argparse.Namespace) -> int:
     app = create_app(settings)
     watcher = Watcher(logdir, app.state.store, state_file=os.path.join(home, "watcher.json"))
     app.state.watcher = watcher
+    from ..server.local_edits import LocalEdits  # curation lands beside the runs, never in them
+
+    app.state.local_edits = LocalEdits(logdir, app.state.store, watcher)
+    watcher.after_scan.append(app.state.local_edits.poll)
     sock, port = _bind(args.host, args.port)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown

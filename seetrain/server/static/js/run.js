@@ -7,6 +7,7 @@ import {MediaPanel} from "./media.js";
 import {AlertsBox} from "./alerts.js";
 import {uiState, problemsOf} from "./state.js";
 import {urlState} from "./urlstate.js";
+import {mountCurate} from "./curate.js";
 
 const POLL_MS = 1000;
 
@@ -41,7 +42,8 @@ export async function runPage(root, uuid, setCrumbs) {
     if (name === "media") media.poll();
   };
   for (const name of Object.keys(panes)) tabs.append(h("button", {dataset: {tab: name}, onclick: () => show(name)}, name));
-  root.append(head, warn, alerts.el, tabs, body);
+  const curate = mountCurate(uuid, () => run, (fresh) => { run = {...run, ...fresh}; renderHead(); });
+  root.append(head, curate.el, warn, alerts.el, tabs, body);
   show(panes[urlState.get("tab")] ? urlState.get("tab") : "charts");
 
   const renderHead = () => {
@@ -52,6 +54,7 @@ export async function runPage(root, uuid, setCrumbs) {
         downloadLink("JSONL", `/runs/${uuid}/export`, {format: "jsonl"}, `${run.id}.jsonl`)),
       h("a", {class: "btn", href: urlState.href("/compare", {runs: uuid, add: 1}), title: "compare this run with others of its project"}, "compare…")].flat());
     clear(panes.config).append(configPanel(run));
+    curate.update();
   };
   const renderWarnings = async () => {
     const notes = problemsOf(run, await uiState(), notable);
