@@ -26,14 +26,18 @@ from typing import Any, Callable, Dict, List, Optional
 import orjson
 
 from . import resilience
-from .rundir.follow import Batch, Cursor, Follower, Refused, StartOver
-from .rundir.format import TAGGED_FIELD, has_non_finite, media_refs, run_uuid, tag_values
+from .rundir.files import writer_logs
+from .rundir.follow import Batch, Cursor, Follower, Refused, StartOver, primary_meta
+from .rundir.format import PRIMARY_WRITER, WRITER_META, WRITERS_DIR
+from .rundir.format import TAGGED_FIELD, has_non_finite, media_refs, ref_paths, run_uuid, tag_values
 from .rundir.safe_open import LinkRefused, read_in_run
 from .transport import Client, ServerError, Transient
 
-__all__ = ["Client", "OnlineSender", "RecordsRefused", "RunSync", "ServerError", "Transient", "run_uuid", "wire"]
+__all__ = ["Client", "OnlineSender", "RecordsRefused", "RunSync", "ServerError", "Transient", "WriterSync", "run_uuid",
+           "wire"]
 
-REFUSED_STATUSES = frozenset((400, 413, 422))  # the server refuses what a batch holds: a smaller one may pass
+REFUSED_STATUSES = frozenset((400, 413, 422))
+_ARTIFACT_MARK = b'"event":"artifact"'  # a batch that may name artifact versions (seetrain.artifacts.remote.MARK)  # the server refuses what a batch holds: a smaller one may pass
 
 
 class RecordsRefused(ServerError):
@@ -58,21 +62,38 @@ def wire(records: List[Dict[str, Any]]) -> bytes:
 
 class RunSync:
     """The HTTP sink: sends one run directory to one server from its saved cursor (used by both the
-    online sender and ``seetrain sync``). ``pump()`` sends one batch; ``drain()`` everything there is now."""
+    online sender and ``seetrain sync``). ``pump()`` sends one batch; ``drain()`` everything there is now.
+
+    A shared run (format 3): the primary's log goes as today, and every other writer's log
+    (``writers/<label>/``) through a :class:`WriterSync` of its own (its cursor in
+    ``.sync/<host-hash>@<label>.json``), found anew on each pump. ``writer`` picks what this sync
+    ships: None every log of the directory (``seetrain sync``); a label (``""`` the primary) that
+    writer's log and its forked children's (``<label>-fork<pid>``): an online-mode process ships
+    its own. A directory whose run.json is another node's minimal one (:func:`primary_meta`) ships
+    its writers' logs only."""
+
+    label = PRIMARY_WRITER  # the writer whose log this sink sends
 
     def __init__(self, run_dir: str, client: Client, batch_records: int = 5000, batch_bytes: int = 8 << 20,
-                 report: Optional[Callable[[str], None]] = None) -> None:
+                 report: Optional[Callable[[str], None]] = None, writer: Optional[str] = None) -> None:
         self.run_dir, self.client = os.path.abspath(run_dir), client
         self.report = report or warn  # how a media file that is not sent is told (once per path)
         self.refused: Dict[str, str] = {}  # media path -> why it was not sent (a link, a special file)
         host_hash = hashlib.sha256(client.base.encode()).hexdigest()[:16]
-        self.cursor_path = os.path.join(self.run_dir, ".sync", f"{host_hash}.json")
+        self.cursor_path = os.path.join(self.run_dir, ".sync", f"{host_hash}{'@' + self.label if self.label else ''}.json")
         self.cursor = self._load_cursor()
-        self.follower = Follower(self.run_dir, self, self.cursor, batch_records, batch_bytes)
+        folder, meta_name = self.run_dir, "run.json"
+        if self.label:
+            folder, meta_name = os.path.join(self.run_dir, WRITERS_DIR, self.label), WRITER_META
+        self.follower = Follower(folder, self, self.cursor, batch_records, batch_bytes, meta_name=meta_name)
         self._sent_media: set = set()
         self._opened = False
         self.last_refusal: Optional[ServerError] = None  # the server's answer to the last record it refused
         self.uuid: Optional[str] = None
+        self.only = writer
+        self._batch = (batch_records, batch_bytes)
+        self.writers: Dict[str, "WriterSync"] = {}  # label -> the sync of that writer's log
+        self._primary_here: Optional[bool] = None   # known once run.json was read as the primary's
 
     # --- cursor: <run>/.sync/<host-hash>.json ----------------------------------------------------
     def _load_cursor(self) -> Cursor:
@@ -114,11 +135,27 @@ class RunSync:
         """The lines as read, in one body (media they reference uploaded first)."""
         if batch.may_hold_media():
             self._upload_media(batch.records())
-        return self._post(b'{"records":' + batch.json_array() + b"}")
+        if _ARTIFACT_MARK in batch.block:
+            self._upload_artifacts(batch.records())
+        return self._post(self._records_body(batch.json_array()))
 
     def send_records(self, records: List[Dict[str, Any]]) -> int:
         self._upload_media(records)
-        return self._post(wire(records))
+        self._upload_artifacts(records)
+        return self._post(self._records_body(wire(records)[len(b'{"records":'):-1]))
+
+    def _records_body(self, array: bytes) -> bytes:
+        """The body of a batch whose records are the JSON ``array`` (of the primary: no writer named)."""
+        return b'{"records":' + array + b"}"
+
+    def _upload_artifacts(self, records: List[Dict[str, Any]]) -> None:
+        """The files of the artifact versions the records name, from the log folder's store, before
+        the records (the server refuses a version whose files it lacks: never half a version)."""
+        from .artifacts.remote import upload_blobs
+        from .artifacts.store import open_local
+
+        upload_blobs(self.client, open_local(os.path.dirname(os.path.dirname(self.run_dir))), records,
+                     self.cursor.extra.get("project") or os.path.basename(os.path.dirname(self.run_dir)))
 
     def _post(self, body: bytes) -> int:
         try:
@@ -139,8 +176,7 @@ class RunSync:
             if r.get("type") != "metrics":
                 continue
             for v in (r.get("data") or {}).values():
-                for ref in media_refs(v) or ():
-                    path = ref.get("path")
+                for path in (p for ref in media_refs(v) or () for p in ref_paths(ref)):  # a table's cells too
                     if not isinstance(path, str) or not path or path in self._sent_media or path in self.refused:
                         continue
                     try:  # no link is followed: a media file linking outside the run is never read
@@ -159,25 +195,65 @@ class RunSync:
 
     # --- steps -------------------------------------------------------------------------------------
     def push_meta(self, force: bool = False) -> Dict[str, Any]:
-        """PUT run.json when it changed since the last PUT; returns it."""
-        return self.follower.sync_meta(force)
+        """PUT run.json (and the other writers' writer.json) when it changed since the last PUT;
+        returns run.json (``{}`` when this sync ships other writers' logs only)."""
+        meta = self.follower.sync_meta(force) if self._ships_own() else {}
+        for ws in list(self.writers.values()):
+            ws.push_meta(force)
+        return meta
 
     def pump(self) -> int:
-        """Send the next batch; returns the lines the server acknowledged (0: nothing new)."""
-        n = self.follower.step()
-        if n:
-            self.cursor.extra["uuid"] = self.uuid  # kept for older readers of the cursor file
-            self._save_cursor()
+        """Send the next batch of each log shipped; returns the lines the server acknowledged (0: nothing new)."""
+        n = 0
+        if self._ships_own():
+            n = self.follower.step()
+            if n:
+                self.cursor.extra["uuid"] = self.uuid  # kept for older readers of the cursor file
+                self._save_cursor()
+        for ws in self._writer_syncs():
+            n += ws.pump()
+            self.uuid = self.uuid or ws.uuid
         return n
+
+    def _ships_own(self) -> bool:
+        """Whether this sync sends the primary's log: not when it ships another writer's only, nor
+        from another node's minimal run.json (read again until it is the primary's)."""
+        if self.only not in (None, PRIMARY_WRITER):
+            return False
+        if not self._primary_here:
+            try:
+                self._primary_here = primary_meta(self.follower.read_meta())
+            except (OSError, ValueError):
+                return True  # the follower says what is wrong with run.json
+        return bool(self._primary_here)
+
+    def _writer_syncs(self) -> List["WriterSync"]:
+        """The syncs of the other writers' logs this sync ships (new ones found on each call)."""
+        for log in writer_logs(self.run_dir):
+            if log.label and log.label not in self.writers and self._wanted(log.label):
+                self.writers[log.label] = WriterSync(self.run_dir, self.client, log.label, *self._batch,
+                                                     report=self.report)
+        return list(self.writers.values())
+
+    def _wanted(self, label: str) -> bool:
+        if self.only is None:
+            return True
+        mine = self.only or (self.follower.meta or {}).get("writer") or ""
+        return bool(mine) and (label == mine or label.startswith(mine + "-fork"))
 
     def pending_bytes(self) -> int:
         try:
-            return max(0, os.path.getsize(os.path.join(self.run_dir, "records.jsonl")) - self.cursor.offset)
+            own = max(0, os.path.getsize(self.follower._records) - self.cursor.offset) if self._ships_own() else 0
         except OSError:
-            return 0
+            own = 0
+        return own + sum(ws.pending_bytes() for ws in self.writers.values())
 
     def finish_if_ended(self) -> bool:
-        """When run.json says the run ended, send its metadata and the finish call (once)."""
+        """When run.json says the run ended, send its metadata and the finish call (once). Shipping
+        other writers' logs only: True when each of them ended (their writer.json says how)."""
+        if not self._ships_own():
+            ended = [ws.finish_if_ended() for ws in self._writer_syncs()]
+            return bool(ended) and all(ended)
         meta = self.push_meta()
         status = meta.get("status")
         if status in (None, "running"):
@@ -194,7 +270,7 @@ class RunSync:
     def drain(self) -> int:
         """Everything written so far, then the finish when the run has ended; returns lines sent.
         Raises the server's :class:`ServerError` after the rest was sent when it refused some record."""
-        total, rejected = 0, self.cursor.rejected
+        total, rejected = 0, {ws.label: ws.cursor.rejected for ws in [self, *self.writers.values()]}
         while True:
             n = self.pump()
             if n == 0:
@@ -202,11 +278,61 @@ class RunSync:
             total += n
         self.push_meta()
         self.finish_if_ended()
-        if self.cursor.rejected > rejected and self.last_refusal is not None:
-            exc = self.last_refusal
-            raise RecordsRefused(exc.status, f"{self.cursor.rejected - rejected} record(s) of {self.run_dir} refused "
-                                             f"and left out ({self.cursor.rejected_reason}); the rest was sent")
+        for ws in [self, *self.writers.values()]:
+            before = rejected.get(ws.label, 0)
+            if ws.cursor.rejected > before and ws.last_refusal is not None:
+                exc, whose = ws.last_refusal, f" (writer {ws.label})" if ws.label else ""
+                raise RecordsRefused(exc.status, f"{ws.cursor.rejected - before} record(s) of {self.run_dir}{whose} "
+                                                 f"refused and left out ({ws.cursor.rejected_reason}); the rest was sent")
         return total
+
+
+class WriterSync(RunSync):
+    """The HTTP sink of one other writer's log of a shared run (``writers/<label>/``): its
+    writer.json goes to ``PUT /runs/{uuid}/writers/{label}`` (with the run's project and id, so
+    the run is made when this machine syncs first), its records name their writer."""
+
+    def __init__(self, run_dir: str, client: Client, label: str, batch_records: int = 5000,
+                 batch_bytes: int = 8 << 20, report: Optional[Callable[[str], None]] = None) -> None:
+        self.label = label
+        super().__init__(run_dir, client, batch_records, batch_bytes, report, writer=label)
+        self._prefix = b'{"writer":' + orjson.dumps(label) + b',"records":'
+
+    def _ships_own(self) -> bool:
+        return True
+
+    def _writer_syncs(self) -> List["WriterSync"]:
+        return []
+
+    def _records_body(self, array: bytes) -> bytes:
+        return self._prefix + array + b"}"
+
+    def open_run(self, meta: Dict[str, Any], uuid: str) -> bool:
+        """PUT writer.json (it changed: heartbeat, status). True on the first PUT when the server
+        holds nothing of this writer's records while the cursor says some were sent: all go again."""
+        self.uuid = uuid
+        body = dict(meta, uuid=uuid, run=self._run_fields(meta))
+        answer = self.client.call("PUT", f"/api/v1/runs/{uuid}/writers/{self.label}",
+                                  orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
+        first, self._opened = not self._opened, True
+        return bool(first and isinstance(answer, dict) and answer.get("last_seq") == -1 and self.cursor.offset > 0)
+
+    def _run_fields(self, meta: Dict[str, Any]) -> Dict[str, Any]:
+        """What makes the run on a server that has none of it yet: the directory's run.json's
+        project, id, name and start (the writer's own project and id when run.json is unreadable)."""
+        try:
+            run_meta = orjson.loads(read_in_run(self.run_dir, "run.json"))
+        except (OSError, orjson.JSONDecodeError):
+            run_meta = {}
+        run_meta = run_meta if isinstance(run_meta, dict) else {}
+        out = {k: run_meta.get(k, meta.get(k)) for k in ("project", "id", "start_time")}
+        if primary_meta(run_meta) and run_meta.get("name"):
+            out["name"] = run_meta["name"]
+        return out
+
+    def finish_if_ended(self) -> bool:
+        """Whether writer.json says this writer ended (sent with it: the server combines the statuses)."""
+        return self.follower.sync_meta().get("status") not in (None, "running")
 
 
 def warn(message: str) -> None:
@@ -224,10 +350,12 @@ class OnlineSender:
     ``timeout`` seconds for the rest, then leaves it to ``seetrain sync`` and says so."""
 
     def __init__(self, run_dir: str, host: str, api_key: Optional[str] = None, poll_s: float = 0.25,
-                 recovery_s: float = 5.0) -> None:
+                 recovery_s: float = 5.0, writer: Optional[str] = None) -> None:
+        """``writer``: in a shared run, this process's writer label (``""`` the primary): it ships its
+        own log (and its forked children's), each process of the run its own; None: the whole directory."""
         self.run_dir, self.host, self.poll_s = run_dir, host, poll_s
         self.client = Client(host, api_key)
-        self.sync = RunSync(run_dir, self.client)
+        self.sync = RunSync(run_dir, self.client, writer=writer)
         self.breaker = resilience.CircuitBreaker(failure_threshold=1, recovery_timeout=recovery_s,
                                                  exceptions=(Transient,), name=f"seetrain server {host}")
         self._wake = threading.Event()

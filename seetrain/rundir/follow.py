@@ -18,6 +18,10 @@ what it met on the way) and feeds a :class:`Sink` with :class:`Batch` es of comp
 
 The batch carries the raw bytes as read; decoding happens only when a sink asks for records
 (the local sink, a media reference, a refusal), once per batch.
+
+A shared run (format 3) has one log per writer: each is followed by a follower of its own, with
+its own cursor, over the writer's folder (``meta_name="writer.json"`` for writers other than the
+primary); :func:`primary_meta` says whether a run directory's ``run.json`` is the primary's.
 """
 
 from __future__ import annotations
@@ -32,12 +36,20 @@ from .format import MEDIA_TYPE, run_uuid
 from .safe_open import open_nofollow
 from .stream import _decode_lines
 
-__all__ = ["Batch", "Cursor", "Follower", "Refused", "Sink", "StartOver", "read_batch"]
+__all__ = ["Batch", "Cursor", "Follower", "Refused", "Sink", "StartOver", "primary_meta", "read_batch"]
 
 BATCH_RECORDS = 5_000   # lines in one batch, at most
 BATCH_BYTES = 8 << 20   # bytes in one batch, at most (a single longer line is still one batch)
 _READ_STEP = 256 << 10  # bytes read at a time
 _MEDIA_MARK = b'"%s"' % MEDIA_TYPE.encode()  # every media reference has this key (rundir/format.py)
+
+
+def primary_meta(meta: Dict[str, Any]) -> bool:
+    """Whether ``run.json`` (``meta``) is the primary writer's. A shared run's writer that is not
+    primary, on a machine where the primary does not write (another node), leaves a minimal
+    ``run.json`` (``"shared": true`` and no ``"writer"``): that directory carries other writers'
+    logs only, and its run.json must never be sent as the run's."""
+    return not (meta.get("shared") and "writer" not in meta)
 
 
 class Refused(Exception):
@@ -179,8 +191,9 @@ class Follower:
     ``meta`` is the last run.json read (None before the first step)."""
 
     def __init__(self, run_dir: str, sink: Sink, cursor: Optional[Cursor] = None,
-                 max_records: int = BATCH_RECORDS, max_bytes: int = BATCH_BYTES) -> None:
-        self.run_dir = os.path.abspath(run_dir)
+                 max_records: int = BATCH_RECORDS, max_bytes: int = BATCH_BYTES, meta_name: str = "run.json") -> None:
+        self.run_dir = os.path.abspath(run_dir)  # the folder of the log followed (a writer's folder: format 3)
+        self.meta_name = meta_name  # its state file: run.json, or a shared run's other writer's writer.json
         self.sink, self.cursor = sink, cursor or Cursor()
         self.max_records, self.max_bytes = max_records, max_bytes
         self.meta: Optional[Dict[str, Any]] = None
@@ -188,17 +201,17 @@ class Follower:
         self._meta_sig: Optional[Tuple[int, int]] = None
         self._records = os.path.join(self.run_dir, "records.jsonl")
 
-    # --- run.json ----------------------------------------------------------------------------
+    # --- run.json (writer.json) ----------------------------------------------------------------
     def read_meta(self) -> Dict[str, Any]:
-        """run.json as a dict (never through a link); raises OSError/ValueError when unreadable."""
-        with open_nofollow(os.path.join(self.run_dir, "run.json")) as f:
+        """run.json (``meta_name``) as a dict (never through a link); raises OSError/ValueError when unreadable."""
+        with open_nofollow(os.path.join(self.run_dir, self.meta_name)) as f:
             meta = orjson.loads(f.read())
         if not isinstance(meta, dict):
-            raise ValueError("run.json is not a JSON object")
+            raise ValueError(f"{self.meta_name} is not a JSON object")
         return meta
 
     def meta_signature(self) -> Tuple[int, int]:
-        st = os.stat(os.path.join(self.run_dir, "run.json"))
+        st = os.stat(os.path.join(self.run_dir, self.meta_name))
         return st.st_mtime_ns, st.st_size
 
     def sync_meta(self, force: bool = False) -> Dict[str, Any]:

@@ -11,9 +11,10 @@ import shutil
 import tempfile
 from typing import Any, Dict, List, Optional, Set
 
-from ..rundir.follow import Batch, Cursor, Refused
+from ..rundir.follow import Batch, Cursor, Refused, primary_meta
+from ..rundir.format import PRIMARY_WRITER
 from ..rundir.safe_open import LinkRefused, open_in_run
-from .ingest import IngestError, Limits, ingest_records, store_media_refs, upsert_run
+from .ingest import IngestError, Limits, ingest_records, store_media_refs, upsert_run, upsert_writer
 from .queries import get_run
 
 log = logging.getLogger("seetrain.ui")
@@ -23,8 +24,12 @@ class LocalSink:
     """Stores one run directory's batches into ``store``. Its own counts live in ``cursor.extra``
     (saved with the offsets): ``missing_media``, ``refused_links``, ``refused_reason``."""
 
-    def __init__(self, store: Any, run_dir: str, cursor: Cursor, copies_in: Optional[str] = None) -> None:
+    def __init__(self, store: Any, run_dir: str, cursor: Cursor, copies_in: Optional[str] = None,
+                 writer: str = PRIMARY_WRITER) -> None:
+        """``writer``: the shared run's writer whose log (``writers/<label>/``) this sink stores; ""
+        the primary's (the run directory's own records.jsonl and run.json)."""
         self.store, self.run_dir, self.cursor, self.copies_in = store, run_dir, cursor, copies_in
+        self.writer = writer
         self.limits = Limits.of(store.settings)
         self.uuid = ""
         self.stored = 0  # records stored so far (new ones, not duplicates)
@@ -38,8 +43,15 @@ class LocalSink:
         meta.setdefault("project", os.path.basename(os.path.dirname(self.run_dir)))
         meta.setdefault("id", os.path.basename(self.run_dir))
         self.uuid = uuid
+        if not self.writer and not primary_meta(meta):
+            return False  # another node's minimal run.json: the run is its writers' (and its primary's elsewhere)
         try:
             with self.store.write() as conn:
+                if self.writer:  # a shared run's other writer: its writer.json (the run made if need be)
+                    run = {k: meta.get(k) for k in ("project", "id", "start_time")}
+                    w = upsert_writer(conn, uuid, self.writer, dict(meta, run=run), self.limits.key_length, self.limits)
+                    first, self._opened = not self._opened, True
+                    return first and w["n_records"] == 0  # the index holds nothing of it: from the start
                 before = get_run(conn, uuid)
                 upsert_run(conn, uuid, meta, self.limits.key_length, self.limits)
         except IngestError as exc:
@@ -52,7 +64,8 @@ class LocalSink:
 
     def send_records(self, records: List[Dict[str, Any]]) -> int:
         try:
-            res = ingest_records(self.store, self.uuid, records, self.limits)
+            _store_artifact_blobs(self.store, self.run_dir, records)
+            res = ingest_records(self.store, self.uuid, records, self.limits, writer=self.writer)
         except IngestError as exc:
             raise Refused(exc.detail, exc.status) from None
         self.stored += res.stored
@@ -106,3 +119,23 @@ class _MediaCopies:
             with open(copy, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         return copy
+
+
+def _store_artifact_blobs(store: Any, run_dir: str, records: List[Dict[str, Any]]) -> None:
+    """The files of the artifact versions the records name, from the log folder's store
+    (``<logdir>/.artifacts/blobs``) into the server's blob store, before the records are stored."""
+    from ..artifacts.remote import artifact_events
+    from ..artifacts.store import open_local
+    from .gc import UploadLease
+
+    events = artifact_events(records)
+    if not events:
+        return
+    local = open_local(os.path.dirname(os.path.dirname(run_dir)))
+    lease = UploadLease(store)
+    for art in events:
+        for f in art.get("files") or []:
+            sha = f.get("sha256") if isinstance(f, dict) else None
+            if isinstance(sha, str) and len(sha) == 64 and not store.blobs.exists(sha) and local.has(sha):
+                lease.add(sha)
+                store.blobs.put_file(sha, local.path(sha), "application/octet-stream")

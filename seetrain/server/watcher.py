@@ -16,11 +16,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import orjson
 
+from ..rundir.files import writer_logs
 from ..rundir.follow import Cursor, Follower, Refused
+from ..rundir.format import WRITER_META, WRITERS_DIR
 from ..rundir.safe_open import LinkRefused
 from .local_sink import LocalSink
 
@@ -40,6 +42,8 @@ class RunState:
     error: str = ""                # why the directory could not be read (empty when fine)
     seen: Tuple[int, int, int] = (0, 0, -1)  # run.json mtime, its size, records.jsonl size at the last pass
     stale: Optional[Tuple[int, int]] = field(default=None)  # run.json signature the index refused
+    writers: Dict[str, Follower] = field(default_factory=dict)  # a shared run's other writers' followers
+    writers_seen: Dict[str, Tuple[int, int, int]] = field(default_factory=dict)  # as ``seen``, per writer
 
     @property
     def cursor(self) -> Cursor:
@@ -70,6 +74,7 @@ class Watcher:
         self._saved_at = 0.0
         self._dirty = False
         self._copies_in = os.path.dirname(os.path.abspath(state_file)) if state_file else None  # beside the index
+        self.after_scan: List[Callable[[], Any]] = []  # called after each scan (e.g. the log folder's edits)
         self._load_state()
 
     def _add(self, path: str, cursor: Optional[Cursor] = None) -> RunState:
@@ -102,7 +107,8 @@ class Watcher:
 
     def behind(self) -> bool:
         """True while some run has bytes left to read (a backlog larger than one pass takes)."""
-        return any(st.seen[2] == -1 for st in list(self.runs.values()))
+        return any(st.seen[2] == -1 or -1 in (s[2] for s in st.writers_seen.values())
+                   for st in list(self.runs.values()))
 
     # --- one pass ----------------------------------------------------------------------------
     def poll_once(self) -> int:
@@ -111,10 +117,12 @@ class Watcher:
         if now - self._last_scan >= self.scan_every or not self.runs:
             self._scan()
             self._last_scan = now
+            for fn in self.after_scan:
+                fn()
         stored = 0
         for st in list(self.runs.values()):
             try:
-                stored += self._follow(st)
+                stored += self._follow(st) + self._follow_writers(st)
             except Exception as exc:  # one unreadable run never stops the others; the page says why
                 st.error = f"{type(exc).__name__}: {exc}"[:500]
                 log.warning("seetrain ui: %s: %s", st.path, st.error)
@@ -180,6 +188,42 @@ class Watcher:
         st.seen = seen if refused or not f.behind() else (seen[0], seen[1], -1)  # more to read: next pass
         self._dirty = True
         return sink.stored - before
+
+    def _follow_writers(self, st: RunState) -> int:
+        """One step of each other writer's follower of a shared run (``writers/<label>/``) whose
+        writer.json or records.jsonl changed; records stored. A writer's unreadable files are said in
+        ``st.error`` and never stop the others."""
+        if not st.writers and not os.path.isdir(os.path.join(st.path, WRITERS_DIR)):
+            return 0
+        stored = 0
+        for wlog in writer_logs(st.path):
+            if not wlog.label:
+                continue
+            f = st.writers.get(wlog.label)
+            if f is None:
+                cur = Cursor()
+                f = st.writers[wlog.label] = Follower(
+                    wlog.folder, LocalSink(self.store, st.path, cur, self._copies_in, writer=wlog.label), cur,
+                    self.store.settings.max_batch_records, CHUNK_BYTES, meta_name=WRITER_META)
+            try:
+                mst = os.stat(os.path.join(wlog.folder, WRITER_META))
+                seen = (mst.st_mtime_ns, mst.st_size, os.stat(wlog.records_path).st_size)
+            except FileNotFoundError:
+                continue  # writer.json not written yet: next pass
+            if seen == st.writers_seen.get(wlog.label):
+                continue
+            before = f.sink.stored
+            try:
+                f.sync_meta()
+                f.step()
+            except (OSError, ValueError, Refused) as exc:
+                st.error = f"writer {wlog.label}: {getattr(exc, 'detail', None) or exc}"[:500]
+                st.writers_seen[wlog.label] = seen
+                continue
+            st.writers_seen[wlog.label] = seen if not f.behind() else (seen[0], seen[1], -1)
+            stored += f.sink.stored - before
+            self._dirty = True
+        return stored
 
     # --- what the page is told ---------------------------------------------------------------
     def state(self) -> Dict[str, Any]:
