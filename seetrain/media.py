@@ -1,4 +1,4 @@
-"""Media values: Image, Audio, Text, Histogram.
+"""Media values: Image, Audio, Text, Histogram, Table.
 
 A media object copies its input when created (so the caller may reuse its buffer; a file path is
 read then, so later changes to the file do not change what was logged) and is encoded to a
@@ -65,9 +65,10 @@ class Media:
     def _write(self, path: str) -> Dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def write_file(self, run_dir: str, rel_path: str) -> Tuple[str, Dict[str, Any]]:
+    def write_file(self, run_dir: str, rel_path: str, schema: Any = None) -> Tuple[str, Dict[str, Any]]:
         """Write the file ``run_dir/rel_path + suffix``; return its path relative to ``run_dir`` and
-        what the record's media reference says of it (size, sample rate ...)."""
+        what the record's media reference says of it (size, sample rate ...). ``schema`` is the run
+        directory's format module (``media_ref``, ``tag``), for media that hold references (a table)."""
         rel = rel_path + self.suffix
         full = os.path.join(run_dir, rel)
         folder = os.path.dirname(full)
@@ -335,4 +336,116 @@ class Histogram(Media):
         return 16 * len(self._counts or ()) + 64
 
 
-MEDIA_TYPES = (Image, Audio, Text, Histogram)
+MAX_TABLE_CELLS = 100_000
+
+
+class Table(Media):
+    """A table logged per step: ``Table(columns=["input", "pred", "p"], data=[[Image(x), "cat", 0.9], ...])``.
+
+    A cell holds a number, text, a bool, None or a :class:`Image`. Stored as JSON
+    (``{"columns": [...], "data": [[...]]}``) under ``media/``; each image cell is its own PNG beside
+    it, named in the JSON by a media reference and in the record's reference under ``files`` (so the
+    sender and the server store them like any image). NaN and infinities are written as their tags.
+    """
+
+    kind = "table"
+    suffix = ".json"
+
+    def __init__(self, columns: Sequence[Any], data: Sequence[Sequence[Any]] = (),
+                 caption: Optional[str] = None) -> None:
+        super().__init__(caption)
+        self.columns: list = []
+        self.rows: list = []
+        try:
+            self._take(columns, data)
+        except Exception as exc:  # never raise into the training loop
+            self._fail(f"could not read the table ({type(exc).__name__}: {exc})")
+
+    def _take(self, columns: Sequence[Any], data: Sequence[Sequence[Any]]) -> None:
+        if isinstance(columns, (str, bytes)) or not hasattr(columns, "__iter__"):
+            self._fail("Table columns must be a list of column names, e.g. Table(columns=[\"input\", \"label\"], data=...)")
+            return
+        self.columns = [str(c) for c in columns]
+        if not self.columns:
+            self._fail("Table needs at least one column: Table(columns=[\"input\", \"label\"], data=...)")
+            return
+        rows = [list(r) if not isinstance(r, (str, bytes)) and hasattr(r, "__iter__") else None for r in data]
+        ncols = len(self.columns)
+        if len(rows) * ncols > MAX_TABLE_CELLS:
+            self._fail(f"Table has {len(rows) * ncols:,} cells, more than {MAX_TABLE_CELLS:,}; log fewer rows per step")
+            return
+        for i, row in enumerate(rows):
+            if row is None or len(row) != ncols:
+                got = "is not a list" if row is None else f"has {len(row)} cells"
+                self._fail(f"Table row {i} {got}; each row needs {ncols} cells, one per column {self.columns}")
+                return
+            for j, cell in enumerate(row):
+                value = _cell(cell)
+                if value is _BAD_CELL:
+                    self._fail(f"Table cell (row {i}, column {self.columns[j]!r}) is a {type(cell).__name__}; a cell "
+                               "holds a number, text, a bool, None or a seetrain.Image")
+                    return
+                if isinstance(value, Image) and value.error:
+                    self._fail(f"Table cell (row {i}, column {self.columns[j]!r}): {value.error}")
+                    return
+                row[j] = value
+        self.rows = rows
+
+    def write_file(self, run_dir: str, rel_path: str, schema: Any = None) -> Tuple[str, Dict[str, Any]]:
+        """Write each image cell as ``rel_path/<row>_<col>.png`` and the table as ``rel_path.json``;
+        the reference's fields name the columns, the row count and the image ``files``. ``schema``
+        (:mod:`seetrain.rundir.format`, passed by the media writer: this module sits below it) makes
+        each image cell's reference and tags NaN and infinities."""
+        import orjson
+
+        media_ref, tag = schema.media_ref, schema.tag
+
+        files: list = []
+        out = []
+        for i, row in enumerate(self.rows):
+            cells = []
+            for j, cell in enumerate(row):
+                if isinstance(cell, Image):
+                    path, fields = cell.write_file(run_dir, f"{rel_path}/{i}_{j}")
+                    files.append(path)
+                    cells.append(media_ref(cell.kind, path, fields, cell.caption))
+                else:
+                    cells.append(tag(cell))
+            out.append(cells)
+        rel = rel_path + self.suffix
+        full = os.path.join(run_dir, rel)
+        folder = os.path.dirname(full)
+        if folder not in _made_dirs:
+            os.makedirs(folder, exist_ok=True)
+            _made_dirs.add(folder)
+        with open(full, "wb") as f:
+            f.write(orjson.dumps({"columns": self.columns, "data": out}))
+        return rel, {"columns": self.columns, "rows": len(out), "files": files}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes if isinstance(c, Image) else 32 for row in self.rows for c in row) + 64
+
+
+_BAD_CELL = object()
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as stored: a number, text, bool, None or an Image; ``_BAD_CELL`` for anything else
+    (a NumPy or torch scalar becomes its Python number)."""
+    if value is None or isinstance(value, (bool, int, float, str, Image)):
+        return value
+    if callable(getattr(value, "item", None)) and tuple(getattr(value, "shape", (0,))) == ():
+        try:
+            return _cell(value.item())
+        except Exception:
+            return _BAD_CELL
+    import decimal
+    import numbers
+
+    if isinstance(value, (decimal.Decimal, numbers.Real)):
+        return float(value)
+    return _BAD_CELL
+
+
+MEDIA_TYPES = (Image, Audio, Text, Histogram, Table)

@@ -14,6 +14,7 @@ import threading
 from typing import Any, Deque, Dict, List, NamedTuple, Optional, Protocol, Set
 
 from ..media import MediaInputError
+from . import format as schema
 from .format import media_ref
 from .queue import Item, RecordQueue
 from .files import RecordFile, fsync_dir
@@ -156,7 +157,7 @@ class MediaWriter(threading.Thread):
         return out
 
     def _one(self, media: Any, rel: str) -> Dict[str, Any]:
-        path, fields = media.write_file(self.owner.run_dir, rel)
+        path, fields = media.write_file(self.owner.run_dir, rel, schema)
         for written in (path, *fields.get("files", ())):  # a table's image cells are files of their own
             self.files.append(os.path.join(self.owner.run_dir, written))
         return media_ref(media.kind, path, fields, media.caption)

@@ -8,7 +8,7 @@ import re
 from itertools import chain
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from ..rundir.format import NON_FINITE, RECORD_TYPES, infer_type, media_refs, norm_uuid as _norm
+from ..rundir.format import NON_FINITE, RECORD_TYPES, infer_type, media_refs, norm_uuid as _norm, ref_paths
 
 MAX_JSON_DEPTH = 64        # objects/lists nested in one another, in a record's fields or a run's fields
 MAX_RECORD_KEYS = 10_000   # object keys in one record (all levels), or in one run body's fields
@@ -316,7 +316,8 @@ def _validate_each(recs: List[Any], lim: Limits) -> List[Dict[str, Any]]:
                 raise IngestError(422, f"records[{i}].step must be an integer")
             for v in data.values():
                 for ref in media_refs(v) or ():
-                    check_media_path(ref.get("path"), f"{_where(i, r)} media path")
+                    for path in ref_paths(ref):  # a table names its image cells' files too
+                        check_media_path(path, f"{_where(i, r)} media path")
         else:
             _check_other(i, r, t)
         tm = r.get("time")

@@ -120,7 +120,72 @@ function histograms(items) {
     cv, axis(), stepSlider(ok, bars));
 }
 
-const RENDER = {image: images, audio: audios, text: texts, histogram: histograms};
+/** A cell of a logged table: an image (a thumbnail that enlarges), a number or text. */
+function tableCell(cell, item) {
+  if (cell && typeof cell === "object" && cell._type === "image") {
+    const url = (item.file_urls || {})[cell.path];
+    if (!url) return h("td", {class: "missing"}, "image not stored");
+    const img = {...cell, url, key: item.key, step: item.step};
+    const k = cell.width && cell.height ? Math.max(1, Math.floor(64 / Math.max(cell.width, cell.height))) : 1;
+    const size = cell.width ? `width:${Math.min(96, cell.width * k)}px` : "max-width:96px";
+    return h("td", {class: "img"}, setMediaSrc(h("img", {class: "thumb", alt: cell.caption || cell.path, style: size, tabindex: 0,
+      title: "click to enlarge", onclick: () => lightbox(img), onkeydown: (e) => { if (e.key === "Enter") lightbox(img); }}), img));
+  }
+  if (typeof cell === "number") return h("td", {class: "num"}, fmtNum(cell));
+  return h("td", {class: "text"}, cell == null ? "" : String(cell));
+}
+
+/** Sort value of a cell: numbers (and NaN/Inf tags) as numbers, text as text, images by caption. */
+function sortValue(cell) {
+  if (cell && typeof cell === "object") return cell.caption || "";
+  if (cell === "NaN") return NaN;
+  if (cell === "Infinity") return Infinity;
+  if (cell === "-Infinity") return -Infinity;
+  return cell == null ? "" : cell;
+}
+
+function compareCells(a, b) {
+  const x = sortValue(a), y = sortValue(b);
+  if (typeof x === "number" && typeof y === "number") {
+    if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : 1;
+    if (Number.isNaN(y)) return -1;
+    return x - y;
+  }
+  if (typeof x === "number") return -1;
+  if (typeof y === "number") return 1;
+  return String(x).localeCompare(String(y));
+}
+
+/** One logged table: its header sorts by a column (click or Enter; again reverses), images as thumbnails. */
+function tableView(item) {
+  const box = h("div", {class: "mtable", dataset: {step: item.step}}, h("p", {class: "muted"}, "loading the table…"));
+  if (!item.url) { clear(box).append(missing(item)); return box; }
+  getText(item.url.replace(/^\/api\/v1/, "")).then((text) => {
+    const t = JSON.parse(text);
+    let sortCol = -1, desc = false;
+    const body = h("tbody", {});
+    const heads = t.columns.map((c, j) => h("th", {tabindex: 0, role: "button", "aria-sort": "none", dataset: {col: c},
+      onclick: () => sortBy(j), onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(j); } }}, c));
+    const draw = () => {
+      const rows = t.data.map((r, i) => [r, i]);
+      if (sortCol >= 0) rows.sort((a, b) => (desc ? -1 : 1) * compareCells(a[0][sortCol], b[0][sortCol]) || a[1] - b[1]);
+      clear(body).append(...rows.map(([r, i]) => h("tr", {dataset: {row: i}}, r.map((c) => tableCell(c, item)))));
+      heads.forEach((th, j) => th.setAttribute("aria-sort", j !== sortCol ? "none" : desc ? "descending" : "ascending"));
+    };
+    const sortBy = (j) => { desc = sortCol === j ? !desc : false; sortCol = j; draw(); };
+    draw();
+    clear(box).append(h("div", {class: "tablewrap"}, h("table", {class: "grid media-table"}, h("thead", {}, h("tr", {}, heads)), body)),
+      h("p", {class: "muted"}, `${t.data.length} rows${item.caption ? " · " + item.caption : ""}`));
+    box.dataset.rows = t.data.length;
+  }).catch((e) => { clear(box).append(h("div", {class: "warnbox"}, `the table could not be read: ${e.message}`)); });
+  return box;
+}
+
+function tables(items) {
+  return stepSlider(items, (at) => h("div", {}, at.map(tableView)));
+}
+
+const RENDER = {image: images, audio: audios, text: texts, histogram: histograms, table: tables};
 
 /** The media tab of one run. */
 export class MediaPanel {
