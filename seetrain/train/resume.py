@@ -57,9 +57,47 @@ def checkpoint_run(checkpoint: str) -> Optional[CheckpointRun]:
     return CheckpointRun(logdir=os.path.dirname(os.path.dirname(d)), project=project, id=run_id, name=name, path=d)
 
 
+REWIND_ENV = "SEETRAIN_RESUME_FROM"  # set by ``seetrain train --resume-from STEP``: the step to rewind to
+
+
+def checkpoint_step(checkpoint: str) -> Optional[int]:
+    """The last step a checkpoint's training logged (its optimizer steps done, less one: the trainer
+    logs step ``global_step - 1``), or None when the checkpoint does not say. A Lightning ``.ckpt``
+    is memory-mapped, so its tensors are not read; a paddle one has a ``.json`` beside it."""
+    base, ext = os.path.splitext(checkpoint)
+    try:
+        if ext in (".pdparams", ".pdopt"):
+            import json
+
+            with open(base + ".json", encoding="utf-8") as f:
+                done = json.load(f).get("steps")
+        else:
+            import torch
+
+            done = (torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=True).get("loop") or {}) \
+                .get("global_step")
+    except Exception:  # not a checkpoint this knows: no rewind
+        return None
+    return done - 1 if type(done) is int and done > 0 else None
+
+
+def rewind_step(checkpoint: str) -> Optional[int]:
+    """The step a resumed run's history goes back to: ``--resume-from STEP`` when given, else the
+    checkpoint's own (:func:`checkpoint_step`); what was logged after it is superseded."""
+    given = os.environ.get(REWIND_ENV)
+    if given:
+        try:
+            return max(int(given), 0)
+        except ValueError:
+            raise TrainConfigError(f"--resume-from {given!r}: give the step (an integer) to go on from",
+                                   key="trainer.resume") from None
+    return checkpoint_step(checkpoint)
+
+
 def run_init_kwargs(config: Dict[str, Any], run_name: Optional[str], checkpoint: Optional[str]) -> Dict[str, Any]:
     """The :func:`seetrain.init` arguments of a training from the ``logger`` config: a new run, or
-    (``checkpoint`` given and inside a run directory) that run, resumed."""
+    (``checkpoint`` given and inside a run directory) that run, resumed from the checkpoint's step
+    (``resume_from``: the steps logged after it, before an interruption, are superseded)."""
     lc = config["logger"]
     tags = list(lc.get("tags") or []) + ([f"group:{lc['group']}"] if lc.get("group") else [])
     kw: Dict[str, Any] = dict(project=lc.get("project") or "train", experiment_name=lc.get("experiment_name") or run_name,
@@ -68,4 +106,7 @@ def run_init_kwargs(config: Dict[str, Any], run_name: Optional[str], checkpoint:
     earlier = checkpoint_run(checkpoint) if checkpoint else None
     if earlier is not None:
         kw.update(project=earlier.project, experiment_name=earlier.name, logdir=earlier.logdir, id=earlier.id, resume=True)
+        step = rewind_step(checkpoint) if os.path.isfile(checkpoint) else None
+        if step is not None:
+            kw["resume_from"] = step
     return kw
