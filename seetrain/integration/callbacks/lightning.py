@@ -10,7 +10,9 @@
     trainer.test(model, datamodule)     # same run
     logger.finish()                     # optional: runs are finished at process exit anyway
 
-Only global rank zero records; other ranks get a disabled run from :attr:`SeeTrainLogger.experiment`.
+Only global rank zero records (other ranks get a disabled run from :attr:`SeeTrainLogger.experiment`)
+unless ``all_ranks=True``: then every rank is one writer of a shared run (its own losses, throughput
+and system metrics, labelled ``rank<N>``; see docs/shared-runs.md).
 Lightning calls ``finalize("success")`` after every ``fit``/``validate``/``test``; that only flushes,
 so a ``fit`` followed by a ``test`` keeps logging into one run. ``finalize("failed")`` (an exception
 in the trainer) marks the run crashed; a later logging call on the same logger resumes that run,
@@ -21,6 +23,7 @@ Works with the ``lightning`` package or, when only that is installed, ``pytorch_
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from argparse import Namespace
@@ -46,6 +49,16 @@ def _rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
+def _recording_rank(method: Any) -> Any:
+    """Lightning's ``rank_zero_only``, or every rank with ``all_ranks=True``."""
+    @functools.wraps(method)
+    def gated(self: "SeeTrainLogger", *args: Any, **kwargs: Any) -> Any:
+        if self._all_ranks or _rank() == 0:
+            return method(self, *args, **kwargs)
+        return None
+    return gated
+
+
 def _asked_by_trainer_log_dir() -> bool:
     """Whether ``Trainer.log_dir`` is reading ``save_dir``: it takes ``log_dir`` from its own
     TensorBoard/CSV loggers only and ``save_dir`` from any other, so the run directory is given there."""
@@ -63,6 +76,9 @@ class SeeTrainLogger(RunHolder, Logger):
         log_model: copy checkpoints saved by ``ModelCheckpoint`` into the run: ``False`` (default),
             ``True`` (keep the best and the last) or ``"all"`` (every one); see
             :mod:`seetrain.integration.model_artifacts`.
+        all_ranks: every rank logs into one shared run (``id=``, else ``$SEETRAIN_RUN_ID``, else
+            torchrun's job id), each as writer ``rank<N>`` with its own system metrics; default:
+            rank zero alone.
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
 
     ``name`` is the project and ``version`` the run id, so with this logger first in the list
@@ -73,8 +89,10 @@ class SeeTrainLogger(RunHolder, Logger):
 
     def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
                  description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
-                 prefix: str = "", log_model: Union[bool, str] = False, **init_kwargs: Any) -> None:
+                 prefix: str = "", log_model: Union[bool, str] = False, all_ranks: bool = False,
+                 **init_kwargs: Any) -> None:
         super().__init__()
+        self._all_ranks = bool(all_ranks)
         self._project = project or os.environ.get("SEETRAIN_PROJECT") or "default"
         self._experiment_name = experiment_name
         self._description = description
@@ -98,9 +116,14 @@ class SeeTrainLogger(RunHolder, Logger):
         return self._run
 
     def _create_run(self) -> "seetrain.Run":
-        if _rank() > 0:
+        if _rank() > 0 and not self._all_ranks:
             return seetrain.init(mode="disabled", project=self._project)
         kwargs = dict(self._init_kwargs)
+        if self._all_ranks:
+            from seetrain.integration.every_rank import shared_init_kwargs
+
+            kwargs = shared_init_kwargs(dict(kwargs, id=self._run_id or kwargs.get("id")), "SeeTrainLogger")
+            self._run_id = kwargs.pop("id")
         kwargs.setdefault("mode", None)  # None: $SEETRAIN_MODE or "local"
         if self._run_id is not None:  # ours from before (a failed fit, a pickled copy) or the user's id=
             kwargs.update(id=self._run_id, resume=kwargs.get("resume") or True)
@@ -143,7 +166,7 @@ class SeeTrainLogger(RunHolder, Logger):
         return os.path.join(self.root_dir, str(self.version))
 
     # --- what Lightning calls ----------------------------------------------------------------
-    @rank_zero_only
+    @_recording_rank
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
         """Log ``self.log(...)`` values at Lightning's ``step`` (the global step)."""
         try:
@@ -154,7 +177,7 @@ class SeeTrainLogger(RunHolder, Logger):
         except Exception as exc:
             self._warn("log_metrics", exc)
 
-    @rank_zero_only
+    @_recording_rank
     def log_hyperparams(self, params: Union[Dict[str, Any], Namespace, Any],
                         metrics: Optional[Mapping[str, Any]] = None, *args: Any, **kwargs: Any) -> None:
         """Merge hyperparameters (dict, Namespace, AttributeDict, OmegaConf, nested) into the run config;
@@ -176,7 +199,7 @@ class SeeTrainLogger(RunHolder, Logger):
         except Exception as exc:
             self._warn("log_hyperparams", exc)
 
-    @rank_zero_only
+    @_recording_rank
     def log_graph(self, model: Any, input_array: Any = None) -> None:
         """Record the class and parameter counts of ``model`` in the config, under flat ``model/...``
         keys so that a user's own ``model`` config section is left as it is."""
@@ -188,7 +211,7 @@ class SeeTrainLogger(RunHolder, Logger):
         except Exception as exc:
             self._warn("log_graph", exc)
 
-    @rank_zero_only
+    @_recording_rank
     def log_image(self, key: str, images: Union[Any, Sequence[Any]], step: Optional[int] = None,
                   caption: Union[str, Sequence[str], None] = None) -> None:
         """Log one image or a list (arrays, tensors, PIL images, paths) under ``key``."""
@@ -205,7 +228,7 @@ class SeeTrainLogger(RunHolder, Logger):
         except Exception as exc:
             self._warn("log_image", exc)
 
-    @rank_zero_only
+    @_recording_rank
     def log_text(self, key: str, text: Union[str, Sequence[str]], step: Optional[int] = None) -> None:
         """Log a string (or a list of strings, one record each at the same step) under ``key``."""
         try:
@@ -216,7 +239,7 @@ class SeeTrainLogger(RunHolder, Logger):
         except Exception as exc:
             self._warn("log_text", exc)
 
-    @rank_zero_only
+    @_recording_rank
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         """Note the latest and best checkpoint paths in the config (``checkpoint/...``) and, with
         ``log_model``, copy the checkpoint into the run."""
@@ -239,7 +262,7 @@ class SeeTrainLogger(RunHolder, Logger):
 
     def save(self) -> None:
         """Write what is queued (Lightning calls this now and then)."""
-        if self._run is not None and _rank() == 0:
+        if self._run is not None and (self._all_ranks or _rank() == 0):
             try:
                 self._run.flush()
             except Exception as exc:

@@ -17,7 +17,9 @@ What lands in the run, at ``step=state.global_step``:
   * config: every ``TrainingArguments`` field at the top level, the model config under
     ``model_config``, parameter counts under ``model``, the latest checkpoint under ``checkpoint``.
 
-Only the world process zero records. Unset arguments come from ``SEETRAIN_PROJECT``,
+Only the world process zero records, unless ``SeeTrainCallback(all_ranks=True)``: then every
+process is one writer of a shared run (labelled ``rank<N>``: its own logs and system metrics; see
+docs/shared-runs.md); checkpoints are still noted by process zero alone. Unset arguments come from ``SEETRAIN_PROJECT``,
 ``SEETRAIN_EXPERIMENT_NAME``, ``SEETRAIN_LOGDIR`` and ``SEETRAIN_MODE``, then from
 ``TrainingArguments.project`` / ``run_name``. The run stays open after ``train()`` (a following
 ``evaluate()`` lands in it) and is finished at process exit or by :meth:`SeeTrainCallback.finish`.
@@ -85,12 +87,16 @@ class SeeTrainCallback(RunHolder, TrainerCallback):
         finish_on_train_end: finish the run when ``train()`` ends (default: keep it open).
         log_model: copy the checkpoints the Trainer saves into the run: ``False``, ``True`` (keep
             the best and the last) or ``"all"``; default from ``$SEETRAIN_LOG_MODEL``, else off.
+        all_ranks: every process logs into one shared run (``id=``, else ``$SEETRAIN_RUN_ID``, else
+            torchrun's job id); default: world process zero alone.
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
     """
 
     def __init__(self, project: Optional[str] = None, experiment_name: Optional[str] = None,
                  description: Optional[str] = None, config: Any = None, logdir: Optional[str] = None,
-                 finish_on_train_end: bool = False, log_model: Any = None, **init_kwargs: Any) -> None:
+                 finish_on_train_end: bool = False, log_model: Any = None, all_ranks: bool = False,
+                 **init_kwargs: Any) -> None:
+        self.all_ranks = bool(all_ranks)
         self._artifacts = ModelArtifacts(_log_model_from_env() if log_model is None else log_model, FRAMEWORK)
         self._project = project
         self._experiment_name = experiment_name
@@ -109,10 +115,14 @@ class SeeTrainCallback(RunHolder, TrainerCallback):
 
     def _create_run(self, args: Any = None) -> "seetrain.Run":
         zero = self._rank_zero if self._rank_zero is not None else _is_rank_zero()
-        if not zero:
+        if not zero and not self.all_ranks:
             return seetrain.init(mode="disabled", project=self._project)
         env = os.environ.get
         kwargs = dict(self._init_kwargs)
+        if self.all_ranks:
+            from seetrain.integration.every_rank import shared_init_kwargs
+
+            kwargs = shared_init_kwargs(kwargs, "SeeTrainCallback")
         kwargs.setdefault("mode", env("SEETRAIN_MODE") or None)
         project = self._project or env("SEETRAIN_PROJECT") or getattr(args, "project", None)
         name = self._experiment_name or env("SEETRAIN_EXPERIMENT_NAME") or getattr(args, "run_name", None)
@@ -157,7 +167,7 @@ class SeeTrainCallback(RunHolder, TrainerCallback):
             self._warn("start the run", exc)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero:
+        if not (state.is_world_process_zero or self.all_ranks):
             return
         try:
             if not self._initialized:
@@ -178,7 +188,7 @@ class SeeTrainCallback(RunHolder, TrainerCallback):
         self._log_results(args, state, metrics, kwargs)
 
     def _log_results(self, args, state, metrics, kwargs) -> None:
-        if not state.is_world_process_zero or not metrics:
+        if not (state.is_world_process_zero or self.all_ranks) or not metrics:
             return
         try:
             if not self._initialized:

@@ -9,7 +9,11 @@
     accelerator.end_training()
 
 Only the main process records (``main_process_only = True``); other processes get a disabled run
-from :attr:`SeeTrainTracker.experiment`. ``register()`` also makes ``log_with="seetrain"`` work.
+from :attr:`SeeTrainTracker.experiment`, unless ``SeeTrainTracker(project=..., all_ranks=True)``:
+then every process is one writer of a shared run (labelled ``rank<N>``, with its own system
+metrics). Accelerate calls trackers from the main process only (``accelerator.log``), so log a
+process's own values with the tracker itself: ``tracker.log({...}, step=step)`` on every process.
+``register()`` also makes ``log_with="seetrain"`` work.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class SeeTrainTracker(RunHolder, GeneralTracker):
         run_name / experiment_name: the run's display name.
         project: the SeeTrain project; defaults to the ``project_name`` of ``init_trackers``.
         description, config, logdir: as in :func:`seetrain.init`.
+        all_ranks: every process logs into one shared run (``id=``, else ``$SEETRAIN_RUN_ID``, else
+            torchrun's job id); needs ``project=`` (only the main process sees ``init_trackers``).
         **init_kwargs: any other :func:`seetrain.init` argument (tags, mode, id, resume, ...).
     """
 
@@ -72,8 +78,14 @@ class SeeTrainTracker(RunHolder, GeneralTracker):
 
     def __init__(self, run_name: Optional[str] = None, *, experiment_name: Optional[str] = None,
                  project: Optional[str] = None, description: Optional[str] = None,
-                 config: Optional[Dict[str, Any]] = None, logdir: Optional[str] = None, **init_kwargs: Any) -> None:
+                 config: Optional[Dict[str, Any]] = None, logdir: Optional[str] = None, all_ranks: bool = False,
+                 **init_kwargs: Any) -> None:
         super().__init__()
+        if all_ranks and not project:
+            raise ValueError("SeeTrainTracker(all_ranks=True) needs project=...: the processes other than the main "
+                             "one never see the project name given to accelerator.init_trackers")
+        self.all_ranks = bool(all_ranks)
+        self.main_process_only = not all_ranks  # Accelerate's on_main_process reads it per instance
         if run_name is not None and experiment_name is not None and run_name != experiment_name:
             raise ValueError("SeeTrainTracker got both run_name and experiment_name; pass only one of them")
         self.run_name = experiment_name if experiment_name is not None else run_name
@@ -86,10 +98,14 @@ class SeeTrainTracker(RunHolder, GeneralTracker):
 
     # --- run creation ------------------------------------------------------------------------
     def _create_run(self) -> "seetrain.Run":
-        if not _is_main_process():
+        if not _is_main_process() and not self.all_ranks:
             self._run = seetrain.init(mode="disabled", project=self.project)
             return self._run
         kwargs = dict(self.init_kwargs)
+        if self.all_ranks:
+            from seetrain.integration.every_rank import shared_init_kwargs
+
+            kwargs = shared_init_kwargs(kwargs, "SeeTrainTracker")
         kwargs.setdefault("logdir", self.logdir)
         run = seetrain.init(project=self.project, experiment_name=self.run_name, description=self.description,
                             config=self.init_config or None, **kwargs)
