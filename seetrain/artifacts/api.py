@@ -17,7 +17,6 @@ from .lineage import INPUT, OUTPUT
 from .manifest import ArtifactError, FileEntry, Manifest, check_alias, check_name, collect, hash_files, parse_ref
 from .registry import ArtifactVersion, Registry
 from .remote import EVENT
-from .store import store_root
 
 
 class LogStats(NamedTuple):
@@ -65,26 +64,8 @@ def event_fields(version: ArtifactVersion, direction: str) -> Dict[str, Any]:
 
 
 def checkout(logdir: str, version: ArtifactVersion, root: Optional[str] = None) -> str:
-    """Put the files of ``version`` under ``root`` (default
-    ``<logdir>/.artifacts/checkouts/<project>/<name>/vN``) as hard links to the store; returns the
-    folder. Files already there with the right content are left as they are."""
-    reg = Registry(logdir)
-    dest = os.path.abspath(root or os.path.join(store_root(logdir), "checkouts", version.project, version.name,
-                                                f"v{version.version}"))
-    for f in version.manifest.files:
-        if not reg.store.has(f.sha256):
-            raise ArtifactError(f"{version.ref}: the file {f.path!r} (sha256 {f.sha256[:12]}...) is not in the "
-                                f"local store {reg.store.root}; fetch it from the server with "
-                                f"`seetrain artifact get {version.ref} --host URL`")
-        target = os.path.join(dest, *f.path.split("/"))
-        try:
-            if os.path.samefile(target, reg.store.path(f.sha256)):
-                continue
-        except OSError:
-            pass
-        reg.store.link_out(f.sha256, target)
-    os.makedirs(dest, exist_ok=True)
-    return dest
+    """Put the files of ``version`` under ``root`` (see :meth:`Registry.checkout`); returns the folder."""
+    return Registry(logdir).checkout(version, root)
 
 
 def use_version(logdir: str, project: str, ref: str, root: Optional[str] = None, host: Optional[str] = None,
@@ -109,6 +90,7 @@ def use_version(logdir: str, project: str, ref: str, root: Optional[str] = None,
             raise ArtifactError(f"{local_miss}; the server {client.base} could not give it either: {exc}") from None
         finally:
             client.close()
+        version.logdir = reg.logdir
     version.path = checkout(logdir, version, root)
     if user is not None and os.path.isdir(os.path.join(reg.root, project, version.name)):
         reg.add_edge(project, version.name, version.version, INPUT, user)

@@ -43,6 +43,7 @@ class ArtifactVersion:
     producer: Optional[Dict[str, Any]] = None   # the run that logged it: {"uuid", "id", "name"}
     aliases: List[str] = field(default_factory=list)
     path: Optional[str] = None                  # where its files were checked out (use_artifact)
+    logdir: Optional[str] = field(default=None, repr=False)  # the log folder whose store holds its files
 
     @property
     def ref(self) -> str:
@@ -51,6 +52,14 @@ class ArtifactVersion:
     @property
     def size(self) -> int:
         return self.manifest.size
+
+    def download(self, root: Optional[str] = None) -> str:
+        """Put this version's files under ``root`` (hard links to the local store, no copy);
+        returns the folder (see :func:`seetrain.artifacts.api.checkout`)."""
+        if self.logdir is None:
+            raise ArtifactError(f"{self.ref} was not read from a log folder's registry: use seetrain.use_artifact")
+        self.path = Registry(self.logdir).checkout(self, root)
+        return self.path
 
     def to_dict(self) -> Dict[str, Any]:
         """The version as stored and as sent in an ``artifact`` event (aliases as of now)."""
@@ -71,6 +80,7 @@ class Registry:
     """Versions, aliases and lineage of the artifacts of one log folder (see the module doc)."""
 
     def __init__(self, logdir: str) -> None:
+        self.logdir = os.path.abspath(logdir)
         self.root = os.path.join(store_root(logdir), "registry")
         self.store: LocalStore = open_local(logdir)
 
@@ -130,6 +140,7 @@ class Registry:
                                 f"(versions: {self._listing(project, name)})") from None
         al = self.aliases(project, name) if aliases is None else aliases
         v.aliases = sorted(a for a, n in al.items() if n == version)
+        v.logdir = self.logdir
         return v
 
     def versions(self, project: str, name: str) -> List[ArtifactVersion]:
@@ -185,6 +196,27 @@ class Registry:
                 for v in self.versions(p, n):
                     refs.update(f.sha256 for f in v.manifest.files)
         return refs
+
+    def checkout(self, version: ArtifactVersion, root: Optional[str] = None) -> str:
+        """Put the files of ``version`` under ``root`` (default
+        ``<logdir>/.artifacts/checkouts/<project>/<name>/vN``) as hard links to the store; returns the
+        folder. Files already there with the right content are left as they are."""
+        dest = os.path.abspath(root or os.path.join(os.path.dirname(self.root), "checkouts", version.project,
+                                                    version.name, f"v{version.version}"))
+        for f in version.manifest.files:
+            if not self.store.has(f.sha256):
+                raise ArtifactError(f"{version.ref}: the file {f.path!r} (sha256 {f.sha256[:12]}...) is not in the "
+                                    f"local store {self.store.root}; fetch it from the server with "
+                                    f"`seetrain artifact get {version.ref} --host URL`")
+            target = os.path.join(dest, *f.path.split("/"))
+            try:
+                if os.path.samefile(target, self.store.path(f.sha256)):
+                    continue
+            except OSError:
+                pass
+            self.store.link_out(f.sha256, target)
+        os.makedirs(dest, exist_ok=True)
+        return dest
 
     # --- writing -----------------------------------------------------------------------------------
     def add(self, project: str, name: str, type: str, manifest: Manifest, aliases: Sequence[str] = (),

@@ -1,4 +1,4 @@
-"""Model checkpoints copied into a run, as W&B's ``log_model`` does: the run alone holds the model.
+"""Model checkpoints logged as model artifacts and kept in the run, as W&B's ``log_model`` does.
 
 Adapters that save checkpoints (Lightning, HF Trainer, Keras) take ``log_model``:
 
@@ -9,8 +9,11 @@ Adapters that save checkpoints (Lightning, HF Trainer, Keras) take ``log_model``
 Copies live in ``<run dir>/artifacts/model/step-<step>/<file or folder name>``; the list is
 ``<run dir>/artifacts/model/manifest.json`` and, so any reader of the run can list it, the run
 config key ``model_artifacts`` (``best``, ``last``: paths relative to the run directory; ``files``:
-every copy with its step, size and aliases). Copying happens on the thread that saved the
-checkpoint (it is opt-in); a copy that fails is a warning, never an error in training.
+every copy with its step, size and aliases). Each checkpoint is also a version of the model
+artifact ``model-<run id>`` (``Run.log_artifact``, type ``model``): ``latest`` names the last one and
+``best`` the best, and the run's copies are hard links to the artifact store (stored once).
+Copying happens on the thread that saved the checkpoint (it is opt-in); a copy that fails is a
+warning, never an error in training.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class ModelArtifacts:
         self.framework = framework
         self.entries: List[Dict[str, Any]] = []
         self._run_dir: Optional[str] = None
+        self._best_ref: Optional[str] = None  # the version that holds ``best`` now
 
     @property
     def enabled(self) -> bool:
@@ -62,14 +66,17 @@ class ModelArtifacts:
         if not self.mode or run is None or getattr(run, "mode", "disabled") == "disabled" or run.finished:
             return
         if self._run_dir != run.dir:  # a new run (e.g. a new trial): start a new list
-            self._run_dir, self.entries = run.dir, []
-        last = self._copy(run.dir, path, step, info)
+            self._run_dir, self.entries, self._best_ref = run.dir, [], None
+        best_abs = os.path.abspath(best) if best else None
         best_entry = None
-        if best:
-            best_abs = os.path.abspath(best)
+        if best_abs and best_abs != os.path.abspath(path):  # the best first: `latest` then moves to the last
             best_entry = next((e for e in reversed(self.entries) if e["source"] == best_abs), None)
-            if best_entry is None and os.path.exists(best_abs):
-                best_entry = self._copy(run.dir, best_abs, step, None)
+            if best_entry is not None or os.path.exists(best_abs):
+                best_entry = self._copy(run, best_abs if best_entry is None else best_entry["source"],
+                                        best_entry["step"] if best_entry else step, None, ["best"])
+        last = self._copy(run, path, step, info, ["best"] if best_abs == os.path.abspath(path) else [])
+        if best_abs == os.path.abspath(path):
+            best_entry = last
         for entry in self.entries:
             entry["aliases"] = [a for a, e in (("best", best_entry), ("last", last)) if e is entry]
         if self.mode is True:
@@ -77,20 +84,31 @@ class ModelArtifacts:
                 self._remove(run.dir, entry)
         self._publish(run, best_entry, last)
 
-    def _copy(self, run_dir: str, path: str, step: int, info: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    def artifact_name(self, run: Any) -> str:
+        """The model artifact's name: ``model-<run id>``, one per run, its versions the checkpoints."""
+        return f"model-{run.id}"
+
+    def _copy(self, run: Any, path: str, step: int, info: Optional[Dict[str, Any]],
+              aliases: List[str]) -> Dict[str, Any]:
+        """Log the checkpoint as a version of the run's model artifact (content already logged is
+        the same version: only ``aliases`` move) and put it in the run as hard links to the store."""
         source = os.path.abspath(path)
         rel = f"{ARTIFACT_DIR}/step-{int(step)}/{os.path.basename(source.rstrip(os.sep))}"
-        for entry in self.entries:
-            if entry["path"] == rel:
-                return entry  # this very checkpoint is already in the run
-        dest = os.path.join(run_dir, *rel.split("/"))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        if os.path.isdir(source):
-            shutil.copytree(source, dest, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, dest)  # follows links (Lightning's save_last="link")
+        dest = os.path.join(run.dir, *rel.split("/"))
+        known = next((e for e in self.entries if e["path"] == rel), None)
+        if known is not None and (not aliases or known.get("artifact") == self._best_ref):
+            return known  # this very checkpoint is already in the run (and holds the alias)
+        logged_from = source if os.path.exists(source) else dest  # deleted by the framework: the run's copy
+        version = run.log_artifact(logged_from, name=self.artifact_name(run), type="model", aliases=aliases,
+                                   metadata={"framework": self.framework, "step": int(step), **(info or {})})
+        if "best" in aliases:
+            self._best_ref = version.ref
+        if known is not None:
+            known["artifact"] = version.ref
+            return known
+        version.download(dest if os.path.isdir(source) else os.path.dirname(dest))  # follows links, as a copy did
         entry = {"path": rel, "source": source, "step": int(step), "bytes": _size(dest), "time": time.time(),
-                 "aliases": []}
+                 "aliases": [], "artifact": version.ref}
         if info:
             entry.update({k: v for k, v in info.items() if v is not None})
         self.entries.append(entry)
