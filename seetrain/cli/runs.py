@@ -132,10 +132,21 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs under {default_logdir(args.logdir)}")
         return 0
-    rows = [[r.project, r.name, r.id, r.status, _steps(r), _duration(r), _last_metrics(r, args.metrics)]
+    rows = [[r.project, r.name, r.id, _status_text(r), _steps(r), _duration(r), _last_metrics(r, args.metrics)]
             for r in runs]
-    print(_table(rows, ["PROJECT", "NAME", "ID", "STATUS", "STEPS", "DURATION", "LAST METRICS"]))
+    header = ["PROJECT", "NAME", "ID", "STATUS", "STEPS", "DURATION", "LAST METRICS"]
+    if any(r.shared for r in runs):  # shared runs (issue 23): how many processes write each
+        for row, r in zip(rows, runs):
+            row.insert(4, str(len(r.writers)))
+        header.insert(4, "WRITERS")
+    print(_table(rows, header))
     return 0
+
+
+def _status_text(r: RunReader) -> str:
+    """The run's status; a shared run's names the writers that crashed."""
+    crashed = r.crashed_writers if r.shared else []
+    return f"{r.status} ({', '.join(crashed)} crashed)" if crashed else r.status
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -158,6 +169,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     if r.exit_code is not None:
         status += f", exit code {r.exit_code}"
     print(f"status    {status}")
+    if r.shared:
+        ws = r.writers
+        crashed = [w.label for w in ws if w.status == "crashed"]
+        print(f"writers   {len(ws)}" + (f", crashed: {', '.join(crashed)}" if crashed else ""))
+        for w in ws:
+            where = f"{w.host} pid {w.pid}" + (f", rank {w.rank}" if w.rank is not None else "")
+            print(f"  {w.label}{' (primary)' if w.primary else ''}: {w.status}, {w.n_records} records ({where})")
     if r.error:
         print(f"error     {r.error.get('type')}: {r.error.get('message')}")
     if r.lost:

@@ -19,7 +19,7 @@ import pytest
 import seetrain
 from seetrain.rundir.files import RunLockedError
 from seetrain.rundir.format import shared_run_uuid
-from tests._child import popen_python
+from tests._child import popen_python, run_python
 from tests.core._scripts import assert_seqs_complete
 
 WRITER = textwrap.dedent("""
@@ -143,6 +143,14 @@ def test_sigkill_of_one_writer_keeps_its_flushed_records_and_names_it_crashed(tm
     assert len(lost) >= 3000 and lost == list(range(len(lost)))  # all it flushed, in order, no gap
     for label in ("rank0", "rank1", "rank3"):
         assert r.scalars("x", writer=label).values == list(range(5000))
+    # the terminal says it too: four writers, crashed, naming the one that crashed
+    ls = run_python(["-m", "seetrain.cli", "ls"], env=dict(os.environ, SEETRAIN_LOGDIR=str(logdir)),
+                    capture_output=True, text=True, timeout=60)
+    header, _, row = ls.stdout.splitlines()[:3]
+    assert header.split()[3:5] == ["STATUS", "WRITERS"] and row.split()[3:7] == ["crashed", "(rank2", "crashed)", "4"]
+    show = run_python(["-m", "seetrain.cli", "show", "k"], env=dict(os.environ, SEETRAIN_LOGDIR=str(logdir)),
+                      capture_output=True, text=True, timeout=60)
+    assert "writers   4, crashed: rank2" in show.stdout and "  rank2: crashed" in show.stdout, show.stdout
 
 
 def test_a_new_set_of_processes_continues_each_writers_seqs(tmp_path):
