@@ -8,6 +8,7 @@ import {AlertsBox} from "./alerts.js";
 import {uiState, problemsOf} from "./state.js";
 import {urlState} from "./urlstate.js";
 import {mountCurate} from "./curate.js";
+import {lineageLinks} from "./lineage.js";
 
 const POLL_MS = 1000;
 
@@ -49,7 +50,7 @@ export async function runPage(root, uuid, setCrumbs) {
   const renderHead = () => {
     clear(head).append(...[h("h1", {}, run.name), statusBadge(run),
       h("span", {class: "muted"}, `${run.id} · started ${fmtTime(run.start_time)} · ${fmtDuration(run.duration)}`),
-      (run.tags || []).map((t) => h("span", {class: "tag"}, t)),
+      (run.tags || []).map((t) => h("span", {class: "tag"}, t)), lineageLinks(run),
       h("span", {class: "export"}, "export: ", downloadLink("CSV", `/runs/${uuid}/export`, {format: "csv"}, `${run.id}.csv`), " · ",
         downloadLink("JSONL", `/runs/${uuid}/export`, {format: "jsonl"}, `${run.id}.jsonl`)),
       h("a", {class: "btn", href: urlState.href("/compare", {runs: uuid, add: 1}), title: "compare this run with others of its project"}, "compare…")].flat());
