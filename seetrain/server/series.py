@@ -9,6 +9,7 @@ its bucket. Many series load from one statement per batch of runs and keys (:fun
 
 from __future__ import annotations
 
+import warnings
 from itertools import groupby
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
@@ -16,6 +17,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from . import rewind
 from .db.models import series_chunks
 
 F8 = np.dtype("<f8")
@@ -89,11 +91,19 @@ def _assemble(rows: Sequence[Any], by_step: bool, start: Optional[float], end: O
 
 
 def load(conn: Connection, run_uuid: str, key: str, x: str = "step", start: Optional[float] = None,
-         end: Optional[float] = None):
+         end: Optional[float] = None, writer: Optional[str] = None, superseded: bool = False):
     """All points of one key as two float64 arrays ``(xs, ys)`` sorted by x (ties in arrival order),
-    restricted to ``start <= x <= end``; points without an x (system metrics by step) are left out."""
+    restricted to ``start <= x <= end``; points without an x (system metrics by step) are left out.
+    ``writer`` (a shared run's writer label, "" the primary) keeps only its points; None: every writer's."""
     c = series_chunks.c
     q = _chunks_select(x, start, end).where(c.run_uuid == run_uuid, c.key == key).order_by(c.id)
+    if writer is not None:
+        q = q.where(c.writer == writer)
+    cuts = rewind.cuts_of(conn, [run_uuid]).get(run_uuid)
+    if cuts or superseded:  # a rewound run: its superseded points hidden (or alone shown)
+        q = q.add_columns(c.writer, *rewind.extra_columns(x == "step"))
+        rows = rewind.mask_rows(conn.execute(q).all(), cuts, x == "step", superseded, rewind.At(8, 7, 9))
+        return _assemble(rows, x == "step", start, end)
     return _assemble(conn.execute(q).all(), x == "step", start, end)
 
 
@@ -103,31 +113,47 @@ IN_BATCH = 500
 
 
 class LoadedSeries(NamedTuple):
-    """The points of one (run, key) pair, as :func:`load` gives them."""
+    """The points of one (run, key) pair, as :func:`load` gives them (``writer``: whose points, when
+    loaded writer by writer; None: every writer's)."""
 
     run: str
     key: str
     xs: np.ndarray
     ys: np.ndarray
+    writer: Optional[str] = None
 
 
 def load_many(conn: Connection, run_uuids: Sequence[str], keys: Sequence[str], x: str = "step",
-              start: Optional[float] = None, end: Optional[float] = None) -> Iterator[LoadedSeries]:
+              start: Optional[float] = None, end: Optional[float] = None,
+              writers: Optional[Sequence[str]] = None, by_writer: bool = False,
+              superseded: bool = False) -> Iterator[LoadedSeries]:
     """Every stored (run, key) pair of ``run_uuids`` x ``keys``, as :func:`load` would give each, from
     one statement per batch of runs and keys (rows streamed in index order, one series in memory
-    at a time); pairs with no stored point are not yielded."""
+    at a time); pairs with no stored point are not yielded. ``writers`` keeps only those writers'
+    points; ``by_writer`` yields one series per (run, key, writer) instead, writers in label order."""
     c = series_chunks.c
     runs, names = sorted(set(run_uuids)), sorted(set(keys))
     by_step = x == "step"
+    cuts = rewind.cuts_of(conn, runs)  # rewound runs: superseded points hidden (or, asked for, alone shown)
     for i in range(0, len(runs), IN_BATCH):
         for j in range(0, len(names), IN_BATCH):
-            q = (_chunks_select(x, start, end).add_columns(c.run_uuid, c.key)
-                 .where(c.run_uuid.in_(runs[i:i + IN_BATCH]), c.key.in_(names[j:j + IN_BATCH]))
-                 .order_by(c.run_uuid, c.key, c.id))
+            q = (_chunks_select(x, start, end).add_columns(c.run_uuid, c.key, c.writer)
+                 .where(c.run_uuid.in_(runs[i:i + IN_BATCH]), c.key.in_(names[j:j + IN_BATCH])))
+            if writers is not None:
+                q = q.where(c.writer.in_(sorted(set(writers))))
+            if by_writer:
+                q, group_of = q.order_by(c.run_uuid, c.key, c.writer, c.id), (lambda r: (r[7], r[8], r[9]))
+            else:
+                q, group_of = q.order_by(c.run_uuid, c.key, c.id), (lambda r: (r[7], r[8], None))
+            masked = superseded or any(u in cuts for u in runs[i:i + IN_BATCH])
+            if masked:
+                q = q.add_columns(*rewind.extra_columns(by_step))
             rows = conn.execution_options(yield_per=256).execute(q)
-            for (run, key), group in groupby(rows, key=lambda r: (r[7], r[8])):
-                xs, ys = _assemble([r[:7] for r in group], by_step, start, end)
-                yield LoadedSeries(run, key, xs, ys)
+            for (run, key, writer), group in groupby(rows, key=group_of):
+                chunks = (rewind.mask_rows(group, cuts.get(run), by_step, superseded, rewind.At(10, 9, 11))
+                          if masked else [r[:7] for r in group])
+                xs, ys = _assemble(chunks, by_step, start, end)
+                yield LoadedSeries(run, key, xs, ys, writer)
 
 
 # Buckets this many points long on average, or longer: one argmin/argmax per bucket (few buckets, a
@@ -159,15 +185,19 @@ def bucket_extremes(y_lo: np.ndarray, y_hi: np.ndarray, bounds: np.ndarray, loop
             first(y_hi == np.maximum.reduceat(y_hi, bounds[:-1])[seg_of]))
 
 
-def downsample(xs: np.ndarray, ys: np.ndarray, points: int) -> Dict[str, Any]:
+def downsample(xs: np.ndarray, ys: np.ndarray, points: int, band_lo: Optional[np.ndarray] = None,
+               band_hi: Optional[np.ndarray] = None) -> Dict[str, Any]:
     """``{"x", "y", "ymin", "ymax", "downsampled"}`` for sorted ``xs``; ``points <= 0`` keeps every point.
+    ``band_lo``/``band_hi`` (per point, e.g. the min and max across a shared run's writers) make the
+    band: each bucket's lowest ``band_lo`` and highest ``band_hi`` instead of its lowest and highest ``y``.
 
     Bucket edges are found by binary search on the sorted x, each bucket's extremes by
     :func:`bucket_extremes`: about three passes over the data, with no Python loop per bucket
     where buckets are short (a compare page downsamples a thousand short series per request)."""
     n = xs.size
     if points <= 0 or n <= max(points, 4):
-        return {"x": xs, "y": ys, "ymin": ys, "ymax": ys, "downsampled": False}
+        return {"x": xs, "y": ys, "ymin": ys if band_lo is None else band_lo,
+                "ymax": ys if band_hi is None else band_hi, "downsampled": False}
     nb = max(1, points // 4)
     lo, hi = float(xs[0]), float(xs[-1])
     edges = np.linspace(lo, hi, nb + 1)[1:-1]
@@ -180,32 +210,91 @@ def downsample(xs: np.ndarray, ys: np.ndarray, points: int) -> Dict[str, Any]:
     amin, amax = bucket_extremes(y_lo, y_hi, bounds)
     keep = np.concatenate((bounds[:-1], bounds[1:] - 1, amin, amax))
     vmin, vmax = ys[amin], ys[amax]
+    if band_lo is not None and band_hi is not None:
+        vmin, vmax = np.fmin.reduceat(band_lo, bounds[:-1]), np.fmax.reduceat(band_hi, bounds[:-1])
     idx = np.unique(keep)
     seg = np.searchsorted(bounds, idx, side="right") - 1
     return {"x": xs[idx], "y": ys[idx], "ymin": vmin[seg], "ymax": vmax[seg], "downsampled": True}
 
 
-def _answer(xs: np.ndarray, ys: np.ndarray, points: int, after: Optional[float], band: bool) -> Dict[str, Any]:
+def _answer(xs: np.ndarray, ys: np.ndarray, points: int, after: Optional[float], band: bool,
+            lo: Optional[np.ndarray] = None, hi: Optional[np.ndarray] = None) -> Dict[str, Any]:
     if after is not None:
         cut = np.searchsorted(xs, after, side="right")
         xs, ys = xs[cut:], ys[cut:]
-    d = downsample(xs, ys, points)
+        if lo is not None and hi is not None:
+            lo, hi = lo[cut:], hi[cut:]
+    d = downsample(xs, ys, points, lo, hi)
     if not band:
         del d["ymin"], d["ymax"]
     d.update(total=int(xs.size), last_x=float(xs[-1]) if xs.size else None)
     return d
 
 
+class AcrossWriters(NamedTuple):
+    """A shared run's writers' series of one key on one x axis: at each x, their mean, min and max
+    (a writer with several points at one x counts with its last)."""
+
+    xs: np.ndarray
+    mean: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    writers: int
+
+
+def across_writers(series_: List[LoadedSeries]) -> AcrossWriters:
+    """The mean with its min-max band across ``series_`` (one per writer, each sorted by x)."""
+    xs = np.unique(np.concatenate([s.xs for s in series_])) if series_ else np.empty(0, F8)
+    grid = np.full((len(series_), xs.size), np.nan)
+    for i, s in enumerate(series_):
+        if s.xs.size:
+            last = np.r_[s.xs[1:] != s.xs[:-1], True]  # the last point of each x
+            grid[i, np.searchsorted(xs, s.xs[last])] = s.ys[last]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an x where every writer logged NaN: NaN
+        return AcrossWriters(xs, np.nanmean(grid, axis=0), np.nanmin(grid, axis=0), np.nanmax(grid, axis=0),
+                             len(series_))
+
+
+WRITER_VIEWS = ("", "each", "mean")  # every writer's points as one line; a line per writer; their mean
+
+
 def query_keys(conn: Connection, run_uuids: List[str], keys: List[str], x: str = "step",
                start: Optional[float] = None, end: Optional[float] = None, points: int = 1000,
-               after: Optional[float] = None, band: bool = True) -> List[Dict[str, Any]]:
+               after: Optional[float] = None, band: bool = True, writers: Optional[Sequence[str]] = None,
+               view: str = "", superseded: bool = False) -> List[Dict[str, Any]]:
     """The ``/api/v1/series`` answer (numpy arrays; the response encodes them): one entry per key, then
     per run, in the order asked, each downsampled to ``points``. ``band=False`` leaves out ``ymin``/
-    ``ymax`` (a chart of several runs draws no band: half the answer); the points kept are the same."""
-    got = {(s.run, s.key): _answer(s.xs, s.ys, points, after, band)
-           for s in load_many(conn, run_uuids, keys, x, start, end)}
+    ``ymax`` (a chart of several runs draws no band: half the answer); the points kept are the same.
+
+    Shared runs (issue 23): ``writers`` keeps those writers' points only; ``view="each"`` answers one
+    entry per writer (``"writer"`` its label, in label order) after each (key, run); ``view="mean"``
+    one entry per (key, run) whose ``y`` is the writers' mean at each x and whose band is their min
+    and max (``"writers"``: how many). A rewound run's superseded points are left out;
+    ``superseded=True`` gives only them (issue 26)."""
     none = np.empty(0, F8)
-    out = []
+    out: List[Dict[str, Any]] = []
+    if view == "each":
+        got_each: Dict[tuple, List[Dict[str, Any]]] = {}
+        for s in load_many(conn, run_uuids, keys, x, start, end, writers, by_writer=True, superseded=superseded):
+            got_each.setdefault((s.run, s.key), []).append(dict(_answer(s.xs, s.ys, points, after, band),
+                                                                writer=s.writer))
+        for k in keys:
+            for u in run_uuids:
+                out.extend(dict(d, run=u, key=k) for d in got_each.get((u, k), ()))
+        return out
+    if view == "mean":
+        per: Dict[tuple, List[LoadedSeries]] = {}
+        for s in load_many(conn, run_uuids, keys, x, start, end, writers, by_writer=True, superseded=superseded):
+            per.setdefault((s.run, s.key), []).append(s)
+        for k in keys:
+            for u in run_uuids:
+                a = across_writers(per.get((u, k), []))
+                out.append(dict(_answer(a.xs, a.mean, points, after, True, a.lo, a.hi), run=u, key=k,
+                                writers=a.writers))
+        return out
+    got = {(s.run, s.key): _answer(s.xs, s.ys, points, after, band)
+           for s in load_many(conn, run_uuids, keys, x, start, end, writers, superseded=superseded)}
     for k in keys:
         for u in run_uuids:
             d = got.get((u, k)) or _answer(none, none, points, after, band)
@@ -215,6 +304,6 @@ def query_keys(conn: Connection, run_uuids: List[str], keys: List[str], x: str =
 
 def query(conn: Connection, run_uuids: List[str], key: str, x: str = "step", start: Optional[float] = None,
           end: Optional[float] = None, points: int = 1000, after: Optional[float] = None,
-          band: bool = True) -> List[Dict[str, Any]]:
+          band: bool = True, writers: Optional[Sequence[str]] = None, view: str = "") -> List[Dict[str, Any]]:
     """:func:`query_keys` for one key."""
-    return query_keys(conn, run_uuids, [key], x, start, end, points, after, band)
+    return query_keys(conn, run_uuids, [key], x, start, end, points, after, band, writers, view)
