@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from typing import List
 
@@ -58,6 +59,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for p in predict(args.run, args.inputs, logdir=args.logdir, checkpoint=args.checkpoint,
                          batch_size=args.batch_size, num_workers=args.num_workers):
             n += 1
+            if p.mask is not None and args.masks:  # a segmentation run: the mask as a PNG of class indices
+                from ..train.predict import save_mask
+
+                save_mask(p.mask, os.path.join(args.masks, os.path.splitext(os.path.basename(p.input))[0] + ".png"))
             if writer:
                 writer.writerow([p.input, p.label, p.index, f"{p.score:.6f}"])
             else:
@@ -69,6 +74,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             out.close()
     if out:
         print(f"{n} predictions written to {args.out}")
+    if args.masks:
+        print(f"masks written to {args.masks} (segmentation runs: one PNG of class indices per input)")
     return 0
 
 
@@ -86,6 +93,8 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", default=None, help="write a CSV (input, prediction, class_index, score) instead of printing")
     p.add_argument("--num-workers", type=int, default=0, help="processes decoding images")
+    p.add_argument("--masks", default=None, metavar="DIR", help="segmentation runs: write each predicted mask to "
+                   "DIR/<input name>.png (class indices, at the training image size)")
     for c in (e, p):
         c.add_argument("--logdir", default=None, help="where to look for RUN when it is an id or a name")
         c.add_argument("--checkpoint", default="best", help="best (default), last, or a .ckpt path")

@@ -18,7 +18,7 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 GROUPS = ("model", "data", "trainer", "logger", "experiment", "hparams_search")
 DEFAULT_CHOICE = {"trainer": "default", "logger": "seetrain"}  # a mapping for these merges over this file
 TOP_KEYS = ("task", "seed", "imports", "resume_overrides", "optim", "scheduler") + GROUPS
-TASKS = ("classification", "regression", "language_model")
+TASKS = ("classification", "regression", "language_model", "segmentation")
 CHOICES = {
     "optim.name": ("adamw", "adam", "sgd"),
     "scheduler.name": ("none", "cosine", "step", "onecycle"),

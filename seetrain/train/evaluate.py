@@ -22,7 +22,7 @@ def evaluate(run: str, overrides: Sequence[str] = (), logdir: Optional[str] = No
     """Evaluate ``run``'s model; ``overrides`` change the recorded data config (``data.*`` keys)."""
     import torch
 
-    from .backends.torch_tasks import STEPS
+    from .backends.torch_tasks import step_for
     from .config import load_config
     from .data import build_data
     from .errors import TrainConfigError
@@ -36,8 +36,8 @@ def evaluate(run: str, overrides: Sequence[str] = (), logdir: Optional[str] = No
     dcfg = dict(config["data"])
     if batch_size:
         dcfg["batch_size"] = batch_size
-    data = build_data(dcfg, seed=int(config["seed"]))
-    step = STEPS[trained.task]
+    data = build_data(dcfg, seed=int(config["seed"]), task=trained.task)
+    step = step_for(trained.task, trained.info)
     val = data.val
     bs = int(dcfg["batch_size"])
     sums = None

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from .errors import TrainConfigError
 
 
 @dataclass
 class Prediction:
-    """One input's prediction: the class (or value) and the model's probability for it."""
+    """One input's prediction: the class (or value) and the model's probability for it. A segmentation
+    run also gives ``mask`` (``uint8 (H, W)`` class indices at the training size); its ``index`` is then
+    the class covering most pixels after class 0 (the background), ``score`` the mean pixel confidence."""
 
     input: str
     label: str
     index: int
     score: float
+    mask: Optional[Any] = None
 
 
 def image_files(inputs: Sequence[str]) -> List[str]:
@@ -67,9 +70,36 @@ def predict(run: str, inputs: Sequence[str], logdir: Optional[str] = None, check
         for x, _ in loader(dataset, batch_size, train=False, num_workers=num_workers):
             x = x.contiguous(memory_format=torch.channels_last)  # oneDNN convolutions: ~2x faster on a CPU
             probs = torch.softmax(trained.model(x).float(), dim=1)
+            if trained.task == "segmentation":
+                for j, p in enumerate(_masks(probs)):
+                    yield Prediction(files[start + j], classes[p.index] if classes and p.index < len(classes)
+                                     else str(p.index), p.index, p.score, p.mask)
+                start += probs.shape[0]
+                continue
             score, index = probs.max(dim=1)
             for j in range(len(index)):
                 i = int(index[j])
                 yield Prediction(files[start + j], classes[i] if classes and i < len(classes) else str(i), i,
                                  float(score[j]))
             start += len(index)
+
+
+def _masks(probs: Any) -> Iterator[Prediction]:
+    """Per image of a ``(B, classes, H, W)`` probability batch: its mask, main class and confidence."""
+    import numpy as np
+    import torch
+
+    score, index = probs.max(dim=1)
+    for j in range(probs.shape[0]):
+        mask = index[j].to(torch.uint8).numpy()
+        counts = np.bincount(mask.ravel(), minlength=probs.shape[1])
+        main = int(counts[1:].argmax()) + 1 if counts[1:].sum() else 0
+        yield Prediction("", "", main, float(score[j].mean()), mask)
+
+
+def save_mask(mask: Any, path: str) -> None:
+    """A predicted mask as a one-channel PNG of class indices (the format ``data=seg_folder`` reads)."""
+    from PIL import Image
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(mask).save(path)

@@ -118,4 +118,4 @@ MODELS = Registry("model", providers=("seetrain.train.models.torch_zoo", "seetra
                                       "seetrain.train.models.paddle_zoo", "seetrain.train.models.mlp"))
 DATASETS = Registry("dataset", providers=("seetrain.train.data.builtin", "seetrain.train.data.mnist",
                                           "seetrain.train.data.folder", "seetrain.train.data.tabular",
-                                          "seetrain.train.data.cifar"))
+                                          "seetrain.train.data.cifar", "seetrain.train.data.segmentation"))

@@ -87,15 +87,15 @@ def load(run: str, logdir: Optional[str] = None, checkpoint: str = "best") -> Tr
     recorded = reader.config
     info = dict(recorded.get("data_info") or {})
     task = str(config.get("task", "classification"))
-    if task not in ("classification", "regression"):
-        raise TrainConfigError(f"run {reader.id} is a {task} run; evaluate, predict and export take classification "
-                               "and regression runs", key="task")
+    if task not in ("classification", "regression", "segmentation"):
+        raise TrainConfigError(f"run {reader.id} is a {task} run; evaluate, predict and export take classification, "
+                               "regression and segmentation runs", key="task")
     if (config.get("trainer") or {}).get("backend", "lightning") not in ("lightning", "torch"):
         raise TrainConfigError(f"run {reader.id} was trained with trainer.backend={config['trainer']['backend']}; "
                                "evaluate, predict and export read PyTorch checkpoints (trainer.backend=lightning)",
                                key="trainer.backend")
     restore(config.get("imports"))
-    entry, kwargs = model_arguments(config["model"], "torch")
+    entry, kwargs = model_arguments(config["model"], "torch", task=task)
 
     shape = (len(info["features"]),) if info.get("features") else \
         (int(info.get("channels") or len(info.get("mean") or [0, 0, 0])), info.get("image_size"), info.get("image_size"))

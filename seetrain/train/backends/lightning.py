@@ -25,11 +25,11 @@ from .torch_checkpoints import CheckpointKeeper, check_checkpoint
 from .torch_data import batches
 from .torch_loop import Schedule, TrainLoop
 from .torch_optim import build_optimizer, build_scheduler
-from .torch_tasks import STEPS
+from .torch_tasks import step_for
 
 NAME = "lightning"
 MODEL_BACKEND = "torch"
-TASKS = ("classification", "regression", "language_model")
+TASKS = ("classification", "regression", "language_model", "segmentation")
 
 
 def auto_precision(accelerator: str) -> str:
@@ -96,6 +96,11 @@ def build_model(job: Job) -> torch.nn.Module:
     if job.task == "classification" and tuple(out.shape) != (x.shape[0], job.model_kwargs["num_classes"]):
         raise TrainConfigError(f"model {job.model_name!r} returned shape {tuple(out.shape)} for a batch of "
                                f"{x.shape[0]}; a classifier must return (batch, num_classes)", key="model")
+    want = (x.shape[0], job.info.get("num_classes")) + tuple(x.shape[2:])
+    if job.task == "segmentation" and tuple(out.shape) != want:
+        raise TrainConfigError(f"model {job.model_name!r} returned shape {tuple(out.shape)} for images of shape "
+                               f"{tuple(x.shape)}; a segmentation model must return (batch, num_classes, height, "
+                               f"width) = {want}", key="model")
     model.train()
     return model
 
@@ -195,7 +200,7 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
         announce(run, keeper.dirpath if keeper is not None else None)
     if es["enabled"]:
         early = EarlyStopping(job.mode, int(es["patience"]), float(es["min_delta"]))
-    loop = TrainLoop(fabric, STEPS[job.task], module, optimizer, scheduler, train, val, schedule, metric=job.metric,
+    loop = TrainLoop(fabric, step_for(job.task, job.info), module, optimizer, scheduler, train, val, schedule, metric=job.metric,
                      mode=job.mode, hooks=job.hooks, run=run, keeper=keeper, early=early,
                      progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config,
                      order_rng=order_rng, move_batches=not loaders and fabric.device.type != "cpu")

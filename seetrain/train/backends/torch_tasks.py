@@ -90,4 +90,48 @@ class RegressionStep:
         return {"val/loss": sq / n, "val/rmse": math.sqrt(sq / n), "val/mae": ab / n}
 
 
+class SegmentationStep:
+    """Per-pixel cross-entropy (pixels marked ``ignore_index`` left out); validation gives ``val/loss``,
+    ``val/pixel_acc`` and ``val/miou``: the mean over classes of intersection / union, each summed
+    over the whole validation set (classes absent from both the masks and the predictions left out)."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
+        self.num_classes, self.ignore_index = int(num_classes), int(ignore_index)
+        self.n_sums = 3 + 2 * self.num_classes   # loss, correct pixels, pixels, then intersections and unions
+
+    def loss(self, model: Any, batch: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        loss = F.cross_entropy(model(x), y, ignore_index=self.ignore_index)
+        return loss, loss
+
+    def val_sums(self, model: Any, batch: Tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        logits = model(x).float()
+        valid = y != self.ignore_index
+        n = valid.sum()
+        loss = F.cross_entropy(logits, y, ignore_index=self.ignore_index, reduction="sum")
+        pred, truth = logits.argmax(1)[valid], y[valid]
+        c = self.num_classes
+        inter = torch.bincount(truth[pred == truth], minlength=c)[:c]
+        area_pred, area_true = torch.bincount(pred, minlength=c)[:c], torch.bincount(truth, minlength=c)[:c]
+        return torch.cat([torch.stack([loss, (pred == truth).sum().float(), n.float()]), inter.float(),
+                          (area_pred + area_true - inter).float()])
+
+    def val_metrics(self, sums: torch.Tensor) -> Dict[str, float]:
+        loss, correct, n = sums[:3].tolist()
+        inter, union = sums[3:3 + self.num_classes], sums[3 + self.num_classes:]
+        present = union > 0
+        miou = float((inter[present] / union[present]).mean()) if bool(present.any()) else 0.0
+        n = max(n, 1.0)
+        return {"val/loss": loss / n, "val/pixel_acc": correct / n, "val/miou": miou}
+
+
 STEPS = {"classification": ClassificationStep, "regression": RegressionStep, "language_model": LanguageModelStep}
+
+
+def step_for(task: str, info: Dict[str, Any]) -> Any:
+    """The step of ``task``; ``info`` (the job's data info: ``num_classes``, ``ignore_index``) sizes
+    those that depend on the data."""
+    if task == "segmentation":
+        return SegmentationStep(int(info["num_classes"]), int(info.get("ignore_index", 255)))
+    return STEPS[task]

@@ -140,7 +140,7 @@ def _check_int(cfg: Dict[str, Any], key: str, low: int, allow_none: bool = False
 
 def build_data(cfg: Dict[str, Any], seed: int = 0, task: str = "classification") -> DataBundle:
     """Train and validation sets for the ``data`` config ``cfg``; raises :class:`TrainConfigError`.
-    ``task`` matters to tables only (``regression``: numeric targets)."""
+    ``task`` matters to tables (``regression``: numeric targets) and masks (``segmentation``)."""
     cfg = dict(cfg)
     rng = np.random.default_rng(seed)
     batch_size = _check_int(cfg, "batch_size", 1)
@@ -155,10 +155,18 @@ def build_data(cfg: Dict[str, Any], seed: int = 0, task: str = "classification")
         if cfg.get("sources"):
             raise TrainConfigError("data.sources is only for data.name=mix", key="data.sources")
         raw = _source(cfg)
+        from .segmentation import SegmentationData, segmentation_bundle
         from .tabular import Table, table_bundle
 
         if isinstance(raw, Table):
             return table_bundle(raw, cfg, task == "regression", seed)
+        if isinstance(raw, SegmentationData) != (task == "segmentation"):
+            raise TrainConfigError(f"task=segmentation needs images with masks (data=shapes or data=seg_folder); data "
+                                   f"{cfg.get('name')!r} holds labels for whole images" if task == "segmentation" else
+                                   f"data {cfg.get('name')!r} holds segmentation masks; train it with task=segmentation",
+                                   key="task")
+        if isinstance(raw, SegmentationData):
+            return segmentation_bundle(raw, cfg, seed, batch_size)
         if task == "regression":
             raise TrainConfigError(f"task=regression needs a table (data=csv); data {cfg.get('name')!r} holds images",
                                    key="task")

@@ -71,3 +71,19 @@ def efficientnet_b0(num_classes: int, in_channels: int = 3, image_size: int = 32
     from .efficientnet import EfficientNet
 
     return EfficientNet(num_classes, in_channels, resolve_stem(stem, image_size), width_mult, dropout, drop_path)
+
+
+def _unet_check(image_size: int, depth: int = 3, **_) -> Optional[str]:
+    if image_size % 2 ** depth:
+        return (f"the image side {image_size} is not divisible by 2**model.depth = {2 ** depth}; resize the data "
+                f"(data.image_size) or use a smaller model.depth")
+    return None
+
+
+@MODELS.register("unet", backend=BACKEND, task="segmentation", check_input=_unet_check)
+def unet(num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 16, depth: int = 3,
+         dropout: float = 0.0):
+    """A small U-Net: per-pixel logits at the input's size (``image_size`` is checked, not used)."""
+    from .unet import UNet
+
+    return UNet(num_classes, in_channels, width, depth, dropout)

@@ -16,6 +16,7 @@ TASKS = {
     "classification": "seetrain.train.tasks.classification",
     "regression": "seetrain.train.tasks.regression",
     "language_model": "seetrain.train.tasks.language_model",
+    "segmentation": "seetrain.train.tasks.segmentation",
 }
 
 

@@ -14,14 +14,18 @@ FROM_DATA = ("in_channels", "image_size", "in_features")
 DATA_KEY = {"in_channels": "data.channels", "image_size": "data.image_size", "in_features": "data.features"}
 
 
-def model_arguments(mcfg: Dict[str, Any], model_backend: str):
-    """(registry entry, builder kwargs) with every key checked against the builder's parameters."""
+def model_arguments(mcfg: Dict[str, Any], model_backend: str, task: str = "classification"):
+    """(registry entry, builder kwargs) with every key checked against the builder's parameters; the
+    model must be one for ``task`` (classification and regression share their models)."""
     mcfg = dict(mcfg)
     name = str(mcfg.pop("name"))
     target = mcfg.get("_target_")
     entry = MODELS.target(str(target), model_backend, "model._target_") if target else MODELS.get(name, model_backend)
-    if entry.info.get("task", "classification") != "classification":
-        raise TrainConfigError(f"model {name!r} is a {entry.info['task']} model; use it with task={entry.info['task']}",
+    kind = entry.info.get("task", "classification")
+    if not entry.info.get("user") and kind != ("classification" if task == "regression" else task):
+        raise TrainConfigError(f"model {name!r} is a {kind} model; use it with task={kind}"
+                               + (f" (task={task} takes model={'unet' if task == 'segmentation' else 'small_cnn'} "
+                                  "or your own)" if task in ("segmentation", "classification") else ""),
                                key="model.name")
     params = [p for p in entry.parameters() if p not in ("num_classes",) + FROM_DATA]
     kwargs = {}
