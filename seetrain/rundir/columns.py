@@ -245,16 +245,18 @@ class RecordScan:
             self.last_seq = max(self.last_seq, max(r["seq"] for r in recs)) if recs else self.last_seq
         except TypeError:  # a foreign seq: count the int ones
             self.last_seq = max([self.last_seq] + [r["seq"] for r in recs if type(r["seq"]) is int])
-        self._add(recs, old_format)
-
-    def _add(self, recs: List[Dict[str, Any]], old_format: bool) -> None:
         mets = [r for r in recs if r["type"] == "metrics" and type(r.get("data")) is dict]
-        if len(mets) < len(recs):  # a rewind supersedes only what came before it: split after the first one
-            cut = next((i for i, r in enumerate(recs) if r["type"] == REWIND), len(recs)) + 1
-            if cut < len(recs):
-                self._add(recs[:cut], old_format)
-                self._add(recs[cut:], old_format)
-                return
+        if len(mets) < len(recs) and any(r["type"] == REWIND for r in recs):
+            start = 0  # a rewind supersedes only what came before it: the records up to each one first
+            for cut in [i + 1 for i, r in enumerate(recs) if r["type"] == REWIND] + [len(recs)]:
+                part = recs[start:cut]
+                self._add(part, [r for r in part if r["type"] == "metrics" and type(r.get("data")) is dict],
+                          old_format)
+                start = cut
+        else:
+            self._add(recs, mets, old_format)
+
+    def _add(self, recs: List[Dict[str, Any]], mets: List[Dict[str, Any]], old_format: bool) -> None:
         if mets and not (old_format and any(k.startswith("sys/") for r in mets for k in r["data"])):
             self.metrics.add_many([r.get("step") for r in mets], [r.get("time") for r in mets],
                                   [r["data"] for r in mets])

@@ -10,7 +10,7 @@ step is above the rewind's are hidden, or are the only ones shown when ``superse
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 from sqlalchemy import func, insert, select
@@ -93,12 +93,11 @@ class At(NamedTuple):
 
 
 def mask_rows(rows: Iterable[Sequence[Any]], cuts: Optional[List[Cut]], by_step: bool, superseded: bool,
-              at: At) -> List[tuple]:
+              at: At, chunk_steps: Callable[..., np.ndarray]) -> List[tuple]:
     """Chunk rows as :func:`seetrain.server.series._assemble` takes them (``n, step_min, stride,
     x blob, values blob, lo, hi``, then the columns ``at`` names), with the hidden points taken out
-    of the blobs (``superseded``: only the hidden ones kept)."""
-    from .series import chunk_steps
-
+    of the blobs (``superseded``: only the hidden ones kept); ``chunk_steps`` is
+    :func:`seetrain.server.series.chunk_steps` (a chunk's steps from its row)."""
     out = []
     for r in rows:
         n, step_min, stride, xblob, vblob, lo, hi = r[:7]
