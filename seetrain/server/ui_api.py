@@ -3,7 +3,8 @@
 (The dashboard's batched series live in ``GET /api/v1/series``, which takes several runs and keys;
 ``/ui/series`` is an alias of it in :mod:`seetrain.server.api_read`.)
 
-``GET /api/v1/ui/compare?run=U&run=V...``: what a compare page needs before its charts, in one
+``GET /api/v1/ui/compare?run=U&run=V...`` (or ``POST`` with ``{"run": [...]}``, for hundreds of
+runs): what a compare page needs before its charts, in one
 request: each run (as ``/runs/{uuid}``) and their scalar keys merged (``{"key", "kind", "count"}``,
 counts summed over the runs). At most ``MAX_COMPARE`` runs; each is read-checked.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
 from . import queries
 from .deps import principal, readable_run
@@ -26,6 +28,16 @@ from .ingest import norm_uuid
 
 router = APIRouter()
 MAX_COMPARE = 1000
+
+
+class CompareQuery(BaseModel):
+    run: List[str] = Field(min_length=1)
+
+
+@router.post("/ui/compare")
+def ui_compare_post(body: CompareQuery, request: Request, p: Principal = Depends(principal)) -> Dict[str, Any]:
+    """``GET /ui/compare`` with the runs in a JSON body (hundreds of uuids do not fit in a URL)."""
+    return ui_compare(request, body.run, p)
 
 
 @router.get("/ui/compare")

@@ -42,6 +42,19 @@ export async function get(path, params) {
   return res.json();
 }
 
+/** URLs longer than this go as a POST with a JSON body (servers refuse request lines past 8-16 KB). */
+export const MAX_GET_URL = 6000;
+
+/** A read that may name hundreds of runs (GET /series, GET /ui/compare): a GET while its URL is short,
+ *  else the route's POST form with the same parameters as a JSON body. */
+export async function query(path, params) {
+  if (url(path, params).length <= MAX_GET_URL) return get(path, params);
+  const body = {};
+  for (const [k, v] of Object.entries(params || {})) if (v != null && v !== "") body[k] = v;
+  online(true);
+  return send("POST", path, body);
+}
+
 export async function getText(path, params) {
   const res = await fetch(url(path, params), {headers: headers()});
   if (!res.ok) throw new ApiError(res.status, `${res.status}: ${res.statusText}`);

@@ -2,9 +2,10 @@
 // view controls; hidden charts; zoom synced on demand; one batched /series request for the first
 // paint and one per live update (only the keys whose point count grew). Everything set here is
 // kept in the URL (js/urlstate.js).
-import {get} from "./api.js";
+import {query} from "./api.js";
 import {h, clear, groupOf, uplotReady} from "./util.js";
 import {MetricChart, viewControls, serverX} from "./charts.js";
+import {groupsOf} from "./groups.js";
 import {urlState} from "./urlstate.js";
 
 const MAX_SERIES = 2500;  // the server's bound on runs x keys in one /series request
@@ -24,8 +25,10 @@ function parseZoom(v) {
 }
 
 export class ChartGrid {
-  constructor(runs) {
+  /** @param runs the runs drawn; @param onGroups called with the groups (or null) when the group-by changes */
+  constructor(runs, {onGroups} = {}) {
     this.runs = runs;
+    this.onGroups = onGroups;
     const x = urlState.get("x", "step");
     this.view = {xMode: X_MODES.includes(x) ? x : "step", smoothing: Math.min(0.99, Math.max(0, urlState.getNum("smooth", 0))),
       logY: urlState.getBool("logy"), syncZoom: urlState.getBool("sync")};
@@ -35,6 +38,12 @@ export class ChartGrid {
     for (const k of urlState.getAll("clog")) this.ownOf(k).logY = true;
     for (const k of urlState.getAll("clin")) this.ownOf(k).logY = false;
     for (const v of urlState.getAll("csmooth")) { const i = v.lastIndexOf("~"); if (i > 0) this.ownOf(v.slice(0, i)).smoothing = +v.slice(i + 1) || 0; }
+    for (const v of urlState.getAll("csize")) { const i = v.lastIndexOf("~"); if (i > 0 && /^[sl]$/.test(v.slice(i + 1))) this.ownOf(v.slice(0, i)).size = v.slice(i + 1); }
+    this.groupBy = urlState.getAll("group", true);
+    this.view.groups = runs.length > 1 ? groupsOf(runs, this.groupBy) : null;
+    this.groupIn = h("input", {type: "search", name: "groupby", placeholder: "group by: optimizer, batch (or tag)", size: 26,
+      value: this.groupBy.join(", "), title: "one line per group of runs (mean, min–max band, the group's size): config keys or tag, comma-separated",
+      onchange: () => this.setGroupBy(this.groupIn.value.split(",").map((s) => s.trim()).filter(Boolean))});
     this.panelKeys = urlState.getAll("panel").filter((k) => k.includes(","));
     this.scalarKeys = [];
     this.charts = new Map();   // key -> MetricChart
@@ -47,7 +56,7 @@ export class ChartGrid {
     this.panelBox = h("div", {class: "panel-form colpick", hidden: true});
     this.body = h("div", {class: "groups"});
     this.el = h("div", {},
-      h("div", {class: "toolbar"}, viewControls(this.view, (what) => this.viewChanged(what)), this.filter,
+      h("div", {class: "toolbar"}, viewControls(this.view, (what) => this.viewChanged(what)), this.filter, runs.length > 1 ? this.groupIn : null,
         h("span", {class: "rel"}, h("button", {type: "button", class: "add-panel", title: "a chart of several metrics",
           onclick: () => this.panelForm()}, "+ panel"), this.panelBox),
         h("span", {class: "rel"}, this.hiddenBtn, this.hiddenList)),
@@ -61,7 +70,7 @@ export class ChartGrid {
 
   makeChart(key, group) {
     const c = new MetricChart(key, this.runs, this.view, {own: this.own.get(key), onZoom: (ch, r) => this.zoomFrom(ch, r),
-      onHide: (ch) => this.hide(ch.key), onChange: () => this.saveUrl()});
+      onHide: (ch) => this.hide(ch.key), onChange: () => this.saveUrl(), onHighlight: (id) => this.highlight(id)});
     if (this.zooms.has(key)) c.zoom = this.zooms.get(key);
     this.charts.set(key, c);
     this.groupEl(group).append(c.el);
@@ -115,7 +124,7 @@ export class ChartGrid {
       const q = {run: this.runs.map((r) => r.uuid), key: keys, x: sx, points: Math.min(...charts.map((c) => c.points())),
         band: charts.some((c) => c.banded()) ? 1 : 0};
       if (range) [q.start, q.end] = range;
-      const ans = await get("/series", q);
+      const ans = await query("/series", q);
       const byKey = new Map();
       for (const s of ans.series) { if (!byKey.has(s.key)) byKey.set(s.key, []); byKey.get(s.key).push(s); }
       await uplotReady();
@@ -163,7 +172,7 @@ export class ChartGrid {
     for (const [sx, g] of bySx) {
       work.push((async () => {
         const keyList = [...new Set(g.charts.flatMap((c) => c.keys))];
-        const ans = await get("/series", {run: this.runs.map((r) => r.uuid), key: keyList, x: sx,
+        const ans = await query("/series", {run: this.runs.map((r) => r.uuid), key: keyList, x: sx,
           points: Math.min(...g.charts.map((c) => c.points())), after: Number.isFinite(g.after) ? g.after : null,
           band: g.charts.some((c) => c.banded()) ? 1 : 0});
         const byKey = new Map();
@@ -172,6 +181,22 @@ export class ChartGrid {
       })());
     }
     await Promise.all(work);
+  }
+
+  /** Group the runs by config keys (or tag): one line per group on every chart. */
+  setGroupBy(by) {
+    this.groupBy = by;
+    this.view.groups = this.runs.length > 1 ? groupsOf(this.runs, by) : null;
+    for (const c of this.charts.values()) c.draw(false);
+    if (this.onGroups) this.onGroups(this.view.groups);
+    this.saveUrl();
+  }
+
+  /** Highlight one run (a uuid) or group (its name) on every chart; null: none. */
+  highlight(id) {
+    if (id === this.highlighted) return;
+    this.highlighted = id;
+    for (const c of this.charts.values()) c.highlight(id);
   }
 
   viewChanged(what) {
@@ -248,6 +273,7 @@ export class ChartGrid {
       logy: this.view.logY, sync: this.view.syncZoom, cf: this.filter.value.trim(), hide: [...this.hidden],
       clog: own.filter((c) => c.own.logY === true).map((c) => c.key), clin: own.filter((c) => c.own.logY === false).map((c) => c.key),
       csmooth: own.filter((c) => c.own.smoothing != null).map((c) => `${c.key}~${c.own.smoothing}`),
+      csize: own.filter((c) => c.own.size).map((c) => `${c.key}~${c.own.size}`), group: this.groupBy.join(","),
       zoom: [...this.charts.values()].filter((c) => c.zoom).map((c) => `${num(c.zoom[0])}~${num(c.zoom[1])}~${c.key}`),
       panel: this.panelKeys});
   }

@@ -2,11 +2,15 @@
 // when downsampled, smoothing and log scale (the page's, or the chart's own), hover values, NaN/Inf
 // marks, drag-to-zoom that fetches detail for the range, live appends by cursor, enlarge, hide,
 // export as CSV, JSON Lines, PNG and SVG.
-import {get} from "./api.js";
+import {query} from "./api.js";
 import {h, fmtNum, fmtTicks, fmtDuration, uplotReady, cssVar, download} from "./util.js";
 import {runColor, smooth, positive, join, relOrigin} from "./series.js";
+import {aggregate} from "./groups.js";
 
 const HEIGHT = 200;
+/** Size presets of a chart (kept in the URL as csize=KEY~s|l): plot height and whether it spans the row. */
+export const SIZES = {s: {height: 130, label: "S"}, m: {height: HEIGHT, label: "M"}, l: {height: 380, label: "L"}};
+const NEXT_SIZE = {s: "m", m: "l", l: "s"};
 /** More runs than this on one chart: no legend under it (the page shows one), hover names the run. */
 export const LEGEND_MAX_RUNS = 5;
 
@@ -42,11 +46,14 @@ export class MetricChart {
     const act = (name, label, title, fn) => h("button", {type: "button", class: "cact", dataset: {act: name}, title, "aria-label": title,
       onclick: (e) => { e.preventDefault(); fn(); }}, label);
     this.logBtn = act("log", "log", "log scale on this chart", () => this.setOwn({logY: !this.logY()}));
+    this.sizeBtn = act("size", "M", "chart size: small, medium, large (click for the next)",
+      () => this.setOwn({size: NEXT_SIZE[this.size()] === "m" ? undefined : NEXT_SIZE[this.size()]}));
+    this.lineIds = [];              // series index -> the run uuid or group label it draws (highlight)
     this.smoothIn = h("input", {type: "range", name: "csmooth", min: 0, max: 0.99, step: 0.01, value: 0, title: "smoothing of this chart",
       oninput: () => this.setOwn({smoothing: +this.smoothIn.value})});
     this.el = h("div", {class: "chart", dataset: {key}},
       h("div", {class: "ctitle"}, h("span", {class: "ckey", title: key}, this.panel ? this.keys.join(" · ") : key), this.hoverRun,
-        h("span", {class: "cacts"}, this.smoothIn, this.logBtn,
+        h("span", {class: "cacts"}, this.smoothIn, this.logBtn, this.sizeBtn,
           act("enlarge", "⤢", "enlarge (Esc closes)", () => this.enlarge()),
           act("png", "png", "export as PNG", () => this.exportPng()), act("svg", "svg", "export as SVG", () => this.exportSvg()),
           act("csv", "csv", "export the points as CSV", () => this.exportCsv()), act("jsonl", "jsonl", "export the points as JSON Lines", () => this.exportJsonl()),
@@ -59,6 +66,11 @@ export class MetricChart {
   mode() { return modeFor(this.keys[0], this.view.xMode); }
   logY() { return this.own.logY ?? this.view.logY; }
   smoothing() { return this.own.smoothing ?? this.view.smoothing; }
+  size() { return SIZES[this.own.size] ? this.own.size : "m"; }
+  height() { return this.big ? Math.max(HEIGHT, innerHeight - 170) : SIZES[this.size()].height; }
+  /** Lines drawn: one a group when the page groups runs, else one a run. */
+  lineCount() { return this.grouped() ? this.view.groups.length : this.runs.length; }
+  grouped() { return !!(this.view.groups && this.view.groups.length && !this.panel); }
 
   setOwn(change) {
     Object.assign(this.own, change);
@@ -68,6 +80,12 @@ export class MetricChart {
   }
 
   syncOwn() {
+    if (this.own.size === undefined) delete this.own.size;
+    const size = this.size();
+    this.sizeBtn.textContent = SIZES[size].label;
+    this.el.classList.toggle("size-s", size === "s");
+    this.el.classList.toggle("size-l", size === "l");
+    this.el.dataset.size = size;
     this.logBtn.classList.toggle("on", this.logY());
     this.logBtn.setAttribute("aria-pressed", String(this.logY()));
     this.smoothIn.value = this.smoothing();
@@ -96,11 +114,11 @@ export class MetricChart {
     if (this.zoom && this.mode() === "relative") {  // each run's own origin: one request per run
       const ans = await Promise.all(this.runs.map((r) => {
         const [lo, hi] = this.toServer(r, this.zoom);
-        return get("/series", {run: r.uuid, key: this.keys, x: "time", points: this.points(), start: lo, end: hi, band: this.banded() ? 1 : 0});
+        return query("/series", {run: r.uuid, key: this.keys, x: "time", points: this.points(), start: lo, end: hi, band: this.banded() ? 1 : 0});
       }));
       ans.forEach((a) => { for (const s of a.series) this.data.set(`${s.run}|${s.key}`, s); });
     } else {
-      for (const s of (await get("/series", this.query())).series) this.data.set(`${s.run}|${s.key}`, s);
+      for (const s of (await query("/series", this.query())).series) this.data.set(`${s.run}|${s.key}`, s);
     }
     await uplotReady();
     this.draw(true);
@@ -159,13 +177,45 @@ export class MetricChart {
     return this.panel ? `${r.name} ${k}` : r.name;
   }
 
+  /** One line a group of runs (the page's group-by): the mean over its runs at each x, inside the
+   *  band of their min and max; the legend names each group with its size. */
+  groupTable() {
+    const mode = this.mode(), w = this.smoothing(), logY = this.logY(), key = this.keys[0];
+    const fix = (ys) => (logY ? positive(ys) : ys);
+    const xfmt = (v) => (v == null ? "" : mode === "time" ? new Date(v * 1000).toLocaleString() : mode === "relative" ? fmtDuration(v) : fmtNum(v));
+    const series = [{label: X_LABEL[mode], value: (u, v) => xfmt(v)}], names = [null], ids = [null], bands = [], tables = [];
+    this.view.groups.forEach((g, gi) => {
+      const parts = [];
+      for (const r of g.runs) {
+        const d = this.data.get(`${r.uuid}|${key}`);
+        if (!d) continue;
+        const o = mode === "relative" ? relOrigin(r, d.x) : 0;
+        parts.push([o ? d.x.map((x) => x - o) : d.x, smooth(d.y, w)]);
+      }
+      if (!parts.length) return;
+      const a = aggregate(parts), color = runColor(gi), name = `${g.name} (${g.runs.length})`;
+      tables.push([a.x, fix(a.mean), fix(a.min), fix(a.max)]);
+      const base = series.length, value = (u, v) => fmtNum(v);
+      series.push({label: name, stroke: color, width: 2, spanGaps: true, value},
+        {label: `${name} min`, stroke: color + "50", width: 0.5, spanGaps: true, points: {show: false}, aux: true, value},
+        {label: `${name} max`, stroke: color + "50", width: 0.5, spanGaps: true, points: {show: false}, aux: true, value});
+      names.push(name, null, null);
+      ids.push(g.name, g.name, g.name);
+      bands.push({series: [base + 2, base + 1], fill: color + "22"});
+    });
+    this.lineIds = ids;
+    return {data: tables.length ? join(tables) : [[]], series, bands, marks: [], names, n: tables.length};
+  }
+
   table() {
+    if (this.grouped()) return this.groupTable();
     // One [x, series...] table per (run, key), in chart units; then joined on x.
     const mode = this.mode(), w = this.smoothing(), logY = this.logY();
     const tables = [], marks = [];
     const xfmt = (v) => (v == null ? "" : mode === "time" ? new Date(v * 1000).toLocaleString() : mode === "relative" ? fmtDuration(v) : fmtNum(v));
     const series = [{label: X_LABEL[mode], value: (u, v) => xfmt(v)}];
-    const bands = [], names = [null];
+    const bands = [], names = [null], ids = [null];
+    this.lineIds = ids;
     const banded = this.banded();
     let n = 0;
     this.runs.forEach((r, ri) => this.keys.forEach((k, ki) => {
@@ -184,16 +234,19 @@ export class MetricChart {
         cols.push(fix(d.y));
         series.push({label: `${name} (raw)`, stroke: color + "40", width: 1, spanGaps: false, raw: true, value});
         names.push(null);
+        ids.push(r.uuid);
       }
       cols.push(fix(smooth(d.y, w)));
       series.push({label: name, stroke: color, width: 1.5, spanGaps: false, value});
       names.push(name);
+      ids.push(r.uuid);
       if (d.downsampled && banded && d.ymin && d.ymax) {
         cols.push(fix(d.ymin), fix(d.ymax));
         const lo = series.length, hi = series.length + 1;
         series.push({label: "min", stroke: color + "30", width: 0.5, spanGaps: false, points: {show: false}, value: (u, v) => fmtNum(v)},
           {label: "max", stroke: color + "30", width: 0.5, spanGaps: false, points: {show: false}, value: (u, v) => fmtNum(v)});
         names.push(null, null);
+        ids.push(r.uuid, r.uuid);
         bands.push({series: [hi, lo], fill: color + "22"});
       }
       tables.push(cols);
@@ -217,14 +270,15 @@ export class MetricChart {
       return Math.ceil(widest) + 18;  // the widest label, the tick and a gap
     };
     return {
-      width: Math.max(200, width), height: this.big ? Math.max(HEIGHT, innerHeight - 170) : HEIGHT, series, bands,
+      width: Math.max(200, width), height: this.height(), series, bands, focus: {alpha: 0.15},
       scales: {x: {time: mode === "time"}, y: {distr: this.logY() ? 3 : 1}},
       axes: [{stroke: fg, font, grid: {stroke: grid}, ticks: {stroke: grid},
         values: mode === "relative" ? (u, vals) => vals.map(fmtDuration) : mode === "step" ? (u, vals) => fmtTicks(vals) : undefined},
       {stroke: fg, font, grid: {stroke: grid}, ticks: {stroke: grid}, size: sizeFromLabels, values: (u, vals) => fmtTicks(vals)}],
-      cursor: {drag: {x: true, y: false, setScale: false}},
-      legend: {show: this.runs.length <= LEGEND_MAX_RUNS, live: true},
-      hooks: {setSelect: [(u) => this.onSelect(u)], draw: [(u) => this.placeMarks(u)], setCursor: [(u) => this.onCursor(u)]},
+      cursor: {drag: {x: true, y: false, setScale: false}, focus: {prox: 12}},
+      legend: {show: this.lineCount() <= LEGEND_MAX_RUNS, live: true},
+      hooks: {setSelect: [(u) => this.onSelect(u)], draw: [(u) => this.placeMarks(u)], setCursor: [(u) => this.onCursor(u)],
+        setSeries: [(u, i, o) => this.onFocus(i, o)]},
     };
   }
 
@@ -233,7 +287,7 @@ export class MetricChart {
     const {data, series, bands, marks, names, n} = this.table();
     this.marks = marks;
     this.names = names;
-    const shape = series.map((s) => s.label).join("|") + "|" + this.mode() + "|" + this.logY() + "|" + !!this.big;
+    const shape = series.map((s) => s.label).join("|") + "|" + this.mode() + "|" + this.logY() + "|" + !!this.big + "|" + this.size();
     if (!this.u || this.shape !== shape) {
       if (this.u) this.u.destroy();
       this.u = new uPlot(this.opts(series, bands), data, this.plotEl);
@@ -241,13 +295,33 @@ export class MetricChart {
       this.u.over.addEventListener("mouseleave", () => { this.hoverRun.textContent = ""; });
       // the faint unsmoothed lines stay out of the legend (their smoothed twins carry the name)
       const rows = this.u.root.querySelectorAll(".u-legend .u-series");
-      series.forEach((sr, i) => { if (sr.raw && rows[i]) rows[i].style.display = "none"; });
+      series.forEach((sr, i) => { if ((sr.raw || sr.aux) && rows[i]) rows[i].style.display = "none"; });
       this.shape = shape;
+      if (this.highlighted) this.highlight(this.highlighted);
     } else {
       this.u.setData(data, reset || !this.zoom);
     }
     this.el.dataset.series = String(n);
+    this.el.dataset.groups = this.grouped() ? String(n) : "";
     this.describe();
+  }
+
+  /** uPlot focused a line (the cursor near it, or its legend entry): tell the page, which highlights
+   *  the same run (or group) on every chart. */
+  onFocus(i, o) {
+    if (this.quiet || !o || o.focus == null) return;
+    const id = o.focus && i != null ? this.lineIds[i] || null : null;
+    if (this.hooks.onHighlight) this.hooks.onHighlight(id, this); else this.highlight(id);
+  }
+
+  /** Bring the line of run (or group) `id` forward and dim the others; null: every line as drawn. */
+  highlight(id) {
+    this.highlighted = id;
+    this.el.dataset.highlight = id || "";
+    if (!this.u) return;
+    const i = id ? this.lineIds.findIndex((x, j) => x === id && !this.u.series[j].raw && !this.u.series[j].aux) : -1;
+    this.quiet = true;
+    try { this.u.setSeries(i > 0 ? i : null, {focus: i > 0}); } finally { this.quiet = false; }
   }
 
   /** NaN and +/-Inf: a mark at the top (NaN, +Inf) or bottom (-Inf) of the plot at their x, named on hover. */
@@ -318,7 +392,7 @@ export class MetricChart {
   }
 
   resize() {
-    if (this.u) this.u.setSize({width: Math.max(200, this.plotEl.clientWidth), height: this.big ? Math.max(HEIGHT, innerHeight - 170) : HEIGHT});
+    if (this.u) this.u.setSize({width: Math.max(200, this.plotEl.clientWidth), height: this.height()});
   }
 
   fileName(ext) { return `${this.key.replace(/\W+/g, "_")}.${ext}`; }
@@ -390,7 +464,7 @@ export class MetricChart {
 
   async exportJsonl() {
     const sx = serverX(this.mode());
-    const ans = (await get("/series", {run: this.runs.map((r) => r.uuid), key: this.keys, x: sx, full: 1})).series;
+    const ans = (await query("/series", {run: this.runs.map((r) => r.uuid), key: this.keys, x: sx, full: 1})).series;
     for (const s of ans) {
       const name = this.runs.find((r) => r.uuid === s.run).name;
       const lines = s.x.map((x, i) => JSON.stringify({[sx]: x, key: s.key, value: s.y[i]})).join("\n");

@@ -1,12 +1,38 @@
 // Compare: the chosen runs overlaid on the same charts, one shared legend (a colour per run, never
 // repeated), a config diff showing only what differs, and a picker to add or remove runs.
-import {get} from "./api.js";
+import {get, query} from "./api.js";
 import {h, clear, flatten, fmtNum, statusBadge} from "./util.js";
 import {ChartGrid} from "./chartgrid.js";
 import {runColor} from "./series.js";
 import {urlState} from "./urlstate.js";
 
 const POLL_MS = 2000;
+const LISTED = 40;  // up to this many runs the URL lists their uuids; more are packed (runs_packed)
+
+/** 32-hex-digit uuids as base64url of their 16 bytes each (22 characters a run instead of 33). */
+export function packUuids(uuids) {
+  let bin = "";
+  for (const u of uuids) for (let i = 0; i < 32; i += 2) bin += String.fromCharCode(parseInt(u.slice(i, i + 2), 16));
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function unpackUuids(text) {
+  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  const out = [];
+  for (let i = 0; i + 16 <= bin.length; i += 16) {
+    let u = "";
+    for (let j = i; j < i + 16; j++) u += bin.charCodeAt(j).toString(16).padStart(2, "0");
+    out.push(u);
+  }
+  return out;
+}
+
+/** The link to a compare of `uuids`: a short list in `runs`, hundreds packed in `rs` (500 runs: 10.7 KB of
+ *  hash, which the browser keeps and never sends; the page asks the server by POST). */
+export function compareHref(uuids, extra = {}) {
+  const packable = uuids.length > LISTED && uuids.every((u) => /^[0-9a-f]{32}$/.test(u));
+  return urlState.href("/compare", packable ? {rs: packUuids(uuids), ...extra} : {runs: uuids.join(","), ...extra});
+}
 
 export function configDiff(runs) {
   const flats = runs.map((r) => flatten(r.config));
@@ -19,10 +45,16 @@ export function configDiff(runs) {
       flats.map((f) => h("td", {class: "differs"}, f[k] === undefined ? "—" : typeof f[k] === "number" ? fmtNum(f[k]) : JSON.stringify(f[k]))))))));
 }
 
-/** One legend for every chart: a swatch and a link per run; hovering an entry highlights nothing
- *  (the charts name the run under the cursor), it is there to be read and clicked. */
-function sharedLegend(runs) {
-  return h("div", {class: "shared-legend"}, runs.map((r, i) => h("span", {class: "entry", dataset: {run: r.uuid, color: runColor(i)}},
+/** One legend for every chart: a swatch and a link per run (or, grouped, per group with its size);
+ *  hovering an entry highlights that run (or group) on every chart, as hovering its line does. */
+function sharedLegend(runs, groups, grid) {
+  const hover = (id) => ({onmouseenter: () => grid.highlight(id), onmouseleave: () => grid.highlight(null),
+    onfocusin: () => grid.highlight(id), onfocusout: () => grid.highlight(null)});
+  if (groups) {
+    return h("div", {class: "shared-legend grouped"}, groups.map((g, i) => h("span", {class: "entry", tabindex: 0, dataset: {group: g.name, size: g.runs.length, color: runColor(i)}, ...hover(g.name)},
+      h("span", {class: "swatch", style: `background:${runColor(i)}`}), `${g.name} `, h("span", {class: "muted"}, `(${g.runs.length} runs)`))));
+  }
+  return h("div", {class: "shared-legend"}, runs.map((r, i) => h("span", {class: "entry", dataset: {run: r.uuid, color: runColor(i)}, ...hover(r.uuid)},
     h("span", {class: "swatch", style: `background:${runColor(i)}`}), h("a", {href: `#/run/${r.uuid}`, title: r.id}, r.name), " ", statusBadge(r))));
 }
 
@@ -49,29 +81,34 @@ export async function runPicker(project, chosen, onDone) {
 }
 
 export async function comparePage(root, uuids, setCrumbs) {
+  if (!uuids.length && urlState.get("rs")) {
+    try { uuids = unpackUuids(urlState.get("rs")); } catch (e) { uuids = []; }
+  }
   if (!uuids.length) { root.append(h("div", {class: "warnbox"}, "No runs to compare: choose some in a project's runs table.")); return () => {}; }
-  let ans = await get("/ui/compare", {run: uuids});
+  let ans = await query("/ui/compare", {run: uuids});
   const runs = ans.runs;
   const project = runs[0].project;
   setCrumbs([["projects", "#/"], [project, `#/p/${encodeURIComponent(project)}`], [`compare ${runs.length} runs`, null]]);
-  const grid = new ChartGrid(runs);
+  const legendSlot = h("div", {});
+  const grid = new ChartGrid(runs, {onGroups: (groups) => clear(legendSlot).append(sharedLegend(runs, groups, grid))});
+  legendSlot.append(sharedLegend(runs, grid.view.groups, grid));
   const pickerSlot = h("div", {});
   const openPicker = async () => {
     if (pickerSlot.firstChild) { clear(pickerSlot); return; }
     pickerSlot.append(await runPicker(project, runs.map((r) => r.uuid), (chosen) => {
-      location.hash = urlState.href("/compare", {runs: chosen.join(",")});
+      location.hash = compareHref(chosen);
     }));
   };
   root.append(
     h("div", {class: "card"}, h("div", {class: "toolbar"}, h("h3", {}, `Runs (${runs.length})`),
-      h("button", {type: "button", class: "add-runs", onclick: openPicker}, "add or remove runs…")), pickerSlot, sharedLegend(runs)),
+      h("button", {type: "button", class: "add-runs", onclick: openPicker}, "add or remove runs…")), pickerSlot, legendSlot),
     h("details", {class: "card", open: runs.length <= 10}, h("summary", {}, h("b", {}, "Config differences")), configDiff(runs)),
     grid.el);
   if (urlState.get("add")) { urlState.set({add: null}); await openPicker(); }
   let stopped = false, timer = null;
   const tick = async (first) => {
     try {
-      if (!first) ans = await get("/ui/compare", {run: uuids});
+      if (!first) ans = await query("/ui/compare", {run: uuids});
       if (first) { await Promise.all(grid.update(ans.keys)); window.seetrain.rendered = performance.now(); }
       else await grid.poll(ans.keys);
     } catch (e) { /* the next tick tries again */ }

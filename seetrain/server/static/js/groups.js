@@ -1,7 +1,7 @@
 // Runs grouped by config keys (or tag): a table with each group's size and, per metric, the mean
 // [min–max] of its runs' last values; and one chart per metric with a line per group (the mean over
 // its runs at each step) inside its min–max band (GET /projects/{p}/analysis/groups).
-import {h, clear, fmtNum, uplotReady} from "./util.js";
+import {h, clear, fmtNum, uplotReady, flatten} from "./util.js";
 
 const COLORS = ["#1971c2", "#e8590c", "#2b8a3e", "#c2255c", "#6741d9", "#0c8599", "#f08c00", "#495057"];
 
@@ -10,6 +10,33 @@ export function stats(vals) {
   const v = vals.filter((x) => typeof x === "number" && Number.isFinite(x));
   if (!v.length) return null;
   return {mean: v.reduce((a, b) => a + b, 0) / v.length, min: Math.min(...v), max: Math.max(...v), n: v.length};
+}
+
+/** The lines of several runs as one: at each x any run has a finite value at, the mean, min and max
+ *  over those runs (`parts`: [[xs, ys], ...], xs ascending). */
+export function aggregate(parts) {
+  const acc = new Map();
+  for (const [xs, ys] of parts) {
+    for (let i = 0; i < xs.length; i++) {
+      const y = ys[i];
+      if (y == null || !Number.isFinite(y)) continue;
+      const a = acc.get(xs[i]);
+      if (a) { a[0] += y; a[1]++; if (y < a[2]) a[2] = y; if (y > a[3]) a[3] = y; } else acc.set(xs[i], [y, 1, y, y]);
+    }
+  }
+  const x = [...acc.keys()].sort((a, b) => a - b), n = x.length;
+  const mean = new Array(n), min = new Array(n), max = new Array(n), count = new Array(n);
+  x.forEach((v, i) => { const a = acc.get(v); mean[i] = a[0] / a[1]; count[i] = a[1]; min[i] = a[2]; max[i] = a[3]; });
+  return {x, mean, min, max, count};
+}
+
+/** The runs (as /runs or /ui/compare answer them, config nested) grouped by `by`: [{name, label, runs}],
+ *  named "adam / 32" in the order of their labels. */
+export function groupsOf(runs, by) {
+  if (!by.length) return null;
+  const own = new Map(runs.map((r) => [r.uuid, r]));
+  return groupRuns(runs.map((r) => ({...r, config: flatten(r.config || {})})), by)
+    .map((g) => ({name: g.label.join(" / "), label: g.label, runs: g.runs.map((f) => own.get(f.uuid) || f)}));
 }
 
 /** Group `runs` (values-endpoint rows) by the keys `by` (config keys or "tag"), as the server labels them. */

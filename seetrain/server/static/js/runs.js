@@ -7,8 +7,14 @@ import {mountViews} from "./views.js";
 import {defaultMetricCols} from "./metriccols.js";
 import {alertMark} from "./alerts.js";
 import {urlState} from "./urlstate.js";
+import {compareHref} from "./compare.js";
+import {groupsOf, stats} from "./groups.js";
 
 const PAGE = 50;
+const GROUPED_MAX = 1000;  // a grouped table shows every matching run up to this many, in groups
+/** The page's group-by (config keys or tag), from the URL: the runs table, its analysis panel and the
+ *  compare charts read the same `group` key. */
+const groupBy = () => urlState.getAll("group", true);
 const STATUSES = ["running", "success", "failed", "crashed", "killed"];
 const SERVER_SORT = new Set(["name", "status", "start_time", "duration", "id"]);
 
@@ -36,7 +42,7 @@ export async function runsPage(root, project, setCrumbs) {
   // the table's state starts from the URL (js/urlstate.js) and is written back as it changes
   const st = {q: urlState.get("q", ""), status: urlState.get("status", ""), tag: urlState.get("tag", ""), cfg: urlState.get("cfg", ""),
     sort: urlState.get("sort", "-start_time"), offset: Math.max(0, (Math.floor(urlState.getNum("page", 1)) - 1) * PAGE),
-    selected: new Set(urlState.getAll("sel", true)), cols: loadCols(project)};
+    selected: new Set(urlState.getAll("sel", true)), cols: loadCols(project), collapsed: new Set()};
   const q = h("input", {type: "search", name: "q", value: st.q, placeholder: "search name or id", oninput: debounce(() => { st.q = q.value; st.offset = 0; refresh(); }, 250)});
   const status = h("select", {name: "status", value: st.status, onchange: () => { st.status = status.value; st.offset = 0; refresh(); }},
     h("option", {value: ""}, "any status"), STATUSES.map((s) => h("option", {value: s}, s)));
@@ -44,7 +50,10 @@ export async function runsPage(root, project, setCrumbs) {
   const cfg = h("input", {type: "search", name: "config", value: st.cfg, placeholder: "filter: lr>0.001 and optimizer in (adam, adamw)", size: 40,
     title: "filter runs: lr>0.001, optimizer in (adam, adamw), summary.val/acc>=0.9, status!=crashed, tag=x; combine with and",
     oninput: debounce(() => { st.cfg = cfg.value; st.offset = 0; refresh(); analysis.refresh(); }, 400)});
-  const compare = h("button", {class: "primary", disabled: true, onclick: () => { location.hash = `#/compare?runs=${[...st.selected].join(",")}`; }}, "Compare");
+  const compare = h("button", {class: "primary", disabled: true, onclick: () => { location.hash = compareHref([...st.selected], {group: groupBy().join(",")}); }}, "Compare");
+  const groupIn = h("input", {type: "search", name: "groupby", value: groupBy().join(", "), size: 18, placeholder: "group by: optimizer",
+    title: "group the table's rows by config keys (or tag), comma-separated: a row per group with its size and metric means; click a group to fold it",
+    onchange: () => { urlState.set({group: groupIn.value.split(",").map((s) => s.trim()).filter(Boolean).join(",")}); st.offset = 0; refresh(); }});
   const colBtn = h("button", {onclick: () => toggleCols()}, "Columns");
   const colBox = h("div", {class: "colpick", hidden: true});
   const msg = h("span", {class: "muted"});
@@ -52,7 +61,7 @@ export async function runsPage(root, project, setCrumbs) {
   const selection = h("span", {class: "selection muted", "aria-live": "polite"});
   const pager = h("div", {class: "pager"});
   const analysis = mountAnalysis({project, userFilter: () => st.cfg, selected: st.selected, onFilter: () => { st.offset = 0; refresh(); }});
-  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, h("span", {class: "rel"}, colBtn, colBox), compare, selection, mountViews(project), msg), analysis.el,
+  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, groupIn, h("span", {class: "rel"}, colBtn, colBox), compare, selection, mountViews(project), msg), analysis.el,
     table, pager);
   status.value = st.status;
 
@@ -60,6 +69,7 @@ export async function runsPage(root, project, setCrumbs) {
 
   function params() {
     const p = {project, q: st.q, status: st.status, tag: st.tag, limit: PAGE, offset: st.offset};
+    if (groupBy().length) Object.assign(p, {limit: GROUPED_MAX, offset: 0});  // groups hold every run, not a page's
     const field = st.sort.replace(/^-/, "");
     if (SERVER_SORT.has(field)) p.sort = st.sort;
     else if (/^(config|metric):/.test(field))  // config/metric columns sort server-side: sort=config.KEY / summary.KEY
@@ -144,7 +154,7 @@ export async function runsPage(root, project, setCrumbs) {
       h("thead", {}, h("tr", {}, h("th", {}, all), th("name", "name"), th("status", "status"), th("start", "start_time"),
         th("duration", "duration", "num"), h("th", {}, "tags"),
         st.cols.config.map((k) => th(k, `config:${k}`, "cfg", "cfg ")), st.cols.metric.map((k) => th(k, `metric:${k}`, "num")))),
-      h("tbody", {}, rows.map((r) => {
+      h("tbody", {}, withGroups(rows, (r) => {
         const flat = flatten(r.config);
         const cb = h("input", {type: "checkbox", checked: st.selected.has(r.uuid), "aria-label": `select ${r.name}`, onchange: () => {
           cb.checked ? st.selected.add(r.uuid) : st.selected.delete(r.uuid);
@@ -160,12 +170,38 @@ export async function runsPage(root, project, setCrumbs) {
           st.cols.metric.map((k) => h("td", {class: "num"}, fmtNum((r.summary || {})[k]))));
       })));
     const end = Math.min(total, st.offset + runs.length);
+    if (groupBy().length) {
+      clear(pager).append(h("span", {class: "count"}, `${runs.length}${total > runs.length ? ` of ${total}` : ""} runs in ${table.querySelectorAll("tr.group-row").length} groups`));
+      table.dataset.total = total;
+      updateCompare();
+      return;
+    }
     clear(pager).append(
       h("button", {disabled: st.offset === 0, onclick: () => { st.offset = Math.max(0, st.offset - PAGE); refresh(); }}, "‹ prev"),
       h("span", {class: "count"}, total ? `${st.offset + 1}–${end} of ${total}` : "no runs match"),
       h("button", {disabled: end >= total, onclick: () => { st.offset += PAGE; refresh(); }}, "next ›"));
     table.dataset.total = total;
     updateCompare();
+  }
+
+  /** The table's rows, grouped when the page groups runs: a header row per group (its label, its size,
+   *  the mean of each metric column over its runs; a click folds it) before its runs' rows. */
+  function withGroups(rows, rowOf) {
+    const groups = groupsOf(rows, groupBy());
+    if (!groups) return rows.map(rowOf);
+    return groups.flatMap((g) => {
+      const open = !st.collapsed.has(g.name);
+      const toggle = () => { open ? st.collapsed.add(g.name) : st.collapsed.delete(g.name); render(); };
+      const head = h("tr", {class: "group-row", dataset: {group: g.name, size: g.runs.length}},
+        h("td", {colspan: 6 + st.cols.config.length},
+          h("button", {type: "button", class: "gtoggle", "aria-expanded": String(open), "aria-label": `${open ? "fold" : "unfold"} group ${g.name}`, onclick: toggle}, open ? "▾" : "▸"),
+          " ", h("b", {}, g.name), " ", h("span", {class: "muted gsize"}, `${g.runs.length} run${g.runs.length === 1 ? "" : "s"}`)),
+        st.cols.metric.map((k) => {
+          const s = stats(g.runs.map((r) => (r.summary || {})[k]));
+          return h("td", {class: "num gmean", dataset: {metric: k}, title: s ? `mean of ${s.n} runs; min ${fmtNum(s.min)}, max ${fmtNum(s.max)}` : ""}, s ? fmtNum(s.mean) : "");
+        }), h("td", {}));
+      return [head, ...(open ? g.runs.map(rowOf) : [])];
+    });
   }
 
   function updateCompare() {
@@ -187,7 +223,7 @@ export async function runsPage(root, project, setCrumbs) {
       if (msg.textContent) msg.textContent = "";
       if (cfg.classList.contains("bad")) { cfg.classList.remove("bad"); cfg.removeAttribute("aria-invalid"); }
       // nothing changed since the last draw (answer and columns): no DOM work at all
-      const seen = () => JSON.stringify([ans, st.cols, st.sort, st.offset, [...st.selected]]);
+      const seen = () => JSON.stringify([ans, st.cols, st.sort, st.offset, [...st.selected], groupBy()]);
       if (seen() !== shown) { render(); shown = seen(); }
     } catch (e) {
       if (mine !== asked) return;

@@ -4,7 +4,7 @@ import {get, send} from "./api.js";
 import {h, clear} from "./util.js";
 import {urlState} from "./urlstate.js";
 
-const LAYOUT_KEYS = ["hide", "clog", "csmooth", "panel", "sync", "zoom", "logy", "smooth", "x"];
+const LAYOUT_KEYS = ["hide", "clog", "csmooth", "csize", "panel", "sync", "zoom", "logy", "smooth", "x"];
 
 /** The page's state as a view stores it: the route and every URL key; the layout keys apart. */
 export function currentView() {
