@@ -103,7 +103,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
                       config=meta.get("config") or {}, summary=meta.get("summary") or {}, meta=rest,
                       last_seq=-1, n_records=0, created=now, updated=now)
         conn.execute(insert(runs).values(**values))
-        _put_writer(conn, uuid, PRIMARY_WRITER, {k: values[k] for k in _WRITER_STATE}, now)
+        _put_writer(conn, uuid, PRIMARY_WRITER, {**{k: values[k] for k in _WRITER_STATE}, **_identity(meta)}, now)
         return values
     values: Dict[str, Any] = {"updated": now, "meta": {**(row["meta"] or {}), **rest}}
     if "project" in meta and meta["project"] != row["project"]:
@@ -125,7 +125,8 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
         values["config"] = {**(row["config"] or {}), **meta["config"]}
     if meta.get("summary"):
         values["summary"] = {**(row["summary"] or {}), **meta["summary"]}
-    _put_writer(conn, uuid, PRIMARY_WRITER, {k: values[k] for k in _WRITER_STATE if k in values}, now)
+    _put_writer(conn, uuid, PRIMARY_WRITER, {**{k: values[k] for k in _WRITER_STATE if k in values}, **_identity(meta)},
+                now)
     values.update(_combined(conn, uuid))  # a shared run: the status its writers' together make
     conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
     return {**row, **values}
@@ -133,6 +134,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
 
 # --- writers (issue 23) ------------------------------------------------------------------------
 _WRITER_STATE = ("status", "exit_code", "start_time", "end_time", "heartbeat")  # a writer's own, as the run's
+_ID_BITS = {"rank": 32, "pid": 64}  # run_writers' column sizes
 _STATUS_PRECEDENCE = ("crashed", "running", "failed", "killed", "success")  # the first any writer has wins
 
 
@@ -151,6 +153,14 @@ def combined_status(statuses: List[str]) -> str:
     else failed, killed, success in that order."""
     have = set(statuses)
     return next((s for s in _STATUS_PRECEDENCE if s in have), "running")
+
+
+def _identity(meta: Dict[str, Any]) -> Dict[str, Any]:
+    """The writing process a run.json names (its rank, host and pid), for the primary's writer row."""
+    out: Dict[str, Any] = {k: meta[k] for k, bits in _ID_BITS.items() if int_or_none(meta.get(k), bits) is not None}
+    if isinstance(meta.get("host"), str):
+        out["host"] = no_nul(meta["host"][:256])
+    return out
 
 
 def _put_writer(conn: Connection, uuid: str, writer: str, fields: Dict[str, Any], now: float) -> None:
@@ -198,9 +208,9 @@ def upsert_writer(conn: Connection, uuid: str, writer: str, body: Dict[str, Any]
     status = body.get("status")
     if status is not None and status not in STATUSES:
         raise IngestError(422, f"status {str(status)[:40]!r} is not one of {sorted(STATUSES)}")
-    for k in ("rank", "pid", "exit_code"):
-        if body.get(k) is not None and type(body[k]) is not int:
-            raise IngestError(422, f"the writer's '{k}' must be an integer")
+    for k, bits in {**_ID_BITS, "exit_code": 32}.items():
+        if body.get(k) is not None and int_or_none(body[k], bits) is None:
+            raise IngestError(422, f"the writer's '{k}' must be an integer of at most {bits} bits")
     if body.get("host") is not None and not isinstance(body["host"], str):
         raise IngestError(422, "the writer's 'host' must be a string")
     run_fields = body.get("run") or {}

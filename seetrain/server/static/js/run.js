@@ -9,6 +9,7 @@ import {uiState, problemsOf} from "./state.js";
 import {urlState} from "./urlstate.js";
 import {mountCurate} from "./curate.js";
 import {lineageLinks} from "./lineage.js";
+import {writersView} from "./writers.js";
 
 const POLL_MS = 1000;
 
@@ -32,6 +33,8 @@ export async function runPage(root, uuid, setCrumbs) {
   const alerts = new AlertsBox();
   const events = new EventsPanel(uuid, (ev) => { if (ev.event === "lost" || ev.event === "exception") notable.push(ev); alerts.add(ev); });
   const panes = {charts: grid.el, media: media.el, console: cons.el, events: events.el, config: h("div", {})};
+  const writersTab = await writersView(run);  // a shared run: its writers (issue 23, writers.js)
+  if (writersTab) panes.writers = writersTab.el;
   const tabs = h("div", {class: "tabs"});
   const body = h("div", {});
   let current = "charts";
@@ -70,7 +73,7 @@ export async function runPage(root, uuid, setCrumbs) {
       run = fresh;
       const keys = allKeys.filter((k) => k.kind === "scalar");
       renderHead();
-      const side = Promise.all([cons.poll(), events.poll()]);
+      const side = Promise.all([cons.poll(), events.poll(), writersTab && writersTab.poll(keys)]);
       if (first) {
         await Promise.all(grid.update(keys));
         if (!keys.length) grid.body.append(h("p", {class: "muted"}, "No scalar metrics yet."));
@@ -87,5 +90,5 @@ export async function runPage(root, uuid, setCrumbs) {
     if (!stopped && (run.status === "running" || first)) timer = setTimeout(() => tick(false), POLL_MS);
   };
   await tick(true);
-  return () => { stopped = true; clearTimeout(timer); grid.destroy(); };
+  return () => { stopped = true; clearTimeout(timer); grid.destroy(); if (writersTab) writersTab.destroy(); };
 }
