@@ -10,8 +10,8 @@
 //   urlState.getNum("smooth", 0); urlState.getBool("logy");
 //
 // Keys in use (one name, one meaning, across modules): q, status, tag, cfg, sort, page, sel (runs page);
-// tab (run page); runs, add (compare); x, smooth, logy, zoom, sync, hide, clog, csmooth, panel (charts);
-// filter, group (the analysis views).
+// tab (run page); runs, rs (packed uuids), add (compare); x, smooth, logy, zoom, sync, hide, clog, csmooth,
+// csize, panel (charts); group (the page's group-by: runs table, compare charts, analysis); filter (analysis).
 
 function split() {
   const hash = location.hash.replace(/^#/, "") || "/";
