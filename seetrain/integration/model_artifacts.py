@@ -140,4 +140,21 @@ class ModelArtifacts:
         run.config.update({CONFIG_KEY: {**listing, "manifest": f"{ARTIFACT_DIR}/{MANIFEST}"}})
 
 
-__all__ = ["ModelArtifacts", "check_log_model", "ARTIFACT_DIR", "MANIFEST", "CONFIG_KEY"]
+def log_trained_checkpoints(run: Any, best: Optional[str], last: Optional[str], step: int, framework: str) -> None:
+    """A finished training's best and last checkpoints as versions of the run's model artifact
+    (``best`` and ``latest`` aliases) and in the run, as ``log_model=True`` keeps them; a failure is a
+    warning, never an error of the training."""
+    if run is None or not (best or last):
+        return
+    try:
+        ModelArtifacts(True, framework).saved(run, last or best, step, best=best)
+    except Exception as exc:  # noqa: BLE001 - the model stays in its checkpoint folder either way
+        import warnings
+
+        from seetrain.errors import SeeTrainWarning
+
+        warnings.warn(f"seetrain: the checkpoints could not be logged as model artifacts ({type(exc).__name__}: "
+                      f"{exc}); they stay in {os.path.dirname(best or last or '')}", SeeTrainWarning, stacklevel=2)
+
+
+__all__ = ["log_trained_checkpoints", "ModelArtifacts", "check_log_model", "ARTIFACT_DIR", "MANIFEST", "CONFIG_KEY"]

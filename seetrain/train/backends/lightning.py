@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional
 import torch
 from lightning.fabric import Fabric, seed_everything
 
+from ...integration.model_artifacts import log_trained_checkpoints
 from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
 from ..resume import checkpoint_run, run_init_kwargs
@@ -226,6 +227,8 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
         if run is not None:
+            if status == "success" and keeper is not None:  # best and last checkpoints: model artifacts (issue 26)
+                log_trained_checkpoints(run, keeper.best_path, keeper.last_path, loop.pos.global_step, NAME)
             run.finish(status)
     return FitResult(
         metric=job.metric, best=pos.best, best_epoch=pos.best_epoch, last=dict(pos.last), steps=pos.global_step,
