@@ -17,7 +17,7 @@ from .errors import TrainConfigError, did_you_mean
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 GROUPS = ("model", "data", "trainer", "logger", "experiment", "hparams_search")
 DEFAULT_CHOICE = {"trainer": "default", "logger": "seetrain"}  # a mapping for these merges over this file
-TOP_KEYS = ("task", "seed", "imports", "resume_overrides", "optim", "scheduler") + GROUPS
+TOP_KEYS = ("task", "seed", "imports", "resume_overrides", "plugins", "optim", "scheduler") + GROUPS
 TASKS = ("classification", "regression", "language_model", "segmentation")
 CHOICES = {
     "optim.name": ("adamw", "adam", "sgd"),
@@ -36,7 +36,7 @@ ANY_TYPE = {"trainer.devices", "trainer.val_check_interval", "trainer.limit_trai
             "optim.betas", "trainer.num_threads", "trainer.strategy", "trainer.accelerator"}
 
 
-OPEN_PREFIXES = ("data.checksums.", "data.sources.")  # free-form mappings and lists
+OPEN_PREFIXES = ("data.checksums.", "data.sources.", "plugins.")  # free-form mappings and lists (plugins: checked by the plugins)
 
 
 def group_options(group: str) -> List[str]:
@@ -318,6 +318,15 @@ def check_config(config: Dict[str, Any], from_env: FrozenSet[str] = frozenset())
     if not isinstance(config.setdefault("imports", []), list):
         raise TrainConfigError(f"imports must be a list of modules (--import MODULE adds one), got {config['imports']!r}",
                                key="imports")
+    plugins = config.setdefault("plugins", {})
+    if not isinstance(plugins, dict):
+        raise TrainConfigError(f"plugins must be a mapping of APT plugin names to options (plugins.NAME.enabled=true), "
+                               f"got {plugins!r}", key="plugins")
+    from .apt_plugins import enabled
+
+    if enabled(plugins) and config["task"] != "language_model":
+        raise TrainConfigError(f"plugins.{enabled(plugins)[0]}: the APT plugins join the language-model task "
+                               f"(experiment=apt_lm), not task={config['task']}", key="plugins")
     resumes = config.setdefault("resume_overrides", [])
     if not isinstance(resumes, list) or not all(isinstance(r, dict) and isinstance(r.get("overrides"), list)
                                                 for r in resumes):

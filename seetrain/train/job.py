@@ -34,6 +34,7 @@ class Job:
     pretrained_md5: Optional[str] = None
     info: Dict[str, Any] = field(default_factory=dict)  # recorded with the run (sample counts, ...)
     hooks: List[ValidationHook] = field(default_factory=list)
+    loop_hooks: List[Any] = field(default_factory=list)  # LoopHook objects (seetrain.train.loop_hooks)
     run_name: Optional[str] = None
 
 

@@ -204,7 +204,8 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
     loop = TrainLoop(fabric, step_for(job.task, job.info), module, optimizer, scheduler, train, val, schedule, metric=job.metric,
                      mode=job.mode, hooks=job.hooks, run=run, keeper=keeper, early=early,
                      progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config,
-                     order_rng=order_rng, move_batches=not loaders and fabric.device.type != "cpu")
+                     order_rng=order_rng, move_batches=not loaders and fabric.device.type != "cpu",
+                     loop_hooks=job.loop_hooks)
     deterministic_before = torch.are_deterministic_algorithms_enabled()  # restored after training
     if t["deterministic"]:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

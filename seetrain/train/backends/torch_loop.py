@@ -4,8 +4,8 @@ Fabric supplies what depends on the hardware (device placement, mixed precision,
 strategies, process launch, collective ops, checkpoint I/O); this loop supplies the schedule:
 gradient accumulation and clipping, the per-step LR schedule, validation every
 ``val_check_interval`` and ``check_val_every_n_epoch``, ``max_steps`` / ``max_epochs``, logging every
-``log_every_n_steps``, the progress bar, checkpoints, early stopping, the job's validation hooks, and
-resuming mid-epoch. A step costs its arithmetic plus a few microseconds of Python: Lightning's
+``log_every_n_steps``, the progress bar, checkpoints, early stopping, the job's validation hooks and
+loop hooks (:mod:`seetrain.train.loop_hooks`: the APT plugins), and resuming mid-epoch. A step costs its arithmetic plus a few microseconds of Python: Lightning's
 ``Trainer`` spends about 1.8 ms a step on hook dispatch on this project's CPU benchmark
 (``benchmarks/bench_train.py``), which is 10 % of a small CNN's step.
 """
@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from ..loop_hooks import LoopState
 from .early_stopping import EarlyStopping, improves
 from .progress import ProgressBar
 from .torch_checkpoints import FORMAT, CheckpointKeeper
@@ -59,7 +60,8 @@ class TrainLoop:
                  schedule: Schedule, *, metric: str, mode: str, hooks: List[Any], run: Any = None,
                  keeper: Optional[CheckpointKeeper] = None, early: Optional[EarlyStopping] = None,
                  progress: bool = False, mixed: bool = False, config: Optional[Dict[str, Any]] = None,
-                 order_rng: Optional[torch.Generator] = None, move_batches: bool = False) -> None:
+                 order_rng: Optional[torch.Generator] = None, move_batches: bool = False,
+                 loop_hooks: Sequence[Any] = ()) -> None:
         self.fabric, self.step, self.module, self.optimizer, self.scheduler = fabric, step, module, optimizer, scheduler
         self.train, self.val, self.s = train, val, schedule
         self.metric, self.mode, self.hooks, self.run = metric, mode, list(hooks), run
@@ -75,6 +77,21 @@ class TrainLoop:
         self._validated_at = -1  # global step of the last validation
         self._loss_sum: Optional[torch.Tensor] = None
         self._loss_n = 0
+        self.loop_hooks = list(loop_hooks)  # LoopHook objects; none: the loop pays nothing for them
+
+    def _state(self, step: Optional[int] = None) -> LoopState:
+        """What the loop hooks see (the user's model and optimizer, not Fabric's wrappers)."""
+        s, p = self.s, self.pos
+        total = s.max_steps if s.max_steps >= 0 else s.max_epochs * -(-s.train_batches // s.accumulate)
+        return LoopState(model=getattr(self.module, "module", self.module),
+                         optimizer=getattr(self.optimizer, "optimizer", self.optimizer),
+                         step=p.global_step if step is None else step, epoch=p.epoch, max_steps=int(total),
+                         run=self.run, config=self.config or {}, is_global_zero=self.fabric.is_global_zero)
+
+    def _call(self, event: str, *args: Any, step: Optional[int] = None) -> None:
+        state = self._state(step)
+        for hook in self.loop_hooks:
+            getattr(hook, event)(state, *args)
 
     # --- checkpoint state ----------------------------------------------------------------------
     def state(self) -> Dict[str, Any]:
@@ -125,6 +142,8 @@ class TrainLoop:
     # --- the loop ------------------------------------------------------------------------------
     def fit(self) -> Position:
         s, p = self.s, self.pos
+        if self.loop_hooks:
+            self._call("on_train_start")
         try:
             for epoch in range(p.epoch, s.max_epochs):
                 if self.should_stop or (s.max_steps >= 0 and p.global_step >= s.max_steps):
@@ -138,8 +157,14 @@ class TrainLoop:
                 self.validate()  # the final model's figure (training stopped between validations)
             elif self.keeper is not None and self._validated_at != p.global_step:
                 self.keeper.save(self.fabric, self.state(), p.epoch, p.global_step, None)
+        except BaseException as exc:
+            if self.loop_hooks:
+                self._call("on_train_end", exc)
+            raise
         finally:
             self.bar.close()
+        if self.loop_hooks:  # after the last validation and checkpoint
+            self._call("on_train_end", None)
         return p
 
     def _train_epoch(self, epoch: int, skip: int) -> None:
@@ -154,11 +179,16 @@ class TrainLoop:
         wanted = self.run is not None or bar is not None  # does the training loss go anywhere?
         validate_here = s.val_batches > 0 and (epoch + 1) % s.val_every_n_epochs == 0
         sync = fabric.world_size > 1 and s.accumulate > 1
+        hooks = bool(self.loop_hooks)
+        if hooks:
+            self._call("on_epoch_start")
         module.train()
         for i in range(skip, s.train_batches):
             batch = next(it)
             if self.move:
                 batch = fabric.to_device(batch)
+            if hooks:
+                self._call("on_batch_start", batch, i)
             boundary = (i + 1) % s.accumulate == 0 or i + 1 == s.train_batches
             with fabric.no_backward_sync(module, enabled=not boundary) if sync else contextlib.nullcontext():
                 with self.autocast():
@@ -169,6 +199,8 @@ class TrainLoop:
                 self._loss_sum = shown if self._loss_sum is None else self._loss_sum + shown
                 self._loss_n += 1
             if boundary:
+                if hooks:  # gradients complete, not yet clipped
+                    self._call("on_before_optimizer_step")
                 if s.clip:
                     fabric.clip_gradients(module, opt, max_norm=s.clip)
                 opt.step()
@@ -179,12 +211,17 @@ class TrainLoop:
                 if wanted and p.global_step % s.log_every == 0:
                     self._log_train()
             p.batches = i + 1
+            if hooks:  # the step this batch belonged to
+                self._call("on_batch_end", batch, i, float(shown), boundary,
+                           step=p.global_step - 1 if boundary else p.global_step)
             if bar is not None:
                 bar.update(1)
             if validate_here and (i + 1) % s.val_every == 0:
                 self.validate()
             if self.should_stop or (s.max_steps >= 0 and p.global_step >= s.max_steps):
                 break
+        if hooks:
+            self._call("on_epoch_end")
 
     def lr(self) -> float:
         return float(self.optimizer.optimizer.param_groups[0]["lr"])

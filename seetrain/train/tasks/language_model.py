@@ -1,7 +1,8 @@
 """Language modelling with the APT model: byte-level next-token prediction on a text corpus,
 built from APT's public API (:mod:`seetrain.apt.model`, :mod:`seetrain.apt.data`); metric ``val/loss``.
+The APT plugins of the ``plugins`` section join the loop as its hooks (:mod:`seetrain.train.apt_plugins`).
 
-    seetrain train experiment=apt_lm
+    seetrain train experiment=apt_lm plugins.advanced-debugging.enabled=true
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
         if k not in fields and k not in ("pretrained", "pretrained_md5", "num_classes"):
             raise TrainConfigError(f"unknown key model.{k} for model 'apt_lm'{did_you_mean(k, fields)}", key=f"model.{k}")
     kwargs = {k: v for k, v in mcfg.items() if k in fields}
-    return Job(config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=data.train,
+    from ..apt_plugins import plugin_hooks
+
+    return Job(loop_hooks=plugin_hooks(config), config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=data.train,
                val=data.val, batch_size=int(dcfg.get("batch_size", 16)), num_workers=int(dcfg.get("num_workers") or 0),
                metric="val/loss", mode="min", pretrained=mcfg.get("pretrained", False),
                pretrained_md5=mcfg.get("pretrained_md5"), info=dict(data.info),
