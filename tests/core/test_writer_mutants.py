@@ -1,0 +1,82 @@
+"""What the run writer promises where the suite did not look (mutation survivors of
+``rundir/writer.py`` and ``rundir/records.py``): a ``lost`` event names separate lost ranges one
+by one, summary values keep keys that are not text, and a full queue makes ``log()`` wait for a
+writer that would otherwise sleep through its flush interval."""
+
+import decimal
+import warnings
+
+import orjson
+
+import seetrain
+from seetrain.rundir.queue import RecordQueue
+from seetrain.rundir.writer import RunWriter
+
+
+def _events(path, name):
+    lines = [orjson.loads(x) for x in open(path, "rb").read().splitlines()]
+    return [r for r in lines if r.get("type") == "event" and r.get("event") == name]
+
+
+def test_lost_seqs_with_gaps_are_named_range_by_range(tmp_path):
+    """Seqs lost in three calls, out of order, with written seqs between them: the one ``lost``
+    event names each lost range exactly (docs/record-format.md), no written seq inside one."""
+    warned = []
+    writer = RunWriter(str(tmp_path), RecordQueue(first_seq=30), {"id": "r"},
+                       warn=lambda message, key=None: warned.append(key))
+    writer.add_lost([22, 1, 20, 21], "disk full")  # 1, and 20-22 in a row
+    writer.add_lost([6, 5, 10, 12], "disk full")   # 5-6 grows after a higher range; 10 and 12 apart
+    writer.add_lost([4, 3, 9], "disk full")        # 3-4 bridges to 5-6; 9 joins 10
+    writer.start()
+    writer.init_returned()
+    writer.close()
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert lost["ranges"] == [[1, 1], [3, 6], [9, 10], [12, 12], [20, 22]]
+    assert (lost["first_seq"], lost["last_seq"], lost["count"]) == (1, 22, 11)
+    assert lost["reason"] == "disk full"
+    meta = orjson.loads(open(tmp_path / "run.json", "rb").read())
+    assert meta["lost"] == 11 and warned == ["lost"]
+
+
+def test_one_contiguous_loss_is_one_range_without_a_list(tmp_path):
+    writer = RunWriter(str(tmp_path), RecordQueue(first_seq=10), {"id": "r"}, warn=lambda *a, **k: None)
+    writer.add_lost([5, 3], "disk full")
+    writer.add_lost([4, 6], "disk full")  # bridges 3 and 5, extends to 6
+    writer.start()
+    writer.init_returned()
+    writer.close()
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert (lost["first_seq"], lost["last_seq"], lost["count"]) == (3, 6, 4) and "ranges" not in lost
+
+
+class _NoStr:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this key")
+
+    def __repr__(self) -> str:
+        return "NoStr()"
+
+
+def test_summary_values_keep_keys_that_are_not_text_as_their_text(logdir):
+    """``run.summary[...]`` values are copied by ``sanitize``: keys that are not text become their
+    ``str`` (a ``Decimal``'s, not its ``repr``), or their ``repr`` when ``str`` fails."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = seetrain.init(project="p", system_metrics=False)
+        run.summary["table"] = {1: "int", (1, 2): "tuple", decimal.Decimal("1.5"): "decimal", _NoStr(): "repr"}
+        run.finish()
+    assert seetrain.read_run(run.dir).summary()["table"] == {"1": "int", "(1, 2)": "tuple", "1.5": "decimal",
+                                                             "NoStr()": "repr"}
+
+
+def test_a_full_queue_wakes_the_writer_and_log_loses_nothing(logdir):
+    """With a 16-record queue and a writer that flushes every 600 s, ``log()`` can only go on if
+    the full queue wakes the writer (it waits for room; without the wake-up each wait lasts a
+    flush interval). Every record arrives, in order."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = seetrain.init(project="p", system_metrics=False, max_queue=16, flush_interval=600)
+        for i in range(200):
+            run.log({"i": i})
+        run.finish()
+    assert seetrain.read_run(run.dir).scalars("i").values == [float(i) for i in range(200)]
