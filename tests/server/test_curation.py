@@ -9,8 +9,7 @@ import uuid as _uuid
 from typing import Dict, List
 
 import orjson
-
-from seetrain.server.db.models import BLOB_REFERENCES, RUN_ROWS, metadata
+import pytest
 
 from .conftest import api
 from .test_auth import _key
@@ -53,8 +52,16 @@ def blob_files(root: str) -> Dict[str, int]:
     return out
 
 
-def test_edit_archive_delete_restore_purge_round_trip(server):
-    url = server.url
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request, make_server):
+    """A server on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        return make_server()
+    return make_server(db=request.getfixturevalue("pg_db"))
+
+
+def test_edit_archive_delete_restore_purge_round_trip(any_server):
+    url = any_server.url
     a, b = make_run(url, "cur", "a"), make_run(url, "cur", "b")
     status, run = _put(url, f"/api/v1/runs/{a}", {"name": "baseline lr=0.1", "add_tags": ["keep", "best"],
                                                   "remove_tags": ["base"], "notes": "line 1\nline 2"},
@@ -120,7 +127,8 @@ def test_a_read_key_cannot_edit(make_server, tmp_path):
     assert _put(s.url, f"/api/v1/runs/{u}", {"name": "x"}, key=admin, method="PATCH")[1]["name"] == "x"
 
 
-def test_purge_frees_only_blobs_nothing_else_references(server):
+def test_purge_frees_only_blobs_nothing_else_references(any_server):
+    server = any_server
     url = server.url
     shared, own_a, own_b = b"\x89PNG shared" * 100, b"\x89PNG only a" * 200, b"\x89PNG only b" * 300
     a = make_run(url, "pg", "a", {"media/img/s.png": shared, "media/img/o.png": own_a})
@@ -139,6 +147,8 @@ def test_purge_frees_only_blobs_nothing_else_references(server):
 def test_every_run_table_is_purged_or_kept_on_purpose():
     """A table with a run_uuid column must be in RUN_ROWS (purge deletes its rows) or be listed here
     as a link that outlives a purge; a blob column must be in BLOB_REFERENCES."""
+    from seetrain.server.db.models import BLOB_REFERENCES, RUN_ROWS, metadata
+
     kept_on_purpose: set = set()
     purged = {c.table.name for c in RUN_ROWS}
     for t in metadata.sorted_tables:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 import uuid as _uuid
 
 import orjson
@@ -66,11 +67,26 @@ class PausingBlobs(LocalBlobs):
         assert self.release.wait(120), "the test never released the upload"
 
 
-@pytest.mark.parametrize("path", ["lease", "one transaction"])
-def test_gc_racing_a_paused_upload_never_deletes_its_blob(tmp_path, path):
+def _gc_blocked_or_done(db: str, gc) -> bool:
+    """The gc child waits for the lock a PostgreSQL upload transaction holds, or it has ended."""
+    import psycopg
+
+    if gc.poll() is not None:
+        return True
+    with psycopg.connect(db) as c:
+        return bool(c.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                              "AND query LIKE 'LOCK TABLE blob_leases%'").fetchone()[0])
+
+
+# SQLite write transactions exclude each other, so a one-transaction upload there cannot race gc at all
+@pytest.mark.parametrize("path,database", [("lease", "sqlite"), ("lease", "postgresql"),
+                                           ("one transaction", "postgresql")])
+def test_gc_racing_a_paused_upload_never_deletes_its_blob(request, tmp_path, path, database):
     """An upload paused between writing its blob and recording the reference: ``gc --yes`` meanwhile
-    keeps the blob (a lease, or the upload's transaction), and after the upload the run serves it."""
-    db, root = str(tmp_path / "db.sqlite"), str(tmp_path / "blobs")
+    keeps the blob (a lease, or it waits for the upload's transaction), and after the upload the run
+    serves it."""
+    db = str(tmp_path / "db.sqlite") if database == "sqlite" else request.getfixturevalue("pg_db")
+    root = str(tmp_path / "blobs")
     store = Store(Settings(db=db, blobs=root))
     store.blobs = blobs = PausingBlobs(root)
     u = _uuid.uuid4().hex
@@ -105,6 +121,10 @@ def test_gc_racing_a_paused_upload_never_deletes_its_blob(tmp_path, path):
 
             gc = popen_python(["-m", "seetrain.cli", "server", "gc", "--db", db, "--blobs", root, "--yes", "--json"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 120
+            while not _gc_blocked_or_done(db, gc):  # a condition, polled: gc waits for the upload's lock
+                assert time.monotonic() < deadline, "gc neither waited for the upload nor ended"
+                time.sleep(0.05)
             assert blob_files(root) == {sha: len(raw)}
     finally:
         blobs.release.set()
