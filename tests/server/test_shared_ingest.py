@@ -149,7 +149,16 @@ def test_over_http_writers_series_and_console_by_writer(server):
     assert [(k["key"], k["count"]) for k in keys] == [("loss", 12)]
 
 
-def test_the_migration_upgrades_a_database_of_one_writer_runs(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    from seetrain.server.settings import normalize_db_url
+
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.sqlite'}"
+    return normalize_db_url(request.getfixturevalue("pg_db"))
+
+
+def test_the_migration_upgrades_a_database_of_one_writer_runs(db_url):
     import sqlalchemy as sa
     from alembic import command
     from alembic.config import Config
@@ -157,7 +166,7 @@ def test_the_migration_upgrades_a_database_of_one_writer_runs(tmp_path):
     from seetrain.server.db import make_engine, upgrade
     from seetrain.server.db.engine import MIGRATIONS
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    engine = make_engine(db_url)
     cfg = Config()
     cfg.set_main_option("script_location", MIGRATIONS)
     with engine.connect() as conn:
@@ -183,3 +192,42 @@ def test_the_migration_upgrades_a_database_of_one_writer_runs(tmp_path):
             ("", 1, 2, "success")]
         assert sa.inspect(conn).get_pk_constraint("events")["constrained_columns"] == ["run_uuid", "writer", "seq"]
     engine.dispose()
+
+
+def test_four_writers_resending_in_parallel_to_two_postgres_workers_store_each_point_once(make_server, pg_db):
+    """Overlapping batches of 4 writers with the same seqs, each sent twice, from 8 threads into two
+    server workers on PostgreSQL: every writer's series exactly once and gap-free."""
+    import threading
+
+    from seetrain.sender import Client
+
+    srv = make_server(db=pg_db, workers=2)
+    uuid = _uuid.uuid4().hex
+    assert api(srv.url, f"/api/v1/runs/{uuid}", "PUT", orjson.dumps({"project": "p", "id": "par"}))[0] == 200
+    labels = ["", "rank1", "rank2", "rank3"]
+    n = 2000
+    jobs = [(w, _recs(range(i, min(n, i + 500)), 1000.0 * k)) for k, w in enumerate(labels)
+            for i in range(0, n, 250)] * 2
+    errors = []
+
+    def send(part):
+        c = Client(srv.url)
+        try:
+            for w, recs in part:
+                c.call("POST", f"/api/v1/runs/{uuid}/records", orjson.dumps({"writer": w, "records": recs}))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=send, args=(jobs[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not errors, errors
+    status, body = api(srv.url, f"/api/v1/series?run={uuid}&key=loss&writers=each&full=1")
+    assert [(s["writer"], s["x"], s["y"]) for s in body["series"]] == [
+        (w, list(range(n)), [1000.0 * k + s for s in range(n)]) for k, w in enumerate(labels)]
+    status, writers = api(srv.url, f"/api/v1/runs/{uuid}/writers")
+    assert [(w["writer"], w["records"], w["last_seq"]) for w in writers] == [(w, n, n - 1) for w in labels]
