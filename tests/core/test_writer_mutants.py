@@ -14,7 +14,7 @@ from seetrain.rundir.writer import RunWriter
 
 
 def _events(path, name):
-    lines = [orjson.loads(x) for x in open(path, "rb").read().splitlines()]
+    lines = [orjson.loads(x) for x in path.read_bytes().splitlines()]
     return [r for r in lines if r.get("type") == "event" and r.get("event") == name]
 
 
@@ -34,7 +34,7 @@ def test_lost_seqs_with_gaps_are_named_range_by_range(tmp_path):
     assert lost["ranges"] == [[1, 1], [3, 6], [9, 10], [12, 12], [20, 22]]
     assert (lost["first_seq"], lost["last_seq"], lost["count"]) == (1, 22, 11)
     assert lost["reason"] == "disk full"
-    meta = orjson.loads(open(tmp_path / "run.json", "rb").read())
+    meta = orjson.loads((tmp_path / "run.json").read_bytes())
     assert meta["lost"] == 11 and warned == ["lost"]
 
 
