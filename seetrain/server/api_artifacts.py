@@ -21,6 +21,7 @@ from .deps import Store, principal, require
 from .gc import UploadLease
 
 router = APIRouter()
+ingest_router = APIRouter()  # blob uploads: mounted where ingest is (not by `seetrain ui`)
 MAX_FILE_BYTES = 1 << 40  # one artifact file, at most (1 TiB)
 MAX_MISSING_ASK = 100_000
 
@@ -132,7 +133,7 @@ def delete_version(project: str, name: str, ref: str, request: Request, p: Princ
         return artifacts.remove_version(conn, project, name, ref)
 
 
-@router.post("/projects/{project}/blobs/missing")
+@ingest_router.post("/projects/{project}/blobs/missing")
 async def post_missing(project: str, request: Request, p: Principal = Depends(principal)):
     """Which of ``{"sha256": [...]}`` the blob store lacks (upload only those)."""
     require(p, project, write=True)
@@ -146,7 +147,7 @@ async def post_missing(project: str, request: Request, p: Principal = Depends(pr
     return {"missing": missing}
 
 
-@router.put("/projects/{project}/blobs/{sha}")
+@ingest_router.put("/projects/{project}/blobs/{sha}")
 async def put_blob(project: str, sha: str, request: Request, p: Principal = Depends(principal)):
     """Store one artifact file by its sha256 (checked); leased against gc until a version names it."""
     require(p, project, write=True)

@@ -62,6 +62,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     from . import api_artifacts  # versioned artifacts, aliases, lineage (issue 26)
 
     app.include_router(api_artifacts.router, prefix=API)
+    if settings.ingest_routes:
+        app.include_router(api_artifacts.ingest_router, prefix=API)
     try:  # the dashboard's own routes (issue 12), when shipped
         from . import ui_api
     except ImportError:

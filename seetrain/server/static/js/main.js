@@ -3,6 +3,7 @@ import {h, clear, uplotReady} from "./util.js";
 import {projectsPage, runsPage} from "./runs.js";
 import {runPage} from "./run.js";
 import {comparePage} from "./compare.js";
+import {artifactsPage, artifactPage} from "./artifacts.js";
 import {uiState} from "./state.js";
 
 window.seetrain = window.seetrain || {};
@@ -28,8 +29,13 @@ async function route() {
   const qs = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   try {
-    if (parts[0] === "p" && parts[1]) teardown = await runsPage(app, parts[1], setCrumbs);
+    if (parts[0] === "p" && parts[1]) teardown = await runsPage(app, parts[1], (c) => {
+      setCrumbs(c);  // the project's artifact page is one click away
+      crumbs.append(" · ", h("a", {href: `#/artifacts/${encodeURIComponent(parts[1])}`, class: "artifacts-link"}, "artifacts"));
+    });
     else if (parts[0] === "run" && parts[1]) teardown = await runPage(app, parts[1], setCrumbs);
+    else if (parts[0] === "artifacts" && parts[2]) teardown = await artifactPage(app, parts[1], parts[2], qs.get("v"), setCrumbs);
+    else if (parts[0] === "artifacts" && parts[1]) teardown = await artifactsPage(app, parts[1], setCrumbs);
     else if (parts[0] === "compare") teardown = await comparePage(app, (qs.get("runs") || "").split(",").filter(Boolean), setCrumbs);
     else teardown = await projectsPage(app, setCrumbs);
   } catch (e) {
