@@ -10,6 +10,7 @@ step is above the rewind's are hidden, or are the only ones shown when ``superse
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..rundir.format import REWIND
 from .db.models import rewinds, series_chunks
 
 F8 = np.dtype("<f8")
+_type = itemgetter("type")
 
 
 class Cut(NamedTuple):
@@ -35,20 +37,24 @@ def split_parts(parts: Iterable[List[Dict[str, Any]]]) -> Iterator[List[Dict[str
     """Seq-ordered parts of a batch, each cut after every rewind record, so the series chunks a
     rewind's part stores hold only records from before it."""
     for part in parts:
+        types = list(map(_type, part))  # one C pass: the usual part holds no rewind
+        if REWIND not in types:
+            yield part
+            continue
         start = 0
-        for i, r in enumerate(part):
-            if r["type"] == REWIND and i < len(part) - 1:
+        for i, t in enumerate(types):
+            if t == REWIND and i < len(part) - 1:
                 yield part[start:i + 1]
                 start = i + 1
-        yield part[start:] if start else part
+        yield part[start:]
 
 
 def store(conn: Connection, uuid: str, writer: str, recs: Sequence[Dict[str, Any]]) -> None:
     """Keep the rewind records of ``recs`` (new records of one part, already written in this
     transaction) with the highest chunk id of ``writer``'s series in the run now."""
-    found = [r for r in recs if r["type"] == REWIND]
-    if not found:
+    if REWIND not in set(map(_type, recs)):
         return
+    found = [r for r in recs if r["type"] == REWIND]
     c = series_chunks.c
     top = conn.execute(select(func.max(c.id)).where(c.run_uuid == uuid, c.writer == writer)).scalar() or 0
     conn.execute(insert(rewinds), [dict(run_uuid=uuid, writer=writer, seq=r["seq"], step=int(r["step"]),

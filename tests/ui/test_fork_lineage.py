@@ -1,6 +1,7 @@
-"""A forked run in the dashboard (real ``seetrain ui``, real Chromium): the child's page links to
-its parent at the fork step, the parent's page lists the child, each link opens the other run, and
-the child's chart holds the parent's history up to the step, then its own (issue 26)."""
+"""History edits in the dashboard (real ``seetrain ui``, real Chromium, issue 26): a forked run's
+page links to its parent at the fork step, the parent's page lists the child, each link opens the
+other run, and the child's chart holds the parent's history up to the step, then its own; a
+rewound run's chart holds one point per step."""
 
 from __future__ import annotations
 
@@ -25,18 +26,26 @@ def fork_ui(tmp_path):
     for s in range(26, 31):
         child.log({"loss": 5.0}, step=s)
     child.finish()
+    rewound = seetrain.init(project="lin", id="rewound", logdir=logdir, **QUIET)
+    for s in range(31):
+        rewound.log({"loss": 9.0}, step=s)
+    rewound.finish()
+    rewound = seetrain.init(project="lin", id="rewound", logdir=logdir, resume_from=10, **QUIET)
+    for s in range(11, 21):
+        rewound.log({"loss": 1.0}, step=s)
+    rewound.finish()
     (tmp_path / "index").mkdir()
     ui = UI(logdir, str(tmp_path / "index"))
     try:
-        wait_for(lambda: len(ui.runs("lin")) == 2 and all(r["status"] == "success" for r in ui.runs("lin")), 60,
-                 "both runs indexed")
-        yield ui, parent.uuid, child.uuid
+        wait_for(lambda: len(ui.runs("lin")) == 3 and all(r["status"] == "success" for r in ui.runs("lin")), 60,
+                 "the three runs indexed")
+        yield ui, parent.uuid, child.uuid, rewound.uuid
     finally:
         ui.stop()
 
 
 def test_the_fork_link_is_on_both_run_pages_and_leads_to_the_other_run(browser, fork_ui):
-    ui, parent_uuid, child_uuid = fork_ui
+    ui, parent_uuid, child_uuid, _ = fork_ui
     assert ui.get(f"/runs/{child_uuid}")["fork_from"]["uuid"] == parent_uuid
     p = Page(browser, ui)
     try:
@@ -53,6 +62,18 @@ def test_the_fork_link_is_on_both_run_pages_and_leads_to_the_other_run(browser, 
         kid.click()
         page.wait_for_function(f"location.hash === '#/run/{child_uuid}'")
         page.wait_for_selector(".runhead .lineage .fork-from")
+        assert not p.errors, p.errors[:5]
+    finally:
+        p.close()
+
+
+def test_a_rewound_run_charts_one_point_per_step(browser, fork_ui):
+    ui, _, _, rewound_uuid = fork_ui
+    p = Page(browser, ui)
+    try:
+        p.open(f"/run/{rewound_uuid}")
+        p.wait_rendered()
+        assert int(p.chart("loss")["points"]) == 21  # steps 0..20: 11 kept, then 10 logged again
         assert not p.errors, p.errors[:5]
     finally:
         p.close()
