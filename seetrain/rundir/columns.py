@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import array
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .format import REWIND, media_refs
 from .stream import Chunk
+
+
+_type = itemgetter("type")
 
 
 class Column(array.array):
@@ -208,6 +212,9 @@ class Table:
             if len(pick) != len(rows):
                 rows = array.array("I", _take(rows, pick))
                 values = Column(values.typecode, _take(values, pick))
+        if len(rows) == len(self.steps):  # the key is in every row (rows are 0..n-1): copies in C
+            steps = Column("q", rows) if sample_steps else Column("q", self.steps)
+            return Series(steps, values, Column("d", self.times))
         steps = Column("q", rows) if sample_steps else Column("q", _take(self.steps, rows))
         return Series(steps, values, Column("d", _take(self.times, rows)))
 
@@ -246,7 +253,7 @@ class RecordScan:
         except TypeError:  # a foreign seq: count the int ones
             self.last_seq = max([self.last_seq] + [r["seq"] for r in recs if type(r["seq"]) is int])
         mets = [r for r in recs if r["type"] == "metrics" and type(r.get("data")) is dict]
-        if len(mets) < len(recs) and any(r["type"] == REWIND for r in recs):
+        if len(mets) < len(recs) and REWIND in set(map(_type, recs)):
             start = 0  # a rewind supersedes only what came before it: the records up to each one first
             for cut in [i + 1 for i, r in enumerate(recs) if r["type"] == REWIND] + [len(recs)]:
                 part = recs[start:cut]
