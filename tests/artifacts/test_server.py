@@ -13,6 +13,7 @@ import orjson
 import seetrain
 from tests._child import popen_python, run_python
 from tests.artifacts.helpers import write_file
+from tests.server.conftest import pg_db, pg_url  # noqa: F401 - fixtures
 from tests.server.conftest import api, scalar_points
 
 MB = 1 << 20
@@ -196,3 +197,45 @@ def test_aliases_and_removal_over_rest_and_cli(tmp_path, server):
     assert status == 200 and body["deleted"] and body["files"] == []
     status, body = api(server.url, "/api/v1/projects/p/artifacts/nope/v0")
     assert status == 404 and "no artifact named 'nope'" in body["detail"]
+
+
+def test_a_removed_versions_blobs_go_at_gc_and_shared_ones_stay(tmp_path, server):
+    """``seetrain artifact rm`` then ``seetrain server gc --yes``: the removed version's own file is
+    deleted from the blob store; a file another version holds survives; the disk usage after gc is
+    what the remaining references hold."""
+    shared, own = os.urandom(MB), os.urandom(MB // 2)
+    write_file(str(tmp_path / "a" / "shared.bin"), shared)
+    write_file(str(tmp_path / "a" / "own.bin"), own)
+    write_file(str(tmp_path / "b" / "shared.bin"), shared)
+    run = _init(tmp_path / "logs", server)
+    va = run.log_artifact(str(tmp_path / "a"), name="m")
+    vb = run.log_artifact(str(tmp_path / "b"), name="m")
+    run.finish()
+    sha = {f.path: f.sha256 for f in va.manifest.files}
+    blob = lambda s: os.path.join(server.blobs, s[:2], s)  # noqa: E731 - the server's local blob store
+    assert os.path.isfile(blob(sha["own.bin"])) and os.path.isfile(blob(sha["shared.bin"]))
+    out = run_python(["-m", "seetrain.cli", "artifact", "rm", f"m:v{va.version}", "--project", "p", "--host", server.url],
+                     capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    out = run_python(["-m", "seetrain.cli", "server", "gc", "--db", server.db, "--blobs", server.blobs, "--yes"],
+                     capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not os.path.exists(blob(sha["own.bin"]))
+    with open(blob(sha["shared.bin"]), "rb") as f:
+        assert f.read() == shared
+    status, body = api(server.url, f"/api/v1/projects/p/artifacts/m/v{vb.version}/blobs/{sha['shared.bin']}")
+    assert status == 200 and body == shared
+
+
+def test_round_trip_on_postgresql(tmp_path, make_server, pg_db):
+    server = make_server(db=pg_db)
+    run = _init(tmp_path / "logs", server)
+    for i in range(2):
+        write_file(str(tmp_path / f"s{i}" / "w.bin"), bytes([i]) * 1000)
+        run.log_artifact(str(tmp_path / f"s{i}"), name="m", aliases=["best"])
+    run.finish()
+    status, versions = api(server.url, "/api/v1/projects/p/artifacts/m")
+    assert status == 200, versions
+    assert [(v["version"], v["aliases"]) for v in versions["versions"]] == [(1, ["latest", "best"]), (0, [])]
+    status, g = api(server.url, f"/api/v1/projects/p/lineage?node=run:{run.uuid}")
+    assert sorted(n["id"] for n in g["nodes"]) == sorted([f"run:{run.uuid}", "artifact:m:v0", "artifact:m:v1"])
