@@ -18,7 +18,7 @@ from .deps import DatabaseStream, JSONResponse, Store, principal, readable_run, 
 from .auth import Principal
 from .blobs import check_sha
 from .ingest import IngestError, check_writer, norm_uuid
-from .writers import list_writers
+from .writers import list_writers, writers_summary
 from .validate import check_query_params
 
 
@@ -104,6 +104,7 @@ def get_one_run(uuid: str, request: Request, p: Principal = Depends(principal)):
     out = queries.run_detail(_run(store, p, uuid), store.settings.heartbeat_stale_s)
     with store.read() as conn:  # the lineage links of a forked run and of its parent (issue 26)
         out.update(forks.lineage(conn, out["uuid"], p.project))
+        out["writers"] = writers_summary(conn, out["uuid"], store.settings.heartbeat_stale_s)  # issue 23
     return out
 
 

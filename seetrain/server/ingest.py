@@ -182,8 +182,11 @@ def _combined(conn: Connection, uuid: str) -> Dict[str, Any]:
     if len(ws) == 0 or (len(ws) == 1 and ws[0].writer == PRIMARY_WRITER):
         return {}
     status = combined_status([w.status for w in ws])
+    # the oldest heartbeat of the writers still running: one of them vanishing makes the run read
+    # crashed (vanished) as any crashed writer does; with none running, the last heartbeat of all
+    live = [w.heartbeat for w in ws if w.heartbeat is not None and w.status == "running"]
     beats = [w.heartbeat for w in ws if w.heartbeat is not None]
-    out: Dict[str, Any] = {"status": status, "heartbeat": max(beats) if beats else None}
+    out: Dict[str, Any] = {"status": status, "heartbeat": min(live) if live else max(beats) if beats else None}
     ends = [w.end_time for w in ws]
     out["end_time"] = max(e for e in ends if e is not None) if status in FINAL_STATUSES and any(
         e is not None for e in ends) else None

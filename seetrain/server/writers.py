@@ -30,3 +30,10 @@ def list_writers(conn: Connection, uuid: str, stale_s: float, now: Optional[floa
                     "heartbeat": r["heartbeat"], "last_seq": r["last_seq"], "records": r["n_records"],
                     "meta": r["meta"] or {}})
     return out
+
+
+def writers_summary(conn: Connection, uuid: str, stale_s: float) -> Dict[str, Any]:
+    """What a run's page says of its writers at a glance: ``{"count", "crashed": [labels]}`` (the
+    crashed and vanished writers, named; ``""`` the primary)."""
+    ws = list_writers(conn, uuid, stale_s)
+    return {"count": len(ws), "crashed": [w["writer"] for w in ws if w["status"] == "crashed"]}

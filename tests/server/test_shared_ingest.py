@@ -231,3 +231,22 @@ def test_four_writers_resending_in_parallel_to_two_postgres_workers_store_each_p
         (w, list(range(n)), [1000.0 * k + s for s in range(n)]) for k, w in enumerate(labels)]
     status, writers = api(srv.url, f"/api/v1/runs/{uuid}/writers")
     assert [(w["writer"], w["records"], w["last_seq"]) for w in writers] == [(w, n, n - 1) for w in labels]
+
+
+def test_a_vanished_writer_makes_the_run_read_crashed_naming_it_while_the_others_run(server):
+    import time
+
+    uuid, now = _uuid.uuid4().hex, time.time()
+    body = {"project": "p", "id": "v", "status": "running", "heartbeat": now}
+    assert api(server.url, f"/api/v1/runs/{uuid}", "PUT", orjson.dumps(body))[0] == 200
+    for label, beat in (("rank1", now - 600), ("rank2", now)):  # rank1 stopped beating 10 minutes ago
+        status, _ = api(server.url, f"/api/v1/runs/{uuid}/writers/{label}", "PUT",
+                        orjson.dumps({"status": "running", "heartbeat": beat}))
+        assert status == 200
+    status, run = api(server.url, f"/api/v1/runs/{uuid}")
+    assert (run["status"], run["vanished"], run["writers"]) == ("crashed", True, {"count": 3, "crashed": ["rank1"]})
+    status, listed = api(server.url, "/api/v1/runs?project=p&status=crashed")
+    assert [r["uuid"] for r in listed["runs"]] == [uuid]
+    status, ws = api(server.url, f"/api/v1/runs/{uuid}/writers")
+    assert [(w["writer"], w["status"], w["vanished"]) for w in ws] == [
+        ("", "running", False), ("rank1", "crashed", True), ("rank2", "running", False)]
