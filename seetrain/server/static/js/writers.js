@@ -28,6 +28,7 @@ class WritersView {
     this.mode = "each";
     this.charts = new Map();  // key -> uPlot
     this.table = h("table", {class: "grid writers"});
+    this.note = h("div", {class: "writer-note"});
     this.filter = h("span", {class: "writer-filter"});
     this.modeSel = h("select", {name: "writers-view", title: "how the writers' values are drawn",
       onchange: () => { this.mode = this.modeSel.value; this.drawCharts(); }},
@@ -35,7 +36,7 @@ class WritersView {
     this.chartsEl = h("div", {class: "writer-charts"});
     this.consoleSel = h("select", {name: "writer-console", onchange: () => this.loadConsole()});
     this.pre = h("pre", {class: "console writer-console"});
-    this.el = h("div", {class: "writers-view"}, h("h3", {}, "Writers"), this.table,
+    this.el = h("div", {class: "writers-view"}, h("h3", {}, "Writers"), this.note, this.table,
       h("div", {class: "writer-controls"}, "show ", this.filter, " as ", this.modeSel), this.chartsEl,
       h("h3", {}, "Console of ", this.consoleSel), this.pre);
     this.renderControls();
@@ -56,6 +57,10 @@ class WritersView {
   }
 
   renderTable() {
+    const crashed = this.writers.filter((w) => w.status === "crashed");
+    clear(this.note).append(...(crashed.length ? [h("div", {class: "warnbox", dataset: {problem: "writer-crashed"}},
+      `crashed: ${crashed.map((w) => this.name(w) + (w.vanished ? " (vanished: no heartbeat)" : "")).join(", ")}; `
+      + "the run reads crashed while any writer has")] : []));
     const head = h("tr", {}, ...["writer", "rank", "host", "pid", "status", "records", "last seq", "heartbeat"].map((t) => h("th", {}, t)));
     clear(this.table).append(h("thead", {}, head), h("tbody", {}, this.writers.map((w) =>
       h("tr", {dataset: {writer: w.writer, status: w.status}}, h("td", {}, this.name(w)), h("td", {}, w.rank ?? ""),
