@@ -55,14 +55,18 @@ def check_start(resume: Any, resume_from: Any, fork_from: Any) -> Any:
     return "never"
 
 
-def rewind(run_dir: str, meta: Dict[str, Any], step: int, seq: int) -> int:
-    """Append the ``rewind`` record (seq ``seq``) to the run's log and make ``meta`` (its run.json)
-    agree with the rewound history (last step, summary); returns the next automatic step."""
-    history.append_lines(os.path.join(run_dir, "records.jsonl"), history.rewind_line(seq, step))
-    from .rundir.reader import RunReader
+def rewind(log_folder: str, meta: Dict[str, Any], step: int, seq: int) -> int:
+    """Append the ``rewind`` record (seq ``seq``) to the log in ``log_folder`` (the run directory,
+    or a shared run's writer folder: a rewind is its writer's own) and make ``meta`` (its run.json
+    or writer.json) agree with the rewound history (last step, summary); returns the next automatic step."""
+    path = os.path.join(log_folder, "records.jsonl")
+    history.append_lines(path, history.rewind_line(seq, step))
+    from .rundir.columns import RecordScan
+    from .rundir.stream import iter_chunks
 
-    reader = RunReader(run_dir)
-    live = reader._scanned()
+    live = RecordScan()
+    for chunk in iter_chunks(path):
+        live.add(chunk, False)
     summary = {k: v for k, v in untag_values(meta.get("summary")).items() if k.startswith("sys/")}
     summary.update(live.metrics.last_values())
     summary.update(live.summary)

@@ -63,7 +63,7 @@ def start(run: Any, config: Any, resume: Union[bool, str, None], flush_interval:
             first_step = max(tail.last_step, _int(meta.get("last_step"), -1)) + 1
             missing = tail.missing
             if resume_from is not None:  # the rewind record takes the first seq of this process
-                first_step = lineage.rewind(run.dir, meta, resume_from, first_seq)
+                first_step = lineage.rewind(place.folder, meta, resume_from, first_seq)
                 first_seq += 1
         elif fork_from is not None:  # the parent's history up to its step: the first records
             first_seq, first_step = lineage.fork(run, meta, fork_from)

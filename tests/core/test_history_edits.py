@@ -131,3 +131,39 @@ def test_fork_refuses_a_missing_parent_and_a_bad_pair(tmp_path):
         seetrain.init(project="p", id="c", logdir=str(tmp_path), fork_from=("ghost", 3), **QUIET)
     with pytest.raises(ValueError, match="pair"):
         seetrain.init(project="p", id="c2", logdir=str(tmp_path), fork_from="ghost", **QUIET)
+
+
+SHARED_WRITER = """
+import sys
+import seetrain
+
+logdir, first, last, value = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+extra = {"resume_from": int(sys.argv[5])} if len(sys.argv) > 5 else {}
+w = seetrain.init(project="p", id="shared", logdir=logdir, shared=True, writer="w1", system_metrics=False,
+                  console="off", **extra)
+for s in range(first, last + 1):
+    w.log({"loss": value}, step=s)
+w.finish()
+"""
+
+
+def test_a_rewind_in_a_shared_run_is_its_own_writers(tmp_path):
+    from tests._child import run_python
+
+    logdir = str(tmp_path)
+    script = tmp_path / "writer.py"
+    script.write_text(SHARED_WRITER)
+    primary = seetrain.init(project="p", id="shared", logdir=logdir, shared=True, writer="main", **QUIET)
+    for s in range(21):
+        primary.log({"loss": 1.0}, step=s)
+    for args in (["0", "20", "2.0"], ["11", "15", "3.0", "10"]):  # w1 logs 0..20, then goes back to 10
+        p = run_python([str(script), logdir, *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+    primary.finish()
+    run = seetrain.read_run(primary.dir)
+    w1 = run.scalars("loss", writer="w1")
+    assert list(w1.steps) == list(range(16)) and list(w1.values[11:]) == [3.0] * 5
+    assert list(run.scalars("loss", writer="w1", superseded=True).steps) == list(range(11, 21))
+    assert list(run.scalars("loss", writer="main").steps) == list(range(21))  # the primary's history stands
+    with open(os.path.join(primary.dir, "records.jsonl"), "rb") as f:
+        assert b'"rewind"' not in f.read()  # the rewind is in w1's own log
