@@ -154,3 +154,18 @@ def test_legend_hover_highlights_the_run_on_every_chart_and_size_presets_stay_in
     pg.click('.chart[data-key="val/loss"] [data-act=size]')  # L -> S
     pg.wait_for_function("window.seetrain.charts.get('val/loss').u.height === 130")
     assert "~s" in pg.url.replace("%7E", "~").replace("%7e", "~")
+
+
+def test_group_mean_counts_runs_logged_at_other_steps(page, ui):
+    """Runs that logged at other steps (or were downsampled to other points) still count at an x
+    between two of their points (the straight line between them); a NaN next to x leaves a run out."""
+    pg = page.open("/")
+    got = pg.evaluate("""async () => (await import('./js/groups.js')).aggregate([
+        [[0, 2, 4], [1, 1, 1]],            // run A: steps 0, 2, 4
+        [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]],  // run B: every step
+        [[3, 4], [NaN, 10]],               // run C: NaN at 3, 10 at 4
+    ])""")
+    assert got["x"] == [0, 1, 2, 3, 4]
+    assert got["count"] == [2, 2, 2, 2, 3]
+    assert got["mean"] == pytest.approx([0.5, 1, 1.5, 2, 5])
+    assert got["min"] == [0, 1, 1, 1, 1] and got["max"] == [1, 1, 2, 3, 10]

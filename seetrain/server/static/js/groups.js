@@ -12,22 +12,35 @@ export function stats(vals) {
   return {mean: v.reduce((a, b) => a + b, 0) / v.length, min: Math.min(...v), max: Math.max(...v), n: v.length};
 }
 
-/** The lines of several runs as one: at each x any run has a finite value at, the mean, min and max
- *  over those runs (`parts`: [[xs, ys], ...], xs ascending). */
+/** The lines of several runs as one (`parts`: [[xs, ys], ...], xs ascending): at each x of any run,
+ *  the mean, min and max over the runs whose line covers that x: a run's own value there, or the
+ *  straight line between its two points around it (runs logged at other steps, or downsampled to
+ *  other points, still count); a NaN, an infinity or a gap next to x leaves that run out there. */
 export function aggregate(parts) {
-  const acc = new Map();
+  const all = new Set();
+  for (const [xs] of parts) for (const v of xs) all.add(v);
+  const x = Float64Array.from(all).sort(), n = x.length;
+  const sum = new Float64Array(n), count = new Int32Array(n), min = new Array(n).fill(null), max = new Array(n).fill(null);
+  const ok = (y) => y != null && Number.isFinite(y);
   for (const [xs, ys] of parts) {
-    for (let i = 0; i < xs.length; i++) {
-      const y = ys[i];
-      if (y == null || !Number.isFinite(y)) continue;
-      const a = acc.get(xs[i]);
-      if (a) { a[0] += y; a[1]++; if (y < a[2]) a[2] = y; if (y > a[3]) a[3] = y; } else acc.set(xs[i], [y, 1, y, y]);
+    if (!xs.length) continue;
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const at = x[i];
+      if (at < xs[0]) continue;
+      if (at > xs[xs.length - 1]) break;
+      while (xs[j] < at) j++;            // xs[j] >= at > xs[j - 1]
+      let y;
+      if (xs[j] === at) y = ys[j];
+      else { const a = ys[j - 1], b = ys[j]; y = ok(a) && ok(b) ? a + (b - a) * (at - xs[j - 1]) / (xs[j] - xs[j - 1]) : null; }
+      if (!ok(y)) continue;
+      sum[i] += y; count[i]++;
+      if (min[i] === null || y < min[i]) min[i] = y;
+      if (max[i] === null || y > max[i]) max[i] = y;
     }
   }
-  const x = [...acc.keys()].sort((a, b) => a - b), n = x.length;
-  const mean = new Array(n), min = new Array(n), max = new Array(n), count = new Array(n);
-  x.forEach((v, i) => { const a = acc.get(v); mean[i] = a[0] / a[1]; count[i] = a[1]; min[i] = a[2]; max[i] = a[3]; });
-  return {x, mean, min, max, count};
+  const mean = Array.from(sum, (s, i) => (count[i] ? s / count[i] : null));
+  return {x: Array.from(x), mean, min, max, count: Array.from(count)};
 }
 
 /** The runs (as /runs or /ui/compare answer them, config nested) grouped by `by`: [{name, label, runs}],
