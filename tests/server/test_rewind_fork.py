@@ -63,7 +63,16 @@ def _post(url, uuid, records, writer=None):
     return api(url, f"/api/v1/runs/{uuid}/records", "POST", orjson.dumps(body))
 
 
-def test_a_rewind_inside_one_batch_supersedes_only_what_came_before_it_and_only_its_writer(server):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_server(request, make_server):
+    """A server on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        return make_server()
+    return make_server(db=request.getfixturevalue("pg_db"))
+
+
+def test_a_rewind_inside_one_batch_supersedes_only_what_came_before_it_and_only_its_writer(any_db_server):
+    server = any_db_server
     uuid = "ab" * 16
     status, body = api(server.url, f"/api/v1/runs/{uuid}", "PUT", orjson.dumps({"project": "w", "id": "shared"}))
     assert status in (200, 201), body
