@@ -102,7 +102,8 @@ def load(conn: Connection, run_uuid: str, key: str, x: str = "step", start: Opti
     cuts = rewind.cuts_of(conn, [run_uuid]).get(run_uuid)
     if cuts or superseded:  # a rewound run: its superseded points hidden (or alone shown)
         q = q.add_columns(c.writer, *rewind.extra_columns(x == "step"))
-        rows = rewind.mask_rows(conn.execute(q).all(), cuts, x == "step", superseded, rewind.At(8, 7, 9))
+        rows = rewind.mask_rows(conn.execute(q).all(), cuts, x == "step", superseded, rewind.At(8, 7, 9),
+                                chunk_steps)
         return _assemble(rows, x == "step", start, end)
     return _assemble(conn.execute(q).all(), x == "step", start, end)
 
@@ -150,8 +151,8 @@ def load_many(conn: Connection, run_uuids: Sequence[str], keys: Sequence[str], x
                 q = q.add_columns(*rewind.extra_columns(by_step))
             rows = conn.execution_options(yield_per=256).execute(q)
             for (run, key, writer), group in groupby(rows, key=group_of):
-                chunks = (rewind.mask_rows(group, cuts.get(run), by_step, superseded, rewind.At(10, 9, 11))
-                          if masked else [r[:7] for r in group])
+                chunks = (rewind.mask_rows(group, cuts.get(run), by_step, superseded, rewind.At(10, 9, 11),
+                                           chunk_steps) if masked else [r[:7] for r in group])
                 xs, ys = _assemble(chunks, by_step, start, end)
                 yield LoadedSeries(run, key, xs, ys, writer)
 
