@@ -22,11 +22,22 @@ import orjson
 
 from ..rundir.files import writer_logs
 from ..rundir.follow import Cursor, Follower, Refused
-from ..rundir.format import WRITER_META, WRITERS_DIR
+from ..rundir.format import WRITER_META, WRITERS_DIR, valid_writer_label
 from ..rundir.safe_open import LinkRefused
 from .local_sink import LocalSink
 
 log = logging.getLogger("seetrain.ui")
+_WRITER_KEY = "\0writer:"  # a saved cursor of a shared run's other writer: "<run path>\0writer:<label>"
+
+
+def _writer_last_seq(conn: Any, uuid: str, label: str) -> Optional[int]:
+    from sqlalchemy import select
+
+    from .db.models import run_writers
+
+    w = run_writers.c
+    row = conn.execute(select(w.last_seq).where(w.run_uuid == uuid, w.writer == label)).first()
+    return row[0] if row else None
 
 CHUNK_BYTES = 1 << 20  # bytes of records.jsonl ingested per run per pass: a long backlog never holds
                        # a live run's new points back for more than a fraction of a second
@@ -189,6 +200,14 @@ class Watcher:
         self._dirty = True
         return sink.stored - before
 
+    def _add_writer(self, st: RunState, label: str, cursor: Optional[Cursor] = None) -> Follower:
+        """The follower of the shared run ``st``'s writer ``label`` (``writers/<label>/``)."""
+        cursor = cursor or Cursor()
+        f = st.writers[label] = Follower(
+            os.path.join(st.path, WRITERS_DIR, label), LocalSink(self.store, st.path, cursor, self._copies_in, writer=label),
+            cursor, self.store.settings.max_batch_records, CHUNK_BYTES, meta_name=WRITER_META)
+        return f
+
     def _follow_writers(self, st: RunState) -> int:
         """One step of each other writer's follower of a shared run (``writers/<label>/``) whose
         writer.json or records.jsonl changed; records stored. A writer's unreadable files are said in
@@ -199,12 +218,7 @@ class Watcher:
         for wlog in writer_logs(st.path):
             if not wlog.label:
                 continue
-            f = st.writers.get(wlog.label)
-            if f is None:
-                cur = Cursor()
-                f = st.writers[wlog.label] = Follower(
-                    wlog.folder, LocalSink(self.store, st.path, cur, self._copies_in, writer=wlog.label), cur,
-                    self.store.settings.max_batch_records, CHUNK_BYTES, meta_name=WRITER_META)
+            f = st.writers.get(wlog.label) or self._add_writer(st, wlog.label)
             try:
                 mst = os.stat(os.path.join(wlog.folder, WRITER_META))
                 seen = (mst.st_mtime_ns, mst.st_size, os.stat(wlog.records_path).st_size)
@@ -252,9 +266,16 @@ class Watcher:
 
             with self.store.read() as conn:
                 for path, d in saved.items():
+                    if _WRITER_KEY in path:
+                        continue
                     row = get_run(conn, d["uuid"])
                     if row is not None and row["last_seq"] == d["last_seq"]:  # the index holds what the offset says
                         self._add(path, Cursor.from_dict(d))
+                for key, d in saved.items():  # a shared run's other writers, each by its own last seq
+                    path, _, label = key.partition(_WRITER_KEY)
+                    st = self.runs.get(path) if label else None
+                    if st is not None and valid_writer_label(label) and _writer_last_seq(conn, d["uuid"], label) == d["last_seq"]:
+                        self._add_writer(st, label, Cursor.from_dict(d))
         except Exception as exc:  # a damaged state file only costs a re-read
             log.warning("seetrain ui: ignoring %s (%s); runs are read again", self.state_file, exc)
             self.runs.clear()
@@ -265,6 +286,8 @@ class Watcher:
         if not force and time.monotonic() - self._saved_at < 5.0:
             return
         data = {p: st.cursor.to_dict() for p, st in self.runs.items() if st.uuid}
+        data.update((f"{p}{_WRITER_KEY}{label}", f.cursor.to_dict()) for p, st in self.runs.items()
+                    for label, f in st.writers.items() if f.cursor.uuid)
         tmp = self.state_file + ".tmp"
         try:
             with open(tmp, "wb") as f:

@@ -133,11 +133,18 @@ def test_seetrain_ui_indexes_every_writer_of_four_processes(tmp_path):
 
     run_writers(tmp_path, tmp_path / "logs", "ddp", 10_000, range(4), 4)
     store = create_app(Settings(db=str(tmp_path / "index.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
-    w = Watcher(str(tmp_path / "logs"), store)
+    state_file = str(tmp_path / "ui-state.json")
+    w = Watcher(str(tmp_path / "logs"), store, state_file=state_file)
     w.poll_once()
     while w.behind():
         w.poll_once()
-    w.poll_once()  # nothing new: nothing stored twice
+    assert w.poll_once() == 0  # nothing new: nothing stored twice
+    w.stop()
+    again = Watcher(str(tmp_path / "logs"), store, state_file=state_file)  # `seetrain ui` restarted
+    (st,) = again.runs.values()
+    assert {label: f.cursor.offset for label, f in st.writers.items()} == {
+        label: os.path.getsize(os.path.join(st.path, "writers", label, "records.jsonl"))
+        for label in ("rank1", "rank2", "rank3")}  # each writer resumes where it was: no re-read
     (state,) = w.state()["runs"].values()
     assert state["error"] == ""
     uuid = next(iter(w.state()["runs"]))
