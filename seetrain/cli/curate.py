@@ -92,6 +92,36 @@ def _report(args: argparse.Namespace, answer: Dict[str, Any]) -> None:
           f"{state}" + (f"  notes={len(answer.get('notes') or '')} chars" if answer.get("notes") else ""))
 
 
+def push_edits(host: str, api_key: Optional[str], run_dir: str, uuid: Optional[str],
+               pushed: Dict[str, Tuple[int, int]]) -> Optional[str]:
+    """``seetrain sync``: send the run's log-folder edits (name, tags, notes, archived) to the server
+    once per change of its sidecar (``pushed`` remembers what was sent); a problem, said in words, or None.
+    A local delete is not sent: removing a run from a server takes ``seetrain rm RUN --server URL``."""
+    from ..rundir import edits
+
+    if not uuid:
+        return None
+    logdir = edits.logdir_of(run_dir)
+    try:
+        st = os.stat(edits.edits_path(logdir, uuid))
+    except (OSError, ValueError):
+        return None
+    sig = (st.st_mtime_ns, st.st_size)
+    if pushed.get(uuid) == sig:
+        return None
+    d = edits.load(logdir, uuid)
+    body: Dict[str, Any] = {k: d[k] for k in ("name", "tags", "notes") if d.get(k) is not None}
+    if "archived" in d:
+        body["archived"] = bool(d["archived"])
+    if not body:
+        return None
+    status, answer = Remote(host, api_key).call("PATCH", f"/runs/{uuid}", body)
+    if status >= 400:
+        return f"its edits were not sent ({status}: {answer.get('detail') if isinstance(answer, dict) else answer})"
+    pushed[uuid] = sig
+    return None
+
+
 # --- a log folder --------------------------------------------------------------------------------
 def _local_run(args: argparse.Namespace, trash: bool = False):
     """The RunReader ``args.run`` names in the log folder (``trash``: among the deleted runs too)."""

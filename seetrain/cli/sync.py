@@ -59,6 +59,9 @@ def _sync(args: argparse.Namespace) -> int:
         return 2
     paths = args.paths or [default_logdir()]
     syncs: Dict[str, RunSync] = {}
+    from .curate import push_edits  # the log folder's edits of each run (rundir/edits.py)
+
+    pushed: Dict[str, Any] = {}
     failed = 0
     while True:
         found = find_runs(paths)
@@ -94,6 +97,9 @@ def _sync(args: argparse.Namespace) -> int:
                 status.append({"path": run_dir, "uuid": None, "sent": 0, "error": f"{type(exc).__name__}: {exc}"})
                 continue
             status.append({"path": run_dir, "uuid": s.uuid, "sent": n, "error": None})
+            problem = push_edits(args.host, args.api_key, run_dir, s.uuid, pushed)
+            if problem:
+                print(f"seetrain sync: {run_dir}: {problem}", file=sys.stderr)
             if (n or not args.watch) and not args.json:
                 print(f"{run_dir}: {n} records sent ({s.uuid})")
         if args.json:

@@ -48,10 +48,11 @@ def run_summary(row: Dict[str, Any], stale_s: float, now: Optional[float] = None
 
 
 def list_projects(conn: Connection, allowed: Optional[str]) -> List[Dict[str, Any]]:
-    q = select(runs.c.project, func.count(), func.max(runs.c.updated)).group_by(runs.c.project)
+    live = func.sum(case((runs.c.deleted.is_(None), 1), else_=0))  # deleted runs are not counted (curation.py)
+    q = select(runs.c.project, live, func.max(runs.c.updated)).group_by(runs.c.project)
     if allowed not in (None, "*"):
         q = q.where(runs.c.project == allowed)
-    return [{"name": p, "runs": n, "last_activity": t} for p, n, t in conn.execute(q.order_by(runs.c.project))]
+    return [{"name": p, "runs": int(n or 0), "last_activity": t} for p, n, t in conn.execute(q.order_by(runs.c.project))]
 
 
 def _plain_label(part: str) -> bool:

@@ -121,3 +121,28 @@ def test_tag_rm_restore_on_a_server(tmp_path):
         assert "purged" in out.stdout and listed(s.url, "srv", "all") == []
     finally:
         s.stop()
+
+
+def test_sync_ships_the_log_folders_edits(tmp_path):
+    import pytest
+
+    pytest.importorskip("fastapi")
+    from tests.server.conftest import ServerProc, api
+
+    logdir = str(tmp_path / "logs")
+    paths = make_runs(logdir, "a", "b")
+    _cli("rename", "a", "renamed", "--logdir", logdir)
+    _cli("tag", "a", "+best", "--logdir", logdir)
+    _cli("note", "a", "why", "--logdir", logdir)
+    _cli("archive", "b", "--logdir", logdir)
+    s = ServerProc(str(tmp_path / "db.sqlite"), str(tmp_path / "blobs")).start()
+    try:
+        _cli("sync", logdir, "--host", s.url)
+        runs = {r["id"]: r for r in api(s.url, "/api/v1/runs?project=cur&state=all")[1]["runs"]}
+        a = api(s.url, f"/api/v1/runs/{runs['a']['uuid']}")[1]
+        assert (a["name"], a["tags"], a["notes"], a["archived"]) == ("renamed", ["base", "best"], "why", None)
+        assert runs["b"]["archived"] is not None
+        assert [r["id"] for r in api(s.url, "/api/v1/runs?project=cur")[1]["runs"]] == ["a"]
+    finally:
+        s.stop()
+    assert os.path.isdir(paths["a"])

@@ -82,6 +82,7 @@ def test_edit_archive_delete_restore_purge_round_trip(any_server):
     status, run = api(url, f"/api/v1/runs/{a}", "DELETE", b"{}")
     assert status == 200 and run["deleted"] is not None
     assert listed(url, "cur") == ["b"] and listed(url, "cur", "deleted") == ["a"]
+    assert [p["runs"] for p in api(url, "/api/v1/projects")[1] if p["name"] == "cur"] == [1]  # deleted: not counted
     assert api(url, f"/api/v1/runs/{a}")[0] == 200          # still readable by uuid: restorable
     status, run = api(url, f"/api/v1/runs/{a}/restore", "POST", b"{}")
     assert status == 200 and run["deleted"] is None and run["name"] == "baseline lr=0.1"

@@ -20,6 +20,7 @@ from seetrain.server.settings import Settings
 from tests._child import run_python
 
 from .test_curation import blob_files, make_run
+from .test_s3 import s3_endpoint  # noqa: F401 - the moto S3 server fixture
 
 
 def gc_cli(db: str, blobs: str, *flags: str) -> dict:
@@ -139,3 +140,36 @@ def test_gc_racing_a_paused_upload_never_deletes_its_blob(request, tmp_path, pat
         from seetrain.server.queries import list_media
 
         assert [m["sha256"] for m in list_media(conn, u, None)] == [sha]
+
+
+def test_purge_and_gc_on_an_s3_blob_store(make_server, s3_endpoint):
+    """The same on S3 (moto's S3-compatible server): purge frees the run's own object, the shared one
+    stays, gc deletes an orphan object and nothing else."""
+    import boto3
+
+    from .conftest import api
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint["AWS_ENDPOINT_URL"])
+    s3.create_bucket(Bucket="gc-bucket")
+    srv = make_server(env=s3_endpoint)
+    srv.stop()
+    srv.blobs = "s3://gc-bucket/team"
+    srv.start()
+    shared, own = b"shared object" * 100, b"own object" * 100
+    a = make_run(srv.url, "s3", "a", {"media/img/s.png": shared, "media/img/o.png": own})
+    make_run(srv.url, "s3", "b", {"media/img/s.png": shared})
+    s3.put_object(Bucket="gc-bucket", Key=f"team/{hashlib.sha256(b'orphan').hexdigest()[:2]}/"
+                                          f"{hashlib.sha256(b'orphan').hexdigest()}", Body=b"orphan")
+
+    def objects():
+        return {o["Key"].rsplit("/", 1)[1] for o in s3.list_objects_v2(Bucket="gc-bucket").get("Contents", [])}
+
+    status, rep = api(srv.url, f"/api/v1/runs/{a}?purge=true", "DELETE", b"{}")
+    assert status == 200 and rep["blobs_freed"] == 1
+    orphan = hashlib.sha256(b"orphan").hexdigest()
+    assert objects() == {hashlib.sha256(shared).hexdigest(), orphan}
+    out = run_python(["-m", "seetrain.cli", "server", "gc", "--db", srv.db, "--blobs", srv.blobs, "--yes", "--json"],
+                     capture_output=True, text=True, timeout=300, env=s3_endpoint)
+    assert out.returncode == 0, out.stderr
+    assert orjson.loads(out.stdout)["shas"] == [orphan]
+    assert objects() == {hashlib.sha256(shared).hexdigest()}
