@@ -233,8 +233,10 @@ def _answer(xs: np.ndarray, ys: np.ndarray, points: int, after: Optional[float],
 
 
 class AcrossWriters(NamedTuple):
-    """A shared run's writers' series of one key on one x axis: at each x, their mean, min and max
-    (a writer with several points at one x counts with its last)."""
+    """A shared run's writers' series of one key on one x axis: at each x any writer logged, their
+    mean, min and max. A writer without a point at that x counts with its line's value there
+    (linear between its neighbouring points: writers sample system metrics at their own times),
+    none outside its own first..last x; with several points at one x, with its last."""
 
     xs: np.ndarray
     mean: np.ndarray
@@ -250,7 +252,10 @@ def across_writers(series_: List[LoadedSeries]) -> AcrossWriters:
     for i, s in enumerate(series_):
         if s.xs.size:
             last = np.r_[s.xs[1:] != s.xs[:-1], True]  # the last point of each x
-            grid[i, np.searchsorted(xs, s.xs[last])] = s.ys[last]
+            own_x, own_y = s.xs[last], s.ys[last]
+            inside = (xs >= own_x[0]) & (xs <= own_x[-1])
+            grid[i, inside] = np.interp(xs[inside], own_x, own_y)
+            grid[i, np.searchsorted(xs, own_x)] = own_y  # its own points exactly (a NaN stays NaN)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an x where every writer logged NaN: NaN
         return AcrossWriters(xs, np.nanmean(grid, axis=0), np.nanmin(grid, axis=0), np.nanmax(grid, axis=0),

@@ -250,3 +250,23 @@ def test_a_vanished_writer_makes_the_run_read_crashed_naming_it_while_the_others
     status, ws = api(server.url, f"/api/v1/runs/{uuid}/writers")
     assert [(w["writer"], w["status"], w["vanished"]) for w in ws] == [
         ("", "running", False), ("rank1", "crashed", True), ("rank2", "running", False)]
+
+
+def test_the_mean_across_writers_sampled_at_their_own_times_follows_each_writers_line(store):
+    """System metrics: each writer samples at its own times; the mean at a time one writer sampled
+    takes the other's line there (never that one writer's value alone), and none past a writer's end."""
+    from seetrain.server import series
+    from seetrain.server.ingest import store_records, upsert_run, upsert_writer
+
+    uuid = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, uuid, {"project": "p", "id": "sys"})
+        upsert_writer(conn, uuid, "rank1", {})
+    sample = lambda seq, t, v: {"seq": seq, "time": t, "type": "system", "data": {"sys/cpu": v}}  # noqa: E731
+    store_records(store, uuid, [sample(0, 100.0, 0.0), sample(1, 102.0, 20.0), sample(2, 104.0, 40.0)])
+    store_records(store, uuid, [sample(0, 101.0, 50.0), sample(1, 103.0, 70.0)], writer="rank1")
+    with store.read() as conn:
+        (s,) = series.query_keys(conn, [uuid], ["sys/cpu"], x="time", view="mean")
+    assert s["x"].tolist() == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert s["y"].tolist() == [0.0, 30.0, 40.0, 50.0, 40.0]  # 101: (10 + 50) / 2; 104: rank1 ended at 103
+    assert s["ymin"].tolist() == [0.0, 10.0, 20.0, 30.0, 40.0] and s["ymax"].tolist() == [0.0, 50.0, 60.0, 70.0, 40.0]
