@@ -15,7 +15,7 @@ from . import edits, records
 from ..logdir import default_logdir
 from .columns import Column, RecordScan, Series
 from .format import MEDIA_TYPE, media_refs, untag_values
-from .stream import Chunk, iter_chunks, read_records, records_path
+from .stream import Chunk, _gc_paused, iter_chunks, read_records, records_path
 from .writers import PRIMARY_WRITER, WriterState, combined_status, primary_label, writer_states
 from .safe_open import open_nofollow
 
@@ -263,8 +263,9 @@ class RunReader:
             if w.primary:
                 continue
             scan = RecordScan()
-            for chunk in iter_chunks(records_path(w.folder)):
-                scan.add(chunk, False)
+            with _gc_paused():
+                for chunk in iter_chunks(records_path(w.folder)):
+                    scan.add(chunk, False)
             out.append(_WriterScan(w.label, False, w.folder, scan))
         return out
 
@@ -293,8 +294,9 @@ class RunReader:
         if self._scan is None:
             scan = RecordScan()
             old = self.format < 2
-            for chunk in iter_chunks(records_path(self.path)):
-                scan.add(chunk, old)
+            with _gc_paused():  # the scan keeps arrays only; a collection per batch of records is waste
+                for chunk in iter_chunks(records_path(self.path)):
+                    scan.add(chunk, old)
             self._scan = scan
         return self._scan
 
