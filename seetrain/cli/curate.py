@@ -75,17 +75,41 @@ def _remote(args: argparse.Namespace, method: str, path_of, body: Optional[Dict[
     status, answer = r.call(method, path_of(uuid), body)
     if status >= 400:
         return _fail(f"{args.server}: {status}: {answer.get('detail') if isinstance(answer, dict) else answer}")
-    _report(args, answer)
+    if args.func is cmd_rm:
+        _report_rm(args, answer)
+    else:
+        _report(args, answer)
     return 0
+
+
+RUN_EDIT, RM = "seetrain.run_edit/1", "seetrain.rm/1"  # the --json documents (cli/json_schemas.py)
+
+
+def _report_rm(args: argparse.Namespace, answer: Dict[str, Any]) -> None:
+    purged = bool(answer.get("purged"))
+    doc = {"uuid": answer.get("uuid"), "deleted": purged or bool(answer.get("deleted")), "purged": purged,
+           "path": answer.get("path"), "blobs_freed": answer.get("blobs_freed"),
+           "bytes_freed": answer.get("bytes_freed")}
+    if getattr(args, "json", False):
+        from .output import emit
+
+        emit(RM, doc)
+    elif purged:
+        print(f"purged {doc['uuid']}" + (f"; {doc['blobs_freed']} blobs ({doc['bytes_freed']} bytes) freed"
+                                         if doc["blobs_freed"] is not None else ""))
+    elif doc["path"]:
+        print(f"moved the run to {doc['path']}; `seetrain restore {args.run}` brings it back, "
+              f"`seetrain rm {args.run} --purge` deletes it")
+    else:
+        print(f"deleted {doc['uuid']} (restorable: `seetrain restore {args.run} --server URL`)")
 
 
 def _report(args: argparse.Namespace, answer: Dict[str, Any]) -> None:
     if getattr(args, "json", False):
-        sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
-        return
-    if answer.get("purged"):
-        print(f"purged {answer.get('uuid')}" + (f"; {answer['blobs_freed']} blobs ({answer['bytes_freed']} bytes) "
-                                                 "freed" if "blobs_freed" in answer else ""))
+        from .output import emit
+
+        emit(RUN_EDIT, {k: answer.get(k) for k in ("uuid", "project", "id", "name", "tags", "notes", "archived",
+                                                  "deleted", "path")})
         return
     state = "deleted" if answer.get("deleted") else ("archived" if answer.get("archived") else "active")
     print(f"{answer.get('project')}/{answer.get('id')}  name={answer.get('name')!r}  tags={answer.get('tags')}  "
@@ -230,14 +254,9 @@ def cmd_rm(args: argparse.Namespace) -> int:
         return _fail(f"{r.path} is still running (pid {r.meta.get('pid')}); stop it first, or pass --force")
     if args.purge:
         edits.purge(r.path, r.uuid)
-        _report(args, {"uuid": r.uuid, "purged": True, "path": r.path})
+        _report_rm(args, {"uuid": r.uuid, "purged": True})
         return 0
-    dest = edits.move_to_trash(r.path, r.uuid)
-    if not args.json:
-        print(f"moved {r.path} to {dest}; `seetrain restore {r.id}` brings it back, "
-              f"`seetrain rm {r.id} --purge` deletes it")
-    else:
-        _report(args, {"uuid": r.uuid, "deleted": True, "path": dest})
+    _report_rm(args, {"uuid": r.uuid, "deleted": True, "path": edits.move_to_trash(r.path, r.uuid)})
     return 0
 
 
@@ -264,7 +283,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
     store = Store(Settings(db=args.keys_db or args.db, blobs=args.gc_blobs or args.blobs))
     rep = collect(store, dry_run=not args.yes)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(rep._asdict()) + b"\n")
+        from .output import emit
+
+        emit("seetrain.server.gc/1", rep._asdict())
         return 0
     verb = "deleted" if args.yes else "would delete"
     print(f"{rep.examined} blobs ({rep.examined_bytes} bytes) examined; {verb} {rep.collected} unreferenced "

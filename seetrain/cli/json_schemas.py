@@ -69,3 +69,37 @@ SCHEMAS: Dict[str, Dict[str, Any]] = {
                                                  "status": {"enum": ["imported", "skipped", "failed"]},
                                                  "problem": STR})}}),
 }
+
+# run curation (cli/curate.py): the run after tag / note / rename / archive / restore, and rm
+SCHEMAS.update({
+    "seetrain.run_edit/1": _doc("seetrain.run_edit/1", {
+        "uuid": STR, "project": {"type": "string"}, "id": {"type": "string"}, "name": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}}, "notes": STR, "archived": NUM, "deleted": NUM,
+        "path": STR}),
+    "seetrain.rm/1": _doc("seetrain.rm/1", {
+        "uuid": STR, "deleted": {"type": "boolean"}, "purged": {"type": "boolean"}, "path": STR,
+        "blobs_freed": INT, "bytes_freed": INT}),
+    "seetrain.server.gc/1": _doc("seetrain.server.gc/1", {
+        "dry_run": {"type": "boolean"}, "examined": {"type": "integer"}, "examined_bytes": {"type": "integer"},
+        "collected": {"type": "integer"}, "collected_bytes": {"type": "integer"}, "leased": {"type": "integer"},
+        "shas": {"type": "array", "items": {"type": "string"}}}),
+})
+
+# artifacts (cli/artifact.py, docs/artifacts.md)
+_ARTIFACT_VERSION = _obj({"name": {"type": "string"}, "version": {"type": "integer"}, "type": {"type": "string"},
+                          "digest": {"type": "string"}, "size": {"type": "integer"}, "created": NUM,
+                          "aliases": {"type": "array", "items": {"type": "string"}}, "metadata": {"type": "object"}})
+SCHEMAS.update({
+    "seetrain.artifact.ls/1": {"oneOf": [
+        _doc("seetrain.artifact.ls/1", {"project": {"type": "string"}, "artifacts": {"type": "array", "items": _obj({
+            "name": {"type": "string"}, "type": {"type": "string"}, "versions": {"type": "integer"}, "latest": STR,
+            "size": {"type": "integer"}, "updated": NUM})}}),
+        _doc("seetrain.artifact.ls/1", {"project": {"type": "string"}, "name": {"type": "string"},
+                                        "versions": {"type": "array", "items": _ARTIFACT_VERSION}})]},
+    "seetrain.artifact.get/1": _doc("seetrain.artifact.get/1", {"version": _ARTIFACT_VERSION, "path": {"type": "string"}}),
+    "seetrain.artifact.alias/1": _doc("seetrain.artifact.alias/1", {
+        "name": {"type": "string"}, "alias": {"type": "string"}, "version": INT, "removed": {"type": "boolean"}}),
+    "seetrain.artifact.rm/1": _doc("seetrain.artifact.rm/1", {
+        "name": {"type": "string"}, "version": {"type": "integer"}, "removed": {"type": "boolean"}}),
+    "seetrain.artifact.gc/1": _doc("seetrain.artifact.gc/1", {"freed_bytes": {"type": "integer"}}),
+})

@@ -20,6 +20,18 @@ def _cli(*args: str, stdin: str = "", ok: bool = True) -> subprocess.CompletedPr
     return out
 
 
+def _json(*args: str) -> dict:
+    """``seetrain ARGS --json``: its one document, checked against its schema (cli/json_schemas.py)."""
+    import pytest
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from seetrain.cli.json_schemas import SCHEMAS
+
+    doc = json.loads(_cli(*args, "--json").stdout)
+    jsonschema.validate(doc, SCHEMAS[doc["schema"]])
+    return doc
+
+
 def tree_hash(path: str) -> str:
     """One digest of every file's relative path and bytes under ``path``."""
     h = hashlib.sha256()
@@ -51,7 +63,8 @@ def test_tag_note_rename_archive_round_trip_never_write_into_the_run(tmp_path):
     before = {k: tree_hash(p) for k, p in paths.items()}
     _cli("tag", "a", "+best", "-base", "keep", "--logdir", logdir)
     _cli("note", "a", "-", "--logdir", logdir, stdin="tried lr=0.1\nlooks good")
-    _cli("rename", "a", "baseline", "--logdir", logdir)
+    doc = _json("rename", "a", "baseline", "--logdir", logdir)
+    assert doc["schema"] == "seetrain.run_edit/1" and doc["name"] == "baseline" and doc["tags"] == ["best", "keep"]
     r = seetrain.read_run(paths["a"])
     assert (r.name, r.meta["tags"], r.meta["notes"]) == ("baseline", ["best", "keep"], "tried lr=0.1\nlooks good")
     _cli("archive", "b", "--logdir", logdir)
@@ -69,8 +82,9 @@ def test_rm_moves_to_the_trash_restore_brings_back_purge_deletes(tmp_path):
     logdir = str(tmp_path / "logs")
     paths = make_runs(logdir, "a", "b")
     digest = tree_hash(paths["a"])
-    out = _cli("rm", "a", "--logdir", logdir)
-    assert ".trash" in out.stdout and not os.path.exists(paths["a"])
+    out = _json("rm", "a", "--logdir", logdir)
+    assert (out["deleted"], out["purged"]) == (True, False) and ".trash" in out["path"]
+    assert not os.path.exists(paths["a"])
     assert [r.id for r in seetrain.list_runs(logdir)] == ["b"]
     ls = json.loads(_cli("ls", logdir, "--deleted", "--json").stdout)
     assert [x["id"] for x in ls["runs"]] == ["a"]
@@ -112,13 +126,14 @@ def test_tag_rm_restore_on_a_server(tmp_path):
         _cli("archive", u, "--server", s.url)
         assert listed(s.url, "srv") == [] and listed(s.url, "srv", "archived") == ["r1"]
         _cli("archive", u, "--undo", "--server", s.url)
-        run = json.loads(_cli("rm", u, "--server", s.url, "--json").stdout)
-        assert run["deleted"] and run["tags"] == ["best"] and run["name"] == "first" and run["notes"] == "on the server"
+        gone = _json("rm", u, "--server", s.url)
+        assert (gone["uuid"], gone["deleted"], gone["purged"]) == (u, True, False)
         assert listed(s.url, "srv", "deleted") == ["r1"]
-        _cli("restore", u, "--server", s.url)
+        run = _json("restore", u, "--server", s.url)
+        assert (run["deleted"], run["tags"], run["name"], run["notes"]) == (None, ["best"], "first", "on the server")
         assert listed(s.url, "srv") == ["r1"]
-        out = _cli("rm", u, "--purge", "--server", s.url)
-        assert "purged" in out.stdout and listed(s.url, "srv", "all") == []
+        out = _json("rm", u, "--purge", "--server", s.url)
+        assert out["purged"] and out["blobs_freed"] == 0 and listed(s.url, "srv", "all") == []
     finally:
         s.stop()
 

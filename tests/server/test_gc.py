@@ -27,7 +27,12 @@ def gc_cli(db: str, blobs: str, *flags: str) -> dict:
     out = run_python(["-m", "seetrain.cli", "server", "gc", "--db", db, "--blobs", blobs, "--json", *flags],
                      capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    return orjson.loads(out.stdout)
+    doc = orjson.loads(out.stdout)
+    jsonschema = pytest.importorskip("jsonschema")
+    from seetrain.cli.json_schemas import SCHEMAS
+
+    jsonschema.validate(doc, SCHEMAS[doc["schema"]])
+    return doc
 
 
 def test_gc_dry_run_then_yes_deletes_only_unreferenced_blobs(server):
