@@ -149,6 +149,12 @@ def test_edit_archive_delete_restore_purge_in_the_dashboard(browser, cur_ui):
     assert {k: tree_hash(dirs[k]) for k in ("keep", "other")} == {k: before[k] for k in ("keep", "other")}
     assert len(os.listdir(os.path.join(logdir, ".seetrain", "edits"))) == 3
 
+    # a purge from the CLI: the dashboard drops the run on its next scan
+    other = ui.run_by_name("cur", "other")["uuid"]
+    subprocess.run([sys.executable, "-m", "seetrain.cli", "rm", "other", "--purge", "--logdir", logdir],
+                   env=child_env(), check=True, capture_output=True, timeout=120)
+    wait_for(lambda: ui.http.get(f"/runs/{other}").status_code == 404, 30, "the purged run to leave the index")
+
 
 def test_ui_edits_survive_a_fresh_index(browser, cur_ui, tmp_path):
     """The sidecar, not the dashboard's index, holds the edits: a new index shows them."""
