@@ -9,6 +9,7 @@ import {alertMark} from "./alerts.js";
 import {urlState} from "./urlstate.js";
 import {compareHref} from "./compare.js";
 import {groupsOf, stats} from "./groups.js";
+import {stateSelect, rowActions} from "./curate.js";
 
 const PAGE = 50;
 const GROUPED_MAX = 1000;  // a grouped table shows every matching run up to this many, in groups
@@ -41,7 +42,7 @@ export async function runsPage(root, project, setCrumbs) {
   setCrumbs([["projects", "#/"], [project, null]]);
   // the table's state starts from the URL (js/urlstate.js) and is written back as it changes
   const st = {q: urlState.get("q", ""), status: urlState.get("status", ""), tag: urlState.get("tag", ""), cfg: urlState.get("cfg", ""),
-    sort: urlState.get("sort", "-start_time"), offset: Math.max(0, (Math.floor(urlState.getNum("page", 1)) - 1) * PAGE),
+    state: urlState.get("state", "active"), sort: urlState.get("sort", "-start_time"), offset: Math.max(0, (Math.floor(urlState.getNum("page", 1)) - 1) * PAGE),
     selected: new Set(urlState.getAll("sel", true)), cols: loadCols(project), collapsed: new Set()};
   const q = h("input", {type: "search", name: "q", value: st.q, placeholder: "search name or id", oninput: debounce(() => { st.q = q.value; st.offset = 0; refresh(); }, 250)});
   const status = h("select", {name: "status", value: st.status, onchange: () => { st.status = status.value; st.offset = 0; refresh(); }},
@@ -61,7 +62,8 @@ export async function runsPage(root, project, setCrumbs) {
   const selection = h("span", {class: "selection muted", "aria-live": "polite"});
   const pager = h("div", {class: "pager"});
   const analysis = mountAnalysis({project, userFilter: () => st.cfg, selected: st.selected, onFilter: () => { st.offset = 0; refresh(); }});
-  root.append(h("div", {class: "toolbar"}, q, status, tag, cfg, groupIn, h("span", {class: "rel"}, colBtn, colBox), compare, selection, mountViews(project), msg), analysis.el,
+  const stateSel = stateSelect(st.state, (v) => { st.state = v; st.offset = 0; refresh(); });
+  root.append(h("div", {class: "toolbar"}, q, status, stateSel, tag, cfg, groupIn, h("span", {class: "rel"}, colBtn, colBox), compare, selection, mountViews(project), msg), analysis.el,
     table, pager);
   status.value = st.status;
 
@@ -70,6 +72,7 @@ export async function runsPage(root, project, setCrumbs) {
   function params() {
     const p = {project, q: st.q, status: st.status, tag: st.tag, limit: PAGE, offset: st.offset};
     if (groupBy().length) Object.assign(p, {limit: GROUPED_MAX, offset: 0});  // groups hold every run, not a page's
+    if (st.state !== "active") p.state = st.state;  // archived, deleted or all (js/curate.js)
     const field = st.sort.replace(/^-/, "");
     if (SERVER_SORT.has(field)) p.sort = st.sort;
     else if (/^(config|metric):/.test(field))  // config/metric columns sort server-side: sort=config.KEY / summary.KEY
@@ -112,7 +115,7 @@ export async function runsPage(root, project, setCrumbs) {
   }
 
   function saveUrl() {
-    urlState.set({q: st.q, status: st.status, tag: st.tag, cfg: st.cfg, sort: st.sort === "-start_time" ? null : st.sort,
+    urlState.set({q: st.q, status: st.status, state: st.state === "active" ? null : st.state, tag: st.tag, cfg: st.cfg, sort: st.sort === "-start_time" ? null : st.sort,
       page: st.offset ? Math.floor(st.offset / PAGE) + 1 : null, sel: [...st.selected].join(",")});
   }
 
@@ -153,7 +156,8 @@ export async function runsPage(root, project, setCrumbs) {
     clear(table).append(
       h("thead", {}, h("tr", {}, h("th", {}, all), th("name", "name"), th("status", "status"), th("start", "start_time"),
         th("duration", "duration", "num"), h("th", {}, "tags"),
-        st.cols.config.map((k) => th(k, `config:${k}`, "cfg", "cfg ")), st.cols.metric.map((k) => th(k, `metric:${k}`, "num")))),
+        st.cols.config.map((k) => th(k, `config:${k}`, "cfg", "cfg ")), st.cols.metric.map((k) => th(k, `metric:${k}`, "num")),
+        h("th", {class: "act"}, h("span", {class: "sr-only"}, "actions")))),
       h("tbody", {}, withGroups(rows, (r) => {
         const flat = flatten(r.config);
         const cb = h("input", {type: "checkbox", checked: st.selected.has(r.uuid), "aria-label": `select ${r.name}`, onchange: () => {
@@ -167,7 +171,8 @@ export async function runsPage(root, project, setCrumbs) {
           h("td", {class: "st"}, statusBadge(r), alertMark(r)), h("td", {}, fmtTime(r.start_time)), h("td", {class: "num"}, fmtDuration(r.duration)),
           h("td", {}, (r.tags || []).map((t) => h("span", {class: "tag"}, t))),
           st.cols.config.map((k) => h("td", {title: flat[k] == null ? "" : fmtNum(flat[k])}, flat[k] == null ? "" : fmtNum(flat[k]))),
-          st.cols.metric.map((k) => h("td", {class: "num"}, fmtNum((r.summary || {})[k]))));
+          st.cols.metric.map((k) => h("td", {class: "num"}, fmtNum((r.summary || {})[k]))),
+          h("td", {class: "act"}, rowActions(r, () => refresh())));
       })));
     const end = Math.min(total, st.offset + runs.length);
     if (groupBy().length) {
