@@ -3,8 +3,6 @@ thumbnails that enlarge, and a step slider over the steps it was logged at."""
 
 from __future__ import annotations
 
-import sys
-
 from tests._child import run_python
 
 from .conftest import HERE, wait_for
