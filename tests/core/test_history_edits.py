@@ -88,6 +88,7 @@ def test_rewind_refuses_a_run_that_does_not_exist_and_a_bad_step(tmp_path):
 
 def test_fork_history_equals_the_parent_to_step_then_its_own(tmp_path):
     parent_path = _rewound(str(tmp_path))
+    before = {n: open(os.path.join(parent_path, n), "rb").read() for n in ("run.json", "records.jsonl")}
     child = seetrain.init(project="p", id="child", logdir=str(tmp_path), fork_from=("a", 150),
                           config={"lr": 0.5}, **QUIET)
     _log(child, range(151, 171), lambda s: -float(s))
@@ -106,7 +107,8 @@ def test_fork_history_equals_the_parent_to_step_then_its_own(tmp_path):
 
     links = forks_of(parent)
     assert [(f.id, f.step) for f in links] == [("child", 150)]
-    assert "fork" not in json.dumps(parent.meta)  # the parent's directory was never written
+    assert "fork_from" not in parent.meta
+    assert before == {n: open(os.path.join(parent_path, n), "rb").read() for n in before}  # the parent: never written
     api = seetrain.Api(logdir=str(tmp_path))
     assert api.run("p/child").fork_from["id"] == "a"
     assert [f["id"] for f in api.run("p/a").forks()] == ["child"]
