@@ -18,7 +18,7 @@ def _where(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logdir", default=None, help=DEFAULT_LOGDIR_HELP)
     p.add_argument("--host", default=None, help="a SeeTrain server (http://HOST:PORT) instead of the log folder")
     p.add_argument("--api-key", default=None, help="the server's API key (default: $SEETRAIN_API_KEY)")
-    p.add_argument("--json", action="store_true", help="one JSON document (schema seetrain.artifact/1)")
+    p.add_argument("--json", action="store_true", help="one JSON document (schema seetrain.artifact.<command>/1)")
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -111,7 +111,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                         arts.append({"name": n, "type": vs[-1].type, "versions": len(vs), "latest": f"v{vs[-1].version}",
                                      "size": vs[-1].size, "updated": vs[-1].created})
             if args.json:
-                emit("seetrain.artifact/1", {"project": project, "artifacts": arts})
+                emit("seetrain.artifact.ls/1", {"project": project, "artifacts": arts})
             elif not arts:
                 print(f"project {project!r} has no artifacts")
             else:
@@ -126,7 +126,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             if not versions:
                 return _fail(f"project {project!r} has no artifact named {args.name!r}")
         if args.json:
-            emit("seetrain.artifact/1", {"project": project, "name": args.name, "versions": versions})
+            emit("seetrain.artifact.ls/1", {"project": project, "name": args.name, "versions": versions})
         else:
             print(table([[f"{args.name}:v{v['version']}" + (" (removed)" if v.get("deleted") else ""),
                           ", ".join(v.get("aliases") or []) or "-", str(v.get("n_files", "-")), _size(v["size"]),
@@ -150,7 +150,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     except ArtifactError as exc:
         return _fail(str(exc))
     if args.json:
-        emit("seetrain.artifact/1", {"version": v.to_dict(), "path": v.path})
+        emit("seetrain.artifact.get/1", {"version": v.to_dict(), "path": v.path})
     else:
         print(f"{v.ref} ({len(v.manifest.files)} files, {_size(v.size)}) -> {v.path}")
         for r in v.manifest.refs:
@@ -167,6 +167,7 @@ def cmd_alias(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
         ref = parse_ref(args.ref)
+        version = None
         if client is not None:
             from ..artifacts.remote import q
 
@@ -176,17 +177,22 @@ def cmd_alias(args: argparse.Namespace) -> int:
             else:
                 import orjson
 
-                ans = client.call("PUT", base, orjson.dumps({"version": str(ref).split(":", 1)[1]}))
-                print(f"{ref.name}:{args.alias} -> v{ans['version']}")
-            return OK
-        reg = Registry(default_logdir(args.logdir))
-        if args.remove:
-            if not reg.remove_alias(project, ref.name, args.alias):
-                return _fail(f"artifact {ref.name} has no alias {args.alias!r}")
-            return OK
-        v = reg.resolve(project, ref)
-        reg.set_alias(project, ref.name, args.alias, v.version)
-        print(f"{ref.name}:{args.alias} -> v{v.version}")
+                version = client.call("PUT", base, orjson.dumps({"version": str(ref).split(":", 1)[1]}))["version"]
+        else:
+            reg = Registry(default_logdir(args.logdir))
+            if args.remove:
+                if not reg.remove_alias(project, ref.name, args.alias):
+                    return _fail(f"artifact {ref.name} has no alias {args.alias!r}")
+            else:
+                version = reg.resolve(project, ref).version
+                reg.set_alias(project, ref.name, args.alias, version)
+        if args.json:
+            emit("seetrain.artifact.alias/1", {"name": ref.name, "alias": args.alias, "version": version,
+                                               "removed": bool(args.remove)})
+        elif args.remove:
+            print(f"removed alias {ref.name}:{args.alias}")
+        else:
+            print(f"{ref.name}:{args.alias} -> v{version}")
         return OK
     except (ArtifactError, ServerError) as exc:
         return _fail(str(exc))
@@ -207,14 +213,18 @@ def cmd_rm(args: argparse.Namespace) -> int:
         if client is not None:
             from ..artifacts.remote import q
 
-            ans = client.call("DELETE", f"/api/v1/projects/{q(project)}/artifacts/{q(ref.name)}/"
-                                        f"{q(str(ref).split(':', 1)[1])}")
-            print(f"removed {ref.name}:v{ans['version']} (its files go at the next `seetrain server gc`)")
-            return OK
-        reg = Registry(default_logdir(args.logdir))
-        v = reg.resolve(project, ref)
-        reg.remove(project, ref.name, v.version)
-        print(f"removed {v.ref} (its files go at the next `seetrain artifact gc`)")
+            version = client.call("DELETE", f"/api/v1/projects/{q(project)}/artifacts/{q(ref.name)}/"
+                                            f"{q(str(ref).split(':', 1)[1])}")["version"]
+            gc = "seetrain server gc"
+        else:
+            reg = Registry(default_logdir(args.logdir))
+            version = reg.resolve(project, ref).version
+            reg.remove(project, ref.name, version)
+            gc = "seetrain artifact gc"
+        if args.json:
+            emit("seetrain.artifact.rm/1", {"name": ref.name, "version": version, "removed": True})
+        else:
+            print(f"removed {ref.name}:v{version} (its files go at the next `{gc}` unless another version holds them)")
         return OK
     except (ArtifactError, ServerError) as exc:
         return _fail(str(exc))
@@ -229,7 +239,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     reg = Registry(default_logdir(args.logdir))
     freed = reg.store.remove_unreferenced(reg.referenced_shas(), args.grace)
     if args.json:
-        emit("seetrain.artifact/1", {"freed_bytes": freed})
+        emit("seetrain.artifact.gc/1", {"freed_bytes": freed})
     else:
         print(f"freed {_size(freed)} from {reg.store.root}")
     return OK

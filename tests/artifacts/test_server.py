@@ -192,7 +192,7 @@ def test_aliases_and_removal_over_rest_and_cli(tmp_path, server):
         (1, [], True), (0, ["latest"], False)]
     out = run_python([*cli, "ls", "m", *where, "--json"], capture_output=True, text=True, timeout=60)
     doc = orjson.loads(out.stdout)
-    assert doc["schema"] == "seetrain.artifact/1" and [v["version"] for v in doc["versions"]] == [1, 0]
+    assert doc["schema"] == "seetrain.artifact.ls/1" and [v["version"] for v in doc["versions"]] == [1, 0]
     status, body = api(server.url, "/api/v1/projects/p/artifacts/m/v1")
     assert status == 200 and body["deleted"] and body["files"] == []
     status, body = api(server.url, "/api/v1/projects/p/artifacts/nope/v0")
