@@ -393,13 +393,16 @@ def blob_info(conn: Connection, sha: str) -> List[Dict[str, Any]]:
 
 
 def export_jsonl(conn: Connection, uuid: str) -> Iterator[bytes]:
-    """Every stored record in seq order, one JSON line each."""
-    q = (select(record_chunks.c.body).where(record_chunks.c.run_uuid == uuid).order_by(record_chunks.c.first_seq))
-    recs: List[Dict[str, Any]] = []
-    for (body,) in conn.execute(q):
-        recs.extend(orjson.loads(zlib.decompress(body)))
-    recs.sort(key=lambda r: r["seq"])
-    for r in recs:
+    """Every stored record in seq order, one JSON line each; a shared run's writer by writer (the
+    primary's first), the other writers' records carrying ``"writer": label``."""
+    c = record_chunks.c
+    q = select(c.writer, c.body).where(c.run_uuid == uuid).order_by(c.writer, c.first_seq)
+    recs: List[Tuple[str, int, Dict[str, Any]]] = []
+    for writer, body in conn.execute(q):
+        part = orjson.loads(zlib.decompress(body))
+        recs.extend((writer, r["seq"], {**r, "writer": writer} if writer else r) for r in part)
+    recs.sort(key=lambda wr: wr[:2])
+    for _, _, r in recs:
         yield orjson.dumps(r) + b"\n"
 
 

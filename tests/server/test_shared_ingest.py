@@ -270,3 +270,15 @@ def test_the_mean_across_writers_sampled_at_their_own_times_follows_each_writers
     assert s["x"].tolist() == [100.0, 101.0, 102.0, 103.0, 104.0]
     assert s["y"].tolist() == [0.0, 30.0, 40.0, 50.0, 40.0]  # 101: (10 + 50) / 2; 104: rank1 ended at 103
     assert s["ymin"].tolist() == [0.0, 10.0, 20.0, 30.0, 40.0] and s["ymax"].tolist() == [0.0, 50.0, 60.0, 70.0, 40.0]
+
+
+def test_the_export_of_a_shared_run_keeps_every_writers_records_named(server):
+    uuid = _uuid.uuid4().hex
+    assert api(server.url, f"/api/v1/runs/{uuid}", "PUT", orjson.dumps({"project": "p", "id": "x"}))[0] == 200
+    for w in ("", "rank1"):
+        assert api(server.url, f"/api/v1/runs/{uuid}/records", "POST",
+                   orjson.dumps({"writer": w, "records": _recs(range(3))}))[0] == 200
+    status, body = api(server.url, f"/api/v1/runs/{uuid}/export?format=jsonl")
+    lines = [orjson.loads(x) for x in body.splitlines()]
+    assert [(r.get("writer"), r["seq"]) for r in lines] == [(None, 0), (None, 1), (None, 2),
+                                                             ("rank1", 0), ("rank1", 1), ("rank1", 2)]
