@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid as _uuid
 from typing import Dict, List, Optional
@@ -34,17 +35,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """Another process listens on the port a test server was started on."""
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a listening TCP socket on ``port``."""
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
+
+
 def wait_http(url: str, timeout: float = 30.0, proc: Optional[subprocess.Popen] = None) -> None:
+    """Wait until ``url`` answers its health check; with ``proc``, until it is ``proc`` that
+    answers: a port from :func:`free_port` is free only when asked, and another process on the
+    machine may take it before ``proc`` binds it (then ``proc`` exits and this raises
+    :class:`PortTaken`), and its server would answer the health check in ``proc``'s place."""
+    port = urllib.parse.urlsplit(url).port
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            if "address already in use" in err.lower():
+                raise PortTaken(f"port {port} is held by another process; the server exited: {err[-2000:]}")
+            raise RuntimeError(f"server exited with {proc.returncode}: {err}")
         try:
             with urllib.request.urlopen(url + "/api/v1/health", timeout=2) as r:
-                if r.status == 200:
+                if r.status == 200 and (proc is None or listens_on(proc.pid, port)):
                     return
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise TimeoutError(f"server at {url} did not answer within {timeout}s")
 
 
@@ -59,16 +84,29 @@ class ServerProc:
         self.env = {**os.environ, **(env or {})}
         self.env.pop("SEETRAIN_SERVER_API_KEY", None)
         self.proc: Optional[subprocess.Popen] = None
+        self.started = False  # once started, clients know the port: a restart must get the same one
 
     def start(self) -> "ServerProc":
-        cmd = [PY, "-m", "seetrain.cli", "server", "--db", self.db, "--blobs", self.blobs, "--port", str(self.port),
-               "--workers", str(self.workers)]
-        if self.api_key:
-            cmd += ["--api-key", self.api_key]
-        self.proc = subprocess.Popen(cmd, env=child_env(self.env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
-        wait_http(self.url, 60, self.proc)
-        return self
+        """Start the server; a first start on a port another process took meanwhile moves to a new
+        port, a restart (clients know the port) raises :class:`PortTaken`."""
+        for _ in range(5):
+            cmd = [PY, "-m", "seetrain.cli", "server", "--db", self.db, "--blobs", self.blobs, "--port",
+                   str(self.port), "--workers", str(self.workers)]
+            if self.api_key:
+                cmd += ["--api-key", self.api_key]
+            self.proc = subprocess.Popen(cmd, env=child_env(self.env), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, start_new_session=True)
+            try:
+                wait_http(self.url, 60, self.proc)
+            except PortTaken:
+                if self.started:
+                    raise
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+                continue
+            self.started = True
+            return self
+        raise PortTaken(f"no free port after 5 tries (the last: {self.port})")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

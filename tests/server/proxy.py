@@ -8,24 +8,26 @@ import threading
 import time
 from typing import Callable, List, Tuple
 
-from .conftest import free_port
-
 Plan = Callable[[int, str, str], str]  # (index of the request, method, path) -> pass|429|drop|drop_after
 
 
 class FaultProxy:
     def __init__(self, upstream_port: int, plan: Plan, retry_after: float = 1.0) -> None:
         self.upstream_port, self.plan, self.retry_after = upstream_port, plan, retry_after
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # bound by the proxy itself (port 0: the system's choice, no window for another process)
         self.log: List[Tuple[float, str, str, str]] = []  # (monotonic time, action, method, path)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def __enter__(self) -> "FaultProxy":
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(10) or not self.port:
+            raise RuntimeError("the fault proxy did not start listening within 10 s")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -34,7 +36,8 @@ class FaultProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
         server.close()
