@@ -134,3 +134,25 @@ def test_sigint_then_resume_from_the_checkpoint_shows_one_point_per_step_everywh
         if ui is not None:
             ui.stop()
         synced.stop()
+
+
+def test_the_rewind_step_is_the_checkpoints_unless_resume_from_says_another(tmp_path, monkeypatch):
+    import torch
+
+    from seetrain.train.resume import REWIND_ENV, checkpoint_step, rewind_step
+
+    ckpt = str(tmp_path / "last.ckpt")
+    torch.save({"model": {"w": torch.zeros(3)}, "loop": {"global_step": 138, "epoch": 0}}, ckpt)
+    monkeypatch.delenv(REWIND_ENV, raising=False)
+    assert checkpoint_step(ckpt) == rewind_step(ckpt) == 137  # the trainer logs step global_step - 1
+    (tmp_path / "last.json").write_text('{"steps": 40}')  # a paddle checkpoint's state beside its weights
+    assert checkpoint_step(str(tmp_path / "last.pdparams")) == 39
+    assert checkpoint_step(str(tmp_path / "nothing.ckpt")) is None
+    monkeypatch.setenv(REWIND_ENV, "120")
+    assert rewind_step(ckpt) == 120
+
+
+def test_resume_from_without_a_checkpoint_is_refused_with_what_to_add(tmp_path):
+    p = run_python(["-m", "seetrain.cli", "train", "--resume-from", "5"], cwd=str(tmp_path), capture_output=True,
+                   text=True, timeout=120)
+    assert p.returncode == 2 and "trainer.resume=CHECKPOINT" in p.stderr, p.stderr[-2000:]
