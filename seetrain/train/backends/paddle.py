@@ -4,7 +4,8 @@ names as the Lightning backend, trained by ``paddle.Model.fit`` with the models 
 and clipping, early stopping, and mixed precision where PaddlePaddle supports it on the device;
 SeeTrain tracking through :class:`~seetrain.integration.callbacks.paddle.SeeTrainPaddleCallback`.
 
-What it does not do (each gives a clear error naming the alternative): the language-model task,
+Tasks: classification and segmentation. What it does not do (each gives a clear error naming the
+alternative): the language-model and regression tasks,
 several devices or nodes in one command, ``trainer.val_check_interval`` other than once per epoch,
 float64, and mixed precision on a CPU where PaddlePaddle has none (``32-true`` is used for ``auto``).
 """
@@ -38,7 +39,7 @@ from .paddle_precision import ALT, precision_of
 
 NAME = "paddle"
 MODEL_BACKEND = "paddle"
-TASKS = ("classification",)
+TASKS = ("classification", "segmentation")
 
 
 # --- device -------------------------------------------------------------------------------
@@ -171,7 +172,13 @@ def build_model(job: Job) -> "paddle.nn.Layer":
     except (RuntimeError, ValueError) as exc:
         raise TrainConfigError(f"model {job.model_name!r} cannot take inputs of shape {tuple(x.shape[1:])} from the "
                                f"data: {str(exc).strip().splitlines()[0]}", key="data.image_size") from None
-    if tuple(out.shape) != (x.shape[0], job.model_kwargs["num_classes"]):
+    if job.task == "segmentation":
+        want = (x.shape[0], job.model_kwargs["num_classes"]) + tuple(x.shape[2:])
+        if tuple(out.shape) != want:
+            raise TrainConfigError(f"model {job.model_name!r} returned shape {tuple(out.shape)} for images of shape "
+                                   f"{tuple(x.shape)}; a segmentation model must return (batch, num_classes, height, "
+                                   f"width) = {want}", key="model")
+    elif tuple(out.shape) != (x.shape[0], job.model_kwargs["num_classes"]):
         raise TrainConfigError(f"model {job.model_name!r} returned shape {tuple(out.shape)} for a batch of "
                                f"{x.shape[0]}; a classifier must return (batch, num_classes)", key="model")
     threads = t.get("num_threads")
@@ -215,6 +222,17 @@ def _plan_steps(t: Dict[str, Any], per_epoch_batches: int, start: Dict[str, Any]
     return total, epochs, iters
 
 
+def _loss_and_metric(job: Job):
+    """The task's loss and validation metric (names as the Lightning backend's: ``acc``; ``miou``, ``pixel_acc``)."""
+    if job.task == "segmentation":
+        from .paddle_metrics import SegmentationMetric
+
+        ignore = int(job.info.get("ignore_index", 255))
+        return (paddle.nn.CrossEntropyLoss(ignore_index=ignore, axis=1),
+                SegmentationMetric(int(job.info["num_classes"]), ignore))
+    return paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy()
+
+
 def fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     """Train ``net`` on ``job`` with ``paddle.Model.fit``; the SeeTrain run is created when training starts."""
     with paddle.utils.unique_name.guard():  # optimizer state names as in the checkpoint, also within one process
@@ -237,8 +255,7 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     optimizer = build_optimizer(net, job.config["optim"], schedule, t.get("gradient_clip_val"))
     precision.apply(net, optimizer)
     model = paddle.Model(net)
-    model.prepare(optimizer, paddle.nn.CrossEntropyLoss(), paddle.metric.Accuracy(),
-                  amp_configs=precision.hapi_amp_configs)
+    model.prepare(optimizer, *_loss_and_metric(job), amp_configs=precision.hapi_amp_configs)
     if prefix:
         model.load(prefix)
         if isinstance(schedule, paddle.optimizer.lr.LRScheduler):  # its step count restored: the rate from this

@@ -61,3 +61,11 @@ def efficientnet_b0(num_classes: int, in_channels: int = 3, image_size: int = 32
     from .paddle_efficientnet import EfficientNet
 
     return EfficientNet(num_classes, in_channels, resolve_stem(stem, image_size), width_mult, dropout, drop_path)
+
+
+@MODELS.register("unet", backend=BACKEND, task="segmentation", check_input=_same_check("unet"))
+def unet(num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = 16, depth: int = 3,
+         dropout: float = 0.0):
+    from .paddle_unet import UNet
+
+    return UNet(num_classes, in_channels, width, depth, dropout)
