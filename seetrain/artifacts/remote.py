@@ -83,15 +83,20 @@ def fetch_version(client: Client, project: str, ref: str) -> ArtifactVersion:
 
 
 def download_blobs(client: Client, store: LocalStore, version: ArtifactVersion) -> int:
-    """Put the blobs of ``version`` the local store lacks into it; returns the bytes fetched."""
+    """Put the blobs of ``version`` the local store lacks into it, streamed to disk and checked
+    against their sha256; returns the bytes fetched."""
+    import urllib.request
+
     got = 0
+    headers = {"Authorization": f"Bearer {client.api_key}"} if client.api_key else {}
     for f in version.manifest.files:
         if store.has(f.sha256):
             continue
-        data = client.call("GET", f"/api/v1/projects/{q(version.project)}/artifacts/{q(version.name)}/"
-                                  f"v{version.version}/blobs/{f.sha256}", raw=True)
-        store.put_bytes(f.sha256, iter((data,)))
-        got += len(data)
+        url = (f"{client.base}/api/v1/projects/{q(version.project)}/artifacts/{q(version.name)}/"
+               f"v{version.version}/blobs/{f.sha256}")
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=client.timeout) as resp:
+            store.put_bytes(f.sha256, iter(lambda: resp.read(1 << 20), b""))
+        got += f.size
     return got
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -121,7 +119,7 @@ def test_use_artifact_offline_from_the_local_store(tmp_path):
         print(json.dumps({{"ref": v.ref, "path": v.path, "ino": st.st_ino, "dir": run.dir}}))
         run.finish()
         """)
-    out = run_python(["-c", script], env={"SEETRAIN_HOST": "http://127.0.0.1:9", "NO_PROXY": "*"},
+    out = run_python(["-c", script], env={**os.environ, "SEETRAIN_HOST": "http://127.0.0.1:9"},
                      capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     import json
@@ -180,7 +178,7 @@ def test_rm_keeps_numbers_and_moves_latest_and_gc_frees_the_files(tmp_path):
     v, _ = log_version(logdir, "p", str(tmp_path / "s3"), "model")
     assert v.version == 3  # a removed number is never given again
     before = reg.store.disk_usage()
-    out = subprocess.run([sys.executable, "-m", "seetrain.cli", "artifact", "gc", "--logdir", logdir, "--grace", "0"],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    out = run_python(["-m", "seetrain.cli", "artifact", "gc", "--logdir", logdir, "--grace", "0"],
+                     capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert reg.store.disk_usage() == before - 1000
