@@ -169,3 +169,28 @@ def test_group_mean_counts_runs_logged_at_other_steps(page, ui):
     assert got["count"] == [2, 2, 2, 2, 3]
     assert got["mean"] == pytest.approx([0.5, 1, 1.5, 2, 5])
     assert got["min"] == [0, 1, 1, 1, 1] and got["max"] == [1, 1, 2, 3, 10]
+
+
+def test_dragging_a_charts_corner_resizes_it_and_the_url_keeps_it(page, grp_runs):
+    pg = page.open(f"/compare?runs={grp_runs[0]['uuid']},{grp_runs[1]['uuid']}")
+    page.wait_rendered()
+    grip = pg.locator('.chart[data-key="val/loss"] .resize-grip')
+    grip.scroll_into_view_if_needed()
+    box = grip.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    pg.mouse.move(x, y + 75, steps=5)
+    pg.mouse.move(x, y + 150, steps=5)
+    pg.mouse.up()
+    pg.wait_for_function("window.seetrain.charts.get('val/loss').u.height === 350")
+    assert pg.evaluate("window.seetrain.charts.get('train/loss').u.height") == 200  # the others keep theirs
+    assert "val/loss~350" in pg.url.replace("%2F", "/").replace("%7E", "~")
+    page.shot("chart-dragged-taller", full_page=False)
+    pg.reload()
+    page.wait_rendered()
+    pg.wait_for_function("window.seetrain.charts.get('val/loss').u.height === 350")
+    assert pg.text_content('.chart[data-key="val/loss"] [data-act=size]') == "350px"
+    pg.click('.chart[data-key="val/loss"] [data-act=size]')  # back to the presets: M
+    pg.wait_for_function("window.seetrain.charts.get('val/loss').u.height === 200")
+    assert "csize" not in pg.url

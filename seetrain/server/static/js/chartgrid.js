@@ -38,7 +38,7 @@ export class ChartGrid {
     for (const k of urlState.getAll("clog")) this.ownOf(k).logY = true;
     for (const k of urlState.getAll("clin")) this.ownOf(k).logY = false;
     for (const v of urlState.getAll("csmooth")) { const i = v.lastIndexOf("~"); if (i > 0) this.ownOf(v.slice(0, i)).smoothing = +v.slice(i + 1) || 0; }
-    for (const v of urlState.getAll("csize")) { const i = v.lastIndexOf("~"); if (i > 0 && /^[sl]$/.test(v.slice(i + 1))) this.ownOf(v.slice(0, i)).size = v.slice(i + 1); }
+    for (const v of urlState.getAll("csize")) { const i = v.lastIndexOf("~"); if (i > 0 && /^([sl]|\d{2,3})$/.test(v.slice(i + 1))) this.ownOf(v.slice(0, i)).size = v.slice(i + 1); }
     this.groupBy = urlState.getAll("group", true);
     this.view.groups = runs.length > 1 ? groupsOf(runs, this.groupBy) : null;
     this.groupIn = h("input", {type: "search", name: "groupby", placeholder: "group by: optimizer, batch (or tag)", size: 26,

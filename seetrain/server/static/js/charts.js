@@ -8,9 +8,11 @@ import {runColor, smooth, positive, join, relOrigin} from "./series.js";
 import {aggregate} from "./groups.js";
 
 const HEIGHT = 200;
-/** Size presets of a chart (kept in the URL as csize=KEY~s|l): plot height and whether it spans the row. */
+/** Size presets of a chart (kept in the URL as csize=KEY~s|l, or KEY~<px> after dragging its corner):
+ *  plot height and whether it spans the row. */
 export const SIZES = {s: {height: 130, label: "S"}, m: {height: HEIGHT, label: "M"}, l: {height: 380, label: "L"}};
-const NEXT_SIZE = {s: "m", m: "l", l: "s"};
+const NEXT_SIZE = {s: "m", m: "l", l: "s", px: "m"};
+export const DRAG_HEIGHTS = [100, 900];  // a dragged plot's height stays within these (px)
 /** More runs than this on one chart: no legend under it (the page shows one), hover names the run. */
 export const LEGEND_MAX_RUNS = 5;
 
@@ -59,15 +61,39 @@ export class MetricChart {
           act("csv", "csv", "export the points as CSV", () => this.exportCsv()), act("jsonl", "jsonl", "export the points as JSON Lines", () => this.exportJsonl()),
           act("hide", "✕", "hide this chart", () => hooks.onHide && hooks.onHide(this))),
         this.info),
-      this.plotEl);
+      this.plotEl,
+      h("span", {class: "resize-grip", title: "drag to resize (the height; the size button goes back to S/M/L)", "aria-hidden": "true",
+        onpointerdown: (e) => this.dragResize(e)}));
     this.syncOwn();
   }
 
   mode() { return modeFor(this.keys[0], this.view.xMode); }
   logY() { return this.own.logY ?? this.view.logY; }
   smoothing() { return this.own.smoothing ?? this.view.smoothing; }
-  size() { return SIZES[this.own.size] ? this.own.size : "m"; }
-  height() { return this.big ? Math.max(HEIGHT, innerHeight - 170) : SIZES[this.size()].height; }
+  size() { return SIZES[this.own.size] ? this.own.size : /^\d+$/.test(this.own.size || "") ? "px" : "m"; }
+  height() {
+    if (this.big) return Math.max(HEIGHT, innerHeight - 170);
+    const s = this.size();
+    return s === "px" ? Math.min(DRAG_HEIGHTS[1], Math.max(DRAG_HEIGHTS[0], +this.own.size)) : SIZES[s].height;
+  }
+
+  /** Drag the chart's bottom-right corner: the plot's height follows the pointer, kept as the chart's size. */
+  dragResize(e) {
+    e.preventDefault();
+    const y0 = e.clientY, h0 = this.height();
+    const move = (ev) => {
+      this.own.size = String(Math.round(Math.min(DRAG_HEIGHTS[1], Math.max(DRAG_HEIGHTS[0], h0 + ev.clientY - y0))));
+      this.resize();
+    };
+    const up = () => {
+      removeEventListener("pointermove", move);
+      removeEventListener("pointerup", up);
+      this.syncOwn();
+      if (this.hooks.onChange) this.hooks.onChange(this);
+    };
+    addEventListener("pointermove", move);
+    addEventListener("pointerup", up);
+  }
   /** Lines drawn: one a group when the page groups runs, else one a run. */
   lineCount() { return this.grouped() ? this.view.groups.length : this.runs.length; }
   grouped() { return !!(this.view.groups && this.view.groups.length && !this.panel); }
@@ -82,7 +108,7 @@ export class MetricChart {
   syncOwn() {
     if (this.own.size === undefined) delete this.own.size;
     const size = this.size();
-    this.sizeBtn.textContent = SIZES[size].label;
+    this.sizeBtn.textContent = size === "px" ? `${this.height()}px` : SIZES[size].label;
     this.el.classList.toggle("size-s", size === "s");
     this.el.classList.toggle("size-l", size === "l");
     this.el.dataset.size = size;
