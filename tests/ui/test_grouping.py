@@ -138,6 +138,7 @@ def test_legend_hover_highlights_the_run_on_every_chart_and_size_presets_stay_in
         const i = u.series.findIndex(s => s.label === 'g5'); return u.valToPos(u.data[i][9], 'y'); }""")
     pg.mouse.move(box["x"] + box["width"] - 2, box["y"] + y, steps=3)
     pg.wait_for_function(f"document.querySelector('.chart[data-key=\"train/loss\"]').dataset.highlight === '{uuids[5]}'")
+    assert pg.eval_on_selector_all(".shared-legend .entry.hl", "es => es.map(e => e.dataset.run)") == [uuids[5]]  # and the legend names it
 
     # size presets: small -> large, kept in the URL and restored by it
     pg.click('.chart[data-key="val/loss"] [data-act=size]')  # M -> L

@@ -25,10 +25,12 @@ function parseZoom(v) {
 }
 
 export class ChartGrid {
-  /** @param runs the runs drawn; @param onGroups called with the groups (or null) when the group-by changes */
-  constructor(runs, {onGroups} = {}) {
+  /** @param runs the runs drawn; @param onGroups called with the groups (or null) when the group-by changes;
+   *  @param onHighlight called with the run uuid or group name highlighted (null: none) */
+  constructor(runs, {onGroups, onHighlight} = {}) {
     this.runs = runs;
     this.onGroups = onGroups;
+    this.onHighlight = onHighlight;
     const x = urlState.get("x", "step");
     this.view = {xMode: X_MODES.includes(x) ? x : "step", smoothing: Math.min(0.99, Math.max(0, urlState.getNum("smooth", 0))),
       logY: urlState.getBool("logy"), syncZoom: urlState.getBool("sync")};
@@ -197,6 +199,7 @@ export class ChartGrid {
     if (id === this.highlighted) return;
     this.highlighted = id;
     for (const c of this.charts.values()) c.highlight(id);
+    if (this.onHighlight) this.onHighlight(id);
   }
 
   viewChanged(what) {

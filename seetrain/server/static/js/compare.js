@@ -90,7 +90,8 @@ export async function comparePage(root, uuids, setCrumbs) {
   const project = runs[0].project;
   setCrumbs([["projects", "#/"], [project, `#/p/${encodeURIComponent(project)}`], [`compare ${runs.length} runs`, null]]);
   const legendSlot = h("div", {});
-  const grid = new ChartGrid(runs, {onGroups: (groups) => clear(legendSlot).append(sharedLegend(runs, groups, grid))});
+  const grid = new ChartGrid(runs, {onGroups: (groups) => clear(legendSlot).append(sharedLegend(runs, groups, grid)),
+    onHighlight: (id) => { for (const e of legendSlot.querySelectorAll(".entry")) e.classList.toggle("hl", id != null && (e.dataset.run || e.dataset.group) === id); }});
   legendSlot.append(sharedLegend(runs, grid.view.groups, grid));
   const pickerSlot = h("div", {});
   const openPicker = async () => {
