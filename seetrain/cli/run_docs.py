@@ -30,7 +30,8 @@ def run_fields(r: Any) -> Dict[str, Any]:
     return {"project": r.project, "name": r.name, "id": r.id, "uuid": r.uuid, "status": r.status,
             "vanished": r.vanished, "exit_code": r.exit_code, "start_time": start, "end_time": m.get("end_time"),
             "duration": duration, "steps": last + 1 if isinstance(last, int) and last >= 0 else 0,
-            "tags": list(m.get("tags") or []), "path": r.path}
+            "tags": list(m.get("tags") or []), "path": r.path,
+            "writers": len(r.writers) if r.shared else 1, "crashed_writers": r.crashed_writers if r.shared else []}
 
 
 def _scalars(summary: Dict[str, Any]) -> Dict[str, Any]:
@@ -57,6 +58,9 @@ def show_doc(r: Any) -> Dict[str, Any]:
     git = m.get("git") if isinstance(m.get("git"), dict) else None
     d.update(description=m.get("description"), error=r.error, lost=r.lost, heartbeat_age=r.heartbeat_age, git=git,
              host=m.get("host"))
+    if r.shared:  # each writer of a shared run (issue 23)
+        d["writer_states"] = [{"label": w.label, "primary": w.primary, "status": w.status, "exit_code": w.exit_code,
+                               "rank": w.rank, "host": w.host, "pid": w.pid, "records": w.n_records} for w in r.writers]
     return {"run": d, "config": r.config, "summary": r.summary()}
 
 

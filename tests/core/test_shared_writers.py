@@ -151,6 +151,10 @@ def test_sigkill_of_one_writer_keeps_its_flushed_records_and_names_it_crashed(tm
     show = run_python(["-m", "seetrain.cli", "show", "k"], env=dict(os.environ, SEETRAIN_LOGDIR=str(logdir)),
                       capture_output=True, text=True, timeout=60)
     assert "writers   4, crashed: rank2" in show.stdout and "  rank2: crashed" in show.stdout, show.stdout
+    doc = json.loads(run_python(["-m", "seetrain.cli", "show", "k", "--json"], capture_output=True, text=True,
+                                env=dict(os.environ, SEETRAIN_LOGDIR=str(logdir)), timeout=60).stdout)
+    assert doc["run"]["writers"] == 4 and doc["run"]["crashed_writers"] == ["rank2"]
+    assert [w["label"] for w in doc["run"]["writer_states"]] == ["rank0", "rank1", "rank2", "rank3"]
 
 
 def test_a_new_set_of_processes_continues_each_writers_seqs(tmp_path):
