@@ -1,6 +1,7 @@
-"""Command-line config words: ``[config.yaml] group=name a.b=value +new.key=value`` over an OmegaConf
-config. Shared by ``seetrain train`` (:mod:`seetrain.train.config`) and the APT trainer
-(:mod:`seetrain.apt.train_config`); OmegaConf and PyYAML are imported only when used.
+"""Config files and command-line config words: YAML files that may ``extends:`` others, and
+``[config.yaml] group=name a.b=value +new.key=value`` over an OmegaConf config. Shared by ``seetrain
+train`` (:mod:`seetrain.train.config`) and the APT trainer (:mod:`seetrain.apt.train_config`,
+:mod:`seetrain.apt.model_config`); OmegaConf and PyYAML are imported only when used.
 """
 
 from __future__ import annotations
@@ -14,6 +15,47 @@ ConfigError = Callable[[str, Optional[str]], Exception]  # (message, key at faul
 
 def _value_error(message: str, key: Optional[str] = None) -> Exception:
     return ValueError(message)
+
+
+def load_yaml(path: str, error: ConfigError = _value_error, key: Optional[str] = None, chain: Tuple[str, ...] = ()):
+    """The YAML mapping in ``path`` (an OmegaConf ``DictConfig``); ``extends: FILE`` (or a list of files,
+    relative to this one) merges those files first, in order, then this file over them. A missing file,
+    invalid YAML, a non-mapping or an ``extends`` cycle raises ``error(message, key)``."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    if not os.path.isfile(path):
+        if chain:
+            raise error(f"{chain[-1]}: extends: {path} does not exist", key)
+        raise error(f"config file {path!r} does not exist", key)
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as exc:  # a YAML syntax error: say where
+        raise error(f"{path} is not valid YAML: {exc}", key) from None
+    if not OmegaConf.is_dict(cfg):
+        raise error(f"{path} must hold a YAML mapping at the top level", key)
+    if "extends" not in cfg:
+        return cfg
+    parents = cfg.pop("extends")
+    parents = [parents] if isinstance(parents, str) else list(parents or [])
+    here = os.path.abspath(path)
+    out = OmegaConf.create({})
+    for parent in parents:
+        full = os.path.normpath(os.path.join(os.path.dirname(here), os.path.expanduser(str(parent))))
+        if full in chain + (here,):
+            names = " -> ".join(os.path.basename(p) for p in chain + (here, full))
+            raise error(f"{here}: extends: {full} extends itself ({names})", key)
+        out = OmegaConf.merge(out, load_yaml(full, error, key, chain + (here,)))
+    return OmegaConf.merge(out, cfg)
+
+
+def group_options(config_dir: str, group: str) -> List[str]:
+    """The names of the YAML files in ``config_dir/group`` (a config group's choices), sorted."""
+    import os
+
+    folder = os.path.join(config_dir, group)
+    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
 
 
 class Words(NamedTuple):

@@ -7,23 +7,18 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List
 
+from seetrain.config_overrides import group_options, load_yaml
+
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
 def _load_yaml(path: str):
-    from omegaconf import OmegaConf
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file {path!r} does not exist")
-    cfg = OmegaConf.load(path)
-    if not isinstance(cfg, dict) and not OmegaConf.is_dict(cfg):
-        raise ValueError(f"{path} must hold a YAML mapping at the top level")
-    return cfg
+    """A YAML mapping (``extends:`` merged in, as for ``seetrain train``); a problem raises ``ValueError``."""
+    return load_yaml(path)
 
 
 def _group_options(group: str) -> List[str]:
-    folder = os.path.join(CONFIG_DIR, group)
-    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
+    return group_options(CONFIG_DIR, group)
 
 
 def _resolve_group(group: str, value: Any):

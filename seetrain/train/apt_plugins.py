@@ -4,7 +4,7 @@ trainer's loop: ``seetrain train experiment=apt_lm plugins.advanced-debugging.en
 The ``plugins`` section is the one of ``seetrain apt train`` (``plugins.<name>.enabled`` plus that
 plugin's options), checked the same way (an unknown plugin or option gets a "did you mean"). Each
 loop event calls the APT hook of the same name with APT's context dict (``model``, ``step``,
-``epoch``, ``loss``, ``optimizer``, ``run``, ``config``, ``output_dir``, ``max_steps``, ...).
+``epoch``, ``loss``, ``optimizer``, ``run``, ``config``, ``output_dir``, ``max_steps``, ``tokenizer``, ...).
 """
 
 from __future__ import annotations
@@ -44,14 +44,18 @@ def plugin_hooks(config: Dict[str, Any]) -> List[LoopHook]:
             raise TrainConfigError(f"plugins.{plugin.name}: this plugin joins in at {', '.join(apt_only)}, which "
                                    "`seetrain train` does not have yet; train it with `seetrain apt train "
                                    f"plugins.{plugin.name}.enabled=true`", key=f"plugins.{plugin.name}")
-    return [APTPluginHooks(manager)] if len(manager) else []
+    if not len(manager):
+        return []
+    from seetrain.apt.data import ByteTokenizer
+
+    return [APTPluginHooks(manager, ByteTokenizer())]  # the language-model task's tokenizer
 
 
 class APTPluginHooks(LoopHook):
     """Calls a :class:`~seetrain.apt.plugins.base.PluginManager`'s hooks at the loop's events."""
 
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
+    def __init__(self, manager: Any, tokenizer: Any = None) -> None:
+        self.manager, self.tokenizer = manager, tokenizer
 
     def _context(self, state: LoopState, **extra: Any) -> Dict[str, Any]:
         run = state.run
@@ -59,7 +63,7 @@ class APTPluginHooks(LoopHook):
             else os.path.abspath("seetrain_outputs")
         ctx = {"model": state.model, "step": state.step, "epoch": state.epoch, "optimizer": state.optimizer,
                "trainer": None, "run": run, "config": state.config, "loss": None, "output_dir": out_dir,
-               "max_steps": state.max_steps, "will_save_model": False}
+               "max_steps": state.max_steps, "will_save_model": False, "tokenizer": self.tokenizer}
         ctx.update(extra)
         return ctx
 

@@ -8,9 +8,10 @@ Order (later wins): ``configs/train.yaml`` < the user's YAML < ``experiment=<nam
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence
 
-from seetrain.config_overrides import apply_overrides, split_args
+from seetrain.config_overrides import apply_overrides, load_yaml, split_args
+from seetrain.config_overrides import group_options as _group_options
 
 from .errors import TrainConfigError, did_you_mean
 
@@ -40,38 +41,12 @@ OPEN_PREFIXES = ("data.checksums.", "data.sources.", "plugins.")  # free-form ma
 
 
 def group_options(group: str) -> List[str]:
-    folder = os.path.join(CONFIG_DIR, group)
-    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")) if os.path.isdir(folder) else []
+    return _group_options(CONFIG_DIR, group)
 
 
-def _load_yaml(path: str, key: Optional[str] = None, chain: Tuple[str, ...] = ()):
-    """A YAML mapping; ``extends: FILE`` (or a list of files, relative to this one) merges those files
-    first, in order, then this file over them."""
-    from omegaconf import OmegaConf
-
-    if not os.path.isfile(path):
-        if chain:
-            raise TrainConfigError(f"{chain[-1]}: extends: {path} does not exist", key=key)
-        raise TrainConfigError(f"config file {path!r} does not exist", key=key)
-    try:
-        cfg = OmegaConf.load(path)
-    except Exception as exc:  # a YAML syntax error: say where
-        raise TrainConfigError(f"{path} is not valid YAML: {exc}", key=key) from None
-    if not OmegaConf.is_dict(cfg):
-        raise TrainConfigError(f"{path} must hold a YAML mapping at the top level", key=key)
-    if "extends" not in cfg:
-        return cfg
-    parents = cfg.pop("extends")
-    parents = [parents] if isinstance(parents, str) else list(parents or [])
-    here = os.path.abspath(path)
-    out = OmegaConf.create({})
-    for parent in parents:
-        full = os.path.normpath(os.path.join(os.path.dirname(here), os.path.expanduser(str(parent))))
-        if full in chain + (here,):
-            names = " -> ".join(os.path.basename(p) for p in chain + (here, full))
-            raise TrainConfigError(f"{here}: extends: {full} extends itself ({names})", key=key)
-        out = OmegaConf.merge(out, _load_yaml(full, key, chain + (here,)))
-    return OmegaConf.merge(out, cfg)
+def _load_yaml(path: str, key: Optional[str] = None):
+    """A YAML mapping (``extends:`` merged in); a problem raises :class:`TrainConfigError` naming ``key``."""
+    return load_yaml(path, TrainConfigError, key)
 
 
 # the keys every model / dataset config has: what a builder registered by the user's module (--import),

@@ -38,8 +38,11 @@ def check_model_name(config: Dict[str, Any]) -> None:
     from .registry import MODELS, model_backend_of
 
     mcfg, backend = config.get("model") or {}, model_backend_of(str(config["trainer"]["backend"]))
-    if backend is not None and not mcfg.get("_target_"):  # a plugin's backend checks its own names
-        MODELS.get(str(mcfg.get("name")), backend)
+    name = str(mcfg.get("name"))
+    # a name no backend has; one that exists for another backend is for the backend's own checks (which
+    # say what that backend cannot do, e.g. a task), and a plugin's backend checks its own names
+    if backend is not None and not mcfg.get("_target_") and name not in MODELS.names():
+        MODELS.get(name, backend)
 
 
 def run(config: Dict[str, Any], hooks: Iterable[ValidationHook] = ()) -> FitResult:

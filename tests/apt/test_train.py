@@ -87,3 +87,15 @@ def test_bf16_accumulation_without_tracking(tmp_path):
     assert result["steps"] == 6 and result["run_dir"] is None and math.isfinite(result["val_loss"])
     assert type(result["model"]).__name__ == "StandardLanguageModel"
     assert os.path.isfile(tmp_path / "model" / "model.safetensors")
+
+
+def test_an_apt_config_file_extends_another_as_in_seetrain_train(tmp_path):
+    """One YAML loader for both trainers (seetrain.config_overrides.load_yaml): `extends:` works here too."""
+    (tmp_path / "base.yaml").write_text("trainer:\n  max_steps: 7\ndata:\n  seq_len: 32\n")
+    (tmp_path / "my.yaml").write_text("extends: base.yaml\ntrainer:\n  val_check_interval: 5\n")
+    cfg = load_config([str(tmp_path / "my.yaml"), "data.batch_size=4"])
+    assert (cfg.trainer.max_steps, cfg.trainer.val_check_interval, cfg.data.seq_len, cfg.data.batch_size) == (7, 5, 32, 4)
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ValueError, match="extends itself"):
+        load_config([str(tmp_path / "loop.yaml")])
+    assert main([str(tmp_path / "missing.yaml")]) == 2
