@@ -386,6 +386,8 @@ class RunReader:
                 item = dict(ref)
                 item["type"] = item.pop(MEDIA_TYPE)
                 item["path"] = os.path.join(self.path, ref["path"])
+                if type(ref.get("files")) is list:  # a table's image cells, absolute like its path
+                    item["files"] = [os.path.join(self.path, f) for f in ref["files"]]
                 item["step"] = step
                 out.append(item)
         return out

@@ -77,3 +77,15 @@ def test_numpy_scalars_become_numbers():
 
     t = seetrain.Table(columns=["n", "x"], data=[[np.int64(3), np.float32(0.5)]])
     assert t.error is None and t.rows == [[3, 0.5]] and type(t.rows[0][0]) is int
+
+
+def test_read_run_gives_a_tables_files_as_paths_to_open(tmp_path):
+    p = run_python([MAKE_TABLES, str(tmp_path / "logs")], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr
+    import seetrain
+
+    (last,) = [m for m in seetrain.read_run(p.stdout.strip()).media("preds") if m["step"] == 20]
+    assert last["type"] == "table" and last["rows"] == 5
+    table = orjson.loads(open(last["path"], "rb").read())
+    assert [r[1] for r in table["data"]] == ["cat", "dog", "emu", "ant", "bee"]
+    assert all(os.path.isfile(f) and f.endswith(".png") for f in last["files"]) and len(last["files"]) == 5
