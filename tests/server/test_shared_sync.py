@@ -82,7 +82,7 @@ def assert_four_writers_complete(url: str, run_id: str, n: int) -> None:
         assert s["x"] == list(range(n)) and s["y"] == [float(i) for i in range(n)], label  # gap-free, in order
     status, writers = api(url, f"/api/v1/runs/{run['uuid']}/writers")
     assert [(w["writer"], w["status"], w["rank"]) for w in writers] == [
-        ("", "success", None), ("rank1", "success", 1), ("rank2", "success", 2), ("rank3", "success", 3)]
+        ("", "success", 0), ("rank1", "success", 1), ("rank2", "success", 2), ("rank3", "success", 3)]
     assert run["status"] == "success"
 
 
