@@ -239,3 +239,38 @@ def test_round_trip_on_postgresql(tmp_path, make_server, pg_db):
     assert [(v["version"], v["aliases"]) for v in versions["versions"]] == [(1, ["latest", "best"]), (0, [])]
     status, g = api(server.url, f"/api/v1/projects/p/lineage?node=run:{run.uuid}")
     assert sorted(n["id"] for n in g["nodes"]) == sorted([f"run:{run.uuid}", "artifact:m:v0", "artifact:m:v1"])
+
+
+def test_a_server_alias_moves_atomically_under_concurrent_reads(tmp_path, server):
+    """While a client moves ``best`` between v0 and v1 200 times, every read of ``m:best`` answers
+    200 with one of the two versions, and the versions listing never shows it on two."""
+    import threading
+
+    run = _init(tmp_path / "logs", server)
+    for i in range(2):
+        write_file(str(tmp_path / f"s{i}" / "w.bin"), bytes([i]) * 10)
+        run.log_artifact(str(tmp_path / f"s{i}"), name="m", aliases=["best"])
+    run.finish()
+    done = threading.Event()
+
+    def mover():
+        try:
+            for i in range(200):
+                status, body = api(server.url, "/api/v1/projects/p/artifacts/m/aliases/best", "PUT",
+                                   orjson.dumps({"version": f"v{i % 2}"}))
+                assert status == 200, body
+        finally:
+            done.set()
+
+    t = threading.Thread(target=mover)
+    t.start()
+    seen, reads = set(), 0
+    while not done.is_set() or reads < 20:
+        status, v = api(server.url, "/api/v1/projects/p/artifacts/m/best")
+        assert status == 200, v
+        seen.add(v["version"])
+        status, listing = api(server.url, "/api/v1/projects/p/artifacts/m")
+        assert sum("best" in x["aliases"] for x in listing["versions"]) == 1
+        reads += 1
+    t.join()
+    assert seen <= {0, 1}
