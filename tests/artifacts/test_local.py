@@ -182,3 +182,27 @@ def test_rm_keeps_numbers_and_moves_latest_and_gc_frees_the_files(tmp_path):
                      capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert reg.store.disk_usage() == before - 1000
+
+
+def test_two_processes_logging_one_name_get_distinct_numbers(tmp_path):
+    """Two processes each log 15 different versions of ``m`` at once: 30 versions numbered 0..29,
+    each content once, ``latest`` on the highest number."""
+    logdir = str(tmp_path / "logs")
+    script = textwrap.dedent("""
+        import os, sys
+        from seetrain.artifacts.api import log_version
+        logdir, tag, src = sys.argv[1:4]
+        for i in range(15):
+            d = os.path.join(src, f"{tag}{i}")
+            os.makedirs(d)
+            with open(os.path.join(d, "w.bin"), "wb") as f:
+                f.write(f"{tag}-{i}".encode())
+            log_version(logdir, "p", d, "m")
+        """)
+    procs = [popen_python(["-c", script, logdir, tag, str(tmp_path / "src")]) for tag in ("a", "b")]
+    assert [p.wait(120) for p in procs] == [0, 0]
+    reg = Registry(logdir)
+    versions = reg.versions("p", "m")
+    assert [v.version for v in versions] == list(range(30))
+    assert len({v.digest for v in versions}) == 30
+    assert reg.aliases("p", "m") == {"latest": 29}
