@@ -83,8 +83,11 @@ def claim(run: Any, resume: Union[bool, str, None]) -> Place:
 
 
 def _take_primary(run: Any, ident: WriterIdentity) -> bool:
-    """Whether this process is the primary: rank 0 under a launcher, else the first to take the run's lock."""
+    """Whether this process is the primary: rank 0 under a launcher, else the first to take the run's
+    lock (a label that wrote as another writer before stays one: its seqs go on in its own log)."""
     if ident.rank is not None and ident.rank != 0:
+        return False
+    if ident.rank is None and os.path.isfile(os.path.join(writer_folder(run.dir, ident.label), "records.jsonl")):
         return False
     try:
         run._lock_fd = acquire_lock(run.dir)

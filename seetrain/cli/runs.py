@@ -162,7 +162,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if r.uuid:
         print(f"uuid      {r.uuid}")
     status = r.status
-    if r.vanished:
+    if r.vanished and not r.shared:  # a shared run's writers are listed below, the vanished ones crashed
         age = r.heartbeat_age
         status += (f" (its process vanished: no heartbeat for {int(age)} s)" if age is not None
                    else " (its process is gone)")
@@ -185,6 +185,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"about     {m['description']}")
     if m.get("tags"):
         print(f"tags      {', '.join(map(str, m['tags']))}")
+    if m.get("archived") or m.get("deleted"):
+        print(f"state     {'deleted (in the trash)' if m.get('deleted') else 'archived'}")
+    if m.get("notes"):
+        print("notes     " + str(m["notes"]).replace("\n", "\n          "))
     print(f"started   {_fmt_time(m.get('start_time'))}")
     print(f"duration  {_duration(r)}")
     git = m.get("git") or {}

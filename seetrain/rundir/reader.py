@@ -212,7 +212,10 @@ class RunReader:
 
     @property
     def vanished(self) -> bool:
-        """``run.json`` says ``running`` but its process is gone (SIGKILL, OOM, power loss)."""
+        """``run.json`` says ``running`` but its process is gone (SIGKILL, OOM, power loss). A shared
+        run: a writer's process is gone so (it left no exit code)."""
+        if self.shared:
+            return any(w.status == "crashed" and w.exit_code is None for w in self.writers)
         return self.meta.get("status") == "running" and not self.alive
 
     @property

@@ -136,7 +136,7 @@ def test_sigkill_of_one_writer_keeps_its_flushed_records_and_names_it_crashed(tm
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err[-3000:]
     r = seetrain.read_run(str(logdir / "p" / "k"))
-    assert r.status == "crashed" and r.crashed_writers == ["rank2"]
+    assert r.status == "crashed" and r.crashed_writers == ["rank2"] and r.vanished
     assert {w.label: w.status for w in r.writers} == {"rank0": "success", "rank1": "success",
                                                       "rank2": "crashed", "rank3": "success"}
     lost = r.scalars("x", writer="rank2").values
@@ -181,7 +181,7 @@ def test_two_nodes_with_their_own_log_folders_name_one_run(tmp_path):
     a, b = seetrain.read_run(str(node_a / "p" / "multi")), seetrain.read_run(str(node_b / "p" / "multi"))
     assert a.uuid == b.uuid == shared_run_uuid("p", "multi")
     assert [w.label for w in a.writers] == ["rank0"] and [w.label for w in b.writers] == ["rank1"]
-    assert b.shared and b.status == "success" and b.scalars("x").values == list(range(50))
+    assert b.shared and b.status == "success" and not b.vanished and b.scalars("x").values == list(range(50))
     assert b.meta["status"] == "running" and "writer" not in b.meta  # node B's run.json: made once, never rewritten
 
 
@@ -265,3 +265,22 @@ def test_config_of_another_writer_is_its_own(tmp_path):
     assert r.config == {"lr": 0.1}  # run.json's config is the primary's alone
     assert r.writer_config("eval") == {"lr": 9.0, "eval_every": 5}
     assert r.meta["writer"] == "train"
+
+
+def test_a_label_keeps_its_own_log_when_it_comes_back(tmp_path, monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    logdir = str(tmp_path / "logs")
+    opts = dict(project="p", id="back", logdir=logdir, shared=True, system_metrics=False, console="off")
+    first, second = seetrain.init(writer="a", **opts), seetrain.init(writer="b", **opts)
+    first.log({"x": 0})
+    second.log({"x": 0})
+    first.finish()
+    second.finish()
+    again = seetrain.init(writer="b", **opts)  # the run's lock is free, but "b" wrote as another writer
+    assert not again.primary and again.step == 1
+    again.log({"x": 1})
+    again.finish()
+    r = seetrain.read_run(again.dir)
+    assert r.meta["writer"] == "a" and [w.label for w in r.writers] == ["a", "b"]
+    assert r.scalars("x", writer="b").values == [0, 1] and r.scalars("x", writer="a").values == [0]
+    assert_seqs_complete(_writer_log(again.dir, "b"))
