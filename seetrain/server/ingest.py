@@ -135,7 +135,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
 # --- writers (issue 23) ------------------------------------------------------------------------
 _WRITER_STATE = ("status", "exit_code", "start_time", "end_time", "heartbeat")  # a writer's own, as the run's
 _ID_BITS = {"rank": 32, "pid": 64}  # run_writers' column sizes
-_STATUS_PRECEDENCE = ("crashed", "running", "failed", "killed", "success")  # the first any writer has wins
+_STATUS_PRECEDENCE = ("running", "crashed", "failed", "killed", "success")  # the first any writer has wins
 
 
 def check_writer(label: Any) -> str:
@@ -148,11 +148,14 @@ def check_writer(label: Any) -> str:
     return label
 
 
-def combined_status(statuses: List[str]) -> str:
-    """The run's status from its writers': any crashed -> crashed; else running while any writer runs;
-    else failed, killed, success in that order."""
+def combined_status(statuses: List[str], primary: Optional[str] = None) -> str:
+    """The run's status from its writers' (as :mod:`seetrain.rundir.writers` reads a run directory):
+    running while any writer runs; then crashed if any crashed; else the primary's (``primary``;
+    without one, the worst: failed, killed, success)."""
     have = set(statuses)
-    return next((s for s in _STATUS_PRECEDENCE if s in have), "running")
+    if "running" in have or "crashed" in have or primary is None:
+        return next((s for s in _STATUS_PRECEDENCE if s in have), "running")
+    return primary
 
 
 def _identity(meta: Dict[str, Any]) -> Dict[str, Any]:
@@ -181,12 +184,13 @@ def _combined(conn: Connection, uuid: str) -> Dict[str, Any]:
                       .where(c.run_uuid == uuid).order_by(c.writer)).all()
     if len(ws) == 0 or (len(ws) == 1 and ws[0].writer == PRIMARY_WRITER):
         return {}
-    status = combined_status([w.status for w in ws])
-    # the oldest heartbeat of the writers still running: one of them vanishing makes the run read
-    # crashed (vanished) as any crashed writer does; with none running, the last heartbeat of all
+    status = combined_status([w.status for w in ws], next((w.status for w in ws if w.writer == PRIMARY_WRITER), None))
+    # the newest heartbeat of the writers still running: the run lives while one of them does, and
+    # reads crashed (vanished) once the last stops beating without ending; with none running, the
+    # last heartbeat of all
     live = [w.heartbeat for w in ws if w.heartbeat is not None and w.status == "running"]
     beats = [w.heartbeat for w in ws if w.heartbeat is not None]
-    out: Dict[str, Any] = {"status": status, "heartbeat": min(live) if live else max(beats) if beats else None}
+    out: Dict[str, Any] = {"status": status, "heartbeat": max(live) if live else max(beats) if beats else None}
     ends = [w.end_time for w in ws]
     out["end_time"] = max(e for e in ends if e is not None) if status in FINAL_STATUSES and any(
         e is not None for e in ends) else None

@@ -233,7 +233,7 @@ def test_four_writers_resending_in_parallel_to_two_postgres_workers_store_each_p
     assert [(w["writer"], w["records"], w["last_seq"]) for w in writers] == [(w, n, n - 1) for w in labels]
 
 
-def test_a_vanished_writer_makes_the_run_read_crashed_naming_it_while_the_others_run(server):
+def test_a_vanished_writer_is_named_while_the_others_run_and_the_run_reads_crashed_once_they_end(server):
     import time
 
     uuid, now = _uuid.uuid4().hex, time.time()
@@ -243,13 +243,17 @@ def test_a_vanished_writer_makes_the_run_read_crashed_naming_it_while_the_others
         status, _ = api(server.url, f"/api/v1/runs/{uuid}/writers/{label}", "PUT",
                         orjson.dumps({"status": "running", "heartbeat": beat}))
         assert status == 200
-    status, run = api(server.url, f"/api/v1/runs/{uuid}")
-    assert (run["status"], run["vanished"], run["writers"]) == ("crashed", True, {"count": 3, "crashed": ["rank1"]})
-    status, listed = api(server.url, "/api/v1/runs?project=p&status=crashed")
-    assert [r["uuid"] for r in listed["runs"]] == [uuid]
+    status, run = api(server.url, f"/api/v1/runs/{uuid}")  # running while a writer lives, the vanished one named
+    assert (run["status"], run["writers"]) == ("running", {"count": 3, "crashed": ["rank1"]})
     status, ws = api(server.url, f"/api/v1/runs/{uuid}/writers")
     assert [(w["writer"], w["status"], w["vanished"]) for w in ws] == [
         ("", "running", False), ("rank1", "crashed", True), ("rank2", "running", False)]
+    for path in (f"/api/v1/runs/{uuid}/writers/rank2", f"/api/v1/runs/{uuid}"):  # the others end well
+        assert api(server.url, path, "PUT", orjson.dumps({"status": "success", "end_time": now}))[0] == 200
+    status, run = api(server.url, f"/api/v1/runs/{uuid}")
+    assert (run["status"], run["vanished"], run["writers"]["crashed"]) == ("crashed", True, ["rank1"])
+    status, listed = api(server.url, "/api/v1/runs?project=p&status=crashed")
+    assert [r["uuid"] for r in listed["runs"]] == [uuid]
 
 
 def test_the_mean_across_writers_sampled_at_their_own_times_follows_each_writers_line(store):

@@ -60,7 +60,7 @@ class WritersView {
     const crashed = this.writers.filter((w) => w.status === "crashed");
     clear(this.note).append(...(crashed.length ? [h("div", {class: "warnbox", dataset: {problem: "writer-crashed"}},
       `crashed: ${crashed.map((w) => this.name(w) + (w.vanished ? " (vanished: no heartbeat)" : "")).join(", ")}; `
-      + "the run reads crashed while any writer has")] : []));
+      + "the run reads crashed once no writer runs")] : []));
     const head = h("tr", {}, ...["writer", "rank", "host", "pid", "status", "records", "last seq", "heartbeat"].map((t) => h("th", {}, t)));
     clear(this.table).append(h("thead", {}, head), h("tbody", {}, this.writers.map((w) =>
       h("tr", {dataset: {writer: w.writer, status: w.status}}, h("td", {}, this.name(w)), h("td", {}, w.rank ?? ""),
