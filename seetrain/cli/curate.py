@@ -182,7 +182,10 @@ def _local_save(args: argparse.Namespace, changes: Dict[str, Any]) -> int:
     r = _local_run(args)
     if not r.uuid:
         return _fail(f"{r.path} has no uuid (written before format 2): it cannot carry edits")
-    edits.save(edits.logdir_of(r.path), r.uuid, changes(r) if callable(changes) else changes)
+    try:
+        edits.save(edits.logdir_of(r.path), r.uuid, changes(r) if callable(changes) else changes)
+    except OSError as exc:
+        return _fail(f"cannot keep the edit beside {r.path}: {exc}")
     _report(args, _local_answer(RunReader(r.path)))
     return 0
 
@@ -252,11 +255,14 @@ def cmd_rm(args: argparse.Namespace) -> int:
         r = _local_run(args, trash=True)  # purging a run that is in the trash already
     if r.alive and not args.force:
         return _fail(f"{r.path} is still running (pid {r.meta.get('pid')}); stop it first, or pass --force")
-    if args.purge:
-        edits.purge(r.path, r.uuid)
-        _report_rm(args, {"uuid": r.uuid, "purged": True})
-        return 0
-    _report_rm(args, {"uuid": r.uuid, "deleted": True, "path": edits.move_to_trash(r.path, r.uuid)})
+    try:
+        if args.purge:
+            edits.purge(r.path, r.uuid)
+            _report_rm(args, {"uuid": r.uuid, "purged": True})
+            return 0
+        _report_rm(args, {"uuid": r.uuid, "deleted": True, "path": edits.move_to_trash(r.path, r.uuid)})
+    except OSError as exc:
+        return _fail(f"cannot delete {r.path}: {exc}")
     return 0
 
 
@@ -267,7 +273,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from ..rundir.reader import RunReader
 
     r = _local_run(args, trash=True)
-    dest = edits.restore_from_trash(r.path, r.uuid)
+    try:
+        dest = edits.restore_from_trash(r.path, r.uuid)
+    except OSError as exc:
+        return _fail(f"cannot restore {r.path}: {exc}")
     _report(args, _local_answer(RunReader(dest)))
     return 0
 

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import orjson
 
@@ -143,10 +143,10 @@ def trashed_runs(logdir: str) -> List[str]:
     return out
 
 
-def all_edits(logdir: str) -> Dict[str, Dict[str, Any]]:
-    """Every sidecar of the log folder: uuid -> its fields (with ``_mtime_ns`` of the file)."""
+def sidecars(logdir: str) -> Dict[str, Tuple[int, int]]:
+    """Every sidecar of the log folder: uuid -> (mtime_ns, size) of its file (nothing is read)."""
     root = os.path.join(logdir, EDITS_DIR)
-    out: Dict[str, Dict[str, Any]] = {}
+    out: Dict[str, Tuple[int, int]] = {}
     try:
         entries = list(os.scandir(root))
     except OSError:
@@ -154,10 +154,9 @@ def all_edits(logdir: str) -> Dict[str, Dict[str, Any]]:
     for e in entries:
         uuid = e.name[:-5]
         if e.name.endswith(".json") and _UUID.match(uuid):
-            d = load(logdir, uuid)
             try:
-                d["_mtime_ns"] = e.stat().st_mtime_ns
+                st = e.stat()
             except OSError:
                 continue
-            out[uuid] = d
+            out[uuid] = (st.st_mtime_ns, st.st_size)
     return out

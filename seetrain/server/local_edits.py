@@ -4,10 +4,11 @@ and trash (:mod:`seetrain.rundir.edits`), never into a run directory, and edits 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from sqlalchemy import select, update
 
@@ -20,12 +21,26 @@ from .validate import IngestError
 log = logging.getLogger("seetrain.ui")
 
 
+def _said(fn):
+    """A route's log-folder operation: a file system refusal becomes a JSON 409 saying what to do."""
+    @functools.wraps(fn)
+    def wrapper(self: "LocalEdits", uuid: str, *args: Any) -> Any:
+        try:
+            return fn(self, uuid, *args)
+        except FileExistsError as exc:
+            raise IngestError(409, f"run {uuid}: {exc}") from None
+        except OSError as exc:
+            raise IngestError(409, f"run {uuid}: the log folder {self.logdir} refused the change "
+                                   f"({exc.strerror or exc}); make it writable and try again") from None
+    return wrapper
+
+
 class LocalEdits:
     """The log folder side of the curation routes, and the sidecars' follower."""
 
     def __init__(self, logdir: str, store: Any, watcher: Any) -> None:
         self.logdir, self.store, self.watcher = os.path.abspath(logdir), store, watcher
-        self._seen: Dict[str, int] = {}  # uuid -> sidecar mtime applied to the index
+        self._seen: Dict[str, Tuple[int, int]] = {}  # uuid -> (mtime_ns, size) of the sidecar applied
 
     # --- the routes' side ----------------------------------------------------------------------
     def _path(self, uuid: str) -> Optional[str]:
@@ -40,6 +55,7 @@ class LocalEdits:
                 continue
         return None
 
+    @_said
     def save_edit(self, uuid: str, row: Dict[str, Any]) -> None:
         changes: Dict[str, Any] = {"notes": row.get("notes") or "", "archived": row.get("archived")}
         for k in row.get("edited") or ():
@@ -47,6 +63,7 @@ class LocalEdits:
                 changes[k] = row[k]
         edits.save(self.logdir, uuid, changes)
 
+    @_said
     def delete(self, uuid: str) -> None:
         path = self._path(uuid)
         if path is None or edits.in_trash(path):
@@ -56,6 +73,7 @@ class LocalEdits:
             raise IngestError(409, f"run {uuid} is still running in {path}; stop it before deleting it")
         edits.move_to_trash(path, uuid)
 
+    @_said
     def restore(self, uuid: str) -> None:
         path = self._path(uuid)
         if path is not None and edits.in_trash(path):
@@ -63,6 +81,7 @@ class LocalEdits:
         else:
             edits.save(self.logdir, uuid, {"deleted": None})
 
+    @_said
     def purge(self, uuid: str) -> None:
         path = self._path(uuid)
         if path is not None:
@@ -72,13 +91,12 @@ class LocalEdits:
     def poll(self) -> int:
         """Apply the sidecars that changed since the last pass to the index; returns how many."""
         n = 0
-        for uuid, d in edits.all_edits(self.logdir).items():
-            mtime = d.pop("_mtime_ns")
-            if self._seen.get(uuid) == mtime:
+        for uuid, sig in edits.sidecars(self.logdir).items():
+            if self._seen.get(uuid) == sig:  # a stat per sidecar a pass; only changed ones are read
                 continue
             try:
-                if self._apply(uuid, d):
-                    self._seen[uuid] = mtime
+                if self._apply(uuid, edits.load(self.logdir, uuid)):
+                    self._seen[uuid] = sig
                     n += 1
             except Exception as exc:  # one bad sidecar never stops the others
                 log.warning("seetrain ui: edits of run %s: %s", uuid, exc)

@@ -67,6 +67,8 @@ def test_tag_note_rename_archive_round_trip_never_write_into_the_run(tmp_path):
     assert doc["schema"] == "seetrain.run_edit/1" and doc["name"] == "baseline" and doc["tags"] == ["best", "keep"]
     r = seetrain.read_run(paths["a"])
     assert (r.name, r.meta["tags"], r.meta["notes"]) == ("baseline", ["best", "keep"], "tried lr=0.1\nlooks good")
+    shown = _cli("show", "a", "--logdir", logdir).stdout
+    assert "baseline" in shown and "best, keep" in shown and "tried lr=0.1\n          looks good" in shown
     _cli("archive", "b", "--logdir", logdir)
     ls = json.loads(_cli("ls", logdir, "--json").stdout)
     assert [x["id"] for x in ls["runs"]] == ["a"]                      # archived runs leave the list

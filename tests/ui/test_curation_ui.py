@@ -172,3 +172,25 @@ def test_ui_edits_survive_a_fresh_index(browser, cur_ui, tmp_path):
         assert sorted(x["name"] for x in fresh.runs("cur")) == ["gone", "other"]
     finally:
         fresh.stop()
+
+
+def test_ui_refuses_what_it_cannot_do_with_a_json_409(cur_ui):
+    """A running run is not moved to the trash, nor one whose place in the trash is taken: a JSON
+    409 says why and nothing moves."""
+    import seetrain
+
+    ui, logdir, dirs = cur_ui
+    live = seetrain.init(project="cur", id="live", experiment_name="live", logdir=logdir, system_metrics=False,
+                         console="off")
+    try:
+        u = ui.run_by_name("cur", "live")["uuid"]
+        r = ui.http.request("DELETE", f"/runs/{u}", json={})
+        assert r.status_code == 409 and "still running" in r.json()["detail"] and os.path.isdir(live.dir)
+    finally:
+        live.finish()
+    taken = os.path.join(logdir, ".trash", "cur", "other")
+    os.makedirs(taken)
+    u = ui.run_by_name("cur", "other")["uuid"]
+    r = ui.http.request("DELETE", f"/runs/{u}", json={})
+    assert r.status_code == 409 and "exists already" in r.json()["detail"], r.text
+    assert os.path.isdir(dirs["other"]) and ui.get(f"/runs/{u}")["deleted"] is None
