@@ -135,7 +135,8 @@ def delete_version(project: str, name: str, ref: str, request: Request, p: Princ
 
 @ingest_router.post("/projects/{project}/blobs/missing")
 async def post_missing(project: str, request: Request, p: Principal = Depends(principal)):
-    """Which of ``{"sha256": [...]}`` the blob store lacks (upload only those)."""
+    """Which of ``{"sha256": [...]}`` the blob store lacks (upload only those); all of them are leased
+    against gc until the record that names them arrives."""
     require(p, project, write=True)
     body = await read_json(request, 16 << 20)
     shas = body.get("sha256") if isinstance(body, dict) else None
@@ -143,7 +144,7 @@ async def post_missing(project: str, request: Request, p: Principal = Depends(pr
         raise HTTPException(422, f'body must be {{"sha256": [hex digest, ...]}} with at most {MAX_MISSING_ASK}')
     shas = [_sha(s) if isinstance(s, str) else _sha(repr(s)) for s in shas]
     store = _store(request)
-    missing: List[str] = await run_in_threadpool(artifacts.missing, store.blobs, shas)
+    missing: List[str] = await run_in_threadpool(artifacts.lease_and_find_missing, store, shas)
     return {"missing": missing}
 
 

@@ -297,5 +297,12 @@ def run_artifacts(conn: Connection, run_uuid: str) -> List[Dict[str, Any]]:
     return [{"name": r[0], "version": r[1], "direction": r[2], "project": r[3]} for r in rows]
 
 
-def missing(blobs: Any, shas: List[str]) -> List[str]:
-    return [s for s in shas if not blobs.exists(s)]
+def lease_and_find_missing(store: Any, shas: List[str]) -> List[str]:
+    """Lease ``shas`` against gc (one committed transaction; the record that names them drops the
+    leases, see :func:`apply`), then answer which of them the blob store lacks. Leased first: a blob
+    answered present cannot be collected before its version's record arrives."""
+    if shas:
+        now = time.time()
+        with store.write() as conn:
+            conn.execute(insert(blob_leases), [{"sha256": s, "started": now} for s in sorted(set(shas))])
+    return [s for s in shas if not store.blobs.exists(s)]
