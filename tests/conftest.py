@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -17,6 +18,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 # adapters and autolog re-raise their own internal errors instead of warning (seetrain.errors.testing)
 os.environ.setdefault("SEETRAIN_TESTING", "1")
+
+# A suite started in the background (`pytest ... &` from a script) inherits SIGINT ignored, and an
+# ignored signal passes through exec to every child: the Ctrl-C tests would then time out. Children
+# must get Ctrl-C as from a terminal (tests/test_children.py).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -40,3 +40,21 @@ def test_children_left_running_are_reaped_at_the_end_of_the_session():
     assert proc.poll() is None
     assert reap_children() >= 1
     assert proc.wait(timeout=10) == -9
+
+
+def test_a_suite_started_in_the_background_still_gives_its_children_ctrl_c(tmp_path):
+    # A shell starts a background job (`pytest ... &`) with SIGINT ignored, and an ignored signal is
+    # inherited through exec: every child would then shrug off the Ctrl-C the exit tests send it.
+    # The suite restores the default (tests/conftest.py), so the Ctrl-C tests hold however it is run.
+    import signal
+    import subprocess
+    import sys
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/core/test_exits.py::test_ctrl_c_is_killed_in_every_path"],
+                          cwd=CHECKOUT, env=child_env(), preexec_fn=ignore_sigint, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
