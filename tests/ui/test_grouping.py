@@ -114,6 +114,16 @@ def test_runs_table_groups_rows_with_counts_and_folds(page, grp_runs):
     page.shot("runs-table-grouped")
 
 
+def test_grouping_set_in_the_analysis_panel_groups_the_table_too(page, grp_runs):
+    pg = page.open("/p/grp?an=group")
+    page.wait_rendered()
+    assert not pg.query_selector("table.runs tr.group-row")
+    pg.fill("input[name=group]", "optimizer")
+    pg.press("input[name=group]", "Enter")
+    pg.wait_for_function("document.querySelectorAll('table.runs tr.group-row').length === 2", timeout=15_000)
+    assert pg.input_value("input[name=groupby]") == "optimizer"
+
+
 def test_legend_hover_highlights_the_run_on_every_chart_and_size_presets_stay_in_the_url(page, grp_runs):
     uuids = [m["uuid"] for m in grp_runs]
     pg = page.open(f"/compare?runs={','.join(uuids)}")

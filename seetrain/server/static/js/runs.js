@@ -192,6 +192,7 @@ export async function runsPage(root, project, setCrumbs) {
   /** The table's rows, grouped when the page groups runs: a header row per group (its label, its size,
    *  the mean of each metric column over its runs; a click folds it) before its runs' rows. */
   function withGroups(rows, rowOf) {
+    if (document.activeElement !== groupIn) groupIn.value = groupBy().join(", ");  // the analysis panel may have set it
     const groups = groupsOf(rows, groupBy());
     if (!groups) return rows.map(rowOf);
     return groups.flatMap((g) => {
