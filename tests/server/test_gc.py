@@ -178,3 +178,29 @@ def test_purge_and_gc_on_an_s3_blob_store(make_server, s3_endpoint):
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout)["shas"] == [orphan]
     assert objects() == {hashlib.sha256(shared).hexdigest()}
+
+
+def test_a_blob_an_artifact_references_survives_purge_and_gc(tmp_path):
+    """A run's media blob that an artifact version's file also references (BLOB_REFERENCES) stays
+    through the run's purge and gc; once the artifact's row is gone, gc collects it."""
+    from sqlalchemy import delete, insert
+
+    from seetrain.server.curation import purge
+    from seetrain.server.db.models import artifact_files
+
+    db, root = str(tmp_path / "db.sqlite"), str(tmp_path / "blobs")
+    store = Store(Settings(db=db, blobs=root))
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        ingest.upsert_run(conn, u, {"project": "art", "id": "r", "status": "success"})
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"weights" * 1000)
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    with store.write() as conn:
+        ingest.store_media(conn, store.blobs, u, "media/file/model.bin", str(src), sha, 7000, "application/octet-stream")
+        conn.execute(insert(artifact_files).values(version_id=1, path="model.bin", sha256=sha, size=7000))
+    assert purge(store, u).blobs_freed == 0
+    assert gc_cli(db, root, "--yes")["collected"] == 0 and blob_files(root) == {sha: 7000}
+    with store.write() as conn:
+        conn.execute(delete(artifact_files))
+    assert gc_cli(db, root, "--yes")["shas"] == [sha] and blob_files(root) == {}
