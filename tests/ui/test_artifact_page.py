@@ -10,7 +10,7 @@ import pytest
 
 import seetrain
 from tests.artifacts.helpers import write_file
-from tests.ui.conftest import UI, Page, browser, wait_for  # noqa: F401 - browser is a fixture
+from tests.ui.conftest import UI, Page, wait_for
 
 
 @pytest.fixture(scope="module")
