@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
-from .rundir import history
 from .rundir.format import untag_values
 
 __all__ = ["ForkLink", "check_step", "rewind", "fork", "forks_of", "parent_dir"]
@@ -59,7 +58,10 @@ def rewind(log_folder: str, meta: Dict[str, Any], step: int, seq: int) -> int:
     """Append the ``rewind`` record (seq ``seq``) to the log in ``log_folder`` (the run directory,
     or a shared run's writer folder: a rewind is its writer's own) and make ``meta`` (its run.json
     or writer.json) agree with the rewound history (last step, summary); returns the next automatic step."""
+    from .rundir import history  # here, not at the top: orjson and the stream reader cost every init() ~20 ms
+
     path = os.path.join(log_folder, "records.jsonl")
+
     history.append_lines(path, history.rewind_line(seq, step))
     from .rundir.columns import RecordScan
     from .rundir.stream import iter_chunks
@@ -109,6 +111,8 @@ def fork(run: Any, meta: Dict[str, Any], fork_from: Any) -> Tuple[int, int]:
     from .rundir.reader import RunReader
 
     reader = RunReader(src)
+    from .rundir import history
+
     copied = history.fork_history(src, step, reader.config)
     if copied.lines:
         history.append_lines(os.path.join(run.dir, "records.jsonl"), copied.lines)
