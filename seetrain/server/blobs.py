@@ -30,6 +30,7 @@ class BlobStore:
     def local_path(self, sha: str) -> Optional[str]: return None
     # garbage collection (server/gc.py): every stored blob with its size, and removal
     def iter_blobs(self) -> Iterator[Tuple[str, int]]: raise NotImplementedError
+    def size(self, sha: str) -> Optional[int]: raise NotImplementedError  # None: no such blob
     def delete(self, sha: str) -> None: raise NotImplementedError
 
 
@@ -68,6 +69,12 @@ class LocalBlobs(BlobStore):
             for e in os.scandir(sub.path):
                 if _SHA.match(e.name) and e.name[:2] == sub.name and e.is_file(follow_symlinks=False):
                     yield e.name, e.stat(follow_symlinks=False).st_size
+
+    def size(self, sha: str) -> Optional[int]:
+        try:
+            return os.stat(self._path(sha)).st_size
+        except FileNotFoundError:
+            return None
 
     def delete(self, sha: str) -> None:
         try:
@@ -123,6 +130,16 @@ class S3Blobs(BlobStore):
                 sub, _, sha = name.partition("/")
                 if _SHA.match(sha) and sub == sha[:2]:
                     yield sha, int(obj["Size"])
+
+    def size(self, sha: str) -> Optional[int]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(sha))["ContentLength"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     def delete(self, sha: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(sha))

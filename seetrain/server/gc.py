@@ -121,9 +121,9 @@ def collect(store: Any, dry_run: bool = True, candidates: Optional[Iterable[str]
         conn.execute(delete(blob_leases).where(blob_leases.c.started <= time.time() - LEASE_STALE_S))
     if candidates is None:
         items: Iterable[Tuple[str, int]] = store.blobs.iter_blobs()
-    else:
-        wanted = set(candidates)
-        items = ((sha, size) for sha, size in store.blobs.iter_blobs() if sha in wanted) if wanted else ()
+    else:  # only these: asked one by one, never by listing the whole store
+        sized = ((sha, store.blobs.size(sha)) for sha in sorted(set(candidates)))
+        items = ((sha, size) for sha, size in sized if size is not None)
     examined = examined_bytes = n_leased = 0
     gone: List[Tuple[str, int]] = []
     for batch in _batches(items):
