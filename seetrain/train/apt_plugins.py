@@ -16,8 +16,10 @@ from .errors import TrainConfigError
 from .loop_hooks import LoopHook, LoopState
 
 # APT trainer steps outside the loop's events (the text before tokenising, a teacher before the fit,
-# the loss itself, the saved model folder): these plugins train with `seetrain apt train` for now
-APT_ONLY = ("process_training_text", "setup_training", "training_loss", "on_model_saved")
+# the loss itself): these plugins train with `seetrain apt train` for now
+APT_ONLY = ("process_training_text", "setup_training", "training_loss")
+# plugins that bring their own data (images and text), which the language-model task does not read
+OWN_DATA = ("multimodal-training",)
 
 
 def enabled(plugins: Any) -> List[str]:
@@ -39,6 +41,10 @@ def plugin_hooks(config: Dict[str, Any]) -> List[LoopHook]:
     except ValueError as exc:
         raise TrainConfigError(str(exc), key="plugins") from None
     for plugin in manager.plugins.values():
+        if plugin.name in OWN_DATA:
+            raise TrainConfigError(f"plugins.{plugin.name}: this plugin trains on its own data, which `seetrain train` "
+                                   f"does not read yet; train it with `seetrain apt train plugins.{plugin.name}.enabled=true`",
+                                   key=f"plugins.{plugin.name}")
         apt_only = [h for h in APT_ONLY if callable(getattr(plugin, h, None))]
         if apt_only:
             raise TrainConfigError(f"plugins.{plugin.name}: this plugin joins in at {', '.join(apt_only)}, which "
@@ -48,14 +54,15 @@ def plugin_hooks(config: Dict[str, Any]) -> List[LoopHook]:
         return []
     from seetrain.apt.data import ByteTokenizer
 
-    return [APTPluginHooks(manager, ByteTokenizer())]  # the language-model task's tokenizer
+    tracked = bool((config.get("logger") or {}).get("enabled", True))  # the task saves the model into the run
+    return [APTPluginHooks(manager, ByteTokenizer(), will_save_model=tracked)]  # the task's tokenizer
 
 
 class APTPluginHooks(LoopHook):
     """Calls a :class:`~seetrain.apt.plugins.base.PluginManager`'s hooks at the loop's events."""
 
-    def __init__(self, manager: Any, tokenizer: Any = None) -> None:
-        self.manager, self.tokenizer = manager, tokenizer
+    def __init__(self, manager: Any, tokenizer: Any = None, will_save_model: bool = False) -> None:
+        self.manager, self.tokenizer, self.will_save_model = manager, tokenizer, bool(will_save_model)
 
     def _context(self, state: LoopState, **extra: Any) -> Dict[str, Any]:
         run = state.run
@@ -63,7 +70,7 @@ class APTPluginHooks(LoopHook):
             else os.path.abspath("seetrain_outputs")
         ctx = {"model": state.model, "step": state.step, "epoch": state.epoch, "optimizer": state.optimizer,
                "trainer": None, "run": run, "config": state.config, "loss": None, "output_dir": out_dir,
-               "max_steps": state.max_steps, "will_save_model": False, "tokenizer": self.tokenizer}
+               "max_steps": state.max_steps, "will_save_model": self.will_save_model, "tokenizer": self.tokenizer}
         ctx.update(extra)
         return ctx
 
@@ -96,6 +103,14 @@ class APTPluginHooks(LoopHook):
 
     def on_train_end(self, state: LoopState, exception: Optional[BaseException] = None) -> None:
         self.manager.call("on_training_end", self._context(state, exception=exception))
+
+    def on_model_saved(self, state: LoopState, model_dir: str) -> None:
+        ctx: Optional[Dict[str, Any]] = None
+        for plugin in list(self.manager.plugins.values()):  # e.g. cloud-storage: the final backup, the upload
+            hook = getattr(plugin, "on_model_saved", None)
+            if hook is not None:
+                ctx = ctx or self._context(state, model_dir=model_dir)
+                _call(plugin, hook, "on_model_saved", ctx)
 
 
 def _call(plugin: Any, hook: Any, name: str, ctx: Dict[str, Any]) -> None:

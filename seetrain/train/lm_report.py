@@ -2,7 +2,8 @@
 loop hook (:mod:`seetrain.train.loop_hooks`) that logs ``lr``, ``train/tokens_per_s`` and the VFT
 blocks' statistics (``vft/block<i>/<name>``) with each ``train/loss``, and at the end of training the
 ``final/val_loss``, ``final/val_ppl`` and ``final/unigram_baseline`` figures, a text sample
-(``samples/text``) and the trained model with its tokenizer in the run's ``files/model`` folder.
+(``samples/text``) and the trained model with its tokenizer in the run's ``files/model`` folder, then
+the ``after_save`` hooks' ``on_model_saved`` (e.g. the cloud-storage plugin's upload).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from .loop_hooks import LoopHook, LoopState
 
@@ -29,7 +30,8 @@ class LanguageModelReport(LoopHook):
     the model must beat."""
 
     def __init__(self, tokenizer: Any, val_ids: Any, seq_len: int, baseline: float, log_every: int,
-                 block_stats: bool = True, save_model: bool = True, sample: SampleSettings = SampleSettings()) -> None:
+                 block_stats: bool = True, save_model: bool = True, sample: SampleSettings = SampleSettings(),
+                 after_save: Sequence[LoopHook] = ()) -> None:
         self.tokenizer, self.val_ids, self.seq_len = tokenizer, val_ids, int(seq_len)
         self.baseline, self.log_every = float(baseline), max(int(log_every), 1)
         self.block_stats, self.save_model, self.sample = bool(block_stats), bool(save_model), sample
@@ -39,6 +41,7 @@ class LanguageModelReport(LoopHook):
         self._seconds = 0.0
         self._t0: Optional[float] = None
         self.model_dir: Optional[str] = None
+        self.after_save = list(after_save)  # told where the model was saved (on_model_saved)
 
     # --- during training -----------------------------------------------------------------------
     def on_train_start(self, state: LoopState) -> None:
@@ -95,6 +98,8 @@ class LanguageModelReport(LoopHook):
                 self.model_dir = os.path.join(run.dir, "files", "model")
                 model.save_pretrained(self.model_dir)
                 self.tokenizer.save(self.model_dir)
+                for hook in self.after_save:
+                    hook.on_model_saved(state, self.model_dir)
         beat = "below" if val_loss < self.baseline else "NOT below"
         print(f"val loss {val_loss:.4f} nats/token (ppl {ppl:.2f}); unigram baseline {self.baseline:.4f} "
               f"({beat} the baseline)")

@@ -49,3 +49,6 @@ class LoopHook:
 
     def on_train_end(self, state: LoopState, exception: Optional[BaseException] = None) -> None:
         """Training ended (``exception``: what ended it, when something did)."""
+
+    def on_model_saved(self, state: LoopState, model_dir: str) -> None:
+        """The task wrote the trained model into ``model_dir`` (rank zero, after training ended well)."""

@@ -44,12 +44,26 @@ def test_gradual_pruning_runs_in_the_loop_and_leaves_a_sparse_model(logdir):
     assert result["global_sparsity"] == pytest.approx(0.5, abs=0.02) and result["nonzero_params"] < result["total_params"]
 
 
+def test_cloud_storage_uploads_the_saved_model_folder_at_the_end(logdir, tmp_path):
+    """The loop's "model saved" step: cloud-storage's auto_upload sends the task's files/model folder."""
+    store = tmp_path / "store"
+    assert train_main(TINY_LM + ["plugins.cloud-storage.enabled=true", "plugins.cloud-storage.provider=local",
+                                 f"plugins.cloud-storage.bucket={store}", "plugins.cloud-storage.auto_upload=true",
+                                 f"plugins.cloud-storage.state_dir={tmp_path / 'state'}"]) == 0
+    (run,) = seetrain.list_runs(logdir)
+    assert run.status == "success"
+    uploaded = sorted(p.name for p in store.rglob("*") if p.is_file() and p.parent.name == "model")
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(uploaded), uploaded
+
+
 @pytest.mark.parametrize("args, message", [
     (["plugins.advanced-debuging.enabled=true"], "unknown APT plugin 'advanced-debuging'; did you mean 'advanced-debugging'?"),
     (["plugins.model-pruning.enabled=true", "plugins.model-pruning.pruning_ration=0.3"],
      "plugins.model-pruning: unknown option 'pruning_ration'"),
     (["plugins.model-distillation.enabled=true"], "train it with `seetrain apt train plugins.model-distillation.enabled=true`"),
-], ids=["name", "option", "apt-only plugin"])
+    (["plugins.multimodal-training.enabled=true"], "this plugin trains on its own data, which `seetrain train` does not "
+                                                  "read yet; train it with `seetrain apt train"),
+], ids=["name", "option", "apt-only plugin", "own-data plugin"])
 def test_plugin_mistakes_are_one_line_and_leave_no_run(args, message, logdir, capsys):
     assert train_main(TINY_LM + args) == 2
     err = capsys.readouterr().err

@@ -88,7 +88,7 @@ def load_data(config: Dict[str, Any]) -> TextData:
                                  "tokens_per_batch": bs * seq_len})
 
 
-def report(config: Dict[str, Any], data: TextData) -> Any:
+def report(config: Dict[str, Any], data: TextData, after_save: Sequence[Any] = ()) -> Any:
     """The task's own reports (``lr``, ``train/tokens_per_s``, ``vft/*``, ``final/*``, a text sample, the
     saved model): :class:`~seetrain.train.lm_report.LanguageModelReport`."""
     from seetrain.apt.data import ByteTokenizer, unigram_cross_entropy
@@ -98,7 +98,7 @@ def report(config: Dict[str, Any], data: TextData) -> Any:
     tok = ByteTokenizer()
     baseline = unigram_cross_entropy(data.train.ids.tolist(), data.val.ids.tolist(), tok.vocab_size)
     return LanguageModelReport(tok, data.val.ids, data.val.seq_len, baseline,
-                               log_every=int(config["trainer"].get("log_every_n_steps") or 10))
+                               log_every=int(config["trainer"].get("log_every_n_steps") or 10), after_save=after_save)
 
 
 def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
@@ -116,7 +116,8 @@ def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
     kwargs = {k: v for k, v in mcfg.items() if k in fields}
     from ..apt_plugins import plugin_hooks
 
-    return Job(loop_hooks=plugin_hooks(config) + [report(config, data)], config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=data.train,
+    plugins = plugin_hooks(config)
+    return Job(loop_hooks=plugins + [report(config, data, after_save=plugins)], config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=data.train,
                val=data.val, batch_size=int(dcfg.get("batch_size", 16)), num_workers=int(dcfg.get("num_workers") or 0),
                metric="val/loss", mode="min", pretrained=mcfg.get("pretrained", False),
                pretrained_md5=mcfg.get("pretrained_md5"), info=dict(data.info),
