@@ -1,0 +1,46 @@
+"""``ingest.add_records``, the in-process append inside the caller's transaction (docs/server.md,
+the benchmarks): no test called it, so the mutation run of ``server/ingest.py`` listed its 118
+mutants as *no tests*. Exactly once at its boundaries, as ``store_records`` is over HTTP."""
+
+from __future__ import annotations
+
+import random
+import uuid as _uuid
+
+
+def _recs(seqs):
+    return [{"seq": s, "time": 1.0 + s, "type": "metrics", "step": s, "data": {"loss": 100.0 + s}} for s in seqs]
+
+
+def test_add_records_stores_each_seq_once_at_every_boundary(tmp_path):
+    from seetrain.server import series
+    from seetrain.server.app import create_app
+    from seetrain.server.ingest import add_records, upsert_run
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "i.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    shuffled = list(range(16, 20))
+    random.Random(3).shuffle(shuffled)
+    batches = (
+        [],              # nothing: nothing stored, last seq still none
+        range(0, 10),    # 0..9 stored, last seq 9
+        range(9, 13),    # starts exactly at the last stored seq: 9 is a duplicate
+        [12],            # only the last stored seq again
+        range(13, 15),   # right after the last seq: nothing is a duplicate
+        [14, 15, 14],    # overlaps by one, and repeats a seq inside the batch
+        shuffled,        # out of order
+        [3, 7],          # old seqs only
+    )
+    results = []
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r", "name": "r"})
+    for seqs in batches:
+        with store.write() as conn:
+            results.append(add_records(conn, u, _recs(seqs)))
+    assert [(r.stored, r.duplicates, r.last_seq) for r in results] == [
+        (0, 0, -1), (10, 0, 9), (3, 1, 12), (0, 1, 12), (2, 0, 14), (1, 2, 15), (4, 0, 19), (0, 2, 19)]
+    with store.read() as conn:
+        xs, ys = series.load(conn, u, "loss")
+    assert xs.tolist() == list(range(20))
+    assert ys.tolist() == [100.0 + s for s in range(20)]
