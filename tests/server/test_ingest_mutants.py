@@ -44,3 +44,7 @@ def test_add_records_stores_each_seq_once_at_every_boundary(tmp_path):
         xs, ys = series.load(conn, u, "loss")
     assert xs.tolist() == list(range(20))
     assert ys.tolist() == [100.0 + s for s in range(20)]
+    # another writer of the same run (a shared run, issue 23) has seqs of its own
+    with store.write() as conn:
+        other = [add_records(conn, u, _recs(seqs), writer="rank1") for seqs in (range(0, 3), range(2, 4))]
+    assert [(r.stored, r.duplicates, r.last_seq) for r in other] == [(3, 0, 2), (1, 1, 3)]
