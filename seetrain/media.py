@@ -69,13 +69,18 @@ class Media:
         """Write the file ``run_dir/rel_path + suffix``; return its path relative to ``run_dir`` and
         what the record's media reference says of it (size, sample rate ...). ``schema`` is the run
         directory's format module (``media_ref``, ``tag``), for media that hold references (a table)."""
+        rel, full = self._place(run_dir, rel_path)
+        return rel, self._write(full)
+
+    def _place(self, run_dir: str, rel_path: str) -> Tuple[str, str]:
+        """The file's path relative to ``run_dir`` and in full, its folder made (once per process)."""
         rel = rel_path + self.suffix
         full = os.path.join(run_dir, rel)
         folder = os.path.dirname(full)
         if folder not in _made_dirs:
             os.makedirs(folder, exist_ok=True)
             _made_dirs.add(folder)
-        return rel, self._write(full)
+        return rel, full
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(caption={self.caption!r}{', error=' + repr(self.error) if self.error else ''})"
@@ -412,12 +417,7 @@ class Table(Media):
                 else:
                     cells.append(tag(cell))
             out.append(cells)
-        rel = rel_path + self.suffix
-        full = os.path.join(run_dir, rel)
-        folder = os.path.dirname(full)
-        if folder not in _made_dirs:
-            os.makedirs(folder, exist_ok=True)
-            _made_dirs.add(folder)
+        rel, full = self._place(run_dir, rel_path)
         with open(full, "wb") as f:
             f.write(orjson.dumps({"columns": self.columns, "data": out}))
         return rel, {"columns": self.columns, "rows": len(out), "files": files}

@@ -16,7 +16,7 @@ from ..logdir import default_logdir
 from .columns import Column, RecordScan, Series
 from .format import MEDIA_TYPE, media_refs, untag_values
 from .stream import Chunk, _gc_paused, iter_chunks, read_records, records_path
-from .writers import PRIMARY_WRITER, WriterState, combined_status, primary_label, writer_states
+from .writers import PRIMARY_WRITER, WriterState, combined_status, pid_alive, primary_label, writer_states
 from .safe_open import open_nofollow
 
 __all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
@@ -73,22 +73,6 @@ def _key_series(scan: RecordScan, key: str, superseded: bool) -> Series:
     if key not in scan.metrics.keys and key in scan.system.keys:
         return scan.system.series(key, sample_steps=True, superseded=superseded)
     return scan.metrics.series(key, superseded=superseded)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().split(b")")[-1].split()[0] != b"Z"
-    except OSError:
-        return True
 
 
 class RunReader:
@@ -201,7 +185,7 @@ class RunReader:
         pid = self.meta.get("pid")
         on_this_host = bool(pid) and self.meta.get("host") == socket.gethostname()
         try:
-            if on_this_host and not _pid_alive(int(pid)):
+            if on_this_host and not pid_alive(int(pid)):
                 return False
         except (TypeError, ValueError):
             on_this_host = False

@@ -68,6 +68,16 @@ def load_data(config: Dict[str, Any]) -> DataBundle:
 def prepare(config: Dict[str, Any], model_backend: str, data: DataBundle) -> Job:
     mcfg = config["model"]
     entry, kwargs = model_arguments(mcfg, model_backend)
+    check_num_classes(mcfg, data)
+    if len(data.train.shape) == 1 and "in_features" not in entry.parameters() and not entry.info.get("user"):
+        raise TrainConfigError(f"data {data.name!r} gives feature vectors ({data.train.shape[0]} features) but model "
+                               f"{entry.name!r} takes images; use model=mlp (or your own model taking in_features)",
+                               key="model.name")
+    return labelled_job(config, data, entry, kwargs, task="classification", metric="val/acc")
+
+
+def check_num_classes(mcfg: Dict[str, Any], data: DataBundle) -> None:
+    """``model.num_classes``, when given, is a positive whole number that agrees with the data."""
     nc = mcfg.get("num_classes")
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or nc < 1):
         raise TrainConfigError(f"model.num_classes must be a positive whole number or null (from the data), got {nc!r}",
@@ -76,10 +86,13 @@ def prepare(config: Dict[str, Any], model_backend: str, data: DataBundle) -> Job
         raise TrainConfigError(f"model.num_classes={nc} disagrees with data {data.name!r}, which has {data.num_classes} "
                                f"classes; set model.num_classes={data.num_classes} or null (taken from the data)",
                                key="model.num_classes")
-    if len(data.train.shape) == 1 and "in_features" not in entry.parameters() and not entry.info.get("user"):
-        raise TrainConfigError(f"data {data.name!r} gives feature vectors ({data.train.shape[0]} features) but model "
-                               f"{entry.name!r} takes images; use model=mlp (or your own model taking in_features)",
-                               key="model.name")
+
+
+def labelled_job(config: Dict[str, Any], data: DataBundle, entry: Any, kwargs: Dict[str, Any], task: str,
+                 metric: str) -> Job:
+    """The job of a task that learns class labels (per example or per pixel): the model's arguments
+    completed from the data and checked against its images, best by ``metric`` (higher is better)."""
+    mcfg = config["model"]
     kwargs.update(from_data(entry, tuple(data.train.shape), data.num_classes))
     check = entry.info.get("check_input")
     problem = check(**kwargs) if check else None
@@ -87,9 +100,9 @@ def prepare(config: Dict[str, Any], model_backend: str, data: DataBundle) -> Job
         raise TrainConfigError(f"model {entry.name!r} cannot take the {data.image_size}x{data.image_size} images of "
                                f"data {data.name!r}: {problem}", key="data.image_size")
     dcfg = config["data"]
-    return Job(config=config, task="classification", model_name=entry.name, model_kwargs=kwargs,
+    return Job(config=config, task=task, model_name=entry.name, model_kwargs=kwargs,
                train=data.train, val=data.val, batch_size=int(dcfg["batch_size"]),
-               num_workers=int(dcfg.get("num_workers") or 0), metric="val/acc", mode="max",
+               num_workers=int(dcfg.get("num_workers") or 0), metric=metric, mode="max",
                pretrained=mcfg.get("pretrained", False), pretrained_md5=mcfg.get("pretrained_md5"),
                info={"num_classes": data.num_classes, "classes": data.classes, **data.info},
                run_name=f"{mcfg['name']}-{data.name}")
