@@ -114,7 +114,7 @@ def test_your_own_images_and_masks_from_a_folder_are_streamed(logdir, tmp_path):
     assert len(run.scalars("val/miou").values) == 1
 
 
-@pytest.mark.parametrize("case", ["no mask", "task", "classification data", "image size"])
+@pytest.mark.parametrize("case", ["no mask", "task", "classification data", "image size", "num_classes"])
 def test_segmentation_mistakes_get_one_clear_line_and_no_run(case, logdir, tmp_path, capsys):
     root = tmp_path / "seg"
     _write_seg_folder(str(root), 6, seed=5)
@@ -125,6 +125,8 @@ def test_segmentation_mistakes_get_one_clear_line_and_no_run(case, logdir, tmp_p
         "classification data": (["task=segmentation", "model=unet", "data=digits"],
                                 "task=segmentation needs images with masks (data=shapes or data=seg_folder)"),
         "image size": (["experiment=shapes_unet", "data.image_size=20"], "not divisible by 2**model.depth = 8"),
+        "num_classes": (["experiment=shapes_unet", "model.num_classes=0"],
+                        "model.num_classes must be a positive whole number or null (from the data), got 0"),
     }[case]
     if case == "no mask":
         os.remove(root / "masks" / "s2.png")
