@@ -39,6 +39,29 @@ def _to_numpy(data: Any):
 _made_dirs: set = set()  # media folders known to exist (the writer creates each once)
 
 
+_prepared: set = set()  # Media classes whose writer's modules are imported
+
+
+def _import_for_writing(media: "Media") -> None:
+    """Import, in the calling thread, every module the media thread will write ``media`` with.
+
+    Never first in the media thread: a module being imported is locked by the importing thread,
+    and a process forked then (a data loader worker, ``multiprocessing``) inherits the lock held
+    by a thread it does not have; its first import of that module (Pillow to decode an image,
+    ``wave`` ...) waits forever (tests/core/test_fork_after_first_media_log.py). A module that is
+    not installed makes the value carry the error (``log()`` reports it, naming the extra to install).
+    """
+    cls = type(media)
+    if cls in _prepared:
+        return
+    try:
+        cls._prepare_writing()
+    except Exception as exc:
+        media._fail(f"could not prepare the {media.kind} for writing ({type(exc).__name__}: {exc})")
+    else:
+        _prepared.add(cls)
+
+
 class MediaInputError(ValueError):
     """The media's own input cannot be encoded (found only when the media thread decodes it, e.g.
     a truncated image): bad input, not a disk fault. The message says what to pass instead."""
@@ -49,10 +72,18 @@ class Media:
 
     kind = "media"
     suffix = ".bin"
+    writer_modules: Tuple[str, ...] = ()  # what _write imports: imported when the value is made
 
     def __init__(self, caption: Optional[str] = None) -> None:
         self.caption = None if caption is None else str(caption)
         self.error: Optional[str] = None
+        _import_for_writing(self)
+
+    @classmethod
+    def _prepare_writing(cls) -> None:
+        """Import what :meth:`_write` uses (called in the thread that makes the value)."""
+        for module in cls.writer_modules:
+            require(module, "media", f"{cls.kind} values")
 
     def _fail(self, message: str) -> None:
         self.error = message
@@ -94,6 +125,7 @@ class Image(Media):
 
     kind = "image"
     suffix = ".png"
+    writer_modules = ("PIL.Image",)
 
     def __init__(self, data: Any, caption: Optional[str] = None, mode: Optional[str] = None) -> None:
         super().__init__(caption)
@@ -105,6 +137,11 @@ class Image(Media):
             self._take(data, mode)
         except Exception as exc:  # never raise into the training loop
             self._fail(f"could not read the image ({type(exc).__name__}: {exc})")
+
+    @classmethod
+    def _prepare_writing(cls) -> None:
+        super()._prepare_writing()
+        sys.modules["PIL.Image"].preinit()  # Pillow's PNG/JPEG/GIF/BMP/PPM plugins, else imported by open()/save()
 
     def _take(self, data: Any, mode: Optional[str]) -> None:
         if isinstance(data, (str, os.PathLike)):
@@ -177,6 +214,7 @@ class Audio(Media):
 
     kind = "audio"
     suffix = ".wav"
+    writer_modules = ("wave",)
 
     def __init__(self, data: Any, sample_rate: Optional[int] = None, caption: Optional[str] = None) -> None:
         super().__init__(caption)
@@ -284,6 +322,7 @@ class Histogram(Media):
 
     kind = "histogram"
     suffix = ".json"
+    writer_modules = ("orjson", "numpy")
 
     def __init__(self, values: Any = None, bins: Any = 64, counts: Optional[Sequence[float]] = None,
                  caption: Optional[str] = None) -> None:
@@ -355,6 +394,7 @@ class Table(Media):
 
     kind = "table"
     suffix = ".json"
+    writer_modules = ("orjson",)  # its image cells are Images, prepared when they were made
 
     def __init__(self, columns: Sequence[Any], data: Sequence[Sequence[Any]] = (),
                  caption: Optional[str] = None) -> None:

@@ -15,6 +15,9 @@ from typing import Any, Deque, Dict, List, NamedTuple, Optional, Protocol, Set
 
 from ..media import MediaInputError
 from . import format as schema
+# imported here, with the run writer (in init()'s thread), never first by a writer thread: a fork
+# during a thread's import leaves the child a module lock no thread will release (see media.py)
+from . import records
 from .format import media_ref
 from .queue import Item, RecordQueue
 from .files import RecordFile, fsync_dir
@@ -96,8 +99,6 @@ class MediaWriter(threading.Thread):
                 return
 
     def _write(self, item: Item) -> None:
-        from . import records
-
         seq, t, step = item.seq, item.time, item.step
         data, nbytes = item.payload.values, item.payload.nbytes
         owner = self.owner
