@@ -3,9 +3,11 @@ children's own runs end and hold their own media.
 
 A module that a background thread imports for the first time is locked by that thread while it
 loads; a fork then hands the child a half-imported module whose lock no thread will ever release,
-and the child's media thread hangs the first time it needs that module (Pillow for an image or a
-table's image cell, ``wave`` for audio). So the modules a media value is written with are imported
-when the value is made, in the caller's thread (``seetrain.media``).
+and the child hangs the first time it imports that module (here its main thread, reading an image
+or WAV file as a data loader worker would: Pillow, ``wave``). So the modules a media value is
+written with are imported when the value is made, in the caller's thread (``seetrain.media``).
+Before that fix the image and table cases hung children in 2 of 2 runs each; audio did not (the
+``wave`` import lasts about a millisecond), so its case guards the fix rather than finding the bug.
 """
 
 import wave
