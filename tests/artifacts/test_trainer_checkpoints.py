@@ -14,9 +14,12 @@ from seetrain.artifacts import Registry  # noqa: E402
 from seetrain.train.commands import train_main  # noqa: E402
 
 
-def test_the_trainers_best_and_last_checkpoints_are_model_artifacts(logdir):
-    args = ["trainer.enable_progress_bar=false", "trainer.num_threads=1", "data=synthetic", "data.num_samples=96",
-            "data.batch_size=16", "model.width=8", "trainer.max_epochs=2", "trainer.checkpoint.save_top_k=1"]
+@pytest.mark.parametrize("backend", ["lightning", "paddle"])
+def test_the_trainers_best_and_last_checkpoints_are_model_artifacts(logdir, backend):
+    if backend == "paddle":
+        pytest.importorskip("paddle")
+    args = [f"trainer.backend={backend}", "trainer.enable_progress_bar=false", "trainer.num_threads=1",
+            "data=synthetic", "data.num_samples=96", "data.batch_size=16", "model.width=8", "trainer.max_epochs=2", "trainer.checkpoint.save_top_k=1"]
     assert train_main(args) == 0
     (run,) = seetrain.list_runs(logdir, project="train")
     reg = Registry(logdir)
@@ -24,8 +27,10 @@ def test_the_trainers_best_and_last_checkpoints_are_model_artifacts(logdir):
     best, latest = reg.resolve("train", f"{name}:best"), reg.resolve("train", f"{name}:latest")
     assert best.type == latest.type == "model"
     ckpts = os.path.join(run.path, "checkpoints")
-    assert [f.path for f in latest.manifest.files] == ["last.ckpt"]
+    ext = ".ckpt" if backend == "lightning" else ".pdparams"
+    assert [f.path for f in latest.manifest.files] == [f"last{ext}"]
     (best_file,) = best.manifest.files
+    assert best_file.path.endswith(ext)
     assert best_file.path.startswith("epoch") and os.path.isfile(os.path.join(ckpts, best_file.path))
     listing = run.config["model_artifacts"]
     assert {e["artifact"] for e in listing["files"]} == {best.ref, latest.ref}

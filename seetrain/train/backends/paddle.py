@@ -19,6 +19,7 @@ import time
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
+from ...integration.model_artifacts import log_trained_checkpoints
 from ..errors import TrainConfigError, TrainingInterrupted
 from ..job import FitResult, Job
 from ..resume import checkpoint_run, run_init_kwargs
@@ -297,6 +298,9 @@ def _fit(job: Job, net: "paddle.nn.Layer") -> FitResult:
     finally:
         progress.bar.close()
         if cb is not None:
+            if status == "success":  # best and last checkpoints: model artifacts (issue 26), as on lightning
+                log_trained_checkpoints(cb.experiment, report.best_checkpoint, report.last_checkpoint, report.steps,
+                                        NAME)
             cb.finish(status)
     run = cb.experiment if cb is not None else None
     return FitResult(
