@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 from ..logdir import DEFAULT_LOGDIR_HELP, default_logdir
 from .output import FAILED, OK, emit, table
@@ -61,6 +62,27 @@ def _client(args: argparse.Namespace):
     return client_for(args.host, args.api_key) if args.host else None
 
 
+def _with_client(command: Callable[[argparse.Namespace, Any], int]) -> Callable[[argparse.Namespace], int]:
+    """``command(args, client)`` with the server's client (None over a log folder), closed after it;
+    an artifact or server error becomes a one-line failure."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from ..artifacts.manifest import ArtifactError
+        from ..transport import ServerError
+
+        client = _client(args)
+        try:
+            return command(args, client)
+        except (ArtifactError, ServerError) as exc:
+            return _fail(str(exc))
+        finally:
+            if client is not None:
+                client.close()
+
+    return run
+
+
 def _fail(message: str) -> int:
     print(f"seetrain artifact: {message}", file=sys.stderr)
     return FAILED
@@ -89,55 +111,47 @@ def _versions_local(args: argparse.Namespace, project: str, name: str) -> List[D
             for v in reversed(Registry(default_logdir(args.logdir)).versions(project, name))]
 
 
-def cmd_ls(args: argparse.Namespace) -> int:
-    from ..artifacts.manifest import ArtifactError
+@_with_client
+def cmd_ls(args: argparse.Namespace, client: Any) -> int:
     from ..artifacts.remote import q
-    from ..transport import ServerError
 
     project = _project(args)
-    client = _client(args)
-    try:
-        if args.name is None:
-            if client is not None:
-                arts = client.call("GET", f"/api/v1/projects/{q(project)}/artifacts")["artifacts"]
-            else:
-                from ..artifacts.registry import Registry
+    if args.name is None:
+        if client is not None:
+            arts = client.call("GET", f"/api/v1/projects/{q(project)}/artifacts")["artifacts"]
+        else:
+            from ..artifacts.registry import Registry
 
-                reg = Registry(default_logdir(args.logdir))
-                arts = []
-                for n in reg.names(project):
-                    vs = reg.versions(project, n)
-                    if vs:
-                        arts.append({"name": n, "type": vs[-1].type, "versions": len(vs), "latest": f"v{vs[-1].version}",
-                                     "size": vs[-1].size, "updated": vs[-1].created})
-            if args.json:
-                emit("seetrain.artifact.ls/1", {"project": project, "artifacts": arts})
-            elif not arts:
-                print(f"project {project!r} has no artifacts")
-            else:
-                print(table([[a["name"], a["type"], str(a["versions"]), a["latest"] or "-", _size(a["size"]),
-                              _when(a["updated"])] for a in arts],
-                            ["name", "type", "versions", "latest", "size (latest)", "updated"]))
-            return OK
-        if client is not None:
-            versions = client.call("GET", f"/api/v1/projects/{q(project)}/artifacts/{q(args.name)}")["versions"]
-        else:
-            versions = _versions_local(args, project, args.name)
-            if not versions:
-                return _fail(f"project {project!r} has no artifact named {args.name!r}")
+            reg = Registry(default_logdir(args.logdir))
+            arts = []
+            for n in reg.names(project):
+                vs = reg.versions(project, n)
+                if vs:
+                    arts.append({"name": n, "type": vs[-1].type, "versions": len(vs), "latest": f"v{vs[-1].version}",
+                                 "size": vs[-1].size, "updated": vs[-1].created})
         if args.json:
-            emit("seetrain.artifact.ls/1", {"project": project, "name": args.name, "versions": versions})
+            emit("seetrain.artifact.ls/1", {"project": project, "artifacts": arts})
+        elif not arts:
+            print(f"project {project!r} has no artifacts")
         else:
-            print(table([[f"{args.name}:v{v['version']}" + (" (removed)" if v.get("deleted") else ""),
-                          ", ".join(v.get("aliases") or []) or "-", str(v.get("n_files", "-")), _size(v["size"]),
-                          v["digest"][:12], _when(v["created"])] for v in versions],
-                        ["version", "aliases", "files", "size", "digest", "created"]))
+            print(table([[a["name"], a["type"], str(a["versions"]), a["latest"] or "-", _size(a["size"]),
+                          _when(a["updated"])] for a in arts],
+                        ["name", "type", "versions", "latest", "size (latest)", "updated"]))
         return OK
-    except (ArtifactError, ServerError) as exc:
-        return _fail(str(exc))
-    finally:
-        if client is not None:
-            client.close()
+    if client is not None:
+        versions = client.call("GET", f"/api/v1/projects/{q(project)}/artifacts/{q(args.name)}")["versions"]
+    else:
+        versions = _versions_local(args, project, args.name)
+        if not versions:
+            return _fail(f"project {project!r} has no artifact named {args.name!r}")
+    if args.json:
+        emit("seetrain.artifact.ls/1", {"project": project, "name": args.name, "versions": versions})
+    else:
+        print(table([[f"{args.name}:v{v['version']}" + (" (removed)" if v.get("deleted") else ""),
+                      ", ".join(v.get("aliases") or []) or "-", str(v.get("n_files", "-")), _size(v["size"]),
+                      v["digest"][:12], _when(v["created"])] for v in versions],
+                    ["version", "aliases", "files", "size", "digest", "created"]))
+    return OK
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -158,79 +172,65 @@ def cmd_get(args: argparse.Namespace) -> int:
     return OK
 
 
-def cmd_alias(args: argparse.Namespace) -> int:
-    from ..artifacts.manifest import ArtifactError, parse_ref
+@_with_client
+def cmd_alias(args: argparse.Namespace, client: Any) -> int:
+    from ..artifacts.manifest import parse_ref
     from ..artifacts.registry import Registry
-    from ..transport import ServerError
 
     project = _project(args)
-    client = _client(args)
-    try:
-        ref = parse_ref(args.ref)
-        version = None
-        if client is not None:
-            from ..artifacts.remote import q
+    ref = parse_ref(args.ref)
+    version = None
+    if client is not None:
+        from ..artifacts.remote import q
 
-            base = f"/api/v1/projects/{q(project)}/artifacts/{q(ref.name)}/aliases/{q(args.alias)}"
-            if args.remove:
-                client.call("DELETE", base)
-            else:
-                import orjson
-
-                version = client.call("PUT", base, orjson.dumps({"version": str(ref).split(":", 1)[1]}))["version"]
+        base = f"/api/v1/projects/{q(project)}/artifacts/{q(ref.name)}/aliases/{q(args.alias)}"
+        if args.remove:
+            client.call("DELETE", base)
         else:
-            reg = Registry(default_logdir(args.logdir))
-            if args.remove:
-                if not reg.remove_alias(project, ref.name, args.alias):
-                    return _fail(f"artifact {ref.name} has no alias {args.alias!r}")
-            else:
-                version = reg.resolve(project, ref).version
-                reg.set_alias(project, ref.name, args.alias, version)
-        if args.json:
-            emit("seetrain.artifact.alias/1", {"name": ref.name, "alias": args.alias, "version": version,
-                                               "removed": bool(args.remove)})
-        elif args.remove:
-            print(f"removed alias {ref.name}:{args.alias}")
+            import orjson
+
+            version = client.call("PUT", base, orjson.dumps({"version": str(ref).split(":", 1)[1]}))["version"]
+    else:
+        reg = Registry(default_logdir(args.logdir))
+        if args.remove:
+            if not reg.remove_alias(project, ref.name, args.alias):
+                return _fail(f"artifact {ref.name} has no alias {args.alias!r}")
         else:
-            print(f"{ref.name}:{args.alias} -> v{version}")
-        return OK
-    except (ArtifactError, ServerError) as exc:
-        return _fail(str(exc))
-    finally:
-        if client is not None:
-            client.close()
-
-
-def cmd_rm(args: argparse.Namespace) -> int:
-    from ..artifacts.manifest import ArtifactError, parse_ref
-    from ..artifacts.registry import Registry
-    from ..transport import ServerError
-
-    project = _project(args)
-    client = _client(args)
-    try:
-        ref = parse_ref(args.ref)
-        if client is not None:
-            from ..artifacts.remote import q
-
-            version = client.call("DELETE", f"/api/v1/projects/{q(project)}/artifacts/{q(ref.name)}/"
-                                            f"{q(str(ref).split(':', 1)[1])}")["version"]
-            gc = "seetrain server gc"
-        else:
-            reg = Registry(default_logdir(args.logdir))
             version = reg.resolve(project, ref).version
-            reg.remove(project, ref.name, version)
-            gc = "seetrain artifact gc"
-        if args.json:
-            emit("seetrain.artifact.rm/1", {"name": ref.name, "version": version, "removed": True})
-        else:
-            print(f"removed {ref.name}:v{version} (its files go at the next `{gc}` unless another version holds them)")
-        return OK
-    except (ArtifactError, ServerError) as exc:
-        return _fail(str(exc))
-    finally:
-        if client is not None:
-            client.close()
+            reg.set_alias(project, ref.name, args.alias, version)
+    if args.json:
+        emit("seetrain.artifact.alias/1", {"name": ref.name, "alias": args.alias, "version": version,
+                                           "removed": bool(args.remove)})
+    elif args.remove:
+        print(f"removed alias {ref.name}:{args.alias}")
+    else:
+        print(f"{ref.name}:{args.alias} -> v{version}")
+    return OK
+
+
+@_with_client
+def cmd_rm(args: argparse.Namespace, client: Any) -> int:
+    from ..artifacts.manifest import parse_ref
+    from ..artifacts.registry import Registry
+
+    project = _project(args)
+    ref = parse_ref(args.ref)
+    if client is not None:
+        from ..artifacts.remote import q
+
+        version = client.call("DELETE", f"/api/v1/projects/{q(project)}/artifacts/{q(ref.name)}/"
+                                        f"{q(str(ref).split(':', 1)[1])}")["version"]
+        gc = "seetrain server gc"
+    else:
+        reg = Registry(default_logdir(args.logdir))
+        version = reg.resolve(project, ref).version
+        reg.remove(project, ref.name, version)
+        gc = "seetrain artifact gc"
+    if args.json:
+        emit("seetrain.artifact.rm/1", {"name": ref.name, "version": version, "removed": True})
+    else:
+        print(f"removed {ref.name}:v{version} (its files go at the next `{gc}` unless another version holds them)")
+    return OK
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
