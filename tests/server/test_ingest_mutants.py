@@ -48,3 +48,46 @@ def test_add_records_stores_each_seq_once_at_every_boundary(tmp_path):
     with store.write() as conn:
         other = [add_records(conn, u, _recs(seqs), writer="rank1") for seqs in (range(0, 3), range(2, 4))]
     assert [(r.stored, r.duplicates, r.last_seq) for r in other] == [(3, 0, 2), (1, 1, 3)]
+
+
+def test_store_records_keeps_each_seq_once_at_ledger_and_batch_edges(tmp_path):
+    """The survivors of ``_in_seq_order``, ``_stored_seqs`` and ``store_records`` in the mutation run
+    at 4f6a9af (docs/testing.md): a two-record batch repeated or reversed, a repeat after the first
+    record, a re-sent batch ending exactly at the first seq of a stored chunk, seqs another run
+    stored, and an empty batch answering each writer's last seq."""
+    from seetrain.server import series
+    from seetrain.server.app import create_app
+    from seetrain.server.ingest import store_records, upsert_run, upsert_writer
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "s.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u, other = _uuid.uuid4().hex, _uuid.uuid4().hex
+    with store.write() as conn:
+        for run in (u, other):
+            upsert_run(conn, run, {"project": "p", "id": run[:8], "name": "r"})
+        upsert_writer(conn, u, "rank1", {"rank": 1})
+    # another run holds seqs 0..29: they are not this run's
+    assert tuple(store_records(store, other, _recs(range(30)))) == (30, 0, 29)
+    batches = (
+        [],              # an empty batch: nothing stored, the last seq still none
+        range(0, 5),     # one stored chunk 0..4
+        range(5, 10),    # a second chunk 5..9
+        range(3, 6),     # re-sent, ending exactly at the second chunk's first seq: all three duplicates
+        [10, 10],        # two records, one seq twice: stored once
+        [12, 11],        # two records out of order
+        [13, 14, 14],    # a seq repeated after the first record
+        [15, 17, 16],    # out of order after the first record
+        range(8, 20),    # another run stored 8..19: here 8..17 are duplicates, 18 and 19 new
+        [],              # an empty batch answers the writer's last seq
+    )
+    results = [tuple(store_records(store, u, _recs(seqs))) for seqs in batches]
+    assert results == [(0, 0, -1), (5, 0, 4), (5, 0, 9), (0, 3, 9), (1, 1, 10), (2, 0, 12), (2, 1, 14),
+                       (3, 0, 17), (2, 10, 19), (0, 0, 19)]
+    with store.read() as conn:
+        xs, ys = series.load(conn, u, "loss")
+    assert xs.tolist() == list(range(20))
+    assert ys.tolist() == [100.0 + s for s in range(20)]
+    # a non-primary writer: its own ledger, and an empty batch answers its own last seq
+    rank1 = [tuple(store_records(store, u, _recs(seqs), writer="rank1")) for seqs in ([], range(0, 3), [])]
+    assert rank1 == [(0, 0, -1), (3, 0, 2), (0, 0, 2)]
+    assert tuple(store_records(store, u, [])) == (0, 0, 19)
