@@ -37,6 +37,15 @@ def ui500(tmp_path_factory):
         server.stop()
 
 
+def wait_for_all_runs(p: Page) -> None:
+    """Wait until the val/loss chart draws every run; on a timeout say what each chart shows."""
+    try:
+        p.page.wait_for_selector(f'.chart[data-key="val/loss"][data-runs="{N}"]', timeout=60_000)
+    except Exception:
+        shown = p.page.eval_on_selector_all(".chart", "es => es.map(e => [e.dataset.key, e.dataset.runs, e.innerText.slice(-300)])")
+        raise AssertionError(f"at {p.page.url[:80]}: {p.page.inner_text('main')[:500]!r}; charts: {shown}; page errors: {p.errors[:5]}; server log: {p.ui.read_log()}") from None
+
+
 def test_compare_of_500_runs_keeps_urls_short(browser, ui500):
     runs = ui500.runs("five")
     uuids = [r["uuid"] for r in sorted(runs, key=lambda r: r["name"])]
@@ -49,7 +58,7 @@ def test_compare_of_500_runs_keeps_urls_short(browser, ui500):
         assert href == f"#/compare?rs={packed}" and len(href) < 12_000
         pg.goto(f"{ui500.url}/{href}")
         p.wait_rendered(timeout=120_000)
-        pg.wait_for_selector(f'.chart[data-key="val/loss"][data-runs="{N}"]', timeout=60_000)
+        wait_for_all_runs(p)
         lines = pg.evaluate("window.seetrain.charts.get('val/loss').u.series.length - 1")
         assert lines == N
         assert len(pg.eval_on_selector_all(".shared-legend [data-run]", "es => es")) == N
@@ -60,8 +69,33 @@ def test_compare_of_500_runs_keeps_urls_short(browser, ui500):
         # a reload of the packed link shows the same 500 runs
         pg.reload()
         p.wait_rendered(timeout=120_000)
-        pg.wait_for_selector(f'.chart[data-key="val/loss"][data-runs="{N}"]', timeout=60_000)
+        wait_for_all_runs(p)
         p.shot("compare-500", full_page=False)
         assert not p.errors, p.errors[:3]
+    finally:
+        p.close()
+
+
+def test_a_page_still_loading_when_the_user_moves_on_neither_draws_nor_navigates(browser, ui500):
+    """The projects page of a one-project dashboard forwards to that project's runs; before, if its
+    /projects answer came after the user had already opened a compare, the stale page still sent
+    the browser to the runs table (a reload then showed the wrong page: CI, stop 41)."""
+    uuids = [r["uuid"] for r in ui500.runs("five")][:3]
+    held = []
+    p = Page(browser, ui500)
+    try:
+        pg = p.page
+        pg.route("**/api/v1/projects", lambda route: route.continue_() if held else held.append(route))
+        p.open("/")
+        wait_for(lambda: held or pg.evaluate("0"), 30, "the projects request")  # pumps Playwright's events
+        assert held, "the projects page asked for /projects"
+        pg.evaluate("(h) => { location.hash = h; }", "#/compare?runs=" + ",".join(uuids))
+        p.wait_rendered(timeout=60_000)
+        assert pg.get_attribute('.chart[data-key="val/loss"]', "data-runs") == "3"
+        with pg.expect_event("requestfinished", lambda r: r.url.endswith("/api/v1/projects")):
+            held[0].continue_()
+        pg.evaluate("() => new Promise((ok) => setTimeout(ok, 200))")  # the stale page's continuation ran
+        assert pg.evaluate("location.hash").startswith("#/compare?runs=")
+        assert pg.locator(".chart").count() == 1 and pg.locator("table.runs").count() == 0
     finally:
         p.close()

@@ -63,3 +63,26 @@ def test_compare_from_a_run_page_adds_other_runs(page, ui):
     page.wait_rendered()
     assert page.chart("train/loss")["runs"] == "2"
     assert set(pg.eval_on_selector_all(".shared-legend [data-run]", "es => es.map(e => e.dataset.run)")) == {uuid, other}
+
+
+def test_a_dropped_series_request_is_tried_again_until_the_charts_fill(page, wide_runs):
+    """A finished run is never polled: before, one dropped /series request (the batch and the
+    per-chart fallback) left its charts empty for good, saying only "Failed to fetch"."""
+    uuids = [r["uuid"] for r in wide_runs[:3]]
+    dropped = []
+
+    def drop_twice(route):
+        if len(dropped) < 2:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.page.route("**/api/v1/series?*", drop_twice)
+    page.open("/compare?runs=" + ",".join(uuids))
+    page.wait_rendered(timeout=60_000)
+    for k in KEYS:
+        assert page.chart(k)["runs"] == "3"
+    assert len(dropped) == 2
+    # the browser reported the two dropped requests on the console; nothing else went wrong
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_RESET" not in e and "Failed to fetch" not in e]

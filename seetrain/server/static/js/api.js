@@ -101,8 +101,14 @@ export function downloadLink(label, path, params, filename) {
 
 /** A state-changing request with a JSON body (saved views ...); the answer's JSON, or an ApiError. */
 export async function send(method, path, body) {
-  const res = await fetch(url(path), {method, headers: {...headers(), "Content-Type": "application/json"},
-    body: body === undefined ? undefined : JSON.stringify(body)});
+  let res;
+  try {
+    res = await fetch(url(path), {method, headers: {...headers(), "Content-Type": "application/json"},
+      body: body === undefined ? undefined : JSON.stringify(body)});
+  } catch (e) {
+    online(false);
+    throw new ApiError(0, "the dashboard server does not answer (is `seetrain ui` still running?)");
+  }
   if (!res.ok) {
     let detail = res.statusText;
     try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }

@@ -12,6 +12,12 @@ const MAX_SERIES = 2500;  // the server's bound on runs x keys in one /series re
 const MAX_KEYS = 200;     // keys in one first-paint request
 const PANELS = " panels"; // the group of custom panels (a name no metric prefix has)
 const X_MODES = ["step", "time", "relative"];
+const RETRY_MS = [1000, 3000, 9000, 20000];  // a chart whose load failed on the network or a 5xx/408 tries again
+
+/** A failure worth trying again: the network (status 0), a timeout, or the server's side (not a 4xx it meant). */
+export function transient(err) {
+  return !(err && typeof err.status === "number") || err.status === 0 || err.status === 408 || err.status >= 500;
+}
 
 function groupOrder(a, b) {
   const rank = (g) => (g === PANELS ? -1 : g === "" ? 0 : g === "sys" ? 2 : 1);
@@ -102,7 +108,7 @@ export class ChartGrid {
     const pending = [];
     const bySx = new Map();
     for (const c of charts) {
-      if (c.zoom && !range) { pending.push(c.load().catch((e) => { c.info.textContent = String(e.message || e); })); continue; }
+      if (c.zoom && !range) { pending.push(this.loadRetrying(c)); continue; }
       const sx = serverX(c.mode());
       if (!bySx.has(sx)) bySx.set(sx, []);
       bySx.get(sx).push(c);
@@ -133,7 +139,21 @@ export class ChartGrid {
       const widths = charts.map((c) => c.plotEl.clientWidth);  // one layout for the batch, not one per chart
       charts.forEach((c, i) => { c.width = widths[i]; c.accept(c.keys.flatMap((k) => byKey.get(k) || [])); });
     } catch (e) {
-      await Promise.all(charts.map((c) => c.load().catch((err) => { c.info.textContent = String(err.message || err); })));
+      await Promise.all(charts.map((c) => this.loadRetrying(c)));
+    }
+  }
+
+  /** Load one chart; a transient failure shows on the chart and is tried again a few times (a
+   *  finished run is never polled, so without this one dropped request left its chart empty). */
+  async loadRetrying(c) {
+    for (let attempt = 0; ; attempt++) {
+      try { await c.load(); return; } catch (err) {
+        const msg = String(err.message || err);
+        if (this.destroyed || !transient(err) || attempt >= RETRY_MS.length) { c.info.textContent = msg; return; }
+        c.info.textContent = `${msg}; trying again in ${RETRY_MS[attempt] / 1000} s`;
+        await new Promise((ok) => setTimeout(ok, RETRY_MS[attempt]));
+        if (this.destroyed) return;
+      }
     }
   }
 
@@ -282,6 +302,7 @@ export class ChartGrid {
   }
 
   destroy() {
+    this.destroyed = true;
     this.resizeObs.disconnect();
     for (const c of this.charts.values()) c.destroy();
     clear(this.body);

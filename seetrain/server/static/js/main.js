@@ -19,28 +19,40 @@ function setCrumbs(parts) {
   });
 }
 
+let generation = 0;  // which route() call is current: a page still loading when the hash changes is stale
+
+/** Render the page the hash names into a fresh container. A page that finishes loading after the
+ *  hash moved on (a slow answer, a quick click) is torn down at once and its container is already
+ *  detached, so it can neither draw over nor navigate away from the page the user asked for. */
 async function route() {
+  const mine = ++generation;
   teardown();
   teardown = () => {};
   window.seetrain.rendered = null;
   clear(app);
+  const root = h("div", {class: "page"});
+  app.append(root);
+  const crumbsOf = (parts) => { if (mine === generation) setCrumbs(parts); };
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, query] = hash.split("?");
   const qs = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let down = () => {};
   try {
-    if (parts[0] === "p" && parts[1]) teardown = await runsPage(app, parts[1], (c) => {
-      setCrumbs(c);  // the project's artifact page is one click away
-      crumbs.append(" · ", h("a", {href: `#/artifacts/${encodeURIComponent(parts[1])}`, class: "artifacts-link"}, "artifacts"));
+    if (parts[0] === "p" && parts[1]) down = await runsPage(root, parts[1], (c) => {
+      crumbsOf(c);  // the project's artifact page is one click away
+      if (mine === generation) crumbs.append(" · ", h("a", {href: `#/artifacts/${encodeURIComponent(parts[1])}`, class: "artifacts-link"}, "artifacts"));
     });
-    else if (parts[0] === "run" && parts[1]) teardown = await runPage(app, parts[1], setCrumbs);
-    else if (parts[0] === "artifacts" && parts[2]) teardown = await artifactPage(app, parts[1], parts[2], qs.get("v"), setCrumbs);
-    else if (parts[0] === "artifacts" && parts[1]) teardown = await artifactsPage(app, parts[1], setCrumbs);
-    else if (parts[0] === "compare") teardown = await comparePage(app, (qs.get("runs") || "").split(",").filter(Boolean), setCrumbs);
-    else teardown = await projectsPage(app, setCrumbs);
+    else if (parts[0] === "run" && parts[1]) down = await runPage(root, parts[1], crumbsOf);
+    else if (parts[0] === "artifacts" && parts[2]) down = await artifactPage(root, parts[1], parts[2], qs.get("v"), crumbsOf);
+    else if (parts[0] === "artifacts" && parts[1]) down = await artifactsPage(root, parts[1], crumbsOf);
+    else if (parts[0] === "compare") down = await comparePage(root, (qs.get("runs") || "").split(",").filter(Boolean), crumbsOf);
+    else down = await projectsPage(root, crumbsOf);
   } catch (e) {
-    app.append(h("div", {class: "warnbox"}, `Could not load this page: ${e.message}`));
+    root.append(h("div", {class: "warnbox"}, `Could not load this page: ${e.message}`));
   }
+  if (mine !== generation) { (down || (() => {}))(); return; }
+  teardown = down || (() => {});
 }
 
 async function banner() {

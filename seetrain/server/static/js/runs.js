@@ -22,7 +22,10 @@ const SERVER_SORT = new Set(["name", "status", "start_time", "duration", "id"]);
 export async function projectsPage(root, setCrumbs) {
   setCrumbs([["projects", null]]);
   const projects = await get("/projects");
-  if (projects.length === 1) { location.replace(`#/p/${encodeURIComponent(projects[0].name)}`); return () => {}; }
+  if (projects.length === 1) {  // one project: its runs table, unless the user went elsewhere meanwhile
+    if (root.isConnected) location.replace(`#/p/${encodeURIComponent(projects[0].name)}`);
+    return () => {};
+  }
   if (!projects.length) {
     root.append(h("div", {class: "card"}, h("p", {}, "No runs yet."),
       h("p", {class: "muted"}, "Log one with seetrain.init(project=...) and it shows up here within a few seconds.")));
