@@ -38,9 +38,9 @@ TESTS[auth]="tests/server/test_auth.py tests/server/test_hardening_http.py::test
 SOURCES[resilience]="seetrain/resilience.py"
 TESTS[resilience]="tests/core/test_resilience.py tests/core/test_breaker_consecutive.py tests/core/test_resilience_contract.py"
 SOURCES[lifecycle]="seetrain/lifecycle.py"
-TESTS[lifecycle]="tests/core/test_exits.py tests/core/test_exit_code_boundaries.py tests/core/test_fork.py tests/core/test_lifecycle_contract.py tests/core/test_fork_after_first_log.py tests/core/test_shared_writers.py"
+TESTS[lifecycle]="tests/core/test_exits.py tests/core/test_exit_code_boundaries.py tests/core/test_fork.py tests/core/test_lifecycle_contract.py tests/core/test_fork_after_first_log.py tests/core/test_shared_writers.py tests/core/test_lifecycle_mutants.py"
 SOURCES[resume]="seetrain/train/resume.py"
-TESTS[resume]="tests/train/test_resume_liveness.py"
+TESTS[resume]="tests/train/test_resume_liveness.py tests/train/test_resume_rewind_steps.py"
 ORDER=(ingest series auth resilience lifecycle resume records)
 # Tests left out of a module's run (pytest -k), each for its cost; what only they would kill is
 # listed in docs/testing.md. lifecycle: the Lightning SIGTERM test (30 s) reached by nearly every
