@@ -113,3 +113,34 @@ def test_a_multiprocessing_worker_that_returns_finishes_its_writer(tmp_path):
     child = {w.label: w for w in r.writers}[f"main-fork{pid}"]
     assert (child.status, child.exit_code, child.n_records) == ("success", 0, 50 + 2)  # start and end events too
     assert r.scalars("j").values == list(range(50))
+
+
+# A child forked from a thread other than the main one inherits SeeTrain's handler (the default is
+# put in place across fork() by the main thread only). A SIGTERM that reaches the child before
+# SeeTrain's after-fork hook ran (here: sent by a hook the program registered first, so run first)
+# must kill it, as the default disposition would.
+SIGTERM_BEFORE_THE_AFTER_FORK_HOOK = """
+    import os, signal, sys, threading
+    os.register_at_fork(after_in_child=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    import seetrain
+    run = seetrain.init(project="p", logdir=sys.argv[1], system_metrics=False)
+    status = []
+
+    def fork():
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)  # reached only by a child that outlived the signal
+        status.append(os.waitpid(pid, 0)[1])
+
+    t = threading.Thread(target=fork)
+    t.start()
+    t.join()
+    run.finish()
+    print(os.waitstatus_to_exitcode(status[0]), flush=True)
+"""
+
+
+def test_a_child_forked_from_a_thread_dies_of_a_sigterm_sent_before_the_after_fork_hook(tmp_path):
+    out = run_script(tmp_path, SIGTERM_BEFORE_THE_AFTER_FORK_HOOK)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(-signal.SIGTERM)], out.stderr[-2000:]
