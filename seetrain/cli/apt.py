@@ -31,7 +31,7 @@ def cmd_apt(args: argparse.Namespace, rest: List[str]) -> int:
         print(f"seetrain apt: unknown command {args.apt_command!r}; the command is 'train'\n\n{USAGE}",
               file=sys.stderr)
         return 2
-    from ..apt.train import main as apt_main
+    from ..train.apt_command import main as apt_main
 
     return int(apt_main(rest) or 0)
 

@@ -18,7 +18,8 @@ from .errors import TrainConfigError, did_you_mean
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 GROUPS = ("model", "data", "trainer", "logger", "experiment", "hparams_search")
 DEFAULT_CHOICE = {"trainer": "default", "logger": "seetrain"}  # a mapping for these merges over this file
-TOP_KEYS = ("task", "seed", "imports", "resume_overrides", "plugins", "optim", "scheduler") + GROUPS
+TOP_KEYS = ("task", "seed", "imports", "resume_overrides", "plugins", "optim", "scheduler", "output_dir",
+            "language_model") + GROUPS
 TASKS = ("classification", "regression", "language_model", "segmentation")
 CHOICES = {
     "optim.name": ("adamw", "adam", "sgd"),
@@ -29,12 +30,14 @@ CHOICES = {
 MINIMUM = {"trainer.max_epochs": 1, "trainer.max_steps": -1, "trainer.accumulate_grad_batches": 1,
            "trainer.num_nodes": 1, "trainer.log_every_n_steps": 1, "trainer.check_val_every_n_epoch": 1,
            "trainer.checkpoint.save_top_k": -1, "trainer.early_stopping.patience": 1, "trainer.num_threads": 1,
-           "optim.lr": 0.0, "optim.weight_decay": 0.0, "scheduler.warmup_epochs": 0.0, "scheduler.step_size": 1}
+           "optim.lr": 0.0, "optim.weight_decay": 0.0, "scheduler.warmup_epochs": 0.0, "scheduler.warmup_steps": 0,
+           "scheduler.step_size": 1, "language_model.sample.max_new_tokens": 0, "language_model.sample.top_k": 1}
 AUTO_OK = {"trainer.num_threads"}
 ANY_TYPE = {"trainer.devices", "trainer.val_check_interval", "trainer.limit_train_batches",
             "trainer.limit_val_batches", "trainer.gradient_clip_val", "trainer.resume", "trainer.checkpoint.dirpath",
             "logger.experiment_name", "logger.description", "logger.group", "logger.logdir", "logger.tags", "logger.mode",
-            "optim.betas", "trainer.num_threads", "trainer.strategy", "trainer.accelerator"}
+            "optim.betas", "trainer.num_threads", "trainer.strategy", "trainer.accelerator",
+            "trainer.check_val_every_n_epoch", "language_model.sample.top_k"}
 
 
 OPEN_PREFIXES = ("data.checksums.", "data.sources.", "plugins.")  # free-form mappings and lists (plugins: checked by the plugins)
@@ -307,7 +310,11 @@ def check_config(config: Dict[str, Any], from_env: FrozenSet[str] = frozenset())
                                                 for r in resumes):
         raise TrainConfigError("resume_overrides is written by resume (a list of {checkpoint, overrides}); got "
                                f"{resumes!r}: leave it out of your config", key="resume_overrides")
-    for k in ("optim", "scheduler", "trainer", "logger"):
+    out_dir = config.setdefault("output_dir", None)
+    if out_dir is not None and not isinstance(out_dir, str):
+        raise TrainConfigError(f"output_dir must be a folder path, got {out_dir!r}", key="output_dir")
+    config.setdefault("language_model", ref["language_model"])
+    for k in ("optim", "scheduler", "trainer", "logger", "language_model"):
         if config.get(k) is None:
             raise TrainConfigError(f"{k} is missing", key=k)
         if not isinstance(config[k], dict):

@@ -35,6 +35,9 @@ class Job:
     info: Dict[str, Any] = field(default_factory=dict)  # recorded with the run (sample counts, ...)
     hooks: List[ValidationHook] = field(default_factory=list)
     loop_hooks: List[Any] = field(default_factory=list)  # LoopHook objects (seetrain.train.loop_hooks)
+    # replace the training loss (task=language_model): hook(model, batch, outputs, loss) -> the loss to
+    # back-propagate, given the model's forward outputs and the task's own loss (e.g. distillation)
+    loss_hooks: List[Callable[..., Any]] = field(default_factory=list)
     run_name: Optional[str] = None
 
 

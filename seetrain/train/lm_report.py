@@ -17,11 +17,22 @@ from .loop_hooks import LoopHook, LoopState
 
 
 class SampleSettings(NamedTuple):
-    """The text sample written at the end of training."""
+    """The text sample written at the end of training (``language_model.sample``)."""
 
     prompt: str = "The "
     max_new_tokens: int = 64
     temperature: float = 0.8
+    top_k: Optional[int] = None
+
+
+class FinalFigures(NamedTuple):
+    """What the report measured at the end of training (rank zero)."""
+
+    val_loss: float                 # mean next-token loss over every validation window (nats)
+    val_ppl: float
+    unigram_baseline: float
+    sample: str                     # the generated text ("" when none was asked for)
+    model_dir: Optional[str]        # where the model was saved (None: not saved)
 
 
 class LanguageModelReport(LoopHook):
@@ -31,7 +42,8 @@ class LanguageModelReport(LoopHook):
 
     def __init__(self, tokenizer: Any, val_ids: Any, seq_len: int, baseline: float, log_every: int,
                  block_stats: bool = True, save_model: bool = True, sample: SampleSettings = SampleSettings(),
-                 after_save: Sequence[LoopHook] = ()) -> None:
+                 after_save: Sequence[LoopHook] = (), output_dir: Optional[str] = None,
+                 data_info: Optional[Dict[str, Any]] = None) -> None:
         self.tokenizer, self.val_ids, self.seq_len = tokenizer, val_ids, int(seq_len)
         self.baseline, self.log_every = float(baseline), max(int(log_every), 1)
         self.block_stats, self.save_model, self.sample = bool(block_stats), bool(save_model), sample
@@ -40,14 +52,17 @@ class LanguageModelReport(LoopHook):
         self._tokens = 0
         self._seconds = 0.0
         self._t0: Optional[float] = None
+        self.output_dir = output_dir        # the model goes to <output_dir>/model (default: <run dir>/files)
+        self.data_info = dict(data_info or {})  # recorded with the run (train_tokens, val_tokens)
         self.model_dir: Optional[str] = None
         self.after_save = list(after_save)  # told where the model was saved (on_model_saved)
+        self.final: Optional["FinalFigures"] = None  # set at the end of a training that ended well
 
     # --- during training -----------------------------------------------------------------------
     def on_train_start(self, state: LoopState) -> None:
         if state.run is None:
             return
-        state.run.config.update({"unigram_baseline": self.baseline})
+        state.run.config.update({"unigram_baseline": self.baseline, **self.data_info})
         if not self.block_stats:
             return
 
@@ -94,12 +109,15 @@ class LanguageModelReport(LoopHook):
             run.log({"final/val_loss": val_loss, "final/val_ppl": ppl, "final/unigram_baseline": self.baseline,
                      **({"samples/text": Text(text, caption=self.sample.prompt)} if text else {})},
                     step=max(state.step - 1, 0))
-            if self.save_model and getattr(run, "dir", None):
-                self.model_dir = os.path.join(run.dir, "files", "model")
-                model.save_pretrained(self.model_dir)
-                self.tokenizer.save(self.model_dir)
-                for hook in self.after_save:
-                    hook.on_model_saved(state, self.model_dir)
+        out_dir = self.output_dir or (os.path.join(run.dir, "files") if run is not None and getattr(run, "dir", None)
+                                      else None)
+        if self.save_model and out_dir:
+            self.model_dir = os.path.join(out_dir, "model")
+            model.save_pretrained(self.model_dir)
+            self.tokenizer.save(self.model_dir)
+            for hook in self.after_save:
+                hook.on_model_saved(state, self.model_dir)
+        self.final = FinalFigures(val_loss, ppl, self.baseline, text, self.model_dir)
         beat = "below" if val_loss < self.baseline else "NOT below"
         print(f"val loss {val_loss:.4f} nats/token (ppl {ppl:.2f}); unigram baseline {self.baseline:.4f} "
               f"({beat} the baseline)")
@@ -140,5 +158,5 @@ class LanguageModelReport(LoopHook):
         prompt = torch.tensor([self.tokenizer.encode(self.sample.prompt)], device=device)
         gen = torch.Generator(device=device).manual_seed(seed)
         out = model.generate(prompt, max_new_tokens=self.sample.max_new_tokens, do_sample=True,
-                             temperature=self.sample.temperature, generator=gen)
+                             temperature=self.sample.temperature, top_k=self.sample.top_k, generator=gen)
         return self.tokenizer.decode(out[0])

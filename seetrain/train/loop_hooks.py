@@ -23,6 +23,7 @@ class LoopState:
     run: Any = None                  # the SeeTrain run (None on other ranks or without tracking)
     config: Dict[str, Any] = field(default_factory=dict)
     is_global_zero: bool = True
+    checkpoint_dir: Optional[str] = None  # where the loop writes its checkpoints (None: it writes none)
 
 
 class LoopHook:

@@ -12,7 +12,7 @@ pytest.importorskip("lightning")
 
 import seetrain  # noqa: E402
 from seetrain.apt.model import APTLanguageModel  # noqa: E402
-from seetrain.apt.train import load_config, main, train  # noqa: E402
+from seetrain.train.apt_command import load_config, main, train  # noqa: E402
 
 TINY = ["model.d_model=32", "model.n_heads=2", "model.n_layers=1", "model.rank=8", "model.attn_rank=4",
         "model.max_seq_len=32", "data.seq_len=32", "data.batch_size=8", "data.max_chars=40000",
@@ -75,7 +75,13 @@ def test_short_training_run_learns_and_is_tracked(logdir, tmp_path, capsys):
     assert r.media("samples/text")
     model = APTLanguageModel.from_pretrained(os.path.join(r.path, "files", "model"))
     assert model.config.d_model == 32
-    assert os.path.isfile(os.path.join(r.path, "files", "checkpoints", "last.ckpt"))
+    # one trainer (issue 27 item 10): the checkpoints are seetrain train's, and it goes on with the run
+    assert os.path.isfile(os.path.join(r.path, "checkpoints", "last.ckpt"))
+    from seetrain.train.commands import train_main
+
+    assert train_main([f"trainer.resume={r.path}", "trainer.max_steps=70"]) == 0
+    (again,) = seetrain.list_runs(logdir, project="apt-test")
+    assert again.id == r.id and again.status == "success" and again.scalars("train/loss").steps[-1] == 69
 
 
 def test_bf16_accumulation_without_tracking(tmp_path):

@@ -14,7 +14,7 @@ pytest.importorskip("lightning")
 import seetrain  # noqa: E402
 from seetrain.apt.data import ByteTokenizer, TokenWindows, load_corpus, split_ids  # noqa: E402
 from seetrain.apt.model import APTLanguageModel  # noqa: E402
-from seetrain.apt.train import load_config, main, train  # noqa: E402
+from seetrain.train.apt_command import load_config, main, train  # noqa: E402
 
 TINY = ["model.d_model=32", "model.n_heads=2", "model.n_layers=1", "model.rank=8", "model.attn_rank=4",
         "model.max_seq_len=32", "data.seq_len=32", "data.batch_size=8", "data.max_chars=40000",

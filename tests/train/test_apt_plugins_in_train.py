@@ -4,6 +4,8 @@ events with APT's context and reports into the run, as under `seetrain apt train
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("lightning")
@@ -49,21 +51,26 @@ def test_cloud_storage_uploads_the_saved_model_folder_at_the_end(logdir, tmp_pat
     store = tmp_path / "store"
     assert train_main(TINY_LM + ["plugins.cloud-storage.enabled=true", "plugins.cloud-storage.provider=local",
                                  f"plugins.cloud-storage.bucket={store}", "plugins.cloud-storage.auto_upload=true",
-                                 f"plugins.cloud-storage.state_dir={tmp_path / 'state'}"]) == 0
+                                 f"plugins.cloud-storage.state_dir={tmp_path / 'state'}",
+                                 "trainer.checkpoint.enabled=true"]) == 0
     (run,) = seetrain.list_runs(logdir)
     assert run.status == "success"
     uploaded = sorted(p.name for p in store.rglob("*") if p.is_file() and p.parent.name == "model")
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(uploaded), uploaded
+    # the loop's own checkpoints folder (<run dir>/checkpoints) went up too
+    synced = {p.name for p in store.rglob("*.ckpt") if p.parent.name == "checkpoints"}
+    assert "last.ckpt" in synced and synced == {p.name for p in (Path(run.path) / "checkpoints").glob("*.ckpt")}
 
 
 @pytest.mark.parametrize("args, message", [
     (["plugins.advanced-debuging.enabled=true"], "unknown APT plugin 'advanced-debuging'; did you mean 'advanced-debugging'?"),
     (["plugins.model-pruning.enabled=true", "plugins.model-pruning.pruning_ration=0.3"],
      "plugins.model-pruning: unknown option 'pruning_ration'"),
-    (["plugins.model-distillation.enabled=true"], "train it with `seetrain apt train plugins.model-distillation.enabled=true`"),
-    (["plugins.multimodal-training.enabled=true"], "this plugin trains on its own data, which `seetrain train` does not "
-                                                  "read yet; train it with `seetrain apt train"),
-], ids=["name", "option", "apt-only plugin", "own-data plugin"])
+    (["plugins.model-distillation.enabled=true"], "plugins.model-distillation: model-distillation needs "
+                                                  "teacher_checkpoint (a saved model directory) or teacher_config"),
+    (["plugins.data-processors.enabled=true", "plugins.data-processors.min_length=100000"],
+     "plugins.data-processors: data-processors removed the whole training text"),
+], ids=["name", "option", "no teacher", "no text left"])
 def test_plugin_mistakes_are_one_line_and_leave_no_run(args, message, logdir, capsys):
     assert train_main(TINY_LM + args) == 2
     err = capsys.readouterr().err

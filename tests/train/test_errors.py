@@ -43,7 +43,8 @@ CASES = [
     (["trainer.resume=/nonexistent/x.ckpt"], r"trainer.resume=/nonexistent/x.ckpt: no such checkpoint file"),
     (["trainer.strategy=dpp"], r"trainer settings rejected by Lightning"),
     (["trainer.val_check_interval=500"], r"trainer.val_check_interval must be a fraction of an epoch in \(0, 1\] or a "
-                                         r"number of training batches from 1 to 22 \(one epoch here\), got 500"),
+                                         r"number of training batches from 1 to 22 \(one epoch here; any number with "
+                                         r"trainer.check_val_every_n_epoch=null\), got 500"),
     (["model.pretrained=true"], r"model 'small_cnn' has no published pretrained weights"),
     (["experiment=apt_lm", "data.seq_len=4096"], r"data.seq_len=4096 exceeds model.max_seq_len=128"),
 ]

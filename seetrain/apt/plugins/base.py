@@ -80,9 +80,11 @@ class APTPlugin:
         return seetrain.get_run()
 
     def log(self, data: Dict[str, Any], step: Optional[int] = None) -> None:
-        """Log to the active run, if any; never raises."""
+        """Log to the active run; with none yet, kept (at most ``MAX_WAITING``
+        calls, then sent by :meth:`report_to`); never raises."""
         run = self.run
         if run is None:
+            self._wait(("log", data, step))
             return
         try:
             run.log(data, step=step)
@@ -90,9 +92,31 @@ class APTPlugin:
             warnings.warn(f"seetrain: plugin {self.name!r} could not log: {exc}", stacklevel=2)
 
     def update_config(self, values: Dict[str, Any]) -> None:
+        """Add to the run's config; with no run yet, kept for :meth:`report_to`."""
         run = self.run
         if run is not None:
             run.config.update(values)
+        else:
+            self._wait(("config", values, None))
+
+    MAX_WAITING = 10_000
+
+    def _wait(self, call: Any) -> None:
+        waiting = self.__dict__.setdefault("_waiting", [])
+        if len(waiting) < self.MAX_WAITING:
+            waiting.append(call)
+
+    def report_to(self, run: Any) -> None:
+        """Report into ``run`` from now on (unless given one already), and send it what was logged
+        before it existed (a trainer's data step runs before its run is created)."""
+        if getattr(self, "_run", None) is None:
+            self._run = run
+        waiting, self.__dict__["_waiting"] = self.__dict__.get("_waiting", []), []
+        for kind, data, step in waiting:
+            if kind == "log":
+                self.log(data, step=step)
+            else:
+                self.update_config(data)
 
     # --- hooks (no-ops by default) -----------------------------------------------------------
     def on_training_start(self, context: Dict[str, Any]) -> None: ...

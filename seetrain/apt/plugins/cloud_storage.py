@@ -284,9 +284,10 @@ class CloudStoragePlugin(_BackupMixin, APTPlugin):
 
     def on_model_saved(self, context: Dict[str, Any]) -> None:
         """``seetrain apt train`` after writing the final model: back it up and/or upload it."""
-        self._at_end(context.get("model"), context.get("model_dir"), context.get("output_dir"), context.get("step"))
+        self._at_end(context.get("model"), context.get("model_dir"), context.get("checkpoint_dir") or (
+            os.path.join(context["output_dir"], "checkpoints") if context.get("output_dir") else None), context.get("step"))
 
-    def _at_end(self, model: Any, model_dir: Optional[str], output_dir: Optional[str], step: Optional[int]) -> None:
+    def _at_end(self, model: Any, model_dir: Optional[str], checkpoint_dir: Optional[str], step: Optional[int]) -> None:
         automatic = int(self.config.get("backup_every_n_epochs") or 0) or int(self.config.get("backup_every_n_steps") or 0)
         source = model_dir if model_dir and os.path.isdir(model_dir) else model
         if self.config.get("backup_at_end") and automatic:
@@ -299,9 +300,8 @@ class CloudStoragePlugin(_BackupMixin, APTPlugin):
                 if source is None:
                     raise ValueError("no model to upload")
                 self.upload_model(source, str(self.config.get("upload_path") or "model"), step=step)
-                ckpt = os.path.join(output_dir, "checkpoints") if output_dir else None
-                if ckpt and os.path.isdir(ckpt):
-                    self.sync_directory(ckpt, "checkpoints", step=step)
+                if checkpoint_dir and os.path.isdir(checkpoint_dir):  # the trainer's checkpoints folder
+                    self.sync_directory(checkpoint_dir, "checkpoints", step=step)
             except Exception as exc:
                 record_failure("cloud-storage.auto_upload", exc)
                 warnings.warn(f"seetrain cloud-storage: auto_upload at the end of training failed: {exc}",

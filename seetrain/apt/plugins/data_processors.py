@@ -326,17 +326,28 @@ class DataProcessorsPlugin(TextAugmentMixin, TextQualityMixin, APTPlugin):
         self.log({f"data/train_text/{k}": v for k, v in self.last_text_stats.items() if k != "steps"},
                  step=self._next_step())
         self.update_config({"data_processors": self.last_text_stats})
-        out_dir = (context or {}).get("output_dir")
-        if self.config["save_processed"] and out_dir:
-            import os
-
-            os.makedirs(os.path.join(out_dir, "data"), exist_ok=True)
-            with open(os.path.join(out_dir, "data", "train.txt"), "w", encoding="utf-8") as f:
-                f.write(processed)
         if not processed.strip():
             raise ValueError("data-processors removed the whole training text; check min_length/max_length "
                              "and the pipeline steps")
+        self._unsaved = processed if self.config["save_processed"] else None
+        self._save_processed((context or {}).get("output_dir"))
         return processed
+
+    def _save_processed(self, out_dir: Optional[str]) -> None:
+        """``save_processed``: the processed training text in ``<out_dir>/data/train.txt``, once a folder is known."""
+        text = getattr(self, "_unsaved", None)
+        if text is None or not out_dir:
+            return
+        import os
+
+        os.makedirs(os.path.join(out_dir, "data"), exist_ok=True)
+        with open(os.path.join(out_dir, "data", "train.txt"), "w", encoding="utf-8") as f:
+            f.write(text)
+        self._unsaved = None
+
+    def on_training_start(self, context: Dict[str, Any]) -> None:
+        """In the trainer: the text was processed before the run existed; its folder is known now."""
+        self._save_processed(context.get("output_dir"))
 
     def _next_step(self) -> int:
         s = self._step

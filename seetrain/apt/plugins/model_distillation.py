@@ -341,6 +341,13 @@ class ModelDistillationPlugin(APTPlugin):
             raise ValueError("no teacher: set plugin.teacher or pass context['teacher'] at training start")
         return self.compute_loss(student_model, self.teacher, batch)["loss"]
 
+    def check_training_setup(self) -> None:
+        """Raise ``ValueError`` when :meth:`setup_training` could find no teacher (checked by the trainer
+        before its run exists)."""
+        if not any(self.config.get(k) is not None for k in ("teacher_model", "teacher_checkpoint", "teacher_config")):
+            raise ValueError("model-distillation needs teacher_checkpoint (a saved model directory) or teacher_config "
+                             "(a model config such as vft_small, trained first for teacher_steps)")
+
     def setup_training(self, context: Dict[str, Any]) -> None:
         """``seetrain apt train``: load the teacher (``teacher_checkpoint``) or build it from ``teacher_config``
         and train it for ``teacher_steps`` on the training data; it must share the student's vocabulary."""

@@ -29,6 +29,7 @@ from .torch_optim import build_optimizer, build_scheduler
 from .torch_tasks import step_for
 
 NAME = "lightning"
+FRAMEWORK = "pytorch_lightning"  # the run's _framework, as the Lightning adapter records it
 MODEL_BACKEND = "torch"
 TASKS = ("classification", "regression", "language_model", "segmentation")
 
@@ -121,18 +122,18 @@ def make_schedule(t: Dict[str, Any], train_len: int, val_len: int) -> Schedule:
     n_train = limit_batches(t["limit_train_batches"], train_len, "trainer.limit_train_batches")
     lv = t["limit_val_batches"]
     n_val = 0 if lv == 0 and not isinstance(lv, bool) else limit_batches(lv, val_len, "trainer.limit_val_batches")
-    vci = t["val_check_interval"]
+    vci, per_epoch = t["val_check_interval"], t["check_val_every_n_epoch"]
     if isinstance(vci, float) and 0.0 < vci <= 1.0:
         val_every = max(1, int(n_train * vci))
-    elif isinstance(vci, int) and not isinstance(vci, bool) and 1 <= vci <= n_train:
-        val_every = vci
+    elif isinstance(vci, int) and not isinstance(vci, bool) and (1 <= vci <= n_train or per_epoch is None and vci >= 1):
+        val_every = vci  # with check_val_every_n_epoch=null: every vci training batches, across epochs
     else:
         raise TrainConfigError(f"trainer.val_check_interval must be a fraction of an epoch in (0, 1] or a number of "
-                               f"training batches from 1 to {n_train} (one epoch here), got {vci!r}",
-                               key="trainer.val_check_interval")
+                               f"training batches from 1 to {n_train} (one epoch here; any number with "
+                               f"trainer.check_val_every_n_epoch=null), got {vci!r}", key="trainer.val_check_interval")
     return Schedule(train_batches=n_train, val_batches=n_val, max_epochs=int(t["max_epochs"]),
                     max_steps=int(t["max_steps"]), accumulate=int(t["accumulate_grad_batches"]), val_every=val_every,
-                    val_every_n_epochs=int(t["check_val_every_n_epoch"]), log_every=int(t["log_every_n_steps"]),
+                    val_every_n_epochs=None if per_epoch is None else int(per_epoch), log_every=int(t["log_every_n_steps"]),
                     clip=gradient_clip(t))
 
 
@@ -189,7 +190,7 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
     run = None
     if fabric.is_global_zero:
         run = _start_run(job, ckpt, {"data_info": job.info, "num_parameters": sum(p.numel() for p in model.parameters()),
-                                     "backend": NAME, "world_size": fabric.world_size, "precision_used": precision})
+                                     "backend": NAME, "_framework": FRAMEWORK, "world_size": fabric.world_size, "precision_used": precision})
     keeper = early = None
     ck, es = t["checkpoint"], t["early_stopping"]
     if ck["enabled"]:
@@ -201,7 +202,7 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
         announce(run, keeper.dirpath if keeper is not None else None)
     if es["enabled"]:
         early = EarlyStopping(job.mode, int(es["patience"]), float(es["min_delta"]))
-    loop = TrainLoop(fabric, step_for(job.task, job.info), module, optimizer, scheduler, train, val, schedule, metric=job.metric,
+    loop = TrainLoop(fabric, step_for(job.task, job.info, job.loss_hooks), module, optimizer, scheduler, train, val, schedule, metric=job.metric,
                      mode=job.mode, hooks=job.hooks, run=run, keeper=keeper, early=early,
                      progress=bool(t["enable_progress_bar"]), mixed="mixed" in precision, config=job.config,
                      order_rng=order_rng, move_batches=not loaders and fabric.device.type != "cpu",

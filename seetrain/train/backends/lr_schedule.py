@@ -9,12 +9,13 @@ from typing import Any, Callable, Dict, Optional
 
 
 def lr_factor(cfg: Dict[str, Any], total_steps: int, steps_per_epoch: float) -> Optional[Callable[[int], float]]:
-    """The factor at each optimizer step (linear warm-up over ``warmup_epochs``, then cosine decay to
+    """The factor at each optimizer step (linear warm-up over ``warmup_steps`` when set, else over
+    ``warmup_epochs``, then cosine decay to
     ``min_lr_ratio`` or a ``gamma`` step every ``step_size`` epochs), or None for a constant rate.
     ``onecycle`` is not here: each framework has its own one-cycle scheduler."""
     name = cfg.get("name", "none")
     total_steps = max(int(total_steps), 1)
-    warmup = int(round(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch))
+    warmup = int(cfg.get("warmup_steps") or 0) or int(round(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch))
     if name == "none" and not warmup:
         return None
     floor, gamma, every = float(cfg.get("min_lr_ratio", 0.0)), float(cfg.get("gamma", 0.1)), int(cfg.get("step_size", 30))

@@ -104,6 +104,10 @@ def check(config: Dict[str, Any]) -> None:
         key = "trainer.strategy" if str(t["strategy"]) != "auto" else "trainer.num_nodes"
         raise TrainConfigError(f"{key}={t[key.split('.')[1]]}: distributed strategies are not available with "
                                f"trainer.backend=paddle; use {ALT}", key=key)
+    if t["check_val_every_n_epoch"] is None:
+        raise TrainConfigError(f"trainer.check_val_every_n_epoch=null (validation every val_check_interval batches "
+                               f"across epochs) is not available with trainer.backend=paddle; give a number of "
+                               f"epochs, or use {ALT}", key="trainer.check_val_every_n_epoch")
     if t["val_check_interval"] not in (1, 1.0):
         raise TrainConfigError(f"trainer.val_check_interval={t['val_check_interval']}: the paddle backend validates at "
                                f"the end of an epoch (1.0); use trainer.check_val_every_n_epoch, or {ALT}",

@@ -35,7 +35,8 @@ class Schedule:
     max_steps: int                      # -1: until max_epochs
     accumulate: int = 1
     val_every: int = 0                  # validate after every this many training batches of an epoch
-    val_every_n_epochs: int = 1
+    val_every_n_epochs: Optional[int] = 1  # None: val_every counts training batches across epochs (Lightning's
+                                           # check_val_every_n_epoch=None), so it may exceed one epoch
     log_every: int = 10                 # optimizer steps
     clip: Optional[float] = None
 
@@ -86,7 +87,8 @@ class TrainLoop:
         return LoopState(model=getattr(self.module, "module", self.module),
                          optimizer=getattr(self.optimizer, "optimizer", self.optimizer),
                          step=p.global_step if step is None else step, epoch=p.epoch, max_steps=int(total),
-                         run=self.run, config=self.config or {}, is_global_zero=self.fabric.is_global_zero)
+                         run=self.run, config=self.config or {}, is_global_zero=self.fabric.is_global_zero,
+                         checkpoint_dir=self.keeper.dirpath if self.keeper is not None else None)
 
     def _call(self, event: str, *args: Any, step: Optional[int] = None) -> None:
         state = self._state(step)
@@ -177,7 +179,9 @@ class TrainLoop:
             next(it)
         bar = self.bar.start(epoch, s.train_batches, skip)
         wanted = self.run is not None or bar is not None  # does the training loss go anywhere?
-        validate_here = s.val_batches > 0 and (epoch + 1) % s.val_every_n_epochs == 0
+        across = s.val_every_n_epochs is None  # val_every counts the batches of the whole training
+        validate_here = s.val_batches > 0 and (across or (epoch + 1) % s.val_every_n_epochs == 0)
+        done_before = epoch * s.train_batches  # training batches of the epochs before this one
         sync = fabric.world_size > 1 and s.accumulate > 1
         hooks = bool(self.loop_hooks)
         if hooks:
@@ -212,11 +216,11 @@ class TrainLoop:
                     self._log_train()
             p.batches = i + 1
             if hooks:  # the step this batch belonged to
-                self._call("on_batch_end", batch, i, float(shown), boundary,
+                self._call("on_batch_end", batch, i, float(shown.detach()), boundary,
                            step=p.global_step - 1 if boundary else p.global_step)
             if bar is not None:
                 bar.update(1)
-            if validate_here and (i + 1) % s.val_every == 0:
+            if validate_here and ((done_before if across else 0) + i + 1) % s.val_every == 0:
                 self.validate()
             if self.should_stop or (s.max_steps >= 0 and p.global_step >= s.max_steps):
                 break

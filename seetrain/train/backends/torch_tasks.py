@@ -8,7 +8,7 @@ the pass (and across processes), so the means it reports are exact whatever the 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import torch
 from torch.nn import functional as F
@@ -41,16 +41,24 @@ class ClassificationStep:
 
 
 class LanguageModelStep:
-    """Next-token loss (plus the model's auxiliary loss); validation gives ``val/loss`` and ``val/ppl``."""
+    """Next-token loss (plus the model's auxiliary loss); validation gives ``val/loss`` and ``val/ppl``.
+    ``loss_hooks`` (``Job.loss_hooks``) replace the loss to back-propagate, in order: each gets the model,
+    the batch, the forward outputs and the loss so far (e.g. distillation's KD term); ``train/loss``
+    stays the next-token loss."""
 
     n_sums = 2
 
-    @staticmethod
-    def loss(model: Any, batch: Tuple[torch.Tensor, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __init__(self, loss_hooks: Sequence[Callable[..., Any]] = ()) -> None:
+        self.loss_hooks = list(loss_hooks)
+
+    def loss(self, model: Any, batch: Tuple[torch.Tensor, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
         x = batch[0]
         out = model(x, labels=x)
+        loss = out.loss
+        for hook in self.loss_hooks:
+            loss = hook(getattr(model, "module", model), batch, out, loss)
         aux = getattr(out, "aux_loss", None)
-        return (out.loss + aux if aux is not None else out.loss), out.loss
+        return (loss + aux if aux is not None else loss), out.loss
 
     @staticmethod
     def val_sums(model: Any, batch: Tuple[torch.Tensor, Any]) -> torch.Tensor:
@@ -126,12 +134,16 @@ class SegmentationStep:
         return {"val/loss": loss / n, "val/pixel_acc": correct / n, "val/miou": miou}
 
 
-STEPS = {"classification": ClassificationStep, "regression": RegressionStep, "language_model": LanguageModelStep}
+STEPS = {"classification": ClassificationStep, "regression": RegressionStep}
 
 
-def step_for(task: str, info: Dict[str, Any]) -> Any:
+def step_for(task: str, info: Dict[str, Any], loss_hooks: Sequence[Callable[..., Any]] = ()) -> Any:
     """The step of ``task``; ``info`` (the job's data info: ``num_classes``, ``ignore_index``) sizes
-    those that depend on the data."""
+    those that depend on the data; ``loss_hooks``: the language model's loss replacements."""
+    if loss_hooks and task != "language_model":
+        raise ValueError(f"loss hooks replace the language model's loss; task {task!r} has none")
     if task == "segmentation":
         return SegmentationStep(int(info["num_classes"]), int(info.get("ignore_index", 255)))
+    if task == "language_model":
+        return LanguageModelStep(loss_hooks)
     return STEPS[task]

@@ -46,11 +46,12 @@ class TokenSet:
 
 
 class TextData(NamedTuple):
-    """The token windows a language model trains and validates on."""
+    """The token windows a language model trains and validates on, and the APT plugins that shaped them."""
 
     train: TokenSet
     val: TokenSet
     info: Dict[str, Any]
+    plugins: Any = None                # the PluginManager of the config's enabled plugins (None: none)
 
 
 def load_data(config: Dict[str, Any]) -> TextData:
@@ -69,36 +70,50 @@ def load_data(config: Dict[str, Any]) -> TextData:
     if seq_len > int(mcfg.get("max_seq_len", 128)):
         raise TrainConfigError(f"data.seq_len={seq_len} exceeds model.max_seq_len={mcfg.get('max_seq_len', 128)}",
                                key="data.seq_len")
+    from ..apt_plugins import plugin_manager, process_training_text
+
+    plugins = plugin_manager(config)  # checked here: a bad plugin option leaves no run behind
+    tok = ByteTokenizer()
     try:
-        ids = ByteTokenizer().encode(load_corpus(dcfg.get("corpus") or "default", dcfg.get("max_chars")))
+        ids = tok.encode(load_corpus(dcfg.get("corpus") or "default", dcfg.get("max_chars")))
         train_ids, val_ids = split_ids(ids, float(dcfg.get("val_split", 0.1)))
     except ValueError as exc:
         raise TrainConfigError(f"data: {exc}", key="data") from None
+    if plugins is not None:  # e.g. data-processors: the training split only, before it is cut into windows
+        train_ids = tok.encode(process_training_text(plugins, tok.decode(train_ids), config))
     for part, name in ((train_ids, "training"), (val_ids, "validation")):
         if len(part) < seq_len + 1:
             raise TrainConfigError(f"the {name} text has {len(part)} tokens, fewer than data.seq_len + 1 = {seq_len + 1}; "
                                    "use more text (data.max_chars) or a shorter data.seq_len", key="data.seq_len")
-    train = TokenSet(train_ids, seq_len, int(dcfg.get("train_windows") or 2048), seed=int(config["seed"]))
+    # windows an epoch: as set, or (null) one pass's worth of the training text, at least one batch
+    windows = int(dcfg.get("train_windows") or max((len(train_ids) - 1) // seq_len, bs))
+    train = TokenSet(train_ids, seq_len, windows, seed=int(config["seed"]))
     val = TokenSet(val_ids, seq_len)
     for s, name in ((train, "training"), (val, "validation")):
         if bs > len(s):
             raise TrainConfigError(f"data.batch_size={bs} is larger than the {name} set ({len(s)} windows of "
                                    f"{seq_len} tokens); use a smaller batch or more text", key="data.batch_size")
     return TextData(train, val, {"train_tokens": len(train_ids), "val_tokens": len(val_ids),
-                                 "tokens_per_batch": bs * seq_len})
+                                 "tokens_per_batch": bs * seq_len}, plugins)
 
 
 def report(config: Dict[str, Any], data: TextData, after_save: Sequence[Any] = ()) -> Any:
     """The task's own reports (``lr``, ``train/tokens_per_s``, ``vft/*``, ``final/*``, a text sample, the
-    saved model): :class:`~seetrain.train.lm_report.LanguageModelReport`."""
+    saved model), set by the ``language_model`` section: :class:`~seetrain.train.lm_report.LanguageModelReport`."""
     from seetrain.apt.data import ByteTokenizer, unigram_cross_entropy
 
-    from ..lm_report import LanguageModelReport
+    from ..lm_report import LanguageModelReport, SampleSettings
 
+    lm = config.get("language_model") or {}
+    sample = dict(lm.get("sample") or {})
     tok = ByteTokenizer()
     baseline = unigram_cross_entropy(data.train.ids.tolist(), data.val.ids.tolist(), tok.vocab_size)
     return LanguageModelReport(tok, data.val.ids, data.val.seq_len, baseline,
-                               log_every=int(config["trainer"].get("log_every_n_steps") or 10), after_save=after_save)
+                               log_every=int(config["trainer"].get("log_every_n_steps") or 10),
+                               block_stats=bool(lm.get("block_stats", True)), save_model=bool(lm.get("save_model", True)),
+                               sample=SampleSettings(**{k: v for k, v in sample.items() if k in SampleSettings._fields}),
+                               output_dir=config.get("output_dir"), after_save=after_save,
+                               data_info={k: data.info[k] for k in ("train_tokens", "val_tokens")})
 
 
 def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
@@ -116,8 +131,10 @@ def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
     kwargs = {k: v for k, v in mcfg.items() if k in fields}
     from ..apt_plugins import plugin_hooks
 
-    plugins = plugin_hooks(config)
-    return Job(loop_hooks=plugins + [report(config, data, after_save=plugins)], config=config, task="language_model", model_name=entry.name, model_kwargs=kwargs, train=data.train,
+    plugins = plugin_hooks(config, data.plugins, data.train, int(dcfg.get("batch_size", 16)))
+    return Job(loop_hooks=plugins + [report(config, data, after_save=plugins)], config=config, task="language_model",
+               loss_hooks=[h.training_loss for h in plugins if h.replaces_loss()],
+               model_name=entry.name, model_kwargs=kwargs, train=data.train,
                val=data.val, batch_size=int(dcfg.get("batch_size", 16)), num_workers=int(dcfg.get("num_workers") or 0),
                metric="val/loss", mode="min", pretrained=mcfg.get("pretrained", False),
                pretrained_md5=mcfg.get("pretrained_md5"), info=dict(data.info),
