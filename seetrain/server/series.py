@@ -247,7 +247,10 @@ class AcrossWriters(NamedTuple):
 
 def across_writers(series_: List[LoadedSeries]) -> AcrossWriters:
     """The mean with its min-max band across ``series_`` (one per writer, each sorted by x)."""
-    xs = np.unique(np.concatenate([s.xs for s in series_])) if series_ else np.empty(0, F8)
+    if not series_:  # no writer has a point of this key: an empty line (nanmin of nothing would raise)
+        none = np.empty(0, F8)
+        return AcrossWriters(none, none, none, none, 0)
+    xs = np.unique(np.concatenate([s.xs for s in series_]))
     grid = np.full((len(series_), xs.size), np.nan)
     for i, s in enumerate(series_):
         if s.xs.size:

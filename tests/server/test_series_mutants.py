@@ -1,0 +1,100 @@
+"""``server/series.py`` at the edges its mutation run found untested (docs/testing.md): the
+in-process ``query`` passing ``writers`` and ``view`` on, the mean across a shared run's writers of
+a key with no points and at an x where every writer logged NaN, and ``load`` of a rewound run."""
+
+from __future__ import annotations
+
+import math
+import uuid as _uuid
+
+import pytest
+
+
+def _recs(steps, values, first_seq=0):
+    return [{"seq": first_seq + i, "time": 1.0 + first_seq + i, "type": "metrics", "step": s, "data": {"loss": v}}
+            for i, (s, v) in enumerate(zip(steps, values))]
+
+
+@pytest.fixture
+def store(tmp_path):
+    from seetrain.server.app import create_app
+    from seetrain.server.settings import Settings
+
+    return create_app(Settings(db=str(tmp_path / "s.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+
+
+@pytest.fixture
+def shared_run(store):
+    """A run of two writers: the primary logs loss 0, 10, NaN at steps 0..2, rank1 logs 2, 4, NaN."""
+    from seetrain.server.ingest import store_records, upsert_run, upsert_writer
+
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+        upsert_writer(conn, u, "rank1", {"rank": 1})
+    store_records(store, u, _recs([0, 1, 2], [0.0, 10.0, math.nan]))
+    store_records(store, u, _recs([0, 1, 2], [2.0, 4.0, math.nan]), writer="rank1")
+    return u
+
+
+def _nan_list(a):
+    return [None if math.isnan(v) else v for v in a.tolist()]
+
+
+def test_query_passes_writers_and_view_on(store, shared_run):
+    from seetrain.server import series
+
+    with store.read() as conn:
+        mine = series.query(conn, [shared_run], "loss", writers=["rank1"])
+        each = series.query(conn, [shared_run], "loss", view="each")
+    assert [_nan_list(d["y"]) for d in mine] == [[2.0, 4.0, None]]
+    assert [(d["writer"], _nan_list(d["y"])) for d in each] == [("", [0.0, 10.0, None]), ("rank1", [2.0, 4.0, None])]
+
+
+def test_the_mean_across_writers_at_an_x_where_all_logged_nan_is_nan(store, shared_run):
+    from seetrain.server import series
+
+    with store.read() as conn:
+        (mean,) = series.query(conn, [shared_run], "loss", view="mean")
+    assert (mean["x"].tolist(), _nan_list(mean["y"]), mean["writers"]) == ([0.0, 1.0, 2.0], [1.0, 7.0, None], 2)
+    assert (_nan_list(mean["ymin"]), _nan_list(mean["ymax"])) == ([0.0, 4.0, None], [2.0, 10.0, None])
+
+
+def test_the_mean_across_writers_of_a_key_without_points_is_empty(store, shared_run):
+    from seetrain.server import series
+
+    with store.read() as conn:
+        (mean,) = series.query(conn, [shared_run], "nothing", view="mean")
+    assert (mean["x"].tolist(), mean["y"].tolist(), mean["total"], mean["last_x"], mean["writers"]) == (
+        [], [], 0, None, 0)
+
+
+def test_load_of_a_rewound_run_leaves_the_superseded_points_out(store):
+    from seetrain.server import series
+    from seetrain.server.ingest import store_records, upsert_run
+
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+    store_records(store, u, _recs(range(10), [float(s) for s in range(10)]))            # steps 0..9
+    store_records(store, u, [{"seq": 10, "time": 20.0, "type": "rewind", "step": 4}])  # back to step 4
+    store_records(store, u, _recs(range(5, 8), [-1.0] * 3, first_seq=11))              # steps 5..7 again
+    with store.read() as conn:
+        xs, ys = series.load(conn, u, "loss")
+        old_xs, old_ys = series.load(conn, u, "loss", superseded=True)
+    assert (xs.tolist(), ys.tolist()) == (list(range(8)), [0.0, 1.0, 2.0, 3.0, 4.0, -1.0, -1.0, -1.0])
+    assert (old_xs.tolist(), old_ys.tolist()) == ([5, 6, 7, 8, 9], [5.0, 6.0, 7.0, 8.0, 9.0])
+
+
+def test_over_http_the_mean_of_a_key_a_run_lacks_answers_an_empty_line(server):
+    import orjson
+
+    from .conftest import api
+
+    u = _uuid.uuid4().hex
+    assert api(server.url, f"/api/v1/runs/{u}", "PUT", orjson.dumps({"project": "p", "id": "r"}))[0] == 200
+    status, body = api(server.url, f"/api/v1/runs/{u}/records", "POST", orjson.dumps({"records": _recs([0], [1.0])}))
+    assert status == 200, body
+    status, body = api(server.url, f"/api/v1/series?run={u}&key=nothing&writers=mean")
+    assert status == 200, body
+    assert [(s["x"], s["y"], s["total"], s["writers"]) for s in body["series"]] == [([], [], 0, 0)]
