@@ -8,7 +8,7 @@ from the job, trains, and reports through SeeTrain's public API.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # on_validation(epoch, step, metrics) -> Optional[str]: called by the backend after every validation
 # pass on global rank zero; returning a reason (e.g. "pruned") stops training there and the run
@@ -38,6 +38,8 @@ class Job:
     # replace the training loss (task=language_model): hook(model, batch, outputs, loss) -> the loss to
     # back-propagate, given the model's forward outputs and the task's own loss (e.g. distillation)
     loss_hooks: List[Callable[..., Any]] = field(default_factory=list)
+    # parameters whose name holds one of these are not weight-decayed (nor are biases and norms: ndim < 2)
+    no_weight_decay: Tuple[str, ...] = ()
     run_name: Optional[str] = None
 
 

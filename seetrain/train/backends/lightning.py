@@ -180,8 +180,10 @@ def _fit(fabric: Fabric, job: Job, model: torch.nn.Module) -> FitResult:
     total = min(total, schedule.max_steps) if schedule.max_steps > 0 else total
     module = fabric.setup_module(model)
     wd = float(job.config["optim"].get("weight_decay", 0.0))
-    raw = build_optimizer([{"params": [p for p in model.parameters() if p.ndim >= 2], "weight_decay": wd},
-                           {"params": [p for p in model.parameters() if p.ndim < 2], "weight_decay": 0.0}],
+    decays = [p.ndim >= 2 and not any(s in n for s in job.no_weight_decay) for n, p in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    raw = build_optimizer([{"params": [p for p, d in zip(params, decays) if d], "weight_decay": wd},
+                           {"params": [p for p, d in zip(params, decays) if not d], "weight_decay": 0.0}],
                           job.config["optim"])
     scheduler = build_scheduler(raw, job.config["scheduler"], total, per_epoch)
     optimizer = fabric.setup_optimizers(raw)

@@ -134,6 +134,7 @@ def prepare(config: Dict[str, Any], model_backend: str, data: TextData) -> Job:
     plugins = plugin_hooks(config, data.plugins, data.train, int(dcfg.get("batch_size", 16)))
     return Job(loop_hooks=plugins + [report(config, data, after_save=plugins)], config=config, task="language_model",
                loss_hooks=[h.training_loss for h in plugins if h.replaces_loss()],
+               no_weight_decay=("emb",),  # token and position embeddings, as GPT-style training does
                model_name=entry.name, model_kwargs=kwargs, train=data.train,
                val=data.val, batch_size=int(dcfg.get("batch_size", 16)), num_workers=int(dcfg.get("num_workers") or 0),
                metric="val/loss", mode="min", pretrained=mcfg.get("pretrained", False),
