@@ -91,3 +91,27 @@ def test_store_records_keeps_each_seq_once_at_ledger_and_batch_edges(tmp_path):
     rank1 = [tuple(store_records(store, u, _recs(seqs), writer="rank1")) for seqs in ([], range(0, 3), [])]
     assert rank1 == [(0, 0, -1), (3, 0, 2), (0, 0, 2)]
     assert tuple(store_records(store, u, [])) == (0, 0, 19)
+
+
+def test_add_records_stores_a_rewind_that_hides_what_it_supersedes(tmp_path):
+    """A rewind appended in process (``add_records``) counts as ``series.load`` reads it: the steps
+    after it logged before it are superseded, for its own writer only."""
+    from seetrain.server import series
+    from seetrain.server.app import create_app
+    from seetrain.server.ingest import add_records, upsert_run
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "r.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r", "name": "r"})
+        assert tuple(add_records(conn, u, _recs(range(10)))) == (10, 0, 9)
+        assert tuple(add_records(conn, u, _recs(range(3)), writer="rank1")) == (3, 0, 2)
+        rewound = [{"seq": 10, "time": 20.0, "type": "rewind", "step": 4}] + [
+            {"seq": 11 + i, "time": 21.0 + i, "type": "metrics", "step": 5 + i, "data": {"loss": -1.0}} for i in range(2)]
+        assert tuple(add_records(conn, u, rewound)) == (3, 0, 12)
+    with store.read() as conn:
+        xs, ys = series.load(conn, u, "loss", writer="")
+        other = series.load(conn, u, "loss", writer="rank1")
+    assert (xs.tolist(), ys.tolist()) == (list(range(7)), [100.0, 101.0, 102.0, 103.0, 104.0, -1.0, -1.0])
+    assert other[0].tolist() == [0, 1, 2]
