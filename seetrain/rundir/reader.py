@@ -318,8 +318,14 @@ class RunReader:
 
     @property
     def events(self) -> List[Dict[str, Any]]:
-        """Event records (``start``, ``resume``, ``finish``, ``exception``, ``warning``, ``lost``)."""
+        """Event records (``start``, ``resume``, ``finish``, ``exception``, ``warning``, ``lost``); a shared
+        run: the primary writer's (one ``seq`` order: readers page through them by seq), the others' in
+        :meth:`writer_events`."""
         return list(self._scanned().events)
+
+    def writer_events(self, writer: str) -> List[Dict[str, Any]]:
+        """One writer's event records (an exception on rank 1, its start and finish)."""
+        return list(self._writer_scan(writer).scan.events)
 
     def lost_ranges(self) -> List[Dict[str, Any]]:
         """``lost`` events: ``first_seq``, ``last_seq``, ``count``, ``reason`` (never written)."""
@@ -364,18 +370,30 @@ class RunReader:
         run: every writer's samples (a :class:`WriterSeries`), or ``writer=LABEL``'s alone."""
         return self._per_writer(writer, lambda scan: scan.system.series(key, sample_steps=True))
 
-    def media(self, key: str, superseded: bool = False) -> List[Dict[str, Any]]:
+    def media(self, key: str, superseded: bool = False, writer: Optional[str] = None) -> List[Dict[str, Any]]:
         """Media logged under ``key``: dicts with ``step``, ``type``, absolute ``path``, caption, ...
-        (``superseded=True``: only those a rewind superseded)."""
+        (``superseded=True``: only those a rewind superseded). A shared run: every writer's, writer by
+        writer (the primary first), each with its ``writer`` label; or ``writer=LABEL``'s alone."""
+        if writer is not None:
+            scans = [self._writer_scan(writer)]
+        elif self.shared:
+            scans = self._writer_scans()
+        else:
+            return self._media_of(self._scanned(), key, superseded, None)
+        return [item for w in scans for item in self._media_of(w.scan, key, superseded, w.label)]
+
+    def _media_of(self, scan: RecordScan, key: str, superseded: bool, label: Optional[str]) -> List[Dict[str, Any]]:
         out = []
-        for step, _t, v in self._scanned().metrics.media_items(key, superseded):
-            for ref in media_refs(v) or ():
+        for step, _t, v in scan.metrics.media_items(key, superseded):
+            for ref in media_refs(v) or ():  # every writer's files lie in the run's media/ folder
                 item = dict(ref)
                 item["type"] = item.pop(MEDIA_TYPE)
                 item["path"] = os.path.join(self.path, ref["path"])
                 if type(ref.get("files")) is list:  # a table's image cells, absolute like its path
                     item["files"] = [os.path.join(self.path, f) for f in ref["files"]]
                 item["step"] = step
+                if label is not None:
+                    item["writer"] = label
                 out.append(item)
         return out
 

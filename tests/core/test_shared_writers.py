@@ -284,3 +284,25 @@ def test_a_label_keeps_its_own_log_when_it_comes_back(tmp_path, monkeypatch):
     assert r.meta["writer"] == "a" and [w.label for w in r.writers] == ["a", "b"]
     assert r.scalars("x", writer="b").values == [0, 1] and r.scalars("x", writer="a").values == [0]
     assert_seqs_complete(_writer_log(again.dir, "b"))
+
+
+def test_every_writers_media_and_its_own_events_are_read(tmp_path):
+    """read_run(...).media(key) gave the primary's media only: an image logged by another writer (an
+    evaluation process) was on disk and in its log but never listed."""
+    np = pytest.importorskip("numpy")
+    logdir = str(tmp_path / "logs")
+    primary = seetrain.init(project="p", id="m", logdir=logdir, shared=True, writer="train", system_metrics=False)
+    other = seetrain.init(project="p", id="m", logdir=logdir, shared=True, writer="eval", system_metrics=False)
+    primary.log({"img": seetrain.Image(np.zeros((4, 4, 3), dtype=np.uint8))}, step=0)
+    other.log({"img": seetrain.Image(np.full((4, 4, 3), 200, dtype=np.uint8))}, step=5)
+    other.finish()
+    primary.finish()
+    r = seetrain.read_run(primary.dir)
+    media = r.media("img")
+    assert [(m["writer"], m["step"]) for m in media] == [("train", 0), ("eval", 5)]
+    from PIL import Image as PILImage
+
+    assert [PILImage.open(m["path"]).getpixel((0, 0)) for m in media] == [(0, 0, 0), (200, 200, 200)]
+    assert [m["step"] for m in r.media("img", writer="eval")] == [5]
+    assert [e["event"] for e in r.writer_events("eval")] == ["start", "finish"]
+    assert [e["event"] for e in r.events] == ["start", "finish"]  # the run's own: the primary's, one seq order
