@@ -37,7 +37,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     ls = keys.add_parser("list", help="list keys (ids, scopes; never the keys)")
     ls.set_defaults(func=_keys_list)
     rv = keys.add_parser("revoke", help="revoke a key by its id")
-    rv.add_argument("key_id")
+    rv.add_argument("key_id", help="the id `keys list` shows (one issued before 0.1 may start with '-': put -- before it)")
     rv.set_defaults(func=_keys_revoke)
     for q in (c, ls, rv):
         q.add_argument("--db", dest="keys_db", default=None, help="database (as for `seetrain server --db`)")

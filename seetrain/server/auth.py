@@ -50,6 +50,8 @@ def hash_key(key: str) -> str:
 def create_key(engine: Engine, project: str, write: bool, note: str = "") -> Tuple[str, str]:
     """A new key for ``project`` (``"*"`` for all): returns ``(key, id)``; only the hash is stored."""
     key = PREFIX + secrets.token_urlsafe(32)
+    while key[len(PREFIX)] == "-":  # an id starting with "-" reads as an option (`seetrain server keys revoke`)
+        key = PREFIX + secrets.token_urlsafe(32)
     kid = key[len(PREFIX):len(PREFIX) + 8]
     with engine.begin() as conn:
         conn.execute(insert(api_keys).values(id=kid, hash=hash_key(key), project=project, can_write=write,

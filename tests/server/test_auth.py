@@ -177,3 +177,32 @@ def test_keys_list_shows_id_scope_rights_and_the_note_cut_to_256_characters(tmp_
     assert rows[noted]["note"] == "n" * 256
     assert all(isinstance(r["created"], float) and r["created"] > 0 for r in rows.values())
     engine.dispose()
+
+
+def test_no_key_id_starts_with_a_dash_and_an_old_one_is_revoked_after_two_dashes(tmp_path, monkeypatch):
+    """A key id is the key's first 8 characters of base64url, "-" 1 time in 64: `seetrain server keys revoke
+    -BfVFI2Q` then failed ("the following arguments are required: key_id"; CI, stop 42)."""
+    import secrets
+
+    from seetrain.server.auth import create_key
+    from tests._child import run_python
+
+    db = str(tmp_path / "keys.sqlite")
+    engine = _migrated_engine(db)
+    drawn = iter(["-BfVFI2Q" + "x" * 35, "AbcdEFGH" + "y" * 35])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    key, kid = create_key(engine, "A", write=False)
+    assert kid == "AbcdEFGH" and key.endswith("y" * 35)  # the draw starting with "-" was thrown away
+    # an id issued before this (a row written by hand here) is revoked with `--` before it
+    from sqlalchemy import insert
+
+    from seetrain.server.db.models import api_keys
+
+    with engine.begin() as conn:
+        conn.execute(insert(api_keys).values(id="-OldKey1", hash="0" * 64, project="A", can_write=False, note="",
+                                             created=0.0))
+    out = run_python(["-m", "seetrain.cli", "server", "keys", "revoke", "--db", db, "--", "-OldKey1"],
+                     capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    with engine.connect() as conn:
+        assert {r.id for r in conn.execute(api_keys.select())} == {"AbcdEFGH"}

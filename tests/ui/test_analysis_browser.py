@@ -100,7 +100,6 @@ def wait_table(pg, expected_names):
             return False
         return len(want) > 50 or sorted(st["names"]) == want
     try:
-        pg.wait_for_function("1", timeout=100)
         wait_for(ok, 20, f"the runs table to show {len(want)} runs")
     except AssertionError:
         raise AssertionError(f"table {table_state(pg)} != expected {len(want)}: {want[:10]}") from None
