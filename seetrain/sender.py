@@ -31,6 +31,7 @@ from .rundir.follow import Batch, Cursor, Follower, Refused, StartOver, primary_
 from .rundir.format import PRIMARY_WRITER, WRITER_META, WRITERS_DIR
 from .rundir.format import TAGGED_FIELD, has_non_finite, media_refs, ref_paths, run_uuid, tag_values
 from .rundir.safe_open import LinkRefused, read_in_run
+from .thread_imports import importing
 from .transport import Client, ServerError, Transient
 
 __all__ = ["Client", "OnlineSender", "RecordsRefused", "RunSync", "ServerError", "Transient", "WriterSync", "run_uuid",
@@ -151,8 +152,9 @@ class RunSync:
     def _upload_artifacts(self, records: List[Dict[str, Any]]) -> None:
         """The files of the artifact versions the records name, from the log folder's store, before
         the records (the server refuses a version whose files it lacks: never half a version)."""
-        from .artifacts.remote import upload_blobs
-        from .artifacts.store import open_local
+        with importing():  # the sender's thread: a fork waits for these first imports
+            from .artifacts.remote import upload_blobs
+            from .artifacts.store import open_local
 
         upload_blobs(self.client, open_local(os.path.dirname(os.path.dirname(self.run_dir))), records,
                      self.cursor.extra.get("project") or os.path.basename(os.path.dirname(self.run_dir)))

@@ -8,6 +8,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
+from .thread_imports import load  # this module's threads import through it: a fork waits for them
+
 
 def basic_environment() -> Dict[str, Any]:
     """Cheap facts, gathered synchronously in ``init()``."""
@@ -33,7 +35,7 @@ def hostname() -> str:
 
 
 def _git(*args: str, cwd: Optional[str] = None) -> Optional[str]:
-    import subprocess
+    subprocess = load("subprocess")
 
     try:
         out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
@@ -73,7 +75,7 @@ def installed_packages() -> Dict[str, str]:
 
 def full_environment() -> Dict[str, Any]:
     """Slower facts (git, packages, hardware), gathered off the record path after ``init()``."""
-    import platform
+    platform = load("platform")
 
     env: Dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
     try:
@@ -121,7 +123,7 @@ class EnvironmentCapture(threading.Thread):
 
 def _nvml():
     try:
-        import pynvml  # provided by nvidia-ml-py (extra "gpu")
+        pynvml = load("pynvml")  # provided by nvidia-ml-py (extra "gpu")
 
         pynvml.nvmlInit()
         return pynvml
@@ -151,7 +153,7 @@ class SystemSampler(threading.Thread):
         self._last: Optional[Dict[str, float]] = None
 
     def sample(self) -> Dict[str, float]:
-        import psutil
+        psutil = load("psutil")
 
         now = time.monotonic()
         proc = psutil.Process()

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 
 import orjson
 
+from .thread_imports import load  # the sender's thread imports through it: a fork waits for them
 from .transient import RETRY_STATUS  # the one set of retryable statuses: 408, 425, 429, 5xx
 
 
@@ -36,7 +37,7 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
+        parsedate_to_datetime = load("email.utils").parsedate_to_datetime
 
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
@@ -96,7 +97,7 @@ class Client:
              raw: bool = False) -> Any:
         """One request with retries on transient failures; raises the last error. The answer's
         JSON decoded, or its bytes with ``raw=True``."""
-        import tenacity
+        tenacity = load("tenacity")
 
         exp = tenacity.wait_random_exponential(multiplier=0.25, max=8.0)
 

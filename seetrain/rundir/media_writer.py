@@ -14,13 +14,14 @@ import threading
 from typing import Any, Deque, Dict, List, NamedTuple, Optional, Protocol, Set
 
 from ..media import MediaInputError
+from ..thread_imports import load
 from . import format as schema
-# imported here, with the run writer (in init()'s thread), never first by a writer thread: a fork
-# during a thread's import leaves the child a module lock no thread will release (see media.py)
-from . import records
 from .format import media_ref
 from .queue import Item, RecordQueue
 from .files import RecordFile, fsync_dir
+
+# the record encoder (orjson): imported first by the writer threads, a fork waiting (thread_imports)
+RECORDS = "seetrain.rundir.records"
 
 
 class Written(NamedTuple):
@@ -122,7 +123,7 @@ class MediaWriter(threading.Thread):
                                        "it was skipped")
             if not out and refused and len(refused) >= len(data):
                 # only bad input: the seq holds a warning event (seqs stay gap-free; nothing was lost)
-                line = records.encode(seq, t, "event", {"event": "warning", "message": refused[0],
+                line = load(RECORDS).encode(seq, t, "event", {"event": "warning", "message": refused[0],
                                                         "key": next(iter(data))})
                 err = owner.file.append(line)
                 if err is not None:
@@ -133,7 +134,7 @@ class MediaWriter(threading.Thread):
             if not out:
                 owner.add_lost([seq], "no media value of the record could be written (see the warning before)")
                 return
-            line, stored = records.encode_metrics(seq, t, step, out, owner.problem)
+            line, stored = load(RECORDS).encode_metrics(seq, t, step, out, owner.problem)
             err = owner.file.append(line)
             if err is not None:
                 owner.add_lost([seq], f"{type(err).__name__}: {err}")

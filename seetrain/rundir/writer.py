@@ -22,7 +22,8 @@ from operator import attrgetter
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .files import RecordFile, write_json_atomic
-from .media_writer import MediaWriter, Written
+from ..thread_imports import load
+from .media_writer import RECORDS, MediaWriter, Written
 from .queue import CONFIG, CONSOLE, EVENT, LOST, MEDIA, METRICS, SUMMARY, SYSTEM, Item, RecordQueue
 
 _kind, _step, _payload = attrgetter("kind"), attrgetter("step"), attrgetter("payload")
@@ -147,7 +148,7 @@ class RunWriter(threading.Thread):
 
     def _metrics_lines(self, group: List[Item], buf: List[Any], failed: List[int]) -> int:
         """Encode consecutive metrics items into ``buf``, update the summary; returns their last step."""
-        from . import records
+        records = load(RECORDS)
 
         summary_update = self.summary.update  # atomic under the GIL; also updated by the media thread
         parts = records.encode_metrics_batch(group)
@@ -180,7 +181,7 @@ class RunWriter(threading.Thread):
         """The line of a config, system, console, event, summary or lost record (None: it is lost).
         A summary record's values go to ``summary_set``; a lost event adds the seq ranges it reports
         to ``taken`` (given back if the write fails)."""
-        from . import records
+        records = load(RECORDS)
 
         kind, seq, t, payload = item.kind, item.seq, item.time, item.payload
         try:
@@ -265,7 +266,7 @@ class RunWriter(threading.Thread):
                 self._merge([s for r in taken for s in range(r.first, r.last + 1)])
 
     def _lost_event(self, seq: int, t: float) -> Tuple[bytes, List[SeqRange]]:
-        from . import records
+        records = load(RECORDS)
 
         with self._lock:
             ranges, self._lost_ranges = self._lost_ranges, []
