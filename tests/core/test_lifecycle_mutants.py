@@ -144,3 +144,21 @@ def test_a_child_forked_from_a_thread_dies_of_a_sigterm_sent_before_the_after_fo
     out = run_script(tmp_path, SIGTERM_BEFORE_THE_AFTER_FORK_HOOK)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == [str(-signal.SIGTERM)], out.stderr[-2000:]
+
+
+# An interactive session keeps the last uncaught error in sys.last_value; a run started after it
+# must not take that old error for its own ending.
+AFTER_AN_EARLIER_ERROR = """
+    import sys, seetrain
+    sys.last_value = ValueError("an error the session had before the run")  # what the REPL leaves
+    run = seetrain.init(project="p", logdir=sys.argv[1], system_metrics=False)
+    run.log({"x": 1})
+    print(run.dir, flush=True)
+"""
+
+
+def test_an_error_left_from_before_the_run_is_not_its_ending(tmp_path):
+    out = run_script(tmp_path, AFTER_AN_EARLIER_ERROR)
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = meta(out.stdout.split()[0])
+    assert (m["status"], m["exit_code"]) == ("success", 0)
