@@ -20,15 +20,15 @@ import os
 import sys
 from typing import Any, Dict, Optional, Sequence
 
-from seetrain.apt.train_config import CONFIG_DIR, GROUPS, _group_options, load_config, validate_config  # noqa: F401
+from seetrain.apt.train_config import _group_options, load_config, validate_config
 
 
 # --- the config, translated ----------------------------------------------------------------------
 def train_config(cfg) -> Dict[str, Any]:
-    """The ``seetrain train`` config (a ``base`` layer over ``experiment=apt_lm``) that trains what the
-    APT config ``cfg`` describes: ``trainer.max_steps`` optimizer steps whatever the epochs,
-    validation every ``val_check_interval`` training batches across epochs, warm-up in steps, the
-    windows of an epoch one pass over the training text (as before)."""
+    """The ``seetrain train`` config (the ``base`` layer of :func:`seetrain.train.config.load_config`) that
+    trains what the APT config ``cfg`` describes: ``trainer.max_steps`` optimizer steps whatever the
+    epochs, validation every ``val_check_interval`` training batches across epochs, warm-up in steps,
+    an epoch one pass over the training text, as APT's former trainer did."""
     from omegaconf import OmegaConf
 
     a: Dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
