@@ -51,6 +51,22 @@ def test_query_passes_writers_and_view_on(store, shared_run):
     assert [(d["writer"], _nan_list(d["y"])) for d in each] == [("", [0.0, 10.0, None]), ("rank1", [2.0, 4.0, None])]
 
 
+def test_the_default_view_is_every_writers_points_as_one_line_per_run(store, shared_run):
+    from seetrain.server import series
+    from seetrain.server.ingest import store_records, upsert_run
+
+    second = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, second, {"project": "p", "id": "r2"})
+    store_records(store, second, _recs([0, 1], [5.0, 6.0]))
+    with store.read() as conn:
+        (line,) = series.query(conn, [shared_run], "loss")
+        each = series.query_keys(conn, [shared_run, second], ["loss"], view="each")
+    assert (line["x"].tolist(), line["total"]) == ([0.0, 0.0, 1.0, 1.0, 2.0, 2.0], 6)
+    assert [(d["run"], d["writer"], d["total"]) for d in each] == [
+        (shared_run, "", 3), (shared_run, "rank1", 3), (second, "", 2)]  # each (run, writer) once
+
+
 def test_the_mean_across_writers_at_an_x_where_all_logged_nan_is_nan(store, shared_run):
     from seetrain.server import series
 
@@ -84,6 +100,12 @@ def test_load_of_a_rewound_run_leaves_the_superseded_points_out(store):
         old_xs, old_ys = series.load(conn, u, "loss", superseded=True)
     assert (xs.tolist(), ys.tolist()) == (list(range(8)), [0.0, 1.0, 2.0, 3.0, 4.0, -1.0, -1.0, -1.0])
     assert (old_xs.tolist(), old_ys.tolist()) == ([5, 6, 7, 8, 9], [5.0, 6.0, 7.0, 8.0, 9.0])
+    with store.read() as conn:  # on the time axis: the same points, at their times
+        ts, tys = series.load(conn, u, "loss", x="time")
+    assert (ts.tolist(), tys.tolist()) == ([1.0, 2.0, 3.0, 4.0, 5.0, 12.0, 13.0, 14.0], ys.tolist())
+    with store.read() as conn:  # and cut to start..end
+        part = series.load(conn, u, "loss", start=3, end=5)
+    assert (part[0].tolist(), part[1].tolist()) == ([3, 4, 5], [3.0, 4.0, -1.0])
 
 
 def test_over_http_the_mean_of_a_key_a_run_lacks_answers_an_empty_line(server):
