@@ -58,3 +58,20 @@ def test_the_language_model_does_not_decay_its_embeddings(logdir):
     # steps of 0.01 an element add some back: 0.57 measured), an embedding its size within 2 %
     assert ratio["blocks.0.ffn.up.weight"] < 0.7, ratio
     assert abs(ratio["tok_emb.weight"] - 1) < 0.02 and abs(ratio["pos_emb.weight"] - 1) < 0.02, ratio
+
+
+def test_resume_from_a_step_with_the_run_directory_as_the_checkpoint(logdir, monkeypatch):
+    """`seetrain train --resume-from STEP trainer.resume=RUN_DIR`: the run directory stands for its
+    last.ckpt, so the history goes back to STEP as with the file (the points after it superseded)."""
+    from seetrain.train.resume import REWIND_ENV
+
+    monkeypatch.setenv(REWIND_ENV, "")  # restored after the test: train_main sets it for the process
+    base = TINY_LM + ["trainer.checkpoint.enabled=true", "trainer.log_every_n_steps=1"]
+    assert train_main(base + ["trainer.max_epochs=1"]) == 0
+    (run,) = seetrain.list_runs(logdir)
+    assert run.scalars("train/loss").steps[-1] == 19
+    assert train_main(["--resume-from", "9", f"trainer.resume={run.path}", "trainer.max_epochs=2"]) == 0
+    (again,) = seetrain.list_runs(logdir)
+    assert again.id == run.id
+    assert list(again.scalars("train/loss", superseded=True).steps) == list(range(10, 20))  # the first attempt's
+    assert list(again.scalars("train/loss").steps) == list(range(40))[:10] + list(range(20, 40))
