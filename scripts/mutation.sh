@@ -142,6 +142,48 @@ def pytest_runtest_teardown(item, nextitem):
             names.update(line.strip() for line in f if line.strip())
         os.unlink(taken)
     state()._stats.update(names)
+
+
+# Fastest first: a mutant's tests stop at the first failure (-x), so a killed mutant costs the
+# tests run before the one that kills it. mutmut passes them in no particular order and times
+# only their call phase; a server-starting fixture can cost 2 s a test. The clean run at the start
+# of every `mutmut run` (MUTANT_UNDER_TEST "") times each test whole (setup + call + teardown)
+# into test-durations.json beside the hits file; each mutant's run then sorts its tests by that.
+_durations = {}
+
+
+def _durations_path():
+    base = os.environ.get("SEETRAIN_MUTATION_HITS")
+    return os.path.join(os.path.dirname(base), "test-durations.json") if base else None
+
+
+def pytest_runtest_logreport(report):
+    if os.environ.get("MUTANT_UNDER_TEST") == "":
+        _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = _durations_path()
+    if os.environ.get("MUTANT_UNDER_TEST") == "" and path and _durations:
+        import json
+
+        with open(path + ".tmp", "w") as f:
+            json.dump(_durations, f, indent=0, sort_keys=True)
+        os.replace(path + ".tmp", path)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    path = _durations_path()
+    if "__mutmut_" not in mutant or not path or not os.path.exists(path):
+        return
+    import json
+
+    with open(path) as f:
+        known = json.load(f)
+    slowest = max(known.values(), default=0.0)
+    items.sort(key=lambda item: known.get(item.nodeid, slowest))  # stable: ties keep their order
 PY
 }
 
