@@ -120,3 +120,45 @@ def test_over_http_the_mean_of_a_key_a_run_lacks_answers_an_empty_line(server):
     status, body = api(server.url, f"/api/v1/series?run={u}&key=nothing&writers=mean")
     assert status == 200, body
     assert [(s["x"], s["y"], s["total"], s["writers"]) for s in body["series"]] == [([], [], 0, 0)]
+
+
+def test_load_many_answers_each_pair_once_whole_when_runs_keys_and_writers_interleave(store, monkeypatch):
+    """Chunks of three runs, three keys and two writers stored interleaved (run A, B, C, A, ...; every
+    key in every batch; each writer in turn): every (run, key) pair asked, or (run, key, writer) when
+    loaded writer by writer, comes back exactly once, in sorted order, with every point its own load
+    gives; a key not asked never does; also when the runs and keys span several statements (IN_BATCH 2)."""
+    from seetrain.server import series
+    from seetrain.server.ingest import store_records, upsert_run, upsert_writer
+
+    runs = sorted(_uuid.uuid4().hex for _ in range(3))
+    with store.write() as conn:
+        for u in runs:
+            upsert_run(conn, u, {"project": "p", "id": u[:6]})
+            upsert_writer(conn, u, "rank1", {"rank": 1})
+    seq = {}
+    for part in range(3):
+        for n, u in enumerate(runs):
+            for writer in ("", "rank1"):
+                first = seq.get((u, writer), 0)
+                recs = [{"seq": first + i, "time": 1.0 + first + i, "type": "metrics", "step": 10 * part + i,
+                         "data": {"acc": part + i + n + 0.5 * bool(writer), "loss": -(part + i), "lr": 0.1}}
+                        for i in range(3)]
+                seq[(u, writer)] = first + 3
+                store_records(store, u, recs, **({"writer": writer} if writer else {}))
+    monkeypatch.setattr(series, "IN_BATCH", 2)
+    asked_runs, asked_keys = [runs[2], runs[0], runs[1]], ["loss", "acc"]
+    with store.read() as conn:
+        pairs = list(series.load_many(conn, asked_runs, asked_keys))
+        each = list(series.load_many(conn, asked_runs, asked_keys, by_writer=True))
+        alone = {(u, k): series.load(conn, u, k) for u in runs for k in asked_keys}
+        mine = {(u, k, w): series.load(conn, u, k, writer=w) for u in runs for k in asked_keys
+                for w in ("", "rank1")}
+    assert [(s.run, s.key, s.writer) for s in pairs] == [(u, k, None) for u in runs for k in ("acc", "loss")]
+    for s in pairs:
+        xs, ys = alone[(s.run, s.key)]
+        assert (s.xs.tolist(), s.ys.tolist()) == (xs.tolist(), ys.tolist()) and s.xs.size == 18
+    assert [(s.run, s.key, s.writer) for s in each] == [(u, k, w) for u in runs for k in ("acc", "loss")
+                                                       for w in ("", "rank1")]
+    for s in each:
+        xs, ys = mine[(s.run, s.key, s.writer)]
+        assert (s.xs.tolist(), s.ys.tolist()) == (xs.tolist(), ys.tolist()) and s.xs.size == 9
