@@ -162,3 +162,42 @@ def test_load_many_answers_each_pair_once_whole_when_runs_keys_and_writers_inter
     for s in each:
         xs, ys = mine[(s.run, s.key, s.writer)]
         assert (s.xs.tolist(), s.ys.tolist()) == (xs.tolist(), ys.tolist()) and s.xs.size == 9
+
+
+def test_view_each_honours_range_writers_after_band_and_superseded(store):
+    """``view="each"`` (a line per writer) passes every option on: ``start``/``end``, ``writers``,
+    ``after`` (the live tail), ``band=False`` and ``superseded`` (a rewound writer's old points only),
+    and names the key of each entry."""
+    from seetrain.server import series
+    from seetrain.server.ingest import store_records, upsert_run, upsert_writer
+
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+        upsert_writer(conn, u, "rank1", {"rank": 1})
+    store_records(store, u, _recs(range(10), [float(s) for s in range(10)]))                      # primary: 0..9
+    store_records(store, u, _recs(range(10), [100.0 + s for s in range(10)]), writer="rank1")     # rank1: 100..109
+    store_records(store, u, [{"seq": 10, "time": 30.0, "type": "rewind", "step": 6}])              # primary back to 6
+    store_records(store, u, _recs(range(7, 9), [-1.0, -2.0], first_seq=11))                        # 7, 8 again
+
+    def each(**kw):
+        with store.read() as conn:
+            return [(d["key"], d["writer"], d["x"].tolist(), _nan_list(d["y"]), "ymin" in d)
+                    for d in series.query_keys(conn, [u], ["loss"], view="each", **kw)]
+
+    assert each(start=2, end=4) == [("loss", "", [2, 3, 4], [2.0, 3.0, 4.0], True),
+                                    ("loss", "rank1", [2, 3, 4], [102.0, 103.0, 104.0], True)]
+    assert each(writers=["rank1"], after=7, band=False) == [("loss", "rank1", [8, 9], [108.0, 109.0], False)]
+    assert each()[0][2:4] == ([0, 1, 2, 3, 4, 5, 6, 7, 8], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, -2.0])
+    assert each(superseded=True) == [("loss", "", [7, 8, 9], [7.0, 8.0, 9.0], True),
+                                     ("loss", "rank1", [], [], True)]  # rank1 was not rewound
+
+
+def test_the_mean_view_cuts_its_band_with_the_live_tail(store, shared_run):
+    """``after`` (the points after the last x a live chart has) cuts the mean and its band alike."""
+    from seetrain.server import series
+
+    with store.read() as conn:
+        (mean,) = series.query_keys(conn, [shared_run], ["loss"], view="mean", after=0)
+    assert (mean["x"].tolist(), _nan_list(mean["y"])) == ([1.0, 2.0], [7.0, None])
+    assert (_nan_list(mean["ymin"]), _nan_list(mean["ymax"]), mean["total"]) == ([4.0, None], [10.0, None], 2)
