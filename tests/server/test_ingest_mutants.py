@@ -115,3 +115,59 @@ def test_add_records_stores_a_rewind_that_hides_what_it_supersedes(tmp_path):
         other = series.load(conn, u, "loss", writer="rank1")
     assert (xs.tolist(), ys.tolist()) == (list(range(7)), [100.0, 101.0, 102.0, 103.0, 104.0, -1.0, -1.0])
     assert other[0].tolist() == [0, 1, 2]
+
+
+class _RacingStore:
+    """A store whose ``write()`` first lets another request store ``racing`` records (its own reads
+    and its own write, whole), once: what a concurrent request does between this request's reading
+    of the seq ledger and its write transaction."""
+
+    def __init__(self, store, uuid, racing, writer):
+        self._store, self._uuid, self._racing, self._writer = store, uuid, racing, writer
+        self.blobs, self.raced = store.blobs, None
+
+    def read(self):
+        return self._store.read()
+
+    def write(self):
+        from seetrain.server.ingest import store_records
+
+        if self._racing is not None:
+            racing, self._racing = self._racing, None
+            self.raced = tuple(store_records(self._store, self._uuid, racing, writer=self._writer))
+        return self._store.write()
+
+
+def test_a_request_racing_another_with_the_same_seqs_stores_each_once(tmp_path):
+    """Two requests re-sending overlapping seqs at once (a retry racing its original): the one whose
+    write comes second sees in its transaction that the ledger moved since its read, stores only
+    the seqs still missing, and counts the rest as duplicates, for the primary and for another writer."""
+    from sqlalchemy import select
+
+    from seetrain.server import series
+    from seetrain.server.db.models import run_writers, runs
+    from seetrain.server.app import create_app
+    from seetrain.server.ingest import store_records, upsert_run, upsert_writer
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "r.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r", "name": "r"})
+        upsert_writer(conn, u, "rank1", {"rank": 1})
+    for writer, offset in (("", 0.0), ("rank1", 1000.0)):
+        assert tuple(store_records(store, u, _recs(range(0, 5)), writer=writer)) == (5, 0, 4)
+        # this request read the ledger at last seq 4; meanwhile another stores 5..9 (7 of which it also sends)
+        racing = _RacingStore(store, u, _recs(range(5, 10)), writer)
+        mine = [dict(r, data={"loss": 100.0 + r["seq"] + offset}) for r in _recs(range(3, 13))]
+        got = tuple(store_records(racing, u, mine, writer=writer))
+        assert racing.raced == (5, 0, 9)
+        assert got == (3, 7, 12)  # 10, 11, 12 new; 3..9 stored already (3, 4 before, 5..9 by the race)
+        with store.read() as conn:
+            xs, ys = series.load(conn, u, "loss", writer=writer)
+        assert xs.tolist() == list(range(13))
+        assert ys.tolist() == [100.0 + s for s in range(10)] + [100.0 + s + offset for s in range(10, 13)]
+    with store.read() as conn:
+        assert conn.execute(select(runs.c.n_records, runs.c.last_seq).where(runs.c.uuid == u)).one() == (26, 12)
+        assert sorted(conn.execute(select(run_writers.c.writer, run_writers.c.n_records, run_writers.c.last_seq)
+                                   .where(run_writers.c.run_uuid == u)).all()) == [("", 13, 12), ("rank1", 13, 12)]
