@@ -48,10 +48,12 @@ ORDER=(ingest series auth resilience lifecycle resume records)
 # test_a_forked_childs_run_ends_as_the_child_ends[handled-sigterm].
 declare -A DESELECT
 DESELECT[lifecycle]="not test_lightning_fit_receiving_sigterm_behaves_as_without_seetrain"
-# ingest: the PostgreSQL half of test_hardening_ingest.py (each mutant's pytest session would start
-# its own cluster) and the 13 s many-keys test reached by every mutant of the write path; the
-# PostgreSQL-only lines and _parts' boundaries then need their own justification (docs/testing.md).
-DESELECT[ingest]="not postgresql and not many_keys"
+# ingest: every PostgreSQL test (each mutant's pytest session would start its own cluster; among them
+# test_shared_ingest.py's two-worker resend race, 7 s and two servers, whose in-process counterpart is
+# test_ingest_mutants.py's racing store) and the 13 s many-keys test reached by every mutant of the
+# write path; the PostgreSQL-only lines and _parts' boundaries then need their own justification
+# (docs/testing.md).
+DESELECT[ingest]="not postgres and not many_keys"
 
 "$PY" -c "import mutmut" 2>/dev/null || { echo "mutmut is not installed: pip install -e '.[dev]'" >&2; exit 2; }
 MODS=("$@")
