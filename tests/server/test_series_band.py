@@ -69,3 +69,23 @@ def test_both_bucket_methods_pick_the_first_extreme_of_each_bucket():
         for loop in (True, False):
             amin, amax = bucket_extremes(y, y, bounds, loop=loop)
             assert amin.tolist() == want_min and amax.tolist() == want_max
+
+
+def test_a_band_given_per_point_is_reduced_per_bucket_nan_aside():
+    """A shared run's mean view downsamples the mean with the writers' own min and max as its band:
+    each returned point carries the lowest ``band_lo`` and the highest ``band_hi`` of its bucket (a
+    NaN in the band counts for nothing), not the mean's own extremes."""
+    x = np.arange(30, dtype="f8")  # 12 points asked: 3 buckets of 10 points (edges at 9.67 and 19.33)
+    y = np.sin(x)
+    band_lo = y - 1.0 - (x % 7)    # lowest at x = 6, 13 and 27
+    band_hi = y + 1.0 + (x % 5)    # highest among x = 4 and 9, 14 and 19, 24 and 29
+    band_lo[0], band_hi[29] = np.nan, np.nan
+    d = downsample(x, y, 12, band_lo, band_hi)
+    assert d["downsampled"]
+    bucket = (d["x"] // 10).astype(int)
+    want_lo = [np.nanmin(band_lo[10 * b:10 * b + 10]) for b in range(3)]
+    want_hi = [np.nanmax(band_hi[10 * b:10 * b + 10]) for b in range(3)]
+    assert d["ymin"].tolist() == [want_lo[b] for b in bucket]
+    assert d["ymax"].tolist() == [want_hi[b] for b in bucket]
+    assert sorted(set(bucket.tolist())) == [0, 1, 2] and not np.isnan(d["ymin"]).any()
+    assert (d["ymin"] < np.nanmin(y) - 1).all()  # the band, not the mean's own minimum
