@@ -171,3 +171,24 @@ def test_a_request_racing_another_with_the_same_seqs_stores_each_once(tmp_path):
         assert conn.execute(select(runs.c.n_records, runs.c.last_seq).where(runs.c.uuid == u)).one() == (26, 12)
         assert sorted(conn.execute(select(run_writers.c.writer, run_writers.c.n_records, run_writers.c.last_seq)
                                    .where(run_writers.c.run_uuid == u)).all()) == [("", 13, 12), ("rank1", 13, 12)]
+
+
+def test_ingest_run_of_a_run_json_without_uuid_is_refused_clearly_and_stores_nothing(tmp_path):
+    """The in-process producer (the ui watcher) hands over run.json as it is: without a ``uuid`` the
+    answer is a 400 naming the missing field, not a crash, and no run appears."""
+    import pytest
+    from sqlalchemy import func, select
+
+    from seetrain.server.app import create_app
+    from seetrain.server.db.models import runs
+    from seetrain.server.ingest import ingest_run
+    from seetrain.server.settings import Settings
+    from seetrain.server.validate import IngestError
+
+    store = create_app(Settings(db=str(tmp_path / "n.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    with pytest.raises(IngestError) as refused:
+        ingest_run(store, {"project": "p", "id": "r"}, _recs(range(3)))
+    assert refused.value.status == 400
+    assert refused.value.detail == "run uuid '' is not 32 hex digits (run.json 'uuid')"
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(runs)).scalar() == 0
