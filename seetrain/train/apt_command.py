@@ -70,7 +70,8 @@ def train_config(cfg) -> Dict[str, Any]:
 def train(cfg) -> Dict[str, Any]:
     """Train with ``cfg`` (from :func:`load_config`) on ``seetrain train``; return the final figures, the
     run directory and the trained model: ``val_loss``, ``val_ppl``, ``unigram_baseline``, ``steps``,
-    ``model``, ``run_dir``, ``output_dir``, ``model_dir``, ``sample``, ``is_global_zero``.
+    ``model``, ``run_dir``, ``output_dir``, ``model_dir``, ``sample``, ``is_global_zero``, and ``fit``
+    (the trainer's own result, :class:`seetrain.train.job.FitResult`).
 
     The whole config is checked first (a config error leaves no run behind; raises ``ValueError``).
     """
