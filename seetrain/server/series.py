@@ -246,19 +246,20 @@ class AcrossWriters(NamedTuple):
 
 
 def across_writers(series_: List[LoadedSeries]) -> AcrossWriters:
-    """The mean with its min-max band across ``series_`` (one per writer, each sorted by x)."""
+    """The mean with its min-max band across ``series_`` (one per writer, each sorted by x); ``writers``
+    counts those with a point in the range asked (a writer rewound past it, or cut away, has none)."""
+    series_ = [s for s in series_ if s.xs.size]
     if not series_:  # no writer has a point of this key: an empty line (nanmin of nothing would raise)
         none = np.empty(0, F8)
         return AcrossWriters(none, none, none, none, 0)
     xs = np.unique(np.concatenate([s.xs for s in series_]))
     grid = np.full((len(series_), xs.size), np.nan)
     for i, s in enumerate(series_):
-        if s.xs.size:
-            last = np.r_[s.xs[1:] != s.xs[:-1], True]  # the last point of each x
-            own_x, own_y = s.xs[last], s.ys[last]
-            inside = (xs >= own_x[0]) & (xs <= own_x[-1])
-            grid[i, inside] = np.interp(xs[inside], own_x, own_y)
-            grid[i, np.searchsorted(xs, own_x)] = own_y  # its own points exactly (a NaN stays NaN)
+        last = np.r_[s.xs[1:] != s.xs[:-1], True]  # the last point of each x
+        own_x, own_y = s.xs[last], s.ys[last]
+        inside = (xs >= own_x[0]) & (xs <= own_x[-1])
+        grid[i, inside] = np.interp(xs[inside], own_x, own_y)
+        grid[i, np.searchsorted(xs, own_x)] = own_y  # its own points exactly (a NaN stays NaN)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an x where every writer logged NaN: NaN
         return AcrossWriters(xs, np.nanmean(grid, axis=0), np.nanmin(grid, axis=0), np.nanmax(grid, axis=0),

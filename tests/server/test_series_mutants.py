@@ -191,6 +191,22 @@ def test_view_each_honours_range_writers_after_band_and_superseded(store):
     assert each()[0][2:4] == ([0, 1, 2, 3, 4, 5, 6, 7, 8], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, -2.0])
     assert each(superseded=True) == [("loss", "", [7, 8, 9], [7.0, 8.0, 9.0], True),
                                      ("loss", "rank1", [], [], True)]  # rank1 was not rewound
+    assert each(superseded=True, x="time")[0][2:4] == ([8.0, 9.0, 10.0], [7.0, 8.0, 9.0])  # at their times
+    assert each(x="time")[0][2] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 12.0, 13.0]
+    with store.read() as conn:  # a key this run lacks: no entry (not an error)
+        assert series.query_keys(conn, [u], ["nothing"], view="each") == []
+
+    def mean(**kw):
+        with store.read() as conn:
+            return [(d["run"], d["key"], d["writers"], d["x"].tolist(), _nan_list(d["y"]))
+                    for d in series.query_keys(conn, [u], ["loss"], view="mean", **kw)]
+
+    # the mean view passes the same options on, and names the run and the key of each entry
+    assert mean(start=2, end=3) == [(u, "loss", 2, [2, 3], [52.0, 53.0])]
+    assert mean(writers=["rank1"], after=7) == [(u, "loss", 1, [8, 9], [108.0, 109.0])]
+    assert mean(superseded=True) == [(u, "loss", 1, [7, 8, 9], [7.0, 8.0, 9.0])]  # rank1 has none
+    assert mean(superseded=True, x="time", start=9) == [(u, "loss", 1, [9.0, 10.0], [8.0, 9.0])]
+    assert mean(x="time", start=12) == [(u, "loss", 1, [12.0, 13.0], [-1.0, -2.0])]  # rank1 ends at time 11
 
 
 def test_the_mean_view_cuts_its_band_with_the_live_tail(store, shared_run):
