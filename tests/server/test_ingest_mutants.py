@@ -192,3 +192,49 @@ def test_ingest_run_of_a_run_json_without_uuid_is_refused_clearly_and_stores_not
     assert refused.value.detail == "run uuid '' is not 32 hex digits (run.json 'uuid')"
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(runs)).scalar() == 0
+
+
+def test_ingest_run_checks_with_the_servers_limits_in_its_batches_and_stores_the_media(tmp_path):
+    """``ingest_run`` (the ui watcher's one call) checks run.json and the records against the server's
+    own limits (here looser than the defaults: a longer key, a longer string), checks any number of
+    records in slices of the server's batch size and stores them all, and copies each media file a
+    record references through ``media_loader`` and maps it to the run."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from seetrain.server import series
+    from seetrain.server.app import create_app
+    from seetrain.server.db.models import media_files, runs
+    from seetrain.server.ingest import ingest_run
+    from seetrain.server.settings import Settings
+
+    settings = Settings(db=str(tmp_path / "m.db"), blobs=str(tmp_path / "b"), api_key="", max_batch_records=4,
+                        max_key_length=300, max_string_length=1_200_000)
+    store = create_app(settings).state.store
+    u, key = _uuid.uuid4().hex, "k" * 280  # a key past the default 256 characters
+    notes = "n" * 1_100_000                 # a run.json string past the default 1,000,000
+    recs = [{"seq": s, "time": 1.0 + s, "type": "metrics", "step": s, "data": {key: float(s)}} for s in range(7)]
+    recs.append({"seq": 7, "time": 8.0, "type": "metrics", "step": 7,
+                 "data": {"img": {"_type": "image", "path": "media/img/a.png"}}})
+    picture = tmp_path / "a.png"
+    picture.write_bytes(b"\x89PNG not really" * 10)
+    asked = []
+
+    def loader(path):
+        asked.append(path)
+        return str(picture)
+
+    got = ingest_run(store, {"uuid": u, "project": "p", "id": "r", "notes": notes}, recs, media_loader=loader)
+    assert tuple(got) == (8, 0, 7)  # two batches of four, every record stored
+    assert asked == ["media/img/a.png"]
+    with store.read() as conn:
+        xs, _ = series.load(conn, u, key)
+        meta = conn.execute(select(runs.c.meta).where(runs.c.uuid == u)).scalar()
+        mapped = conn.execute(select(media_files.c.path, media_files.c.sha256, media_files.c.size)
+                              .where(media_files.c.run_uuid == u)).all()
+    assert xs.tolist() == list(range(7))
+    assert len(meta["notes"]) == 1_100_000
+    raw = picture.read_bytes()
+    assert mapped == [("media/img/a.png", hashlib.sha256(raw).hexdigest(), len(raw))]
+    assert store.blobs.exists(hashlib.sha256(raw).hexdigest())
