@@ -238,3 +238,47 @@ def test_ingest_run_checks_with_the_servers_limits_in_its_batches_and_stores_the
     raw = picture.read_bytes()
     assert mapped == [("media/img/a.png", hashlib.sha256(raw).hexdigest(), len(raw))]
     assert store.blobs.exists(hashlib.sha256(raw).hexdigest())
+
+
+def test_store_media_puts_the_blob_and_maps_the_path_and_a_second_upload_replaces_it(tmp_path):
+    """``PUT /media``'s store: the file goes into the blob store under its sha256 and the run's media
+    path maps to it (sha, size, content type); the same path uploaded again maps to the new file;
+    a path outside ``media/`` is refused and maps nothing."""
+    import hashlib
+
+    import pytest
+    from sqlalchemy import select
+
+    from seetrain.server.app import create_app
+    from seetrain.server.db.models import media_files
+    from seetrain.server.ingest import store_media, upsert_run
+    from seetrain.server.settings import Settings
+    from seetrain.server.validate import IngestError
+
+    store = create_app(Settings(db=str(tmp_path / "p.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+    first, second = tmp_path / "first.png", tmp_path / "second.jpg"
+    first.write_bytes(b"\x89PNG one" * 50)
+    second.write_bytes(b"\xff\xd8 two" * 70)
+
+    def put(path, f, ctype):
+        raw = f.read_bytes()
+        with store.write() as conn:
+            store_media(conn, store.blobs, u, path, str(f), hashlib.sha256(raw).hexdigest(), len(raw), ctype)
+        return hashlib.sha256(raw).hexdigest(), len(raw), ctype
+
+    def mapped():
+        with store.read() as conn:
+            return conn.execute(select(media_files.c.path, media_files.c.sha256, media_files.c.size,
+                                       media_files.c.content_type).where(media_files.c.run_uuid == u)).all()
+
+    one = put("media/img/a.png", first, "image/png")
+    assert mapped() == [("media/img/a.png", *one)] and store.blobs.exists(one[0])
+    two = put("media/img/a.png", second, "image/jpeg")
+    assert mapped() == [("media/img/a.png", *two)] and store.blobs.exists(two[0])
+    with pytest.raises(IngestError) as refused:
+        put("../outside.png", first, "image/png")
+    assert refused.value.status == 422 and "media/" in refused.value.detail
+    assert mapped() == [("media/img/a.png", *two)]
