@@ -49,3 +49,27 @@ def test_a_value_stored_differently_is_reported_once_per_key_naming_it(logdir):
     said = [str(w.message) for w in caught if "beyond 64 bits" in str(w.message)]
     assert len(said) == 2 and any("'a'" in m for m in said) and any("'b'" in m for m in said), said
     assert seetrain.read_run(run.dir).scalars("a").values == [float(2**70 + i) for i in range(3)]
+
+
+def test_a_json_line_that_is_not_a_record_is_refused_as_a_torn_line_is():
+    """Readers skip what ``decode_record`` refuses with ``ValueError`` (a torn or foreign line): valid
+    JSON that is not a record (no ``seq``, not an object) is refused the same way, naming the line,
+    never with another exception a reader would not catch."""
+    import orjson
+    import pytest
+
+    from seetrain.rundir.records import decode_record
+
+    for line in (b'{"time": 1.0, "data": {"loss": 1}}', b"[1, 2]", b'"seq"', b"7"):
+        with pytest.raises(ValueError) as refused:
+            decode_record(line)
+        assert isinstance(refused.value, orjson.JSONDecodeError)
+        assert (refused.value.msg, refused.value.doc, refused.value.pos) == ("not a SeeTrain record", line.decode(), 0)
+
+
+def test_a_config_record_round_trips_with_its_seq_and_time():
+    from seetrain.rundir.records import decode_record, encode_record
+
+    rec = decode_record(encode_record(41, 12.5, config={"lr": 0.1, "layers": [2, 3]}))
+    assert (rec["seq"], rec["time"], rec["type"], rec["config"]) == (41, 12.5, "config", {"lr": 0.1, "layers": [2, 3]})
+    assert decode_record(encode_record(42, 13.0))["config"] == {}

@@ -80,3 +80,28 @@ def test_a_full_queue_wakes_the_writer_and_log_loses_nothing(logdir):
             run.log({"i": i})
         run.finish()
     assert seetrain.read_run(run.dir).scalars("i").values == [float(i) for i in range(200)]
+
+
+def test_wait_written_answers_whether_the_records_are_written(tmp_path):
+    """``wait_written`` (what ``run.flush()`` waits on) is True once every record up to the seq is
+    written, False when the time given runs out first or at once when the writer thread has ended
+    (a seq it will never write)."""
+    import threading
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda message, key=None: None, flush_interval=600)
+    writer.start()
+    writer.init_returned()
+    for step in range(5):
+        queue.put_metrics(step, {"loss": float(step)})
+    last = queue.counters().next_seq - 1  # as run.flush() asks
+    assert writer.wait_written(last, timeout=60) is True  # 600 s flush interval: the wait wakes the writer
+    assert [orjson.loads(x).get("step") for x in (tmp_path / "records.jsonl").read_bytes().splitlines()][-5:] == \
+        [0, 1, 2, 3, 4]
+    assert writer.wait_written(last + 1, timeout=0.2) is False  # nothing logged after: the time runs out
+    writer.close()
+    answers = []
+    waiting = threading.Thread(target=lambda: answers.append(writer.wait_written(last + 1, timeout=3600)))
+    waiting.start()
+    waiting.join(60)  # an ended writer answers at once; waiting for the hour would mean it ignored that
+    assert answers == [False]
