@@ -47,6 +47,17 @@ def test_one_contiguous_loss_is_one_range_without_a_list(tmp_path):
     writer.close()
     (lost,) = _events(tmp_path / "records.jsonl", "lost")
     assert (lost["first_seq"], lost["last_seq"], lost["count"]) == (3, 6, 4) and "ranges" not in lost
+    assert type(lost["time"]) is float and lost["time"] > 0 and lost["seq"] >= 10
+
+
+def test_two_separate_losses_are_named_as_two_ranges(tmp_path):
+    writer = RunWriter(str(tmp_path), RecordQueue(first_seq=10), {"id": "r"}, warn=lambda *a, **k: None)
+    writer.add_lost([2, 3, 7], "disk full")
+    writer.start()
+    writer.init_returned()
+    writer.close()
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert (lost["first_seq"], lost["last_seq"], lost["count"], lost["ranges"]) == (2, 7, 3, [[2, 3], [7, 7]])
 
 
 class _NoStr:
