@@ -73,3 +73,17 @@ def test_a_config_record_round_trips_with_its_seq_and_time():
     rec = decode_record(encode_record(41, 12.5, config={"lr": 0.1, "layers": [2, 3]}))
     assert (rec["seq"], rec["time"], rec["type"], rec["config"]) == (41, 12.5, "config", {"lr": 0.1, "layers": [2, 3]})
     assert decode_record(encode_record(42, 13.0))["config"] == {}
+
+
+def test_decoding_turns_only_the_non_finite_tags_back_and_leaves_other_text_and_shapes_alone():
+    """A summary's text values stay text; only ``"NaN"``/``"Infinity"``/``"-Infinity"`` become floats;
+    a record whose ``data`` is not an object (a foreign line) is handed on as it is, not a crash."""
+    import math
+
+    from seetrain.rundir.records import decode_record
+
+    rec = decode_record(b'{"seq":1,"time":1.0,"type":"summary","summary":{"best":"resnet","x":"NaN","y":"-Infinity"}}')
+    assert rec["summary"]["best"] == "resnet" and math.isnan(rec["summary"]["x"]) and rec["summary"]["y"] == -math.inf
+    assert decode_record(b'{"seq":2,"time":1.0,"data":{"tag":"Infinity","name":"run a"}}') == {
+        "seq": 2, "time": 1.0, "type": "metrics", "data": {"tag": math.inf, "name": "run a"}}
+    assert decode_record(b'{"seq":3,"time":1.0,"type":"metrics","data":[1,2]}')["data"] == [1, 2]
