@@ -282,3 +282,23 @@ def test_store_media_puts_the_blob_and_maps_the_path_and_a_second_upload_replace
         put("../outside.png", first, "image/png")
     assert refused.value.status == 422 and "media/" in refused.value.detail
     assert mapped() == [("media/img/a.png", *two)]
+
+
+def test_store_media_refs_counts_the_files_it_stored_and_skips_those_it_cannot_find(tmp_path):
+    """The ui watcher's media step: a batch without references stores nothing (0); a file the loader
+    does not have (None) or that is gone from disk is skipped, not a crash; the count is what was stored."""
+    from seetrain.server.app import create_app
+    from seetrain.server.ingest import store_media_refs, upsert_run
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "r.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+    there = tmp_path / "there.png"
+    there.write_bytes(b"\x89PNG here")
+    files = {"media/a.png": str(there), "media/gone.png": str(tmp_path / "gone.png"), "media/none.png": None}
+    refs = [{"seq": i, "time": 1.0, "type": "metrics", "step": i, "data": {"img": {"_type": "image", "path": p}}}
+            for i, p in enumerate(files)]
+    assert store_media_refs(store, u, _recs(range(3)), files.get) == 0
+    assert store_media_refs(store, u, refs, files.get) == 1
