@@ -530,7 +530,8 @@ def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) ->
         elif t == "summary":
             summary.update(r["summary"])
     cols: Dict[str, List[tuple]] = {}  # key -> [(steps, times, vals, (step/time min/max) or None)], arrival order
-    kinds: Dict[str, list] = {}        # key -> [kind, count, last, last_step]
+    kinds: Dict[str, list] = {}        # key -> [kind, count, last, last_step, seq of last]
+    latest: Dict[str, tuple] = {}      # key -> (seq, value): the summary of the metrics, by seq across groups
     media_rows: List[Dict[str, Any]] = []
     for kt, recs in groups.items():
         if not kt:
@@ -544,7 +545,7 @@ def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) ->
         datas = list(map(_get_data, recs))
         vals = _group_values(kt, datas)
         if vals is not None:
-            last_step = recs[-1].get("step")
+            last_step, last_seq = recs[-1].get("step"), recs[-1]["seq"]
             last = datas[-1]
             # steps, times and their bounds are the same for every key of the group: encoded once
             stride = series.stride_of(st)
@@ -553,10 +554,11 @@ def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) ->
             by_key = np.ascontiguousarray(vals.T)
             for j, k in enumerate(kt):
                 cols.setdefault(k, []).append((st, tms, by_key[j], shared))
-                _bump(kinds, k, "scalar", len(recs), last[k], last_step)
-                summary[k] = last[k]
+                _bump(kinds, k, "scalar", len(recs), last[k], last_step, last_seq)
+                _newer(latest, k, last_seq, last[k])
         else:
-            _slow_group(uuid, kt, st, tms, recs, cols, kinds, summary, media_rows)
+            _slow_group(uuid, kt, st, tms, recs, cols, kinds, latest, media_rows)
+    summary.update((k, v) for k, (_, v) in latest.items())  # a metric's latest value wins over a summary record's
     series_rows = []
     for k, parts in cols.items():
         if len(parts) == 1 and parts[0][3] is not None:
@@ -575,22 +577,32 @@ def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) ->
     return _Rows(seqs, chunk, series_rows, kinds, ev_rows, con_rows, media_rows, summary, config)
 
 
-def _bump(kinds: Dict[str, list], key: str, kind: str, n: int, last: Any, last_step: Any) -> None:
+def _bump(kinds: Dict[str, list], key: str, kind: str, n: int, last: Any, last_step: Any, seq: int) -> None:
+    """Count ``n`` more values of ``key``; its last value is the one of the highest seq (a batch's records
+    are grouped by their keys, and a key's groups come in any order)."""
     c = kinds.get(key)
     if c is None:
-        kinds[key] = [kind, n, last, last_step]
+        kinds[key] = [kind, n, last, last_step, seq]
     else:
         c[1] += n
-        c[2], c[3] = last, last_step
+        if seq > c[4]:
+            c[2], c[3], c[4] = last, last_step, seq
+
+
+def _newer(latest: Dict[str, tuple], key: str, seq: int, value: Any) -> None:
+    """Keep ``value`` as ``key``'s latest unless a record of a higher seq gave one already."""
+    got = latest.get(key)
+    if got is None or seq > got[0]:
+        latest[key] = (seq, value)
 
 
 def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: List[Dict[str, Any]],
-                cols: Dict[str, List[tuple]], kinds: Dict[str, list], summary: Dict[str, Any],
+                cols: Dict[str, List[tuple]], kinds: Dict[str, list], latest: Dict[str, tuple],
                 media_rows: List[Dict[str, Any]]) -> None:
     """Records mixing scalars with media refs or other values: value by value."""
     per: Dict[str, tuple] = {}
     for i, r in enumerate(recs):
-        step = r.get("step")
+        step, seq = r.get("step"), r["seq"]
         for k, v in r["data"].items():
             f = num(v)
             if f is not None:
@@ -599,8 +611,8 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
                     p = per[k] = ([], [])
                 p[0].append(i)
                 p[1].append(f)
-                summary[k] = v
-                _bump(kinds, k, "scalar", 1, v, step)
+                _newer(latest, k, seq, v)
+                _bump(kinds, k, "scalar", 1, v, step, seq)
                 continue
             refs = media_refs(v)
             if refs:
@@ -609,7 +621,7 @@ def _slow_group(uuid: str, kt: tuple, st: np.ndarray, tms: np.ndarray, recs: Lis
                     media_rows.append(dict(run_uuid=uuid, seq=r["seq"], key=k, idx=j, step=step,
                                            type=media_kind(ref)[:32], path=path, caption=caption_text(ref.get("caption")),
                                            meta={a: b for a, b in ref.items() if a not in ("path", "caption")}))
-                _bump(kinds, k, media_kind(refs[0])[:16], len(refs), refs[-1], step)
+                _bump(kinds, k, media_kind(refs[0])[:16], len(refs), refs[-1], step, seq)
     for k, (idx, vals) in per.items():
         ix = np.asarray(idx, dtype=np.int64)
         cols.setdefault(k, []).append((st[ix], tms[ix], np.asarray(vals, dtype="<f8"), None))
@@ -648,7 +660,7 @@ def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list], writer: st
                        f"VALUES (?, ?, ?, ?, ?, {json_param}, ?) ON CONFLICT (run_uuid, writer, key) DO UPDATE SET "
                        "count = metric_keys.count + excluded.count, last = excluded.last, last_step = excluded.last_step",
                  [(uuid, writer, k, kind, count, orjson.dumps(last).decode(), last_step)
-                  for k, (kind, count, last, last_step) in kinds.items()])
+                  for k, (kind, count, last, last_step, _) in kinds.items()])
 
 
 def finish_run(conn: Connection, uuid: str, body: Dict[str, Any], limits: Limits = Limits()) -> Dict[str, Any]:

@@ -302,3 +302,78 @@ def test_store_media_refs_counts_the_files_it_stored_and_skips_those_it_cannot_f
             for i, p in enumerate(files)]
     assert store_media_refs(store, u, _recs(range(3)), files.get) == 0
     assert store_media_refs(store, u, refs, files.get) == 1
+
+
+def test_records_mixing_scalars_and_media_store_each_value_where_it_belongs(tmp_path):
+    """Records holding scalars and media references together (``run.log({"loss": .., "img": Image})``)
+    take the value-by-value path: each scalar in its series at its own steps (a key missing from some
+    records too), each reference a media row (several per key for a list of images, with caption and
+    meta), the keys' kinds, counts and last values, and the run's summary."""
+    from sqlalchemy import select
+
+    from seetrain.server import series
+    from seetrain.server.app import create_app
+    from seetrain.server.db.models import media, metric_keys, runs
+    from seetrain.server.ingest import store_records, upsert_run
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "x.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+
+    def img(name, **extra):
+        return {"_type": "image", "path": f"media/img/{name}.png", **extra}
+
+    recs = [
+        {"seq": 0, "time": 1.0, "type": "metrics", "step": 10, "data": {"loss": 2.0, "img": img("a", caption="first", w=4)}},
+        {"seq": 1, "time": 2.0, "type": "metrics", "step": 11, "data": {"img": img("b"), "acc": 0.5}},
+        {"seq": 2, "time": 3.0, "type": "metrics", "step": 12, "data": {"loss": 1.0, "img": [img("c"), img("d", caption=7)]}},
+    ]
+    assert tuple(store_records(store, u, recs)) == (3, 0, 2)
+    with store.read() as conn:
+        loss, acc = series.load(conn, u, "loss"), series.load(conn, u, "acc")
+        loss_t = series.load(conn, u, "loss", x="time")
+        rows = conn.execute(select(media.c.seq, media.c.key, media.c.idx, media.c.step, media.c.type, media.c.path,
+                                   media.c.caption, media.c.meta).where(media.c.run_uuid == u)
+                            .order_by(media.c.seq, media.c.idx)).all()
+        kinds = {r.key: (r.kind, r.count, r.last, r.last_step) for r in conn.execute(
+            select(metric_keys).where(metric_keys.c.run_uuid == u))}
+        summary = conn.execute(select(runs.c.summary).where(runs.c.uuid == u)).scalar()
+    assert (loss[0].tolist(), loss[1].tolist(), loss_t[0].tolist()) == ([10, 12], [2.0, 1.0], [1.0, 3.0])
+    assert (acc[0].tolist(), acc[1].tolist()) == ([11], [0.5])
+    assert [tuple(r) for r in rows] == [
+        (0, "img", 0, 10, "image", "media/img/a.png", "first", {"_type": "image", "w": 4}),
+        (1, "img", 0, 11, "image", "media/img/b.png", None, {"_type": "image"}),
+        (2, "img", 0, 12, "image", "media/img/c.png", None, {"_type": "image"}),
+        (2, "img", 1, 12, "image", "media/img/d.png", "7", {"_type": "image"})]
+    assert kinds == {"loss": ("scalar", 2, 1.0, 12), "acc": ("scalar", 1, 0.5, 11),
+                     "img": ("image", 4, img("d", caption=7), 12)}
+    assert summary == {"loss": 1.0, "acc": 0.5}
+
+
+def test_a_keys_last_value_and_the_summary_are_its_latest_when_records_log_different_keys(tmp_path):
+    """A batch whose records log different sets of keys (``loss`` every step, ``val`` now and then) is
+    stored group by group; each key's last value, last step and the run's summary are still those
+    of its latest record, as the run directory's own summary has them."""
+    from sqlalchemy import select
+
+    from seetrain.server.app import create_app
+    from seetrain.server.db.models import metric_keys, runs
+    from seetrain.server.ingest import store_records, upsert_run
+    from seetrain.server.settings import Settings
+
+    store = create_app(Settings(db=str(tmp_path / "g.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r"})
+    data = [{"loss": 9.0}, {"loss": 8.0, "val": 0.1}, {"loss": 7.0}, {"loss": 6.0}, {"loss": 5.0, "img": {
+        "_type": "image", "path": "media/i.png"}}, {"loss": 4.0}]
+    recs = [{"seq": i, "time": 1.0 + i, "type": "metrics", "step": 100 + i, "data": d} for i, d in enumerate(data)]
+    assert tuple(store_records(store, u, recs)) == (6, 0, 5)
+    with store.read() as conn:
+        last = {r.key: (r.count, r.last, r.last_step) for r in conn.execute(
+            select(metric_keys).where(metric_keys.c.run_uuid == u))}
+        summary = conn.execute(select(runs.c.summary).where(runs.c.uuid == u)).scalar()
+    assert last == {"loss": (6, 4.0, 105), "val": (1, 0.1, 101), "img": (1, {"_type": "image", "path": "media/i.png"}, 104)}
+    assert summary == {"loss": 4.0, "val": 0.1}
