@@ -112,9 +112,11 @@ def _clean_metrics(data: Dict[Any, Any], problem: Problem) -> Dict[str, Any]:
     """The per-key slow path: repair what can be stored, drop (and report) what cannot."""
     out: Dict[str, Any] = {}
     for key, value in data.items():
-        name = fix_text(key) if type(key) is str else _safe_str(key)
+        text = type(key) is str
+        name = fix_text(key) if text else _safe_str(key)
         if name != key and problem is not None:
-            problem(name, f"metric key {safe_repr(key)} is not valid UTF-8 (a lone surrogate); stored as {name!r}")
+            why = "is not valid UTF-8 (a lone surrogate)" if text else "is not text"
+            problem(name, f"metric key {safe_repr(key)} {why}; stored as {name!r}")
         t = type(value)
         if t is float:
             value = tag(value)

@@ -87,3 +87,29 @@ def test_decoding_turns_only_the_non_finite_tags_back_and_leaves_other_text_and_
     assert decode_record(b'{"seq":2,"time":1.0,"data":{"tag":"Infinity","name":"run a"}}') == {
         "seq": 2, "time": 1.0, "type": "metrics", "data": {"tag": math.inf, "name": "run a"}}
     assert decode_record(b'{"seq":3,"time":1.0,"type":"metrics","data":[1,2]}')["data"] == [1, 2]
+
+
+def test_metrics_the_slow_path_repairs_are_stored_and_reported_by_name():
+    """``encode_metrics``' careful path: a key that is not text is stored as its text, a key with a lone
+    surrogate is repaired and reported under its stored name (the message quoting the key as given),
+    the largest integer JSON keeps (64 bits unsigned) stays an integer, one past it becomes a float, one past any float
+    is skipped, each reported once by name with what happened; a system line is typed ``system``."""
+    import math
+
+    from seetrain.rundir.records import decode_record, encode_metrics
+
+    got = []
+    line, stored = encode_metrics(3, 2.5, 7, {7: 1.5, "ok\ud800": 2.0, "max": 2**64 - 1, "past": 2**64,
+                                              "huge": 10**400, "nan": math.nan}, problem=lambda k, m: got.append((k, m)))
+    rec = decode_record(line)
+    assert (rec["seq"], rec["time"], rec["step"], rec["type"]) == (3, 2.5, 7, "metrics")
+    assert rec["data"] == {"7": 1.5, "ok\ufffd": 2.0, "max": 2**64 - 1, "past": float(2**64), "nan": rec["data"]["nan"]}
+    assert math.isnan(rec["data"]["nan"]) and type(rec["data"]["max"]) is int
+    assert got == [
+        ("7", "metric key 7 is not text; stored as '7'"),
+        ("ok\ufffd", "metric key 'ok\\ud800' is not valid UTF-8 (a lone surrogate); stored as 'ok\ufffd'"),
+        ("past", "'past' is an integer beyond 64 bits; stored as a float (low digits lost)"),
+        ("huge", "'huge': an integer of 401 digits cannot be stored as a number; it was skipped. "
+                 "Log it as a float or a string (Text)")]
+    system = decode_record(encode_metrics(4, 3.0, 0, {"cpu": 12.5}, kind="system")[0])
+    assert (system["seq"], system["time"], system["type"], system["data"]) == (4, 3.0, "system", {"cpu": 12.5})
