@@ -218,7 +218,7 @@ def test_ingest_run_checks_with_the_servers_limits_in_its_batches_and_stores_the
     recs.append({"seq": 7, "time": 8.0, "type": "metrics", "step": 7,
                  "data": {"img": {"_type": "image", "path": "media/img/a.png"}}})
     picture = tmp_path / "a.png"
-    picture.write_bytes(b"\x89PNG not really" * 10)
+    picture.write_bytes(b"\x89PNG not really" * 90_000)  # 1.35 MB: hashed in more than one block
     asked = []
 
     def loader(path):
