@@ -282,6 +282,14 @@ def test_store_media_puts_the_blob_and_maps_the_path_and_a_second_upload_replace
         put("../outside.png", first, "image/png")
     assert refused.value.status == 422 and "media/" in refused.value.detail
     assert mapped() == [("media/img/a.png", *two)]
+    three = put("media/img/b.png", first, "image/png")  # another path of the run: both stay mapped
+    assert sorted(mapped()) == [("media/img/a.png", *two), ("media/img/b.png", *three)]
+    other, u = u, _uuid.uuid4().hex                     # the same path in another run: this run's stays
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "id": "r2"})
+    assert put("media/img/a.png", first, "image/png") == one and mapped() == [("media/img/a.png", *one)]
+    u = other
+    assert sorted(mapped()) == [("media/img/a.png", *two), ("media/img/b.png", *three)]
 
 
 def test_store_media_refs_counts_the_files_it_stored_and_skips_those_it_cannot_find(tmp_path):
