@@ -263,16 +263,16 @@ def test_store_media_puts_the_blob_and_maps_the_path_and_a_second_upload_replace
     first.write_bytes(b"\x89PNG one" * 50)
     second.write_bytes(b"\xff\xd8 two" * 70)
 
-    def put(path, f, ctype):
+    def put(path, f, ctype, run=u):
         raw = f.read_bytes()
         with store.write() as conn:
-            store_media(conn, store.blobs, u, path, str(f), hashlib.sha256(raw).hexdigest(), len(raw), ctype)
+            store_media(conn, store.blobs, run, path, str(f), hashlib.sha256(raw).hexdigest(), len(raw), ctype)
         return hashlib.sha256(raw).hexdigest(), len(raw), ctype
 
-    def mapped():
+    def mapped(run=u):
         with store.read() as conn:
             return conn.execute(select(media_files.c.path, media_files.c.sha256, media_files.c.size,
-                                       media_files.c.content_type).where(media_files.c.run_uuid == u)).all()
+                                       media_files.c.content_type).where(media_files.c.run_uuid == run)).all()
 
     one = put("media/img/a.png", first, "image/png")
     assert mapped() == [("media/img/a.png", *one)] and store.blobs.exists(one[0])
@@ -284,11 +284,11 @@ def test_store_media_puts_the_blob_and_maps_the_path_and_a_second_upload_replace
     assert mapped() == [("media/img/a.png", *two)]
     three = put("media/img/b.png", first, "image/png")  # another path of the run: both stay mapped
     assert sorted(mapped()) == [("media/img/a.png", *two), ("media/img/b.png", *three)]
-    other, u = u, _uuid.uuid4().hex                     # the same path in another run: this run's stays
+    other = _uuid.uuid4().hex                           # the same path in another run: this run's stays
     with store.write() as conn:
-        upsert_run(conn, u, {"project": "p", "id": "r2"})
-    assert put("media/img/a.png", first, "image/png") == one and mapped() == [("media/img/a.png", *one)]
-    u = other
+        upsert_run(conn, other, {"project": "p", "id": "r2"})
+    assert put("media/img/a.png", first, "image/png", run=other) == one
+    assert mapped(run=other) == [("media/img/a.png", *one)]
     assert sorted(mapped()) == [("media/img/a.png", *two), ("media/img/b.png", *three)]
 
 
