@@ -13,7 +13,7 @@ import gc
 import os
 from itertools import repeat
 from operator import contains as _contains
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import orjson
 
@@ -110,6 +110,25 @@ def _complete_end(f: Any, offset: int, limit: int, file_end: int, read_on: bool)
     return buf, offset + end + 1
 
 
+def _open_log(run_dir_or_file: "os.PathLike[str] | str") -> Optional[BinaryIO]:
+    """``records.jsonl`` of a run directory (or the file given) opened for reading; None while it
+    does not exist. A path that was not yet a directory when :func:`records_path` looked, and is one
+    when opened, is a run directory that appeared in between (a reader started before its run): its
+    log is opened. A log that is a link is refused (LinkRefused), never followed."""
+    path = records_path(run_dir_or_file)
+    try:
+        return open_nofollow(path)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        if path != os.fspath(run_dir_or_file):
+            raise  # <run>/records.jsonl is itself a directory: not a log to read
+    try:
+        return open_nofollow(os.path.join(path, "records.jsonl"))
+    except FileNotFoundError:
+        return None
+
+
 def read_records(run_dir_or_file: "os.PathLike[str] | str", offset: int = 0, max_records: Optional[int] = None,
                  max_bytes: Optional[int] = None) -> Chunk:
     """The complete records from byte ``offset`` on: pass ``chunk.next_offset`` next time.
@@ -121,10 +140,8 @@ def read_records(run_dir_or_file: "os.PathLike[str] | str", offset: int = 0, max
     """
     if offset < 0:
         raise ValueError(f"offset must be >= 0, got {offset}")
-    path = records_path(run_dir_or_file)
-    try:
-        f = open_nofollow(path)  # a records.jsonl that is a link is refused (LinkRefused), never followed
-    except FileNotFoundError:
+    f = _open_log(run_dir_or_file)
+    if f is None:
         return Chunk([], offset, 0)
     records: List[Dict[str, Any]] = []
     corrupt = 0
@@ -164,10 +181,13 @@ def iter_chunks(run_dir_or_file: "os.PathLike[str] | str", offset: int = 0, end:
     bounded chunks; the last chunk's ``next_offset`` is where a later reader picks up."""
     path = records_path(run_dir_or_file)
     if end is None:
-        try:
-            end = os.path.getsize(path)
-        except FileNotFoundError:
+        f = _open_log(path)
+        if f is None:
             return
+        with f:
+            end = os.fstat(f.fileno()).st_size
+        if os.path.isdir(path):  # the run directory appeared after records_path looked
+            path = os.path.join(path, "records.jsonl")
     while offset < end:
         chunk = read_records(path, offset, max_bytes=min(block, end - offset))
         if chunk.next_offset == offset:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import seetrain
-from seetrain.rundir import records
+from seetrain.rundir import records, stream
 from seetrain.rundir.reader import HEARTBEAT_STALE_S, read_records, read_run
 from tests._child import popen_python, run_python
 
@@ -74,6 +74,39 @@ def test_bounds_corrupt_lines_and_long_lines(tmp_path):
         offset = chunk.next_offset
     assert seen == [0, 1, 2, 3]
     assert read_records(tmp_path / "nowhere").records == []
+
+
+@pytest.mark.parametrize("reader", ["read_records", "iter_chunks"])
+def test_a_run_directory_that_appears_while_the_reader_looks_is_read_as_a_run(tmp_path, monkeypatch, reader):
+    """A reader started before its run: the directory appears between the look that tells a run
+    directory from a log file and the open (CI met this race live). Its records are read, and the
+    reader does not fail with "is a directory"."""
+    run_dir = tmp_path / "live" / "tail"
+    real_isdir = os.path.isdir
+
+    def isdir_then_the_run_starts(path):
+        seen = real_isdir(path)
+        if os.fspath(path) == str(run_dir) and not seen:
+            write_run(run_dir, {"id": "tail"}, [metrics(0, 0, {"loss": 1.0})])
+        return seen  # what the look saw, before the run started
+
+    monkeypatch.setattr(stream.os.path, "isdir", isdir_then_the_run_starts)
+    if reader == "read_records":
+        chunk = read_records(run_dir)
+        got, next_offset = chunk.records, chunk.next_offset
+    else:
+        chunks = list(stream.iter_chunks(run_dir))
+        got, next_offset = [r for c in chunks for r in c.records], chunks[-1].next_offset
+    assert [(r["seq"], r["data"]) for r in got] == [(0, {"loss": 1.0})]
+    assert next_offset == (run_dir / "records.jsonl").stat().st_size
+
+
+def test_a_records_file_that_is_a_directory_is_not_read_as_a_run(tmp_path):
+    """Only a run directory given by its own path is looked into: ``<run>/records.jsonl`` that is
+    itself a directory is an error, not a log one level further down."""
+    (tmp_path / "records.jsonl" / "records.jsonl").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError):
+        read_records(tmp_path)
 
 
 def test_live_run_in_another_process_arrives_once_in_order(tmp_path):
