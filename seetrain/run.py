@@ -19,6 +19,7 @@ from . import lifecycle, run_shared
 from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
 from .logdir import DEFAULT_LOGDIR, default_logdir  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
+from .rundir.format import FINAL_STATUSES
 from .rundir.queue import CONFIG, EVENT, FULL, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
 from .values import FAST, SKIP, STEP_MAX, as_step, coerce, flatten, media_nbytes, safe_repr, step_problem
@@ -368,10 +369,35 @@ class Run:
 
     # --- finish ------------------------------------------------------------------------------
     def finish(self, status: str = "success", exit_code: Optional[int] = None) -> None:
-        """Write everything, fsync, and mark the run ``success``, ``failed``, ``crashed`` or ``killed``."""
+        """Write everything, fsync, and mark the run ``success``, ``failed``, ``crashed`` or ``killed``.
+
+        Another ``status`` (or an ``exit_code`` that is not a 32-bit integer) is reported by a
+        warning and the run ends by its exit code: ``success`` for none or 0, else ``failed``
+        (``strict=True``: :class:`SeeTrainError`, and the run stays open)."""
+        if not self.finished:
+            status, exit_code = self._checked_ending(status, exit_code)
         if exit_code is None and status == "success":
             exit_code = 0
         self._end(Ending(status, exit_code, None))
+
+    def _checked_ending(self, status: Any, exit_code: Any) -> Tuple[str, Optional[int]]:
+        """``finish()``'s arguments as a run can store them (a server refuses another status: the
+        run would be left out of the dashboard and every sync)."""
+        if exit_code is not None and (type(exit_code) is bool or not hasattr(exit_code, "__index__")
+                                      or not -2**31 <= exit_code.__index__() < 2**31):
+            self._warn("finish-exit-code", f"finish(exit_code={safe_repr(exit_code)}): an exit code is an integer "
+                                           "from -2**31 to 2**31-1 (or None); the run is recorded without one")
+            exit_code = None
+        elif exit_code is not None:
+            exit_code = exit_code.__index__()
+        if type(status) is not str or status not in FINAL_STATUSES:
+            ending = "success" if exit_code in (None, 0) else "failed"
+            code = "no exit code" if exit_code is None else f"exit code {exit_code}"
+            self._warn("finish-status", f"finish(status={safe_repr(status)}): a run ends as one of 'success', "
+                                        f"'failed', 'crashed' or 'killed'; it is recorded as {ending!r} ({code} "
+                                        "given); pass one of those four")
+            status = ending
+        return status, exit_code
 
     def _end(self, end: Ending) -> None:
         from . import run_finish
