@@ -13,8 +13,9 @@
 :class:`Api` methods:
 
 - ``projects()``: ``[{"name", "runs", "last_activity"}]``.
-- ``runs(filter=None, sort="-start_time", limit=None, project=None)``: a :class:`RunList` of
-  :class:`Run`. ``filter`` is the dashboard's filter language (a string, e.g. ``lr>0.001``,
+- ``runs(filter=None, sort="-start_time", limit=None, project=None, state="active")``: a :class:`RunList` of
+  :class:`Run`. ``state`` as in the dashboard: ``active`` (neither archived nor deleted),
+  ``archived``, ``deleted`` (offline: the log folder's trash) or ``all``. ``filter`` is the dashboard's filter language (a string, e.g. ``lr>0.001``,
   ``optimizer in (adam, adamw)``, ``summary.val/acc>=0.9 and status!=crashed``) or, offline, a
   callable taking a :class:`Run`; ``sort`` a field (``start_time``, ``end_time``, ``name``, ``id``,
   ``status``, ``duration``, ``project``), ``config.KEY`` or ``summary.KEY``, ``-`` for descending.
@@ -23,7 +24,7 @@
 - ``close()``: closes the server connection (also ``with Api(...) as api:``).
 
 :class:`Run`: fields ``uuid id name project status exit_code start_time end_time duration tags
-host git description path``; ``config`` and ``summary`` (dicts); ``keys()``, ``scalar_keys()``;
+host git description path archived deleted`` (the last two: when, or None); ``config`` and ``summary`` (dicts); ``keys()``, ``scalar_keys()``;
 ``history(keys=None, x="step", points=None, with_minmax=True)`` -> :class:`History` of
 :class:`KeySeries` (``key x y ymin ymax downsampled total``); ``media(key=None)``;
 ``events(since_seq=-1, limit=None)``; ``console(since_seq=-1, limit=None)``; ``to_dict()``.
@@ -44,6 +45,7 @@ from .runs import Run, RunList, sort_key_fn
 __all__ = ["Api", "Run", "RunList", "History", "KeySeries"]
 
 Filter = Union[str, Callable[[Run], bool], None]
+RUN_STATES = ("active", "archived", "deleted", "all")  # as the server's runs list (server/curation.py)
 
 
 class Api:
@@ -93,20 +95,24 @@ class Api:
         return self._source.projects()
 
     def runs(self, filter: Filter = None, sort: str = "-start_time", limit: Optional[int] = None,
-             project: Optional[str] = None) -> RunList:
+             project: Optional[str] = None, state: str = "active") -> RunList:
         """Runs matching ``filter``, sorted by ``sort``, at most ``limit`` (see the module docstring)."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"limit={limit!r}: give a positive number of runs, or None for all")
+        if state not in RUN_STATES:
+            raise ValueError(f"state={state!r}: give one of {', '.join(RUN_STATES)}")
         if self.offline:
-            return self._local_runs(filter, sort, limit, project)
+            return self._local_runs(filter, sort, limit, project, state)
         if callable(filter):
-            items = self._source.list_page(project, None, sort, None)
+            items = self._source.list_page(project, None, sort, None, state)
             runs = [r for r in (Run(self._source, i, v) for i, v in items) if filter(r)]
             return RunList(runs[:limit] if limit else runs)
-        return RunList(Run(self._source, i, v) for i, v in self._source.list_page(project, filter, sort, limit))
+        return RunList(Run(self._source, i, v)
+                       for i, v in self._source.list_page(project, filter, sort, limit, state))
 
-    def _local_runs(self, filter: Filter, sort: str, limit: Optional[int], project: Optional[str]) -> RunList:
-        items = self._source.list(project)
+    def _local_runs(self, filter: Filter, sort: str, limit: Optional[int], project: Optional[str],
+                    state: str) -> RunList:
+        items = self._source.list(project, state)
         key = sort_key_fn(sort)  # raises a clear ValueError on an unknown field, before any work
         if isinstance(filter, str) and filter.strip():
             match = compile_filter(filter)

@@ -30,7 +30,14 @@ def run_info(r: Any) -> Dict[str, Any]:
             "duration": (float(last) - float(start)) if (start and last) else None,
             "tags": list(m.get("tags") or []), "host": m.get("host"), "git": git or None,
             "description": m.get("description"), "path": r.path,
-            "fork_from": m.get("fork_from") if isinstance(m.get("fork_from"), dict) else None}
+            "fork_from": m.get("fork_from") if isinstance(m.get("fork_from"), dict) else None,
+            "archived": m.get("archived"), "deleted": m.get("deleted")}
+
+
+def _trashed(info: Dict[str, Any]) -> bool:
+    from ..rundir.edits import in_trash
+
+    return in_trash(info["path"])
 
 
 class LocalSource:
@@ -53,7 +60,9 @@ class LocalSource:
 
     def projects(self) -> List[Dict[str, Any]]:
         counts: Dict[str, List[Any]] = {}
-        for info, _ in self.list(None):
+        for info, _ in self.list(None, "all"):
+            if info["deleted"] is not None or _trashed(info):
+                continue  # as the server: archived runs count, deleted ones do not
             c = counts.setdefault(info["project"], [0, None])
             c[0] += 1
             t = info["end_time"] or info["start_time"]
@@ -61,16 +70,30 @@ class LocalSource:
                 c[1] = t
         return [{"name": p, "runs": n, "last_activity": t} for p, (n, t) in sorted(counts.items())]
 
-    def list(self, project: Optional[str]) -> List[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]]:
+    def list(self, project: Optional[str], state: str = "active"
+             ) -> List[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]]:
         """``(info, {"config": ..., "summary": ...})`` per run: run.json's view (kept current by the
-        writer), what filters and sorts read without opening the records."""
-        _, list_runs = _reader_api()
+        writer), what filters and sorts read without opening the records. ``state``: ``active``
+        (not archived), ``archived``, ``deleted`` (the runs in the log folder's trash) or ``all``."""
         out = []
-        for r in list_runs(self.logdir, project=project):
+        for r in self._readers_in(project, state):
             self._readers[r.path] = r
             out.append((run_info(r), {"config": dict(r.meta.get("config") or {}),
                                       "summary": untag(r.meta.get("summary"))}))
         return out
+
+    def _readers_in(self, project: Optional[str], state: str) -> List[Any]:
+        from ..rundir.edits import TRASH_DIR
+
+        read_run, list_runs = _reader_api()
+        runs = []
+        if state != "deleted":
+            want_archived = {"active": False, "archived": True}.get(state)
+            runs = [r for r in list_runs(self.logdir, project=project)
+                    if want_archived is None or (r.meta.get("archived") is not None) == want_archived]
+        if state in ("deleted", "all"):  # what `seetrain rm` or the dashboard moved to the trash
+            runs += list_runs(os.path.join(self.logdir, TRASH_DIR), project=project)
+        return runs
 
     def get(self, ref: str) -> Dict[str, Any]:
         """One run by its directory, uuid, ``project/id``, id or name."""
@@ -79,15 +102,16 @@ class LocalSource:
             r = read_run(ref)
             self._readers[r.path] = r
             return run_info(r)
-        found = [info for info, _ in self.list(None)]
-        for test in (lambda i: i["uuid"] == ref, lambda i: f"{i['project']}/{i['id']}" == ref,
-                     lambda i: i["id"] == ref, lambda i: i["name"] == ref):
-            hits = [i for i in found if test(i)]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise LookupError(f"{len(hits)} runs match {ref!r} under {self.logdir}: give its uuid or project/id "
-                                  f"({', '.join(h['project'] + '/' + h['id'] for h in hits[:5])})")
+        every = [info for info, _ in self.list(None, "all")]
+        for found in ([i for i in every if not _trashed(i)], [i for i in every if _trashed(i)]):
+            for test in (lambda i: i["uuid"] == ref, lambda i: f"{i['project']}/{i['id']}" == ref,
+                         lambda i: i["id"] == ref, lambda i: i["name"] == ref):
+                hits = [i for i in found if test(i)]
+                if len(hits) == 1:
+                    return hits[0]
+                if len(hits) > 1:
+                    raise LookupError(f"{len(hits)} runs match {ref!r} under {self.logdir}: give its uuid or "
+                                      f"project/id ({', '.join(h['project'] + '/' + h['id'] for h in hits[:5])})")
         raise LookupError(f"no run {ref!r} under {self.logdir} (give a run directory, uuid, project/id, id or name)")
 
     def config(self, info: Dict[str, Any]) -> Dict[str, Any]:

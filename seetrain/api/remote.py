@@ -29,7 +29,8 @@ def _info(d: Dict[str, Any]) -> Dict[str, Any]:
             "vanished": d.get("vanished", False), "exit_code": d.get("exit_code"),
             "start_time": d.get("start_time"), "end_time": d.get("end_time"), "duration": d.get("duration"),
             "tags": list(d.get("tags") or []), "host": env.get("host"), "git": env.get("git"),
-            "description": d.get("description"), "path": None, "fork_from": d.get("fork_from")}
+            "description": d.get("description"), "path": None, "fork_from": d.get("fork_from"),
+            "archived": d.get("archived"), "deleted": d.get("deleted")}
 
 
 def has_pyarrow() -> bool:
@@ -59,14 +60,16 @@ class RemoteSource:
     def projects(self) -> List[Dict[str, Any]]:
         return self.get_json("/projects")
 
-    def list_page(self, project: Optional[str], filter: Optional[str], sort: str, limit: Optional[int]
-                  ) -> List[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]]:
-        """Runs filtered, sorted and paged by the server (``filter`` in the dashboard's language)."""
+    def list_page(self, project: Optional[str], filter: Optional[str], sort: str, limit: Optional[int],
+                  state: str = "active") -> List[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]]:
+        """Runs filtered, sorted and paged by the server (``filter`` in the dashboard's language;
+        ``state``: active, archived, deleted or all)."""
         out: List[Tuple[Dict[str, Any], Dict[str, Dict[str, Any]]]] = []
         offset = 0
         while limit is None or len(out) < limit:
             n = PAGE if limit is None else min(PAGE, limit - len(out))
-            page = self.get_json("/runs", project=project, filter=filter or None, sort=sort, limit=n, offset=offset)
+            page = self.get_json("/runs", project=project, filter=filter or None, sort=sort, limit=n, offset=offset,
+                                 state=state)
             for d in page["runs"]:
                 out.append((_info(d), {"config": d.get("config") or {}, "summary": untag(d.get("summary"))}))
             offset += len(page["runs"])
@@ -84,12 +87,13 @@ class RemoteSource:
                 if exc.status != 404:
                     raise
         project, _, rid = ref.rpartition("/")
-        hits = [i for i, _ in self.list_page(project or None, None, "-start_time", None)
-                if i["id"] == rid or (not project and i["name"] == rid)]
-        if len(hits) == 1:
-            return hits[0]
-        if hits:
-            raise LookupError(f"{len(hits)} runs match {ref!r} on {self.host}: give its uuid")
+        every = [i for i, _ in self.list_page(project or None, None, "-start_time", None, "all")
+                 if i["id"] == rid or (not project and i["name"] == rid)]
+        for hits in ([i for i in every if i["deleted"] is None], [i for i in every if i["deleted"] is not None]):
+            if len(hits) == 1:
+                return hits[0]
+            if hits:
+                raise LookupError(f"{len(hits)} runs match {ref!r} on {self.host}: give its uuid")
         raise LookupError(f"no run {ref!r} on {self.host} that this key may read (give a uuid, project/id or name)")
 
     def _fetch_detail(self, uuid: str) -> Dict[str, Any]:

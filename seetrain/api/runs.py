@@ -10,7 +10,7 @@ from .frames import records_to_columns, to_pandas, to_polars
 from .history import History, KeySeries, make_series
 
 FIELDS = ("uuid", "id", "name", "project", "status", "exit_code", "start_time", "end_time", "duration", "tags",
-          "host", "git", "description", "path")
+          "host", "git", "description", "path", "archived", "deleted")
 SORTABLE = ("start_time", "end_time", "name", "id", "status", "duration", "project", "exit_code")
 
 
