@@ -116,3 +116,28 @@ def test_wait_written_answers_whether_the_records_are_written(tmp_path):
     waiting.start()
     waiting.join(60)  # an ended writer answers at once; waiting for the hour would mean it ignored that
     assert answers == [False]
+
+
+def test_a_lost_event_that_cannot_be_written_gives_back_exactly_its_ranges(tmp_path):
+    """The write of the ``lost`` event itself fails (the disk is still full): the ranges it was to
+    report go back whole, no seq more, and the next event names them with the event's own seq."""
+    writer = RunWriter(str(tmp_path), RecordQueue(first_seq=10), {"id": "r"}, warn=lambda *a, **k: None)
+    writer.add_lost([2, 3], "disk full")
+    writer.add_lost([6], "disk full")
+    real_append, calls = writer.file.append, []
+
+    def full_once(data):
+        calls.append(data)
+        if len(calls) == 1:
+            return OSError(28, "No space left on device")
+        return real_append(data)
+
+    writer.file.append = full_once
+    writer.start()
+    writer.init_returned()
+    writer.close()
+    first = orjson.loads(calls[0].splitlines()[0])
+    assert (first["event"], first["ranges"]) == ("lost", [[2, 3], [6, 6]])  # the write that failed
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert lost["ranges"] == [[2, 3], [6, 6], [first["seq"], first["seq"]]]
+    assert lost["count"] == 4 and lost["reason"].startswith("OSError")
