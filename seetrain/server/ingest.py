@@ -38,7 +38,7 @@ from ..rundir.format import FINAL_STATUSES, PRIMARY_WRITER, STATUSES, media_kind
 from ..rundir.format import valid_writer_label
 from . import forks, rewind, series
 from .gc import UploadLease, hold_against_gc
-from .db.models import console, events, media, media_files, record_chunks, run_writers, runs
+from .db.models import PINNED_SUMMARY, console, events, media, media_files, record_chunks, run_writers, runs
 from .validate import (IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
                        float_or_none, int_or_none, iter_refs, no_nul, norm_uuid, num, validate_records)
 
@@ -265,7 +265,8 @@ class _Rows(NamedTuple):
     events: List[Dict[str, Any]]
     console: List[Dict[str, Any]]
     media: List[Dict[str, Any]]
-    summary: Dict[str, Any]
+    summary_set: Dict[str, Any]       # set with run.summary[...] (summary records): they win, as in read_run
+    summary_logged: Dict[str, Any]    # each logged key's latest value
     config: Dict[str, Any]
 
 
@@ -447,17 +448,23 @@ def _write(conn: Connection, uuid: str, row: Any, rows: _Rows, writer: str = PRI
     now = time.time()
     values: Dict[str, Any] = {"n_records": row["n_records"] + len(rows.seqs), "updated": now}
     own: Dict[str, Any] = {"last_seq": last_seq, "n_records": run_writers.c.n_records + len(rows.seqs)}
+    summary_changed = bool(rows.summary_set or rows.summary_logged)
     if writer == PRIMARY_WRITER:
         values["last_seq"] = last_seq
-        if rows.summary:
-            values["summary"] = {**(row["summary"] or {}), **rows.summary}
+        if summary_changed:
+            values["summary"], pinned = _merged_summary(row["summary"] or {}, row["meta"] or {}, rows)
+            if pinned is not None:
+                values["meta"] = {**(row["meta"] or {}), PINNED_SUMMARY: pinned}
         if rows.config:
             values["config"] = {**(row["config"] or {}), **rows.config}
-    elif rows.summary or rows.config:
+    elif summary_changed or rows.config:
         meta = dict(w["meta"] or {})
-        for k, part in (("summary", rows.summary), ("config", rows.config)):
-            if part:
-                meta[k] = {**(meta.get(k) or {}), **part}
+        if summary_changed:
+            meta["summary"], pinned = _merged_summary(meta.get("summary") or {}, meta, rows)
+            if pinned is not None:
+                meta[PINNED_SUMMARY] = pinned
+        if rows.config:
+            meta["config"] = {**(meta.get("config") or {}), **rows.config}
         own["meta"] = meta
     conn.execute(update(runs).where(runs.c.uuid == uuid).values(**values))
     c = run_writers.c
@@ -505,6 +512,17 @@ def _group_values(kt: tuple, datas: List[Dict[str, Any]]) -> Optional[np.ndarray
             return vals if vals.ndim == 2 else None
     except (ValueError, TypeError):
         return None
+
+
+def _merged_summary(old: Dict[str, Any], meta: Dict[str, Any], rows: _Rows) -> Tuple[Dict[str, Any], Optional[List[str]]]:
+    """The summary after ``rows``, and the pinned keys when ``rows`` pinned new ones (else None).
+    A key once set with ``run.summary[...]`` (a summary record, in this batch or any before) keeps
+    the value set over every logged value, whatever the order: what ``read_run(...).summary()`` says."""
+    pinned = set(meta.get(PINNED_SUMMARY) or ())
+    new_pins = rows.summary_set.keys() - pinned
+    pinned |= new_pins
+    logged = {k: v for k, v in rows.summary_logged.items() if k not in pinned}
+    return {**old, **logged, **rows.summary_set}, (sorted(pinned) if new_pins else None)
 
 
 def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) -> _Rows:
@@ -558,7 +576,6 @@ def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) ->
                 _newer(latest, k, last_seq, last[k])
         else:
             _slow_group(uuid, kt, st, tms, recs, cols, kinds, latest, media_rows)
-    summary.update((k, v) for k, (_, v) in latest.items())  # a metric's latest value wins over a summary record's
     series_rows = []
     for k, parts in cols.items():
         if len(parts) == 1 and parts[0][3] is not None:
@@ -574,7 +591,8 @@ def _rows(uuid: str, new: List[Dict[str, Any]], writer: str = PRIMARY_WRITER) ->
                                 step_max=bounds[1], time_min=bounds[2], time_max=bounds[3]))
     for m in media_rows:
         m["writer"] = writer
-    return _Rows(seqs, chunk, series_rows, kinds, ev_rows, con_rows, media_rows, summary, config)
+    return _Rows(seqs, chunk, series_rows, kinds, ev_rows, con_rows, media_rows, summary,
+                 {k: v for k, (_, v) in latest.items()}, config)
 
 
 def _bump(kinds: Dict[str, list], key: str, kind: str, n: int, last: Any, last_step: Any, seq: int) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from ..run_filter import ORDERING, Condition, Filter, Literal
 from .curation import curation_fields, state_clause
-from .db.models import console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
+from .db.models import PINNED_SUMMARY, console, events, media, media_files, metric_keys, record_chunks, runs, series_chunks
 
 LIST_FIELDS = ("uuid", "run_id", "name", "project", "status", "start_time", "end_time", "heartbeat", "tags",
                "config", "summary", "updated", "exit_code", "n_records", "archived", "deleted")
@@ -273,7 +273,7 @@ def run_detail(row: Dict[str, Any], stale_s: float) -> Dict[str, Any]:
     out = run_summary(row, stale_s)
     meta = row.get("meta") or {}
     out.update(heartbeat=row.get("heartbeat"), last_seq=row.get("last_seq"), description=meta.get("description"),
-               environment={k: v for k, v in meta.items() if k not in ("description",)})
+               environment={k: v for k, v in meta.items() if k not in ("description", PINNED_SUMMARY)})
     out.update(curation_fields(row))
     return out
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from .db.models import run_writers
+from .db.models import PINNED_SUMMARY, run_writers
 from .queries import effective_status
 
 
@@ -28,7 +28,7 @@ def list_writers(conn: Connection, uuid: str, stale_s: float, now: Optional[floa
                     "vanished": st["vanished"], "exit_code": r["exit_code"], "rank": r["rank"], "host": r["host"],
                     "pid": r["pid"], "start_time": r["start_time"], "end_time": r["end_time"],
                     "heartbeat": r["heartbeat"], "last_seq": r["last_seq"], "records": r["n_records"],
-                    "meta": r["meta"] or {}})
+                    "meta": {k: v for k, v in (r["meta"] or {}).items() if k != PINNED_SUMMARY}})
     return out
 
 

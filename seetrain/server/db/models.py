@@ -13,6 +13,10 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, Index, Integer
 
 metadata = MetaData()
 
+# In runs.meta (and run_writers.meta): the summary keys set with run.summary[...], sorted. Their
+# values win over logged ones (server/ingest.py), as read_run's summary(); not shown as environment.
+PINNED_SUMMARY = "_summary_set"
+
 # SQLite only autoincrements an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
