@@ -9,6 +9,7 @@ is kept. Starting and resuming a run directory is in :mod:`seetrain.run_start`, 
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import time
@@ -383,13 +384,12 @@ class Run:
     def _checked_ending(self, status: Any, exit_code: Any) -> Tuple[str, Optional[int]]:
         """``finish()``'s arguments as a run can store them (a server refuses another status: the
         run would be left out of the dashboard and every sync)."""
-        if exit_code is not None and (type(exit_code) is bool or not hasattr(exit_code, "__index__")
-                                      or not -2**31 <= exit_code.__index__() < 2**31):
-            self._warn("finish-exit-code", f"finish(exit_code={safe_repr(exit_code)}): an exit code is an integer "
-                                           "from -2**31 to 2**31-1 (or None); the run is recorded without one")
-            exit_code = None
-        elif exit_code is not None:
-            exit_code = exit_code.__index__()
+        if exit_code is not None:
+            code = None if type(exit_code) is bool or not hasattr(exit_code, "__index__") else operator.index(exit_code)
+            if code is None or not -2**31 <= code < 2**31:
+                self._warn("finish-exit-code", f"finish(exit_code={safe_repr(exit_code)}): an exit code is an "
+                                               "integer from -2**31 to 2**31-1 (or None); the run is recorded without one")
+            exit_code = code if code is not None and -2**31 <= code < 2**31 else None
         if type(status) is not str or status not in FINAL_STATUSES:
             ending = "success" if exit_code in (None, 0) else "failed"
             code = "no exit code" if exit_code is None else f"exit code {exit_code}"

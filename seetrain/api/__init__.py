@@ -13,9 +13,10 @@
 :class:`Api` methods:
 
 - ``projects()``: ``[{"name", "runs", "last_activity"}]``.
-- ``runs(filter=None, sort="-start_time", limit=None, project=None, state="active")``: a :class:`RunList` of
-  :class:`Run`. ``state`` as in the dashboard: ``active`` (neither archived nor deleted),
-  ``archived``, ``deleted`` (offline: the log folder's trash) or ``all``. ``filter`` is the dashboard's filter language (a string, e.g. ``lr>0.001``,
+- ``runs(filter=None, sort="-start_time", limit=None, project=None, state="active")``: a
+  :class:`RunList` of :class:`Run`. ``state`` as in the dashboard: ``active`` (neither archived
+  nor deleted), ``archived``, ``deleted`` (offline: the log folder's trash) or ``all``.
+  ``filter`` is the dashboard's filter language (a string, e.g. ``lr>0.001``,
   ``optimizer in (adam, adamw)``, ``summary.val/acc>=0.9 and status!=crashed``) or, offline, a
   callable taking a :class:`Run`; ``sort`` a field (``start_time``, ``end_time``, ``name``, ``id``,
   ``status``, ``duration``, ``project``), ``config.KEY`` or ``summary.KEY``, ``-`` for descending.
@@ -24,7 +25,8 @@
 - ``close()``: closes the server connection (also ``with Api(...) as api:``).
 
 :class:`Run`: fields ``uuid id name project status exit_code start_time end_time duration tags
-host git description path archived deleted`` (the last two: when, or None); ``config`` and ``summary`` (dicts); ``keys()``, ``scalar_keys()``;
+host git description path archived deleted`` (the last two: when, or None); ``config`` and
+``summary`` (dicts); ``keys()``, ``scalar_keys()``;
 ``history(keys=None, x="step", points=None, with_minmax=True)`` -> :class:`History` of
 :class:`KeySeries` (``key x y ymin ymax downsampled total``); ``media(key=None)``;
 ``events(since_seq=-1, limit=None)``; ``console(since_seq=-1, limit=None)``; ``to_dict()``.

@@ -85,7 +85,7 @@ class LocalSource:
     def _readers_in(self, project: Optional[str], state: str) -> List[Any]:
         from ..rundir.edits import TRASH_DIR
 
-        read_run, list_runs = _reader_api()
+        _, list_runs = _reader_api()
         runs = []
         if state != "deleted":
             want_archived = {"active": False, "archived": True}.get(state)
