@@ -141,3 +141,117 @@ def test_a_lost_event_that_cannot_be_written_gives_back_exactly_its_ranges(tmp_p
     (lost,) = _events(tmp_path / "records.jsonl", "lost")
     assert lost["ranges"] == [[2, 3], [6, 6], [first["seq"], first["seq"]]]
     assert lost["count"] == 4 and lost["reason"].startswith("OSError")
+
+
+def _run_json(path):
+    return orjson.loads((path / "run.json").read_bytes())
+
+
+def test_run_json_summary_keeps_every_key_of_a_batch_whose_last_record_lacks_some(tmp_path):
+    """``run.json``'s summary (what ``seetrain ls`` shows without reading records) from one batch
+    of records with different keys: each key's last value, not only the last record's keys."""
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
+    queue.put_metrics(0, {"a": 1.0, "b": 1.0})
+    queue.put_metrics(1, {"a": 2.0})
+    queue.put_metrics(2, {"c": 3.0})
+    writer.close()  # never started: one drain, one batch
+    writer.write_meta()  # as finish() does
+    assert _run_json(tmp_path)["summary"] == {"a": 2.0, "b": 1.0, "c": 3.0}
+
+
+def test_the_careful_path_keeps_the_last_step_of_steps_from_zero(tmp_path):
+    """A batch that needs repairs (a NaN) goes record by record: ``run.json``'s ``last_step`` is still
+    its highest step, 0 here."""
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
+    queue.put_metrics(0, {"loss": float("nan")})
+    writer.close()
+    writer.write_meta()
+    assert _run_json(tmp_path)["last_step"] == 0
+
+
+def test_a_record_that_cannot_be_encoded_is_counted_lost_and_the_next_ones_are_written(tmp_path, monkeypatch):
+    """One record whose encoding raises (injected: every value the writer meets is repairable): it is
+    named in a ``lost`` event with the cause, and the records after it in the batch are written."""
+    from seetrain.rundir import records
+
+    real = records.encode_metrics
+
+    def fails_at_step_1(seq, t, step, data, problem, **kw):
+        if step == 1:
+            raise RuntimeError("boom")
+        return real(seq, t, step, data, problem, **kw)
+
+    monkeypatch.setattr(records, "encode_metrics", fails_at_step_1)
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
+    for step in range(3):
+        queue.put_metrics(step, {"loss": float("nan") if step == 0 else float(step)})  # NaN: the careful path
+    writer.close()
+    lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
+    assert [r["step"] for r in lines if r["type"] == "metrics"] == [0, 2]
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert (lost["first_seq"], lost["last_seq"], lost["count"]) == (1, 1, 1)
+    assert lost["reason"] == "could not encode a record (RuntimeError: boom)"
+
+
+def test_environment_facts_reach_run_json_before_the_next_heartbeat(tmp_path):
+    """``update_meta`` (the environment capture's facts) wakes the writer: run.json has them long
+    before a 600 s heartbeat, not only at the end."""
+    import time
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600,
+                       heartbeat_interval=600)
+    writer.start()
+    writer.init_returned()
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    writer.update_meta({"python": "3.11.9", "git": {"commit": "abc"}})
+    meta = {}
+    while time.monotonic() < deadline:
+        meta = _run_json(tmp_path)
+        if "git" in meta:
+            break
+        time.sleep(0.01)
+    try:
+        assert meta.get("git") == {"commit": "abc"} and meta.get("python") == "3.11.9"
+    finally:
+        writer.close()
+
+
+def test_a_failed_fsync_at_close_is_reported_with_its_cause(tmp_path):
+    """The last fsync fails (a disk gone read-only): the warning says what failed and why."""
+    warned = []
+    writer = RunWriter(str(tmp_path), RecordQueue(first_seq=0), {"id": "r"},
+                       warn=lambda message, key=None: warned.append(message))
+
+    def fsync():
+        raise OSError(30, "Read-only file system")
+
+    writer.file.fsync = fsync
+    writer.start()
+    writer.init_returned()
+    writer.close()
+    assert warned == ["could not fsync the run directory (OSError: [Errno 30] Read-only file system); training goes on"]
+
+
+def test_a_writer_that_never_started_writes_its_media_before_closing_the_media_thread(tmp_path):
+    """``close()`` on a writer whose thread never ran (it could not be started): its queued media are
+    handed to the media writer while that can still write them, so the image file and its record
+    are there."""
+    import numpy as np
+
+    from seetrain.media import Image
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
+    image = Image(np.zeros((4, 4, 3), dtype=np.uint8))
+    queue.put_split(0, {"loss": 1.0}, {"sample": image}, 48)
+    writer.close()
+    lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
+    assert [r["data"] for r in lines][0] == {"loss": 1.0}
+    ref = lines[1]["data"]["sample"]
+    assert ref["_type"] == "image" and (tmp_path / ref["path"]).stat().st_size > 0
