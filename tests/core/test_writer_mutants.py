@@ -7,6 +7,7 @@ import decimal
 import warnings
 
 import orjson
+import pytest
 
 import seetrain
 from seetrain.rundir.queue import RecordQueue
@@ -171,10 +172,13 @@ def test_the_careful_path_keeps_the_last_step_of_steps_from_zero(tmp_path):
     assert _run_json(tmp_path)["last_step"] == 0
 
 
-def test_a_record_that_cannot_be_encoded_is_counted_lost_and_the_next_ones_are_written(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mixed", [False, True], ids=["metrics-only", "mixed-batch"])
+def test_a_record_that_cannot_be_encoded_is_counted_lost_and_the_next_ones_are_written(tmp_path, monkeypatch, mixed):
     """One record whose encoding raises (injected: every value the writer meets is repairable): it is
-    named in a ``lost`` event with the cause, and the records after it in the batch are written."""
+    named in a ``lost`` event with the cause, and the records after it in the batch are written,
+    in a batch of metrics only and in one that also holds a config record."""
     from seetrain.rundir import records
+    from seetrain.rundir.queue import CONFIG
 
     real = records.encode_metrics
 
@@ -188,6 +192,8 @@ def test_a_record_that_cannot_be_encoded_is_counted_lost_and_the_next_ones_are_w
     writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
     for step in range(3):
         queue.put_metrics(step, {"loss": float("nan") if step == 0 else float(step)})  # NaN: the careful path
+    if mixed:
+        queue.put(CONFIG, {"lr": 0.1})
     writer.close()
     lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
     assert [r["step"] for r in lines if r["type"] == "metrics"] == [0, 2]
@@ -255,3 +261,83 @@ def test_a_writer_that_never_started_writes_its_media_before_closing_the_media_t
     assert [r["data"] for r in lines][0] == {"loss": 1.0}
     ref = lines[1]["data"]["sample"]
     assert ref["_type"] == "image" and (tmp_path / ref["path"]).stat().st_size > 0
+
+
+def test_every_other_kind_of_record_is_written_whole_with_its_seq_and_time(tmp_path):
+    """System metrics, console lines, events, config and summary records queued between metrics:
+    each line has its seq, time, type and fields (a system record no step); config and summary
+    reach run.json without waiting for a 600 s heartbeat; ``last_step`` is the metrics' highest, 0."""
+    import time
+
+    from seetrain.rundir.queue import CONFIG, EVENT, SUMMARY, SYSTEM
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600,
+                       heartbeat_interval=600)
+    writer.start()
+    writer.init_returned()
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    def run_json_when(ready):
+        meta = {}
+        while time.monotonic() < deadline:
+            meta = _run_json(tmp_path)
+            if ready(meta):
+                break
+            time.sleep(0.01)
+        return meta
+
+    queue.put_metrics(0, {"loss": 1.0})
+    queue.put(SYSTEM, {"sys/cpu": 50.0})
+    queue.put_console("stderr", "hello\n")
+    queue.put(EVENT, {"event": "note", "text": "x"})
+    queue.put(CONFIG, {"lr": 0.1})
+    times = [item[2] for item in list(queue.items)]
+    writer.wake.set()
+    try:
+        meta = run_json_when(lambda m: m.get("config"))
+        assert meta.get("config") == {"lr": 0.1} and meta["last_step"] == 0
+        queue.put(SUMMARY, {"best": 0.9})
+        times.append(list(queue.items)[-1][2])
+        writer.wake.set()
+        assert run_json_when(lambda m: "best" in m.get("summary", {}))["summary"].get("best") == 0.9
+    finally:
+        writer.close()
+    lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
+    assert lines == [
+        {"seq": 0, "time": times[0], "type": "metrics", "step": 0, "data": {"loss": 1.0}},
+        {"seq": 1, "time": times[1], "type": "system", "data": {"sys/cpu": 50.0}},
+        {"seq": 2, "time": times[2], "type": "console", "stream": "stderr", "line": "hello\n"},
+        {"seq": 3, "time": times[3], "type": "event", "event": "note", "text": "x"},
+        {"seq": 4, "time": times[4], "type": "config", "config": {"lr": 0.1}},
+        {"seq": 5, "time": times[5], "type": "summary", "summary": {"best": 0.9}},
+    ]
+
+
+def test_an_other_record_that_cannot_be_encoded_is_lost_alone(tmp_path, monkeypatch):
+    """A console line whose encoding raises (injected) is named lost with the cause; the config
+    record after it and the metrics before it are written."""
+    from seetrain.rundir import records
+    from seetrain.rundir.queue import CONFIG
+
+    real = records.encode
+
+    def console_fails(seq, t, type, fields):
+        if type == "console":
+            raise RuntimeError("boom")
+        return real(seq, t, type, fields)
+
+    monkeypatch.setattr(records, "encode", console_fails)
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
+    queue.put_metrics(0, {"loss": 1.0})
+    queue.put_console("stdout", "x\n")
+    queue.put(CONFIG, {"lr": 0.1})
+    writer.close()
+    writer.write_meta()
+    lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
+    assert [(r["seq"], r["type"]) for r in lines][:2] == [(0, "metrics"), (2, "config")]
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert (lost["first_seq"], lost["count"], lost["reason"]) == (1, 1, "could not encode a record (RuntimeError: boom)")
+    assert _run_json(tmp_path)["last_seq"] == lost["seq"]
