@@ -74,6 +74,7 @@ class RunWriter(threading.Thread):
         self._lost_queued = False
         self._lock = threading.Lock()   # lost ranges, summary and run.json
         self._stopping = False
+        self.write_failed = False       # the last write of records.jsonl failed (a full disk)
         self._meta_due = True
         self._last_meta = 0.0
         self._reported: set = set()
@@ -92,8 +93,8 @@ class RunWriter(threading.Thread):
                 self.drain()
                 if self._meta_due or time.monotonic() - self._last_meta >= self.heartbeat_interval:
                     self.write_meta(fsync=False)
-                if stopping and not len(self.queue):
-                    return
+                if stopping and (not len(self.queue) or self.write_failed):
+                    return  # close() counts what a disk that stays full left in the queue
                 self.wake.wait(self.flush_interval)
                 self.wake.clear()
             except BaseException as exc:  # noqa: B036 - the writer must outlive anything (-W error included)
@@ -101,7 +102,9 @@ class RunWriter(threading.Thread):
                 time.sleep(0.05)
 
     def drain(self) -> None:
-        """Write everything queued now (whole lines, one write per batch)."""
+        """Write everything queued now (whole lines, one write per batch). A write that fails (a
+        full disk) ends the drain: its records are counted lost, and the ``lost`` event naming them
+        waits for the next drain (the next wake-up or flush interval), never retried in a loop."""
         while True:
             batch = self.queue.pop_all(4096)
             if not batch:
@@ -116,6 +119,7 @@ class RunWriter(threading.Thread):
                 last_step = self._mixed_lines(batch, buf, summary_set, failed, taken)
             if buf:
                 err = self.file.append(b"".join(buf))
+                self.write_failed = err is not None
                 if err is not None:
                     self._readd(taken)
                     self.add_lost([it.seq for it in batch if it.kind != MEDIA and it.seq not in failed],
@@ -127,6 +131,8 @@ class RunWriter(threading.Thread):
             with self.progress:
                 self.done_seq = batch[-1].seq
                 self.progress.notify_all()
+            if buf and self.write_failed:
+                return
 
     def _mixed_lines(self, batch: List[Item], buf: List[Any], summary_set: Dict[str, Any],
                      failed: List[int], taken: List[SeqRange]) -> int:
@@ -350,12 +356,25 @@ class RunWriter(threading.Thread):
         self.media.close(timeout)
         if len(self.queue):  # a last lost event (a failure while closing)
             self.drain()
+        if len(self.queue):  # the disk stays full: what is left is lost, and counted in run.json
+            self._count_left_behind()
         try:  # the run directory's own entries are fsynced by finish(), after run.json's rename
             self.file.fsync()
             self.media.fsync_files()
         except OSError as exc:
             self.report("fsync the run directory", exc)
         self.file.close()
+
+    def _count_left_behind(self) -> None:
+        """At close, with writes still failing: the records still queued (their ``lost`` event
+        among them) will never be written; they are counted lost (run.json), not silently dropped."""
+        left = self.queue.pop_all(len(self.queue))
+        with self._lock:
+            self.lost += len(left)
+            self._meta_due = True
+        with self.progress:
+            self.done_seq = max(self.done_seq, left[-1].seq)
+            self.progress.notify_all()
 
     def forget(self) -> None:
         """In a forked child: drop the inherited descriptor without touching the parent's file."""

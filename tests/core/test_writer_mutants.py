@@ -260,7 +260,8 @@ def test_a_writer_that_never_started_writes_its_media_before_closing_the_media_t
     lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
     assert [r["data"] for r in lines][0] == {"loss": 1.0}
     ref = lines[1]["data"]["sample"]
-    assert ref["_type"] == "image" and (tmp_path / ref["path"]).stat().st_size > 0
+    assert ref["_type"] == "image" and ref["path"] == "media/sample/0_1.png"
+    assert (tmp_path / ref["path"]).stat().st_size > 0
 
 
 def test_every_other_kind_of_record_is_written_whole_with_its_seq_and_time(tmp_path):
@@ -341,3 +342,57 @@ def test_an_other_record_that_cannot_be_encoded_is_lost_alone(tmp_path, monkeypa
     (lost,) = _events(tmp_path / "records.jsonl", "lost")
     assert (lost["first_seq"], lost["count"], lost["reason"]) == (1, 1, "could not encode a record (RuntimeError: boom)")
     assert _run_json(tmp_path)["last_seq"] == lost["seq"]
+
+
+def test_a_shared_runs_writer_names_its_media_by_its_label_under_the_runs_media(tmp_path):
+    """A writer of a shared run (``folder`` writers/<label>, ``label``): its media files lie under the
+    run's ``media/`` and end in ``_<label>`` (its seqs are its own), its thread is named after the run."""
+    import numpy as np
+
+    from seetrain.media import Image
+
+    folder = tmp_path / "writers" / "rank1"
+    folder.mkdir(parents=True)
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600,
+                       folder=str(folder), meta_name="writer.json", label="rank1")
+    assert writer.name == "seetrain-writer-r"
+    queue.put_split(3, {}, {"sample": Image(np.zeros((4, 4, 3), dtype=np.uint8))}, 48)
+    writer.close()
+    writer.write_meta()
+    (line,) = [orjson.loads(x) for x in (folder / "records.jsonl").read_bytes().splitlines()]
+    assert line["data"]["sample"]["path"] == "media/sample/3_0_rank1.png"
+    assert (tmp_path / "media" / "sample" / "3_0_rank1.png").stat().st_size > 0
+    assert (folder / "writer.json").exists() and not (tmp_path / "run.json").exists()
+
+
+def test_a_resumed_writer_starts_from_what_run_json_says(tmp_path):
+    """Resumed (run.json from before, seqs going on from 10): the summary, the count of lost records
+    and the highest step carry over; a lower step does not lower ``last_step``; before anything is
+    written the last seq is the one before the first new seq, and ``run.flush()`` has nothing to wait for."""
+    meta = {"id": "r", "summary": {"old": 1.0}, "lost": 3, "last_step": 7}
+    queue = RecordQueue(first_seq=10)
+    writer = RunWriter(str(tmp_path), queue, dict(meta), warn=lambda *a, **k: None, flush_interval=600)
+    writer.start()
+    writer.init_returned()
+    assert writer.wait_written(9, timeout=30) is True
+    writer.write_meta()
+    before = _run_json(tmp_path)
+    assert (before["last_seq"], before["last_step"], before["lost"], before["summary"]) == (9, 7, 3, {"old": 1.0})
+    queue.put_metrics(2, {"new": 2.0})
+    writer.close()
+    writer.write_meta()
+    after = _run_json(tmp_path)
+    assert (after["last_seq"], after["last_step"], after["lost"]) == (10, 7, 3)
+    assert after["summary"] == {"old": 1.0, "new": 2.0}
+
+
+def test_a_resumed_run_json_without_an_integer_last_step_starts_from_none(tmp_path):
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r", "last_step": "7"}, warn=lambda *a, **k: None)
+    writer.write_meta()
+    assert _run_json(tmp_path)["last_step"] == -1
+    queue.put_metrics(0, {"a": 1.0})
+    writer.close()
+    writer.write_meta()
+    assert _run_json(tmp_path)["last_step"] == 0
