@@ -28,9 +28,9 @@ RESUME="${MUTATION_RESUME:-0}"       # 1: reuse $MUTATION_DIR/<name>/ as it is (
 
 declare -A SOURCES TESTS
 SOURCES[records]="seetrain/rundir/records.py seetrain/rundir/writer.py"
-TESTS[records]="tests/core/test_records.py tests/core/test_write_faults.py tests/core/test_crash_safety.py tests/core/test_batched_codec.py tests/core/test_records_contract.py tests/core/test_value_edges.py tests/core/test_writer_mutants.py"
+TESTS[records]="tests/core/test_records.py tests/core/test_write_faults.py tests/core/test_crash_safety.py tests/core/test_batched_codec.py tests/core/test_records_contract.py tests/core/test_value_edges.py tests/core/test_writer_mutants.py tests/core/test_disk_stays_full.py"
 SOURCES[ingest]="seetrain/server/ingest.py"
-TESTS[ingest]="tests/server/test_ingest_batches.py tests/server/test_exactly_once_boundaries.py tests/server/test_hardening_ingest.py tests/server/test_ingest_mutants.py tests/server/test_shared_ingest.py"
+TESTS[ingest]="tests/server/test_ingest_batches.py tests/server/test_exactly_once_boundaries.py tests/server/test_hardening_ingest.py tests/server/test_ingest_mutants.py tests/server/test_shared_ingest.py tests/server/test_summary_pinned.py"
 SOURCES[series]="seetrain/server/series.py"
 TESTS[series]="tests/server/test_series.py tests/server/test_series_band.py tests/server/test_series_load.py tests/server/test_ingest_batches.py tests/server/test_shared_ingest.py tests/server/test_rewind_fork.py tests/server/test_series_mutants.py"
 SOURCES[auth]="seetrain/server/auth.py"
