@@ -71,3 +71,4 @@ def test_a_run_on_a_disk_that_stays_full_still_finishes(tmp_path):
     # every seq given out (the 10 records and each lost event) is counted lost, nothing was written
     assert (meta["lost"], meta["last_seq"]) == (queue.counters().next_seq, -1)
     assert meta["lost"] >= 10 and len(queue) == 0 and not writer.is_alive()
+    assert writer.wait_written(queue.counters().next_seq - 1, timeout=5) is True  # each is written or lost
