@@ -396,3 +396,29 @@ def test_a_resumed_run_json_without_an_integer_last_step_starts_from_none(tmp_pa
     writer.close()
     writer.write_meta()
     assert _run_json(tmp_path)["last_step"] == 0
+
+
+def test_run_json_is_rewritten_at_the_heartbeat_not_at_every_flush(tmp_path):
+    """Between heartbeats (600 s here) metrics written at every flush leave run.json alone: it is
+    replaced (a new file, atomically) only when due, so the hot path costs no metadata rewrite."""
+    import os
+    import time
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=0.01,
+                       heartbeat_interval=600)
+    writer.start()
+    writer.init_returned()
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    st = os.stat(tmp_path / "run.json")
+    first = (st.st_ino, st.st_mtime_ns)
+    for step in range(20):
+        queue.put_metrics(step, {"loss": float(step)})
+        assert writer.wait_written(queue.counters().next_seq - 1, timeout=30)
+    try:
+        st = os.stat(tmp_path / "run.json")
+        assert (st.st_ino, st.st_mtime_ns) == first
+    finally:
+        writer.close()
