@@ -5,6 +5,7 @@
 #   scripts/mutation.sh ingest auth     # only these (names: see MODULES below)
 #   MUTATION_REF=HEAD scripts/mutation.sh series   # mutate a commit instead of the working tree
 #   MUTATION_RESUME=1 scripts/mutation.sh ingest   # go on with a stopped run in its existing copy
+#   MUTATION_TEST_TIMEOUT=120 scripts/mutation.sh ingest  # seconds a test may run before it fails (60)
 #
 # Each module is mutated in its own throw-away copy of the checkout ($MUTATION_DIR/<name>/, default
 # /tmp/seetrain-mutation): mutmut writes its mutants/ there, never into this tree. Only the module's
@@ -63,6 +64,11 @@ for m in "${MODS[@]}"; do
 done
 
 export KERAS_BACKEND=torch TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+# A mutant that makes a test hang (a writer thread that never ends, a wait that never wakes) sleeps:
+# mutmut's own limit counts CPU seconds and never fires, and the suite's 300 s per test made each
+# such mutant cost minutes. pytest-timeout's environment setting (above the ini, below a marker)
+# fails it sooner; it changes no mutmut fingerprint, so a resumed run keeps its verdicts.
+export PYTEST_TIMEOUT="${MUTATION_TEST_TIMEOUT:-60}"
 
 copy_checkout() {  # $1: destination (the working tree as it is, or $MUTATION_REF)
     mkdir -p "$1"
