@@ -385,3 +385,19 @@ def test_a_keys_last_value_and_the_summary_are_its_latest_when_records_log_diffe
         summary = conn.execute(select(runs.c.summary).where(runs.c.uuid == u)).scalar()
     assert last == {"loss": (6, 4.0, 105), "val": (1, 0.1, 101), "img": (1, {"_type": "image", "path": "media/i.png"}, 104)}
     assert summary == {"loss": 4.0, "val": 0.1}
+
+
+def test_combined_status_of_a_shared_runs_writers():
+    """A run's status from its writers' (docs/shared-runs.md): running while any writer runs, then
+    crashed if any crashed, else the primary's; with no primary known, the worst of the rest; with
+    no writer status at all, running."""
+    from seetrain.server.ingest import combined_status
+
+    assert combined_status([]) == "running"
+    assert combined_status(["success", "running"], primary="success") == "running"
+    assert combined_status(["success", "crashed"], primary="success") == "crashed"
+    assert combined_status(["success", "failed"], primary="success") == "success"  # the primary's word
+    assert combined_status(["killed", "failed"], primary="killed") == "killed"
+    assert combined_status(["success", "failed", "killed"]) == "failed"
+    assert combined_status(["success", "killed"]) == "killed"
+    assert combined_status(["success"]) == "success"
