@@ -401,3 +401,25 @@ def test_combined_status_of_a_shared_runs_writers():
     assert combined_status(["success", "failed", "killed"]) == "failed"
     assert combined_status(["success", "killed"]) == "killed"
     assert combined_status(["success"]) == "success"
+
+
+def test_upsert_writer_refuses_the_primary_and_a_body_that_is_not_an_object(tmp_path):
+    """The primary's fields are the run's (``PUT /runs/{uuid}``), and a writer's body is writer.json's
+    fields: each refusal is a 422 saying so, and nothing is stored."""
+    import pytest
+
+    from seetrain.server.app import create_app
+    from seetrain.server.ingest import upsert_writer
+    from seetrain.server.queries import get_run
+    from seetrain.server.settings import Settings
+    from seetrain.server.validate import IngestError
+
+    store = create_app(Settings(db=str(tmp_path / "w.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+    u = _uuid.uuid4().hex
+    for writer, body, says in (("", {"status": "running"}, f"the primary writer's fields are the run's: PUT /api/v1/runs/{u}"),
+                               ("rank1", ["status"], "the writer body must be a JSON object (the fields of writer.json)")):
+        with store.write() as conn, pytest.raises(IngestError) as refused:
+            upsert_writer(conn, u, writer, body)
+        assert (refused.value.status, refused.value.detail) == (422, says)
+    with store.read() as conn:
+        assert get_run(conn, u) is None
