@@ -416,8 +416,18 @@ def test_upsert_writer_refuses_the_primary_and_a_body_that_is_not_an_object(tmp_
 
     store = create_app(Settings(db=str(tmp_path / "w.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
     u = _uuid.uuid4().hex
-    for writer, body, says in (("", {"status": "running"}, f"the primary writer's fields are the run's: PUT /api/v1/runs/{u}"),
-                               ("rank1", ["status"], "the writer body must be a JSON object (the fields of writer.json)")):
+    statuses = "['crashed', 'failed', 'killed', 'running', 'success']"
+    for writer, body, says in (
+            ("", {"status": "running"}, f"the primary writer's fields are the run's: PUT /api/v1/runs/{u}"),
+            ("rank1", ["status"], "the writer body must be a JSON object (the fields of writer.json)"),
+            ("rank1", {"status": "d" * 50}, f"status {'d' * 40!r} is not one of {statuses}"),
+            ("rank1", {"rank": 2**31}, "the writer's 'rank' must be an integer of at most 32 bits"),
+            ("rank1", {"pid": 2**63}, "the writer's 'pid' must be an integer of at most 64 bits"),
+            ("rank1", {"exit_code": 2**31}, "the writer's 'exit_code' must be an integer of at most 32 bits"),
+            ("rank1", {"exit_code": "1"}, "the writer's 'exit_code' must be an integer of at most 32 bits"),
+            ("rank1", {"host": 7}, "the writer's 'host' must be a string"),
+            ("rank1", {"run": ["p"]}, "the writer's 'run' must be a JSON object (project, id, name of the run)"),
+            ("rank1", {"uuid": "0" * 32}, "the body's 'uuid' differs from the uuid in the URL")):
         with store.write() as conn, pytest.raises(IngestError) as refused:
             upsert_writer(conn, u, writer, body)
         assert (refused.value.status, refused.value.detail) == (422, says)
