@@ -69,6 +69,6 @@ def test_a_run_on_a_disk_that_stays_full_still_finishes(tmp_path):
     writer.write_meta()
     meta = orjson.loads((tmp_path / "run.json").read_bytes())
     # every seq given out (the 10 records and each lost event) is counted lost, nothing was written
-    assert (meta["lost"], meta["last_seq"]) == (queue.counters().next_seq, -1)
+    assert (meta["lost"], meta["last_seq"], meta["records"]) == (queue.counters().next_seq, -1, 0)
     assert meta["lost"] >= 10 and len(queue) == 0 and not writer.is_alive()
     assert writer.wait_written(queue.counters().next_seq - 1, timeout=5) is True  # each is written or lost

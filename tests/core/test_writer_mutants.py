@@ -262,6 +262,8 @@ def test_a_writer_that_never_started_writes_its_media_before_closing_the_media_t
     ref = lines[1]["data"]["sample"]
     assert ref["_type"] == "image" and ref["path"] == "media/sample/0_1.png"
     assert (tmp_path / ref["path"]).stat().st_size > 0
+    writer.write_meta()
+    assert _run_json(tmp_path)["summary"] == {"loss": 1.0, "sample": ref}  # the media's last value too
 
 
 def test_every_other_kind_of_record_is_written_whole_with_its_seq_and_time(tmp_path):
@@ -379,11 +381,12 @@ def test_a_resumed_writer_starts_from_what_run_json_says(tmp_path):
     writer.write_meta()
     before = _run_json(tmp_path)
     assert (before["last_seq"], before["last_step"], before["lost"], before["summary"]) == (9, 7, 3, {"old": 1.0})
+    assert before["records"] == 7  # last_seq + 1 - lost
     queue.put_metrics(2, {"new": 2.0})
     writer.close()
     writer.write_meta()
     after = _run_json(tmp_path)
-    assert (after["last_seq"], after["last_step"], after["lost"]) == (10, 7, 3)
+    assert (after["last_seq"], after["last_step"], after["lost"], after["records"]) == (10, 7, 3, 8)
     assert after["summary"] == {"old": 1.0, "new": 2.0}
 
 
@@ -422,3 +425,47 @@ def test_run_json_is_rewritten_at_the_heartbeat_not_at_every_flush(tmp_path):
         assert (st.st_ino, st.st_mtime_ns) == first
     finally:
         writer.close()
+
+
+def test_the_writer_outlives_an_error_of_its_own_and_says_so(tmp_path):
+    """An exception escaping a write-out (injected once) is reported once, and the writer thread goes
+    on: the records logged after it are written."""
+    import time
+
+    warned = []
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda message, key=None: warned.append(message),
+                       flush_interval=0.01)
+    real_drain, calls = writer.drain, []
+
+    def drain_fails_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        real_drain()
+
+    writer.drain = drain_fails_once
+    writer.start()
+    writer.init_returned()
+    queue.put_metrics(0, {"loss": 1.0})
+    try:
+        assert writer.wait_written(0, timeout=30) is True
+    finally:
+        writer.close()
+    assert warned == ["could not run the writer (RuntimeError: boom); training goes on"]
+    assert [orjson.loads(x)["step"] for x in (tmp_path / "records.jsonl").read_bytes().splitlines()] == [0]
+
+
+def test_a_run_json_that_cannot_be_written_is_reported_and_the_records_go_on(tmp_path):
+    """run.json's place is taken by a directory: the warning names run.json and the cause; records
+    are still written."""
+    warned = []
+    (tmp_path / "run.json").mkdir()
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda message, key=None: warned.append(message))
+    queue.put_metrics(0, {"loss": 1.0})
+    writer.close()
+    writer.write_meta()
+    assert len(warned) == 1 and warned[0].startswith("could not write run.json (") and "directory" in warned[0]
+    assert warned[0].endswith("; training goes on")
+    assert len((tmp_path / "records.jsonl").read_bytes().splitlines()) == 1
