@@ -113,3 +113,62 @@ def test_metrics_the_slow_path_repairs_are_stored_and_reported_by_name():
                  "Log it as a float or a string (Text)")]
     system = decode_record(encode_metrics(4, 3.0, 0, {"cpu": 12.5}, kind="system")[0])
     assert (system["seq"], system["time"], system["type"], system["data"]) == (4, 3.0, "system", {"cpu": 12.5})
+
+
+def test_sanitize_keeps_each_kind_of_value_as_its_docstring_says():
+    """``sanitize`` (config, summary and event values): each kind of value as stored, checked one by
+    one against what the docstring promises (the survivors of its mutation run)."""
+    import enum
+    import fractions
+    import math as _math
+
+    import numpy as np
+
+    from seetrain.rundir.records import MAX_DEPTH, sanitize
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Ratio(float):
+        pass
+
+    class Flag(int):  # an int subclass whose int() fails: its text instead
+        def __int__(self):
+            raise RuntimeError("no")
+
+        def __index__(self):
+            raise RuntimeError("no")
+
+        def __str__(self):
+            return "flag"
+
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no")
+
+    assert sanitize(None) is None and sanitize(True) is True and sanitize(False) is False
+    assert sanitize(2**64 - 1) == 2**64 - 1 and sanitize(-(2**63)) == -(2**63)   # the 64-bit edges stay ints
+    assert sanitize(2**64) == float(2**64) and sanitize(-(2**63) - 1) == float(-(2**63) - 1)
+    assert sanitize(float("nan")) == "NaN" and sanitize(float("inf")) == "Infinity" and sanitize(1.5) == 1.5
+    assert sanitize("a\ud800b") == "a\ufffdb"
+    assert sanitize({"k\ud800": 1, 7: "x", (1, 2): None}) == {"k\ufffd": 1, "7": "x", "(1, 2)": None}
+    assert sanitize((1, [2, {3}], frozenset([4]))) == [1, [2, [3]], [4]]
+    assert sanitize(np.bool_(True)) is True and sanitize(Level.HIGH) == 3 and type(sanitize(Level.HIGH)) is int
+    assert sanitize(Ratio(0.25)) == 0.25 and type(sanitize(Ratio(0.25))) is float
+    assert sanitize(Ratio("nan")) == "NaN"
+    assert sanitize(Flag(5)) == "flag"
+    assert sanitize(np.int64(7)) == 7 and type(sanitize(np.int64(7))) is int
+    assert sanitize(np.float32(0.5)) == 0.5 and sanitize(np.float64("inf")) == "Infinity"
+    assert sanitize(np.longdouble(0.5)) == 0.5 and type(sanitize(np.longdouble(0.5))) is float
+    assert sanitize(decimal.Decimal("0.125")) == 0.125 and sanitize(fractions.Fraction(1, 4)) == 0.25
+    assert sanitize(decimal.Decimal("sNaN")) == "sNaN"  # a signaling NaN cannot become a float: its text
+    assert sanitize(object).startswith("<class") and sanitize(Unprintable()).startswith("<")
+    deep = cut = []
+    for _ in range(MAX_DEPTH + 5):
+        cut.append([])
+        cut = cut[0]
+    out, depth = sanitize(deep), 0
+    while isinstance(out, list) and out:
+        out, depth = out[0], depth + 1
+    assert depth == MAX_DEPTH and out == f"<cut: nested deeper than {MAX_DEPTH} levels>"
+    assert _math.isfinite(sanitize(np.float16(2.0)))
