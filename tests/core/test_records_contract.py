@@ -142,12 +142,20 @@ def test_sanitize_keeps_each_kind_of_value_as_its_docstring_says():
         def __str__(self):
             return "flag"
 
+    class Odd(float):  # a float subclass whose float() fails: its text instead
+        def __float__(self):
+            raise RuntimeError("no")
+
+        def __str__(self):
+            return "odd"
+
     class Unprintable:
         def __str__(self):
             raise RuntimeError("no")
 
     assert sanitize(None) is None and sanitize(True) is True and sanitize(False) is False
     assert sanitize(2**64 - 1) == 2**64 - 1 and sanitize(-(2**63)) == -(2**63)   # the 64-bit edges stay ints
+    assert type(sanitize(2**64 - 1)) is int and type(sanitize(-(2**63))) is int
     assert sanitize(2**64) == float(2**64) and sanitize(-(2**63) - 1) == float(-(2**63) - 1)
     assert sanitize(float("nan")) == "NaN" and sanitize(float("inf")) == "Infinity" and sanitize(1.5) == 1.5
     assert sanitize("a\ud800b") == "a\ufffdb"
@@ -156,7 +164,7 @@ def test_sanitize_keeps_each_kind_of_value_as_its_docstring_says():
     assert sanitize(np.bool_(True)) is True and sanitize(Level.HIGH) == 3 and type(sanitize(Level.HIGH)) is int
     assert sanitize(Ratio(0.25)) == 0.25 and type(sanitize(Ratio(0.25))) is float
     assert sanitize(Ratio("nan")) == "NaN"
-    assert sanitize(Flag(5)) == "flag"
+    assert sanitize(Flag(5)) == "flag" and sanitize(Odd(1.0)) == "odd"
     assert sanitize(np.int64(7)) == 7 and type(sanitize(np.int64(7))) is int
     assert sanitize(np.float32(0.5)) == 0.5 and sanitize(np.float64("inf")) == "Infinity"
     assert sanitize(np.longdouble(0.5)) == 0.5 and type(sanitize(np.longdouble(0.5))) is float
@@ -170,5 +178,13 @@ def test_sanitize_keeps_each_kind_of_value_as_its_docstring_says():
     out, depth = sanitize(deep), 0
     while isinstance(out, list) and out:
         out, depth = out[0], depth + 1
+    assert depth == MAX_DEPTH and out == f"<cut: nested deeper than {MAX_DEPTH} levels>"
+    deep = inner = {}
+    for _ in range(MAX_DEPTH + 5):
+        inner["k"] = {}
+        inner = inner["k"]
+    out, depth = sanitize(deep), 0
+    while isinstance(out, dict):
+        out, depth = out["k"], depth + 1
     assert depth == MAX_DEPTH and out == f"<cut: nested deeper than {MAX_DEPTH} levels>"
     assert _math.isfinite(sanitize(np.float16(2.0)))

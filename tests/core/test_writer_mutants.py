@@ -469,3 +469,51 @@ def test_a_run_json_that_cannot_be_written_is_reported_and_the_records_go_on(tmp
     assert len(warned) == 1 and warned[0].startswith("could not write run.json (") and "directory" in warned[0]
     assert warned[0].endswith("; training goes on")
     assert len((tmp_path / "records.jsonl").read_bytes().splitlines()) == 1
+
+
+def test_a_backlog_larger_than_one_batch_is_written_whole_on_close(tmp_path):
+    """10,000 records queued (more than one 4,096-record batch) when a writer that never ran closes:
+    every one is written, none counted lost."""
+    queue = RecordQueue(first_seq=0, max_items=20_000)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None)
+    for step in range(10_000):
+        queue.put_metrics(step, {"i": float(step)})
+    writer.close()
+    writer.write_meta()
+    assert len((tmp_path / "records.jsonl").read_bytes().splitlines()) == 10_000
+    assert (_run_json(tmp_path)["lost"], _run_json(tmp_path)["last_seq"]) == (0, 9_999)
+
+
+def test_a_failed_write_counts_the_scalars_lost_not_the_media_written_beside_them(tmp_path):
+    """One ``log()`` of a scalar and an image: the scalar line's write fails (injected), the media
+    thread writes the image's line. Only the scalar's seq is lost."""
+    import numpy as np
+
+    from seetrain.media import Image
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600)
+    real = writer.file.append
+    writer.file.append = lambda data: OSError(28, "No space left on device") if b'"loss"' in bytes(data) \
+        else real(data)
+    queue.put_split(0, {"loss": 1.0}, {"sample": Image(np.zeros((4, 4, 3), dtype=np.uint8))}, 48)
+    writer.close()
+    writer.write_meta()
+    (lost,) = _events(tmp_path / "records.jsonl", "lost")
+    assert (lost["first_seq"], lost["last_seq"], lost["count"]) == (0, 0, 1)
+    assert _run_json(tmp_path)["lost"] == 1
+
+
+def test_a_value_set_with_run_summary_stays_in_run_json_over_later_logged_values(tmp_path):
+    """``run.summary["acc"] = 0.9`` then ``log({"acc": 0.5})`` in a later write-out: run.json (what
+    ``seetrain ls`` shows) keeps 0.9, as ``read_run(...).summary()`` does."""
+    from seetrain.rundir.queue import SUMMARY
+
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None)
+    queue.put(SUMMARY, {"acc": 0.9})
+    writer.drain()
+    queue.put_metrics(0, {"acc": 0.5, "loss": 1.0})
+    writer.close()
+    writer.write_meta()
+    assert _run_json(tmp_path)["summary"] == {"acc": 0.9, "loss": 1.0}
