@@ -430,8 +430,6 @@ def test_run_json_is_rewritten_at_the_heartbeat_not_at_every_flush(tmp_path):
 def test_the_writer_outlives_an_error_of_its_own_and_says_so(tmp_path):
     """An exception escaping a write-out (injected once) is reported once, and the writer thread goes
     on: the records logged after it are written."""
-    import time
-
     warned = []
     queue = RecordQueue(first_seq=0)
     writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda message, key=None: warned.append(message),

@@ -9,8 +9,6 @@ import pytest
 import seetrain
 from tests._child import run_python
 
-from .conftest import PY  # noqa: F401 - the server fixture's interpreter
-
 pytest.importorskip("fastapi", reason="the server extra is needed")
 
 
