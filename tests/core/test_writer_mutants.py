@@ -148,6 +148,28 @@ def _run_json(path):
     return orjson.loads((path / "run.json").read_bytes())
 
 
+def _run_json_when(path, ready, timeout=30.0):
+    """run.json once ``ready(meta)`` holds (or as it is when ``timeout`` runs out)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = _run_json(path) if (path / "run.json").exists() else {}
+        if ready(meta) or time.monotonic() > deadline:
+            return meta
+        time.sleep(0.01)
+
+
+def _started_writer(path, **intervals):
+    """A running writer of ``path`` (warnings ignored) whose first run.json is written."""
+    queue = RecordQueue(first_seq=0)
+    writer = RunWriter(str(path), queue, {"id": "r"}, warn=lambda *a, **k: None, **intervals)
+    writer.start()
+    writer.init_returned()
+    _run_json_when(path, bool)
+    return writer, queue
+
+
 def test_run_json_summary_keeps_every_key_of_a_batch_whose_last_record_lacks_some(tmp_path):
     """``run.json``'s summary (what ``seetrain ls`` shows without reading records) from one batch
     of records with different keys: each key's last value, not only the last record's keys."""
@@ -205,23 +227,9 @@ def test_a_record_that_cannot_be_encoded_is_counted_lost_and_the_next_ones_are_w
 def test_environment_facts_reach_run_json_before_the_next_heartbeat(tmp_path):
     """``update_meta`` (the environment capture's facts) wakes the writer: run.json has them long
     before a 600 s heartbeat, not only at the end."""
-    import time
-
-    queue = RecordQueue(first_seq=0)
-    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600,
-                       heartbeat_interval=600)
-    writer.start()
-    writer.init_returned()
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    writer, queue = _started_writer(tmp_path, flush_interval=600, heartbeat_interval=600)
     writer.update_meta({"python": "3.11.9", "git": {"commit": "abc"}})
-    meta = {}
-    while time.monotonic() < deadline:
-        meta = _run_json(tmp_path)
-        if "git" in meta:
-            break
-        time.sleep(0.01)
+    meta = _run_json_when(tmp_path, lambda m: "git" in m)
     try:
         assert meta.get("git") == {"commit": "abc"} and meta.get("python") == "3.11.9"
     finally:
@@ -270,27 +278,9 @@ def test_every_other_kind_of_record_is_written_whole_with_its_seq_and_time(tmp_p
     """System metrics, console lines, events, config and summary records queued between metrics:
     each line has its seq, time, type and fields (a system record no step); config and summary
     reach run.json without waiting for a 600 s heartbeat; ``last_step`` is the metrics' highest, 0."""
-    import time
-
     from seetrain.rundir.queue import CONFIG, EVENT, SUMMARY, SYSTEM
 
-    queue = RecordQueue(first_seq=0)
-    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=600,
-                       heartbeat_interval=600)
-    writer.start()
-    writer.init_returned()
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    def run_json_when(ready):
-        meta = {}
-        while time.monotonic() < deadline:
-            meta = _run_json(tmp_path)
-            if ready(meta):
-                break
-            time.sleep(0.01)
-        return meta
-
+    writer, queue = _started_writer(tmp_path, flush_interval=600, heartbeat_interval=600)
     queue.put_metrics(0, {"loss": 1.0})
     queue.put(SYSTEM, {"sys/cpu": 50.0})
     queue.put_console("stderr", "hello\n")
@@ -299,12 +289,12 @@ def test_every_other_kind_of_record_is_written_whole_with_its_seq_and_time(tmp_p
     times = [item[2] for item in list(queue.items)]
     writer.wake.set()
     try:
-        meta = run_json_when(lambda m: m.get("config"))
+        meta = _run_json_when(tmp_path, lambda m: m.get("config"))
         assert meta.get("config") == {"lr": 0.1} and meta["last_step"] == 0
         queue.put(SUMMARY, {"best": 0.9})
         times.append(list(queue.items)[-1][2])
         writer.wake.set()
-        assert run_json_when(lambda m: "best" in m.get("summary", {}))["summary"].get("best") == 0.9
+        assert _run_json_when(tmp_path, lambda m: "best" in m.get("summary", {}))["summary"].get("best") == 0.9
     finally:
         writer.close()
     lines = [orjson.loads(x) for x in (tmp_path / "records.jsonl").read_bytes().splitlines()]
@@ -405,16 +395,8 @@ def test_run_json_is_rewritten_at_the_heartbeat_not_at_every_flush(tmp_path):
     """Between heartbeats (600 s here) metrics written at every flush leave run.json alone: it is
     replaced (a new file, atomically) only when due, so the hot path costs no metadata rewrite."""
     import os
-    import time
 
-    queue = RecordQueue(first_seq=0)
-    writer = RunWriter(str(tmp_path), queue, {"id": "r"}, warn=lambda *a, **k: None, flush_interval=0.01,
-                       heartbeat_interval=600)
-    writer.start()
-    writer.init_returned()
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "run.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    writer, queue = _started_writer(tmp_path, flush_interval=0.01, heartbeat_interval=600)
     st = os.stat(tmp_path / "run.json")
     first = (st.st_ino, st.st_mtime_ns)
     for step in range(20):
