@@ -386,10 +386,12 @@ class Run:
         run would be left out of the dashboard and every sync)."""
         if exit_code is not None:
             code = None if type(exit_code) is bool or not hasattr(exit_code, "__index__") else operator.index(exit_code)
-            if code is None or not -2**31 <= code < 2**31:
+            if code is not None and not -2**31 <= code < 2**31:
+                code = None
+            if code is None:
                 self._warn("finish-exit-code", f"finish(exit_code={safe_repr(exit_code)}): an exit code is an "
                                                "integer from -2**31 to 2**31-1 (or None); the run is recorded without one")
-            exit_code = code if code is not None and -2**31 <= code < 2**31 else None
+            exit_code = code
         if type(status) is not str or status not in FINAL_STATUSES:
             ending = "success" if exit_code in (None, 0) else "failed"
             code = "no exit code" if exit_code is None else f"exit code {exit_code}"
