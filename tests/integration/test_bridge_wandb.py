@@ -55,12 +55,18 @@ def _script():
 
 
 def _read_when_complete(path, rows=None):
-    """The run log once W&B has written it out (its service may still be flushing after finish())."""
+    """The run log once W&B has written it out: its service may still be writing after finish(),
+    even the run record at the start of the log (then the bridge refuses the file as incomplete)."""
     deadline = time.monotonic() + 20
     while True:
-        src = wb_bridge.WandbRunFile(path)
-        if (src.exit_code is not None and (rows is None or len(src.rows) >= rows)) or time.monotonic() > deadline:
-            return src
+        try:
+            src = wb_bridge.WandbRunFile(path)
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            if (src.exit_code is not None and (rows is None or len(src.rows) >= rows)) or time.monotonic() > deadline:
+                return src
         time.sleep(0.2)
 
 
