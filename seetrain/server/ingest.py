@@ -40,7 +40,8 @@ from . import forks, rewind, series
 from .gc import UploadLease, hold_against_gc
 from .db.models import PINNED_SUMMARY, console, events, media, media_files, record_chunks, run_writers, runs
 from .validate import (IngestError, Limits, caption_text, check_media_path, check_project, check_run_body,
-                       float_or_none, int_or_none, iter_refs, no_nul, norm_uuid, num, validate_records)
+                       check_status, float_or_none, int_or_none, iter_refs, no_nul, norm_uuid, num,
+                       validate_records)
 
 __all__ = ["IngestError", "IngestResult", "Limits", "add_records", "check_writer", "combined_status", "finish_run",
            "ingest_records", "ingest_run", "store_media", "store_media_refs", "store_records", "upsert_run",
@@ -79,9 +80,7 @@ def upsert_run(conn: Connection, uuid: str, meta: Dict[str, Any], max_len: int =
     meta = check_run_body(meta, limits)
     if meta.get("uuid") not in (None, "") and norm_uuid(meta["uuid"]) != uuid:
         raise IngestError(422, "the body's 'uuid' differs from the uuid in the URL")
-    status = meta.get("status")
-    if status is not None and status not in STATUSES:
-        raise IngestError(422, f"status {str(status)[:40]!r} is not one of {sorted(STATUSES)}")
+    status = check_status(meta.get("status"), STATUSES)
     tags = meta.get("tags")
     if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
         raise IngestError(422, "'tags' must be a list of strings")
@@ -212,9 +211,7 @@ def upsert_writer(conn: Connection, uuid: str, writer: str, body: Dict[str, Any]
     if not isinstance(body, dict):
         raise IngestError(422, "the writer body must be a JSON object (the fields of writer.json)")
     body = check_run_body(body, limits)
-    status = body.get("status")
-    if status is not None and status not in STATUSES:
-        raise IngestError(422, f"status {str(status)[:40]!r} is not one of {sorted(STATUSES)}")
+    status = check_status(body.get("status"), STATUSES)
     for k, bits in {**_ID_BITS, "exit_code": 32}.items():
         if body.get(k) is not None and int_or_none(body[k], bits) is None:
             raise IngestError(422, f"the writer's '{k}' must be an integer of at most {bits} bits")
@@ -684,8 +681,8 @@ def _upsert_keys(conn: Connection, uuid: str, kinds: Dict[str, list], writer: st
 def finish_run(conn: Connection, uuid: str, body: Dict[str, Any], limits: Limits = Limits()) -> Dict[str, Any]:
     """Mark a run ended: ``{"status", "exit_code", "end_time", "summary"}`` (all optional but status)."""
     status = body.get("status") if isinstance(body, dict) else None
-    if status not in STATUSES - {"running"}:
-        raise IngestError(422, f"finish needs 'status' in {sorted(STATUSES - {'running'})}")
+    if type(status) is not str or status not in FINAL_STATUSES:
+        raise IngestError(422, f"finish needs 'status' in {sorted(FINAL_STATUSES)}")
     meta = {"status": status, "end_time": body.get("end_time") or time.time()}
     for k in ("exit_code", "summary"):
         if k in body:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from itertools import chain
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ..rundir.format import NON_FINITE, RECORD_TYPES, infer_type, media_refs, norm_uuid as _norm, ref_paths
 
@@ -66,6 +66,14 @@ def check_project(project: Any, max_len: int) -> str:
         raise IngestError(422, "run 'project' must be a non-empty string without '/' of at most "
                                f"{max_len} characters")
     return project
+
+
+def check_status(status: Any, allowed: AbstractSet[str]) -> Optional[str]:
+    """``status`` when it is None or one of ``allowed``; any other JSON value, a list or an object
+    too, is a 422 naming them."""
+    if status is None or (type(status) is str and status in allowed):
+        return status
+    raise IngestError(422, f"status {str(status)[:40]!r} is not one of {sorted(allowed)}")
 
 
 def no_nul(text: str) -> str:
@@ -224,7 +232,10 @@ def _batch_ok(recs: List[Any], lim: Limits) -> bool:
     if set(map(type, seqs)) != {int} or min(seqs) < 0 or max(seqs) >= 2**62:
         return False
     types = [r.get("type") for r in recs]
-    tset = set(types)
+    try:
+        tset = set(types)
+    except TypeError:  # a list or an object as a type: record by record names it
+        return False
     if not tset <= RECORD_TYPES or not set(map(type, [r.get("time") for r in recs])) <= _NUMBER_TYPES:
         return False  # format 1 (no type), unknown types, bool or NaN-tag times: record by record
     scalar = recs if tset <= {"metrics", "system"} else [r for r, t in zip(recs, types) if t == "metrics" or t == "system"]
