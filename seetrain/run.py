@@ -20,7 +20,7 @@ from . import lifecycle, run_shared
 from .errors import SeeTrainError, SeeTrainWarning  # noqa: F401 - re-exported
 from .logdir import DEFAULT_LOGDIR, default_logdir  # noqa: F401 - re-exported
 from .lifecycle import Ending, active_runs, current_run  # noqa: F401 - re-exported
-from .rundir.format import FINAL_STATUSES
+from .rundir.format import FINAL_STATUSES, ending_by_exit_code
 from .rundir.queue import CONFIG, EVENT, FULL, SUMMARY, SYSTEM
 from .run_config import Config, to_plain
 from .values import FAST, SKIP, STEP_MAX, as_step, coerce, flatten, media_nbytes, safe_repr, step_problem
@@ -393,7 +393,7 @@ class Run:
                                                "integer from -2**31 to 2**31-1 (or None); the run is recorded without one")
             exit_code = code
         if type(status) is not str or status not in FINAL_STATUSES:
-            ending = "success" if exit_code in (None, 0) else "failed"
+            ending = ending_by_exit_code(exit_code)
             code = "no exit code" if exit_code is None else f"exit code {exit_code}"
             self._warn("finish-status", f"finish(status={safe_repr(status)}): a run ends as one of 'success', "
                                         f"'failed', 'crashed' or 'killed'; it is recorded as {ending!r} ({code} "

@@ -27,12 +27,14 @@ primary); :func:`primary_meta` says whether a run directory's ``run.json`` is th
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 import orjson
 
-from .format import MEDIA_TYPE, run_uuid
+from ..errors import SeeTrainWarning
+from .format import MEDIA_TYPE, STATUSES, known_status, run_uuid
 from .safe_open import open_nofollow
 from .stream import _decode_lines
 
@@ -203,11 +205,22 @@ class Follower:
 
     # --- run.json (writer.json) ----------------------------------------------------------------
     def read_meta(self) -> Dict[str, Any]:
-        """run.json (``meta_name``) as a dict (never through a link); raises OSError/ValueError when unreadable."""
-        with open_nofollow(os.path.join(self.run_dir, self.meta_name)) as f:
+        """run.json (``meta_name``) as a dict (never through a link); raises OSError/ValueError when
+        unreadable. A status no run ends with (a run.json from before ``finish()`` checked its
+        arguments, or edited by hand) is replaced by the ending its exit code gives, with a warning:
+        a server refuses any other, and with it the whole run."""
+        path = os.path.join(self.run_dir, self.meta_name)
+        with open_nofollow(path) as f:
             meta = orjson.loads(f.read())
         if not isinstance(meta, dict):
             raise ValueError(f"{self.meta_name} is not a JSON object")
+        status = meta.get("status")
+        known = known_status(status, meta.get("exit_code"))
+        if known != status:
+            warnings.warn(f"seetrain: {path}: status {str(status)[:40]!r} is not one of {sorted(STATUSES)}; "
+                          f"the run is taken as {known!r}, the ending its exit code gives", SeeTrainWarning,
+                          stacklevel=2)
+            meta = {**meta, "status": known}
         return meta
 
     def meta_signature(self) -> Tuple[int, int]:

@@ -38,6 +38,21 @@ RUNNING = "running"
 FINAL_STATUSES = frozenset(("success", "failed", "crashed", "killed"))
 STATUSES = FINAL_STATUSES | {RUNNING}
 
+
+def ending_by_exit_code(exit_code: Any) -> str:
+    """How a run ended when its exit code is all that says it: ``success`` for none or 0, else
+    ``failed``."""
+    return "success" if exit_code is None or exit_code == 0 else "failed"
+
+
+def known_status(status: Any, exit_code: Any) -> Optional[str]:
+    """A run's (or writer's) status as everything that reads a run directory takes it: one of
+    :data:`STATUSES` as it is, None when there is none; any other value (a run.json written before
+    ``finish()`` checked its arguments, or edited by hand) is the ending its exit code gives."""
+    if status is None or (type(status) is str and status in STATUSES):
+        return status
+    return ending_by_exit_code(exit_code)
+
 # --- non-finite numbers --------------------------------------------------------------------------
 NAN_TAG, INF_TAG, NEG_INF_TAG = "NaN", "Infinity", "-Infinity"
 NON_FINITE: Dict[str, float] = {NAN_TAG: math.nan, INF_TAG: math.inf, NEG_INF_TAG: -math.inf}

@@ -7,8 +7,6 @@ See ``docs/record-format.md`` for the format. Runs written before format 2 read 
 from __future__ import annotations
 
 import os
-import socket
-import time
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional
 
 from . import edits, records
@@ -16,13 +14,12 @@ from ..logdir import default_logdir
 from .columns import Column, RecordScan, Series
 from .format import MEDIA_TYPE, media_refs, untag_values
 from .stream import Chunk, _gc_paused, iter_chunks, read_records, records_path
-from .writers import PRIMARY_WRITER, WriterState, combined_status, pid_alive, primary_label, writer_states
+from .writers import HEARTBEAT_STALE_S, PRIMARY_WRITER, WriterState, combined_status, heartbeat_age, meta_alive, \
+    meta_status, primary_label, writer_states
 from .safe_open import open_nofollow
 
 __all__ = ["read_run", "list_runs", "RunReader", "Series", "Column", "Chunk", "read_records",
            "HEARTBEAT_STALE_S", "ConsoleLine", "Row", "WriterSeries", "WriterState"]
-
-HEARTBEAT_STALE_S = 30.0  # a running run whose heartbeat is older than this has vanished
 
 
 class Row(NamedTuple):
@@ -167,10 +164,7 @@ class RunReader:
     @property
     def heartbeat_age(self) -> Optional[float]:
         """Seconds since the writer's last heartbeat (``None`` for runs without one)."""
-        try:
-            return max(time.time() - float(self.meta["heartbeat"]), 0.0)
-        except (KeyError, TypeError, ValueError):  # no heartbeat (format 1) or not a number
-            return None
+        return heartbeat_age(self.meta)
 
     @property
     def alive(self) -> bool:
@@ -180,19 +174,7 @@ class RunReader:
         A shared run: while any of its writers is."""
         if self.shared:
             return any(w.status == "running" for w in self.writers)
-        if self.meta.get("status") != "running":
-            return False
-        pid = self.meta.get("pid")
-        on_this_host = bool(pid) and self.meta.get("host") == socket.gethostname()
-        try:
-            if on_this_host and not pid_alive(int(pid)):
-                return False
-        except (TypeError, ValueError):
-            on_this_host = False
-        age = self.heartbeat_age
-        if age is not None:
-            return age < HEARTBEAT_STALE_S
-        return on_this_host
+        return meta_alive(self.meta)
 
     @property
     def vanished(self) -> bool:
@@ -210,10 +192,7 @@ class RunReader:
         primary writer's."""
         if self.shared:
             return combined_status(self.writers)
-        status = self.meta.get("status") or "unknown"
-        if status != "running":
-            return status
-        return "running" if self.alive else "crashed"
+        return meta_status(self.meta)
 
     # --- writers (a shared run, format 3: docs/record-format.md) -------------------------------------
     @property

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from .files import writer_logs
 from .format import FINAL_STATUSES, PRIMARY_WRITER, RUNNING, WRITER_LABEL_MAX, WRITER_META, WRITERS_DIR, \
-    valid_writer_label
+    known_status, valid_writer_label
 
 HEARTBEAT_STALE_S = 30.0  # a running writer whose heartbeat is older than this has vanished
 _SEVERITY = {"crashed": 4, "failed": 3, "killed": 2, "success": 1}  # the worst ending of several writers
@@ -136,8 +136,9 @@ def meta_alive(meta: Mapping[str, Any]) -> bool:
 
 
 def meta_status(meta: Mapping[str, Any]) -> str:
-    """The status ``meta`` says, with ``running`` only while its process lives (else ``crashed``)."""
-    status = meta.get("status") or "unknown"
+    """The status ``meta`` says, with ``running`` only while its process lives (else ``crashed``);
+    a status no run ends with, the ending its exit code gives (:func:`~.format.known_status`)."""
+    status = known_status(meta.get("status"), meta.get("exit_code")) or "unknown"
     if status != RUNNING:
         return status
     return RUNNING if meta_alive(meta) else "crashed"
