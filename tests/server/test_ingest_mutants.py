@@ -433,3 +433,105 @@ def test_upsert_writer_refuses_the_primary_and_a_body_that_is_not_an_object(tmp_
         assert (refused.value.status, refused.value.detail) == (422, says)
     with store.read() as conn:
         assert get_run(conn, u) is None
+
+
+def _writer_store(tmp_path):
+    from seetrain.server.app import create_app
+    from seetrain.server.settings import Settings
+
+    return create_app(Settings(db=str(tmp_path / "w.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
+
+
+def _rows(store, u, writer):
+    from sqlalchemy import select
+
+    from seetrain.server.db.models import run_writers, runs
+
+    with store.read() as conn:
+        run = conn.execute(select(runs).where(runs.c.uuid == u)).mappings().first()
+        w = conn.execute(select(run_writers).where(run_writers.c.run_uuid == u,
+                                                   run_writers.c.writer == writer)).mappings().first()
+    return dict(run), dict(w)
+
+
+def test_a_writer_arriving_before_the_primary_creates_the_run_from_its_run_fields(tmp_path):
+    """Another machine's writer synced first: its ``run`` object makes the run (project, id, name, start,
+    each cut to its column, NUL made readable); the writer's own fields go to its row, the rest of its
+    body to its meta; the row returned is the row stored."""
+    import time
+
+    from seetrain.server.ingest import upsert_writer
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    body = {"rank": 1, "pid": 4321, "host": "h\x00" + "x" * 300, "status": "running", "start_time": 5.0,
+            "heartbeat": 6.5, "uuid": u, "notes": {"gpu": "a"},
+            "run": {"project": "p", "id": "i\x00" + "d" * 300, "name": "n\x00" + "m" * 600, "start_time": 4.0}}
+    before = time.time()
+    with store.write() as conn:
+        returned = upsert_writer(conn, u, "rank1", body, max_len=100)
+    after = time.time()
+    run, w = _rows(store, u, "rank1")
+    assert (run["project"], run["run_id"], run["name"]) == ("p", "i\ufffd" + "d" * 98, "n\ufffd" + "m" * 510)
+    assert (run["status"], run["start_time"], run["tags"], run["config"], run["summary"], run["meta"]) == \
+        ("running", 4.0, [], {}, {}, {})
+    assert (run["last_seq"], run["n_records"]) == (-1, 0) and before <= run["created"] <= after
+    assert (w["rank"], w["pid"], w["host"], w["status"], w["start_time"], w["heartbeat"], w["end_time"]) == \
+        (1, 4321, "h\ufffd" + "x" * 254, "running", 5.0, 6.5, None)
+    assert (w["exit_code"], w["meta"], w["last_seq"], w["n_records"]) == (None, {"notes": {"gpu": "a"}}, -1, 0)
+    assert before <= w["updated"] <= after and returned == w
+
+    # without the run's own start, id and name: the writer's start, the uuid's first 8 and the id
+    v = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_writer(conn, v, "rank2", {"start_time": 7.0, "run": {"project": "p"}})
+    run, w = _rows(store, v, "rank2")
+    assert (run["run_id"], run["name"], run["start_time"], w["status"]) == (v[:8], v[:8], 7.0, "running")
+    x = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_writer(conn, x, "rank2", {"run": {"project": "p", "id": "given"}})
+    run, w = _rows(store, x, "rank2")
+    assert (run["run_id"], run["name"]) == ("given", "given") and before <= run["start_time"] <= time.time()
+
+
+def test_a_writers_later_bodies_update_its_row_merge_its_meta_and_never_move_the_run(tmp_path):
+    import time
+
+    import pytest
+
+    from seetrain.server.ingest import upsert_run, upsert_writer
+    from seetrain.server.validate import IngestError
+
+    store = _writer_store(tmp_path)
+    elsewhere, u = _uuid.uuid4().hex, _uuid.uuid4().hex
+    with store.write() as conn:  # the same label in another run: nothing of it may reach this one
+        upsert_writer(conn, elsewhere, "rank1", {"rank": 5, "other_run": True, "run": {"project": "p"}})
+        upsert_run(conn, u, {"project": "p", "id": "r", "name": "first", "start_time": 1.0})
+        upsert_writer(conn, u, "rank1", {"rank": 1, "host": "a", "start_time": 2.0, "heartbeat": 3.0, "gpu": 0,
+                                         "run": {"project": "p", "name": "not taken", "start_time": 9.0}})
+        upsert_writer(conn, u, "rank2", {"rank": 2})
+    run, w = _rows(store, u, "rank1")
+    assert (w["rank"], w["meta"]) == (1, {"gpu": 0})
+    first_update = run["updated"]
+    while time.time() <= first_update:  # a clock that has moved on, however coarse
+        time.sleep(0.001)
+    with store.write() as conn:
+        returned = upsert_writer(conn, u, "rank1", {"status": "failed", "exit_code": 3, "end_time": 8.0,
+                                                    "heartbeat": 7.5, "steps": 10, "uuid": "", "run": {"project": "p"}})
+    run, w = _rows(store, u, "rank1")
+    assert returned == w and run["updated"] > first_update
+    assert (run["name"], run["start_time"]) == ("first", 1.0)  # an existing run's fields stay
+    assert (w["rank"], w["host"], w["start_time"], w["heartbeat"], w["end_time"]) == (1, "a", 2.0, 7.5, 8.0)
+    assert (w["status"], w["exit_code"], w["meta"]) == ("failed", 3, {"gpu": 0, "steps": 10})
+    assert run["heartbeat"] == 7.5  # the run's fields follow its writers'
+    with store.write() as conn:  # an exit code sent as null clears it; no status keeps the status
+        upsert_writer(conn, u, "rank1", {"exit_code": None})
+    run, w = _rows(store, u, "rank1")
+    assert (w["status"], w["exit_code"], w["meta"]) == ("failed", None, {"gpu": 0, "steps": 10})
+    for project in ("q", ""):
+        with store.write() as conn, pytest.raises(IngestError) as refused:
+            upsert_writer(conn, u, "rank1", {"status": "success", "run": {"project": project}})
+        assert (refused.value.status, refused.value.detail) == \
+            (409, f"run {u} belongs to project 'p'; a writer cannot move it")
+    run, w = _rows(store, u, "rank1")
+    assert (run["project"], w["status"]) == ("p", "failed")
