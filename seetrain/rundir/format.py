@@ -53,6 +53,7 @@ def known_status(status: Any, exit_code: Any) -> Optional[str]:
         return status
     return ending_by_exit_code(exit_code)
 
+
 # --- non-finite numbers --------------------------------------------------------------------------
 NAN_TAG, INF_TAG, NEG_INF_TAG = "NaN", "Infinity", "-Infinity"
 NON_FINITE: Dict[str, float] = {NAN_TAG: math.nan, INF_TAG: math.inf, NEG_INF_TAG: -math.inf}
