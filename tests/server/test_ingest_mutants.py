@@ -535,3 +535,69 @@ def test_a_writers_later_bodies_update_its_row_merge_its_meta_and_never_move_the
             (409, f"run {u} belongs to project 'p'; a writer cannot move it")
     run, w = _rows(store, u, "rank1")
     assert (run["project"], w["status"]) == ("p", "failed")
+
+
+def test_finish_run_ends_the_run_or_one_writer_under_the_servers_limits(tmp_path):
+    """``POST /runs/{uuid}/finish`` in process: the status, exit code, end and summary of the run, or
+    of one writer of a shared run (its summary is the run's: not the writer's meta); every refusal a
+    4xx saying what to send, the body checked against the server's limits."""
+    import time
+
+    import pytest
+
+    from seetrain.server.ingest import finish_run, upsert_run, upsert_writer
+    from seetrain.server.validate import IngestError, Limits
+
+    store = _writer_store(tmp_path)
+    u, nowhere = _uuid.uuid4().hex, _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "summary": {"kept": 1}})
+        upsert_writer(conn, u, "rank1", {"rank": 1})
+    finals = "['crashed', 'failed', 'killed', 'success']"
+    for uuid, body, says in ((u, ["success"], (422, f"finish needs 'status' in {finals}")),
+                             (u, {"status": "running"}, (422, f"finish needs 'status' in {finals}")),
+                             (u, {"status": ["success"]}, (422, f"finish needs 'status' in {finals}")),
+                             (u, {}, (422, f"finish needs 'status' in {finals}")),
+                             (nowhere, {"status": "success"}, (404, f"run {nowhere} does not exist"))):
+        with store.write() as conn, pytest.raises(IngestError) as refused:
+            finish_run(conn, uuid, body)
+        assert (refused.value.status, refused.value.detail) == says
+
+    before = time.time()
+    with store.write() as conn:  # one writer ends: its row, and the run's status made of all writers'
+        returned = finish_run(conn, u, {"status": "killed", "exit_code": 130, "end_time": 20.0,
+                                        "summary": {"w": 1}, "writer": "rank1"})
+    run, w = _rows(store, u, "rank1")
+    assert returned == run and (w["status"], w["exit_code"], w["end_time"], w["meta"]) == ("killed", 130, 20.0, {})
+    assert (run["status"], run["summary"]) == ("running", {"kept": 1})  # the primary still runs
+    with store.write() as conn:  # the primary ends without an end time: now
+        returned = finish_run(conn, u, {"status": "failed", "exit_code": 3, "summary": {"acc": 0.5}})
+    run, primary = _rows(store, u, "")
+    assert (primary["status"], primary["exit_code"]) == ("failed", 3) and before <= primary["end_time"] <= time.time()
+    assert (run["status"], run["summary"]) == ("failed", {"kept": 1, "acc": 0.5})
+    assert {k: returned[k] for k in ("status", "summary")} == {"status": "failed", "summary": {"kept": 1, "acc": 0.5}}
+
+    tight = Limits(string_length=10)  # a server that keeps strings short refuses a longer one in a summary
+    with store.write() as conn, pytest.raises(IngestError) as refused:
+        finish_run(conn, u, {"status": "success", "summary": {"note": "x" * 11}}, limits=tight)
+    assert refused.value.status == 413 and "10 characters" in refused.value.detail, refused.value.detail
+
+
+def test_ingest_records_checks_a_batch_against_the_limits_it_is_given(tmp_path):
+    import pytest
+
+    from seetrain.server.ingest import ingest_records, upsert_run
+    from seetrain.server.validate import IngestError, Limits
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p"})
+    short_keys = Limits(key_length=4)
+    with pytest.raises(IngestError) as refused:
+        ingest_records(store, u, [{"seq": 0, "type": "metrics", "time": 1.0, "step": 0, "data": {"loss5": 1.0}}],
+                       short_keys)
+    assert refused.value.status == 422 and "longer than 4 characters" in refused.value.detail
+    res = ingest_records(store, u, [{"seq": 0, "type": "metrics", "time": 1.0, "step": 0, "data": {"loss": 1.0}}],
+                         short_keys)
+    assert (res.stored, res.last_seq) == (1, 0)
