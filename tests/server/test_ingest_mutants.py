@@ -601,3 +601,74 @@ def test_ingest_records_checks_a_batch_against_the_limits_it_is_given(tmp_path):
     res = ingest_records(store, u, [{"seq": 0, "type": "metrics", "time": 1.0, "step": 0, "data": {"loss": 1.0}}],
                          short_keys)
     assert (res.stored, res.last_seq) == (1, 0)
+
+
+def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_path):
+    """``PUT /runs/{uuid}`` in process: the run's columns from run.json (cut, NUL readable, numbers
+    that fit), the rest of run.json in its meta, the primary writer's row; a later run.json (a resume,
+    the finish) merges config, summary and meta, leaves a user's rename and tags, never moves the
+    run; every refusal a 4xx saying what is wrong."""
+    import time
+
+    import pytest
+
+    from seetrain.server.curation import Edit, apply_edit
+    from seetrain.server.ingest import upsert_run
+    from seetrain.server.validate import IngestError
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    before = time.time()
+    with store.write() as conn:
+        returned = upsert_run(conn, u, {"project": "p", "id": "i\x00" + "d" * 300, "name": "n\x00" + "m" * 600,
+                                        "exit_code": 2**40, "start_time": 3.0, "heartbeat": 4.0, "tags": ["a"],
+                                        "config": {"lr": 0.1}, "summary": {"acc": 0.5}, "uuid": u.upper(),
+                                        "host": "h\x00" + "x" * 300, "pid": 12, "rank": 2**40, "python": "3.11"},
+                              max_len=100)
+    run, primary = _rows(store, u, "")
+    assert returned == {k: run[k] for k in returned} and len(returned) == len(run) - 4  # all but the curation's
+    assert (run["project"], run["run_id"], run["name"]) == ("p", "i\ufffd" + "d" * 98, "n\ufffd" + "m" * 510)
+    assert (run["status"], run["exit_code"], run["start_time"], run["end_time"], run["heartbeat"]) == \
+        ("running", None, 3.0, None, 4.0)
+    assert (run["tags"], run["config"], run["summary"], run["last_seq"], run["n_records"]) == \
+        (["a"], {"lr": 0.1}, {"acc": 0.5}, -1, 0)
+    assert run["meta"] == {"host": "h\ufffd" + "x" * 300, "pid": 12, "rank": 2**40, "python": "3.11"}  # NUL readable
+    assert before <= run["created"] == run["updated"] <= time.time()
+    assert (primary["status"], primary["start_time"], primary["heartbeat"], primary["pid"], primary["rank"],
+            primary["host"]) == ("running", 3.0, 4.0, 12, None, "h\ufffd" + "x" * 254)
+
+    with store.write() as conn:  # the user renames and retags the run in the dashboard
+        apply_edit(conn, u, Edit(name="mine", tags=["kept"]))
+    while time.time() <= run["updated"]:  # a clock that has moved on, however coarse
+        time.sleep(0.001)
+    with store.write() as conn:
+        returned = upsert_run(conn, u, {"project": "p", "name": "from run.json", "tags": ["lost"], "status": "success",
+                                        "exit_code": 0, "end_time": 9.0, "heartbeat": 8.0, "config": {"bs": 2},
+                                        "summary": {"loss": 1.0}, "note": 1, "uuid": ""})
+    later, primary = _rows(store, u, "")
+    assert returned == later and later["updated"] > run["updated"] and later["created"] == run["created"]
+    assert (later["name"], later["tags"], later["status"], later["exit_code"], later["end_time"], later["heartbeat"]) == \
+        ("mine", ["kept"], "success", 0, 9.0, 8.0)
+    assert (later["config"], later["summary"]) == ({"lr": 0.1, "bs": 2}, {"acc": 0.5, "loss": 1.0})
+    assert later["meta"] == {**run["meta"], "note": 1} and later["start_time"] == 3.0
+    assert (primary["status"], primary["exit_code"], primary["end_time"]) == ("success", 0, 9.0)
+
+    v = _uuid.uuid4().hex
+    with store.write() as conn:  # no id, name or start: the uuid's first 8, the id, now
+        upsert_run(conn, v, {"project": "p"})
+    run, _ = _rows(store, v, "")
+    assert (run["run_id"], run["name"], run["status"], run["tags"], run["config"], run["meta"]) == \
+        (v[:8], v[:8], "running", [], {}, {})
+    assert before <= run["start_time"] <= time.time()
+
+    for body, says in ((["p"], (422, "the run body must be a JSON object (the fields of run.json)")),
+                       ({"project": "p", "uuid": v}, (422, "the body's 'uuid' differs from the uuid in the URL")),
+                       ({"project": "p", "tags": "a"}, (422, "'tags' must be a list of strings")),
+                       ({"project": "p", "tags": ["a", 1]}, (422, "'tags' must be a list of strings")),
+                       ({"project": "p", "config": ["lr"]}, (422, "'config' must be a JSON object")),
+                       ({"project": "p", "summary": 1.0}, (422, "'summary' must be a JSON object")),
+                       ({"project": "q"}, (409, f"run {u} belongs to project 'p'; a run cannot move project"))):
+        with store.write() as conn, pytest.raises(IngestError) as refused:
+            upsert_run(conn, u, body)
+        assert (refused.value.status, refused.value.detail) == says
+    assert _rows(store, u, "")[0] == later
