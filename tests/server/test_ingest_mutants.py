@@ -672,3 +672,46 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
             upsert_run(conn, u, body)
         assert (refused.value.status, refused.value.detail) == says
     assert _rows(store, u, "")[0] == later
+
+
+def test_a_shared_runs_status_exit_code_heartbeat_and_end_come_from_its_writers_together(tmp_path):
+    """The run row of a shared run as its writers make it, after each writer's change: running while
+    any runs (its heartbeat the newest of those running), crashed if any crashed, else the primary's
+    word; the exit code of the first writer (by label, the primary first) that ended so; the end the
+    last writer's."""
+    from sqlalchemy import select
+
+    from seetrain.server.db.models import runs
+    from seetrain.server.ingest import finish_run, upsert_run, upsert_writer
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+
+    def run_after(change):
+        with store.write() as conn:
+            change(conn)
+        with store.read() as conn:
+            r = conn.execute(select(runs).where(runs.c.uuid == u)).mappings().first()
+        return r["status"], r["exit_code"], r["heartbeat"], r["end_time"]
+
+    # another machine's writer synced first: the run is its alone
+    assert run_after(lambda c: upsert_writer(c, u, "rank1", {"heartbeat": 5.0, "run": {"project": "p"}})) == \
+        ("running", None, 5.0, None)
+    assert run_after(lambda c: finish_run(c, u, {"status": "failed", "exit_code": 3, "end_time": 10.0,
+                                                 "writer": "rank1"})) == ("failed", 3, 5.0, 10.0)
+    # the primary arrives and runs, then ends well: its word, though rank1 failed
+    assert run_after(lambda c: upsert_run(c, u, {"project": "p", "status": "running", "heartbeat": 20.0})) == \
+        ("running", None, 20.0, None)
+    assert run_after(lambda c: finish_run(c, u, {"status": "success", "exit_code": 0, "end_time": 30.0})) == \
+        ("success", 0, 20.0, 30.0)
+    # a third writer runs on (an older heartbeat than the primary's last), then crashes
+    assert run_after(lambda c: upsert_writer(c, u, "rank2", {"status": "running", "heartbeat": 15.0})) == \
+        ("running", None, 15.0, None)
+    assert run_after(lambda c: upsert_writer(c, u, "rank2", {"status": "crashed", "end_time": 35.0})) == \
+        ("crashed", None, 20.0, 35.0)
+
+    # two writers ended alike: the exit code is the primary's, whichever row was made first
+    u = _uuid.uuid4().hex
+    run_after(lambda c: upsert_writer(c, u, "rank1", {"status": "failed", "exit_code": 3, "run": {"project": "p"}}))
+    assert run_after(lambda c: upsert_run(c, u, {"project": "p", "status": "failed", "exit_code": 1}))[:2] == \
+        ("failed", 1)
