@@ -715,3 +715,72 @@ def test_a_shared_runs_status_exit_code_heartbeat_and_end_come_from_its_writers_
     run_after(lambda c: upsert_writer(c, u, "rank1", {"status": "failed", "exit_code": 3, "run": {"project": "p"}}))
     assert run_after(lambda c: upsert_run(c, u, {"project": "p", "status": "failed", "exit_code": 1}))[:2] == \
         ("failed", 1)
+
+
+def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
+    """What ``store_records`` makes of one batch, row by row: the ledger chunk (seqs and the records
+    for the export), each key's series (steps, times, values and their bounds; system metrics off the
+    step axis), each key's count and last value, the events (name cut to its column), the console
+    (stream defaulted and cut), config and summary merged into the run; NUL made readable."""
+    import zlib
+
+    import numpy as np
+    import orjson
+    from sqlalchemy import select
+
+    from seetrain.server import series
+    from seetrain.server.db.models import console, events, metric_keys, record_chunks, runs, series_chunks
+    from seetrain.server.ingest import store_records, upsert_run
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "config": {"lr": 0.1}, "summary": {"kept": 1}})
+    recs = [
+        {"seq": 0, "type": "config", "time": 1.0, "config": {"bs": 8}},
+        {"seq": 1, "type": "metrics", "time": 2.0, "step": 0, "data": {"loss": 4.0, "acc": 0.1}},
+        {"seq": 2, "type": "metrics", "time": 3.0, "step": 2, "data": {"loss": 3.0, "acc": 0.2}},
+        {"seq": 3, "type": "system", "time": 3.5, "data": {"cpu": 50.0}},
+        {"seq": 4, "type": "metrics", "time": 4.0, "step": 7, "data": {"loss": 2.0, "acc": 0.3}},
+        {"seq": 5, "type": "event", "time": 5.0, "event": "e\x00" + "v" * 100, "note": "n"},
+        {"seq": 6, "type": "console", "time": 6.0, "line": "out\x00line"},
+        {"seq": 7, "type": "console", "time": 7.0, "stream": "s" * 20, "line": "err"},
+        {"seq": 8, "type": "summary", "time": 8.0, "summary": {"best": 0.9}},
+        {"seq": 9, "type": "system", "time": 9.0, "data": {"cpu": 70.0}},
+        {"seq": 10, "type": "metrics", "time": 10.0, "step": 9, "data": {"val": 1.5}},
+    ]
+    res = store_records(store, u, recs)
+    assert (res.stored, res.duplicates, res.last_seq) == (11, 0, 10)
+    with store.read() as conn:
+        (chunk,) = conn.execute(select(record_chunks).where(record_chunks.c.run_uuid == u)).mappings().all()
+        assert (chunk["first_seq"], chunk["last_seq"], chunk["n"], chunk["writer"]) == (0, 10, 11, "")
+        assert np.frombuffer(chunk["seqs"], "<i8").tolist() == list(range(11))
+        assert orjson.loads(zlib.decompress(chunk["body"])) == recs
+        rows = {r["key"]: r for r in conn.execute(select(series_chunks).where(series_chunks.c.run_uuid == u))
+                .mappings()}
+        assert sorted(rows) == ["acc", "cpu", "loss", "val"]
+        loss = rows["loss"]
+        assert (loss["n"], loss["step_stride"], loss["step_min"], loss["step_max"], loss["time_min"],
+                loss["time_max"]) == (3, None, 0.0, 7.0, 2.0, 4.0)
+        assert np.frombuffer(loss["steps"], "<f8").tolist() == [0.0, 2.0, 7.0]
+        assert np.frombuffer(loss["times"], "<f8").tolist() == [2.0, 3.0, 4.0]
+        assert np.frombuffer(loss["vals"], "<f8").tolist() == [4.0, 3.0, 2.0]
+        cpu = rows["cpu"]
+        assert (cpu["n"], cpu["step_min"], cpu["step_max"], cpu["time_min"], cpu["time_max"]) == (2, None, None, 3.5, 9.0)
+        assert np.frombuffer(cpu["vals"], "<f8").tolist() == [50.0, 70.0]
+        assert series.load(conn, u, "acc")[1].tolist() == [0.1, 0.2, 0.3]
+        assert series.load(conn, u, "val")[0].tolist() == [9]
+        keys = {r["key"]: (r["kind"], r["count"], r["last"], r["last_step"])
+                for r in conn.execute(select(metric_keys).where(metric_keys.c.run_uuid == u)).mappings()}
+        assert keys == {"loss": ("scalar", 3, 2.0, 7), "acc": ("scalar", 3, 0.3, 7), "cpu": ("scalar", 2, 70.0, None),
+                        "val": ("scalar", 1, 1.5, 9)}
+        (ev,) = conn.execute(select(events).where(events.c.run_uuid == u)).mappings().all()
+        assert (ev["seq"], ev["time"], ev["event"], ev["writer"]) == (5, 5.0, "e\ufffd" + "v" * 62, "")
+        assert ev["body"]["note"] == "n"
+        lines = [(r["seq"], r["time"], r["stream"], r["line"])
+                 for r in conn.execute(select(console).where(console.c.run_uuid == u).order_by(console.c.seq)).mappings()]
+        assert lines == [(6, 6.0, "stdout", "out\ufffdline"), (7, 7.0, "s" * 16, "err")]
+        run = conn.execute(select(runs).where(runs.c.uuid == u)).mappings().first()
+        assert run["config"] == {"lr": 0.1, "bs": 8}
+        assert run["summary"] == {"kept": 1, "best": 0.9, "loss": 2.0, "acc": 0.3, "cpu": 70.0, "val": 1.5}
+        assert (run["last_seq"], run["n_records"]) == (10, 11)
