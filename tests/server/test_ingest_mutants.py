@@ -647,8 +647,8 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
                                         "summary": {"loss": 1.0}, "note": 1, "uuid": ""})
     later, primary = _rows(store, u, "")
     assert returned == later and later["updated"] > run["updated"] and later["created"] == run["created"]
-    assert (later["name"], later["tags"], later["status"], later["exit_code"], later["end_time"], later["heartbeat"]) == \
-        ("mine", ["kept"], "success", 0, 9.0, 8.0)
+    assert (later["name"], later["tags"], later["status"], later["exit_code"], later["end_time"],
+            later["heartbeat"]) == ("mine", ["kept"], "success", 0, 9.0, 8.0)
     assert (later["config"], later["summary"]) == ({"lr": 0.1, "bs": 2}, {"acc": 0.5, "loss": 1.0})
     assert later["meta"] == {**run["meta"], "note": 1} and later["start_time"] == 3.0
     assert (primary["status"], primary["exit_code"], primary["end_time"]) == ("success", 0, 9.0)
@@ -766,7 +766,8 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         assert np.frombuffer(loss["times"], "<f8").tolist() == [2.0, 3.0, 4.0]
         assert np.frombuffer(loss["vals"], "<f8").tolist() == [4.0, 3.0, 2.0]
         cpu = rows["cpu"]
-        assert (cpu["n"], cpu["step_min"], cpu["step_max"], cpu["time_min"], cpu["time_max"]) == (2, None, None, 3.5, 9.0)
+        assert (cpu["n"], cpu["step_min"], cpu["step_max"], cpu["time_min"], cpu["time_max"]) == \
+            (2, None, None, 3.5, 9.0)
         assert np.frombuffer(cpu["vals"], "<f8").tolist() == [50.0, 70.0]
         assert series.load(conn, u, "acc")[1].tolist() == [0.1, 0.2, 0.3]
         assert series.load(conn, u, "val")[0].tolist() == [9]
@@ -777,8 +778,8 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         (ev,) = conn.execute(select(events).where(events.c.run_uuid == u)).mappings().all()
         assert (ev["seq"], ev["time"], ev["event"], ev["writer"]) == (5, 5.0, "e\ufffd" + "v" * 62, "")
         assert ev["body"]["note"] == "n"
-        lines = [(r["seq"], r["time"], r["stream"], r["line"])
-                 for r in conn.execute(select(console).where(console.c.run_uuid == u).order_by(console.c.seq)).mappings()]
+        lines = [(r["seq"], r["time"], r["stream"], r["line"]) for r in conn.execute(
+            select(console).where(console.c.run_uuid == u).order_by(console.c.seq)).mappings()]
         assert lines == [(6, 6.0, "stdout", "out\ufffdline"), (7, 7.0, "s" * 16, "err")]
         run = conn.execute(select(runs).where(runs.c.uuid == u)).mappings().first()
         assert run["config"] == {"lr": 0.1, "bs": 8}
