@@ -216,7 +216,8 @@ def test_ingest_run_checks_with_the_servers_limits_in_its_batches_and_stores_the
     notes = "n" * 1_100_000                 # a run.json string past the default 1,000,000
     recs = [{"seq": s, "time": 1.0 + s, "type": "metrics", "step": s, "data": {key: float(s)}} for s in range(7)]
     recs.append({"seq": 7, "time": 8.0, "type": "metrics", "step": 7,
-                 "data": {"img": {"_type": "image", "path": "media/img/a.png"}}})
+                 "data": {"img": {"_type": "image", "path": "media/img/a.png"},
+                          "raw": {"_type": "file", "path": "media/raw/b.unknown-kind"}}})
     picture = tmp_path / "a.png"
     picture.write_bytes(b"\x89PNG not really" * 90_000)  # 1.35 MB: hashed in more than one block
     asked = []
@@ -227,16 +228,19 @@ def test_ingest_run_checks_with_the_servers_limits_in_its_batches_and_stores_the
 
     got = ingest_run(store, {"uuid": u, "project": "p", "id": "r", "notes": notes}, recs, media_loader=loader)
     assert tuple(got) == (8, 0, 7)  # two batches of four, every record stored
-    assert asked == ["media/img/a.png"]
+    assert asked == ["media/img/a.png", "media/raw/b.unknown-kind"]
     with store.read() as conn:
         xs, _ = series.load(conn, u, key)
         meta = conn.execute(select(runs.c.meta).where(runs.c.uuid == u)).scalar()
-        mapped = conn.execute(select(media_files.c.path, media_files.c.sha256, media_files.c.size)
-                              .where(media_files.c.run_uuid == u)).all()
+        mapped = conn.execute(select(media_files.c.path, media_files.c.sha256, media_files.c.size,
+                                     media_files.c.content_type)
+                              .where(media_files.c.run_uuid == u).order_by(media_files.c.path)).all()
     assert xs.tolist() == list(range(7))
     assert len(meta["notes"]) == 1_100_000
     raw = picture.read_bytes()
-    assert mapped == [("media/img/a.png", hashlib.sha256(raw).hexdigest(), len(raw))]
+    sha = hashlib.sha256(raw).hexdigest()  # the content type by the path's extension, else plain bytes
+    assert mapped == [("media/img/a.png", sha, len(raw), "image/png"),
+                      ("media/raw/b.unknown-kind", sha, len(raw), "application/octet-stream")]
     assert store.blobs.exists(hashlib.sha256(raw).hexdigest())
 
 
