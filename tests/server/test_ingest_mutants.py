@@ -789,3 +789,37 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         assert run["config"] == {"lr": 0.1, "bs": 8}
         assert run["summary"] == {"kept": 1, "best": 0.9, "loss": 2.0, "acc": 0.3, "cpu": 70.0, "val": 1.5}
         assert (run["last_seq"], run["n_records"]) == (10, 11)
+
+
+def test_parts_cut_a_batch_at_its_value_and_key_limits(monkeypatch):
+    """``_parts`` with small limits (10 values, 4 new (key, part) series rows a part): where each batch
+    is cut, worked out by hand; a record is never cut, and a config's or summary's keys count as values.
+    (The many-keys test checks the real limits end to end; it is too slow for the mutation runs.)"""
+    from seetrain.server import ingest
+
+    monkeypatch.setattr(ingest, "PART_VALUES", 10)
+    monkeypatch.setattr(ingest, "PART_KEYS", 4)
+
+    def rec(seq, data, type_="metrics"):
+        return {"seq": seq, "type": type_, "time": 1.0, "step": seq, "data": data}
+
+    def cut(recs):
+        return [[r["seq"] for r in part] for part in ingest._parts(recs)]
+
+    xy = {"x": 1.0, "y": 2.0}
+    assert cut([rec(i, xy) for i in range(5)]) == [[0, 1, 2, 3, 4]]                # exactly 10 values
+    assert cut([rec(i, xy) for i in range(6)]) == [[0, 1, 2, 3, 4], [5]]           # 12: the sixth starts a part
+    assert cut([rec(0, xy), rec(1, {"x": 1.0}, "system")]) == [[0, 1]]              # metrics and system alike
+    shapes = [{"a": 1, "b": 1}, {"c": 1, "d": 1}] + [{"e": 1, "f": 1}] * 4
+    assert cut([rec(i, d) for i, d in enumerate(shapes)]) == [[0, 1], [2, 3, 4, 5]]  # a shape counts once a part
+    assert cut([rec(i, d) for i, d in enumerate(shapes[:5])]) == [[0, 1], [2, 3, 4]]  # 10 values, 6 keys
+    big = {f"k{i}": 1.0 for i in range(12)}
+    assert cut([rec(0, big), rec(1, {"x": 1.0})]) == [[0], [1]]                     # one record over both: alone
+    config = {"seq": 0, "type": "config", "time": 1.0, "config": {f"c{i}": i for i in range(9)}}
+    assert cut([config, rec(1, {"x": 1.0})]) == [[0], [1]]                          # 1 + 9 config values, then 1
+    config8 = {"seq": 0, "type": "config", "time": 1.0, "config": {f"c{i}": i for i in range(8)}}
+    assert cut([config8, rec(1, {"x": 1.0})]) == [[0, 1]]                           # 9 + 1: exactly 10
+    summary = {"seq": 0, "type": "summary", "time": 1.0, "summary": {f"s{i}": i for i in range(9)}}
+    assert cut([summary, rec(1, {"x": 1.0})]) == [[0], [1]]
+    event = {"seq": 0, "type": "event", "time": 1.0, "event": "e" * 50}
+    assert cut([event] + [rec(i, {"x": 1.0}) for i in range(1, 10)]) == [list(range(10))]  # an event: one value
