@@ -823,3 +823,45 @@ def test_parts_cut_a_batch_at_its_value_and_key_limits(monkeypatch):
     assert cut([summary, rec(1, {"x": 1.0})]) == [[0], [1]]
     event = {"seq": 0, "type": "event", "time": 1.0, "event": "e" * 50}
     assert cut([event] + [rec(i, {"x": 1.0}) for i in range(1, 10)]) == [list(range(10))]  # an event: one value
+
+
+def test_a_batch_naming_an_artifact_is_stored_with_its_version_only_once_its_files_are_uploaded(tmp_path):
+    """``store_records`` with an artifact event: refused whole (422 naming the upload) while a file of
+    the version is not in the blob store; once it is, the records and the version are stored, and the
+    same batch sent again stores neither twice."""
+    import hashlib
+
+    import pytest
+    from sqlalchemy import select
+
+    from seetrain.server.artifacts import get_version, list_artifacts
+    from seetrain.server.db.models import runs
+    from seetrain.server.ingest import store_records, upsert_run
+    from seetrain.server.validate import IngestError
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p"})
+    content = b"weights"
+    sha = hashlib.sha256(content).hexdigest()
+    art = {"project": "p", "name": "model", "version": 0, "files": [{"path": "w.bin", "sha256": sha, "size": 7}]}
+    batch = [{"seq": 0, "type": "metrics", "time": 1.0, "step": 0, "data": {"loss": 1.0}},
+             {"seq": 1, "type": "event", "time": 2.0, "event": "artifact", "direction": "output", "artifact": art}]
+    with pytest.raises(IngestError) as refused:
+        store_records(store, u, batch)
+    assert refused.value.status == 422 and f"first: sha256 {sha}" in refused.value.detail
+    with store.read() as conn:
+        assert conn.execute(select(runs.c.n_records).where(runs.c.uuid == u)).scalar() == 0
+        assert list_artifacts(conn, "p") == []
+    blob = tmp_path / "w.bin"
+    blob.write_bytes(content)
+    store.blobs.put_file(sha, str(blob), "application/octet-stream")
+    for stored in (2, 0):  # sent again: nothing new
+        res = store_records(store, u, batch)
+        assert (res.stored, res.duplicates, res.last_seq) == (stored, 2 - stored, 1)
+        with store.read() as conn:
+            (listed,) = list_artifacts(conn, "p")
+            v0 = get_version(conn, "p", "model", "v0")
+        assert (listed["name"], listed["versions"], listed["latest"]) == ("model", 1, "v0")
+        assert ([f["sha256"] for f in v0["files"]], v0["producer"]["uuid"]) == ([sha], u)
