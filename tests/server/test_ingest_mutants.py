@@ -865,3 +865,35 @@ def test_a_batch_naming_an_artifact_is_stored_with_its_version_only_once_its_fil
             v0 = get_version(conn, "p", "model", "v0")
         assert (listed["name"], listed["versions"], listed["latest"]) == ("model", 1, "v0")
         assert ([f["sha256"] for f in v0["files"]], v0["producer"]["uuid"]) == ([sha], u)
+
+
+def test_store_records_at_the_racing_edges_across_parts_and_with_a_rewind(tmp_path, monkeypatch):
+    """``store_records`` where its boundaries are: a concurrent request that stored exactly this
+    batch's first seq, or all of its seqs, between this request's read and its write; a batch cut
+    into several write transactions (counted whole); a rewind it stores (the series reads it)."""
+    from seetrain.server import ingest, series
+    from seetrain.server.ingest import store_records, upsert_run
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p"})
+    assert tuple(store_records(store, u, _recs(range(5)))) == (5, 0, 4)
+    mine = [dict(r, data={"loss": -1.0}) for r in _recs(range(5, 9))]
+    racing = _RacingStore(store, u, _recs([5]), "")  # stores seq 5 alone: the ledger ends at this batch's first seq
+    assert tuple(store_records(racing, u, mine)) == (3, 1, 8) and racing.raced == (1, 0, 5)
+    racing = _RacingStore(store, u, _recs([9, 10]), "")  # stores every seq of this batch
+    assert tuple(store_records(racing, u, _recs([9, 10]))) == (0, 2, 10)
+    with store.read() as conn:
+        xs, ys = series.load(conn, u, "loss")
+    assert xs.tolist() == list(range(11)) and ys.tolist() == [100.0 + s if s not in (6, 7, 8) else -1.0
+                                                             for s in range(11)]
+
+    monkeypatch.setattr(ingest, "PART_VALUES", 10)  # 25 one-value records: three write transactions
+    assert tuple(store_records(store, u, _recs(range(8, 33)))) == (22, 3, 32)
+    rewound = [{"seq": 33, "time": 50.0, "type": "rewind", "step": 4},
+               {"seq": 34, "time": 51.0, "type": "metrics", "step": 5, "data": {"loss": -5.0}}]
+    assert tuple(store_records(store, u, rewound)) == (2, 0, 34)
+    with store.read() as conn:
+        xs, ys = series.load(conn, u, "loss")
+    assert xs.tolist() == [0, 1, 2, 3, 4, 5] and ys.tolist() == [100.0, 101.0, 102.0, 103.0, 104.0, -5.0]
