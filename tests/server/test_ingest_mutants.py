@@ -823,6 +823,11 @@ def test_parts_cut_a_batch_at_its_value_and_key_limits(monkeypatch):
     assert cut([summary, rec(1, {"x": 1.0})]) == [[0], [1]]
     event = {"seq": 0, "type": "event", "time": 1.0, "event": "e" * 50}
     assert cut([event] + [rec(i, {"x": 1.0}) for i in range(1, 10)]) == [list(range(10))]  # an event: one value
+    assert cut([event, rec(1, {"a": 1, "b": 1, "c": 1, "d": 1})]) == [[0, 1]]       # ... and no series row
+    assert cut([rec(i, xy) for i in range(10)]) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]  # each part starts at 0
+    ab = [rec(i, {"a": 1, "b": 1}) for i in range(5)]                               # 10 values: the next starts a part
+    new_shapes = [rec(5, {"c": 1, "d": 1}), rec(6, {"e": 1, "f": 1}), rec(7, {"g": 1, "h": 1})]
+    assert cut(ab + new_shapes) == [[0, 1, 2, 3, 4], [5, 6], [7]]                 # its first shape counts, from 0
 
 
 def test_a_batch_naming_an_artifact_is_stored_with_its_version_only_once_its_files_are_uploaded(tmp_path):
