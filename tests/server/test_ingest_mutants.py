@@ -902,3 +902,18 @@ def test_store_records_at_the_racing_edges_across_parts_and_with_a_rewind(tmp_pa
     with store.read() as conn:
         xs, ys = series.load(conn, u, "loss")
     assert xs.tolist() == [0, 1, 2, 3, 4, 5] and ys.tolist() == [100.0, 101.0, 102.0, 103.0, 104.0, -5.0]
+
+
+def test_records_for_a_run_that_does_not_exist_are_a_404_saying_to_create_it(tmp_path):
+    import pytest
+
+    from seetrain.server.ingest import store_records
+    from seetrain.server.validate import IngestError
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    for recs in ([], _recs([0])):
+        with pytest.raises(IngestError) as refused:
+            store_records(store, u, recs)
+        assert (refused.value.status, refused.value.detail) == \
+            (404, f"run {u} does not exist; create it first with PUT /api/v1/runs/{u}")
