@@ -917,3 +917,38 @@ def test_records_for_a_run_that_does_not_exist_are_a_404_saying_to_create_it(tmp
             store_records(store, u, recs)
         assert (refused.value.status, refused.value.detail) == \
             (404, f"run {u} does not exist; create it first with PUT /api/v1/runs/{u}")
+
+
+def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
+    """The same writer label in two runs, a writer with no row yet, and a writer's config and summary
+    kept over several calls (``store_records`` and ``add_records``): each run's writer has its own
+    last seq, keys and meta."""
+    from sqlalchemy import select
+
+    from seetrain.server.db.models import metric_keys
+    from seetrain.server.ingest import add_records, store_records, upsert_run, upsert_writer
+
+    store = _writer_store(tmp_path)
+    a, b = _uuid.uuid4().hex, _uuid.uuid4().hex
+    with store.write() as conn:
+        for u in (a, b):
+            upsert_run(conn, u, {"project": "p"})
+            upsert_writer(conn, u, "rank1", {"rank": 1})
+    first = [{"seq": 0, "type": "config", "time": 1.0, "config": {"lr": 1}},
+             {"seq": 1, "type": "summary", "time": 1.0, "summary": {"best": 1}}] + _recs(range(2, 10))
+    assert tuple(store_records(store, a, first, "rank1")) == (10, 0, 9)
+    assert tuple(store_records(store, b, [], "rank2")) == (0, 0, -1)       # a writer with no row: nothing yet
+    assert tuple(store_records(store, b, _recs([0]), "rank2")) == (1, 0, 0)
+    other = [{"seq": 0, "type": "config", "time": 1.0, "config": {"bs": 2}}] + _recs(range(1, 5))
+    assert tuple(store_records(store, b, other, "rank1")) == (5, 0, 4)      # rank1 of run a is another writer
+    assert _rows(store, b, "rank1")[1]["meta"] == {"config": {"bs": 2}, "summary": {"loss": 104.0}}
+    assert (_rows(store, a, "rank1")[1]["last_seq"], _rows(store, b, "rank1")[1]["last_seq"]) == (9, 4)
+    with store.read() as conn:
+        keys = conn.execute(select(metric_keys.c.writer, metric_keys.c.count)
+                            .where(metric_keys.c.run_uuid == b, metric_keys.c.key == "loss")).all()
+    assert sorted(keys) == [("rank1", 4), ("rank2", 1)]
+    with store.write() as conn:
+        assert tuple(add_records(conn, a, [{"seq": 10, "type": "summary", "time": 2.0, "summary": {"x": 2}}],
+                                 writer="rank1")) == (1, 0, 10)
+    assert _rows(store, a, "rank1")[1]["meta"] == {"config": {"lr": 1}, "summary": {"best": 1, "loss": 109.0, "x": 2},
+                                                   "_summary_set": ["best", "x"]}
