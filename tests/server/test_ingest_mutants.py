@@ -923,6 +923,8 @@ def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
     """The same writer label in two runs, a writer with no row yet, and a writer's config and summary
     kept over several calls (``store_records`` and ``add_records``): each run's writer has its own
     last seq, keys and meta."""
+    import time
+
     from sqlalchemy import select
 
     from seetrain.server.db.models import metric_keys
@@ -952,3 +954,27 @@ def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
                                  writer="rank1")) == (1, 0, 10)
     assert _rows(store, a, "rank1")[1]["meta"] == {"config": {"lr": 1}, "summary": {"best": 1, "loss": 109.0, "x": 2},
                                                    "_summary_set": ["best", "x"]}
+    before = _rows(store, a, "rank1")[1]["updated"]
+    while time.time() <= before:  # a clock that has moved on, however coarse
+        time.sleep(0.001)
+    store_records(store, a, [{"seq": 11, "type": "config", "time": 3.0, "config": {"wd": 0}}], "rank1")
+    w = _rows(store, a, "rank1")[1]
+    assert w["meta"]["config"] == {"lr": 1, "wd": 0} and w["updated"] > before  # merged, and the row touched
+    # writers whose first records make their row: running, and their meta (or none) as the records say
+    new = _rows(store, b, "rank2")[1]
+    assert (new["status"], new["meta"], new["n_records"]) == ("running", {"summary": {"loss": 100.0}}, 1)
+    store_records(store, b, [{"seq": 0, "type": "event", "time": 1.0, "event": "started"}], "rank3")
+    events_only = _rows(store, b, "rank3")[1]
+    assert (events_only["status"], events_only["meta"], events_only["last_seq"]) == ("running", {}, 0)
+
+
+def test_the_primary_pinning_a_summary_key_keeps_the_runs_environment(tmp_path):
+    from seetrain.server.ingest import store_records, upsert_run
+
+    store = _writer_store(tmp_path)
+    u = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, u, {"project": "p", "python": "3.11", "host": "h"})
+    store_records(store, u, [{"seq": 0, "type": "summary", "time": 1.0, "summary": {"best": 1}}])
+    run = _rows(store, u, "")[0]
+    assert run["meta"] == {"python": "3.11", "host": "h", "_summary_set": ["best"]} and run["summary"] == {"best": 1}
