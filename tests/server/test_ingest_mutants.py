@@ -828,6 +828,8 @@ def test_parts_cut_a_batch_at_its_value_and_key_limits(monkeypatch):
     ab = [rec(i, {"a": 1, "b": 1}) for i in range(5)]                               # 10 values: the next starts a part
     new_shapes = [rec(5, {"c": 1, "d": 1}), rec(6, {"e": 1, "f": 1}), rec(7, {"g": 1, "h": 1})]
     assert cut(ab + new_shapes) == [[0, 1, 2, 3, 4], [5, 6], [7]]                 # its first shape counts, from 0
+    after = [dict(event, seq=5), rec(6, {"a": 1, "b": 1, "c": 1, "d": 1})]         # a part begun by an event:
+    assert cut(ab + after) == [[0, 1, 2, 3, 4], [5, 6]]                            # no series row for it
 
 
 def test_a_batch_naming_an_artifact_is_stored_with_its_version_only_once_its_files_are_uploaded(tmp_path):
