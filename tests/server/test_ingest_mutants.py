@@ -744,7 +744,7 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         {"seq": 0, "type": "config", "time": 1.0, "config": {"bs": 8}},
         {"seq": 1, "type": "metrics", "time": 2.0, "step": 0, "data": {"loss": 4.0, "acc": 0.1}},
         {"seq": 2, "type": "metrics", "time": 3.0, "step": 2, "data": {"loss": 3.0, "acc": 0.2}},
-        {"seq": 3, "type": "system", "time": 3.5, "data": {"cpu": 50.0}},
+        {"seq": 3, "type": "system", "time": 3.5, "step": 99, "data": {"cpu": 50.0}},  # a step: not for system
         {"seq": 4, "type": "metrics", "time": 4.0, "step": 7, "data": {"loss": 2.0, "acc": 0.3}},
         {"seq": 5, "type": "event", "time": 5.0, "event": "e\x00" + "v" * 100, "note": "n"},
         {"seq": 6, "type": "console", "time": 6.0, "line": "out\x00line"},
@@ -752,17 +752,21 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         {"seq": 8, "type": "summary", "time": 8.0, "summary": {"best": 0.9}},
         {"seq": 9, "type": "system", "time": 9.0, "data": {"cpu": 70.0}},
         {"seq": 10, "type": "metrics", "time": 10.0, "step": 9, "data": {"val": 1.5}},
+        {"seq": 11, "type": "metrics", "time": 11.0, "step": 10, "data": {}},          # no keys at all
+        {"seq": 12, "type": "metrics", "step": 11, "data": {"untimed": 2.0}},          # no time
     ]
-    res = store_records(store, u, recs)
-    assert (res.stored, res.duplicates, res.last_seq) == (11, 0, 10)
+    res = store_records(store, u, [recs[11]] + recs[:11] + [recs[12]])  # a record without keys first
+    assert (res.stored, res.duplicates, res.last_seq) == (13, 0, 12)
     with store.read() as conn:
         (chunk,) = conn.execute(select(record_chunks).where(record_chunks.c.run_uuid == u)).mappings().all()
-        assert (chunk["first_seq"], chunk["last_seq"], chunk["n"], chunk["writer"]) == (0, 10, 11, "")
-        assert np.frombuffer(chunk["seqs"], "<i8").tolist() == list(range(11))
+        assert (chunk["first_seq"], chunk["last_seq"], chunk["n"], chunk["writer"]) == (0, 12, 13, "")
+        assert np.frombuffer(chunk["seqs"], "<i8").tolist() == list(range(13))
         assert orjson.loads(zlib.decompress(chunk["body"])) == recs
         rows = {r["key"]: r for r in conn.execute(select(series_chunks).where(series_chunks.c.run_uuid == u))
                 .mappings()}
-        assert sorted(rows) == ["acc", "cpu", "loss", "val"]
+        assert sorted(rows) == ["acc", "cpu", "loss", "untimed", "val"]
+        untimed = rows["untimed"]
+        assert np.isnan(np.frombuffer(untimed["times"], "<f8")).all() and untimed["time_min"] is None
         loss = rows["loss"]
         assert (loss["n"], loss["step_stride"], loss["step_min"], loss["step_max"], loss["time_min"],
                 loss["time_max"]) == (3, None, 0.0, 7.0, 2.0, 4.0)
@@ -778,7 +782,7 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         keys = {r["key"]: (r["kind"], r["count"], r["last"], r["last_step"])
                 for r in conn.execute(select(metric_keys).where(metric_keys.c.run_uuid == u)).mappings()}
         assert keys == {"loss": ("scalar", 3, 2.0, 7), "acc": ("scalar", 3, 0.3, 7), "cpu": ("scalar", 2, 70.0, None),
-                        "val": ("scalar", 1, 1.5, 9)}
+                        "val": ("scalar", 1, 1.5, 9), "untimed": ("scalar", 1, 2.0, 11)}
         (ev,) = conn.execute(select(events).where(events.c.run_uuid == u)).mappings().all()
         assert (ev["seq"], ev["time"], ev["event"], ev["writer"]) == (5, 5.0, "e\ufffd" + "v" * 62, "")
         assert ev["body"]["note"] == "n"
@@ -787,8 +791,9 @@ def test_one_batch_of_every_record_type_lands_in_its_rows(tmp_path):
         assert lines == [(6, 6.0, "stdout", "out\ufffdline"), (7, 7.0, "s" * 16, "err")]
         run = conn.execute(select(runs).where(runs.c.uuid == u)).mappings().first()
         assert run["config"] == {"lr": 0.1, "bs": 8}
-        assert run["summary"] == {"kept": 1, "best": 0.9, "loss": 2.0, "acc": 0.3, "cpu": 70.0, "val": 1.5}
-        assert (run["last_seq"], run["n_records"]) == (10, 11)
+        assert run["summary"] == {"kept": 1, "best": 0.9, "loss": 2.0, "acc": 0.3, "cpu": 70.0, "val": 1.5,
+                                  "untimed": 2.0}
+        assert (run["last_seq"], run["n_records"]) == (12, 13)
 
 
 def test_parts_cut_a_batch_at_its_value_and_key_limits(monkeypatch):
@@ -968,6 +973,10 @@ def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
     store_records(store, b, [{"seq": 0, "type": "event", "time": 1.0, "event": "started"}], "rank3")
     events_only = _rows(store, b, "rank3")[1]
     assert (events_only["status"], events_only["meta"], events_only["last_seq"]) == ("running", {}, 0)
+    with store.read() as conn:
+        from seetrain.server.db.models import events
+        assert conn.execute(select(events.c.writer, events.c.event).where(events.c.run_uuid == b)).all() == \
+            [("rank3", "started")]
 
 
 def test_the_primary_pinning_a_summary_key_keeps_the_runs_environment(tmp_path):
