@@ -973,10 +973,15 @@ def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
     store_records(store, b, [{"seq": 0, "type": "event", "time": 1.0, "event": "started"}], "rank3")
     events_only = _rows(store, b, "rank3")[1]
     assert (events_only["status"], events_only["meta"], events_only["last_seq"]) == ("running", {}, 0)
+    image = {"seq": 1, "type": "metrics", "time": 2.0, "step": 1,
+             "data": {"img": {"_type": "image", "path": "media/img/x.png"}, "loss": 1.0}}
+    assert tuple(store_records(store, b, [image], "rank3")) == (1, 0, 1)
     with store.read() as conn:
-        from seetrain.server.db.models import events
+        from seetrain.server.db.models import events, media
         assert conn.execute(select(events.c.writer, events.c.event).where(events.c.run_uuid == b)).all() == \
             [("rank3", "started")]
+        assert conn.execute(select(media.c.writer, media.c.key, media.c.seq).where(media.c.run_uuid == b)).all() == \
+            [("rank3", "img", 1)]
 
 
 def test_the_primary_pinning_a_summary_key_keeps_the_runs_environment(tmp_path):
@@ -989,3 +994,18 @@ def test_the_primary_pinning_a_summary_key_keeps_the_runs_environment(tmp_path):
     store_records(store, u, [{"seq": 0, "type": "summary", "time": 1.0, "summary": {"best": 1}}])
     run = _rows(store, u, "")[0]
     assert run["meta"] == {"python": "3.11", "host": "h", "_summary_set": ["best"]} and run["summary"] == {"best": 1}
+
+
+def test_a_writer_label_that_is_not_one_is_named_in_the_refusal():
+    import pytest
+
+    from seetrain.server.ingest import check_writer
+    from seetrain.server.validate import IngestError
+
+    assert (check_writer(None), check_writer(""), check_writer("rank-1.a_b")) == ("", "", "rank-1.a_b")
+    for label in ("..bad", "x" * 65, 7):
+        with pytest.raises(IngestError) as refused:
+            check_writer(label)
+        assert (refused.value.status, refused.value.detail) == (422, (
+            f"writer {str(label)[:70]!r} is not a writer label: 1 to 64 of A-Z a-z 0-9 . _ -, not starting with a "
+            'dot (leave it out, or "", for the primary writer)'))
