@@ -665,6 +665,19 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
         (v[:8], v[:8], "running", [], {}, {})
     assert before <= run["start_time"] <= time.time()
 
+    # a run first seen ended (a sync after the fact), forked from another, with the column's default cut
+    from seetrain.server.forks import lineage
+
+    x = _uuid.uuid4().hex
+    with store.write() as conn:
+        upsert_run(conn, x, {"project": "p", "id": "d" * 300, "status": "failed", "exit_code": 3, "end_time": 9.0,
+                             "fork_from": {"uuid": u, "step": 5, "id": "parent", "project": "p"}})
+        link = lineage(conn, x)["fork_from"]
+    run, primary = _rows(store, x, "")
+    assert (len(run["run_id"]), run["status"], run["exit_code"], run["end_time"]) == (256, "failed", 3, 9.0)
+    assert (primary["status"], primary["exit_code"], primary["end_time"]) == ("failed", 3, 9.0)
+    assert (link["uuid"], link["step"]) == (u, 5)
+
     for body, says in ((["p"], (422, "the run body must be a JSON object (the fields of run.json)")),
                        ({"project": "p", "uuid": v}, (422, "the body's 'uuid' differs from the uuid in the URL")),
                        ({"project": "p", "tags": "a"}, (422, "'tags' must be a list of strings")),
@@ -1003,7 +1016,7 @@ def test_a_writer_label_that_is_not_one_is_named_in_the_refusal():
     from seetrain.server.validate import IngestError
 
     assert (check_writer(None), check_writer(""), check_writer("rank-1.a_b")) == ("", "", "rank-1.a_b")
-    for label in ("..bad", "x" * 65, 7):
+    for label in ("..bad", "x" * 80, 7):  # a long one shown cut to 70 characters
         with pytest.raises(IngestError) as refused:
             check_writer(label)
         assert (refused.value.status, refused.value.detail) == (422, (
