@@ -625,7 +625,7 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
     before = time.time()
     with store.write() as conn:
         returned = upsert_run(conn, u, {"project": "p", "id": "i\x00" + "d" * 300, "name": "n\x00" + "m" * 600,
-                                        "exit_code": 2**40, "start_time": 3.0, "heartbeat": 4.0, "tags": ["a"],
+                                        "exit_code": 2**31, "start_time": 3.0, "heartbeat": 4.0, "tags": ["a"],
                                         "config": {"lr": 0.1}, "summary": {"acc": 0.5}, "uuid": u.upper(),
                                         "host": "h\x00" + "x" * 300, "pid": 12, "rank": 2**40, "python": "3.11"},
                               max_len=100)
@@ -677,6 +677,10 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
     assert (len(run["run_id"]), run["status"], run["exit_code"], run["end_time"]) == (256, "failed", 3, 9.0)
     assert (primary["status"], primary["exit_code"], primary["end_time"]) == ("failed", 3, 9.0)
     assert (link["uuid"], link["step"]) == (u, 5)
+    with store.write() as conn:  # merged later: a new start, a long name cut, an exit code past 32 bits left out
+        upsert_run(conn, x, {"start_time": 2.0, "name": "n" * 600, "exit_code": 2**31})
+    run, _ = _rows(store, x, "")
+    assert (run["start_time"], run["name"], run["exit_code"]) == (2.0, "n" * 512, None)
 
     for body, says in ((["p"], (422, "the run body must be a JSON object (the fields of run.json)")),
                        ({"project": "p", "uuid": v}, (422, "the body's 'uuid' differs from the uuid in the URL")),
