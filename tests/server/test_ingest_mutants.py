@@ -678,9 +678,9 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
     assert (primary["status"], primary["exit_code"], primary["end_time"]) == ("failed", 3, 9.0)
     assert (link["uuid"], link["step"]) == (u, 5)
     with store.write() as conn:  # merged later: a new start, a long name cut, an exit code past 32 bits left out
-        upsert_run(conn, x, {"start_time": 2.0, "name": "n" * 600, "exit_code": 2**31})
+        upsert_run(conn, x, {"start_time": 2.0, "name": "n" * 600, "exit_code": 2**31, "tags": ["t2"]})
     run, _ = _rows(store, x, "")
-    assert (run["start_time"], run["name"], run["exit_code"]) == (2.0, "n" * 512, None)
+    assert (run["start_time"], run["name"], run["exit_code"], run["tags"]) == (2.0, "n" * 512, None, ["t2"])
 
     for body, says in ((["p"], (422, "the run body must be a JSON object (the fields of run.json)")),
                        ({"project": "p", "uuid": v}, (422, "the body's 'uuid' differs from the uuid in the URL")),
