@@ -446,7 +446,8 @@ def _writer_store(tmp_path):
     return create_app(Settings(db=str(tmp_path / "w.db"), blobs=str(tmp_path / "b"), api_key="")).state.store
 
 
-def _rows(store, u, writer):
+def _run_and_writer(store, u, writer):
+    """The run's row and one writer's row (``""``: the primary's), as stored."""
     from sqlalchemy import select
 
     from seetrain.server.db.models import run_writers, runs
@@ -475,7 +476,7 @@ def test_a_writer_arriving_before_the_primary_creates_the_run_from_its_run_field
     with store.write() as conn:
         returned = upsert_writer(conn, u, "rank1", body, max_len=100)
     after = time.time()
-    run, w = _rows(store, u, "rank1")
+    run, w = _run_and_writer(store, u, "rank1")
     assert (run["project"], run["run_id"], run["name"]) == ("p", "i\ufffd" + "d" * 98, "n\ufffd" + "m" * 510)
     assert (run["status"], run["start_time"], run["tags"], run["config"], run["summary"], run["meta"]) == \
         ("running", 4.0, [], {}, {}, {})
@@ -489,12 +490,12 @@ def test_a_writer_arriving_before_the_primary_creates_the_run_from_its_run_field
     v = _uuid.uuid4().hex
     with store.write() as conn:
         upsert_writer(conn, v, "rank2", {"start_time": 7.0, "run": {"project": "p"}})
-    run, w = _rows(store, v, "rank2")
+    run, w = _run_and_writer(store, v, "rank2")
     assert (run["run_id"], run["name"], run["start_time"], w["status"]) == (v[:8], v[:8], 7.0, "running")
     x = _uuid.uuid4().hex
     with store.write() as conn:
         upsert_writer(conn, x, "rank2", {"run": {"project": "p", "id": "given"}})
-    run, w = _rows(store, x, "rank2")
+    run, w = _run_and_writer(store, x, "rank2")
     assert (run["run_id"], run["name"]) == ("given", "given") and before <= run["start_time"] <= time.time()
 
 
@@ -514,7 +515,7 @@ def test_a_writers_later_bodies_update_its_row_merge_its_meta_and_never_move_the
         upsert_writer(conn, u, "rank1", {"rank": 1, "host": "a", "start_time": 2.0, "heartbeat": 3.0, "gpu": 0,
                                          "run": {"project": "p", "name": "not taken", "start_time": 9.0}})
         upsert_writer(conn, u, "rank2", {"rank": 2})
-    run, w = _rows(store, u, "rank1")
+    run, w = _run_and_writer(store, u, "rank1")
     assert (w["rank"], w["meta"]) == (1, {"gpu": 0})
     first_update = run["updated"]
     while time.time() <= first_update:  # a clock that has moved on, however coarse
@@ -522,7 +523,7 @@ def test_a_writers_later_bodies_update_its_row_merge_its_meta_and_never_move_the
     with store.write() as conn:
         returned = upsert_writer(conn, u, "rank1", {"status": "failed", "exit_code": 3, "end_time": 8.0,
                                                     "heartbeat": 7.5, "steps": 10, "uuid": "", "run": {"project": "p"}})
-    run, w = _rows(store, u, "rank1")
+    run, w = _run_and_writer(store, u, "rank1")
     assert returned == w and run["updated"] > first_update
     assert (run["name"], run["start_time"]) == ("first", 1.0)  # an existing run's fields stay
     assert (w["rank"], w["host"], w["start_time"], w["heartbeat"], w["end_time"]) == (1, "a", 2.0, 7.5, 8.0)
@@ -530,14 +531,14 @@ def test_a_writers_later_bodies_update_its_row_merge_its_meta_and_never_move_the
     assert run["heartbeat"] == 7.5  # the run's fields follow its writers'
     with store.write() as conn:  # an exit code sent as null clears it; no status keeps the status
         upsert_writer(conn, u, "rank1", {"exit_code": None})
-    run, w = _rows(store, u, "rank1")
+    run, w = _run_and_writer(store, u, "rank1")
     assert (w["status"], w["exit_code"], w["meta"]) == ("failed", None, {"gpu": 0, "steps": 10})
     for project in ("q", ""):
         with store.write() as conn, pytest.raises(IngestError) as refused:
             upsert_writer(conn, u, "rank1", {"status": "success", "run": {"project": project}})
         assert (refused.value.status, refused.value.detail) == \
             (409, f"run {u} belongs to project 'p'; a writer cannot move it")
-    run, w = _rows(store, u, "rank1")
+    run, w = _run_and_writer(store, u, "rank1")
     assert (run["project"], w["status"]) == ("p", "failed")
 
 
@@ -571,12 +572,12 @@ def test_finish_run_ends_the_run_or_one_writer_under_the_servers_limits(tmp_path
     with store.write() as conn:  # one writer ends: its row, and the run's status made of all writers'
         returned = finish_run(conn, u, {"status": "killed", "exit_code": 130, "end_time": 20.0,
                                         "summary": {"w": 1}, "writer": "rank1"})
-    run, w = _rows(store, u, "rank1")
+    run, w = _run_and_writer(store, u, "rank1")
     assert returned == run and (w["status"], w["exit_code"], w["end_time"], w["meta"]) == ("killed", 130, 20.0, {})
     assert (run["status"], run["summary"]) == ("running", {"kept": 1})  # the primary still runs
     with store.write() as conn:  # the primary ends without an end time: now
         returned = finish_run(conn, u, {"status": "failed", "exit_code": 3, "summary": {"acc": 0.5}})
-    run, primary = _rows(store, u, "")
+    run, primary = _run_and_writer(store, u, "")
     assert (primary["status"], primary["exit_code"]) == ("failed", 3) and before <= primary["end_time"] <= time.time()
     assert (run["status"], run["summary"]) == ("failed", {"kept": 1, "acc": 0.5})
     assert {k: returned[k] for k in ("status", "summary")} == {"status": "failed", "summary": {"kept": 1, "acc": 0.5}}
@@ -629,7 +630,7 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
                                         "config": {"lr": 0.1}, "summary": {"acc": 0.5}, "uuid": u.upper(),
                                         "host": "h\x00" + "x" * 300, "pid": 12, "rank": 2**40, "python": "3.11"},
                               max_len=100)
-    run, primary = _rows(store, u, "")
+    run, primary = _run_and_writer(store, u, "")
     assert returned == {k: run[k] for k in returned} and len(returned) == len(run) - 4  # all but the curation's
     assert (run["project"], run["run_id"], run["name"]) == ("p", "i\ufffd" + "d" * 98, "n\ufffd" + "m" * 510)
     assert (run["status"], run["exit_code"], run["start_time"], run["end_time"], run["heartbeat"]) == \
@@ -649,7 +650,7 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
         returned = upsert_run(conn, u, {"project": "p", "name": "from run.json", "tags": ["lost"], "status": "success",
                                         "exit_code": 0, "end_time": 9.0, "heartbeat": 8.0, "config": {"bs": 2},
                                         "summary": {"loss": 1.0}, "note": 1, "uuid": ""})
-    later, primary = _rows(store, u, "")
+    later, primary = _run_and_writer(store, u, "")
     assert returned == later and later["updated"] > run["updated"] and later["created"] == run["created"]
     assert (later["name"], later["tags"], later["status"], later["exit_code"], later["end_time"],
             later["heartbeat"]) == ("mine", ["kept"], "success", 0, 9.0, 8.0)
@@ -660,7 +661,7 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
     v = _uuid.uuid4().hex
     with store.write() as conn:  # no id, name or start: the uuid's first 8, the id, now
         upsert_run(conn, v, {"project": "p"})
-    run, _ = _rows(store, v, "")
+    run, _ = _run_and_writer(store, v, "")
     assert (run["run_id"], run["name"], run["status"], run["tags"], run["config"], run["meta"]) == \
         (v[:8], v[:8], "running", [], {}, {})
     assert before <= run["start_time"] <= time.time()
@@ -673,13 +674,13 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
         upsert_run(conn, x, {"project": "p", "id": "d" * 300, "status": "failed", "exit_code": 3, "end_time": 9.0,
                              "fork_from": {"uuid": u, "step": 5, "id": "parent", "project": "p"}})
         link = lineage(conn, x)["fork_from"]
-    run, primary = _rows(store, x, "")
+    run, primary = _run_and_writer(store, x, "")
     assert (len(run["run_id"]), run["status"], run["exit_code"], run["end_time"]) == (256, "failed", 3, 9.0)
     assert (primary["status"], primary["exit_code"], primary["end_time"]) == ("failed", 3, 9.0)
     assert (link["uuid"], link["step"]) == (u, 5)
     with store.write() as conn:  # merged later: a new start, a long name cut, an exit code past 32 bits left out
         upsert_run(conn, x, {"start_time": 2.0, "name": "n" * 600, "exit_code": 2**31, "tags": ["t2"]})
-    run, _ = _rows(store, x, "")
+    run, _ = _run_and_writer(store, x, "")
     assert (run["start_time"], run["name"], run["exit_code"], run["tags"]) == (2.0, "n" * 512, None, ["t2"])
 
     for body, says in ((["p"], (422, "the run body must be a JSON object (the fields of run.json)")),
@@ -692,7 +693,7 @@ def test_upsert_run_creates_a_run_from_run_json_and_merges_each_later_one(tmp_pa
         with store.write() as conn, pytest.raises(IngestError) as refused:
             upsert_run(conn, u, body)
         assert (refused.value.status, refused.value.detail) == says
-    assert _rows(store, u, "")[0] == later
+    assert _run_and_writer(store, u, "")[0] == later
 
 
 def test_a_shared_runs_status_exit_code_heartbeat_and_end_come_from_its_writers_together(tmp_path):
@@ -967,8 +968,8 @@ def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
     assert tuple(store_records(store, b, _recs([0]), "rank2")) == (1, 0, 0)
     other = [{"seq": 0, "type": "config", "time": 1.0, "config": {"bs": 2}}] + _recs(range(1, 5))
     assert tuple(store_records(store, b, other, "rank1")) == (5, 0, 4)      # rank1 of run a is another writer
-    assert _rows(store, b, "rank1")[1]["meta"] == {"config": {"bs": 2}, "summary": {"loss": 104.0}}
-    assert (_rows(store, a, "rank1")[1]["last_seq"], _rows(store, b, "rank1")[1]["last_seq"]) == (9, 4)
+    assert _run_and_writer(store, b, "rank1")[1]["meta"] == {"config": {"bs": 2}, "summary": {"loss": 104.0}}
+    assert (_run_and_writer(store, a, "rank1")[1]["last_seq"], _run_and_writer(store, b, "rank1")[1]["last_seq"]) == (9, 4)
     with store.read() as conn:
         keys = conn.execute(select(metric_keys.c.writer, metric_keys.c.count)
                             .where(metric_keys.c.run_uuid == b, metric_keys.c.key == "loss")).all()
@@ -976,25 +977,26 @@ def test_a_writers_records_stay_its_own_in_its_run_across_calls(tmp_path):
     with store.write() as conn:
         assert tuple(add_records(conn, a, [{"seq": 10, "type": "summary", "time": 2.0, "summary": {"x": 2}}],
                                  writer="rank1")) == (1, 0, 10)
-    assert _rows(store, a, "rank1")[1]["meta"] == {"config": {"lr": 1}, "summary": {"best": 1, "loss": 109.0, "x": 2},
+    assert _run_and_writer(store, a, "rank1")[1]["meta"] == {"config": {"lr": 1}, "summary": {"best": 1, "loss": 109.0, "x": 2},
                                                    "_summary_set": ["best", "x"]}
-    before = _rows(store, a, "rank1")[1]["updated"]
+    before = _run_and_writer(store, a, "rank1")[1]["updated"]
     while time.time() <= before:  # a clock that has moved on, however coarse
         time.sleep(0.001)
     store_records(store, a, [{"seq": 11, "type": "config", "time": 3.0, "config": {"wd": 0}}], "rank1")
-    w = _rows(store, a, "rank1")[1]
+    w = _run_and_writer(store, a, "rank1")[1]
     assert w["meta"]["config"] == {"lr": 1, "wd": 0} and w["updated"] > before  # merged, and the row touched
     # writers whose first records make their row: running, and their meta (or none) as the records say
-    new = _rows(store, b, "rank2")[1]
+    new = _run_and_writer(store, b, "rank2")[1]
     assert (new["status"], new["meta"], new["n_records"]) == ("running", {"summary": {"loss": 100.0}}, 1)
     store_records(store, b, [{"seq": 0, "type": "event", "time": 1.0, "event": "started"}], "rank3")
-    events_only = _rows(store, b, "rank3")[1]
+    events_only = _run_and_writer(store, b, "rank3")[1]
     assert (events_only["status"], events_only["meta"], events_only["last_seq"]) == ("running", {}, 0)
     image = {"seq": 1, "type": "metrics", "time": 2.0, "step": 1,
              "data": {"img": {"_type": "image", "path": "media/img/x.png"}, "loss": 1.0}}
     assert tuple(store_records(store, b, [image], "rank3")) == (1, 0, 1)
+    from seetrain.server.db.models import events, media
+
     with store.read() as conn:
-        from seetrain.server.db.models import events, media
         assert conn.execute(select(events.c.writer, events.c.event).where(events.c.run_uuid == b)).all() == \
             [("rank3", "started")]
         assert conn.execute(select(media.c.writer, media.c.key, media.c.seq).where(media.c.run_uuid == b)).all() == \
@@ -1009,7 +1011,7 @@ def test_the_primary_pinning_a_summary_key_keeps_the_runs_environment(tmp_path):
     with store.write() as conn:
         upsert_run(conn, u, {"project": "p", "python": "3.11", "host": "h"})
     store_records(store, u, [{"seq": 0, "type": "summary", "time": 1.0, "summary": {"best": 1}}])
-    run = _rows(store, u, "")[0]
+    run = _run_and_writer(store, u, "")[0]
     assert run["meta"] == {"python": "3.11", "host": "h", "_summary_set": ["best"]} and run["summary"] == {"best": 1}
 
 
