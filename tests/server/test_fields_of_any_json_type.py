@@ -22,12 +22,12 @@ def _metrics(seq):
 
 
 @pytest.fixture
-def run(server):
+def run(shared_server):
     uuid = _uuid.uuid4().hex
-    assert api(server.url, f"/api/v1/runs/{uuid}", "PUT", orjson.dumps({"project": "p"}))[0] == 200
-    assert api(server.url, f"/api/v1/runs/{uuid}/records", "POST",
+    assert api(shared_server.url, f"/api/v1/runs/{uuid}", "PUT", orjson.dumps({"project": "p"}))[0] == 200
+    assert api(shared_server.url, f"/api/v1/runs/{uuid}/records", "POST",
                orjson.dumps({"records": [_metrics(i) for i in range(3)]}))[0] == 200
-    return server.url, uuid
+    return shared_server.url, uuid
 
 
 def _unchanged(url, uuid):
